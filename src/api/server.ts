@@ -1,0 +1,105 @@
+/**
+ * The daemon's control API: HTTP/JSON on a loopback address, every route
+ * behind the bearer token from <repo>/api.token. Routes are listed in
+ * docs/api.md.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { CID } from 'multiformats/cid'
+import type { ComponentLogger } from '@libp2p/interface'
+import { AGENT_VERSION } from '../constants.ts'
+import { AddressInUseError, InvalidInputError, isShoalError } from '../errors.ts'
+import { parseApiAddress } from '../peer/config.ts'
+import type { ShoalPeer } from '../peer/peer.ts'
+
+export interface ApiServerInit {
+  /** HOST:PORT; port 0 picks a free one. */
+  address: string
+  token: string
+  logger: ComponentLogger
+}
+
+export interface ApiServer {
+  /** HOST:PORT actually bound. */
+  readonly address: string
+  close(): Promise<void>
+}
+
+export const API_PREFIX = '/api/v1'
+
+export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Promise<ApiServer> {
+  const { host, port } = parseApiAddress(init.address)
+  const log = init.logger.forComponent('shoal:api')
+  const app = Fastify({ logger: false, forceCloseConnections: true })
+  const expected = Buffer.from(`Bearer ${init.token}`)
+
+  app.addHook('onRequest', async (request, reply) => {
+    const given = Buffer.from(request.headers.authorization ?? '')
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({
+        error: { name: 'UnauthorizedError', message: 'missing or wrong API token (see <repo>/api.token)' }
+      })
+    }
+  })
+
+  app.setErrorHandler(async (err, _request, reply) => {
+    if (isShoalError(err)) {
+      return reply.code(err.exitCode === 2 ? 400 : 500).send({ error: { name: err.name, message: err.message } })
+    }
+    const status = (err as { statusCode?: number }).statusCode ?? 500
+    if (status >= 500) log.error('API error - %e', err)
+    return reply.code(status).send({ error: { name: (err as Error).name ?? 'Error', message: (err as Error).message } })
+  })
+
+  registerRoutes(app, peer)
+
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    await app.close().catch(() => {})
+    if ((err as { code?: string }).code === 'EADDRINUSE') {
+      throw new AddressInUseError(`API address ${init.address} is already in use`)
+    }
+    throw err
+  }
+  const bound = app.server.address()
+  const address = typeof bound === 'object' && bound != null
+    ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
+    : init.address
+  log('API listening on http://%s', address)
+  return {
+    address,
+    close: async () => { await app.close() }
+  }
+}
+
+function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
+  app.get(`${API_PREFIX}/id`, async () => ({
+    peerId: peer.peerId.toString(),
+    multiaddrs: peer.multiaddrs(),
+    agentVersion: AGENT_VERSION,
+    protocols: peer.libp2p.getProtocols()
+  }))
+
+  app.get(`${API_PREFIX}/peers`, async () => ({ peers: peer.peers() }))
+
+  app.get(`${API_PREFIX}/status`, async () => peer.status())
+
+  app.get<{ Querystring: { key?: string } }>(`${API_PREFIX}/dht/closest-peers`, async (request) => {
+    const key = request.query.key
+    if (key == null || key === '') throw new InvalidInputError('query parameter "key" (a CID) is required')
+    let cid: CID
+    try {
+      cid = CID.parse(key)
+    } catch {
+      throw new InvalidInputError(`"${key}" is not a valid CID`)
+    }
+    return peer.closestPeers(cid.multihash.bytes, { signal: AbortSignal.timeout(30_000) })
+  })
+
+  app.get('/metrics', async (_request, reply) => {
+    const registry = peer.metricsRegistry
+    if (registry == null) return reply.code(404).send({ error: { name: 'NotFoundError', message: 'metrics are disabled on this peer' } })
+    return reply.header('content-type', registry.contentType).send(await registry.metrics())
+  })
+}

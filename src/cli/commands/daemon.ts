@@ -1,0 +1,60 @@
+import type { Command } from 'commander'
+import { SHOAL_VERSION, SHUTDOWN_TIMEOUT_MS } from '../../constants.ts'
+import { parseApiAddress } from '../../peer/config.ts'
+import { ShoalPeer } from '../../peer/peer.ts'
+import { globals, output } from '../context.ts'
+import { collect, multiaddrOption } from '../parse.ts'
+
+interface DaemonOptions {
+  listen: string[]
+  bootstrap: string[]
+  api?: string
+}
+
+export function registerDaemon (program: Command): void {
+  program.command('daemon')
+    .description('run the peer until SIGINT/SIGTERM, then shut down cleanly')
+    .option('--listen <multiaddr>', 'listen address (repeatable; default: the config\'s)', collect(multiaddrOption('--listen')), [])
+    .option('--bootstrap <multiaddr>', 'peer to bootstrap from, with /p2p/<id> (repeatable; added to the config\'s)', collect(multiaddrOption('--bootstrap', true)), [])
+    .option('--api <host:port>', 'control API address, loopback only (default: the config\'s)', (v: string) => { parseApiAddress(v); return v })
+    .action(async (opts: DaemonOptions, command: Command) => {
+      const g = globals(command)
+      const peer = await ShoalPeer.open(g.repo, {
+        listen: opts.listen.length > 0 ? opts.listen : undefined,
+        bootstrap: opts.bootstrap,
+        api: opts.api
+      })
+      await peer.start()
+      output(g, { peerId: peer.peerId.toString(), multiaddrs: peer.multiaddrs(), api: peer.apiAddress, repo: peer.repo.path },
+        r => [
+          `Shoal daemon ${SHOAL_VERSION}`,
+          `repo      ${r.repo}`,
+          `peer ID   ${r.peerId}`,
+          ...r.multiaddrs.map(ma => `listening ${ma}`),
+          `API       http://${r.api}`,
+          'daemon is ready (Ctrl-C to stop)'
+        ].join('\n'))
+      await waitForSignal()
+      if (!g.json) process.stdout.write('shutting down...\n')
+      const timer = setTimeout(() => {
+        process.stderr.write(`shoal: daemon did not stop within ${SHUTDOWN_TIMEOUT_MS} ms, exiting\n`)
+        process.exit(1)
+      }, SHUTDOWN_TIMEOUT_MS)
+      timer.unref()
+      await peer.stop()
+      clearTimeout(timer)
+      if (!g.json) process.stdout.write('daemon stopped\n')
+    })
+}
+
+async function waitForSignal (): Promise<void> {
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      process.off('SIGINT', done)
+      process.off('SIGTERM', done)
+      resolve()
+    }
+    process.on('SIGINT', done)
+    process.on('SIGTERM', done)
+  })
+}

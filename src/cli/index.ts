@@ -1,0 +1,59 @@
+/**
+ * The `shoal` command line. Commands live one per file in ./commands; this
+ * file wires them up and turns errors into one line on stderr and an exit
+ * code: 0 success, 1 the operation failed, 2 bad usage or bad input.
+ */
+import { Command, CommanderError } from 'commander'
+import { SHOAL_VERSION } from '../constants.ts'
+import { isShoalError } from '../errors.ts'
+import { registerDaemon } from './commands/daemon.ts'
+import { registerInfo } from './commands/info.ts'
+import { registerInit } from './commands/init.ts'
+import { registerSwarm } from './commands/swarm.ts'
+
+export function buildProgram (): Command {
+  const program = new Command('shoal')
+    .description('Shoal: peer-to-peer file sharing on a Kademlia DHT')
+    .version(SHOAL_VERSION)
+    .option('--repo <dir>', 'repo folder (default: $SHOAL_REPO, else ~/.shoal)')
+    .option('--json', 'machine-readable output: one JSON document on stdout')
+    .showHelpAfterError('(run "shoal --help" for usage)')
+    .exitOverride()
+  registerInit(program)
+  registerDaemon(program)
+  registerInfo(program)
+  registerSwarm(program)
+  // commander's own messages (unknown command/option, bad value) go to stderr
+  const applyTo = (cmd: Command): void => {
+    cmd.exitOverride()
+    cmd.configureOutput({ writeErr: s => process.stderr.write(s) })
+    cmd.commands.forEach(applyTo)
+  }
+  applyTo(program)
+  return program
+}
+
+export async function main (argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    if (argv.length === 0) {
+      program.outputHelp({ error: true })
+      return 2
+    }
+    await program.parseAsync(argv, { from: 'user' })
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version are not errors; everything else commander throws is usage
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
+      return 2
+    }
+    if (isShoalError(err)) {
+      process.stderr.write(`shoal: ${err.message}\n`)
+      return err.exitCode
+    }
+    process.stderr.write(`shoal: ${(err as Error).message ?? String(err)}\n`)
+    if (process.env.SHOAL_DEBUG != null) process.stderr.write(`${(err as Error).stack}\n`)
+    return 1
+  }
+}

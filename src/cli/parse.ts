@@ -1,0 +1,32 @@
+/** Option parsers: a bad value becomes commander's invalid-argument error (exit 2). */
+import { InvalidArgumentError } from 'commander'
+import { multiaddr } from '@multiformats/multiaddr'
+
+export function collect<T> (parse: (value: string) => T): (value: string, previous: T[]) => T[] {
+  return (value, previous) => [...previous, parse(value)]
+}
+
+export function multiaddrOption (flag: string, withPeerId = false): (value: string) => string {
+  return value => {
+    try {
+      const ma = multiaddr(value)
+      if (withPeerId && ma.getComponents().find(c => c.name === 'p2p') == null) {
+        throw new InvalidArgumentError(`${flag} needs a multiaddr ending in /p2p/<peer id>, got "${value}"`)
+      }
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw err
+      throw new InvalidArgumentError(`${flag}: not a valid multiaddr: "${value}"`)
+    }
+    return value
+  }
+}
+
+export function intOption (flag: string, min: number, max: number): (value: string) => number {
+  return value => {
+    const n = Number(value)
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${flag} must be an integer from ${min} to ${max}, got "${value}"`)
+    }
+    return n
+  }
+}

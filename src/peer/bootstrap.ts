@@ -1,0 +1,100 @@
+/**
+ * Joining the network and staying joined.
+ *
+ * - Dials the bootstrap peers on start, and again every few seconds while the
+ *   peer has no connection at all (a bootstrap peer may start after us).
+ * - Looks itself up in the DHT until its routing table holds `targetSize`
+ *   peers, backing off between lookups (x1.5, up to 5 s: a lookup is cheap). kad-dht's own self-query runs once at
+ *   start and then every 5 minutes, which leaves peers that joined early with
+ *   thin tables while a swarm is still coming up; each lookup contacts the
+ *   peers closest to us, and both sides add each other.
+ *
+ * Known peers from the persisted peer store are redialled by libp2p and
+ * kad-dht themselves on start.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Logger } from '@libp2p/interface'
+import type { ShoalNode } from './libp2p.ts'
+
+export interface BootstrapperInit {
+  list: string[]
+  /** Routing table size at which self-lookups stop. */
+  targetSize: number
+  routingTableSize: () => number
+  log: Logger
+  retryIntervalMs: number
+  dialTimeoutMs: number
+  /** First pause between self-lookups; grows x1.5 up to maxLookupIntervalMs. */
+  lookupIntervalMs?: number
+  maxLookupIntervalMs?: number
+}
+
+export class Bootstrapper {
+  private readonly node: ShoalNode
+  private readonly init: BootstrapperInit
+  private controller?: AbortController
+  private dialTimer?: ReturnType<typeof setInterval>
+  private lookupTimer?: ReturnType<typeof setTimeout>
+
+  constructor (node: ShoalNode, init: BootstrapperInit) {
+    this.node = node
+    this.init = init
+  }
+
+  start (): void {
+    if (this.controller != null) return
+    this.controller = new AbortController()
+    if (this.init.list.length > 0) {
+      void this.dialAll()
+      this.dialTimer = setInterval(() => {
+        if (this.node.getConnections().length === 0) void this.dialAll()
+      }, this.init.retryIntervalMs)
+      this.dialTimer.unref()
+    }
+    this.scheduleLookup(this.init.lookupIntervalMs ?? 500)
+  }
+
+  stop (): void {
+    this.controller?.abort()
+    this.controller = undefined
+    clearInterval(this.dialTimer)
+    clearTimeout(this.lookupTimer)
+  }
+
+  private async dialAll (): Promise<void> {
+    const shutdown = this.controller?.signal
+    if (shutdown == null) return
+    await Promise.all(this.init.list.map(async ma => {
+      try {
+        await this.node.dial(multiaddr(ma), { signal: AbortSignal.any([shutdown, AbortSignal.timeout(this.init.dialTimeoutMs)]) })
+      } catch (err) {
+        if (!shutdown.aborted) this.init.log('bootstrap dial to %s failed - %e', ma, err)
+      }
+    }))
+  }
+
+  private scheduleLookup (delayMs: number): void {
+    const signal = this.controller?.signal
+    if (signal == null || signal.aborted) return
+    this.lookupTimer = setTimeout(() => {
+      void this.selfLookup(signal).then(() => {
+        if (this.init.routingTableSize() < this.init.targetSize) {
+          this.scheduleLookup(Math.min(delayMs * 1.5, this.init.maxLookupIntervalMs ?? 5_000))
+        }
+      })
+    }, delayMs)
+    this.lookupTimer.unref()
+  }
+
+  private async selfLookup (shutdown: AbortSignal): Promise<void> {
+    if (this.node.getConnections().length === 0) return
+    try {
+      const signal = AbortSignal.any([shutdown, AbortSignal.timeout(10_000)])
+      for await (const _ of this.node.services.dht.getClosestPeers(this.node.peerId.toMultihash().bytes, { signal })) {
+        // draining the query is what fills the table: every peer contacted is added
+      }
+    } catch (err) {
+      if (!shutdown.aborted) this.init.log('self lookup failed - %e', err)
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The repo's config.json: what it holds, its defaults, and validation that
+ * names the file and the field at fault in one line.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  ALLOW_LIST, DEFAULT_API_PORT, DEFAULT_LISTEN_PORT, DEFAULT_REPLICAS,
+  DHT_K_BUCKET_SIZE, MAX_CONNECTIONS
+} from '../constants.ts'
+import { InvalidConfigError } from '../errors.ts'
+
+export interface ShoalConfig {
+  /** Schema version of this file. */
+  version: 1
+  /** libp2p listen multiaddrs. */
+  listen: string[]
+  /** Multiaddrs to announce instead of the listen ones (e.g. behind NAT). */
+  announce: string[]
+  /** HOST:PORT of the control API; HOST must be loopback. Port 0 = any. */
+  api: string
+  /** Multiaddrs (with /p2p/<id>) dialled on start. */
+  bootstrap: string[]
+  dht: {
+    /** Peers per k-bucket and per lookup result (kad-dht's k). */
+    kBucketSize: number
+  }
+  connections: {
+    maxConnections: number
+    /** Multiaddr prefixes exempt from inbound rate limits. */
+    allow: string[]
+  }
+  /** Replicas placed per block by `share` (Shoal's k, not the DHT's). */
+  replicas: number
+}
+
+export function defaultConfig (): ShoalConfig {
+  return {
+    version: 1,
+    listen: [`/ip4/0.0.0.0/tcp/${DEFAULT_LISTEN_PORT}`],
+    announce: [],
+    api: `127.0.0.1:${DEFAULT_API_PORT}`,
+    bootstrap: [],
+    dht: { kBucketSize: DHT_K_BUCKET_SIZE },
+    connections: { maxConnections: MAX_CONNECTIONS, allow: [...ALLOW_LIST] },
+    replicas: DEFAULT_REPLICAS
+  }
+}
+
+type Check = (value: unknown, field: string) => void
+
+/**
+ * Validates a parsed config against the schema. Missing sections fall back to
+ * defaults (so older files keep working); unknown fields are refused so a
+ * typo does not silently do nothing.
+ */
+export function validateConfig (raw: unknown, file: string): ShoalConfig {
+  const fail = (field: string, why: string): never => {
+    throw new InvalidConfigError(`invalid config ${file}: field "${field}" ${why}`)
+  }
+  if (!isObject(raw)) fail('(root)', 'must be a JSON object')
+  const obj = raw as Record<string, unknown>
+  const defaults = defaultConfig()
+  const merged: Record<string, unknown> = { ...defaults, ...obj }
+  merged.dht = { ...defaults.dht, ...(isObject(obj.dht) ? obj.dht : {}) }
+  merged.connections = { ...defaults.connections, ...(isObject(obj.connections) ? obj.connections : {}) }
+
+  const multiaddrList = (withPeerId: boolean): Check => (value, field) => {
+    if (!Array.isArray(value)) fail(field, 'must be an array of multiaddr strings')
+    ;(value as unknown[]).forEach((item, i) => {
+      if (typeof item !== 'string') fail(`${field}[${i}]`, 'must be a multiaddr string')
+      try {
+        const ma = multiaddr(item as string)
+        if (withPeerId && ma.getComponents().find(c => c.name === 'p2p') == null) {
+          fail(`${field}[${i}]`, `must end in /p2p/<peer id>, got "${item as string}"`)
+        }
+      } catch (err) {
+        if (err instanceof InvalidConfigError) throw err
+        fail(`${field}[${i}]`, `is not a valid multiaddr: "${item as string}"`)
+      }
+    })
+  }
+  const int = (min: number, max: number): Check => (value, field) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`)
+    }
+  }
+  const section = (checks: Record<string, Check>): Check => (value, field) => {
+    if (!isObject(value)) fail(field, 'must be an object')
+    checkFields(value as Record<string, unknown>, checks, `${field}.`)
+  }
+  const checkFields = (value: Record<string, unknown>, checks: Record<string, Check>, prefix: string): void => {
+    for (const key of Object.keys(value)) {
+      if (checks[key] == null) fail(prefix + key, 'is not a known setting')
+    }
+    for (const [key, check] of Object.entries(checks)) check(value[key], prefix + key)
+  }
+
+  checkFields(merged, {
+    version: (v, f) => { if (v !== 1) fail(f, `must be 1, got ${JSON.stringify(v)}`) },
+    listen: multiaddrList(false),
+    announce: multiaddrList(false),
+    api: (v, f) => { if (typeof v !== 'string') fail(f, 'must be a "HOST:PORT" string'); parseApiAddress(v as string, f, file) },
+    bootstrap: multiaddrList(true),
+    dht: section({ kBucketSize: int(2, 200) }),
+    connections: section({ maxConnections: int(1, 100_000), allow: multiaddrList(false) }),
+    replicas: int(1, 64)
+  }, '')
+  return merged as unknown as ShoalConfig
+}
+
+/** Parses "HOST:PORT" and refuses anything but a loopback host. */
+export function parseApiAddress (value: string, field = 'api', file = 'config'): { host: string, port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value)
+  const fail = (why: string): never => {
+    throw new InvalidConfigError(`invalid ${file === 'config' ? 'API address' : `config ${file}: field "${field}"`}: ${why}`)
+  }
+  if (match == null) return fail(`expected "HOST:PORT", got "${value}"`)
+  const host = match[1].replace(/^\[|\]$/g, '')
+  const port = Number(match[2])
+  if (port > 65535) return fail(`port ${port} is out of range`)
+  if (!(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) {
+    return fail(`host must be loopback (127.0.0.1, ::1 or localhost), got "${host}": the API is for this machine only`)
+  }
+  return { host, port }
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}

@@ -1,0 +1,36 @@
+/**
+ * XOR distance exactly as kad-dht measures it: both a peer ID and a key are
+ * mapped into the keyspace by sha2-256 (of the peer's multihash bytes, and of
+ * the raw key bytes), then compared by XOR, most significant byte first.
+ * Placement uses this to decide who the k closest peers to a block are.
+ */
+import { createHash } from 'node:crypto'
+import type { PeerId } from '@libp2p/interface'
+
+export function kadIdOfKey (key: Uint8Array): Uint8Array {
+  return createHash('sha256').update(key).digest()
+}
+
+export function kadIdOfPeer (peerId: PeerId): Uint8Array {
+  return kadIdOfKey(peerId.toMultihash().bytes)
+}
+
+/** Negative when a is closer to target than b, positive when farther. */
+export function compareDistance (target: Uint8Array, a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < target.length; i++) {
+    const da = a[i] ^ target[i]
+    const db = b[i] ^ target[i]
+    if (da !== db) return da - db
+  }
+  return 0
+}
+
+/** The `count` peers closest to `key` among `peers`, closest first. */
+export function closestByXor (key: Uint8Array, peers: PeerId[], count: number): PeerId[] {
+  const target = kadIdOfKey(key)
+  return peers
+    .map(peer => ({ peer, id: kadIdOfPeer(peer) }))
+    .sort((a, b) => compareDistance(target, a.id, b.id))
+    .slice(0, count)
+    .map(entry => entry.peer)
+}

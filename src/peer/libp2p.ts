@@ -1,0 +1,78 @@
+/**
+ * Assembles the libp2p node a Shoal peer runs: TCP + Noise + Yamux, identify,
+ * ping, and kad-dht configured for a private network that works on loopback
+ * and LANs.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { ping, type Ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+import type { Registry } from 'prom-client'
+import { AGENT_VERSION, DHT_PROTOCOL, SHOAL_VERSION } from '../constants.ts'
+
+export type ShoalServices = {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+}
+
+export type ShoalNode = Libp2p<ShoalServices>
+
+export interface ShoalNodeInit {
+  privateKey: PrivateKey
+  datastore: Datastore
+  listen: string[]
+  announce?: string[]
+  kBucketSize: number
+  maxConnections: number
+  allow: string[]
+  /** Registry for libp2p's metrics; none = metrics off (cheaper in big test swarms). */
+  metricsRegistry?: Registry
+}
+
+export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> {
+  return createLibp2p({
+    privateKey: init.privateKey,
+    datastore: init.datastore,
+    nodeInfo: { name: 'shoal', version: SHOAL_VERSION, userAgent: AGENT_VERSION },
+    // started by ShoalPeer once the repo is locked and stores are open
+    start: false,
+    addresses: {
+      listen: init.listen,
+      announce: init.announce ?? []
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: init.maxConnections,
+      // local swarms and LANs open many connections per second from one host
+      allow: init.allow
+    },
+    metrics: init.metricsRegistry == null
+      ? undefined
+      : prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: true }),
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        // the default would stay a client until it saw a public address
+        clientMode: false,
+        // the default drops loopback and private addresses; local swarms need them
+        peerInfoMapper: passthroughMapper,
+        kBucketSize: init.kBucketSize,
+        logPrefix: 'shoal:kad-dht',
+        datastorePrefix: '/shoal/dht',
+        metricsPrefix: 'shoal_kad_dht'
+      })
+    }
+  })
+}

@@ -1,0 +1,234 @@
+/**
+ * A Shoal peer: a repo (identity, config, datastore, lock), the libp2p node
+ * built from it, bootstrapping, and the control API. `start()` brings them up
+ * in that order and `stop()` takes them down in reverse, closing every
+ * connection, timer and store.
+ */
+import { defaultLogger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import { LevelDatastore } from 'datastore-level'
+import { Registry } from 'prom-client'
+import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
+import {
+  BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INTERVAL_MS, SHOAL_VERSION
+} from '../constants.ts'
+import { AddressInUseError, ShoalError } from '../errors.ts'
+import { startApiServer, type ApiServer } from '../api/server.ts'
+import { Bootstrapper } from './bootstrap.ts'
+import { closestPeers, type ClosestPeersResult } from './closest-peers.ts'
+import { createShoalNode, type ShoalNode } from './libp2p.ts'
+import { Repo } from './repo.ts'
+
+export interface ShoalPeerInit {
+  /** Listen multiaddrs; default: the repo config's. */
+  listen?: string[]
+  /** Extra bootstrap multiaddrs, dialled with the config's. */
+  bootstrap?: string[]
+  /** API HOST:PORT; default: the config's. `false` = no API (in-process tests). */
+  api?: string | false
+  /** libp2p metrics into a Prometheus registry (default true). */
+  metrics?: boolean
+  logger?: ComponentLogger
+}
+
+export interface PeerStatus {
+  peerId: string
+  version: string
+  repo: string
+  uptimeSeconds: number
+  multiaddrs: string[]
+  connections: number
+  peers: number
+  dht: { mode: 'client' | 'server', routingTableSize: number, protocol: string }
+  api: string | null
+}
+
+export interface ConnectedPeer {
+  peerId: string
+  multiaddr: string
+  direction: 'inbound' | 'outbound'
+  openedAt: number
+}
+
+export class ShoalPeer {
+  readonly repo: Repo
+  readonly peerId: PeerId
+  private readonly init: ShoalPeerInit
+  private readonly log: Logger
+  private readonly logger: ComponentLogger
+  private node?: ShoalNode
+  private datastore?: LevelDatastore
+  private api?: ApiServer
+  private registry?: Registry
+  private bootstrapper?: Bootstrapper
+  private startedAt = 0
+  private starting?: Promise<void>
+
+  constructor (repo: Repo, init: ShoalPeerInit = {}) {
+    this.repo = repo
+    this.peerId = repo.peerId
+    this.init = init
+    this.logger = init.logger ?? defaultLogger()
+    this.log = this.logger.forComponent('shoal:peer')
+  }
+
+  /** Opens a repo folder and returns a peer on it (not started). */
+  static async open (repoPath: string, init: ShoalPeerInit = {}): Promise<ShoalPeer> {
+    return new ShoalPeer(await Repo.open(repoPath), init)
+  }
+
+  get libp2p (): ShoalNode {
+    if (this.node == null) throw new ShoalError('peer is not started')
+    return this.node
+  }
+
+  get isStarted (): boolean {
+    return this.node != null
+  }
+
+  get apiAddress (): string | undefined {
+    return this.api?.address
+  }
+
+  get metricsRegistry (): Registry | undefined {
+    return this.registry
+  }
+
+  async start (): Promise<void> {
+    if (this.node != null) return
+    this.starting ??= this.doStart().finally(() => { this.starting = undefined })
+    return this.starting
+  }
+
+  private async doStart (): Promise<void> {
+    const config = this.repo.config
+    await this.repo.lock()
+    try {
+      this.datastore = new LevelDatastore(this.repo.file('datastore'))
+      await this.datastore.open()
+      this.registry = this.init.metrics === false ? undefined : new Registry()
+      const listen = this.init.listen ?? config.listen
+      const node = await createShoalNode({
+        privateKey: this.repo.privateKey,
+        datastore: this.datastore,
+        listen,
+        announce: config.announce,
+        kBucketSize: config.dht.kBucketSize,
+        maxConnections: config.connections.maxConnections,
+        allow: config.connections.allow,
+        metricsRegistry: this.registry
+      })
+      try {
+        await node.start()
+      } catch (err) {
+        await Promise.resolve(node.stop()).catch(() => {})
+        if (isAddressInUse(err)) {
+          throw new AddressInUseError(`listen address ${listen.join(', ')} is already in use`)
+        }
+        throw err
+      }
+      this.node = node
+      this.startedAt = Date.now()
+
+      if (this.init.api !== false) {
+        this.api = await startApiServer(this, {
+          address: this.init.api ?? config.api,
+          token: await this.repo.apiToken(),
+          logger: this.logger
+        })
+        await this.repo.writeApiAddress(this.api.address)
+      }
+      this.bootstrapper = new Bootstrapper(node, {
+        list: this.bootstrapList(),
+        targetSize: config.dht.kBucketSize,
+        routingTableSize: () => this.routingTableSize(),
+        log: this.log,
+        retryIntervalMs: BOOTSTRAP_RETRY_INTERVAL_MS,
+        dialTimeoutMs: BOOTSTRAP_DIAL_TIMEOUT_MS
+      })
+      this.bootstrapper.start()
+    } catch (err) {
+      await this.teardown()
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    await this.starting?.catch(() => {})
+    if (this.node == null) return
+    await this.teardown()
+  }
+
+  /** Reverse order of start; every step runs even if one before it failed. */
+  private async teardown (): Promise<void> {
+    this.bootstrapper?.stop()
+    this.bootstrapper = undefined
+    const steps: Array<() => Promise<void>> = [
+      async () => { await this.api?.close(); this.api = undefined },
+      async () => { await this.repo.removeApiAddress() },
+      async () => { await this.node?.stop(); this.node = undefined },
+      async () => { await this.datastore?.close(); this.datastore = undefined },
+      async () => { this.registry?.clear(); this.registry = undefined },
+      async () => { await this.repo.unlock() }
+    ]
+    for (const step of steps) {
+      await step().catch(err => { this.log.error('error while stopping - %e', err) })
+    }
+  }
+
+  /** Bootstrap multiaddrs from config and init, without our own. */
+  bootstrapList (): string[] {
+    const self = this.peerId.toString()
+    return [...new Set([...this.repo.config.bootstrap, ...(this.init.bootstrap ?? [])])]
+      .filter(ma => !ma.endsWith(`/p2p/${self}`))
+  }
+
+  /** Dials a peer by multiaddr (adds it to the routing table once identify runs). */
+  async connect (ma: string, options: AbortOptions = {}): Promise<void> {
+    await this.libp2p.dial(multiaddr(ma), options)
+  }
+
+  multiaddrs (): string[] {
+    return this.node?.getMultiaddrs().map(ma => ma.toString()) ?? []
+  }
+
+  routingTableSize (): number {
+    const dht = this.node?.services.dht as unknown as { routingTable?: { size: number } } | undefined
+    return dht?.routingTable?.size ?? 0
+  }
+
+  peers (): ConnectedPeer[] {
+    return this.libp2p.getConnections().map(c => ({
+      peerId: c.remotePeer.toString(),
+      multiaddr: c.remoteAddr.toString(),
+      direction: c.direction,
+      openedAt: c.timeline.open
+    }))
+  }
+
+  status (): PeerStatus {
+    const node = this.libp2p
+    return {
+      peerId: this.peerId.toString(),
+      version: SHOAL_VERSION,
+      repo: this.repo.path,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      multiaddrs: this.multiaddrs(),
+      connections: node.getConnections().length,
+      peers: node.getPeers().length,
+      dht: { mode: node.services.dht.getMode(), routingTableSize: this.routingTableSize(), protocol: '/shoal/kad/1.0.0' },
+      api: this.api?.address ?? null
+    }
+  }
+
+  /** The peers closest to a key, by a full DHT lookup, with hop count. */
+  async closestPeers (key: Uint8Array, options: AbortOptions = {}): Promise<ClosestPeersResult> {
+    return closestPeers(this.libp2p.services.dht, key, options)
+  }
+}
+
+function isAddressInUse (err: unknown): boolean {
+  const e = err as { code?: string, message?: string, errors?: unknown[] } | undefined
+  if (e?.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(e?.message ?? '')) return true
+  return Array.isArray(e?.errors) && e.errors.some(isAddressInUse)
+}

@@ -1,0 +1,107 @@
+/**
+ * In-process test swarms: N real Shoal peers (real libp2p over TCP on
+ * 127.0.0.1, real repos on disk) in this process.
+ *
+ *   const swarm = await createTestSwarm(10)
+ *   const [a, b] = swarm.peers
+ *   ...
+ *   await swarm.destroy()
+ *
+ * Peer 0 starts first and every other peer bootstraps from it; `createTestSwarm`
+ * returns once every routing table holds min(N-1, k) peers. `destroy()` stops
+ * peers in reverse order and removes the temporary folder it made.
+ */
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { DHT_K_BUCKET_SIZE } from '../constants.ts'
+import { SwarmError } from '../errors.ts'
+import { ShoalPeer } from '../peer/peer.ts'
+import { Repo } from '../peer/repo.ts'
+import { mapConcurrent, waitFor } from '../utils/wait.ts'
+import { routableThreshold } from './routable.ts'
+
+export interface TestSwarmOptions {
+  /** Parent folder for peer repos; default: a new temporary folder (removed on destroy). */
+  dir?: string
+  /** kad-dht k (bucket size and lookup width); default 20. */
+  kBucketSize?: number
+  /** Start each peer's control API (default false). */
+  api?: boolean
+  /** Collect libp2p metrics (default false: cheaper for big swarms). */
+  metrics?: boolean
+  /** How long to wait for the swarm to become routable (default 30 s + 0.5 s/peer). */
+  timeoutMs?: number
+  /** Peers started at once after peer 0 (default 10). */
+  startConcurrency?: number
+  signal?: AbortSignal
+}
+
+export interface TestSwarm {
+  readonly dir: string
+  readonly peers: ShoalPeer[]
+  /** Adds and starts one more peer, bootstrapped from the swarm. */
+  addPeer(): Promise<ShoalPeer>
+  /** Waits until every running peer's routing table is full enough. */
+  waitRoutable(options?: { timeoutMs?: number, signal?: AbortSignal }): Promise<void>
+  destroy(): Promise<void>
+}
+
+export async function createTestSwarm (count: number, options: TestSwarmOptions = {}): Promise<TestSwarm> {
+  if (!Number.isInteger(count) || count < 1) throw new SwarmError(`a swarm needs at least 1 peer, got ${count}`)
+  const ownDir = options.dir == null
+  const dir = options.dir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-swarm-'))
+  const k = options.kBucketSize ?? DHT_K_BUCKET_SIZE
+  const peers: ShoalPeer[] = []
+  let nextIndex = 0
+
+  const newPeer = async (bootstrap: string[]): Promise<ShoalPeer> => {
+    const index = nextIndex++
+    const repoPath = path.join(dir, `peer-${index}`)
+    await Repo.init(repoPath, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', dht: { kBucketSize: k } })
+    const peer = await ShoalPeer.open(repoPath, {
+      bootstrap,
+      api: options.api === true ? undefined : false,
+      metrics: options.metrics ?? false
+    })
+    peers[index] = peer
+    await peer.start()
+    return peer
+  }
+
+  const bootstrapAddrs = (): string[] => peers[0]?.multiaddrs() ?? []
+
+  const swarm: TestSwarm = {
+    dir,
+    peers,
+    addPeer: async () => newPeer(bootstrapAddrs()),
+    waitRoutable: async (opts = {}) => {
+      const running = peers.filter(p => p.isStarted)
+      const need = routableThreshold(running.length, k)
+      await waitFor(() => running.every(p => p.routingTableSize() >= need), {
+        timeoutMs: opts.timeoutMs ?? options.timeoutMs ?? 30_000 + 500 * running.length,
+        intervalMs: 50,
+        signal: opts.signal ?? options.signal,
+        message: () => {
+          const short = running.map((p, i) => [i, p.routingTableSize()]).filter(([, size]) => size < need)
+          return `swarm of ${running.length} not routable: ${short.length} peer(s) know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
+        }
+      })
+    },
+    destroy: async () => {
+      for (const peer of [...peers].reverse()) await peer?.stop()
+      if (ownDir) await fs.rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  try {
+    await newPeer([])
+    const rest = Array.from({ length: count - 1 })
+    await mapConcurrent(rest, options.startConcurrency ?? 10, async () => newPeer(bootstrapAddrs()))
+    await swarm.waitRoutable()
+  } catch (err) {
+    await swarm.destroy().catch(() => {})
+    throw err
+  }
+  return swarm
+}
