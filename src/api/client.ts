@@ -104,6 +104,10 @@ export class ApiClient {
     return this.request('GET', `${API_PREFIX}/dht/closest-peers?key=${encodeURIComponent(cid)}`, options)
   }
 
+  async refreshRouting (options?: RequestOptions): Promise<{ routingTableSize: number, refreshing: boolean }> {
+    return this.request('POST', `${API_PREFIX}/dht/refresh`, options)
+  }
+
   async metrics (options?: RequestOptions): Promise<string> {
     return this.request('GET', '/metrics', options)
   }

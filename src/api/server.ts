@@ -97,6 +97,13 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
     return peer.closestPeers(cid.multihash.bytes, { signal: AbortSignal.timeout(30_000) })
   })
 
+  app.get(`${API_PREFIX}/dht/routing-table`, async () => ({ peers: peer.routingTablePeers() }))
+
+  app.post(`${API_PREFIX}/dht/refresh`, async () => {
+    peer.refreshRouting()
+    return { routingTableSize: peer.routingTableSize(), refreshing: peer.isBootstrapping }
+  })
+
   app.get('/metrics', async (_request, reply) => {
     const registry = peer.metricsRegistry
     if (registry == null) return reply.code(404).send({ error: { name: 'NotFoundError', message: 'metrics are disabled on this peer' } })

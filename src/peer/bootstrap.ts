@@ -3,11 +3,14 @@
  *
  * - Dials the bootstrap peers on start, and again every few seconds while the
  *   peer has no connection at all (a bootstrap peer may start after us).
- * - Looks itself up in the DHT until its routing table holds `targetSize`
- *   peers, backing off between lookups (x1.5, up to 5 s: a lookup is cheap). kad-dht's own self-query runs once at
- *   start and then every 5 minutes, which leaves peers that joined early with
- *   thin tables while a swarm is still coming up; each lookup contacts the
- *   peers closest to us, and both sides add each other.
+ * - Looks itself up in the DHT while its routing table is below `targetSize`
+ *   and still growing, backing off between lookups (x1.5, up to 5 s). It
+ *   stops after `maxIdleLookups` lookups in a row that added nobody: in a
+ *   network smaller than k the table never reaches k, and each lookup costs
+ *   every peer it asks. kad-dht's own self-query runs once at start and then
+ *   every 5 minutes, which leaves peers that joined early with thin tables
+ *   while a swarm is still coming up; each lookup contacts the peers closest
+ *   to us, and both sides add each other.
  *
  * Known peers from the persisted peer store are redialled by libp2p and
  * kad-dht themselves on start.
@@ -27,6 +30,8 @@ export interface BootstrapperInit {
   /** First pause between self-lookups; grows x1.5 up to maxLookupIntervalMs. */
   lookupIntervalMs?: number
   maxLookupIntervalMs?: number
+  /** Lookups in a row that added no peer before the loop stops (default 1). */
+  maxIdleLookups?: number
 }
 
 export class Bootstrapper {
@@ -35,10 +40,16 @@ export class Bootstrapper {
   private controller?: AbortController
   private dialTimer?: ReturnType<typeof setInterval>
   private lookupTimer?: ReturnType<typeof setTimeout>
+  private lookingUp = false
 
   constructor (node: ShoalNode, init: BootstrapperInit) {
     this.node = node
     this.init = init
+  }
+
+  /** True while self-lookups are scheduled or running. */
+  get active (): boolean {
+    return this.lookingUp
   }
 
   start (): void {
@@ -51,12 +62,19 @@ export class Bootstrapper {
       }, this.init.retryIntervalMs)
       this.dialTimer.unref()
     }
-    this.scheduleLookup(this.init.lookupIntervalMs ?? 500)
+    this.scheduleLookup(this.init.lookupIntervalMs ?? 500, 0)
+  }
+
+
+  /** Starts the self-lookup loop again now (no-op while it runs). */
+  refresh (): void {
+    if (this.controller != null && !this.lookingUp) this.scheduleLookup(0, 0)
   }
 
   stop (): void {
     this.controller?.abort()
     this.controller = undefined
+    this.lookingUp = false
     clearInterval(this.dialTimer)
     clearTimeout(this.lookupTimer)
   }
@@ -73,13 +91,20 @@ export class Bootstrapper {
     }))
   }
 
-  private scheduleLookup (delayMs: number): void {
+  private scheduleLookup (delayMs: number, idleLookups: number): void {
     const signal = this.controller?.signal
+    this.lookingUp = false
     if (signal == null || signal.aborted) return
+    this.lookingUp = true
     this.lookupTimer = setTimeout(() => {
+      const before = this.init.routingTableSize()
       void this.selfLookup(signal).then(() => {
-        if (this.init.routingTableSize() < this.init.targetSize) {
-          this.scheduleLookup(Math.min(delayMs * 1.5, this.init.maxLookupIntervalMs ?? 5_000))
+        const after = this.init.routingTableSize()
+        const idle = after > before ? 0 : idleLookups + 1
+        if (after < this.init.targetSize && idle < (this.init.maxIdleLookups ?? 1)) {
+          this.scheduleLookup(Math.min(Math.max(delayMs, 500) * 1.5, this.init.maxLookupIntervalMs ?? 5_000), idle)
+        } else {
+          this.lookingUp = false
         }
       })
     }, delayMs)

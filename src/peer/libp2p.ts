@@ -61,7 +61,10 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
       : prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: true }),
     services: {
       identify: identify(),
-      ping: ping(),
+      // kad-dht pings contacts from its routing table, new-contact and
+      // query paths at once; the default of 1 outbound ping stream per
+      // connection fails lookups with "too many outbound protocol streams"
+      ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         // the default would stay a client until it saw a public address

@@ -192,6 +192,26 @@ export class ShoalPeer {
     return this.node?.getMultiaddrs().map(ma => ma.toString()) ?? []
   }
 
+  /** True while the peer is still looking itself up to fill its routing table. */
+  get isBootstrapping (): boolean {
+    return this.bootstrapper?.active ?? false
+  }
+
+  /**
+   * Looks this peer up in the DHT again until its routing table stops
+   * growing; local swarms call it on peers whose tables are still short.
+   */
+  refreshRouting (): void {
+    this.bootstrapper?.refresh()
+  }
+
+  /** Peer IDs in the DHT routing table (without this peer itself). */
+  routingTablePeers (): string[] {
+    const dht = this.node?.services.dht as unknown as { routingTable?: { kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } } | undefined
+    const self = this.peerId.toString()
+    return [...(dht?.routingTable?.kb?.toIterable() ?? [])].map(p => p.peerId.toString()).filter(id => id !== self)
+  }
+
   routingTableSize (): number {
     const dht = this.node?.services.dht as unknown as { routingTable?: { size: number } } | undefined
     return dht?.routingTable?.size ?? 0

@@ -21,6 +21,7 @@ import {
   InvalidConfigError, InvalidIdentityError, RepoLockedError,
   RepoNotDirectoryError, RepoNotInitializedError, ShoalError
 } from '../errors.ts'
+import { isProcessAlive } from '../utils/process.ts'
 import { defaultConfig, validateConfig, type ShoalConfig } from './config.ts'
 
 export interface InitResult {
@@ -129,7 +130,7 @@ export class Repo {
         if (!isCode(err, 'EEXIST')) throw new ShoalError(`cannot create lock ${lockFile}: ${(err as Error).message}`)
       }
       const pid = Number.parseInt(await fs.readFile(lockFile, 'utf8').catch(() => ''), 10)
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) {
         throw new RepoLockedError(`repo ${this.path} is in use by another Shoal daemon (pid ${pid})`)
       }
       await fs.rm(lockFile, { force: true })
@@ -197,15 +198,6 @@ export async function writeFileAtomic (file: string, data: string | Uint8Array, 
 
 async function exists (file: string): Promise<boolean> {
   return fs.access(file).then(() => true, () => false)
-}
-
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return isCode(err, 'EPERM')
-  }
 }
 
 export function isCode (err: unknown, code: string): boolean {

@@ -19,12 +19,14 @@ import { ApiClient } from '../api/client.ts'
 import { DHT_K_BUCKET_SIZE, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { SwarmError, SwarmNotFoundError, InvalidInputError } from '../errors.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
+import { isProcessAlive } from '../utils/process.ts'
 import { mapConcurrent, sleep, waitFor } from '../utils/wait.ts'
 import { routableThreshold } from './routable.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/shoal.ts', import.meta.url))
 export const SWARM_FILE = 'swarm.json'
 export const MAX_SWARM_PEERS = 500
+const SWARM_REFRESH_INTERVAL_MS = 3_000
 
 export interface SwarmPeerInfo {
   index: number
@@ -49,7 +51,7 @@ export interface SwarmUpOptions {
   peers: number
   dir: string
   replicas?: number
-  /** Default: 30 s + 1 s per peer. */
+  /** Default: 30 s + 2 s per peer. */
   timeoutMs?: number
   /** Daemons starting at once after peer 0 (default 16). */
   startConcurrency?: number
@@ -77,7 +79,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   await fs.mkdir(dir, { recursive: true })
 
   const started = performance.now()
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000 + 1000 * count)
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000 + 2000 * count)
   const replicas = options.replicas ?? 3
   const repos = Array.from({ length: count }, (_, i) => path.join(dir, `peer-${i}`))
   await mapConcurrent(repos, 8, async repo => {
@@ -103,10 +105,16 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const need = routableThreshold(count, DHT_K_BUCKET_SIZE)
     const clients = await Promise.all(repos.map(async repo => ApiClient.fromRepo(repo)))
     const sizes = new Array<number>(count).fill(0)
+    let lastRefresh = 0
     await waitFor(async () => {
+      // peers that joined early stop looking themselves up before later
+      // peers arrive: nudge the short ones every few seconds
+      const refresh = Date.now() - lastRefresh > SWARM_REFRESH_INTERVAL_MS
+      if (refresh) lastRefresh = Date.now()
       await Promise.all(clients.map(async (client, i) => {
         if (sizes[i] >= need) return
         sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
+        if (sizes[i] < need && refresh) await client.refreshRouting({ signal: options.signal })
       }))
       options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
       return sizes.every(s => s >= need)
@@ -148,7 +156,7 @@ function spawnDaemon (repo: string, bootstrap: string[]): number {
 async function waitForDaemon (index: number, repo: string, pid: number, deadline: number, signal?: AbortSignal): Promise<SwarmPeerInfo> {
   let info: SwarmPeerInfo | undefined
   await waitFor(async () => {
-    if (!isAlive(pid)) {
+    if (!isProcessAlive(pid)) {
       const tail = (await fs.readFile(path.join(repo, 'daemon.log'), 'utf8').catch(() => '')).trim().split('\n').at(-1)
       throw new SwarmError(`daemon peer-${index} exited while starting: ${tail ?? 'no output'} (log: ${path.join(repo, 'daemon.log')})`)
     }
@@ -221,13 +229,13 @@ async function stopProcesses (procs: Array<{ pid: number, repo: string }>): Prom
   const running = procs.filter(p => isSwarmProcess(p.pid, p.repo))
   for (const p of running) signalProcess(p.pid, 'SIGTERM')
   const deadline = Date.now() + SHUTDOWN_TIMEOUT_MS
-  while (running.some(p => isAlive(p.pid)) && Date.now() < deadline) await sleep(50)
+  while (running.some(p => isProcessAlive(p.pid)) && Date.now() < deadline) await sleep(50)
   let killed = 0
-  for (const p of running.filter(p => isAlive(p.pid))) {
+  for (const p of running.filter(p => isProcessAlive(p.pid))) {
     signalProcess(p.pid, 'SIGKILL')
     killed++
   }
-  while (running.some(p => isAlive(p.pid))) await sleep(20)
+  while (running.some(p => isProcessAlive(p.pid))) await sleep(20)
   return { stopped: running.length - killed, killed }
 }
 
@@ -235,23 +243,9 @@ function signalProcess (pid: number, sig: NodeJS.Signals): void {
   try { process.kill(pid, sig) } catch {}
 }
 
-function isAlive (pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  // a zombie (exited, not yet reaped by its parent) is not a live daemon
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
-  } catch {
-    return true
-  }
-}
-
 /** Alive, and (where /proc tells) a shoal daemon on that repo, not a reused pid. */
 function isSwarmProcess (pid: number, repo: string): boolean {
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false
+  if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return false
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(repo)
   } catch {

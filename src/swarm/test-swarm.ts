@@ -42,7 +42,10 @@ export interface TestSwarm {
   readonly peers: ShoalPeer[]
   /** Adds and starts one more peer, bootstrapped from the swarm. */
   addPeer(): Promise<ShoalPeer>
-  /** Waits until every running peer's routing table is full enough. */
+  /**
+   * Waits until every running peer's routing table is full enough and no peer
+   * is still looking itself up (so tests start on a quiet swarm).
+   */
   waitRoutable(options?: { timeoutMs?: number, signal?: AbortSignal }): Promise<void>
   destroy(): Promise<void>
 }
@@ -78,12 +81,22 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
     waitRoutable: async (opts = {}) => {
       const running = peers.filter(p => p.isStarted)
       const need = routableThreshold(running.length, k)
-      await waitFor(() => running.every(p => p.routingTableSize() >= need), {
+      let lastRefresh = Date.now()
+      await waitFor(() => {
+        const short = running.filter(p => p.routingTableSize() < need)
+        if (short.length > 0 && Date.now() - lastRefresh > 3_000) {
+          // early peers stop looking themselves up before later ones arrive
+          lastRefresh = Date.now()
+          short.forEach(p => { p.refreshRouting() })
+        }
+        return short.length === 0 && running.every(p => !p.isBootstrapping)
+      }, {
         timeoutMs: opts.timeoutMs ?? options.timeoutMs ?? 30_000 + 500 * running.length,
         intervalMs: 50,
         signal: opts.signal ?? options.signal,
         message: () => {
           const short = running.map((p, i) => [i, p.routingTableSize()]).filter(([, size]) => size < need)
+          if (short.length === 0) return `swarm of ${running.length}: peers still bootstrapping after the routing tables filled`
           return `swarm of ${running.length} not routable: ${short.length} peer(s) know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
         }
       })

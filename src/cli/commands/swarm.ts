@@ -15,7 +15,7 @@ export function registerSwarm (program: Command): void {
     .requiredOption('--peers <n>', 'number of peers', intOption('--peers', 1, 500))
     .option('--dir <dir>', 'folder for the peer repos and swarm.json', DEFAULT_DIR)
     .option('--replicas <k>', 'replicas per block for shares in this swarm', intOption('--replicas', 1, 64), 3)
-    .option('--timeout <seconds>', 'give up if not routable by then (default 30 + 1 per peer)', intOption('--timeout', 1, 3600))
+    .option('--timeout <seconds>', 'give up if not routable by then (default 30 + 2 per peer)', intOption('--timeout', 1, 3600))
     .action(async (opts: { peers: number, dir: string, replicas: number, timeout?: number }, command: Command) => {
       const g = globals(command)
       const bar = showProgress(g)

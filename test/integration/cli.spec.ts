@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict'
+import fs from 'node:fs/promises'
+import net from 'node:net'
+import path from 'node:path'
+import { isAlive, runCli, startDaemon, tempDir } from '../helpers/cli.ts'
+
+/** Real `shoal` processes: exit codes, one-line errors, daemon lifecycle, swarms. */
+describe('shoal CLI', function () {
+  let dir: string
+  before(async () => { dir = await tempDir() })
+  after(async () => { await fs.rm(dir, { recursive: true, force: true }) })
+
+  const oneLine = (stderr: string): string => {
+    const lines = stderr.trim().split('\n')
+    assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`)
+    return lines[0]
+  }
+
+  describe('bad usage and bad input', () => {
+    it('an unknown command exits 2 and points at the usage', async () => {
+      const r = await runCli(['frobnicate'])
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, /unknown command 'frobnicate'/)
+      assert.match(r.stderr, /shoal --help/)
+    })
+
+    it('an unknown flag exits 2 and points at the usage', async () => {
+      const r = await runCli(['init', '--frob'])
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, /unknown option '--frob'/)
+    })
+
+    it('a bad flag value exits 2', async () => {
+      const r = await runCli(['swarm', 'up', '--peers', 'many', '--dir', path.join(dir, 'never')])
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, /--peers must be an integer/)
+    })
+
+    it('a repo path that is a file exits 2 with one line', async () => {
+      const file = path.join(dir, 'a-file')
+      await fs.writeFile(file, 'x')
+      const r = await runCli(['--repo', file, 'init'])
+      assert.equal(r.code, 2)
+      assert.match(oneLine(r.stderr), /^shoal: repo path .*a-file is not a directory$/)
+      assert.equal(await fs.readFile(file, 'utf8'), 'x', 'the file is untouched')
+    })
+
+    it('a corrupt config names the file and the field, exit 2', async () => {
+      const repo = path.join(dir, 'corrupt')
+      assert.equal((await runCli(['--repo', repo, 'init'])).code, 0)
+      const configFile = path.join(repo, 'config.json')
+      const config = JSON.parse(await fs.readFile(configFile, 'utf8'))
+      await fs.writeFile(configFile, JSON.stringify({ ...config, replicas: 'lots' }))
+      let r = await runCli(['--repo', repo, 'daemon'])
+      assert.equal(r.code, 2)
+      assert.equal(oneLine(r.stderr), `shoal: invalid config ${configFile}: field "replicas" must be an integer from 1 to 64, got "lots"`)
+      await fs.writeFile(configFile, '{ "listen": [')
+      r = await runCli(['--repo', repo, 'daemon'])
+      assert.equal(r.code, 2)
+      assert.match(oneLine(r.stderr), new RegExp(`^shoal: invalid config ${configFile}: not valid JSON`))
+    })
+
+    it('a busy listen port or API port exits 1 with one line', async () => {
+      const repo = path.join(dir, 'busy')
+      await runCli(['--repo', repo, 'init'])
+      const server = net.createServer()
+      await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+      const port = (server.address() as net.AddressInfo).port
+      try {
+        let r = await runCli(['--repo', repo, 'daemon', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0'])
+        assert.equal(r.code, 1)
+        assert.equal(oneLine(r.stderr), `shoal: listen address /ip4/127.0.0.1/tcp/${port} is already in use`)
+        r = await runCli(['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', `127.0.0.1:${port}`])
+        assert.equal(r.code, 1)
+        assert.equal(oneLine(r.stderr), `shoal: API address 127.0.0.1:${port} is already in use`)
+        await assert.rejects(fs.access(path.join(repo, 'repo.lock')), 'a failed start leaves no lock behind')
+      } finally {
+        server.close()
+      }
+    })
+
+    it('commands that need the daemon say so when none runs, exit 1', async () => {
+      const repo = path.join(dir, 'idle')
+      await runCli(['--repo', repo, 'init'])
+      for (const cmd of ['id', 'peers', 'status']) {
+        const r = await runCli(['--repo', repo, cmd])
+        assert.equal(r.code, 1)
+        assert.match(oneLine(r.stderr), /no Shoal daemon is running on repo/)
+      }
+    })
+  })
+
+  describe('the daemon', () => {
+    it('serves, answers id/status, refuses a second daemon, and exits 0 on SIGTERM leaving nothing behind', async () => {
+      const repo = path.join(dir, 'daemon')
+      assert.equal((await runCli(['--repo', repo, 'init'])).code, 0)
+      const daemon = await startDaemon(['--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+      try {
+        assert.match(daemon.output(), /daemon is ready/)
+        const id = JSON.parse((await runCli(['--repo', repo, '--json', 'id'])).stdout) as { peerId: string, multiaddrs: string[] }
+        assert.match(id.peerId, /^12D3KooW/)
+        assert.match(id.multiaddrs[0], /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
+        const status = JSON.parse((await runCli(['--repo', repo, '--json', 'status'])).stdout) as { peerId: string }
+        assert.equal(status.peerId, id.peerId)
+
+        const second = await runCli(['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+        assert.equal(second.code, 1)
+        assert.match(oneLine(second.stderr), new RegExp(`^shoal: repo ${repo} is in use by another Shoal daemon \\(pid ${daemon.child.pid}\\)$`))
+      } finally {
+        daemon.child.kill('SIGTERM')
+      }
+      assert.equal(await daemon.exited, 0)
+      assert.match(daemon.output(), /daemon stopped/)
+      await assert.rejects(fs.access(path.join(repo, 'api')))
+      await assert.rejects(fs.access(path.join(repo, 'repo.lock')))
+    })
+  })
+
+  describe('swarm up / status / down', () => {
+    it('brings up 5 routable daemons, reports them, and stops them all', async () => {
+      const swarmDir = path.join(dir, 'swarm')
+      const up = await runCli(['--json', 'swarm', 'up', '--peers', '5', '--dir', swarmDir])
+      assert.equal(up.code, 0, up.stderr)
+      const file = JSON.parse(await fs.readFile(path.join(swarmDir, 'swarm.json'), 'utf8')) as { peers: Array<{ index: number, peerId: string, repo: string, api: string, multiaddrs: string[], pid: number }> }
+      assert.equal(file.peers.length, 5)
+      file.peers.forEach((p, i) => {
+        assert.equal(p.index, i)
+        assert.equal(p.repo, path.join(swarmDir, `peer-${i}`))
+        assert.match(p.api, /^127\.0\.0\.1:\d+$/)
+        assert.ok(p.multiaddrs.length > 0)
+        assert.ok(isAlive(p.pid))
+      })
+      assert.equal(new Set(file.peers.map(p => p.peerId)).size, 5)
+
+      const status = JSON.parse((await runCli(['--json', 'swarm', 'status', '--dir', swarmDir])).stdout) as { alive: number, peers: Array<{ routingTableSize: number }> }
+      assert.equal(status.alive, 5)
+      for (const p of status.peers) assert.ok(p.routingTableSize >= 4, `routing table ${p.routingTableSize}`)
+
+      // any command with --repo DIR/peer-<i> talks to that peer's daemon
+      const peers = JSON.parse((await runCli(['--json', '--repo', file.peers[2].repo, 'peers'])).stdout) as { peers: Array<{ peerId: string }> }
+      assert.ok(peers.peers.length >= 4)
+
+      const down = await runCli(['--json', 'swarm', 'down', '--dir', swarmDir])
+      assert.equal(down.code, 0, down.stderr)
+      assert.equal((JSON.parse(down.stdout) as { stopped: number }).stopped, 5)
+      for (const p of file.peers) assert.equal(isAlive(p.pid), false, `pid ${p.pid} still running`)
+
+      const after = await runCli(['swarm', 'status', '--dir', swarmDir])
+      assert.equal(after.code, 1)
+      assert.match(oneLine(after.stderr), /no swarm in/)
+    })
+  })
+})

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { defaultConfig, parseApiAddress, validateConfig } from '../../src/peer/config.ts'
+
+describe('config validation', () => {
+  it('accepts the defaults and fills missing sections from them', () => {
+    assert.deepEqual(validateConfig(defaultConfig(), 'c.json'), defaultConfig())
+    const partial = validateConfig({ replicas: 5 }, 'c.json')
+    assert.equal(partial.replicas, 5)
+    assert.deepEqual(partial.dht, defaultConfig().dht)
+  })
+
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['a non-integer replica count', { replicas: 'three' }, /field "replicas" must be an integer/],
+    ['a bad listen multiaddr', { listen: ['/ip4/nope/tcp/1'] }, /field "listen\[0\]" is not a valid multiaddr/],
+    ['a bootstrap address without a peer ID', { bootstrap: ['/ip4/127.0.0.1/tcp/4101'] }, /field "bootstrap\[0\]" must end in \/p2p/],
+    ['a public API host', { api: '0.0.0.0:5101' }, /field "api".*loopback/],
+    ['an unknown field', { replica: 3 }, /field "replica" is not a known setting/],
+    ['an unknown nested field', { dht: { k: 3 } }, /field "dht.k" is not a known setting/],
+    ['a k-bucket size out of range', { dht: { kBucketSize: 1 } }, /field "dht.kBucketSize" must be an integer from 2/],
+    ['an array at the root', [], /field "\(root\)" must be a JSON object/]
+  ]
+  for (const [what, raw, message] of bad) {
+    it(`refuses ${what}, naming the file and the field`, () => {
+      assert.throws(() => validateConfig(raw, '/r/config.json'), (err: Error) => {
+        assert.equal(err.name, 'InvalidConfigError')
+        assert.match(err.message, /^invalid config \/r\/config.json: /)
+        assert.match(err.message, message)
+        assert.equal(err.message.includes('\n'), false)
+        return true
+      })
+    })
+  }
+
+  it('parses loopback API addresses only', () => {
+    assert.deepEqual(parseApiAddress('127.0.0.1:0'), { host: '127.0.0.1', port: 0 })
+    assert.deepEqual(parseApiAddress('[::1]:5101'), { host: '::1', port: 5101 })
+    assert.throws(() => parseApiAddress('192.168.1.2:5101'), /loopback/)
+    assert.throws(() => parseApiAddress('127.0.0.1'), /HOST:PORT/)
+    assert.throws(() => parseApiAddress('127.0.0.1:70000'), /out of range/)
+  })
+})
