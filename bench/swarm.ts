@@ -1,0 +1,110 @@
+/**
+ * Foundation benchmark: how fast a local swarm becomes routable, what a peer
+ * costs in memory, and how DHT closest-peer lookups scale with swarm size.
+ *
+ * - Separate processes (`shoal swarm up`, every peer its own daemon): time
+ *   until routable, RSS per daemon, lookup latency p50/p95, hops next to
+ *   log2(N), and how often the 3 closest returned are the true 3 closest.
+ * - In-process (`createTestSwarm`): time until routable and RSS per peer.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { ApiClient } from '../src/api/client.ts'
+import { closestByXor } from '../src/peer/kad-distance.ts'
+import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
+import { createTestSwarm } from '../src/swarm/test-swarm.ts'
+
+export interface ProcessSwarmResult {
+  peers: number
+  routableSeconds: number
+  rssPerPeerMiB: number
+  lookups: number
+  lookupMsP50: number
+  lookupMsP95: number
+  hopsP50: number
+  hopsMax: number
+  log2N: number
+  top3Exact: number
+}
+
+export interface InProcessSwarmResult {
+  peers: number
+  routableSeconds: number
+  rssPerPeerMiB: number
+}
+
+const LOOKUPS = 40
+
+export async function benchProcessSwarm (peers: number, log: (s: string) => void): Promise<ProcessSwarmResult> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-'))
+  try {
+    const swarm = await swarmUp({ peers, dir, timeoutMs: 60_000 + 3000 * peers })
+    log(`  ${peers} processes routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
+    const rss = swarm.peers.map(p => rssOf(p.pid))
+    const ids = swarm.peers.map(p => peerIdFromString(p.peerId))
+    const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
+    const ms: number[] = []
+    const hops: number[] = []
+    let exact = 0
+    for (let i = 0; i < LOOKUPS; i++) {
+      const from = i % peers
+      const cid = CID.createV1(raw.code, await sha256.digest(randomBytes(32)))
+      const result = await clients[from].closestPeers(cid.toString(), { timeoutMs: 60_000 })
+      ms.push(result.ms)
+      hops.push(result.hops)
+      const truth = closestByXor(cid.multihash.bytes, ids.filter(id => id.toString() !== swarm.peers[from].peerId), 3).map(String)
+      if (truth.every((id, j) => result.peers[j] === id)) exact++
+    }
+    await swarmDown(dir)
+    return {
+      peers,
+      routableSeconds: round(swarm.routableMs / 1000, 1),
+      rssPerPeerMiB: round(rss.reduce((a, b) => a + b, 0) / rss.length / 2 ** 20, 1),
+      lookups: LOOKUPS,
+      lookupMsP50: round(quantile(ms, 0.5), 0),
+      lookupMsP95: round(quantile(ms, 0.95), 0),
+      hopsP50: quantile(hops, 0.5),
+      hopsMax: Math.max(...hops),
+      log2N: round(Math.log2(peers), 2),
+      top3Exact: round(exact / LOOKUPS, 2)
+    }
+  } finally {
+    await swarmDown(dir).catch(() => {})
+    await fs.rm(dir, { recursive: true, force: true })
+  }
+}
+
+export async function benchInProcessSwarm (peers: number, log: (s: string) => void): Promise<InProcessSwarmResult> {
+  globalThis.gc?.()
+  const before = process.memoryUsage().rss
+  const started = performance.now()
+  const swarm = await createTestSwarm(peers, { timeoutMs: 60_000 + 3000 * peers })
+  const seconds = (performance.now() - started) / 1000
+  globalThis.gc?.()
+  const after = process.memoryUsage().rss
+  log(`  ${peers} in-process peers routable in ${seconds.toFixed(1)} s`)
+  await swarm.destroy()
+  return { peers, routableSeconds: round(seconds, 1), rssPerPeerMiB: round((after - before) / peers / 2 ** 20, 1) }
+}
+
+function rssOf (pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  return match == null ? 0 : Number(match[1]) * 1024
+}
+
+function quantile (values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+}
+
+function round (n: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(n * f) / f
+}
