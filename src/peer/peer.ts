@@ -10,7 +10,7 @@ import { LevelDatastore } from 'datastore-level'
 import { Registry } from 'prom-client'
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import {
-  BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INTERVAL_MS, SHOAL_VERSION
+  BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INTERVAL_MS, DHT_PROTOCOL, SHOAL_VERSION
 } from '../constants.ts'
 import { AddressInUseError, ShoalError } from '../errors.ts'
 import { startApiServer, type ApiServer } from '../api/server.ts'
@@ -212,9 +212,9 @@ export class ShoalPeer {
     return [...(dht?.routingTable?.kb?.toIterable() ?? [])].map(p => p.peerId.toString()).filter(id => id !== self)
   }
 
+  /** Other peers in the routing table (kad-dht's own count may include this peer). */
   routingTableSize (): number {
-    const dht = this.node?.services.dht as unknown as { routingTable?: { size: number } } | undefined
-    return dht?.routingTable?.size ?? 0
+    return this.routingTablePeers().length
   }
 
   peers (): ConnectedPeer[] {
@@ -236,7 +236,7 @@ export class ShoalPeer {
       multiaddrs: this.multiaddrs(),
       connections: node.getConnections().length,
       peers: node.getPeers().length,
-      dht: { mode: node.services.dht.getMode(), routingTableSize: this.routingTableSize(), protocol: '/shoal/kad/1.0.0' },
+      dht: { mode: node.services.dht.getMode(), routingTableSize: this.routingTableSize(), protocol: DHT_PROTOCOL },
       api: this.api?.address ?? null
     }
   }
