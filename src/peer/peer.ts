@@ -5,7 +5,6 @@
  * connection, timer and store.
  */
 import { defaultLogger } from '@libp2p/logger'
-import { multiaddr } from '@multiformats/multiaddr'
 import { LevelDatastore } from 'datastore-level'
 import { Registry } from 'prom-client'
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
@@ -181,11 +180,6 @@ export class ShoalPeer {
     const self = this.peerId.toString()
     return [...new Set([...this.repo.config.bootstrap, ...(this.init.bootstrap ?? [])])]
       .filter(ma => !ma.endsWith(`/p2p/${self}`))
-  }
-
-  /** Dials a peer by multiaddr (adds it to the routing table once identify runs). */
-  async connect (ma: string, options: AbortOptions = {}): Promise<void> {
-    await this.libp2p.dial(multiaddr(ma), options)
   }
 
   multiaddrs (): string[] {
