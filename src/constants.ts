@@ -32,6 +32,9 @@ export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
 /** Retry bootstrapping this often while the peer has no connection at all. */
 export const BOOTSTRAP_RETRY_INTERVAL_MS = 5_000
 
+/** libp2p's connection monitor: one ping per connection this often. */
+export const CONNECTION_PING_INTERVAL_MS = 60_000
+
 export const SHUTDOWN_TIMEOUT_MS = 10_000
 export const API_REQUEST_TIMEOUT_MS = 30_000
 

@@ -25,22 +25,23 @@ export interface RequestOptions {
 export class ApiClient {
   readonly baseUrl: string
   private readonly token: string
+  /** Named in "no daemon" errors when known. */
+  private readonly repoPath?: string
 
-  constructor (address: string, token: string) {
+  constructor (address: string, token: string, repoPath?: string) {
     this.baseUrl = `http://${address}`
     this.token = token
+    this.repoPath = repoPath
   }
 
   /** Reads the daemon's address and token from its repo; fails if no daemon runs. */
   static async fromRepo (repoPath: string): Promise<ApiClient> {
-    const notRunning = (): DaemonNotRunningError =>
-      new DaemonNotRunningError(`no Shoal daemon is running on repo ${repoPath} (start one with "shoal daemon")`)
     let address: string
     try {
       address = (await fs.readFile(path.join(repoPath, REPO_FILES.apiAddress), 'utf8')).trim()
     } catch (err) {
       const code = (err as { code?: string }).code
-      if (code === 'ENOENT') throw notRunning()
+      if (code === 'ENOENT') throw notRunning(repoPath)
       if (code === 'ENOTDIR') throw new InvalidInputError(`repo path ${repoPath} is not a directory`)
       throw err
     }
@@ -50,12 +51,8 @@ export class ApiClient {
     } catch (err) {
       throw new ShoalError(`cannot read API token ${path.join(repoPath, REPO_FILES.apiToken)}: ${(err as Error).message}`)
     }
-    const client = new ApiClient(address, token)
-    client.notRunning = notRunning
-    return client
+    return new ApiClient(address, token, repoPath)
   }
-
-  private notRunning = (): DaemonNotRunningError => new DaemonNotRunningError(`no Shoal daemon answers at ${this.baseUrl}`)
 
   async request<T> (method: string, route: string, options: RequestOptions = {}): Promise<T> {
     const signal = AbortSignal.any([
@@ -73,7 +70,7 @@ export class ApiClient {
       if (options.signal?.aborted === true) throw err
       if ((err as Error).name === 'TimeoutError') throw new ApiError(`the daemon did not answer ${method} ${route} in time`, 0)
       // a stale <repo>/api file from a daemon that died: nobody listens there
-      throw this.notRunning()
+      throw this.repoPath != null ? notRunning(this.repoPath) : new DaemonNotRunningError(`no Shoal daemon answers at ${this.baseUrl}`)
     }
     const text = await response.text()
     if (!response.ok) {
@@ -111,4 +108,8 @@ export class ApiClient {
   async metrics (options?: RequestOptions): Promise<string> {
     return this.request('GET', '/metrics', options)
   }
+}
+
+function notRunning (repoPath: string): DaemonNotRunningError {
+  return new DaemonNotRunningError(`no Shoal daemon is running on repo ${repoPath} (start one with "shoal daemon")`)
 }

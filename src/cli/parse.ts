@@ -1,6 +1,6 @@
 /** Option parsers: a bad value becomes commander's invalid-argument error (exit 2). */
 import { InvalidArgumentError } from 'commander'
-import { multiaddr } from '@multiformats/multiaddr'
+import { multiaddrProblem } from '../peer/multiaddrs.ts'
 
 export function collect<T> (parse: (value: string) => T): (value: string, previous: T[]) => T[] {
   return (value, previous) => [...previous, parse(value)]
@@ -8,15 +8,8 @@ export function collect<T> (parse: (value: string) => T): (value: string, previo
 
 export function multiaddrOption (flag: string, withPeerId = false): (value: string) => string {
   return value => {
-    try {
-      const ma = multiaddr(value)
-      if (withPeerId && ma.getComponents().find(c => c.name === 'p2p') == null) {
-        throw new InvalidArgumentError(`${flag} needs a multiaddr ending in /p2p/<peer id>, got "${value}"`)
-      }
-    } catch (err) {
-      if (err instanceof InvalidArgumentError) throw err
-      throw new InvalidArgumentError(`${flag}: not a valid multiaddr: "${value}"`)
-    }
+    const problem = multiaddrProblem(value, withPeerId)
+    if (problem != null) throw new InvalidArgumentError(`${flag} ${problem}`)
     return value
   }
 }

@@ -2,12 +2,12 @@
  * The repo's config.json: what it holds, its defaults, and validation that
  * names the file and the field at fault in one line.
  */
-import { multiaddr } from '@multiformats/multiaddr'
 import {
   ALLOW_LIST, DEFAULT_API_PORT, DEFAULT_LISTEN_PORT, DEFAULT_REPLICAS,
   DHT_K_BUCKET_SIZE, MAX_CONNECTIONS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
+import { multiaddrProblem } from './multiaddrs.ts'
 
 export interface ShoalConfig {
   /** Schema version of this file. */
@@ -68,15 +68,8 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
     if (!Array.isArray(value)) fail(field, 'must be an array of multiaddr strings')
     ;(value as unknown[]).forEach((item, i) => {
       if (typeof item !== 'string') fail(`${field}[${i}]`, 'must be a multiaddr string')
-      try {
-        const ma = multiaddr(item as string)
-        if (withPeerId && ma.getComponents().find(c => c.name === 'p2p') == null) {
-          fail(`${field}[${i}]`, `must end in /p2p/<peer id>, got "${item as string}"`)
-        }
-      } catch (err) {
-        if (err instanceof InvalidConfigError) throw err
-        fail(`${field}[${i}]`, `is not a valid multiaddr: "${item as string}"`)
-      }
+      const problem = multiaddrProblem(item as string, withPeerId)
+      if (problem != null) fail(`${field}[${i}]`, problem)
     })
   }
   const int = (min: number, max: number): Check => (value, field) => {

@@ -15,7 +15,7 @@ import type { Identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Registry } from 'prom-client'
-import { AGENT_VERSION, DHT_PROTOCOL, SHOAL_VERSION } from '../constants.ts'
+import { AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, DHT_PROTOCOL, SHOAL_VERSION } from '../constants.ts'
 
 export type ShoalServices = {
   identify: Identify
@@ -55,6 +55,13 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
       maxConnections: init.maxConnections,
       // local swarms and LANs open many connections per second from one host
       allow: init.allow
+    },
+    connectionMonitor: {
+      // libp2p pings every connection every 10 s by default: with 20-100
+      // connections per peer that was most of an idle daemon's CPU, and on a
+      // loaded machine a slow pong aborted healthy connections
+      pingInterval: CONNECTION_PING_INTERVAL_MS,
+      abortConnectionOnPingFailure: false
     },
     metrics: init.metricsRegistry == null
       ? undefined

@@ -38,7 +38,7 @@ export interface PeerStatus {
   multiaddrs: string[]
   connections: number
   peers: number
-  dht: { mode: 'client' | 'server', routingTableSize: number, protocol: string }
+  dht: { mode: 'client' | 'server', routingTableSize: number, protocol: string, refreshing: boolean }
   api: string | null
 }
 
@@ -230,7 +230,7 @@ export class ShoalPeer {
       multiaddrs: this.multiaddrs(),
       connections: node.getConnections().length,
       peers: node.getPeers().length,
-      dht: { mode: node.services.dht.getMode(), routingTableSize: this.routingTableSize(), protocol: DHT_PROTOCOL },
+      dht: { mode: node.services.dht.getMode(), routingTableSize: this.routingTableSize(), protocol: DHT_PROTOCOL, refreshing: this.isBootstrapping },
       api: this.api?.address ?? null
     }
   }

@@ -14,19 +14,21 @@ import { spawn } from 'node:child_process'
 import { openSync, closeSync, readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { ApiClient } from '../api/client.ts'
 import { DHT_K_BUCKET_SIZE, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { SwarmError, SwarmNotFoundError, InvalidInputError } from '../errors.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { isProcessAlive } from '../utils/process.ts'
 import { mapConcurrent, sleep, waitFor } from '../utils/wait.ts'
+import { daemonEntry, type DaemonEntry } from './daemon-bundle.ts'
 import { routableThreshold } from './routable.ts'
 
-const BIN = fileURLToPath(new URL('../../bin/shoal.ts', import.meta.url))
 export const SWARM_FILE = 'swarm.json'
 export const MAX_SWARM_PEERS = 500
-const SWARM_REFRESH_INTERVAL_MS = 3_000
+/** A short peer idle this long since its last nudge gets another. */
+const SWARM_REFRESH_INTERVAL_MS = 2_000
+/** Status polls cost the daemons CPU too: once a second is plenty. */
+const SWARM_POLL_INTERVAL_MS = 1_000
 
 export interface SwarmPeerInfo {
   index: number
@@ -88,12 +90,13 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     await fs.rm(path.join(repo, REPO_FILES.apiAddress), { force: true })
   })
 
+  const entry = await daemonEntry()
   const peers: SwarmPeerInfo[] = []
   const pids: number[] = []
   try {
     let startedCount = 0
     const startOne = async (index: number, bootstrap: string[]): Promise<void> => {
-      const pid = spawnDaemon(repos[index], bootstrap)
+      const pid = spawnDaemon(entry, repos[index], bootstrap)
       pids[index] = pid
       peers[index] = await waitForDaemon(index, repos[index], pid, deadline, options.signal)
       options.onProgress?.({ name: 'swarm:peer-started', started: ++startedCount, total: count })
@@ -105,22 +108,24 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const need = routableThreshold(count, DHT_K_BUCKET_SIZE)
     const clients = await Promise.all(repos.map(async repo => ApiClient.fromRepo(repo)))
     const sizes = new Array<number>(count).fill(0)
-    let lastRefresh = 0
+    const lastRefresh = new Array<number>(count).fill(0)
     await waitFor(async () => {
-      // peers that joined early stop looking themselves up before later
-      // peers arrive: nudge the short ones every few seconds
-      const refresh = Date.now() - lastRefresh > SWARM_REFRESH_INTERVAL_MS
-      if (refresh) lastRefresh = Date.now()
       await Promise.all(clients.map(async (client, i) => {
         if (sizes[i] >= need) return
-        sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
-        if (sizes[i] < need && refresh) await client.refreshRouting({ signal: options.signal })
+        const { dht } = await client.status({ signal: options.signal })
+        sizes[i] = dht.routingTableSize
+        // peers that joined early stop looking themselves up before later
+        // peers arrive: a short peer whose lookups have stopped gets one more
+        if (sizes[i] < need && !dht.refreshing && Date.now() - lastRefresh[i] > SWARM_REFRESH_INTERVAL_MS) {
+          lastRefresh[i] = Date.now()
+          await client.refreshRouting({ signal: options.signal })
+        }
       }))
       options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
       return sizes.every(s => s >= need)
     }, {
       timeoutMs: Math.max(0, deadline - Date.now()),
-      intervalMs: 250,
+      intervalMs: SWARM_POLL_INTERVAL_MS,
       signal: options.signal,
       message: () => {
         const short = sizes.map((s, i) => [i, s]).filter(([, s]) => s < need)
@@ -136,14 +141,14 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   }
 }
 
-function spawnDaemon (repo: string, bootstrap: string[]): number {
+function spawnDaemon (entry: DaemonEntry, repo: string, bootstrap: string[]): number {
   const log = openSync(path.join(repo, 'daemon.log'), 'a')
   try {
-    const args = [BIN, 'daemon', '--repo', repo, ...bootstrap.flatMap(ma => ['--bootstrap', ma])]
+    const args = [entry.script, 'daemon', '--repo', repo, ...bootstrap.flatMap(ma => ['--bootstrap', ma])]
     const child = spawn(process.execPath, args, {
       detached: true,
       stdio: ['ignore', log, log],
-      env: { ...process.env, SHOAL_REPO: repo }
+      env: { ...process.env, ...entry.env, SHOAL_REPO: repo }
     })
     child.unref()
     if (child.pid == null) throw new SwarmError(`could not start a daemon for ${repo}`)
