@@ -41,7 +41,9 @@ const generated = [
   '',
   '| peers | routable in (s) | RSS per daemon (MiB) | lookup p50 (ms) | lookup p95 (ms) | hops p50 | hops max | log2 N | top-3 exact |',
   '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...processSwarms.map(r => `| ${r.peers} | ${r.routableSeconds} | ${r.rssPerPeerMiB} | ${r.lookupMsP50} | ${r.lookupMsP95} | ${r.hopsP50} | ${r.hopsMax} | ${r.log2N} | ${Math.round(r.top3Exact * 100)}% |`),
+  ...processSwarms.map(r => r.routableSeconds == null
+    ? `| ${r.peers} | not routable in ${r.timeoutSeconds} s | - | - | - | - | - | ${r.log2N} | - |`
+    : `| ${r.peers} | ${r.routableSeconds} | ${r.rssPerPeerMiB} | ${r.lookupMsP50} | ${r.lookupMsP95} | ${r.hopsP50} | ${r.hopsMax} | ${r.log2N} | ${Math.round((r.top3Exact ?? 0) * 100)}% |`),
   '',
   '### In-process swarm (`createTestSwarm`, all peers on one event loop)',
   '',

@@ -23,15 +23,18 @@ import { createTestSwarm } from '../src/swarm/test-swarm.ts'
 
 export interface ProcessSwarmResult {
   peers: number
-  routableSeconds: number
-  rssPerPeerMiB: number
+  /** null: not routable within `timeoutSeconds` (see `error`). */
+  routableSeconds: number | null
+  timeoutSeconds?: number
+  error?: string
+  rssPerPeerMiB: number | null
   lookups: number
-  lookupMsP50: number
-  lookupMsP95: number
-  hopsP50: number
-  hopsMax: number
+  lookupMsP50: number | null
+  lookupMsP95: number | null
+  hopsP50: number | null
+  hopsMax: number | null
   log2N: number
-  top3Exact: number
+  top3Exact: number | null
 }
 
 export interface InProcessSwarmResult {
@@ -44,8 +47,20 @@ const LOOKUPS = 40
 
 export async function benchProcessSwarm (peers: number, log: (s: string) => void): Promise<ProcessSwarmResult> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-'))
+  const timeoutMs = 60_000 + 10_000 * peers
   try {
-    const swarm = await swarmUp({ peers, dir, timeoutMs: 60_000 + 3000 * peers })
+    let swarm
+    try {
+      swarm = await swarmUp({ peers, dir, timeoutMs })
+    } catch (err) {
+      // a swarm that does not come up is a result too: record it, go on
+      log(`  ${peers} processes: ${(err as Error).message}`)
+      return {
+        peers, routableSeconds: null, timeoutSeconds: timeoutMs / 1000, error: (err as Error).message,
+        rssPerPeerMiB: null, lookups: 0, lookupMsP50: null, lookupMsP95: null, hopsP50: null, hopsMax: null,
+        log2N: round(Math.log2(peers), 2), top3Exact: null
+      }
+    }
     log(`  ${peers} processes routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
     const rss = swarm.peers.map(p => rssOf(p.pid))
     const ids = swarm.peers.map(p => peerIdFromString(p.peerId))
@@ -85,7 +100,7 @@ export async function benchInProcessSwarm (peers: number, log: (s: string) => vo
   globalThis.gc?.()
   const before = process.memoryUsage().rss
   const started = performance.now()
-  const swarm = await createTestSwarm(peers, { timeoutMs: 60_000 + 3000 * peers })
+  const swarm = await createTestSwarm(peers, { timeoutMs: 60_000 + 6000 * peers })
   const seconds = (performance.now() - started) / 1000
   globalThis.gc?.()
   const after = process.memoryUsage().rss

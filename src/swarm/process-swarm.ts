@@ -5,7 +5,9 @@
  *   DIR/peer-<i>/        each peer's repo (its daemon.log inside)
  *   DIR/swarm.json       index, peerId, repo, api, multiaddrs, pid per peer
  *
- * `up` starts peer 0, then the rest bootstrapped off it, and returns only when
+ * `up` starts peer 0, then the rest, each bootstrapped off peer 0 and two
+ * random peers already up (so peer 0 is not every newcomer's only contact
+ * and the hot spot of every early lookup), and returns only when
  * every routing table holds min(N-1, k) peers. Daemons run detached, so they
  * outlive the CLI that started them; `down` stops them with SIGTERM (SIGKILL
  * after a grace period) and waits until no process is left.
@@ -25,6 +27,10 @@ import { routableThreshold } from './routable.ts'
 
 export const SWARM_FILE = 'swarm.json'
 export const MAX_SWARM_PEERS = 500
+/** Daemons starting at once: more only thrash a 2-core machine. */
+const START_CONCURRENCY = 8
+/** Peers each newcomer bootstraps from: peer 0 and random others already up. */
+const BOOTSTRAP_PEERS = 3
 /** A short peer idle this long since its last nudge gets another. */
 const SWARM_REFRESH_INTERVAL_MS = 2_000
 /** Status polls cost the daemons CPU too: once a second is plenty. */
@@ -55,7 +61,7 @@ export interface SwarmUpOptions {
   replicas?: number
   /** Default: 30 s + 2 s per peer. */
   timeoutMs?: number
-  /** Daemons starting at once after peer 0 (default 16). */
+  /** Daemons starting at once after peer 0 (default 8). */
   startConcurrency?: number
   onProgress?: (event: SwarmUpProgress) => void
   signal?: AbortSignal
@@ -102,8 +108,13 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       options.onProgress?.({ name: 'swarm:peer-started', started: ++startedCount, total: count })
     }
     await startOne(0, [])
-    const bootstrap = peers[0].multiaddrs // libp2p's own addresses end in /p2p/<id>
-    await mapConcurrent(repos.slice(1), options.startConcurrency ?? 16, async (_, i) => startOne(i + 1, bootstrap))
+    // libp2p's own addresses end in /p2p/<id>
+    const bootstrapFor = (): string[] => {
+      const up = peers.filter(p => p != null)
+      const picks = new Set([up[0], ...Array.from({ length: BOOTSTRAP_PEERS - 1 }, () => up[Math.floor(Math.random() * up.length)])])
+      return [...picks].flatMap(p => p.multiaddrs)
+    }
+    await mapConcurrent(repos.slice(1), options.startConcurrency ?? START_CONCURRENCY, async (_, i) => startOne(i + 1, bootstrapFor()))
 
     const need = routableThreshold(count, DHT_K_BUCKET_SIZE)
     const clients = await Promise.all(repos.map(async repo => ApiClient.fromRepo(repo)))
