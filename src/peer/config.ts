@@ -7,6 +7,7 @@ import {
   DHT_K_BUCKET_SIZE, MAX_CONNECTIONS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
+import { parseByteSize } from '../utils/bytes.ts'
 import { multiaddrProblem } from './multiaddrs.ts'
 
 export interface ShoalConfig {
@@ -31,6 +32,14 @@ export interface ShoalConfig {
   }
   /** Replicas placed per block by `share` (Shoal's k, not the DHT's). */
   replicas: number
+  storage: {
+    /**
+     * Most bytes the blockstore may hold: a byte count, a size such as
+     * "20GiB", or "auto" (half of what the store could grow to on this disk
+     * when the daemon starts: what it holds plus the free space).
+     */
+    quota: 'auto' | number | string
+  }
 }
 
 export function defaultConfig (): ShoalConfig {
@@ -42,7 +51,8 @@ export function defaultConfig (): ShoalConfig {
     bootstrap: [],
     dht: { kBucketSize: DHT_K_BUCKET_SIZE },
     connections: { maxConnections: MAX_CONNECTIONS, allow: [...ALLOW_LIST] },
-    replicas: DEFAULT_REPLICAS
+    replicas: DEFAULT_REPLICAS,
+    storage: { quota: 'auto' }
   }
 }
 
@@ -63,6 +73,7 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
   const merged: Record<string, unknown> = { ...defaults, ...obj }
   merged.dht = { ...defaults.dht, ...(isObject(obj.dht) ? obj.dht : {}) }
   merged.connections = { ...defaults.connections, ...(isObject(obj.connections) ? obj.connections : {}) }
+  merged.storage = { ...defaults.storage, ...(isObject(obj.storage) ? obj.storage : {}) }
 
   const multiaddrList = (withPeerId: boolean): Check => (value, field) => {
     if (!Array.isArray(value)) fail(field, 'must be an array of multiaddr strings')
@@ -96,7 +107,15 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
     bootstrap: multiaddrList(true),
     dht: section({ kBucketSize: int(2, 200) }),
     connections: section({ maxConnections: int(1, 100_000), allow: multiaddrList(false) }),
-    replicas: int(1, 64)
+    replicas: int(1, 64),
+    storage: section({
+      quota: (v, f) => {
+        if (v === 'auto') return
+        if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return
+        if (typeof v === 'string' && parseByteSize(v) != null) return
+        fail(f, `must be "auto", a byte count or a size like "20GiB", got ${JSON.stringify(v)}`)
+      }
+    })
   }, '')
   return merged as unknown as ShoalConfig
 }

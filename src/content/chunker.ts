@@ -1,0 +1,67 @@
+/**
+ * Fixed-size chunking, as ipfs-unixfs-importer's `fixedSize` chunker does it:
+ * every chunk is exactly `chunkSize` bytes except the last, and empty input
+ * gives one empty chunk (so an empty file still has a CID).
+ *
+ * Each chunk is a fresh buffer the caller may keep: blocks are written to
+ * disk while the next chunk is read.
+ */
+import type { FileHandle } from 'node:fs/promises'
+import { InvalidInputError } from '../errors.ts'
+
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024
+export const MIN_CHUNK_SIZE = 16 * 1024
+export const MAX_CHUNK_SIZE = 4 * 1024 * 1024
+
+export function checkChunkSize (size: number): number {
+  if (!Number.isInteger(size) || size < MIN_CHUNK_SIZE || size > MAX_CHUNK_SIZE) {
+    throw new InvalidInputError(`chunk size must be an integer from ${MIN_CHUNK_SIZE} (16 KiB) to ${MAX_CHUNK_SIZE} (4 MiB), got ${size}`)
+  }
+  return size
+}
+
+/** Chunks of an open file, read sequentially from its start. */
+export async function * fileChunks (handle: FileHandle, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  let emitted = false
+  while (true) {
+    signal?.throwIfAborted()
+    const buf = Buffer.allocUnsafe(chunkSize)
+    let filled = 0
+    while (filled < chunkSize) {
+      const { bytesRead } = await handle.read(buf, filled, chunkSize - filled, null)
+      if (bytesRead === 0) break
+      filled += bytesRead
+    }
+    if (filled === chunkSize) {
+      emitted = true
+      yield buf
+      continue
+    }
+    if (filled > 0 || !emitted) yield buf.subarray(0, filled)
+    return
+  }
+}
+
+/** Re-cuts a stream of arbitrary pieces (an HTTP body) into chunks. */
+export async function * streamChunks (source: AsyncIterable<Uint8Array>, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  let emitted = false
+  let buf = Buffer.allocUnsafe(chunkSize)
+  let filled = 0
+  for await (const piece of source) {
+    signal?.throwIfAborted()
+    let offset = 0
+    while (offset < piece.length) {
+      const n = Math.min(chunkSize - filled, piece.length - offset)
+      buf.set(piece.subarray(offset, offset + n), filled)
+      filled += n
+      offset += n
+      if (filled === chunkSize) {
+        emitted = true
+        yield buf
+        buf = Buffer.allocUnsafe(chunkSize)
+        filled = 0
+      }
+    }
+  }
+  if (filled > 0 || !emitted) yield buf.subarray(0, filled)
+}

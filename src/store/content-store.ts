@@ -1,0 +1,260 @@
+/**
+ * The peer's local content: the blockstore, the holdings that say why each
+ * DAG or block is kept, import (share), export (read), removal, garbage
+ * collection and verification.
+ *
+ * Imports and GC must not interleave (GC would sweep blocks an import has
+ * written or counted on before its holding is recorded), so writers of
+ * blocks take a shared lock and GC/repair take it exclusively.
+ */
+import fs from 'node:fs/promises'
+import type { Logger } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+import { CID } from 'multiformats/cid'
+import { cidKey, RAW_CODE, BlockMismatchError } from '../content/cid.ts'
+import { checkChunkSize, DEFAULT_CHUNK_SIZE, fileChunks, streamChunks } from '../content/chunker.ts'
+import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
+import { importChunks, type ImportResult } from '../content/importer.ts'
+import { ShoalError } from '../errors.ts'
+import { isCode } from '../peer/repo.ts'
+import { parseByteSize } from '../utils/bytes.ts'
+import { RwLock } from '../utils/rw-lock.ts'
+import { FsBlockstore, type BlockstoreUsage } from './blockstore.ts'
+import { BlockNotFoundError, ContentNotFoundError, InvalidPathError } from './errors.ts'
+import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
+
+export interface ContentStoreInit {
+  /** Folder of the blockstore. */
+  blocksDir: string
+  datastore: Datastore
+  /** config storage.quota: "auto", bytes, or a size string. */
+  quota: 'auto' | number | string
+  log: Logger
+}
+
+export interface ShareOptions {
+  chunkSize?: number
+  /** File name recorded with the holding. */
+  name?: string
+  signal?: AbortSignal
+  onProgress?: (bytes: number) => void
+}
+
+export interface ShareResult extends ImportResult {
+  name?: string
+}
+
+export interface GcResult {
+  blocks: number
+  bytes: number
+}
+
+export interface VerifyResult {
+  checked: number
+  bytes: number
+  /** CIDs of blocks whose bytes do not match. */
+  bad: string[]
+  /** True when the bad blocks were removed. */
+  removed: boolean
+}
+
+export interface RemoveResult {
+  cid: string
+  removed: Holding[]
+  freed: GcResult
+}
+
+export class ContentStore {
+  readonly blockstore: FsBlockstore
+  readonly holdings: Holdings
+  private readonly quota: ContentStoreInit['quota']
+  private readonly log: Logger
+  private readonly lock = new RwLock()
+  private readonly closing = new AbortController()
+
+  constructor (init: ContentStoreInit) {
+    this.blockstore = new FsBlockstore(init.blocksDir, { quotaBytes: Infinity })
+    this.holdings = new Holdings(init.datastore)
+    this.quota = init.quota
+    this.log = init.log
+  }
+
+  async open (): Promise<void> {
+    await this.blockstore.open()
+    this.blockstore.quotaBytes = await resolveQuota(this.quota, this.blockstore.dir, this.blockstore.usage().bytes)
+    const usage = this.blockstore.usage()
+    this.log('blockstore: %d blocks, %d bytes, quota %d', usage.blocks, usage.bytes, usage.quotaBytes)
+  }
+
+  /** Aborts imports in progress and waits for every store operation to end. */
+  async close (): Promise<void> {
+    this.closing.abort(new ShoalError('the daemon is shutting down'))
+    await this.lock.exclusive(async () => {})
+  }
+
+  usage (): BlockstoreUsage {
+    return this.blockstore.usage()
+  }
+
+  /** A verified block from the local store. */
+  readonly getBlock: BlockGetter = async (cid) => this.blockstore.get(cid)
+
+  /** Imports a file the daemon can read, and records it as shared. */
+  async shareFile (filePath: string, options: ShareOptions = {}): Promise<ShareResult> {
+    const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
+    const handle = await openForImport(filePath)
+    try {
+      return await this.share(signal => fileChunks(handle, chunkSize, signal), options)
+    } finally {
+      await handle.close()
+    }
+  }
+
+  /** Imports bytes streamed to the daemon (e.g. an HTTP request body). */
+  async shareStream (source: AsyncIterable<Uint8Array>, options: ShareOptions = {}): Promise<ShareResult> {
+    const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
+    return this.share(signal => streamChunks(source, chunkSize, signal), options)
+  }
+
+  private async share (chunks: (signal: AbortSignal) => AsyncIterable<Uint8Array>, options: ShareOptions): Promise<ShareResult> {
+    const signal = AbortSignal.any([this.closing.signal, ...(options.signal != null ? [options.signal] : [])])
+    try {
+      return await this.lock.shared(async () => {
+        signal.throwIfAborted()
+        const result = await importChunks(chunks(signal), async block => { await this.blockstore.put(block.cid, block.bytes) }, {
+          signal,
+          onProgress: options.onProgress
+        })
+        // The holding is the commit point: only once every block is durable.
+        await this.blockstore.sync()
+        await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name })
+        return { ...result, ...(options.name != null ? { name: options.name } : {}) }
+      })
+    } catch (err) {
+      // Blocks of a failed import are held by nothing: sweep them now so a
+      // refused or aborted import leaves nothing behind.
+      if (!this.closing.signal.aborted) {
+        await this.gc().catch(gcErr => { this.log.error('cleanup after failed import - %e', gcErr) })
+      }
+      throw signal.aborted && !(err instanceof ShoalError) ? (signal.reason as Error) : err
+    }
+  }
+
+  /** Holdings, optionally only those of one CID. */
+  async list (cid?: CID): Promise<Holding[]> {
+    return cid == null ? this.holdings.all() : this.holdings.of(cid)
+  }
+
+  /** Fails with ContentNotFoundError unless the root block is here. */
+  async requireRoot (cid: CID): Promise<void> {
+    if (!(await this.blockstore.has(cid))) {
+      throw new ContentNotFoundError(`${cidKey(cid)} is not held by this peer`)
+    }
+  }
+
+  /** The file's size, from its root block. */
+  async size (cid: CID, signal?: AbortSignal): Promise<number> {
+    await this.requireRoot(cid)
+    return fileSize(cid, this.getBlock, { signal })
+  }
+
+  /** The file's bytes (or a range), every block verified as it is read. */
+  read (cid: CID, options: { offset?: number, length?: number, signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    return readFile(cid, this.getBlock, options)
+  }
+
+  /** Stops holding a CID for every reason and frees what nothing else holds. */
+  async remove (cid: CID): Promise<RemoveResult> {
+    const removed = await this.holdings.remove(cid)
+    if (removed.length === 0) throw new ContentNotFoundError(`${cidKey(cid)} is not held by this peer`)
+    const freed = await this.gc()
+    return { cid: cidKey(cid), removed, freed }
+  }
+
+  /**
+   * Mark and sweep: marks every block a holding reaches (a whole DAG for
+   * shared/fetched, the block alone for a replica) and deletes the rest.
+   * A DAG with missing blocks is marked as far as it can be walked.
+   */
+  async gc (): Promise<GcResult> {
+    return this.lock.exclusive(async () => {
+      const marked = new Set<string>()
+      for (const holding of await this.holdings.all()) {
+        const root = CID.parse(holding.cid)
+        if (!holdsWholeDag(holding.reason) || root.code === RAW_CODE) {
+          marked.add(cidKey(root))
+          continue
+        }
+        await this.mark(root, marked)
+      }
+      let blocks = 0
+      let bytes = 0
+      for await (const block of this.blockstore.list()) {
+        if (marked.has(cidKey(block.cid))) continue
+        bytes += await this.blockstore.delete(block.cid)
+        blocks++
+      }
+      if (blocks > 0) this.log('gc removed %d blocks, %d bytes', blocks, bytes)
+      return { blocks, bytes }
+    })
+  }
+
+  private async mark (root: CID, marked: Set<string>): Promise<void> {
+    try {
+      for await (const cid of walkDag(root, async c => this.blockstore.get(c, { verify: false }))) marked.add(cidKey(cid))
+    } catch (err) {
+      if (!(err instanceof BlockNotFoundError)) throw err
+      this.log('gc: DAG %s is incomplete: %s', root, (err as Error).message)
+    }
+  }
+
+  /** Re-hashes every block; with `repair`, removes those that do not match. */
+  async verify (options: { repair?: boolean, signal?: AbortSignal } = {}): Promise<VerifyResult> {
+    const run = async (): Promise<VerifyResult> => {
+      const bad: string[] = []
+      let checked = 0
+      let bytes = 0
+      for await (const block of this.blockstore.list()) {
+        options.signal?.throwIfAborted()
+        checked++
+        bytes += block.size
+        try {
+          await this.blockstore.get(block.cid)
+        } catch (err) {
+          if (!(err instanceof BlockMismatchError)) throw err
+          bad.push(cidKey(block.cid))
+          if (options.repair === true) await this.blockstore.delete(block.cid)
+        }
+      }
+      return { checked, bytes, bad, removed: options.repair === true && bad.length > 0 }
+    }
+    return options.repair === true ? this.lock.exclusive(run) : this.lock.shared(run)
+  }
+}
+
+/** Opens a path for import with one clear error for each way it can be wrong. */
+async function openForImport (filePath: string): Promise<fs.FileHandle> {
+  let handle: fs.FileHandle
+  try {
+    handle = await fs.open(filePath, 'r')
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) throw new InvalidPathError(`no such file: ${filePath}`)
+    if (isCode(err, 'EACCES') || isCode(err, 'EPERM')) throw new InvalidPathError(`cannot read ${filePath}: permission denied`)
+    if (isCode(err, 'EISDIR')) throw new InvalidPathError(`${filePath} is a directory, not a file`)
+    throw new InvalidPathError(`cannot open ${filePath}: ${(err as Error).message}`)
+  }
+  const stat = await handle.stat()
+  if (stat.isDirectory()) {
+    await handle.close()
+    throw new InvalidPathError(`${filePath} is a directory, not a file`)
+  }
+  return handle
+}
+
+/** The quota in bytes: explicit, or "auto" = half of (stored + free disk). */
+export async function resolveQuota (quota: ContentStoreInit['quota'], dir: string, storedBytes: number): Promise<number> {
+  if (typeof quota === 'number') return quota
+  if (quota !== 'auto') return parseByteSize(quota) ?? 0
+  const stat = await fs.statfs(dir)
+  return Math.floor((storedBytes + stat.bavail * stat.bsize) / 2)
+}

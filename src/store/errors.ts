@@ -1,0 +1,37 @@
+/** Errors of the local content store. */
+import { InvalidInputError, ShoalError } from '../errors.ts'
+
+/** The store does not have a block it was asked for. */
+export class BlockNotFoundError extends ShoalError {
+  static name = 'BlockNotFoundError'
+}
+
+/** No holding and no blocks for a CID on this peer. */
+export class ContentNotFoundError extends ShoalError {
+  static name = 'ContentNotFoundError'
+}
+
+/** Storing a block would take the store past its quota. */
+export class QuotaExceededError extends ShoalError {
+  static name = 'QuotaExceededError'
+}
+
+/** The disk itself is full (ENOSPC). */
+export class DiskFullError extends ShoalError {
+  static name = 'DiskFullError'
+}
+
+/** A path to import is missing, unreadable, a directory, or not a file. */
+export class InvalidPathError extends InvalidInputError {
+  static name = 'InvalidPathError'
+}
+
+/** The CID names a DAG that is not a UnixFS file (e.g. a directory). */
+export class NotAFileError extends InvalidInputError {
+  static name = 'NotAFileError'
+}
+
+/** The output path exists and --force was not given. */
+export class OutputExistsError extends InvalidInputError {
+  static name = 'OutputExistsError'
+}

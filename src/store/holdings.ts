@@ -1,0 +1,79 @@
+/**
+ * Holdings: why this peer keeps a piece of content, in the LevelDB
+ * datastore under /shoal/holdings/<cid>/<reason>. A CID may be held for
+ * several reasons at once; garbage collection keeps whatever any holding
+ * reaches:
+ *  - shared:  this peer imported the file — the whole DAG is kept;
+ *  - fetched: this peer downloaded the file — the whole DAG is kept;
+ *  - replica: this peer keeps one block for others (placement) — that block
+ *    alone is kept, not what it links to.
+ */
+import { Key, type Datastore } from 'interface-datastore'
+import type { CID } from 'multiformats/cid'
+import { cidKey } from '../content/cid.ts'
+
+export const HOLD_REASONS = ['shared', 'fetched', 'replica'] as const
+export type HoldReason = typeof HOLD_REASONS[number]
+
+/** Reasons that keep the whole DAG under the CID, not just its block. */
+export function holdsWholeDag (reason: HoldReason): boolean {
+  return reason !== 'replica'
+}
+
+export interface Holding {
+  cid: string
+  reason: HoldReason
+  /** File bytes for a DAG, block bytes for a replica. */
+  size: number
+  /** Blocks in the DAG (1 for a replica). */
+  blocks: number
+  /** File name given when it was shared, if any. */
+  name?: string
+  /** When the holding was recorded (ISO 8601). */
+  since: string
+}
+
+const PREFIX = '/shoal/holdings'
+
+export class Holdings {
+  private readonly datastore: Datastore
+
+  constructor (datastore: Datastore) {
+    this.datastore = datastore
+  }
+
+  async add (holding: Omit<Holding, 'since' | 'cid'> & { cid: CID }): Promise<Holding> {
+    const record: Holding = { ...holding, cid: cidKey(holding.cid), since: new Date().toISOString() }
+    if (record.name == null) delete record.name
+    await this.datastore.put(keyOf(record.cid, record.reason), new TextEncoder().encode(JSON.stringify(record)))
+    return record
+  }
+
+  /** Every holding of a CID. */
+  async of (cid: CID): Promise<Holding[]> {
+    return this.query(`${PREFIX}/${cidKey(cid)}/`)
+  }
+
+  async all (): Promise<Holding[]> {
+    return this.query(`${PREFIX}/`)
+  }
+
+  /** Removes the given reasons (default all) for a CID; resolves those removed. */
+  async remove (cid: CID, reasons: readonly HoldReason[] = HOLD_REASONS): Promise<Holding[]> {
+    const removed = (await this.of(cid)).filter(h => reasons.includes(h.reason))
+    for (const h of removed) await this.datastore.delete(keyOf(h.cid, h.reason))
+    return removed
+  }
+
+  private async query (prefix: string): Promise<Holding[]> {
+    const out: Holding[] = []
+    for await (const { value } of this.datastore.query({ prefix })) {
+      out.push(JSON.parse(new TextDecoder().decode(value)) as Holding)
+    }
+    return out
+  }
+}
+
+function keyOf (cid: string, reason: HoldReason): Key {
+  return new Key(`${PREFIX}/${cid}/${reason}`)
+}
