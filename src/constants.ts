@@ -45,5 +45,6 @@ export const REPO_FILES = {
   apiToken: 'api.token',
   apiAddress: 'api',
   lock: 'repo.lock',
-  datastore: 'datastore'
+  datastore: 'datastore',
+  blocks: 'blocks'
 } as const

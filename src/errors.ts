@@ -60,10 +60,15 @@ export class DaemonNotRunningError extends ShoalError {
 export class ApiError extends ShoalError {
   static name = 'ApiError'
   readonly status: number
+  override readonly exitCode: 1 | 2
+  /** The daemon's name for the error (e.g. "QuotaExceededError"), if it sent one. */
+  readonly remoteName?: string
 
-  constructor (message: string, status: number) {
+  constructor (message: string, status: number, exitCode: 1 | 2 = 1, remoteName?: string) {
     super(message)
     this.status = status
+    this.exitCode = exitCode
+    this.remoteName = remoteName
   }
 }
 

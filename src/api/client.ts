@@ -8,7 +8,24 @@ import { API_REQUEST_TIMEOUT_MS, REPO_FILES } from '../constants.ts'
 import { ApiError, DaemonNotRunningError, InvalidInputError, ShoalError } from '../errors.ts'
 import type { ClosestPeersResult } from '../peer/closest-peers.ts'
 import type { ConnectedPeer, PeerStatus } from '../peer/peer.ts'
+import type { BlockstoreUsage } from '../store/blockstore.ts'
+import type { GcResult, RemoveResult, VerifyResult } from '../store/content-store.ts'
+import type { Holding } from '../store/holdings.ts'
+import type { ShareResponse } from './content-routes.ts'
 import { API_PREFIX } from './server.ts'
+
+export interface ShareRequest {
+  /** A file the daemon reads itself... */
+  path?: string
+  /** ...or the file's bytes, streamed to the daemon. */
+  stream?: AsyncIterable<Uint8Array>
+  name?: string
+  chunkSize?: number
+  replicas?: number
+  /** Called with bytes imported so far (the daemon reports ~10 times a second). */
+  onProgress?: (bytes: number) => void
+  signal?: AbortSignal
+}
 
 export interface IdResult {
   peerId: string
@@ -19,7 +36,13 @@ export interface IdResult {
 
 export interface RequestOptions {
   signal?: AbortSignal
+  /** Give up after this long; 0 = no limit (long transfers). */
   timeoutMs?: number
+}
+
+export interface SendOptions extends RequestOptions {
+  headers?: Record<string, string>
+  body?: string | AsyncIterable<Uint8Array>
 }
 
 export class ApiClient {
@@ -54,33 +77,39 @@ export class ApiClient {
     return new ApiClient(address, token, repoPath)
   }
 
-  async request<T> (method: string, route: string, options: RequestOptions = {}): Promise<T> {
+  /**
+   * Sends a request and returns the response once its status is known to be
+   * a success; an error status becomes the daemon's own error (same message,
+   * same exit code) when it sent one.
+   */
+  async send (method: string, route: string, options: SendOptions = {}): Promise<Response> {
+    const timeoutMs = options.timeoutMs ?? API_REQUEST_TIMEOUT_MS
     const signal = AbortSignal.any([
-      AbortSignal.timeout(options.timeoutMs ?? API_REQUEST_TIMEOUT_MS),
+      ...(timeoutMs > 0 ? [AbortSignal.timeout(timeoutMs)] : []),
       ...(options.signal != null ? [options.signal] : [])
     ])
     let response: Response
     try {
       response = await fetch(this.baseUrl + route, {
         method,
-        headers: { authorization: `Bearer ${this.token}` },
-        signal
-      })
+        headers: { authorization: `Bearer ${this.token}`, ...options.headers },
+        body: options.body as RequestInit['body'],
+        signal,
+        ...(options.body != null && typeof options.body !== 'string' ? { duplex: 'half' } : {})
+      } as RequestInit)
     } catch (err) {
       if (options.signal?.aborted === true) throw err
       if ((err as Error).name === 'TimeoutError') throw new ApiError(`the daemon did not answer ${method} ${route} in time`, 0)
       // a stale <repo>/api file from a daemon that died: nobody listens there
       throw this.repoPath != null ? notRunning(this.repoPath) : new DaemonNotRunningError(`no Shoal daemon answers at ${this.baseUrl}`)
     }
+    if (!response.ok) throw errorFromResponse(response.status, await response.text())
+    return response
+  }
+
+  async request<T> (method: string, route: string, options: SendOptions = {}): Promise<T> {
+    const response = await this.send(method, route, options)
     const text = await response.text()
-    if (!response.ok) {
-      let message = text
-      try {
-        message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text
-      } catch {}
-      if (response.status === 400) throw new InvalidInputError(message)
-      throw new ApiError(`daemon: ${message} (HTTP ${response.status})`, response.status)
-    }
     const type = response.headers.get('content-type') ?? ''
     return (type.includes('application/json') ? JSON.parse(text) : text) as T
   }
@@ -108,6 +137,85 @@ export class ApiClient {
   async metrics (options?: RequestOptions): Promise<string> {
     return this.request('GET', '/metrics', options)
   }
+
+  /** Imports a file into the daemon's store and records it as shared. */
+  async share (req: ShareRequest): Promise<ShareResponse> {
+    const fields = {
+      ...(req.chunkSize != null ? { chunkSize: String(req.chunkSize) } : {}),
+      ...(req.replicas != null ? { replicas: String(req.replicas) } : {}),
+      ...(req.name != null ? { name: req.name } : {})
+    }
+    const accept = req.onProgress != null ? 'application/x-ndjson' : 'application/json'
+    const response = req.stream != null
+      ? await this.send('POST', `${API_PREFIX}/content?${new URLSearchParams(fields)}`, {
+        body: req.stream, headers: { 'content-type': 'application/octet-stream', accept }, signal: req.signal, timeoutMs: 0
+      })
+      : await this.send('POST', `${API_PREFIX}/content`, {
+        body: JSON.stringify({ ...fields, path: req.path }), headers: { 'content-type': 'application/json', accept }, signal: req.signal, timeoutMs: 0
+      })
+    if (req.onProgress == null) return await response.json() as ShareResponse
+    return readProgress(response, req.onProgress)
+  }
+
+  async holdings (options?: RequestOptions): Promise<{ holdings: Holding[], store: BlockstoreUsage }> {
+    return this.request('GET', `${API_PREFIX}/content`, options)
+  }
+
+  /** The file's bytes as a response stream (optionally a byte range). */
+  async read (cid: string, options: RequestOptions & { offset?: number, length?: number } = {}): Promise<Response> {
+    const headers: Record<string, string> = {}
+    if (options.offset != null || options.length != null) {
+      const start = options.offset ?? 0
+      headers.range = `bytes=${start}-${options.length != null ? start + options.length - 1 : ''}`
+    }
+    return this.send('GET', `${API_PREFIX}/content/${encodeURIComponent(cid)}`, { ...options, headers, timeoutMs: options.timeoutMs ?? 0 })
+  }
+
+  async remove (cid: string, options?: RequestOptions): Promise<RemoveResult> {
+    return this.request('DELETE', `${API_PREFIX}/content/${encodeURIComponent(cid)}`, { timeoutMs: 0, ...options })
+  }
+
+  async gc (options?: RequestOptions): Promise<GcResult> {
+    return this.request('POST', `${API_PREFIX}/store/gc`, { timeoutMs: 0, ...options })
+  }
+
+  async verify (repair: boolean, options?: RequestOptions): Promise<VerifyResult> {
+    return this.request('POST', `${API_PREFIX}/store/verify?repair=${repair}`, { timeoutMs: 0, ...options })
+  }
+}
+
+/** Reads an NDJSON progress stream to its result line. */
+async function readProgress<T> (response: Response, onProgress: (bytes: number) => void): Promise<T> {
+  const decoder = new TextDecoder()
+  let buffered = ''
+  for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) {
+    buffered += decoder.decode(piece, { stream: true })
+    let newline: number
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline)
+      buffered = buffered.slice(newline + 1)
+      if (line === '') continue
+      const message = JSON.parse(line) as { progress?: { bytes: number }, result?: T, error?: { name: string, message: string, exitCode: number } }
+      if (message.progress != null) onProgress(message.progress.bytes)
+      if (message.result != null) return message.result
+      if (message.error != null) throw errorFromResponse(500, JSON.stringify({ error: message.error }))
+    }
+  }
+  throw new ApiError('the daemon ended the response without a result', 0)
+}
+
+/** The daemon's error, as the error it was on the daemon's side. */
+export function errorFromResponse (status: number, text: string): ShoalError {
+  let error: { name?: string, message?: string, exitCode?: number } | undefined
+  try {
+    error = (JSON.parse(text) as { error?: typeof error }).error
+  } catch {}
+  const message = error?.message ?? text
+  if (error?.exitCode === 1 || error?.exitCode === 2) {
+    return new ApiError(message, status, error.exitCode, error.name)
+  }
+  if (status === 400) return new InvalidInputError(message)
+  return new ApiError(`daemon: ${message} (HTTP ${status})`, status)
 }
 
 function notRunning (repoPath: string): DaemonNotRunningError {

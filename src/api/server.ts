@@ -8,9 +8,10 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { CID } from 'multiformats/cid'
 import type { ComponentLogger } from '@libp2p/interface'
 import { AGENT_VERSION } from '../constants.ts'
-import { AddressInUseError, InvalidInputError, isShoalError } from '../errors.ts'
+import { AddressInUseError, InvalidInputError, isShoalError, type ShoalError } from '../errors.ts'
 import { parseApiAddress } from '../peer/config.ts'
 import type { ShoalPeer } from '../peer/peer.ts'
+import { registerContentRoutes } from './content-routes.ts'
 
 export interface ApiServerInit {
   /** HOST:PORT; port 0 picks a free one. */
@@ -44,7 +45,7 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
 
   app.setErrorHandler(async (err, _request, reply) => {
     if (isShoalError(err)) {
-      return reply.code(err.exitCode === 2 ? 400 : 500).send({ error: { name: err.name, message: err.message } })
+      return reply.code(statusOf(err)).send({ error: { name: err.name, message: err.message, exitCode: err.exitCode } })
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500
     if (status >= 500) log.error('API error - %e', err)
@@ -52,6 +53,7 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
   })
 
   registerRoutes(app, peer)
+  registerContentRoutes(app, peer, API_PREFIX)
 
   try {
     await app.listen({ host, port })
@@ -109,4 +111,21 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
     if (registry == null) return reply.code(404).send({ error: { name: 'NotFoundError', message: 'metrics are disabled on this peer' } })
     return reply.header('content-type', registry.contentType).send(await registry.metrics())
   })
+}
+
+/** HTTP status for an error Shoal raised on purpose. */
+function statusOf (err: ShoalError): number {
+  if (err.exitCode === 2) return 400
+  switch (err.name) {
+    case 'ContentNotFoundError':
+    case 'BlockNotFoundError':
+      return 404
+    case 'QuotaExceededError':
+    case 'DiskFullError':
+      return 507
+    case 'TimeoutError':
+      return 504
+    default:
+      return 500
+  }
 }

@@ -7,8 +7,13 @@ import { Command, CommanderError } from 'commander'
 import { SHOAL_VERSION } from '../constants.ts'
 import { isShoalError } from '../errors.ts'
 import { registerDaemon } from './commands/daemon.ts'
+import { registerExport } from './commands/export.ts'
 import { registerInfo } from './commands/info.ts'
 import { registerInit } from './commands/init.ts'
+import { registerLs } from './commands/ls.ts'
+import { registerRm } from './commands/rm.ts'
+import { registerShare } from './commands/share.ts'
+import { registerStore } from './commands/store.ts'
 import { registerSwarm } from './commands/swarm.ts'
 
 export function buildProgram (): Command {
@@ -22,6 +27,11 @@ export function buildProgram (): Command {
   registerInit(program)
   registerDaemon(program)
   registerInfo(program)
+  registerShare(program)
+  registerLs(program)
+  registerRm(program)
+  registerExport(program)
+  registerStore(program)
   registerSwarm(program)
   // commander's own messages (unknown command/option, bad value) go to stderr
   const applyTo = (cmd: Command): void => {

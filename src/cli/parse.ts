@@ -1,6 +1,8 @@
 /** Option parsers: a bad value becomes commander's invalid-argument error (exit 2). */
 import { InvalidArgumentError } from 'commander'
+import { parseCid } from '../content/cid.ts'
 import { multiaddrProblem } from '../peer/multiaddrs.ts'
+import { parseByteSize } from '../utils/bytes.ts'
 
 export function collect<T> (parse: (value: string) => T): (value: string, previous: T[]) => T[] {
   return (value, previous) => [...previous, parse(value)]
@@ -22,4 +24,20 @@ export function intOption (flag: string, min: number, max: number): (value: stri
     }
     return n
   }
+}
+
+/** A byte size: "1048576", "256KiB", "1MiB", within [min, max]. */
+export function sizeOption (flag: string, min: number, max: number): (value: string) => number {
+  return value => {
+    const n = parseByteSize(value)
+    if (n == null || n < min || n > max) {
+      throw new InvalidArgumentError(`${flag} must be a size from ${min} to ${max} bytes (e.g. "256KiB", "1MiB"), got "${value}"`)
+    }
+    return n
+  }
+}
+
+/** A CID argument, checked before the daemon is asked (exit 2 if malformed). */
+export function cidArgument (value: string): string {
+  return parseCid(value).toString()
 }

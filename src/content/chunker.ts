@@ -20,25 +20,43 @@ export function checkChunkSize (size: number): number {
   return size
 }
 
-/** Chunks of an open file, read sequentially from its start. */
+/** Reads of a regular file kept in flight ahead of the one being hashed. */
+export const READ_AHEAD = 2
+
+/**
+ * Chunks of an open regular file, from its start. Reads are positional and
+ * the next ones are already in flight while the caller hashes the current
+ * chunk, so disk and CPU overlap.
+ */
 export async function * fileChunks (handle: FileHandle, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-  let emitted = false
-  while (true) {
-    signal?.throwIfAborted()
-    const buf = Buffer.allocUnsafe(chunkSize)
+  const size = (await handle.stat()).size
+  const count = Math.max(1, Math.ceil(size / chunkSize))
+  const pending: Array<Promise<Uint8Array>> = []
+  let next = 0
+  const readChunk = async (index: number): Promise<Uint8Array> => {
+    const position = index * chunkSize
+    const length = Math.min(chunkSize, size - position)
+    const buf = Buffer.allocUnsafe(length)
     let filled = 0
-    while (filled < chunkSize) {
-      const { bytesRead } = await handle.read(buf, filled, chunkSize - filled, null)
-      if (bytesRead === 0) break
+    while (filled < length) {
+      const { bytesRead } = await handle.read(buf, filled, length - filled, position + filled)
+      if (bytesRead === 0) throw new Error(`file shrank while being read (at byte ${position + filled} of ${size})`)
       filled += bytesRead
     }
-    if (filled === chunkSize) {
-      emitted = true
-      yield buf
-      continue
+    return buf
+  }
+  try {
+    for (let index = 0; index < count; index++) {
+      signal?.throwIfAborted()
+      while (next < count && next <= index + READ_AHEAD) {
+        const read = readChunk(next++)
+        read.catch(() => {}) // awaited in order below
+        pending.push(read)
+      }
+      yield await pending.shift()!
     }
-    if (filled > 0 || !emitted) yield buf.subarray(0, filled)
-    return
+  } finally {
+    await Promise.allSettled(pending)
   }
 }
 

@@ -13,6 +13,8 @@ import {
 } from '../constants.ts'
 import { AddressInUseError, ShoalError } from '../errors.ts'
 import { startApiServer, type ApiServer } from '../api/server.ts'
+import type { BlockstoreUsage } from '../store/blockstore.ts'
+import { ContentStore } from '../store/content-store.ts'
 import { Bootstrapper } from './bootstrap.ts'
 import { closestPeers, type ClosestPeersResult } from './closest-peers.ts'
 import { createShoalNode, type ShoalNode } from './libp2p.ts'
@@ -40,6 +42,7 @@ export interface PeerStatus {
   peers: number
   dht: { mode: 'client' | 'server', routingTableSize: number, protocol: string, refreshing: boolean }
   api: string | null
+  store: BlockstoreUsage
 }
 
 export interface ConnectedPeer {
@@ -57,6 +60,7 @@ export class ShoalPeer {
   private readonly logger: ComponentLogger
   private node?: ShoalNode
   private datastore?: LevelDatastore
+  private contentStore?: ContentStore
   private api?: ApiServer
   private registry?: Registry
   private bootstrapper?: Bootstrapper
@@ -85,6 +89,12 @@ export class ShoalPeer {
     return this.node != null
   }
 
+  /** The local blockstore and holdings. */
+  get content (): ContentStore {
+    if (this.contentStore == null) throw new ShoalError('peer is not started')
+    return this.contentStore
+  }
+
   get apiAddress (): string | undefined {
     return this.api?.address
   }
@@ -105,6 +115,14 @@ export class ShoalPeer {
     try {
       this.datastore = new LevelDatastore(this.repo.file('datastore'))
       await this.datastore.open()
+      this.contentStore = new ContentStore({
+        blocksDir: this.repo.file('blocks'),
+        datastore: this.datastore,
+        quota: config.storage.quota,
+        sync: config.storage.sync,
+        log: this.logger.forComponent('shoal:store')
+      })
+      await this.contentStore.open()
       this.registry = this.init.metrics === false ? undefined : new Registry()
       const listen = this.init.listen ?? config.listen
       const node = await createShoalNode({
@@ -166,6 +184,7 @@ export class ShoalPeer {
       async () => { await this.api?.close(); this.api = undefined },
       async () => { await this.repo.removeApiAddress() },
       async () => { await this.node?.stop(); this.node = undefined },
+      async () => { await this.contentStore?.close(); this.contentStore = undefined },
       async () => { await this.datastore?.close(); this.datastore = undefined },
       async () => { this.registry?.clear(); this.registry = undefined },
       async () => { await this.repo.unlock() }
@@ -231,7 +250,8 @@ export class ShoalPeer {
       connections: node.getConnections().length,
       peers: node.getPeers().length,
       dht: { mode: node.services.dht.getMode(), routingTableSize: this.routingTableSize(), protocol: DHT_PROTOCOL, refreshing: this.isBootstrapping },
-      api: this.api?.address ?? null
+      api: this.api?.address ?? null,
+      store: this.content.usage()
     }
   }
 

@@ -7,7 +7,8 @@
  *   <repo>/api.token      bearer token for the control API, mode 0600
  *   <repo>/api            HOST:PORT of the running daemon's API (while it runs)
  *   <repo>/repo.lock      pid of the daemon holding the repo
- *   <repo>/datastore/     LevelDB: peer store, DHT records, bookkeeping
+ *   <repo>/datastore/     LevelDB: peer store, DHT records, holdings
+ *   <repo>/blocks/        the blockstore: one file per block, sharded folders
  */
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants } from 'node:fs'
@@ -75,6 +76,7 @@ export class Repo {
       created = true
     }
     await fs.mkdir(path.join(dir, REPO_FILES.datastore), { recursive: true })
+    await fs.mkdir(path.join(dir, REPO_FILES.blocks), { recursive: true })
     const repo = await Repo.open(dir)
     return { repo: dir, peerId: repo.peerId, created }
   }

@@ -5,7 +5,8 @@
  *
  * Writes are atomic: temp file, fsync, rename. A crash (even SIGKILL or power
  * loss) leaves either the whole verified block or no block; temp files left
- * behind are swept on open. Shard folders touched by writes are fsynced by
+ * behind are swept on open. The fsync is what bounds import speed on a
+ * slow disk (see docs/benchmarks.md), so it can be turned off (`sync`). Shard folders touched by writes are fsynced by
  * `sync()`, which callers run before recording that they hold the blocks.
  *
  * Why not blockstore-fs: we need the quota checked before any byte is
@@ -26,6 +27,13 @@ const TEMP_SUFFIX = '.tmp'
 export interface BlockstoreInit {
   /** Bytes the store may hold; Infinity for no limit. */
   quotaBytes: number
+  /**
+   * fsync each block before it is renamed into place (default true). Off,
+   * a killed process still never leaves a bad block (the kernel keeps the
+   * written pages), but a power loss may; the same trade-off as the "sync"
+   * option of IPFS's flatfs.
+   */
+  sync?: boolean
 }
 
 export interface StoredBlock {
@@ -42,6 +50,7 @@ export interface BlockstoreUsage {
 export class FsBlockstore {
   readonly dir: string
   quotaBytes: number
+  readonly syncWrites: boolean
   private blocks = 0
   private bytes = 0
   /** Bytes of writes in progress, counted against the quota already. */
@@ -53,6 +62,7 @@ export class FsBlockstore {
   constructor (dir: string, init: BlockstoreInit) {
     this.dir = dir
     this.quotaBytes = init.quotaBytes
+    this.syncWrites = init.sync ?? true
   }
 
   /** Creates the folder, sweeps temp files a crash left, counts the blocks. */
@@ -142,7 +152,7 @@ export class FsBlockstore {
       const handle = await fs.open(tmp, 'wx', 0o644)
       try {
         await handle.writeFile(bytes)
-        await handle.sync()
+        if (this.syncWrites) await handle.sync()
       } finally {
         await handle.close()
       }
@@ -169,6 +179,10 @@ export class FsBlockstore {
 
   /** Makes the renames of every write so far durable (fsync of the folders). */
   async sync (): Promise<void> {
+    if (!this.syncWrites) {
+      this.dirtyShards.clear()
+      return
+    }
     const shards = [...this.dirtyShards]
     this.dirtyShards.clear()
     // Shard folders first, then the root that links new shard folders.

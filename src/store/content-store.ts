@@ -29,11 +29,15 @@ export interface ContentStoreInit {
   datastore: Datastore
   /** config storage.quota: "auto", bytes, or a size string. */
   quota: 'auto' | number | string
+  /** config storage.sync: fsync every block before it is visible. */
+  sync?: boolean
   log: Logger
 }
 
 export interface ShareOptions {
   chunkSize?: number
+  /** Blocks written to disk at once (default: the importer's). */
+  writeConcurrency?: number
   /** File name recorded with the holding. */
   name?: string
   signal?: AbortSignal
@@ -73,7 +77,7 @@ export class ContentStore {
   private readonly closing = new AbortController()
 
   constructor (init: ContentStoreInit) {
-    this.blockstore = new FsBlockstore(init.blocksDir, { quotaBytes: Infinity })
+    this.blockstore = new FsBlockstore(init.blocksDir, { quotaBytes: Infinity, sync: init.sync })
     this.holdings = new Holdings(init.datastore)
     this.quota = init.quota
     this.log = init.log
@@ -123,7 +127,8 @@ export class ContentStore {
         signal.throwIfAborted()
         const result = await importChunks(chunks(signal), async block => { await this.blockstore.put(block.cid, block.bytes) }, {
           signal,
-          onProgress: options.onProgress
+          onProgress: options.onProgress,
+          writeConcurrency: options.writeConcurrency
         })
         // The holding is the commit point: only once every block is durable.
         await this.blockstore.sync()

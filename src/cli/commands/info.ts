@@ -1,6 +1,7 @@
 /** id, peers, status: read-only questions to the running daemon. */
 import type { Command } from 'commander'
 import { ApiClient } from '../../api/client.ts'
+import { formatBytes } from '../../utils/bytes.ts'
 import { globals, output } from '../context.ts'
 
 export function registerInfo (program: Command): void {
@@ -34,6 +35,7 @@ export function registerInfo (program: Command): void {
         `connections    ${r.connections}`,
         `DHT            ${r.dht.mode}, ${r.dht.routingTableSize} peers in routing table (${r.dht.protocol})`,
         `API            http://${r.api ?? '-'}`,
+        `store          ${r.store.blocks} blocks, ${formatBytes(r.store.bytes)} of ${formatBytes(r.store.quotaBytes)} quota`,
         ...r.multiaddrs.map(ma => `listening      ${ma}`)
       ].join('\n'))
     })

@@ -1,0 +1,125 @@
+/**
+ * shoal cat CID / shoal get CID -o PATH: the local export. The daemon walks
+ * the DAG and verifies every block as it reads it; `get` writes to a temp
+ * file beside PATH and renames it only once every byte has arrived, so PATH
+ * is never left half-written.
+ */
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { Command } from 'commander'
+import { ApiClient } from '../../api/client.ts'
+import { ShoalError } from '../../errors.ts'
+import { isCode } from '../../peer/repo.ts'
+import { InvalidPathError, OutputExistsError } from '../../store/errors.ts'
+import { formatBytes } from '../../utils/bytes.ts'
+import { globals, output } from '../context.ts'
+import { cidArgument } from '../parse.ts'
+
+export function registerExport (program: Command): void {
+  program.command('cat')
+    .description('write a file held by this peer to stdout, verifying every block')
+    .argument('<cid>', 'CID of the file', cidArgument)
+    .action(async (cid: string, _opts, command: Command) => {
+      const g = globals(command)
+      const response = await (await ApiClient.fromRepo(g.repo)).read(cid)
+      const expected = Number(response.headers.get('content-length'))
+      let written = 0
+      const counting = new Writable({
+        write (chunk: Buffer, _enc, done) {
+          written += chunk.length
+          if (process.stdout.write(chunk)) done()
+          else process.stdout.once('drain', done)
+        }
+      })
+      try {
+        await pipeline(Readable.fromWeb(response.body as never), counting)
+      } catch (err) {
+        if (isCode(err, 'EPIPE')) return // the reader went away (cat | head): not an error
+        throw cutShort(cid, written, expected, err)
+      }
+      if (written !== expected) throw cutShort(cid, written, expected)
+    })
+
+  program.command('get')
+    .description('write a file held by this peer to PATH (default ./CID), verifying every block')
+    .argument('<cid>', 'CID of the file', cidArgument)
+    .option('-o, --output <path>', 'where to write (a folder puts it inside as CID)')
+    .option('--force', 'overwrite PATH if it exists')
+    .action(async (cid: string, opts: { output?: string, force?: boolean }, command: Command) => {
+      const g = globals(command)
+      const target = await outputPath(opts.output, cid, opts.force === true)
+      const client = await ApiClient.fromRepo(g.repo)
+      const started = performance.now()
+      const response = await client.read(cid)
+      const expected = Number(response.headers.get('content-length'))
+      const size = await writeAtomically(target, Readable.fromWeb(response.body as never), expected, cid)
+      const seconds = (performance.now() - started) / 1000
+      output(g, { cid, path: target, size, seconds: round(seconds) },
+        r => `wrote ${r.path} (${formatBytes(r.size)}) in ${r.seconds} s`)
+    })
+}
+
+/** Resolves -o: default ./CID, a folder means inside it; refuses to overwrite. */
+async function outputPath (given: string | undefined, cid: string, force: boolean): Promise<string> {
+  let target = path.resolve(given ?? cid)
+  const stat = await fs.stat(target).catch((err: unknown) => {
+    if (isCode(err, 'ENOENT')) return undefined
+    if (isCode(err, 'ENOTDIR')) throw new InvalidPathError(`cannot write ${target}: a parent is not a folder`)
+    throw err
+  })
+  if (stat?.isDirectory() === true) {
+    target = path.join(target, cid)
+    if (await fs.access(target).then(() => true, () => false) && !force) {
+      throw new OutputExistsError(`${target} already exists (use --force to overwrite)`)
+    }
+  } else if (stat != null && !force) {
+    throw new OutputExistsError(`${target} already exists (use --force to overwrite)`)
+  }
+  const parent = await fs.stat(path.dirname(target)).catch(() => undefined)
+  if (parent?.isDirectory() !== true) throw new InvalidPathError(`cannot write ${target}: folder ${path.dirname(target)} does not exist`)
+  return target
+}
+
+/** Streams into a temp file beside `target`, fsyncs, renames; cleans up on failure. */
+async function writeAtomically (target: string, source: Readable, expected: number, cid: string): Promise<number> {
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(4).toString('hex')}.part`)
+  let handle: fs.FileHandle
+  try {
+    handle = await fs.open(tmp, 'wx', 0o644)
+  } catch (err) {
+    throw new InvalidPathError(`cannot write in ${path.dirname(target)}: ${(err as Error).message}`)
+  }
+  let written = 0
+  try {
+    try {
+      for await (const piece of source) {
+        await handle.write(piece as Buffer)
+        written += (piece as Buffer).length
+      }
+    } catch (err) {
+      if (isCode(err, 'ENOSPC')) throw new ShoalError(`disk full while writing ${target}`)
+      throw cutShort(cid, written, expected, err)
+    }
+    if (written !== expected) throw cutShort(cid, written, expected)
+    await handle.sync()
+    await handle.close()
+    await fs.rename(tmp, target)
+    return written
+  } catch (err) {
+    await handle.close().catch(() => {})
+    await fs.rm(tmp, { force: true })
+    throw err
+  }
+}
+
+function cutShort (cid: string, written: number, expected: number, cause?: unknown): ShoalError {
+  const why = cause != null ? ` (${(cause as Error).message})` : ''
+  return new ShoalError(`the daemon stopped sending ${cid} after ${written} of ${expected} bytes${why}; a block may be corrupt: run "shoal verify"`)
+}
+
+function round (n: number): number {
+  return Math.round(n * 1000) / 1000
+}

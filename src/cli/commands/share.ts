@@ -1,0 +1,87 @@
+/** shoal share PATH: import a file into the daemon's store and share it. */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import cliProgress from 'cli-progress'
+import type { Command } from 'commander'
+import { ApiClient } from '../../api/client.ts'
+import type { ShareResponse } from '../../api/content-routes.ts'
+import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../content/chunker.ts'
+import { ApiError } from '../../errors.ts'
+import { isCode } from '../../peer/repo.ts'
+import { InvalidPathError } from '../../store/errors.ts'
+import { formatBytes } from '../../utils/bytes.ts'
+import { globals, output, showProgress } from '../context.ts'
+import { intOption, sizeOption } from '../parse.ts'
+
+export function registerShare (program: Command): void {
+  program.command('share')
+    .description('import a file (or "-" for stdin) into the store and print its CID')
+    .argument('<path>', 'file to share, or "-" to read stdin')
+    .option('--replicas <k>', 'copies to place on the closest peers (default: config "replicas")', intOption('--replicas', 1, 64))
+    .option('--chunk-size <size>', 'chunk size, 16KiB to 4MiB (default 1MiB)', sizeOption('--chunk-size', MIN_CHUNK_SIZE, MAX_CHUNK_SIZE))
+    .action(async (file: string, opts: { replicas?: number, chunkSize?: number }, command: Command) => {
+      const g = globals(command)
+      const client = await ApiClient.fromRepo(g.repo)
+      const fromStdin = file === '-'
+      const absolute = fromStdin ? '' : path.resolve(file)
+      const size = fromStdin ? undefined : await checkReadableFile(absolute)
+      const bar = showProgress(g) ? progressBar(size) : undefined
+      const request = {
+        name: fromStdin ? undefined : path.basename(absolute),
+        chunkSize: opts.chunkSize,
+        replicas: opts.replicas,
+        onProgress: bar != null ? (bytes: number) => { bar.update(bytes) } : undefined
+      }
+      let result: ShareResponse
+      try {
+        if (fromStdin) {
+          result = await client.share({ ...request, stream: process.stdin })
+        } else {
+          result = await client.share({ ...request, path: absolute }).catch(async (err: unknown) => {
+            // The daemon may run as a user who cannot read the file: send the bytes.
+            if (!(err instanceof ApiError && err.remoteName === 'InvalidPathError' && /permission denied/.test(err.message))) throw err
+            const handle = await fs.open(absolute, 'r')
+            try {
+              return await client.share({ ...request, stream: handle.createReadStream({ autoClose: false }) })
+            } finally {
+              await handle.close()
+            }
+          })
+        }
+        bar?.update(result.size)
+      } finally {
+        bar?.stop()
+      }
+      output(g, result, r => [
+        `${r.cid}`,
+        `  size      ${formatBytes(r.size)} (${r.size} bytes), ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}, ${r.blocks} block${r.blocks === 1 ? '' : 's'}`,
+        `  replicas  ${r.replicas.min} of ${r.replicas.target} placed (only stored on this peer: placement on other peers is not built yet)`
+      ].join('\n'))
+    })
+}
+
+/** Size of a readable regular file; one clear error otherwise (exit 2). */
+async function checkReadableFile (file: string): Promise<number> {
+  let stat
+  try {
+    stat = await fs.stat(file)
+    await fs.access(file, fs.constants.R_OK)
+  } catch (err) {
+    if (isCode(err, 'ENOENT') || isCode(err, 'ENOTDIR')) throw new InvalidPathError(`no such file: ${file}`)
+    if (isCode(err, 'EACCES') || isCode(err, 'EPERM')) throw new InvalidPathError(`cannot read ${file}: permission denied`)
+    throw new InvalidPathError(`cannot read ${file}: ${(err as Error).message}`)
+  }
+  if (stat.isDirectory()) throw new InvalidPathError(`${file} is a directory, not a file`)
+  return stat.size
+}
+
+function progressBar (total: number | undefined): cliProgress.SingleBar {
+  const bar = new cliProgress.SingleBar({
+    format: total != null ? ' importing [{bar}] {percentage}% | {value} of {total}' : ' importing {value}',
+    stream: process.stderr,
+    hideCursor: true,
+    formatValue: (v, _o, type) => type === 'value' || type === 'total' ? formatBytes(v) : String(v)
+  }, cliProgress.Presets.shades_classic)
+  bar.start(total ?? 0, 0)
+  return bar
+}

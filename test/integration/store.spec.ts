@@ -1,0 +1,162 @@
+/**
+ * The content store on a real disk: garbage collection removes exactly what
+ * nothing holds, the quota refuses an import without leaving any of it,
+ * verify finds and removes corrupt blocks, and the repo survives reopening.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { defaultLogger } from '@libp2p/logger'
+import { LevelDatastore } from 'datastore-level'
+import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
+import { ContentStore } from '../../src/store/content-store.ts'
+import { tempDir } from '../helpers/cli.ts'
+
+const KiB = 1024
+
+async function openStore (dir: string, quota: number | 'auto' = 'auto'): Promise<{ store: ContentStore, close: () => Promise<void> }> {
+  const datastore = new LevelDatastore(path.join(dir, 'datastore'))
+  await datastore.open()
+  const store = new ContentStore({ blocksDir: path.join(dir, 'blocks'), datastore, quota, log: defaultLogger().forComponent('test:store') })
+  await store.open()
+  return { store, close: async () => { await store.close(); await datastore.close() } }
+}
+
+async function storedKeys (store: ContentStore): Promise<Set<string>> {
+  const keys = new Set<string>()
+  for await (const block of store.blockstore.list()) keys.add(cidKey(block.cid))
+  return keys
+}
+
+async function dagKeys (store: ContentStore, file: Buffer, chunkSize: number): Promise<Set<string>> {
+  // what the DAG of `file` consists of: import it into a scratch store
+  const dir = await tempDir('shoal-dag-')
+  const scratch = await openStore(dir)
+  const src = path.join(dir, 'f')
+  await fs.writeFile(src, file)
+  await scratch.store.shareFile(src, { chunkSize })
+  const keys = await storedKeys(scratch.store)
+  await scratch.close()
+  await fs.rm(dir, { recursive: true, force: true })
+  return keys
+}
+
+async function tempFiles (dir: string): Promise<string[]> {
+  const out: string[] = []
+  for (const entry of await fs.readdir(dir, { recursive: true })) if (entry.endsWith('.tmp')) out.push(entry)
+  return out
+}
+
+describe('content store on disk', function () {
+  this.timeout(60_000)
+  let dir: string
+  beforeEach(async () => { dir = await tempDir('shoal-store-') })
+  afterEach(async () => { await fs.rm(dir, { recursive: true, force: true }) })
+
+  it('GC removes exactly the blocks no holding reaches', async () => {
+    const { store, close } = await openStore(dir)
+    const chunk = 16 * KiB
+    const a = randomBytes(5 * chunk + 100)
+    // b starts with a's first 3 chunks: those leaves are shared by both DAGs
+    const b = Buffer.concat([a.subarray(0, 3 * chunk), randomBytes(4 * chunk)])
+    await fs.writeFile(path.join(dir, 'a'), a)
+    await fs.writeFile(path.join(dir, 'b'), b)
+    const ra = await store.shareFile(path.join(dir, 'a'), { chunkSize: chunk })
+    const rb = await store.shareFile(path.join(dir, 'b'), { chunkSize: chunk })
+    const aKeys = await dagKeys(store, a, chunk)
+    const bKeys = await dagKeys(store, b, chunk)
+    // an orphan block (e.g. left by an interrupted import) and a replica
+    const orphan = randomBytes(1000)
+    const orphanCid = cidOf(RAW_CODE, orphan)
+    await store.blockstore.put(orphanCid, orphan)
+    const replica = randomBytes(2000)
+    const replicaCid = cidOf(RAW_CODE, replica)
+    await store.blockstore.put(replicaCid, replica)
+    await store.holdings.add({ cid: replicaCid, reason: 'replica', size: replica.length, blocks: 1 })
+
+    const all = new Set([...aKeys, ...bKeys, cidKey(orphanCid), cidKey(replicaCid)])
+    assert.deepEqual(await storedKeys(store), all)
+
+    const gc = await store.gc()
+    assert.deepEqual(gc, { blocks: 1, bytes: 1000 })
+    assert.deepEqual(await storedKeys(store), new Set([...aKeys, ...bKeys, cidKey(replicaCid)]))
+
+    const removed = await store.remove(ra.cid)
+    assert.equal(removed.removed.length, 1)
+    const onlyA = [...aKeys].filter(k => !bKeys.has(k))
+    assert.equal(removed.freed.blocks, onlyA.length)
+    assert.deepEqual(await storedKeys(store), new Set([...bKeys, cidKey(replicaCid)]))
+
+    // the shared leaves still serve b, byte for byte
+    const parts: Uint8Array[] = []
+    for await (const p of store.read(rb.cid)) parts.push(p)
+    assert.ok(Buffer.concat(parts).equals(b))
+    await close()
+  })
+
+  it('refuses an import past the quota and keeps none of it', async () => {
+    const first = randomBytes(40 * KiB)
+    await fs.writeFile(path.join(dir, 'first'), first)
+    await fs.writeFile(path.join(dir, 'big'), randomBytes(200 * KiB))
+    const { store, close } = await openStore(dir, 100 * KiB)
+    const kept = await store.shareFile(path.join(dir, 'first'), { chunkSize: 16 * KiB })
+    const before = await storedKeys(store)
+    await assert.rejects(store.shareFile(path.join(dir, 'big'), { chunkSize: 16 * KiB }), (err: Error) => {
+      assert.equal(err.name, 'QuotaExceededError')
+      assert.match(err.message, /storage quota exceeded/)
+      return true
+    })
+    assert.deepEqual(await storedKeys(store), before, 'nothing of the refused import is left')
+    assert.deepEqual(await tempFiles(path.join(dir, 'blocks')), [])
+    assert.deepEqual((await store.list()).map(h => h.cid), [cidKey(kept.cid)])
+    assert.equal(store.usage().bytes, 40 * KiB + (await store.blockstore.sizeOf(kept.cid))!)
+    await close()
+  })
+
+  it('verify finds corrupt blocks and --repair removes them; reading one fails', async () => {
+    const data = randomBytes(50 * KiB)
+    await fs.writeFile(path.join(dir, 'f'), data)
+    const { store, close } = await openStore(dir)
+    const r = await store.shareFile(path.join(dir, 'f'), { chunkSize: 16 * KiB })
+    assert.deepEqual((await store.verify()).bad, [])
+    // flip a byte of one leaf on disk
+    let victim: string | undefined
+    for await (const block of store.blockstore.list()) if (block.cid.code === RAW_CODE) { victim = store.blockstore.pathOf(block.cid); break }
+    const bytes = await fs.readFile(victim!)
+    bytes[0] ^= 0xff
+    await fs.writeFile(victim!, bytes)
+    await assert.rejects(async () => { for await (const _ of store.read(r.cid)) {} }, { name: 'BlockMismatchError' })
+    const report = await store.verify()
+    assert.equal(report.bad.length, 1)
+    assert.equal(report.removed, false)
+    const repaired = await store.verify({ repair: true })
+    assert.equal(repaired.removed, true)
+    assert.deepEqual((await store.verify()).bad, [])
+    await assert.rejects(fs.access(victim!))
+    await close()
+  })
+
+  it('keeps holdings and blocks across reopening, and sweeps temp files a crash left', async () => {
+    const data = randomBytes(70 * KiB)
+    await fs.writeFile(path.join(dir, 'f'), data)
+    let opened = await openStore(dir)
+    const r = await opened.store.shareFile(path.join(dir, 'f'), { chunkSize: 16 * KiB, name: 'f' })
+    const usage = opened.store.usage()
+    await opened.close()
+    const shard = (await fs.readdir(path.join(dir, 'blocks')))[0]
+    await fs.writeFile(path.join(dir, 'blocks', shard, 'bafkreigarbage.1234.tmp'), 'half a block')
+    opened = await openStore(dir)
+    assert.deepEqual(await tempFiles(path.join(dir, 'blocks')), [])
+    assert.equal(opened.store.usage().blocks, usage.blocks)
+    assert.equal(opened.store.usage().bytes, usage.bytes)
+    const [holding] = await opened.store.list()
+    assert.equal(holding.cid, cidKey(r.cid))
+    assert.equal(holding.name, 'f')
+    assert.equal(holding.size, data.length)
+    const parts: Uint8Array[] = []
+    for await (const p of opened.store.read(r.cid)) parts.push(p)
+    assert.ok(Buffer.concat(parts).equals(data))
+    await opened.close()
+  })
+})
