@@ -35,6 +35,9 @@ export const BOOTSTRAP_RETRY_INTERVAL_MS = 5_000
 /** libp2p's connection monitor: one ping per connection this often. */
 export const CONNECTION_PING_INTERVAL_MS = 60_000
 
+/** Every control API route but /metrics lives under this. */
+export const API_PREFIX = '/api/v1'
+
 export const SHUTDOWN_TIMEOUT_MS = 10_000
 export const API_REQUEST_TIMEOUT_MS = 30_000
 

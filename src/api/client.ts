@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { API_REQUEST_TIMEOUT_MS, REPO_FILES } from '../constants.ts'
+import { API_PREFIX, API_REQUEST_TIMEOUT_MS, REPO_FILES } from '../constants.ts'
 import { ApiError, DaemonNotRunningError, InvalidInputError, ShoalError } from '../errors.ts'
 import type { ClosestPeersResult } from '../peer/closest-peers.ts'
 import type { ConnectedPeer, PeerStatus } from '../peer/peer.ts'
@@ -12,7 +12,6 @@ import type { BlockstoreUsage } from '../store/blockstore.ts'
 import type { GcResult, RemoveResult, VerifyResult } from '../store/content-store.ts'
 import type { Holding } from '../store/holdings.ts'
 import type { ShareResponse } from './content-routes.ts'
-import { API_PREFIX } from './server.ts'
 
 export interface ShareRequest {
   /** A file the daemon reads itself... */

@@ -76,7 +76,6 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     const { offset, length } = range ?? { offset: 0, length: size }
     if (range != null) reply.code(206).header('content-range', `bytes ${offset}-${offset + length - 1}/${size}`)
     reply.header('content-length', length)
-    if (request.method === 'HEAD') return reply.send()
     const controller = new AbortController()
     reply.raw.on('close', () => { controller.abort() })
     return reply.send(Readable.from(peer.content.read(cid, { offset, length, signal: controller.signal })))

@@ -7,7 +7,7 @@ import { timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CID } from 'multiformats/cid'
 import type { ComponentLogger } from '@libp2p/interface'
-import { AGENT_VERSION } from '../constants.ts'
+import { AGENT_VERSION, API_PREFIX } from '../constants.ts'
 import { AddressInUseError, InvalidInputError, isShoalError, type ShoalError } from '../errors.ts'
 import { parseApiAddress } from '../peer/config.ts'
 import type { ShoalPeer } from '../peer/peer.ts'
@@ -26,7 +26,7 @@ export interface ApiServer {
   close(): Promise<void>
 }
 
-export const API_PREFIX = '/api/v1'
+export { API_PREFIX }
 
 export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Promise<ApiServer> {
   const { host, port } = parseApiAddress(init.address)

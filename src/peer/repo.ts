@@ -22,6 +22,7 @@ import {
   InvalidConfigError, InvalidIdentityError, RepoLockedError,
   RepoNotDirectoryError, RepoNotInitializedError, ShoalError
 } from '../errors.ts'
+import { isCode } from '../utils/fs.ts'
 import { isProcessAlive } from '../utils/process.ts'
 import { defaultConfig, validateConfig, type ShoalConfig } from './config.ts'
 
@@ -202,6 +203,4 @@ async function exists (file: string): Promise<boolean> {
   return fs.access(file).then(() => true, () => false)
 }
 
-export function isCode (err: unknown, code: string): boolean {
-  return (err as { code?: string } | null)?.code === code
-}
+export { isCode }

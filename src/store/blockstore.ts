@@ -18,7 +18,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { CID } from 'multiformats/cid'
 import { cidKey, matchesCid, BlockMismatchError } from '../content/cid.ts'
-import { isCode } from '../peer/repo.ts'
+import { isCode } from '../utils/fs.ts'
 import { formatBytes } from '../utils/bytes.ts'
 import { BlockNotFoundError, DiskFullError, QuotaExceededError } from './errors.ts'
 

@@ -16,7 +16,7 @@ import { checkChunkSize, DEFAULT_CHUNK_SIZE, fileChunks, streamChunks } from '..
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
 import { importChunks, type ImportResult } from '../content/importer.ts'
 import { ShoalError } from '../errors.ts'
-import { isCode } from '../peer/repo.ts'
+import { isCode } from '../utils/fs.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
 import { FsBlockstore, type BlockstoreUsage } from './blockstore.ts'

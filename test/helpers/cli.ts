@@ -25,6 +25,18 @@ export async function runCli (args: string[], options: { env?: NodeJS.ProcessEnv
   })
 }
 
+/** Like runCli, with stdin given, stdout as raw bytes and no size limit (cat of a big file). */
+export async function runCliBytes (args: string[], stdin?: Uint8Array): Promise<{ code: number, stdout: Buffer, stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: [stdin != null ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
+  child.stdin?.end(stdin)
+  const out: Buffer[] = []
+  let stderr = ''
+  child.stdout!.on('data', (d: Buffer) => { out.push(d) })
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number>(resolve => child.on('close', c => { resolve(c ?? 1) }))
+  return { code, stdout: Buffer.concat(out), stderr }
+}
+
 export interface DaemonProcess {
   child: ChildProcess
   output: () => string

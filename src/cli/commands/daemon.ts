@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import { SHOAL_VERSION, SHUTDOWN_TIMEOUT_MS } from '../../constants.ts'
 import { parseApiAddress } from '../../peer/config.ts'
-import { ShoalPeer } from '../../peer/peer.ts'
 import { globals, output } from '../context.ts'
 import { collect, multiaddrOption } from '../parse.ts'
 
@@ -19,6 +18,8 @@ export function registerDaemon (program: Command): void {
     .option('--api <host:port>', 'control API address, loopback only (default: the config\'s)', (v: string) => { parseApiAddress(v); return v })
     .action(async (opts: DaemonOptions, command: Command) => {
       const g = globals(command)
+      // loaded here so commands that only talk to a daemon start fast
+      const { ShoalPeer } = await import('../../peer/peer.ts')
       const peer = await ShoalPeer.open(g.repo, {
         listen: opts.listen.length > 0 ? opts.listen : undefined,
         bootstrap: opts.bootstrap,

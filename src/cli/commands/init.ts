@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { Repo } from '../../peer/repo.ts'
 import { globals, output } from '../context.ts'
 
 export function registerInit (program: Command): void {
@@ -7,6 +6,7 @@ export function registerInit (program: Command): void {
     .description('create the repo: identity key, config, API token, stores (idempotent)')
     .action(async (_opts, command: Command) => {
       const g = globals(command)
+      const { Repo } = await import('../../peer/repo.ts')
       const result = await Repo.init(g.repo)
       output(g, { repo: result.repo, peerId: result.peerId.toString(), created: result.created }, r =>
         `${r.created ? 'initialised' : 'already initialised:'} repo ${r.repo}\npeer ID ${r.peerId}`)

@@ -1,0 +1,233 @@
+/**
+ * Content from the command line against a real daemon process: share, ls,
+ * cat, get, rm, gc, verify; every kind of bad input; a daemon killed with
+ * SIGKILL in the middle of an import restarts with a store that verifies.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { ApiClient } from '../../src/api/client.ts'
+import { runCli, runCliBytes, startDaemon, tempDir, type DaemonProcess } from '../helpers/cli.ts'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+describe('content from the CLI', function () {
+  this.timeout(120_000)
+  let dir: string
+  let repo: string
+  let daemon: DaemonProcess
+  const shoal = async (...args: string[]): ReturnType<typeof runCli> => runCli(['--repo', repo, ...args])
+  const json = async <T>(...args: string[]): Promise<T> => {
+    const r = await shoal('--json', ...args)
+    assert.equal(r.code, 0, r.stderr)
+    return JSON.parse(r.stdout) as T
+  }
+  const oneLine = (stderr: string): string => {
+    const lines = stderr.trim().split('\n')
+    assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`)
+    return lines[0]
+  }
+  const start = async (): Promise<void> => {
+    daemon = await startDaemon(['--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
+    assert.match(daemon.output(), /daemon is ready/, daemon.output())
+  }
+
+  before(async () => {
+    dir = await tempDir('shoal-content-')
+    repo = path.join(dir, 'repo')
+    assert.equal((await runCli(['--repo', repo, 'init'])).code, 0)
+    await start()
+  })
+  after(async () => {
+    daemon?.child.kill('SIGTERM')
+    await daemon?.exited
+    await fs.rm(dir, { recursive: true, force: true })
+  })
+
+  it('shares a file, lists it, and gives back the exact bytes by cat and get', async () => {
+    const data = randomBytes(3 * MiB + 12_345)
+    const file = path.join(dir, 'data.bin')
+    await fs.writeFile(file, data)
+    const shared = await json<{ cid: string, size: number, chunks: number, blocks: number, replicas: { target: number, min: number, complete: boolean } }>('share', file)
+    assert.equal(shared.size, data.length)
+    assert.equal(shared.chunks, 4)
+    assert.equal(shared.blocks, 5)
+    assert.deepEqual(shared.replicas, { target: 3, min: 0, complete: false })
+    const chunked = await json<{ cid: string, chunks: number }>('share', file, '--chunk-size', '256KiB', '--replicas', '2')
+    assert.equal(chunked.chunks, 13)
+    assert.notEqual(chunked.cid, shared.cid)
+
+    const ls = await json<{ holdings: Array<{ cid: string, reason: string, size: number, name: string }>, store: { blocks: number } }>('ls')
+    const entry = ls.holdings.find(h => h.cid === shared.cid)
+    assert.deepEqual({ reason: entry?.reason, size: entry?.size, name: entry?.name }, { reason: 'shared', size: data.length, name: 'data.bin' })
+
+    const cat = await runCliBytes(['--repo', repo, 'cat', shared.cid])
+    assert.equal(cat.code, 0, cat.stderr)
+    assert.ok(cat.stdout.equals(data), 'cat gives the exact bytes')
+
+    const out = path.join(dir, 'out.bin')
+    const got = await json<{ path: string, size: number }>('get', shared.cid, '-o', out)
+    assert.equal(got.path, out)
+    assert.ok((await fs.readFile(out)).equals(data))
+  })
+
+  it('the API serves a file with HTTP Range: 206 for a range, 416 past the end, HEAD for the size', async () => {
+    const data = randomBytes(2 * MiB + 777)
+    const file = path.join(dir, 'range.bin')
+    await fs.writeFile(file, data)
+    const { cid } = await json<{ cid: string }>('share', file)
+    const client = await ApiClient.fromRepo(repo)
+    const get = async (range?: string, method = 'GET'): Promise<Response> => {
+      return fetch(`${client.baseUrl}/api/v1/content/${cid}`, {
+        method,
+        headers: { authorization: `Bearer ${(await fs.readFile(path.join(repo, 'api.token'), 'utf8')).trim()}`, ...(range != null ? { range } : {}) }
+      })
+    }
+    let res = await get()
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('accept-ranges'), 'bytes')
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(data))
+    for (const [header, start, end] of [['bytes=0-0', 0, 0], ['bytes=1048570-1048600', 1048570, 1048600], [`bytes=${MiB * 2}-`, MiB * 2, data.length - 1], ['bytes=-100', data.length - 100, data.length - 1]] as const) {
+      res = await get(header)
+      assert.equal(res.status, 206, header)
+      assert.equal(res.headers.get('content-range'), `bytes ${start}-${end}/${data.length}`)
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(data.subarray(start, end + 1)), header)
+    }
+    res = await get(`bytes=${data.length}-`)
+    assert.equal(res.status, 416)
+    assert.equal(res.headers.get('content-range'), `bytes */${data.length}`)
+    await res.arrayBuffer()
+    res = await get(undefined, 'HEAD')
+    assert.equal(res.status, 200)
+    assert.equal(res.headers.get('content-length'), String(data.length))
+    const ranged = await client.read(cid, { offset: 5, length: 10 })
+    assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(data.subarray(5, 15)))
+  })
+
+  it('shares an empty file and stdin', async () => {
+    const empty = path.join(dir, 'empty')
+    await fs.writeFile(empty, '')
+    const r = await json<{ cid: string, size: number }>('share', empty)
+    assert.equal(r.cid, 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku')
+    assert.equal(r.size, 0)
+    const out = path.join(dir, 'empty.out')
+    assert.equal((await shoal('get', r.cid, '-o', out)).code, 0)
+    assert.equal((await fs.stat(out)).size, 0)
+
+    const data = randomBytes(MiB + 3)
+    const piped = await runCliBytes(['--repo', repo, '--json', 'share', '-'], data)
+    assert.equal(piped.code, 0, piped.stderr)
+    const fromStdin = JSON.parse(piped.stdout.toString()) as { cid: string, size: number }
+    assert.equal(fromStdin.size, data.length)
+    const cat = await runCliBytes(['--repo', repo, 'cat', fromStdin.cid])
+    assert.ok(cat.stdout.equals(data))
+  })
+
+  it('refuses bad input with one line and the right exit code, writing nothing', async () => {
+    let r = await shoal('share', path.join(dir, 'missing'))
+    assert.equal(r.code, 2)
+    assert.match(oneLine(r.stderr), /^shoal: no such file: .*missing$/)
+    r = await shoal('share', dir)
+    assert.equal(r.code, 2)
+    assert.match(oneLine(r.stderr), /is a directory, not a file$/)
+    r = await shoal('share', path.join(dir, 'data.bin'), '--chunk-size', '1KiB')
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /--chunk-size must be a size from 16384 to 4194304/)
+    r = await shoal('cat', 'not-a-cid')
+    assert.equal(r.code, 2)
+    assert.equal(oneLine(r.stderr), 'shoal: malformed CID "not-a-cid"')
+    const unknown = 'bafkreie3l3tbq3mqevjbsp6njkfjsfv6tzklf7qr6s3ge6ls4kjd4fgogu'
+    for (const cmd of [['cat', unknown], ['get', unknown, '-o', path.join(dir, 'never')], ['rm', unknown]]) {
+      r = await shoal(...cmd)
+      assert.equal(r.code, 1, cmd.join(' '))
+      assert.equal(oneLine(r.stderr), `shoal: ${unknown} is not held by this peer`)
+    }
+    await assert.rejects(fs.access(path.join(dir, 'never')), 'no output file for an unknown CID')
+
+    const { cid } = await json<{ cid: string }>('share', path.join(dir, 'data.bin'))
+    const existing = path.join(dir, 'existing')
+    await fs.writeFile(existing, 'keep me')
+    r = await shoal('get', cid, '-o', existing)
+    assert.equal(r.code, 2)
+    assert.match(oneLine(r.stderr), /already exists \(use --force to overwrite\)$/)
+    assert.equal(await fs.readFile(existing, 'utf8'), 'keep me')
+    assert.equal((await shoal('get', cid, '-o', existing, '--force')).code, 0)
+    assert.ok((await fs.readFile(existing)).equals(await fs.readFile(path.join(dir, 'data.bin'))))
+    const leftovers = (await fs.readdir(dir)).filter(f => f.endsWith('.part'))
+    assert.deepEqual(leftovers, [])
+  })
+
+  it('rm frees the blocks, gc and verify report on the store', async () => {
+    const data = randomBytes(2 * MiB + 1)
+    const file = path.join(dir, 'rm-me')
+    await fs.writeFile(file, data)
+    const { cid } = await json<{ cid: string }>('share', file)
+    const before = await json<{ store: { blocks: number } }>('ls')
+    const removed = await json<{ removed: Array<{ reason: string }>, freed: { blocks: number, bytes: number } }>('rm', cid)
+    assert.deepEqual(removed.removed.map(h => h.reason), ['shared'])
+    assert.deepEqual(removed.freed, { blocks: 4, bytes: data.length + (removed.freed.bytes - data.length) })
+    assert.ok(removed.freed.bytes > data.length)
+    const after = await json<{ store: { blocks: number } }>('ls')
+    assert.equal(after.store.blocks, before.store.blocks - 4)
+    assert.equal((await shoal('cat', cid)).code, 1)
+    assert.deepEqual(await json('gc'), { blocks: 0, bytes: 0 })
+    const verify = await json<{ checked: number, bad: string[] }>('verify')
+    assert.equal(verify.checked, after.store.blocks)
+    assert.deepEqual(verify.bad, [])
+  })
+
+  it('a daemon killed by SIGKILL in the middle of an import restarts with a store where every block verifies', async () => {
+    const big = path.join(dir, 'big.bin')
+    const handle = await fs.open(big, 'w')
+    for (let i = 0; i < 16; i++) await handle.write(randomBytes(16 * MiB))
+    await handle.close()
+    const blocksDir = path.join(repo, 'blocks')
+    const countBlocks = async (): Promise<number> => (await fs.readdir(blocksDir, { recursive: true })).filter(f => f.includes('/')).length
+    const before = await countBlocks()
+    const share = shoal('share', big, '--chunk-size', '16KiB')
+    // wait until the import has written some blocks, then kill the daemon hard
+    while (await countBlocks() < before + 200) await new Promise(resolve => setTimeout(resolve, 20))
+    daemon.child.kill('SIGKILL')
+    await daemon.exited
+    const r = await share
+    assert.equal(r.code, 1, 'the interrupted share fails')
+    assert.ok((await countBlocks()) < before + 16 * 1024, 'the import was interrupted before it finished')
+
+    await start()
+    const verify = await json<{ checked: number, bad: string[] }>('verify')
+    assert.deepEqual(verify.bad, [])
+    assert.ok(verify.checked > before)
+    const temps = (await fs.readdir(blocksDir, { recursive: true })).filter(f => f.endsWith('.tmp'))
+    assert.deepEqual(temps, [], 'temp files of the killed import are swept on start')
+    // nothing holds the interrupted import's blocks: gc takes them all back
+    const gc = await json<{ blocks: number }>('gc')
+    assert.equal(gc.blocks, verify.checked - before)
+    const ls = await json<{ holdings: Array<{ name?: string }> }>('ls')
+    assert.ok(!ls.holdings.some(h => h.name === 'big.bin'))
+  })
+
+  it('refuses an import past the quota with one line, keeping nothing of it', async () => {
+    daemon.child.kill('SIGTERM')
+    await daemon.exited
+    const configFile = path.join(repo, 'config.json')
+    const config = JSON.parse(await fs.readFile(configFile, 'utf8'))
+    const stored = (await fs.readdir(path.join(repo, 'blocks'), { recursive: true, withFileTypes: true }))
+      .filter(e => e.isFile())
+    let used = 0
+    for (const e of stored) used += (await fs.stat(path.join(e.parentPath, e.name))).size
+    await fs.writeFile(configFile, JSON.stringify({ ...config, storage: { ...config.storage, quota: used + MiB } }))
+    await start()
+    const before = await json<{ store: { blocks: number, bytes: number } }>('ls')
+    const file = path.join(dir, 'too-big')
+    await fs.writeFile(file, randomBytes(3 * MiB))
+    const r = await shoal('share', file)
+    assert.equal(r.code, 1)
+    assert.match(oneLine(r.stderr), /^shoal: storage quota exceeded: .* \(raise "storage.quota" in config.json or remove content with "shoal rm"\)$/)
+    const after = await json<{ store: { blocks: number, bytes: number } }>('ls')
+    assert.deepEqual(after.store, { ...before.store })
+    const temps = (await fs.readdir(path.join(repo, 'blocks'), { recursive: true })).filter(f => f.endsWith('.tmp'))
+    assert.deepEqual(temps, [])
+  })
+})
