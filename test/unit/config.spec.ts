@@ -7,6 +7,8 @@ describe('config validation', () => {
     const partial = validateConfig({ replicas: 5 }, 'c.json')
     assert.equal(partial.replicas, 5)
     assert.deepEqual(partial.dht, defaultConfig().dht)
+    assert.deepEqual(validateConfig({ storage: { quota: '20GiB' } }, 'c.json').storage, { quota: '20GiB', sync: true })
+    assert.deepEqual(validateConfig({ storage: { quota: 1000, sync: false } }, 'c.json').storage, { quota: 1000, sync: false })
   })
 
   const bad: Array<[string, unknown, RegExp]> = [
@@ -17,7 +19,10 @@ describe('config validation', () => {
     ['an unknown field', { replica: 3 }, /field "replica" is not a known setting/],
     ['an unknown nested field', { dht: { k: 3 } }, /field "dht.k" is not a known setting/],
     ['a k-bucket size out of range', { dht: { kBucketSize: 1 } }, /field "dht.kBucketSize" must be an integer from 2/],
-    ['an array at the root', [], /field "\(root\)" must be a JSON object/]
+    ['an array at the root', [], /field "\(root\)" must be a JSON object/],
+    ['a quota that is not a size', { storage: { quota: 'lots' } }, /field "storage.quota" must be "auto", a byte count or a size like "20GiB", got "lots"/],
+    ['a negative quota', { storage: { quota: -1 } }, /field "storage.quota" must be "auto"/],
+    ['a sync flag that is not a boolean', { storage: { sync: 'yes' } }, /field "storage.sync" must be true or false/]
   ]
   for (const [what, raw, message] of bad) {
     it(`refuses ${what}, naming the file and the field`, () => {

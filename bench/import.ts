@@ -1,0 +1,235 @@
+/**
+ * Content benchmark: `shoal share` of a 1 GiB file through a real daemon,
+ * next to the ceilings measured in the same run:
+ *  - sha2-256 in one process (node:crypto, 1 MiB updates): the CPU ceiling;
+ *  - the disk's own durable write speed (1 GiB sequential, then fsync): the
+ *    ceiling of any import that fsyncs its blocks (storage.sync = true);
+ *  - Helia's `addByteStream` (its default settings, the same CID) into
+ *    blockstore-fs, Helia's file blockstore (which does not fsync), in this
+ *    process.
+ * Each Shoal run starts a fresh daemon on a fresh repo and reads its peak RSS
+ * (VmHWM) after the import. Medians of SHOAL_BENCH_IMPORT_RUNS (default 3).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream, readFileSync } from 'node:fs'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { unixfs } from '@helia/unixfs'
+import { FsBlockstore } from 'blockstore-fs'
+import { fixedSize } from 'ipfs-unixfs-importer/chunker'
+import { ApiClient } from '../src/api/client.ts'
+import { daemonEntry } from '../src/swarm/daemon-bundle.ts'
+
+const MiB = 1024 * 1024
+
+export interface ImportRun {
+  seconds: number
+  peakRssMiB: number
+}
+
+export interface ImportBenchResult {
+  fileMiB: number
+  chunkSize: number
+  runs: number
+  cid: string
+  sha256MiBs: number
+  diskSyncWriteMiBs: number
+  shoal: Array<{ sync: boolean, mibs: number, ratioToSha256: number, ratioToDisk: number, peakRssMiB: number, runs: ImportRun[] }>
+  helia: { mibs: number, cid: string, sameCid: boolean }
+}
+
+export async function benchImport (log: (s: string) => void): Promise<ImportBenchResult> {
+  const fileMiB = Number(process.env.SHOAL_BENCH_IMPORT_MIB ?? 1024)
+  const runs = Number(process.env.SHOAL_BENCH_IMPORT_RUNS ?? 3)
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-import-'))
+  try {
+    const file = path.join(work, 'input.bin')
+    await writeRandomFile(file, fileMiB)
+    await readFully(file) // into the page cache, as for every contender
+
+    const sha256MiBs = median(await repeat(runs, async () => hashSpeed(fileMiB)))
+    log(`  sha2-256: ${sha256MiBs} MiB/s`)
+    const diskSyncWriteMiBs = median(await repeat(runs, async () => diskWriteSpeed(path.join(work, 'disk-test'), fileMiB)))
+    log(`  disk, sequential write + fsync: ${diskSyncWriteMiBs} MiB/s`)
+
+    const shoal: ImportBenchResult['shoal'] = []
+    let cid = ''
+    for (const sync of [true, false]) {
+      const results: ImportRun[] = []
+      for (let i = 0; i < runs; i++) {
+        const run = await shoalImport(work, file, sync)
+        cid = run.cid
+        results.push({ seconds: run.seconds, peakRssMiB: run.peakRssMiB })
+        log(`  shoal share, sync=${sync}: ${(fileMiB / run.seconds).toFixed(0)} MiB/s, daemon peak RSS ${run.peakRssMiB} MiB`)
+      }
+      const mibs = round(fileMiB / median(results.map(r => r.seconds)), 0)
+      shoal.push({
+        sync,
+        mibs,
+        ratioToSha256: round(mibs / sha256MiBs, 2),
+        ratioToDisk: round(mibs / diskSyncWriteMiBs, 2),
+        peakRssMiB: Math.max(...results.map(r => r.peakRssMiB)),
+        runs: results
+      })
+    }
+
+    const heliaRuns: number[] = []
+    let heliaCid = ''
+    for (let i = 0; i < runs; i++) {
+      const dir = path.join(work, `helia-${i}`)
+      const blockstore = new FsBlockstore(dir)
+      await blockstore.open()
+      const started = performance.now()
+      const root = await unixfs({ blockstore }).addByteStream(createReadStream(file, { highWaterMark: MiB }), { chunker: fixedSize({ chunkSize: MiB }) })
+      heliaRuns.push((performance.now() - started) / 1000)
+      heliaCid = root.toString()
+      await blockstore.close()
+      await fs.rm(dir, { recursive: true, force: true })
+      log(`  helia addByteStream into blockstore-fs: ${(fileMiB / heliaRuns[i]).toFixed(0)} MiB/s`)
+    }
+    return {
+      fileMiB,
+      chunkSize: MiB,
+      runs,
+      cid,
+      sha256MiBs,
+      diskSyncWriteMiBs,
+      shoal,
+      helia: { mibs: round(fileMiB / median(heliaRuns), 0), cid: heliaCid, sameCid: heliaCid === cid }
+    }
+  } finally {
+    await fs.rm(work, { recursive: true, force: true })
+  }
+}
+
+/** The markdown table for docs/benchmarks.md. */
+export function renderImport (r: ImportBenchResult): string[] {
+  return [
+    `### Import (\`shoal share\` of a ${r.fileMiB} MiB file, ${r.chunkSize / MiB} MiB chunks, median of ${r.runs})`,
+    '',
+    `Ceilings in the same run: sha2-256 **${r.sha256MiBs} MiB/s**; the disk's sequential write with fsync **${r.diskSyncWriteMiBs} MiB/s**.`,
+    '',
+    '| import | MiB/s | / sha2-256 | / disk+fsync | peak RSS of the daemon (MiB) |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...r.shoal.map(s => `| Shoal, storage.sync = ${s.sync}${s.sync ? ' (default: every block fsynced)' : ''} | ${s.mibs} | ${s.ratioToSha256} | ${s.ratioToDisk} | ${s.peakRssMiB} |`),
+    `| Helia addByteStream into blockstore-fs (no fsync), in-process | ${r.helia.mibs} | ${round(r.helia.mibs / r.sha256MiBs, 2)} | ${round(r.helia.mibs / r.diskSyncWriteMiBs, 2)} | - |`,
+    '',
+    `Same root CID from Shoal and Helia: ${r.helia.sameCid ? 'yes' : 'NO'} (\`${r.cid}\`).`
+  ]
+}
+
+async function shoalImport (work: string, file: string, sync: boolean): Promise<{ seconds: number, peakRssMiB: number, cid: string }> {
+  const repo = path.join(work, `repo-${sync}`)
+  const entry = await daemonEntry()
+  await run(entry.script, ['--repo', repo, 'init'], entry.env)
+  const configFile = path.join(repo, 'config.json')
+  const config = JSON.parse(await fs.readFile(configFile, 'utf8'))
+  await fs.writeFile(configFile, JSON.stringify({ ...config, storage: { ...config.storage, sync } }))
+  const daemon = spawn(process.execPath, [entry.script, '--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'], {
+    env: { ...process.env, ...entry.env }, stdio: ['ignore', 'pipe', 'inherit']
+  })
+  try {
+    await waitForReady(daemon)
+    const client = await ApiClient.fromRepo(repo)
+    const started = performance.now()
+    const result = await client.share({ path: file })
+    const seconds = (performance.now() - started) / 1000
+    return { seconds, peakRssMiB: peakRssMiB(daemon.pid!), cid: result.cid }
+  } finally {
+    daemon.kill('SIGTERM')
+    await new Promise(resolve => daemon.once('exit', resolve))
+    await fs.rm(repo, { recursive: true, force: true })
+  }
+}
+
+async function waitForReady (child: ChildProcess): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (out.includes('daemon is ready')) resolve()
+    })
+    child.once('exit', code => { reject(new Error(`daemon exited (${code}) before it was ready: ${out}`)) })
+  })
+}
+
+async function run (script: string, args: string[], env: Record<string, string>): Promise<void> {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' })
+  const code = await new Promise(resolve => child.once('exit', resolve))
+  if (code !== 0) throw new Error(`${args.join(' ')} exited ${code}`)
+}
+
+function peakRssMiB (pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return round(kb / 1024, 0)
+}
+
+async function writeRandomFile (file: string, mib: number): Promise<void> {
+  const handle = await fs.open(file, 'w')
+  const block = randomBytes(16 * MiB)
+  try {
+    for (let i = 0; i < mib; i += 16) {
+      // vary each 16 MiB so no two chunks are equal (no dedup shortcut)
+      block.writeUInt32LE(i, 0)
+      for (let off = MiB; off < block.length; off += MiB) block.writeUInt32LE(i * 16 + off / MiB, off)
+      await handle.write(block.subarray(0, Math.min(16, mib - i) * MiB))
+    }
+  } finally {
+    await handle.close()
+  }
+}
+
+async function readFully (file: string): Promise<void> {
+  for await (const _ of createReadStream(file, { highWaterMark: 4 * MiB })) {}
+}
+
+async function hashSpeed (mib: number): Promise<number> {
+  const buf = randomBytes(64 * MiB)
+  const started = performance.now()
+  for (let i = 0; i < mib; i++) {
+    const off = (i % 64) * MiB
+    createHash('sha256').update(buf.subarray(off, off + MiB)).digest()
+  }
+  return round(mib / ((performance.now() - started) / 1000), 0)
+}
+
+async function diskWriteSpeed (file: string, mib: number): Promise<number> {
+  const buf = randomBytes(MiB)
+  const started = performance.now()
+  const handle = await fs.open(file, 'w')
+  try {
+    for (let i = 0; i < mib; i++) await handle.write(buf)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  const mibs = round(mib / ((performance.now() - started) / 1000), 0)
+  await fs.rm(file, { force: true })
+  return mibs
+}
+
+async function repeat<T> (n: number, fn: () => Promise<T>): Promise<T[]> {
+  const out: T[] = []
+  for (let i = 0; i < n; i++) out.push(await fn())
+  return out
+}
+
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+function round (n: number, digits: number): number {
+  const f = 10 ** digits
+  return Math.round(n * f) / f
+}
+
+// `node bench/import.ts` runs this benchmark alone and prints the table.
+if (import.meta.main === true) {
+  const result = await benchImport(s => { process.stderr.write(s + '\n') })
+  process.stdout.write(renderImport(result).join('\n') + '\n')
+}
