@@ -8,6 +8,7 @@
  */
 import type { FileHandle } from 'node:fs/promises'
 import { InvalidInputError } from '../errors.ts'
+import type { BufferPool } from './buffer-pool.ts'
 
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024
 export const MIN_CHUNK_SIZE = 16 * 1024
@@ -26,9 +27,10 @@ export const READ_AHEAD = 2
 /**
  * Chunks of an open regular file, from its start. Reads are positional and
  * the next ones are already in flight while the caller hashes the current
- * chunk, so disk and CPU overlap.
+ * chunk, so disk and CPU overlap. With a `pool`, chunk buffers come from it
+ * and the caller releases each one when done with it.
  */
-export async function * fileChunks (handle: FileHandle, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+export async function * fileChunks (handle: FileHandle, chunkSize: number, signal?: AbortSignal, pool?: BufferPool): AsyncGenerator<Uint8Array> {
   const size = (await handle.stat()).size
   const count = Math.max(1, Math.ceil(size / chunkSize))
   const pending: Array<Promise<Uint8Array>> = []
@@ -36,7 +38,7 @@ export async function * fileChunks (handle: FileHandle, chunkSize: number, signa
   const readChunk = async (index: number): Promise<Uint8Array> => {
     const position = index * chunkSize
     const length = Math.min(chunkSize, size - position)
-    const buf = Buffer.allocUnsafe(length)
+    const buf = pool != null && pool.size === chunkSize ? pool.acquire().subarray(0, length) : Buffer.allocUnsafe(length)
     let filled = 0
     while (filled < length) {
       const { bytesRead } = await handle.read(buf, filled, length - filled, position + filled)
@@ -61,9 +63,10 @@ export async function * fileChunks (handle: FileHandle, chunkSize: number, signa
 }
 
 /** Re-cuts a stream of arbitrary pieces (an HTTP body) into chunks. */
-export async function * streamChunks (source: AsyncIterable<Uint8Array>, chunkSize: number, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+export async function * streamChunks (source: AsyncIterable<Uint8Array>, chunkSize: number, signal?: AbortSignal, pool?: BufferPool): AsyncGenerator<Uint8Array> {
+  const allocate = (): Buffer => pool != null && pool.size === chunkSize ? pool.acquire() : Buffer.allocUnsafe(chunkSize)
   let emitted = false
-  let buf = Buffer.allocUnsafe(chunkSize)
+  let buf = allocate()
   let filled = 0
   for await (const piece of source) {
     signal?.throwIfAborted()
@@ -76,7 +79,7 @@ export async function * streamChunks (source: AsyncIterable<Uint8Array>, chunkSi
       if (filled === chunkSize) {
         emitted = true
         yield buf
-        buf = Buffer.allocUnsafe(chunkSize)
+        buf = allocate()
         filled = 0
       }
     }

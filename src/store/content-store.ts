@@ -12,6 +12,7 @@ import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import { cidKey, RAW_CODE, BlockMismatchError } from '../content/cid.ts'
+import { BufferPool } from '../content/buffer-pool.ts'
 import { checkChunkSize, DEFAULT_CHUNK_SIZE, fileChunks, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
 import { importChunks, type ImportResult } from '../content/importer.ts'
@@ -107,8 +108,9 @@ export class ContentStore {
   async shareFile (filePath: string, options: ShareOptions = {}): Promise<ShareResult> {
     const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
     const handle = await openForImport(filePath)
+    const pool = new BufferPool(chunkSize)
     try {
-      return await this.share(signal => fileChunks(handle, chunkSize, signal), options)
+      return await this.share(signal => fileChunks(handle, chunkSize, signal, pool), options, pool)
     } finally {
       await handle.close()
     }
@@ -117,15 +119,20 @@ export class ContentStore {
   /** Imports bytes streamed to the daemon (e.g. an HTTP request body). */
   async shareStream (source: AsyncIterable<Uint8Array>, options: ShareOptions = {}): Promise<ShareResult> {
     const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
-    return this.share(signal => streamChunks(source, chunkSize, signal), options)
+    const pool = new BufferPool(chunkSize)
+    return this.share(signal => streamChunks(source, chunkSize, signal, pool), options, pool)
   }
 
-  private async share (chunks: (signal: AbortSignal) => AsyncIterable<Uint8Array>, options: ShareOptions): Promise<ShareResult> {
+  /** `pool`: where the chunks come from; each goes back once it is on disk. */
+  private async share (chunks: (signal: AbortSignal) => AsyncIterable<Uint8Array>, options: ShareOptions, pool?: BufferPool): Promise<ShareResult> {
     const signal = AbortSignal.any([this.closing.signal, ...(options.signal != null ? [options.signal] : [])])
     try {
       return await this.lock.shared(async () => {
         signal.throwIfAborted()
-        const result = await importChunks(chunks(signal), async block => { await this.blockstore.put(block.cid, block.bytes) }, {
+        const result = await importChunks(chunks(signal), async block => {
+          await this.blockstore.put(block.cid, block.bytes)
+          if (block.cid.code === RAW_CODE) pool?.release(block.bytes)
+        }, {
           signal,
           onProgress: options.onProgress,
           writeConcurrency: options.writeConcurrency
