@@ -12,7 +12,7 @@ import { BalancedDagBuilder, MAX_CHILDREN_PER_NODE, type BlockSink } from './dag
 export interface ImportOptions {
   /** Links per UnixFS node (default 1024, as IPFS). */
   maxChildren?: number
-  /** Blocks being written at once (default 4: libuv's thread pool size). */
+  /** Blocks being written at once (default 4). */
   writeConcurrency?: number
   signal?: AbortSignal
   /** Called after each chunk with the file bytes imported so far. */
@@ -32,6 +32,12 @@ export interface ImportResult {
 }
 
 export const DEFAULT_WRITE_CONCURRENCY = 4
+/**
+ * With every block fsynced, a write waits mostly on the disk's flush: more
+ * of them in flight let the filesystem commit them together. Measured on a
+ * 1 GiB import: 4 -> ~4.9 s, 16 (with 16 pool threads) -> ~2.9 s.
+ */
+export const SYNCED_WRITE_CONCURRENCY = 16
 
 export async function importChunks (chunks: AsyncIterable<Uint8Array>, sink: BlockSink, options: ImportOptions = {}): Promise<ImportResult> {
   const limit = options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY

@@ -15,6 +15,8 @@ import { AddressInUseError, ShoalError } from '../errors.ts'
 import { startApiServer, type ApiServer } from '../api/server.ts'
 import type { BlockstoreUsage } from '../store/blockstore.ts'
 import { ContentStore } from '../store/content-store.ts'
+import { placementMetrics } from '../placement/metrics.ts'
+import { Placement } from '../placement/placement.ts'
 import { Bootstrapper } from './bootstrap.ts'
 import { closestPeers, type ClosestPeersResult } from './closest-peers.ts'
 import { createShoalNode, type ShoalNode } from './libp2p.ts'
@@ -61,6 +63,7 @@ export class ShoalPeer {
   private node?: ShoalNode
   private datastore?: LevelDatastore
   private contentStore?: ContentStore
+  private placementService?: Placement
   private api?: ApiServer
   private registry?: Registry
   private bootstrapper?: Bootstrapper
@@ -87,6 +90,12 @@ export class ShoalPeer {
 
   get isStarted (): boolean {
     return this.node != null
+  }
+
+  /** Replica placement on the k closest peers, and the store protocol. */
+  get placement (): Placement {
+    if (this.placementService == null) throw new ShoalError('peer is not started')
+    return this.placementService
   }
 
   /** The local blockstore and holdings. */
@@ -146,6 +155,16 @@ export class ShoalPeer {
       }
       this.node = node
       this.startedAt = Date.now()
+      this.placementService = new Placement({
+        node,
+        content: this.contentStore,
+        lookupSize: config.dht.kBucketSize,
+        routingTablePeers: () => this.routingTablePeers(),
+        lookup: async (key, signal) => (await this.closestPeers(key, { signal })).peers,
+        log: this.logger.forComponent('shoal:placement'),
+        metrics: placementMetrics(this.registry)
+      })
+      await this.placementService.start()
 
       if (this.init.api !== false) {
         this.api = await startApiServer(this, {
@@ -183,6 +202,7 @@ export class ShoalPeer {
     const steps: Array<() => Promise<void>> = [
       async () => { await this.api?.close(); this.api = undefined },
       async () => { await this.repo.removeApiAddress() },
+      async () => { await this.placementService?.stop(); this.placementService = undefined },
       async () => { await this.node?.stop(); this.node = undefined },
       async () => { await this.contentStore?.close(); this.contentStore = undefined },
       async () => { await this.datastore?.close(); this.datastore = undefined },

@@ -11,11 +11,11 @@ import fs from 'node:fs/promises'
 import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { cidKey, RAW_CODE, BlockMismatchError } from '../content/cid.ts'
+import { BlockMismatchError, cidKey, RAW_CODE, verifyBlock } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
 import { checkChunkSize, DEFAULT_CHUNK_SIZE, fileChunks, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
-import { importChunks, type ImportResult } from '../content/importer.ts'
+import { DEFAULT_WRITE_CONCURRENCY, importChunks, SYNCED_WRITE_CONCURRENCY, type ImportResult } from '../content/importer.ts'
 import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
 import { parseByteSize } from '../utils/bytes.ts'
@@ -108,7 +108,7 @@ export class ContentStore {
   async shareFile (filePath: string, options: ShareOptions = {}): Promise<ShareResult> {
     const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
     const handle = await openForImport(filePath)
-    const pool = new BufferPool(chunkSize)
+    const pool = new BufferPool(chunkSize, SYNCED_WRITE_CONCURRENCY + 4)
     try {
       return await this.share(signal => fileChunks(handle, chunkSize, signal, pool), options, pool)
     } finally {
@@ -119,7 +119,7 @@ export class ContentStore {
   /** Imports bytes streamed to the daemon (e.g. an HTTP request body). */
   async shareStream (source: AsyncIterable<Uint8Array>, options: ShareOptions = {}): Promise<ShareResult> {
     const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
-    const pool = new BufferPool(chunkSize)
+    const pool = new BufferPool(chunkSize, SYNCED_WRITE_CONCURRENCY + 4)
     return this.share(signal => streamChunks(source, chunkSize, signal, pool), options, pool)
   }
 
@@ -135,7 +135,7 @@ export class ContentStore {
         }, {
           signal,
           onProgress: options.onProgress,
-          writeConcurrency: options.writeConcurrency
+          writeConcurrency: options.writeConcurrency ?? (this.blockstore.syncWrites ? SYNCED_WRITE_CONCURRENCY : DEFAULT_WRITE_CONCURRENCY)
         })
         // The holding is the commit point: only once every block is durable.
         await this.blockstore.sync()
@@ -150,6 +150,57 @@ export class ContentStore {
       }
       throw signal.aborted && !(err instanceof ShoalError) ? (signal.reason as Error) : err
     }
+  }
+
+  /**
+   * Keeps a block for others (placement): verified against its CID, stored,
+   * then recorded as a replica holding. Resolves false when it was already
+   * stored (the replica holding is recorded all the same).
+   */
+  async storeReplica (cid: CID, bytes: Uint8Array): Promise<boolean> {
+    verifyBlock(cid, bytes)
+    return this.lock.shared(async () => {
+      this.closing.signal.throwIfAborted()
+      const added = await this.blockstore.put(cid, bytes)
+      await this.blockstore.sync()
+      await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1 })
+      return added
+    })
+  }
+
+  /** Stops holding a block as a replica; the block goes if nothing else holds it. */
+  async dropReplica (cid: CID): Promise<void> {
+    const removed = await this.holdings.remove(cid, ['replica'])
+    if (removed.length === 0) return
+    if ((await this.holdings.of(cid)).length > 0) return
+    await this.lock.exclusive(async () => {
+      if (!(await this.isReachable(cid))) await this.blockstore.delete(cid)
+    })
+  }
+
+  /** True when some holding still reaches the block (a DAG that contains it). */
+  private async isReachable (cid: CID): Promise<boolean> {
+    const key = cidKey(cid)
+    for (const holding of await this.holdings.all()) {
+      if (holding.cid === key) return true
+      if (!holdsWholeDag(holding.reason)) continue
+      const marked = new Set<string>()
+      await this.mark(CID.parse(holding.cid), marked)
+      if (marked.has(key)) return true
+    }
+    return false
+  }
+
+  async hasBlock (cid: CID): Promise<boolean> {
+    return this.blockstore.has(cid)
+  }
+
+  /** Every CID of a DAG held here, parents first. */
+  async dagCids (root: CID, signal?: AbortSignal): Promise<CID[]> {
+    await this.requireRoot(root)
+    const out: CID[] = []
+    for await (const cid of walkDag(root, this.getBlock, { signal })) out.push(cid)
+    return out
   }
 
   /** Holdings, optionally only those of one CID. */

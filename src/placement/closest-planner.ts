@@ -1,0 +1,133 @@
+/**
+ * Finds the k peers closest to each of many keys without a DHT walk per key.
+ *
+ * A lookup for a key X returns the DHT's closest peers S to X (kad-dht's k,
+ * 20 by default), so every peer outside S is farther from X than the
+ * farthest of S (the lookup's radius r). For another key T, XOR distance
+ * obeys d(p,T) >= d(p,X) - d(X,T), so every peer outside S is farther from T
+ * than r - d(X,T). If the k-th closest candidate c_k we know for T has
+ * d(c_k,T) <= r - d(X,T), no unknown peer can beat it: T's k closest are
+ * known exactly, and T needs no lookup of its own. A lookup that returns
+ * fewer peers than the DHT's k has seen the whole network and covers every
+ * key. Keys are sorted by their keyspace position and looked up a few at a
+ * time until every key is covered: in a 20-peer swarm one lookup covers a
+ * whole file; in a large one, one lookup per region of the keyspace.
+ * Candidates are every peer seen: the routing table, all lookup results,
+ * and this peer itself.
+ */
+import { kadIdOfKey } from '../peer/kad-distance.ts'
+
+export interface PlannerPeer {
+  /** This peer's ID (a candidate like any other). */
+  selfId: string
+  /** Peer IDs in the routing table. */
+  routingTablePeers: () => string[]
+  /** A DHT lookup: peer IDs closest to the key, closest first (not self). */
+  lookup: (key: Uint8Array, signal?: AbortSignal) => Promise<string[]>
+  /** kad-dht's k: the most peers a lookup returns. */
+  lookupSize: number
+  /** Keyspace ID of a peer (sha2-256 of its multihash). */
+  kadIdOf: (peerId: string) => Uint8Array
+}
+
+export interface PlanResult {
+  /** For each key (same order), its k closest peers, closest first. */
+  closest: string[][]
+  lookups: number
+  ms: number
+}
+
+interface Lookup {
+  target: bigint
+  /** Distance to the farthest returned peer; Infinity-like when complete. */
+  radius: bigint
+  complete: boolean
+}
+
+const LOOKUPS_AT_ONCE = 4
+
+export class ClosestPlanner {
+  private readonly peer: PlannerPeer
+  private readonly kadIds = new Map<string, bigint>()
+  private readonly candidates = new Set<string>()
+  private readonly lookups: Lookup[] = []
+  private lookupCount = 0
+
+  constructor (peer: PlannerPeer) {
+    this.peer = peer
+    this.addCandidate(peer.selfId)
+    for (const id of peer.routingTablePeers()) this.addCandidate(id)
+  }
+
+  /** The k closest peers to each key (keys: e.g. a CID's multihash bytes). */
+  async plan (keys: Uint8Array[], k: number, signal?: AbortSignal): Promise<PlanResult> {
+    const started = performance.now()
+    const targets = keys.map(key => toBigInt(kadIdOfKey(key)))
+    const closest: string[][] = new Array(keys.length)
+    // keyspace order, so one lookup's neighbourhood serves the keys next to it
+    let pending = targets.map((_, i) => i).sort((a, b) => (targets[a] < targets[b] ? -1 : targets[a] > targets[b] ? 1 : 0))
+    while (pending.length > 0) {
+      signal?.throwIfAborted()
+      const uncovered: number[] = []
+      for (const i of pending) {
+        const best = this.closestKnown(targets[i], k)
+        if (this.isCovered(targets[i], best)) closest[i] = best
+        else uncovered.push(i)
+      }
+      if (uncovered.length === 0) break
+      // spread this round's lookups over the uncovered keys
+      const picks = new Set<number>()
+      const step = uncovered.length / Math.min(LOOKUPS_AT_ONCE, uncovered.length)
+      for (let j = 0; j < Math.min(LOOKUPS_AT_ONCE, uncovered.length); j++) picks.add(uncovered[Math.floor(j * step)])
+      await Promise.all([...picks].map(async i => { await this.lookup(keys[i], targets[i], signal) }))
+      pending = uncovered
+    }
+    return { closest, lookups: this.lookupCount, ms: performance.now() - started }
+  }
+
+  private async lookup (key: Uint8Array, target: bigint, signal?: AbortSignal): Promise<void> {
+    const found = await this.peer.lookup(key, signal)
+    this.lookupCount++
+    for (const id of found) this.addCandidate(id)
+    const complete = found.length < this.peer.lookupSize
+    const radius = found.length === 0 ? 0n : this.kadId(found[found.length - 1]) ^ target
+    this.lookups.push({ target, radius, complete })
+    if (found.length === 0 && !complete) this.lookups.pop()
+  }
+
+  private isCovered (target: bigint, best: string[]): boolean {
+    if (best.length === 0) return false
+    const kth = this.kadId(best[best.length - 1]) ^ target
+    for (const l of this.lookups) {
+      if (l.complete) return true
+      const offset = l.target ^ target
+      if (l.radius >= offset && kth <= l.radius - offset) return true
+    }
+    return false
+  }
+
+  private closestKnown (target: bigint, k: number): string[] {
+    return [...this.candidates]
+      .map(id => ({ id, d: this.kadId(id) ^ target }))
+      .sort((a, b) => (a.d < b.d ? -1 : a.d > b.d ? 1 : 0))
+      .slice(0, k)
+      .map(e => e.id)
+  }
+
+  private addCandidate (id: string): void {
+    this.candidates.add(id)
+  }
+
+  private kadId (id: string): bigint {
+    let v = this.kadIds.get(id)
+    if (v == null) {
+      v = toBigInt(this.peer.kadIdOf(id))
+      this.kadIds.set(id, v)
+    }
+    return v
+  }
+}
+
+function toBigInt (bytes: Uint8Array): bigint {
+  return BigInt('0x' + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex'))
+}

@@ -1,0 +1,245 @@
+/**
+ * Placement: every block of a shared DAG goes to the k peers closest to its
+ * key (XOR, as kad-dht measures it), and the root is announced as a provider
+ * record. The receiving side (StoreServer) runs here too.
+ *
+ * Finding the closest peers is planned for all blocks at once
+ * (ClosestPlanner: a handful of DHT lookups, not one per block); then one
+ * store stream per target peer pushes that peer's blocks, several peers at
+ * a time.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Logger } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { compareDistance, kadIdOfKey, kadIdOfPeer } from '../peer/kad-distance.ts'
+import type { ShoalNode } from '../peer/libp2p.ts'
+import type { ContentStore } from '../store/content-store.ts'
+import { mapConcurrent } from '../utils/wait.ts'
+import { STORE_PROTOCOL, storeStatusName } from '../wire/store-messages.ts'
+import { ClosestPlanner } from './closest-planner.ts'
+import type { PlacementMetrics } from './metrics.ts'
+import { isHeld, StoreSession } from './store-client.ts'
+import { MAX_INBOUND_STORE_STREAMS, StoreServer } from './store-server.ts'
+
+/** Target peers pushed to at once. */
+export const PUSH_PEERS_AT_ONCE = 8
+/** How long share waits for the provider record of the root. */
+export const PROVIDE_TIMEOUT_MS = 30_000
+
+export interface PlacementInit {
+  node: ShoalNode
+  content: ContentStore
+  lookupSize: number
+  routingTablePeers: () => string[]
+  lookup: (key: Uint8Array, signal?: AbortSignal) => Promise<string[]>
+  log: Logger
+  metrics?: PlacementMetrics
+}
+
+export interface BlockPlacement {
+  cid: string
+  /** The k closest peers (this peer included when it is one of them). */
+  closest: string[]
+  /** Of those, the ones that hold the block now. */
+  holders: string[]
+}
+
+export interface PlaceResult {
+  target: number
+  /** Fewest copies any block has on its k closest. */
+  min: number
+  complete: boolean
+  blocks: BlockPlacement[]
+  /** Whether the root's provider record was announced. */
+  announced: boolean
+  lookups: number
+  /** Time spent finding closest peers, and moving bytes (ms). */
+  planMs: number
+  pushMs: number
+  bytesPushed: number
+  /** Refusals and failures by reason, e.g. { NOT_CLOSEST: 2 }. */
+  refused: Record<string, number>
+}
+
+export interface PlaceOptions {
+  signal?: AbortSignal
+  /** Blocks acknowledged so far, of `total` (block x peer) pushes. */
+  onProgress?: (done: number, total: number) => void
+}
+
+export class Placement {
+  readonly server: StoreServer
+  private readonly init: PlacementInit
+  private readonly selfId: string
+  private readonly kadIds = new Map<string, Uint8Array>()
+
+  constructor (init: PlacementInit) {
+    this.init = init
+    this.selfId = init.node.peerId.toString()
+    this.server = new StoreServer({
+      content: init.content,
+      rankOf: key => this.rankOf(key),
+      log: init.log,
+      onStored: bytes => init.metrics?.replicaStored(bytes),
+      onRefused: status => init.metrics?.replicaRefused(storeStatusName(status))
+    })
+  }
+
+  async start (): Promise<void> {
+    await this.init.node.handle(STORE_PROTOCOL, this.server.handle, {
+      maxInboundStreams: MAX_INBOUND_STORE_STREAMS,
+      maxOutboundStreams: 16
+    })
+  }
+
+  async stop (): Promise<void> {
+    await this.init.node.unhandle(STORE_PROTOCOL)
+  }
+
+  kadIdOf (peerId: string): Uint8Array {
+    let id = this.kadIds.get(peerId)
+    if (id == null) {
+      id = kadIdOfPeer(peerIdFromString(peerId))
+      this.kadIds.set(peerId, id)
+    }
+    return id
+  }
+
+  /** This peer's rank for a key among itself and its routing table (0 = closest). */
+  rankOf (key: Uint8Array): number {
+    const target = kadIdOfKey(key)
+    const self = this.kadIdOf(this.selfId)
+    let rank = 0
+    for (const id of this.init.routingTablePeers()) {
+      if (compareDistance(target, this.kadIdOf(id), self) < 0) rank++
+    }
+    return rank
+  }
+
+  planner (): ClosestPlanner {
+    return new ClosestPlanner({
+      selfId: this.selfId,
+      routingTablePeers: this.init.routingTablePeers,
+      lookup: this.init.lookup,
+      lookupSize: this.init.lookupSize,
+      kadIdOf: id => this.kadIdOf(id)
+    })
+  }
+
+  /**
+   * Pushes each block to its k closest peers and announces the root. This
+   * peer must hold every block. Never throws for a peer that refuses or
+   * fails: the result says how many copies each block got.
+   */
+  async place (root: CID, cids: CID[], k: number, options: PlaceOptions = {}): Promise<PlaceResult> {
+    const { signal } = options
+    const announcing = this.announce(root, signal)
+    const planStarted = performance.now()
+    const plan = await this.planner().plan(cids.map(c => c.multihash.bytes), k, signal)
+    const planMs = performance.now() - planStarted
+
+    const blocks: BlockPlacement[] = cids.map((cid, i) => ({
+      cid: cid.toString(),
+      closest: plan.closest[i],
+      holders: plan.closest[i].includes(this.selfId) ? [this.selfId] : []
+    }))
+    const byPeer = new Map<string, number[]>()
+    plan.closest.forEach((peers, i) => {
+      for (const peer of peers) {
+        if (peer === this.selfId) continue
+        let list = byPeer.get(peer)
+        if (list == null) byPeer.set(peer, list = [])
+        list.push(i)
+      }
+    })
+    const total = [...byPeer.values()].reduce((n, l) => n + l.length, 0)
+    let done = 0
+    let bytesPushed = 0
+    const refused: Record<string, number> = {}
+    const pushStarted = performance.now()
+    await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
+      let session: StoreSession | undefined
+      try {
+        session = await StoreSession.open(this.init.node, peer, signal)
+        for (const i of indexes) {
+          const bytes = await this.init.content.blockstore.get(cids[i], { verify: false })
+          const { status, message } = await session.put(cids[i], bytes, k, signal)
+          if (isHeld(status)) {
+            blocks[i].holders.push(peer)
+            bytesPushed += bytes.length
+            this.init.metrics?.placed(bytes.length)
+          } else {
+            const name = storeStatusName(status)
+            refused[name] = (refused[name] ?? 0) + 1
+            this.init.log('peer %s refused %s: %s %s', peer, cids[i], name, message)
+          }
+          options.onProgress?.(++done, total)
+        }
+        await session.close()
+      } catch (err) {
+        signal?.throwIfAborted()
+        session?.abort(err as Error)
+        refused.UNREACHABLE = (refused.UNREACHABLE ?? 0) + 1
+        this.init.log('placing on %s failed: %s', peer, (err as Error).message)
+      }
+    })
+    const pushMs = performance.now() - pushStarted
+    const announced = await announcing
+    const min = blocks.reduce((m, b) => Math.min(m, b.holders.length), Infinity)
+    return {
+      target: k,
+      min: Number.isFinite(min) ? min : 0,
+      complete: min >= k,
+      blocks,
+      announced,
+      lookups: plan.lookups,
+      planMs: Math.round(planMs),
+      pushMs: Math.round(pushMs),
+      bytesPushed,
+      refused
+    }
+  }
+
+  /** Which of the given peers hold which blocks, by asking them. */
+  async whoHas (cids: CID[], peersPerBlock: string[][], signal?: AbortSignal): Promise<string[][]> {
+    const holders: string[][] = cids.map(() => [])
+    const byPeer = new Map<string, number[]>()
+    peersPerBlock.forEach((peers, i) => {
+      for (const peer of peers) {
+        let list = byPeer.get(peer)
+        if (list == null) byPeer.set(peer, list = [])
+        list.push(i)
+      }
+    })
+    await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
+      if (peer === this.selfId) {
+        for (const i of indexes) if (await this.init.content.hasBlock(cids[i])) holders[i].push(peer)
+        return
+      }
+      let session: StoreSession | undefined
+      try {
+        session = await StoreSession.open(this.init.node, peer, signal)
+        const have = await session.has(indexes.map(i => cids[i]), signal)
+        indexes.forEach((i, j) => { if (have[j]) holders[i].push(peer) })
+        await session.close()
+      } catch (err) {
+        signal?.throwIfAborted()
+        session?.abort(err as Error)
+        this.init.log('asking %s what it holds failed: %s', peer, (err as Error).message)
+      }
+    })
+    return holders
+  }
+
+  /** Announces this peer as a provider of `root`; false if that failed. */
+  private async announce (root: CID, signal?: AbortSignal): Promise<boolean> {
+    const timeout = AbortSignal.timeout(PROVIDE_TIMEOUT_MS)
+    try {
+      for await (const _ of this.init.node.services.dht.provide(root, { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout })) {}
+      return true
+    } catch (err) {
+      this.init.log('announcing %s failed: %s', root, (err as Error).message)
+      return false
+    }
+  }
+}

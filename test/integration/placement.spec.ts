@@ -1,0 +1,103 @@
+/**
+ * Placement on a real 20-peer swarm (in-process, real TCP, real repos): after
+ * share every block is on exactly its true k closest peers; peers refuse
+ * bad, oversized and far-away blocks and keep nothing of them.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { cidOf, RAW_CODE } from '../../src/content/cid.ts'
+import { closestByXor } from '../../src/peer/kad-distance.ts'
+import type { ShoalPeer } from '../../src/peer/peer.ts'
+import { StoreSession } from '../../src/placement/store-client.ts'
+import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
+import { StoreStatus } from '../../src/wire/store-messages.ts'
+
+const KiB = 1024
+
+describe('placement in a 20-peer swarm', function () {
+  this.timeout(120_000)
+  let swarm: TestSwarm
+  before(async () => { swarm = await createTestSwarm(20) })
+  after(async () => { await swarm?.destroy() })
+
+  const trueClosest = (cid: CID, k: number): string[] =>
+    closestByXor(cid.multihash.bytes, swarm.peers.map(p => p.peerId), k).map(p => p.toString())
+
+  const holdersOf = async (cid: CID): Promise<string[]> => {
+    const out: string[] = []
+    for (const peer of swarm.peers) if (await peer.content.hasBlock(cid)) out.push(peer.peerId.toString())
+    return out
+  }
+
+  async function share (peer: ShoalPeer, size: number, k: number): Promise<{ root: CID, cids: CID[], data: Buffer }> {
+    const data = randomBytes(size)
+    const file = path.join(swarm.dir, `file-${Date.now()}-${Math.random()}`)
+    await fs.writeFile(file, data)
+    const imported = await peer.content.shareFile(file, { chunkSize: 64 * KiB })
+    const cids = await peer.content.dagCids(imported.cid)
+    const result = await peer.placement.place(imported.cid, cids, k)
+    assert.equal(result.target, k)
+    assert.equal(result.complete, true, JSON.stringify(result.refused))
+    assert.ok(result.min >= k)
+    return { root: imported.cid, cids, data }
+  }
+
+  it('puts every block (root, nodes, leaves) on exactly its true k closest peers', async () => {
+    const sharer = swarm.peers[3]
+    const { cids } = await share(sharer, 40 * 64 * KiB + 5, 3)
+    assert.equal(cids.length, 42)
+    for (const cid of cids) {
+      const expected = trueClosest(cid, 3)
+      const holders = (await holdersOf(cid)).filter(id => id !== sharer.peerId.toString())
+      assert.deepEqual(holders.sort(), expected.filter(id => id !== sharer.peerId.toString()).sort(), `holders of ${cid}`)
+      for (const id of expected) {
+        const holder = swarm.peers.find(p => p.peerId.toString() === id)!
+        if (holder === sharer) continue
+        const holdings = await holder.content.list(cid)
+        assert.deepEqual(holdings.map(h => h.reason), ['replica'])
+      }
+    }
+  })
+
+  it('refuses a block whose bytes do not match its CID, an oversized block, and a block far from the receiver, storing nothing', async () => {
+    const sender = swarm.peers[0]
+    const data = randomBytes(1000)
+    const cid = cidOf(RAW_CODE, data)
+    const [closest] = trueClosest(cid, 1).filter(id => id !== sender.peerId.toString())
+    const receiver = swarm.peers.find(p => p.peerId.toString() === closest)!
+    const before = receiver.content.usage()
+
+    let session = await StoreSession.open(sender.libp2p, closest)
+    const wrong = await session.put(cid, randomBytes(1000), 3)
+    assert.equal(wrong.status, StoreStatus.BAD_BLOCK)
+    // the receiver resets the stream of a peer that sent wrong bytes
+    await assert.rejects(session.put(cid, data, 3))
+
+    session = await StoreSession.open(sender.libp2p, closest)
+    const big = randomBytes(4 * 1024 * 1024 + 1)
+    const oversized = await session.put(cidOf(RAW_CODE, big), big, 3)
+    assert.equal(oversized.status, StoreStatus.TOO_LARGE)
+
+    // the peer farthest from a key is not among its closest
+    const far = randomBytes(2000)
+    const farCid = cidOf(RAW_CODE, far)
+    const farthest = closestByXor(farCid.multihash.bytes, swarm.peers.map(p => p.peerId), 20).at(-1)!.toString()
+    const farPeer = swarm.peers.find(p => p.peerId.toString() === farthest)!
+    const sender2 = farPeer === sender ? swarm.peers[1] : sender
+    const farSession = await StoreSession.open(sender2.libp2p, farthest)
+    const notClosest = await farSession.put(farCid, far, 3)
+    assert.equal(notClosest.status, StoreStatus.NOT_CLOSEST)
+    await farSession.close()
+
+    // still serving: a good block is accepted right after
+    const good = await session.put(cid, data, 3)
+    assert.equal(good.status, StoreStatus.STORED)
+    await session.close()
+    assert.equal(await farPeer.content.hasBlock(farCid), false)
+    assert.equal(receiver.content.usage().blocks, before.blocks + 1)
+    assert.deepEqual(await receiver.content.list(cidOf(RAW_CODE, big)), [])
+  })
+})
