@@ -11,7 +11,7 @@ import type { ConnectedPeer, PeerStatus } from '../peer/peer.ts'
 import type { BlockstoreUsage } from '../store/blockstore.ts'
 import type { GcResult, RemoveResult, VerifyResult } from '../store/content-store.ts'
 import type { Holding } from '../store/holdings.ts'
-import type { ShareResponse } from './content-routes.ts'
+import type { ShareProgress, ShareResponse, StatResponse } from './content-routes.ts'
 
 export interface ShareRequest {
   /** A file the daemon reads itself... */
@@ -21,8 +21,8 @@ export interface ShareRequest {
   name?: string
   chunkSize?: number
   replicas?: number
-  /** Called with bytes imported so far (the daemon reports ~10 times a second). */
-  onProgress?: (bytes: number) => void
+  /** Progress of the import, then of the placement (~10 reports a second). */
+  onProgress?: (progress: ShareProgress) => void
   signal?: AbortSignal
 }
 
@@ -156,6 +156,10 @@ export class ApiClient {
     return readProgress(response, req.onProgress)
   }
 
+  async stat (cid: string, replicas?: number, options?: RequestOptions): Promise<StatResponse> {
+    return this.request('GET', `${API_PREFIX}/content/${encodeURIComponent(cid)}/stat${replicas != null ? `?replicas=${replicas}` : ''}`, { timeoutMs: 90_000, ...options })
+  }
+
   async holdings (options?: RequestOptions): Promise<{ holdings: Holding[], store: BlockstoreUsage }> {
     return this.request('GET', `${API_PREFIX}/content`, options)
   }
@@ -184,7 +188,7 @@ export class ApiClient {
 }
 
 /** Reads an NDJSON progress stream to its result line. */
-async function readProgress<T> (response: Response, onProgress: (bytes: number) => void): Promise<T> {
+async function readProgress<T, P> (response: Response, onProgress: (progress: P) => void): Promise<T> {
   const decoder = new TextDecoder()
   let buffered = ''
   for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) {
@@ -194,8 +198,8 @@ async function readProgress<T> (response: Response, onProgress: (bytes: number) 
       const line = buffered.slice(0, newline)
       buffered = buffered.slice(newline + 1)
       if (line === '') continue
-      const message = JSON.parse(line) as { progress?: { bytes: number }, result?: T, error?: { name: string, message: string, exitCode: number } }
-      if (message.progress != null) onProgress(message.progress.bytes)
+      const message = JSON.parse(line) as { progress?: P, result?: T, error?: { name: string, message: string, exitCode: number } }
+      if (message.progress != null) onProgress(message.progress)
       if (message.result != null) return message.result
       if (message.error != null) throw errorFromResponse(500, JSON.stringify({ error: message.error }))
     }

@@ -10,10 +10,28 @@ import type { ShoalPeer } from '../peer/peer.ts'
 import type { ShareOptions, ShareResult } from '../store/content-store.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 
-/** What `share` answers: the import, and replicas placed (none yet). */
+/** What `share` answers: the import, and the replicas placed. */
 export interface ShareResponse extends Omit<ShareResult, 'cid'> {
   cid: string
   replicas: { target: number, min: number, complete: boolean }
+  placement: {
+    /** DHT lookups, time finding closest peers vs moving bytes, bytes moved. */
+    lookups: number
+    planMs: number
+    pushMs: number
+    bytesPushed: number
+    /** Root announced as a provider record. */
+    announced: boolean
+    refused: Record<string, number>
+  }
+}
+
+/** `shoal stat`: the DAG and who holds each block now. */
+export interface StatResponse {
+  cid: string
+  size: number
+  replicas: number
+  blocks: Array<{ cid: string, size: number, holders: string[], closest: string[] }>
 }
 
 interface ShareQuery {
@@ -31,6 +49,8 @@ interface ShareBody {
 
 const PROGRESS_INTERVAL_MS = 100
 
+export type ShareProgress = { phase: 'import', bytes: number } | { phase: 'place', done: number, total: number }
+
 export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, prefix: string): void {
   // An uploaded file is handed to the importer as the raw request stream:
   // never buffered whole, never subject to the JSON body limit.
@@ -46,15 +66,33 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     // The client went away before the import finished: stop importing.
     reply.raw.on('close', () => { if (!reply.raw.writableFinished) controller.abort(new InvalidInputError('the client closed the request')) })
     const options: ShareOptions = { chunkSize, name, signal: controller.signal }
-    const run = async (onProgress?: (bytes: number) => void): Promise<ShareResponse> => {
+    const run = async (onProgress?: (progress: ShareProgress) => void): Promise<ShareResponse> => {
       let result: ShareResult
+      const onBytes = onProgress != null ? (bytes: number) => { onProgress({ phase: 'import', bytes }) } : undefined
       if (isUpload) {
-        result = await peer.content.shareStream(request.body as Readable, { ...options, onProgress })
+        result = await peer.content.shareStream(request.body as Readable, { ...options, onProgress: onBytes })
       } else {
         if (typeof fields.path !== 'string' || fields.path === '') throw new InvalidInputError('"path" (a file the daemon can read) or an application/octet-stream body is required')
-        result = await peer.content.shareFile(fields.path, { ...options, onProgress })
+        result = await peer.content.shareFile(fields.path, { ...options, onProgress: onBytes })
       }
-      return { ...result, cid: result.cid.toString(), replicas: { target: replicas, min: 0, complete: false } }
+      const cids = await peer.content.dagCids(result.cid, controller.signal)
+      const placed = await peer.placement.place(result.cid, cids, replicas, {
+        signal: controller.signal,
+        onProgress: onProgress != null ? (done, total) => { onProgress({ phase: 'place', done, total }) } : undefined
+      })
+      return {
+        ...result,
+        cid: result.cid.toString(),
+        replicas: { target: placed.target, min: placed.min, complete: placed.complete },
+        placement: {
+          lookups: placed.lookups,
+          planMs: placed.planMs,
+          pushMs: placed.pushMs,
+          bytesPushed: placed.bytesPushed,
+          announced: placed.announced,
+          refused: placed.refused
+        }
+      }
     }
     if (!wantsProgress(request)) return run()
     return streamProgress(reply, run)
@@ -83,6 +121,23 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
   // fastify answers HEAD through this route too (headers only)
   app.get<{ Params: { cid: string } }>(`${prefix}/content/:cid`, read)
 
+  app.get<{ Params: { cid: string }, Querystring: { replicas?: string } }>(`${prefix}/content/:cid/stat`, async (request): Promise<StatResponse> => {
+    const root = parseCid(request.params.cid)
+    const k = optionalInt(request.query.replicas, 'replicas', 1, 64) ?? peer.repo.config.replicas
+    const signal = AbortSignal.timeout(60_000)
+    const cids = await peer.content.dagCids(root, signal)
+    const sizes = await Promise.all(cids.map(async c => await peer.content.blockstore.sizeOf(c) ?? 0))
+    // ask the 2k closest of each block (a holder may sit just outside the k)
+    const plan = await peer.placement.planner().plan(cids.map(c => c.multihash.bytes), 2 * k, signal)
+    const holders = await peer.placement.whoHas(cids, plan.closest, signal)
+    return {
+      cid: root.toString(),
+      size: await peer.content.size(root, signal),
+      replicas: k,
+      blocks: cids.map((cid, i) => ({ cid: cid.toString(), size: sizes[i], holders: holders[i], closest: plan.closest[i].slice(0, k) }))
+    }
+  })
+
   app.delete<{ Params: { cid: string } }>(`${prefix}/content/:cid`, async (request) => {
     return peer.content.remove(parseCid(request.params.cid))
   })
@@ -99,18 +154,18 @@ function wantsProgress (request: FastifyRequest): boolean {
 }
 
 /**
- * Runs `work` while streaming NDJSON: `{"progress":{"bytes":N}}` lines at
+ * Runs `work` while streaming NDJSON: `{"progress":{...}}` lines at
  * most every 100 ms, then one `{"result":...}` or `{"error":...}` line.
  */
-async function streamProgress<T> (reply: FastifyReply, work: (onProgress: (bytes: number) => void) => Promise<T>): Promise<FastifyReply> {
+async function streamProgress<T, P> (reply: FastifyReply, work: (onProgress: (progress: P) => void) => Promise<T>): Promise<FastifyReply> {
   const out = new PassThrough()
   let last = 0
   const line = (value: unknown): void => { out.write(JSON.stringify(value) + '\n') }
-  work(bytes => {
+  work(progress => {
     const now = Date.now()
     if (now - last < PROGRESS_INTERVAL_MS) return
     last = now
-    line({ progress: { bytes } })
+    line({ progress })
   }).then(result => { line({ result }) }, (err: Error & { exitCode?: number }) => {
     line({ error: { name: err.name, message: err.message, exitCode: err.exitCode ?? 1 } })
   }).finally(() => out.end())

@@ -13,6 +13,7 @@ import { registerInit } from './commands/init.ts'
 import { registerLs } from './commands/ls.ts'
 import { registerRm } from './commands/rm.ts'
 import { registerShare } from './commands/share.ts'
+import { registerStat } from './commands/stat.ts'
 import { registerStore } from './commands/store.ts'
 import { registerSwarm } from './commands/swarm.ts'
 
@@ -30,6 +31,7 @@ export function buildProgram (): Command {
   registerShare(program)
   registerLs(program)
   registerRm(program)
+  registerStat(program)
   registerExport(program)
   registerStore(program)
   registerSwarm(program)

@@ -160,7 +160,8 @@ export class ShoalPeer {
         content: this.contentStore,
         lookupSize: config.dht.kBucketSize,
         routingTablePeers: () => this.routingTablePeers(),
-        lookup: async (key, signal) => (await this.closestPeers(key, { signal })).peers,
+        // kad-dht's queries wait for peers when the routing table is empty
+        lookup: async (key, signal) => this.routingTableSize() === 0 ? [] : (await this.closestPeers(key, { signal })).peers,
         log: this.logger.forComponent('shoal:placement'),
         metrics: placementMetrics(this.registry)
       })

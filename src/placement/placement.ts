@@ -233,6 +233,8 @@ export class Placement {
 
   /** Announces this peer as a provider of `root`; false if that failed. */
   private async announce (root: CID, signal?: AbortSignal): Promise<boolean> {
+    // with no peer to tell, kad-dht's provide would wait for one
+    if (this.init.routingTablePeers().length === 0) return false
     const timeout = AbortSignal.timeout(PROVIDE_TIMEOUT_MS)
     try {
       for await (const _ of this.init.node.services.dht.provide(root, { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout })) {}

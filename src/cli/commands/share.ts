@@ -4,7 +4,7 @@ import path from 'node:path'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { ApiClient } from '../../api/client.ts'
-import type { ShareResponse } from '../../api/content-routes.ts'
+import type { ShareProgress, ShareResponse } from '../../api/content-routes.ts'
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../../content/chunker.ts'
 import { ApiError } from '../../errors.ts'
 import { isCode } from '../../utils/fs.ts'
@@ -25,12 +25,12 @@ export function registerShare (program: Command): void {
       const fromStdin = file === '-'
       const absolute = fromStdin ? '' : path.resolve(file)
       const size = fromStdin ? undefined : await checkReadableFile(absolute)
-      const bar = showProgress(g) ? progressBar(size) : undefined
+      const progress = showProgress(g) ? new ShareProgressBars(size) : undefined
       const request = {
         name: fromStdin ? undefined : path.basename(absolute),
         chunkSize: opts.chunkSize,
         replicas: opts.replicas,
-        onProgress: bar != null ? (bytes: number) => { bar.update(bytes) } : undefined
+        onProgress: progress != null ? (p: ShareProgress) => { progress.update(p) } : undefined
       }
       let result: ShareResponse
       try {
@@ -48,14 +48,16 @@ export function registerShare (program: Command): void {
             }
           })
         }
-        bar?.update(result.size)
       } finally {
-        bar?.stop()
+        progress?.stop()
       }
       output(g, result, r => [
         `${r.cid}`,
         `  size      ${formatBytes(r.size)} (${r.size} bytes), ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}, ${r.blocks} block${r.blocks === 1 ? '' : 's'}`,
-        `  replicas  ${r.replicas.min} of ${r.replicas.target} placed (only stored on this peer: placement on other peers is not built yet)`
+        r.replicas.complete
+          ? `  replicas  every block on its ${r.replicas.target} closest peers (${formatBytes(r.placement.bytesPushed)} sent, ${r.placement.lookups} DHT lookup${r.placement.lookups === 1 ? '' : 's'})`
+          : `  replicas  only ${r.replicas.min} of ${r.replicas.target} copies for some blocks${refusals(r.placement.refused)}`,
+        ...(r.placement.announced ? [] : ['  warning   the provider record could not be announced'])
       ].join('\n'))
     })
 }
@@ -75,13 +77,38 @@ async function checkReadableFile (file: string): Promise<number> {
   return stat.size
 }
 
-function progressBar (total: number | undefined): cliProgress.SingleBar {
-  const bar = new cliProgress.SingleBar({
-    format: total != null ? ' importing [{bar}] {percentage}% | {value} of {total}' : ' importing {value}',
-    stream: process.stderr,
-    hideCursor: true,
-    formatValue: (v, _o, type) => type === 'value' || type === 'total' ? formatBytes(v) : String(v)
-  }, cliProgress.Presets.shades_classic)
-  bar.start(total ?? 0, 0)
-  return bar
+function refusals (refused: Record<string, number>): string {
+  const parts = Object.entries(refused).map(([why, n]) => `${n} ${why}`)
+  return parts.length > 0 ? ` (${parts.join(', ')})` : ' (not enough peers)'
+}
+
+/** The import bar (bytes), then the placement bar (block copies). */
+class ShareProgressBars {
+  private readonly bar: cliProgress.SingleBar
+  private phase: 'import' | 'place' = 'import'
+
+  constructor (total: number | undefined) {
+    this.bar = new cliProgress.SingleBar({
+      format: ' {phase} [{bar}] {percentage}% | {amount}',
+      stream: process.stderr,
+      hideCursor: true
+    }, cliProgress.Presets.shades_classic)
+    this.bar.start(total ?? 0, 0, { phase: 'importing', amount: formatBytes(0) })
+  }
+
+  update (p: ShareProgress): void {
+    if (p.phase === 'import') {
+      this.bar.update(p.bytes, { amount: formatBytes(p.bytes) })
+      return
+    }
+    if (this.phase === 'import') {
+      this.phase = 'place'
+      this.bar.setTotal(p.total)
+    }
+    this.bar.update(p.done, { phase: 'placing  ', amount: `${p.done}/${p.total} copies` })
+  }
+
+  stop (): void {
+    this.bar.stop()
+  }
 }
