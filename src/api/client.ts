@@ -11,6 +11,7 @@ import type { ConnectedPeer, PeerStatus } from '../peer/peer.ts'
 import type { BlockstoreUsage } from '../store/blockstore.ts'
 import type { GcResult, RemoveResult, VerifyResult } from '../store/content-store.ts'
 import type { Holding } from '../store/holdings.ts'
+import type { FetchResult } from '../exchange/fetcher.ts'
 import type { ShareProgress, ShareResponse, StatResponse } from './content-routes.ts'
 
 export interface ShareRequest {
@@ -158,6 +159,13 @@ export class ApiClient {
 
   async stat (cid: string, replicas?: number, options?: RequestOptions): Promise<StatResponse> {
     return this.request('GET', `${API_PREFIX}/content/${encodeURIComponent(cid)}/stat${replicas != null ? `?replicas=${replicas}` : ''}`, { timeoutMs: 90_000, ...options })
+  }
+
+  /** Has the daemon fetch a file from the peers that hold it. */
+  async fetch (cid: string, timeoutSeconds: number, options?: RequestOptions): Promise<FetchResult> {
+    return this.request('POST', `${API_PREFIX}/fetch`, {
+      body: JSON.stringify({ cid, timeoutSeconds }), headers: { 'content-type': 'application/json' }, timeoutMs: 0, ...options
+    })
   }
 
   async holdings (options?: RequestOptions): Promise<{ holdings: Holding[], store: BlockstoreUsage }> {

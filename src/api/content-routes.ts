@@ -142,6 +142,15 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     return peer.content.remove(parseCid(request.params.cid))
   })
 
+  app.post<{ Body: { cid?: unknown, timeoutSeconds?: unknown } }>(`${prefix}/fetch`, async (request, reply) => {
+    if (typeof request.body?.cid !== 'string') throw new InvalidInputError('"cid" is required')
+    const cid = parseCid(request.body.cid)
+    const timeoutSeconds = optionalInt(request.body.timeoutSeconds, 'timeoutSeconds', 1, 86_400) ?? 60
+    const controller = new AbortController()
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) controller.abort() })
+    return peer.fetcher.fetch(cid, { signal: controller.signal, timeoutMs: timeoutSeconds * 1000 })
+  })
+
   app.post(`${prefix}/store/gc`, async () => peer.content.gc())
 
   app.post<{ Querystring: { repair?: string } }>(`${prefix}/store/verify`, async (request) => {

@@ -17,6 +17,9 @@ import type { BlockstoreUsage } from '../store/blockstore.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { placementMetrics } from '../placement/metrics.ts'
 import { Placement } from '../placement/placement.ts'
+import { Fetcher } from '../exchange/fetcher.ts'
+import { MAX_INBOUND_XFER_STREAMS, XferServer } from '../exchange/xfer-server.ts'
+import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
 import { Bootstrapper } from './bootstrap.ts'
 import { closestPeers, type ClosestPeersResult } from './closest-peers.ts'
 import { createShoalNode, type ShoalNode } from './libp2p.ts'
@@ -64,6 +67,7 @@ export class ShoalPeer {
   private datastore?: LevelDatastore
   private contentStore?: ContentStore
   private placementService?: Placement
+  private fetcherService?: Fetcher
   private api?: ApiServer
   private registry?: Registry
   private bootstrapper?: Bootstrapper
@@ -96,6 +100,12 @@ export class ShoalPeer {
   get placement (): Placement {
     if (this.placementService == null) throw new ShoalError('peer is not started')
     return this.placementService
+  }
+
+  /** Downloads files from the peers that hold them. */
+  get fetcher (): Fetcher {
+    if (this.fetcherService == null) throw new ShoalError('peer is not started')
+    return this.fetcherService
   }
 
   /** The local blockstore and holdings. */
@@ -166,6 +176,15 @@ export class ShoalPeer {
         metrics: placementMetrics(this.registry)
       })
       await this.placementService.start()
+      const xfer = new XferServer({ content: this.contentStore, log: this.logger.forComponent('shoal:xfer') })
+      await node.handle(XFER_PROTOCOL, xfer.handle, { maxInboundStreams: MAX_INBOUND_XFER_STREAMS, maxOutboundStreams: 64 })
+      this.fetcherService = new Fetcher({
+        node,
+        content: this.contentStore,
+        placement: this.placementService,
+        replicas: config.replicas,
+        log: this.logger.forComponent('shoal:fetch')
+      })
 
       if (this.init.api !== false) {
         this.api = await startApiServer(this, {
@@ -203,6 +222,7 @@ export class ShoalPeer {
     const steps: Array<() => Promise<void>> = [
       async () => { await this.api?.close(); this.api = undefined },
       async () => { await this.repo.removeApiAddress() },
+      async () => { this.fetcherService = undefined; await this.node?.unhandle(XFER_PROTOCOL) },
       async () => { await this.placementService?.stop(); this.placementService = undefined },
       async () => { await this.node?.stop(); this.node = undefined },
       async () => { await this.contentStore?.close(); this.contentStore = undefined },

@@ -14,6 +14,7 @@ import { CID } from 'multiformats/cid'
 import { checkSupported, matchesCid } from '../content/cid.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import { MAX_BLOCK_BYTES, MAX_CIDS_PER_QUERY, STREAM_LIMITS } from '../wire/limits.ts'
+import { isEndOfStream } from '../wire/streams.ts'
 import {
   StoreRequestCodec, StoreResponseCodec, StoreStatus,
   type HasMessage, type PutMessage, type StoreResponse
@@ -135,9 +136,4 @@ export class StoreServer {
     }
     return { statuses, message: '' }
   }
-}
-
-function isEndOfStream (err: unknown): boolean {
-  const name = (err as Error)?.name
-  return name === 'UnexpectedEOFError' || name === 'StreamClosedError' || name === 'StreamResetError' || name === 'StreamStateError'
 }

@@ -168,6 +168,23 @@ export class ContentStore {
     })
   }
 
+  /** Stores a fetched block (verified here); its DAG is recorded by recordFetched. */
+  async storeFetchedBlock (cid: CID, bytes: Uint8Array): Promise<void> {
+    verifyBlock(cid, bytes)
+    await this.lock.shared(async () => {
+      this.closing.signal.throwIfAborted()
+      await this.blockstore.put(cid, bytes)
+    })
+  }
+
+  /** Records a fully fetched DAG as held, once its blocks are durable. */
+  async recordFetched (root: CID, info: { size: number, blocks: number }): Promise<void> {
+    await this.lock.shared(async () => {
+      await this.blockstore.sync()
+      await this.holdings.add({ cid: root, reason: 'fetched', size: info.size, blocks: info.blocks })
+    })
+  }
+
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
   async dropReplica (cid: CID): Promise<void> {
     const removed = await this.holdings.remove(cid, ['replica'])

@@ -62,6 +62,21 @@ describe('placement in a 20-peer swarm', function () {
     }
   })
 
+  it('a third peer still gets the exact bytes after the sharer has left', async () => {
+    const sharer = swarm.peers[5]
+    const { root, cids, data } = await share(sharer, 10 * 64 * KiB + 77, 3)
+    const fetcherPeer = swarm.peers.find(p => p !== sharer && !trueClosest(root, 3).includes(p.peerId.toString()))!
+    await sharer.stop()
+    const result = await fetcherPeer.fetcher.fetch(root, { timeoutMs: 30_000 })
+    assert.equal(result.size, data.length)
+    assert.equal(result.blocks, cids.length)
+    assert.ok(!Object.keys(result.peers).includes(sharer.peerId.toString()))
+    const parts: Uint8Array[] = []
+    for await (const p of fetcherPeer.content.read(root)) parts.push(p)
+    assert.ok(Buffer.concat(parts).equals(data))
+    assert.deepEqual((await fetcherPeer.content.list(root)).map(h => h.reason), ['fetched'])
+  })
+
   it('refuses a block whose bytes do not match its CID, an oversized block, and a block far from the receiver, storing nothing', async () => {
     const sender = swarm.peers[0]
     const data = randomBytes(1000)

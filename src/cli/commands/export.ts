@@ -16,7 +16,7 @@ import { isCode } from '../../utils/fs.ts'
 import { InvalidPathError, OutputExistsError } from '../../store/errors.ts'
 import { formatBytes } from '../../utils/bytes.ts'
 import { globals, output } from '../context.ts'
-import { cidArgument } from '../parse.ts'
+import { cidArgument, intOption } from '../parse.ts'
 
 export function registerExport (program: Command): void {
   program.command('cat')
@@ -41,6 +41,27 @@ export function registerExport (program: Command): void {
         throw cutShort(cid, written, expected, err)
       }
       if (written !== expected) throw cutShort(cid, written, expected)
+    })
+
+  program.command('fetch')
+    .description('download a file from the peers that hold it, verify every block, write it to PATH (default ./CID)')
+    .argument('<cid>', 'CID of the file', cidArgument)
+    .option('-o, --output <path>', 'where to write (a folder puts it inside as CID)')
+    .option('--force', 'overwrite PATH if it exists')
+    .option('--timeout <seconds>', 'give up when no holder of a block answers within this long', intOption('--timeout', 1, 86_400), 60)
+    .action(async (cid: string, opts: { output?: string, force?: boolean, timeout: number }, command: Command) => {
+      const g = globals(command)
+      const target = await outputPath(opts.output, cid, opts.force === true)
+      const client = await ApiClient.fromRepo(g.repo)
+      const fetched = await client.fetch(cid, opts.timeout)
+      const response = await client.read(cid)
+      const size = await writeAtomically(target, Readable.fromWeb(response.body as never), Number(response.headers.get('content-length')), cid)
+      output(g, { cid, path: target, size, seconds: round(fetched.seconds), blocks: fetched.blocks, local: fetched.local, peers: fetched.peers },
+        r => [
+          `wrote ${r.path} (${formatBytes(r.size)}), fetched in ${r.seconds} s`,
+          ...Object.entries(r.peers).map(([peer, bytes]) => `  ${formatBytes(bytes).padStart(10)} from ${peer}`),
+          ...(r.local > 0 ? [`  ${r.local} block${r.local === 1 ? ' was' : 's were'} already here`] : [])
+        ].join('\n'))
     })
 
   program.command('get')
