@@ -129,7 +129,7 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     const sizes = await Promise.all(cids.map(async c => await peer.content.blockstore.sizeOf(c) ?? 0))
     // ask the 2k closest of each block (a holder may sit just outside the k)
     const plan = await peer.placement.planner().plan(cids.map(c => c.multihash.bytes), 2 * k, signal)
-    const holders = await peer.placement.whoHas(cids, plan.closest, signal)
+    const { holders } = await peer.placement.whoHas(cids, plan.closest, signal)
     return {
       cid: root.toString(),
       size: await peer.content.size(root, signal),

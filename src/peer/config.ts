@@ -32,6 +32,12 @@ export interface ShoalConfig {
   }
   /** Replicas placed per block by `share` (Shoal's k, not the DHT's). */
   replicas: number
+  repair: {
+    /** Seconds between repair passes over the replicas held here (jittered ±25%). */
+    intervalSeconds: number
+    /** Most block copies one pass pushes (the rest wait for the next pass). */
+    maxPushesPerRun: number
+  }
   storage: {
     /**
      * Most bytes the blockstore may hold: a byte count, a size such as
@@ -58,6 +64,7 @@ export function defaultConfig (): ShoalConfig {
     dht: { kBucketSize: DHT_K_BUCKET_SIZE },
     connections: { maxConnections: MAX_CONNECTIONS, allow: [...ALLOW_LIST] },
     replicas: DEFAULT_REPLICAS,
+    repair: { intervalSeconds: 300, maxPushesPerRun: 1024 },
     storage: { quota: 'auto', sync: true }
   }
 }
@@ -79,6 +86,7 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
   const merged: Record<string, unknown> = { ...defaults, ...obj }
   merged.dht = { ...defaults.dht, ...(isObject(obj.dht) ? obj.dht : {}) }
   merged.connections = { ...defaults.connections, ...(isObject(obj.connections) ? obj.connections : {}) }
+  merged.repair = { ...defaults.repair, ...(isObject(obj.repair) ? obj.repair : {}) }
   merged.storage = { ...defaults.storage, ...(isObject(obj.storage) ? obj.storage : {}) }
 
   const multiaddrList = (withPeerId: boolean): Check => (value, field) => {
@@ -114,6 +122,7 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
     dht: section({ kBucketSize: int(2, 200) }),
     connections: section({ maxConnections: int(1, 100_000), allow: multiaddrList(false) }),
     replicas: int(1, 64),
+    repair: section({ intervalSeconds: int(1, 86_400), maxPushesPerRun: int(1, 1_000_000) }),
     storage: section({
       quota: (v, f) => {
         if (v === 'auto') return

@@ -17,6 +17,7 @@ import type { BlockstoreUsage } from '../store/blockstore.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { placementMetrics } from '../placement/metrics.ts'
 import { Placement } from '../placement/placement.ts'
+import { Repairer, type RepairReport } from '../placement/repairer.ts'
 import { Fetcher } from '../exchange/fetcher.ts'
 import { MAX_INBOUND_XFER_STREAMS, XferServer } from '../exchange/xfer-server.ts'
 import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
@@ -68,6 +69,7 @@ export class ShoalPeer {
   private contentStore?: ContentStore
   private placementService?: Placement
   private fetcherService?: Fetcher
+  private repairer?: Repairer
   private api?: ApiServer
   private registry?: Registry
   private bootstrapper?: Bootstrapper
@@ -100,6 +102,12 @@ export class ShoalPeer {
   get placement (): Placement {
     if (this.placementService == null) throw new ShoalError('peer is not started')
     return this.placementService
+  }
+
+  /** Runs one repair pass now (tests and `POST /api/v1/repair`). */
+  async repairNow (signal?: AbortSignal): Promise<RepairReport> {
+    if (this.repairer == null) throw new ShoalError('peer is not started')
+    return this.repairer.runOnce(signal)
   }
 
   /** Downloads files from the peers that hold them. */
@@ -165,6 +173,7 @@ export class ShoalPeer {
       }
       this.node = node
       this.startedAt = Date.now()
+      const metrics = placementMetrics(this.registry)
       this.placementService = new Placement({
         node,
         content: this.contentStore,
@@ -173,9 +182,19 @@ export class ShoalPeer {
         // kad-dht's queries wait for peers when the routing table is empty
         lookup: async (key, signal) => this.routingTableSize() === 0 ? [] : (await this.closestPeers(key, { signal })).peers,
         log: this.logger.forComponent('shoal:placement'),
-        metrics: placementMetrics(this.registry)
+        metrics
       })
       await this.placementService.start()
+      this.repairer = new Repairer({
+        placement: this.placementService,
+        content: this.contentStore,
+        selfId: this.peerId.toString(),
+        intervalMs: config.repair.intervalSeconds * 1000,
+        maxPushesPerRun: config.repair.maxPushesPerRun,
+        log: this.logger.forComponent('shoal:repair'),
+        metrics
+      })
+      this.repairer.start()
       const xfer = new XferServer({ content: this.contentStore, log: this.logger.forComponent('shoal:xfer') })
       await node.handle(XFER_PROTOCOL, xfer.handle, { maxInboundStreams: MAX_INBOUND_XFER_STREAMS, maxOutboundStreams: 64 })
       this.fetcherService = new Fetcher({
@@ -222,6 +241,7 @@ export class ShoalPeer {
     const steps: Array<() => Promise<void>> = [
       async () => { await this.api?.close(); this.api = undefined },
       async () => { await this.repo.removeApiAddress() },
+      async () => { await this.repairer?.stop(); this.repairer = undefined },
       async () => { this.fetcherService = undefined; await this.node?.unhandle(XFER_PROTOCOL) },
       async () => { await this.placementService?.stop(); this.placementService = undefined },
       async () => { await this.node?.stop(); this.node = undefined },

@@ -50,6 +50,7 @@ export class ClosestPlanner {
   private readonly peer: PlannerPeer
   private readonly kadIds = new Map<string, bigint>()
   private readonly candidates = new Set<string>()
+  private readonly excluded = new Set<string>()
   private readonly lookups: Lookup[] = []
   private lookupCount = 0
 
@@ -114,8 +115,16 @@ export class ClosestPlanner {
       .map(e => e.id)
   }
 
+  /** Leaves out peers found dead or unreachable; later plans pick the next closest. */
+  exclude (ids: Iterable<string>): void {
+    for (const id of ids) {
+      this.excluded.add(id)
+      this.candidates.delete(id)
+    }
+  }
+
   private addCandidate (id: string): void {
-    this.candidates.add(id)
+    if (!this.excluded.has(id)) this.candidates.add(id)
   }
 
   private kadId (id: string): bigint {

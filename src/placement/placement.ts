@@ -69,12 +69,14 @@ export interface PlaceOptions {
 
 export class Placement {
   readonly server: StoreServer
+  readonly node: ShoalNode
   private readonly init: PlacementInit
   private readonly selfId: string
   private readonly kadIds = new Map<string, Uint8Array>()
 
   constructor (init: PlacementInit) {
     this.init = init
+    this.node = init.node
     this.selfId = init.node.peerId.toString()
     this.server = new StoreServer({
       content: init.content,
@@ -200,9 +202,13 @@ export class Placement {
     }
   }
 
-  /** Which of the given peers hold which blocks, by asking them. */
-  async whoHas (cids: CID[], peersPerBlock: string[][], signal?: AbortSignal): Promise<string[][]> {
+  /**
+   * Which of the given peers hold which blocks, by asking them; peers that
+   * cannot be reached are listed apart.
+   */
+  async whoHas (cids: CID[], peersPerBlock: string[][], signal?: AbortSignal): Promise<{ holders: string[][], unreachable: string[] }> {
     const holders: string[][] = cids.map(() => [])
+    const unreachable: string[] = []
     const byPeer = new Map<string, number[]>()
     peersPerBlock.forEach((peers, i) => {
       for (const peer of peers) {
@@ -225,10 +231,11 @@ export class Placement {
       } catch (err) {
         signal?.throwIfAborted()
         session?.abort(err as Error)
+        unreachable.push(peer)
         this.init.log('asking %s what it holds failed: %s', peer, (err as Error).message)
       }
     })
-    return holders
+    return { holders, unreachable }
   }
 
   /** Announces this peer as a provider of `root`; false if that failed. */

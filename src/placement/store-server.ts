@@ -113,7 +113,7 @@ export class StoreServer {
       return refuse(StoreStatus.BAD_BLOCK, `bytes do not match ${cid}`)
     }
     try {
-      const added = await this.init.content.storeReplica(cid, put.data)
+      const added = await this.init.content.storeReplica(cid, put.data, Math.min(Math.max(put.replicas, 1), MAX_REPLICAS))
       if (added) this.init.onStored?.(put.data.length)
       return { statuses: [added ? StoreStatus.STORED : StoreStatus.ALREADY_HELD], message: '' }
     } catch (err) {

@@ -157,13 +157,13 @@ export class ContentStore {
    * then recorded as a replica holding. Resolves false when it was already
    * stored (the replica holding is recorded all the same).
    */
-  async storeReplica (cid: CID, bytes: Uint8Array): Promise<boolean> {
+  async storeReplica (cid: CID, bytes: Uint8Array, replicas: number): Promise<boolean> {
     verifyBlock(cid, bytes)
     return this.lock.shared(async () => {
       this.closing.signal.throwIfAborted()
       const added = await this.blockstore.put(cid, bytes)
       await this.blockstore.sync()
-      await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1 })
+      await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas })
       return added
     })
   }

@@ -29,6 +29,8 @@ export interface Holding {
   blocks: number
   /** File name given when it was shared, if any. */
   name?: string
+  /** For a replica: the k it was placed for (repair keeps that many copies). */
+  replicas?: number
   /** When the holding was recorded (ISO 8601). */
   since: string
 }
@@ -45,6 +47,7 @@ export class Holdings {
   async add (holding: Omit<Holding, 'since' | 'cid'> & { cid: CID }): Promise<Holding> {
     const record: Holding = { ...holding, cid: cidKey(holding.cid), since: new Date().toISOString() }
     if (record.name == null) delete record.name
+    if (record.replicas == null) delete record.replicas
     await this.datastore.put(keyOf(record.cid, record.reason), new TextEncoder().encode(JSON.stringify(record)))
     return record
   }

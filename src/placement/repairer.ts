@@ -1,0 +1,152 @@
+/**
+ * Repair, run by every peer on the replicas it holds for others: every
+ * interval (jittered ±25% so peers do not run in step) it finds each
+ * replica's k closest peers again (ClosestPlanner, a few lookups for all of
+ * them), asks those peers which blocks they hold, and pushes a copy to each
+ * closest peer that lacks one: after a holder leaves, the next closest takes
+ * its place; when a new peer joins closer to a key, it receives the block.
+ * A holder that is no longer among the k closest drops its copy, but only
+ * once all k closest hold the block. A pass pushes at most maxPushesPerRun
+ * copies; the rest wait for the next pass.
+ */
+import type { Logger } from '@libp2p/interface'
+import { CID } from 'multiformats/cid'
+import type { ContentStore } from '../store/content-store.ts'
+import type { PlacementMetrics } from './metrics.ts'
+import type { Placement } from './placement.ts'
+import { isHeld, StoreSession } from './store-client.ts'
+
+export interface RepairerInit {
+  placement: Placement
+  content: ContentStore
+  selfId: string
+  intervalMs: number
+  maxPushesPerRun: number
+  log: Logger
+  metrics?: PlacementMetrics
+}
+
+export interface RepairReport {
+  checked: number
+  pushed: number
+  bytes: number
+  dropped: number
+  /** Copies that could not be pushed (refused, unreachable, over the pass's limit). */
+  missing: number
+  ms: number
+}
+
+export class Repairer {
+  private readonly init: RepairerInit
+  private timer?: ReturnType<typeof setTimeout>
+  private controller?: AbortController
+  private running?: Promise<RepairReport>
+
+  constructor (init: RepairerInit) {
+    this.init = init
+  }
+
+  start (): void {
+    this.controller = new AbortController()
+    this.schedule()
+  }
+
+  async stop (): Promise<void> {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.controller?.abort()
+    await this.running?.catch(() => {})
+  }
+
+  private schedule (): void {
+    if (this.controller?.signal.aborted !== false) return
+    const jitter = 0.75 + Math.random() * 0.5
+    this.timer = setTimeout(() => {
+      this.running = this.runOnce(this.controller?.signal)
+      this.running
+        .then(report => { if (report.pushed + report.dropped > 0) this.init.log('repair: %o', report) })
+        .catch(err => { if (this.controller?.signal.aborted !== true) this.init.log.error('repair pass failed - %e', err) })
+        .finally(() => { this.running = undefined; this.schedule() })
+    }, this.init.intervalMs * jitter)
+    this.timer.unref?.()
+  }
+
+  /** One pass over every replica held here. */
+  async runOnce (signal?: AbortSignal): Promise<RepairReport> {
+    const started = performance.now()
+    const { placement, content, selfId } = this.init
+    this.init.metrics?.repairRun()
+    const replicas = (await content.list()).filter(h => h.reason === 'replica')
+    const report: RepairReport = { checked: replicas.length, pushed: 0, bytes: 0, dropped: 0, missing: 0, ms: 0 }
+    if (replicas.length === 0) return report
+    const byK = new Map<number, CID[]>()
+    for (const h of replicas) {
+      const k = h.replicas ?? 3
+      let list = byK.get(k)
+      if (list == null) byK.set(k, list = [])
+      list.push(CID.parse(h.cid))
+    }
+    let budget = this.init.maxPushesPerRun
+    const planner = placement.planner()
+    for (const [k, cids] of byK) {
+      // peers gone since the routing tables last heard of them cannot answer:
+      // leave them out and plan again, so the next closest take their place
+      let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
+      let asked = await placement.whoHas(cids, plan.closest, signal)
+      for (let round = 0; asked.unreachable.length > 0 && round < 3; round++) {
+        planner.exclude(asked.unreachable)
+        plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
+        asked = await placement.whoHas(cids, plan.closest, signal)
+      }
+      const holders = asked.holders
+      // peer -> blocks it lacks
+      const toPush = new Map<string, number[]>()
+      cids.forEach((_, i) => {
+        for (const peer of plan.closest[i]) {
+          if (peer === selfId || holders[i].includes(peer)) continue
+          let list = toPush.get(peer)
+          if (list == null) toPush.set(peer, list = [])
+          list.push(i)
+        }
+      })
+      for (const [peer, indexes] of toPush) {
+        let session: StoreSession | undefined
+        try {
+          session = await StoreSession.open(placement.node, peer, signal)
+          for (const i of indexes) {
+            if (budget <= 0) { report.missing++; continue }
+            budget--
+            const bytes = await content.blockstore.get(cids[i])
+            const { status } = await session.put(cids[i], bytes, k, signal)
+            if (isHeld(status)) {
+              holders[i].push(peer)
+              report.pushed++
+              report.bytes += bytes.length
+              this.init.metrics?.repairPushed(bytes.length)
+            } else {
+              report.missing++
+            }
+          }
+          await session.close()
+        } catch (err) {
+          signal?.throwIfAborted()
+          session?.abort(err as Error)
+          report.missing += indexes.length
+          this.init.log('repair: pushing to %s failed: %s', peer, (err as Error).message)
+        }
+      }
+      // not among the closest any more, and every one of them holds it: let go
+      for (let i = 0; i < cids.length; i++) {
+        if (plan.closest[i].includes(selfId)) continue
+        const onClosest = plan.closest[i].filter(p => holders[i].includes(p)).length
+        if (onClosest >= Math.min(k, plan.closest[i].length) && plan.closest[i].length >= k) {
+          await content.dropReplica(cids[i])
+          report.dropped++
+          this.init.metrics?.repairDropped()
+        }
+      }
+    }
+    report.ms = Math.round(performance.now() - started)
+    return report
+  }
+}
