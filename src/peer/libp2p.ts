@@ -36,6 +36,14 @@ export interface ShoalNodeInit {
   allow: string[]
   /** Registry for libp2p's metrics; none = metrics off (cheaper in big test swarms). */
   metricsRegistry?: Registry
+  /**
+   * Also Node's process metrics (RSS, CPU, event-loop lag, GC) in that
+   * registry (default true). Each registry that collects them runs its own
+   * event-loop-delay monitor and GC observer: 50 peers of one swarm host
+   * doing so cost ~20 CPU-s while a 100-peer swarm came up, for 50 copies of
+   * the same numbers. A host gives them to its first peer only.
+   */
+  processMetrics?: boolean
 }
 
 export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> {
@@ -67,7 +75,7 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
     },
     metrics: init.metricsRegistry == null
       ? undefined
-      : prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: true }),
+      : prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: init.processMetrics ?? true }),
     services: {
       identify: identify(),
       // kad-dht pings contacts from its routing table, new-contact and
