@@ -2,8 +2,9 @@
  * Foundation benchmark: how fast a local swarm becomes routable, what a peer
  * costs in memory, and how DHT closest-peer lookups scale with swarm size.
  *
- * - Separate processes (`shoal swarm up`, every peer its own daemon): time
- *   until routable, RSS per daemon, lookup latency p50/p95, hops next to
+ * - What `shoal swarm up` does (every peer its own daemon up to 20 peers,
+ *   else ~one swarm-host process per core): time until routable, processes,
+ *   RSS and CPU-seconds per peer, lookup latency p50/p95, hops next to
  *   log2(N), and how often the 3 closest returned are the true 3 closest.
  * - In-process (`createTestSwarm`): time until routable and RSS per peer.
  */
@@ -27,7 +28,12 @@ export interface ProcessSwarmResult {
   routableSeconds: number | null
   timeoutSeconds?: number
   error?: string
+  /** Processes the peers ran in, and peers per process. */
+  processes: number | null
+  peersPerProcess: number | null
   rssPerPeerMiB: number | null
+  /** CPU-seconds (user+sys) the swarm's processes had used when it was routable, per peer. */
+  cpuSecondsPerPeer: number | null
   lookups: number
   lookupMsP50: number | null
   lookupMsP95: number | null
@@ -57,12 +63,14 @@ export async function benchProcessSwarm (peers: number, log: (s: string) => void
       log(`  ${peers} processes: ${(err as Error).message}`)
       return {
         peers, routableSeconds: null, timeoutSeconds: timeoutMs / 1000, error: (err as Error).message,
-        rssPerPeerMiB: null, lookups: 0, lookupMsP50: null, lookupMsP95: null, hopsP50: null, hopsMax: null,
+        processes: null, peersPerProcess: null, rssPerPeerMiB: null, cpuSecondsPerPeer: null, lookups: 0, lookupMsP50: null, lookupMsP95: null, hopsP50: null, hopsMax: null,
         log2N: round(Math.log2(peers), 2), top3Exact: null
       }
     }
     log(`  ${peers} processes routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
-    const rss = swarm.peers.map(p => rssOf(p.pid))
+    const pids = [...new Set(swarm.peers.map(p => p.pid))]
+    const rss = pids.map(rssOf)
+    const cpu = pids.map(cpuSecondsOf)
     const ids = swarm.peers.map(p => peerIdFromString(p.peerId))
     const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
     const ms: number[] = []
@@ -81,7 +89,10 @@ export async function benchProcessSwarm (peers: number, log: (s: string) => void
     return {
       peers,
       routableSeconds: round(swarm.routableMs / 1000, 1),
-      rssPerPeerMiB: round(rss.reduce((a, b) => a + b, 0) / rss.length / 2 ** 20, 1),
+      processes: pids.length,
+      peersPerProcess: swarm.peers[0].peersInProcess,
+      rssPerPeerMiB: round(rss.reduce((a, b) => a + b, 0) / peers / 2 ** 20, 1),
+      cpuSecondsPerPeer: round(cpu.reduce((a, b) => a + b, 0) / peers, 2),
       lookups: LOOKUPS,
       lookupMsP50: round(quantile(ms, 0.5), 0),
       lookupMsP95: round(quantile(ms, 0.95), 0),
@@ -112,6 +123,12 @@ export async function benchInProcessSwarm (peers: number, log: (s: string) => vo
 function rssOf (pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return match == null ? 0 : Number(match[1]) * 1024
+}
+
+/** utime + stime of a process, in seconds (clock ticks of 100 Hz on Linux). */
+function cpuSecondsOf (pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 function quantile (values: number[], q: number): number {

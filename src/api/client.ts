@@ -134,6 +134,11 @@ export class ApiClient {
     return this.request('POST', `${API_PREFIX}/dht/refresh`, options)
   }
 
+  /** Asks the peer to stop (a daemon exits; a swarm host stops only this peer). */
+  async shutdown (options?: RequestOptions): Promise<{ stopping: boolean, peerId: string }> {
+    return this.request('POST', `${API_PREFIX}/shutdown`, options)
+  }
+
   async metrics (options?: RequestOptions): Promise<string> {
     return this.request('GET', '/metrics', options)
   }

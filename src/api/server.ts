@@ -106,6 +106,12 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
     return { routingTableSize: peer.routingTableSize(), refreshing: peer.isBootstrapping }
   })
 
+  // stop this peer (the daemon exits; in a swarm host only this peer stops)
+  app.post(`${API_PREFIX}/shutdown`, async (_request, reply) => {
+    reply.raw.once('finish', () => { setImmediate(() => { peer.requestShutdown() }) })
+    return { stopping: true, peerId: peer.peerId.toString() }
+  })
+
   app.get('/metrics', async (_request, reply) => {
     const registry = peer.metricsRegistry
     if (registry == null) return reply.code(404).send({ error: { name: 'NotFoundError', message: 'metrics are disabled on this peer' } })

@@ -35,7 +35,15 @@ export interface ShoalPeerInit {
   api?: string | false
   /** libp2p metrics into a Prometheus registry (default true). */
   metrics?: boolean
+  /** Node process metrics in that registry too (default true; see ShoalNodeInit). */
+  processMetrics?: boolean
   logger?: ComponentLogger
+  /**
+   * Called when a client asks this peer to shut down (`POST /api/v1/shutdown`);
+   * default: the peer stops itself. The daemon exits; a swarm host stops
+   * just this peer.
+   */
+  onShutdownRequested?: () => void
 }
 
 export interface PeerStatus {
@@ -160,7 +168,8 @@ export class ShoalPeer {
         kBucketSize: config.dht.kBucketSize,
         maxConnections: config.connections.maxConnections,
         allow: config.connections.allow,
-        metricsRegistry: this.registry
+        metricsRegistry: this.registry,
+        processMetrics: this.init.processMetrics
       })
       try {
         await node.start()
@@ -264,6 +273,12 @@ export class ShoalPeer {
 
   multiaddrs (): string[] {
     return this.node?.getMultiaddrs().map(ma => ma.toString()) ?? []
+  }
+
+  /** Asks whoever runs this peer to stop it (see ShoalPeerInit.onShutdownRequested). */
+  requestShutdown (): void {
+    if (this.init.onShutdownRequested != null) this.init.onShutdownRequested()
+    else void this.stop().catch(err => { this.log.error('error while stopping - %e', err) })
   }
 
   /** True while the peer is still looking itself up to fill its routing table. */

@@ -11,10 +11,20 @@
  * every routing table holds min(N-1, k) peers. Daemons run detached, so they
  * outlive the CLI that started them; `down` stops them with SIGTERM (SIGKILL
  * after a grace period) and waits until no process is left.
+ *
+ * Process layout: up to OWN_PROCESS_MAX_PEERS peers, every peer is its own
+ * `shoal daemon` process (what tests that kill a peer need). Bigger swarms
+ * run `peersPerProcess` peers in each swarm host process (swarm-host.ts),
+ * about one host per core: a daemon process costs ~0.35 CPU-s just to load
+ * and then runs libp2p cold, so 100 of them on 2 cores cannot come up fast
+ * (measured in docs/benchmarks.md). Every peer still has its own repo,
+ * identity, port, API and swarm.json entry; `swarm stop --peer I` stops one
+ * peer of a host alone through its API.
  */
 import { spawn } from 'node:child_process'
 import { openSync, closeSync, readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { ApiClient } from '../api/client.ts'
 import { DHT_K_BUCKET_SIZE, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
@@ -35,6 +45,16 @@ const BOOTSTRAP_PEERS = 3
 const SWARM_REFRESH_INTERVAL_MS = 2_000
 /** Status polls cost the daemons CPU too: once a second is plenty. */
 const SWARM_POLL_INTERVAL_MS = 1_000
+/** Swarms up to this size run one daemon process per peer by default. */
+export const OWN_PROCESS_MAX_PEERS = 20
+/** Peers of host 0 that must be up before the other hosts start (their bootstrap peers). */
+const FIRST_HOST_SEED_PEERS = 4
+
+/** Default layout: one process per peer for small swarms, else about one host per core. */
+export function defaultPeersPerProcess (peers: number): number {
+  if (peers <= OWN_PROCESS_MAX_PEERS) return 1
+  return Math.ceil(peers / Math.max(2, os.availableParallelism()))
+}
 
 export interface SwarmPeerInfo {
   index: number
@@ -42,7 +62,10 @@ export interface SwarmPeerInfo {
   repo: string
   api: string
   multiaddrs: string[]
+  /** The process running this peer: its own daemon, or a swarm host shared with others. */
   pid: number
+  /** How many peers that process runs (1: its own daemon). */
+  peersInProcess: number
 }
 
 export interface SwarmFile {
@@ -63,6 +86,8 @@ export interface SwarmUpOptions {
   timeoutMs?: number
   /** Daemons starting at once after peer 0 (default 8). */
   startConcurrency?: number
+  /** Peers per process: 1 = each its own daemon; default: defaultPeersPerProcess(peers). */
+  peersPerProcess?: number
   onProgress?: (event: SwarmUpProgress) => void
   signal?: AbortSignal
 }
@@ -97,24 +122,44 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   })
 
   const entry = await daemonEntry()
+  const perProcess = Math.max(1, Math.min(count, options.peersPerProcess ?? defaultPeersPerProcess(count)))
+  if (!Number.isInteger(perProcess)) throw new InvalidInputError(`peers per process must be an integer, got ${options.peersPerProcess}`)
+  const groups: number[][] = []
+  for (let i = 0; i < count; i += perProcess) groups.push(Array.from({ length: Math.min(perProcess, count - i) }, (_, j) => i + j))
   const peers: SwarmPeerInfo[] = []
   const pids: number[] = []
   try {
     let startedCount = 0
-    const startOne = async (index: number, bootstrap: string[]): Promise<void> => {
-      const pid = spawnDaemon(entry, repos[index], bootstrap)
-      pids[index] = pid
-      peers[index] = await waitForDaemon(index, repos[index], pid, deadline, options.signal)
+    const waitPeer = async (index: number, pid: number, log: string): Promise<void> => {
+      peers[index] = { ...await waitForDaemon(index, repos[index], pid, log, deadline, options.signal), peersInProcess: groups.find(g => g.includes(index))!.length }
       options.onProgress?.({ name: 'swarm:peer-started', started: ++startedCount, total: count })
     }
-    await startOne(0, [])
+    /** Spawns a group's process; resolves when `first` of its peers are up, `rest` when all are. */
+    const startGroup = (group: number[], bootstrap: string[], first: number): { first: Promise<void>, rest: Promise<void> } => {
+      const { pid, log } = group.length === 1
+        ? spawnDaemon(entry, repos[group[0]], bootstrap)
+        : spawnHost(entry, dir, groups.indexOf(group), group.map(i => repos[i]), bootstrap)
+      group.forEach(i => { pids[i] = pid })
+      const waits = group.map(async i => waitPeer(i, pid, log))
+      const firstDone = Promise.all(waits.slice(0, first)).then(() => {})
+      return { first: firstDone, rest: Promise.all(waits).then(() => {}) }
+    }
     // libp2p's own addresses end in /p2p/<id>
-    const bootstrapFor = (): string[] => {
+    const bootstrapFor = (extra: number): string[] => {
       const up = peers.filter(p => p != null)
-      const picks = new Set([up[0], ...Array.from({ length: BOOTSTRAP_PEERS - 1 }, () => up[Math.floor(Math.random() * up.length)])])
+      const picks = new Set([up[0], ...Array.from({ length: extra }, () => up[Math.floor(Math.random() * up.length)])])
       return [...picks].flatMap(p => p.multiaddrs)
     }
-    await mapConcurrent(repos.slice(1), options.startConcurrency ?? START_CONCURRENCY, async (_, i) => startOne(i + 1, bootstrapFor()))
+    if (perProcess === 1) {
+      await startGroup(groups[0], [], 1).rest
+      await mapConcurrent(groups.slice(1), options.startConcurrency ?? START_CONCURRENCY, async group => startGroup(group, bootstrapFor(BOOTSTRAP_PEERS - 1), 1).rest)
+    } else {
+      // host 0 first; the other hosts start at once, bootstrapped off its first peers
+      const host0 = startGroup(groups[0], [], Math.min(FIRST_HOST_SEED_PEERS, groups[0].length))
+      await host0.first
+      const others = groups.slice(1).map(group => startGroup(group, bootstrapFor(FIRST_HOST_SEED_PEERS), 0).rest)
+      await Promise.all([host0.rest, ...others])
+    }
 
     const need = routableThreshold(count, DHT_K_BUCKET_SIZE)
     const clients = await Promise.all(repos.map(async repo => ApiClient.fromRepo(repo)))
@@ -152,29 +197,41 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   }
 }
 
-function spawnDaemon (entry: DaemonEntry, repo: string, bootstrap: string[]): number {
-  const log = openSync(path.join(repo, 'daemon.log'), 'a')
+function spawnProcess (entry: DaemonEntry, args: string[], log: string, env: Record<string, string> = {}): number {
+  const fd = openSync(log, 'a')
   try {
-    const args = [entry.script, 'daemon', '--repo', repo, ...bootstrap.flatMap(ma => ['--bootstrap', ma])]
-    const child = spawn(process.execPath, args, {
+    const child = spawn(process.execPath, [entry.script, ...args], {
       detached: true,
-      stdio: ['ignore', log, log],
-      env: { ...process.env, ...entry.env, SHOAL_REPO: repo }
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, ...entry.env, ...env }
     })
     child.unref()
-    if (child.pid == null) throw new SwarmError(`could not start a daemon for ${repo}`)
+    if (child.pid == null) throw new SwarmError(`could not start ${args.slice(0, 2).join(' ')} (log: ${log})`)
     return child.pid
   } finally {
-    closeSync(log)
+    closeSync(fd)
   }
 }
 
-async function waitForDaemon (index: number, repo: string, pid: number, deadline: number, signal?: AbortSignal): Promise<SwarmPeerInfo> {
-  let info: SwarmPeerInfo | undefined
+function spawnDaemon (entry: DaemonEntry, repo: string, bootstrap: string[]): { pid: number, log: string } {
+  const log = path.join(repo, 'daemon.log')
+  const args = ['daemon', '--repo', repo, ...bootstrap.flatMap(ma => ['--bootstrap', ma])]
+  return { pid: spawnProcess(entry, args, log, { SHOAL_REPO: repo }), log }
+}
+
+/** A swarm host for several peers; every repo is its own argument (`down` checks /proc/PID/cmdline). */
+function spawnHost (entry: DaemonEntry, dir: string, host: number, hostRepos: string[], bootstrap: string[]): { pid: number, log: string } {
+  const log = path.join(dir, `host-${host}.log`)
+  const args = ['swarm', 'host', ...hostRepos, ...bootstrap.flatMap(ma => ['--bootstrap', ma])]
+  return { pid: spawnProcess(entry, args, log), log }
+}
+
+async function waitForDaemon (index: number, repo: string, pid: number, logFile: string, deadline: number, signal?: AbortSignal): Promise<Omit<SwarmPeerInfo, 'peersInProcess'>> {
+  let info: Omit<SwarmPeerInfo, 'peersInProcess'> | undefined
   await waitFor(async () => {
     if (!isProcessAlive(pid)) {
-      const tail = (await fs.readFile(path.join(repo, 'daemon.log'), 'utf8').catch(() => '')).trim().split('\n').at(-1)
-      throw new SwarmError(`daemon peer-${index} exited while starting: ${tail ?? 'no output'} (log: ${path.join(repo, 'daemon.log')})`)
+      const tail = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').at(-1)
+      throw new SwarmError(`daemon peer-${index} exited while starting: ${tail ?? 'no output'} (log: ${logFile})`)
     }
     const client = await ApiClient.fromRepo(repo).catch(() => undefined)
     if (client == null) return false
@@ -186,7 +243,7 @@ async function waitForDaemon (index: number, repo: string, pid: number, deadline
     timeoutMs: Math.max(0, deadline - Date.now()),
     intervalMs: 50,
     signal,
-    message: () => `daemon peer-${index} did not start in time (log: ${path.join(repo, 'daemon.log')})`
+    message: () => `daemon peer-${index} did not start in time (log: ${logFile})`
   })
   return info!
 }
@@ -240,18 +297,50 @@ export async function swarmDown (dir: string): Promise<{ dir: string, stopped: n
   return { dir: path.resolve(dir), ...result }
 }
 
-/** SIGTERM, wait for a clean exit, SIGKILL what is left after the grace period. */
+/**
+ * Stops one peer of a swarm: SIGTERM to its daemon, or, in a swarm host,
+ * `POST /api/v1/shutdown` to that peer alone. Waits until it is gone.
+ */
+export async function swarmStopPeer (dir: string, index: number): Promise<{ dir: string, index: number, peerId: string, pid: number, stopped: boolean }> {
+  const swarm = await readSwarmFile(dir)
+  const peer = swarm.peers.find(p => p.index === index)
+  if (peer == null) throw new InvalidInputError(`no peer ${index} in the swarm in ${path.resolve(dir)} (it has peers 0 to ${swarm.peers.length - 1})`)
+  const base = { dir: path.resolve(dir), index, peerId: peer.peerId, pid: peer.pid }
+  if (!isSwarmProcess(peer.pid, peer.repo)) return { ...base, stopped: false }
+  if ((peer.peersInProcess ?? 1) <= 1) {
+    const { stopped, killed } = await stopProcesses([peer])
+    return { ...base, stopped: stopped + killed > 0 }
+  }
+  const client = await ApiClient.fromRepo(peer.repo).catch(() => undefined)
+  if (client == null) return { ...base, stopped: false }
+  try {
+    await client.shutdown({ timeoutMs: 5000 })
+  } catch {
+    return { ...base, stopped: false }
+  }
+  // the API address file goes when the peer has stopped
+  await waitFor(async () => !(await fs.access(path.join(peer.repo, REPO_FILES.apiAddress)).then(() => true, () => false)), {
+    timeoutMs: SHUTDOWN_TIMEOUT_MS,
+    intervalMs: 50,
+    message: () => `peer ${index} did not stop within ${SHUTDOWN_TIMEOUT_MS} ms`
+  })
+  return { ...base, stopped: true }
+}
+
+/**
+ * SIGTERM to each process once, wait for a clean exit, SIGKILL what is left
+ * after the grace period. Counts peers (a host's peers stop with it).
+ */
 async function stopProcesses (procs: Array<{ pid: number, repo: string }>): Promise<{ stopped: number, killed: number }> {
   const running = procs.filter(p => isSwarmProcess(p.pid, p.repo))
-  for (const p of running) signalProcess(p.pid, 'SIGTERM')
-  const deadline = Date.now() + SHUTDOWN_TIMEOUT_MS
-  while (running.some(p => isProcessAlive(p.pid)) && Date.now() < deadline) await sleep(50)
-  let killed = 0
-  for (const p of running.filter(p => isProcessAlive(p.pid))) {
-    signalProcess(p.pid, 'SIGKILL')
-    killed++
-  }
-  while (running.some(p => isProcessAlive(p.pid))) await sleep(20)
+  const pids = [...new Set(running.map(p => p.pid))]
+  for (const pid of pids) signalProcess(pid, 'SIGTERM')
+  const deadline = Date.now() + SHUTDOWN_TIMEOUT_MS + 2_000
+  while (pids.some(isProcessAlive) && Date.now() < deadline) await sleep(50)
+  const killedPids = pids.filter(isProcessAlive)
+  for (const pid of killedPids) signalProcess(pid, 'SIGKILL')
+  while (pids.some(isProcessAlive)) await sleep(20)
+  const killed = running.filter(p => killedPids.includes(p.pid)).length
   return { stopped: running.length - killed, killed }
 }
 

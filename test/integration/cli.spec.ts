@@ -149,5 +149,37 @@ describe('shoal CLI', function () {
       assert.equal(after.code, 1)
       assert.match(oneLine(after.stderr), /no swarm in/)
     })
+
+    it('runs several peers per process on request, stops one of them alone, and stops all with down', async () => {
+      const swarmDir = path.join(dir, 'hosted')
+      const up = await runCli(['--json', 'swarm', 'up', '--peers', '6', '--peers-per-process', '3', '--dir', swarmDir])
+      assert.equal(up.code, 0, up.stderr)
+      type Entry = { index: number, peerId: string, repo: string, api: string, pid: number, peersInProcess: number }
+      const file = JSON.parse(await fs.readFile(path.join(swarmDir, 'swarm.json'), 'utf8')) as { peers: Entry[] }
+      assert.equal(file.peers.length, 6)
+      assert.equal(new Set(file.peers.map(p => p.pid)).size, 2, 'two host processes')
+      assert.equal(new Set(file.peers.map(p => p.peerId)).size, 6)
+      assert.equal(new Set(file.peers.map(p => p.api)).size, 6, 'an API per peer')
+      for (const p of file.peers) assert.equal(p.peersInProcess, 3)
+      // every peer answers on its own repo
+      const id5 = JSON.parse((await runCli(['--json', '--repo', file.peers[5].repo, 'id'])).stdout) as { peerId: string }
+      assert.equal(id5.peerId, file.peers[5].peerId)
+
+      const stop = await runCli(['--json', 'swarm', 'stop', '--peer', '4', '--dir', swarmDir])
+      assert.equal(stop.code, 0, stop.stderr)
+      assert.equal((JSON.parse(stop.stdout) as { stopped: boolean }).stopped, true)
+      assert.ok(isAlive(file.peers[4].pid), 'the host keeps running its other peers')
+      const gone = await runCli(['--repo', file.peers[4].repo, 'status'])
+      assert.equal(gone.code, 1)
+      const status = JSON.parse((await runCli(['--json', 'swarm', 'status', '--dir', swarmDir])).stdout) as { alive: number, peers: Array<{ index: number, alive: boolean }> }
+      assert.equal(status.alive, 5)
+      assert.deepEqual(status.peers.filter(p => !p.alive).map(p => p.index), [4])
+      assert.equal((await runCli(['--repo', file.peers[3].repo, 'status'])).code, 0, 'its host neighbour still serves')
+
+      const down = await runCli(['--json', 'swarm', 'down', '--dir', swarmDir])
+      assert.equal(down.code, 0, down.stderr)
+      assert.equal((JSON.parse(down.stdout) as { stopped: number }).stopped, 6)
+      for (const p of file.peers) assert.equal(isAlive(p.pid), false, `pid ${p.pid} still running`)
+    })
   })
 })

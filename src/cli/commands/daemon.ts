@@ -23,7 +23,9 @@ export function registerDaemon (program: Command): void {
       const peer = await ShoalPeer.open(g.repo, {
         listen: opts.listen.length > 0 ? opts.listen : undefined,
         bootstrap: opts.bootstrap,
-        api: opts.api
+        api: opts.api,
+        // POST /api/v1/shutdown: the same clean stop as SIGTERM
+        onShutdownRequested: () => { process.kill(process.pid, 'SIGTERM') }
       })
       await peer.start()
       output(g, { peerId: peer.peerId.toString(), multiaddrs: peer.multiaddrs(), api: peer.apiAddress, repo: peer.repo.path },

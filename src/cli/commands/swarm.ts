@@ -1,9 +1,10 @@
 import path from 'node:path'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
-import { swarmDown, swarmStatus, swarmUp, type SwarmUpProgress } from '../../swarm/process-swarm.ts'
+import { OWN_PROCESS_MAX_PEERS, swarmDown, swarmStatus, swarmStopPeer, swarmUp, type SwarmUpProgress } from '../../swarm/process-swarm.ts'
+import { runSwarmHost } from '../../swarm/swarm-host.ts'
 import { globals, output, showProgress } from '../context.ts'
-import { intOption } from '../parse.ts'
+import { collect, intOption, multiaddrOption } from '../parse.ts'
 
 const DEFAULT_DIR = '.shoal-swarm'
 
@@ -16,7 +17,8 @@ export function registerSwarm (program: Command): void {
     .option('--dir <dir>', 'folder for the peer repos and swarm.json', DEFAULT_DIR)
     .option('--replicas <k>', 'replicas per block for shares in this swarm', intOption('--replicas', 1, 64), 3)
     .option('--timeout <seconds>', 'give up if not routable by then (default 30 + 2 per peer)', intOption('--timeout', 1, 3600))
-    .action(async (opts: { peers: number, dir: string, replicas: number, timeout?: number }, command: Command) => {
+    .option('--peers-per-process <n>', `peers run by one process; 1 = each peer its own daemon (default: 1 up to ${OWN_PROCESS_MAX_PEERS} peers, else about one process per core)`, intOption('--peers-per-process', 1, 500))
+    .action(async (opts: { peers: number, dir: string, replicas: number, timeout?: number, peersPerProcess?: number }, command: Command) => {
       const g = globals(command)
       const bar = showProgress(g)
         ? new cliProgress.SingleBar({ format: ' {phase} [{bar}] {value}/{total} peers', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
@@ -32,11 +34,13 @@ export function registerSwarm (program: Command): void {
           dir: opts.dir,
           replicas: opts.replicas,
           timeoutMs: opts.timeout != null ? opts.timeout * 1000 : undefined,
+          peersPerProcess: opts.peersPerProcess,
           onProgress
         })
         bar?.stop()
         output(g, result, r => [
-          `swarm of ${r.peers.length} peers routable in ${(r.routableMs / 1000).toFixed(1)} s`,
+          `swarm of ${r.peers.length} peers routable in ${(r.routableMs / 1000).toFixed(1)} s` +
+            (r.peers[0].peersInProcess > 1 ? ` (${new Set(r.peers.map(p => p.pid)).size} processes of up to ${r.peers[0].peersInProcess} peers)` : ''),
           `dir ${r.dir} (see ${path.join(r.dir, 'swarm.json')})`,
           ...r.peers.slice(0, 5).map(p => `  peer-${p.index} ${p.peerId} api ${p.api} pid ${p.pid}`),
           ...(r.peers.length > 5 ? [`  ... and ${r.peers.length - 5} more`] : []),
@@ -60,6 +64,25 @@ export function registerSwarm (program: Command): void {
         ...r.peers.map(p => `  peer-${p.index} ${p.peerId} pid ${p.pid} ${p.alive ? `up, ${p.connections} connections, routing table ${p.routingTableSize}` : 'DOWN'}`)
       ].join('\n'))
       if (alive < status.peers.length) process.exitCode = 1
+    })
+
+  swarm.command('stop')
+    .description('stop one peer of the swarm (alone, even when it shares a process with others)')
+    .requiredOption('--peer <index>', 'the peer\'s index in swarm.json', intOption('--peer', 0, 100_000))
+    .option('--dir <dir>', 'the swarm folder', DEFAULT_DIR)
+    .action(async (opts: { dir: string, peer: number }, command: Command) => {
+      const g = globals(command)
+      const result = await swarmStopPeer(opts.dir, opts.peer)
+      output(g, result, r => r.stopped ? `peer-${r.index} ${r.peerId} stopped` : `peer-${r.index} ${r.peerId} was not running`)
+    })
+
+  // internal: what `swarm up` runs for several peers in one process
+  swarm.command('host', { hidden: true })
+    .description('run several peers of a swarm in this process (used by swarm up)')
+    .argument('<repos...>', 'the peers\' repo folders')
+    .option('--bootstrap <multiaddr>', 'peer to bootstrap from (repeatable)', collect(multiaddrOption('--bootstrap', true)), [])
+    .action(async (repos: string[], opts: { bootstrap: string[] }) => {
+      await runSwarmHost({ repos: repos.map(r => path.resolve(r)), bootstrap: opts.bootstrap })
     })
 
   swarm.command('down')
