@@ -112,6 +112,11 @@ export class ShoalPeer {
     return this.placementService
   }
 
+  /** Periodic repair passes finished since start. */
+  get repairPasses (): number {
+    return this.repairer?.completedPasses ?? 0
+  }
+
   /** Runs one repair pass now (tests and `POST /api/v1/repair`). */
   async repairNow (signal?: AbortSignal): Promise<RepairReport> {
     if (this.repairer == null) throw new ShoalError('peer is not started')

@@ -23,6 +23,8 @@ import { MAX_INBOUND_STORE_STREAMS, StoreServer } from './store-server.ts'
 
 /** Target peers pushed to at once. */
 export const PUSH_PEERS_AT_ONCE = 8
+/** How long a disconnected peer is left out of this peer's own rank. */
+const GONE_MEMORY_MS = 10 * 60_000
 /** How long share waits for the provider record of the root. */
 export const PROVIDE_TIMEOUT_MS = 30_000
 
@@ -88,6 +90,8 @@ export class Placement {
   }
 
   async start (): Promise<void> {
+    this.init.node.addEventListener('peer:disconnect', this.onDisconnect)
+    this.init.node.addEventListener('peer:connect', this.onConnect)
     await this.init.node.handle(STORE_PROTOCOL, this.server.handle, {
       maxInboundStreams: MAX_INBOUND_STORE_STREAMS,
       maxOutboundStreams: 16
@@ -95,7 +99,27 @@ export class Placement {
   }
 
   async stop (): Promise<void> {
+    this.init.node.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.init.node.removeEventListener('peer:connect', this.onConnect)
     await this.init.node.unhandle(STORE_PROTOCOL)
+  }
+
+  /**
+   * Peers that disconnected and have not come back, with when. Routing
+   * tables keep a peer that left until it fails a query, and a receiver
+   * that counted those as closer than itself would refuse the very blocks
+   * repair needs to move to it.
+   */
+  private readonly gone = new Map<string, number>()
+
+  private readonly onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {
+    const now = Date.now()
+    this.gone.set(evt.detail.toString(), now)
+    for (const [id, at] of this.gone) if (now - at > GONE_MEMORY_MS) this.gone.delete(id)
+  }
+
+  private readonly onConnect = (evt: CustomEvent<{ toString: () => string }>): void => {
+    this.gone.delete(evt.detail.toString())
   }
 
   kadIdOf (peerId: string): Uint8Array {
@@ -113,6 +137,7 @@ export class Placement {
     const self = this.kadIdOf(this.selfId)
     let rank = 0
     for (const id of this.init.routingTablePeers()) {
+      if (this.gone.has(id)) continue
       if (compareDistance(target, this.kadIdOf(id), self) < 0) rank++
     }
     return rank
@@ -121,7 +146,7 @@ export class Placement {
   planner (): ClosestPlanner {
     return new ClosestPlanner({
       selfId: this.selfId,
-      routingTablePeers: this.init.routingTablePeers,
+      routingTablePeers: () => this.init.routingTablePeers().filter(id => !this.gone.has(id)),
       lookup: this.init.lookup,
       lookupSize: this.init.lookupSize,
       kadIdOf: id => this.kadIdOf(id)
@@ -137,54 +162,76 @@ export class Placement {
     const { signal } = options
     const announcing = this.announce(root, signal)
     const planStarted = performance.now()
-    const plan = await this.planner().plan(cids.map(c => c.multihash.bytes), k, signal)
-    const planMs = performance.now() - planStarted
 
+    const planner = this.planner()
+    let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
+    const planMs = performance.now() - planStarted
     const blocks: BlockPlacement[] = cids.map((cid, i) => ({
       cid: cid.toString(),
       closest: plan.closest[i],
       holders: plan.closest[i].includes(this.selfId) ? [this.selfId] : []
     }))
-    const byPeer = new Map<string, number[]>()
-    plan.closest.forEach((peers, i) => {
-      for (const peer of peers) {
-        if (peer === this.selfId) continue
-        let list = byPeer.get(peer)
-        if (list == null) byPeer.set(peer, list = [])
-        list.push(i)
-      }
-    })
-    const total = [...byPeer.values()].reduce((n, l) => n + l.length, 0)
-    let done = 0
     let bytesPushed = 0
+    let done = 0
     const refused: Record<string, number> = {}
     const pushStarted = performance.now()
-    await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
-      let session: StoreSession | undefined
-      try {
-        session = await StoreSession.open(this.init.node, peer, signal)
-        for (const i of indexes) {
-          const bytes = await this.init.content.blockstore.get(cids[i], { verify: false })
-          const { status, message } = await session.put(cids[i], bytes, k, signal)
-          if (isHeld(status)) {
-            blocks[i].holders.push(peer)
-            bytesPushed += bytes.length
-            this.init.metrics?.placed(bytes.length)
-          } else {
-            const name = storeStatusName(status)
-            refused[name] = (refused[name] ?? 0) + 1
-            this.init.log('peer %s refused %s: %s %s', peer, cids[i], name, message)
-          }
-          options.onProgress?.(++done, total)
+    // Peers the routing table still lists may be gone: those that cannot be
+    // reached are left out and the blocks they were to hold planned again.
+    for (let round = 0; round < 3; round++) {
+      const byPeer = new Map<string, number[]>()
+      plan.closest.forEach((peers, i) => {
+        for (const peer of peers) {
+          if (peer === this.selfId || blocks[i].holders.includes(peer)) continue
+          let list = byPeer.get(peer)
+          if (list == null) byPeer.set(peer, list = [])
+          list.push(i)
         }
-        await session.close()
-      } catch (err) {
-        signal?.throwIfAborted()
-        session?.abort(err as Error)
-        refused.UNREACHABLE = (refused.UNREACHABLE ?? 0) + 1
-        this.init.log('placing on %s failed: %s', peer, (err as Error).message)
-      }
-    })
+      })
+      const total = done + [...byPeer.values()].reduce((n, l) => n + l.length, 0)
+      const unreachable: string[] = []
+      await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
+        let session: StoreSession | undefined
+        try {
+          session = await StoreSession.open(this.init.node, peer, signal)
+        } catch (err) {
+          signal?.throwIfAborted()
+          unreachable.push(peer)
+          this.init.log('placing on %s: unreachable (%s)', peer, (err as Error).message)
+          return
+        }
+        try {
+          for (const i of indexes) {
+            const bytes = await this.init.content.blockstore.get(cids[i], { verify: false })
+            const { status, message } = await session.put(cids[i], bytes, k, signal)
+            if (isHeld(status)) {
+              blocks[i].holders.push(peer)
+              bytesPushed += bytes.length
+              this.init.metrics?.placed(bytes.length)
+            } else {
+              const name = storeStatusName(status)
+              refused[name] = (refused[name] ?? 0) + 1
+              this.init.log('peer %s refused %s: %s %s', peer, cids[i], name, message)
+            }
+            options.onProgress?.(++done, total)
+          }
+          await session.close()
+        } catch (err) {
+          signal?.throwIfAborted()
+          session.abort(err as Error)
+          refused.FAILED = (refused.FAILED ?? 0) + 1
+          this.init.log('placing on %s failed: %s', peer, (err as Error).message)
+        }
+      })
+      if (unreachable.length === 0) break
+      planner.exclude(unreachable)
+      plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
+      plan.closest.forEach((peers, i) => {
+        blocks[i].closest = peers
+        blocks[i].holders = blocks[i].holders.filter(h => peers.includes(h))
+        if (peers.includes(this.selfId) && !blocks[i].holders.includes(this.selfId)) blocks[i].holders.push(this.selfId)
+      })
+      refused.UNREACHABLE = (refused.UNREACHABLE ?? 0) + unreachable.length
+    }
     const pushMs = performance.now() - pushStarted
     const announced = await announcing
     const min = blocks.reduce((m, b) => Math.min(m, b.holders.length), Infinity)

