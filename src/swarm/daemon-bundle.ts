@@ -64,6 +64,15 @@ async function build (): Promise<void> {
     banner: { js: "import { createRequire as __shoalRequire } from 'node:module'; const require = __shoalRequire(import.meta.url);" },
     logLevel: 'silent'
   })
+  // wire schemas are read at run time beside the module that loads them
+  // (src/wire/proto.ts), which in the bundle is the bundle itself
+  const wire = path.join(ROOT, 'src', 'wire')
+  for (const file of await fs.readdir(wire)) {
+    if (!file.endsWith('.proto')) continue
+    const copy = path.join(CACHE_DIR, `${file}.${process.pid}.tmp`)
+    await fs.copyFile(path.join(wire, file), copy)
+    await fs.rename(copy, path.join(CACHE_DIR, file))
+  }
   // rename: concurrent swarms never see a half-written bundle
   await fs.rename(tmp, BUNDLE)
 }
