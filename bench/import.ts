@@ -10,7 +10,7 @@
  * Each Shoal run starts a fresh daemon on a fresh repo and reads its peak RSS
  * (VmHWM) after the import. Medians of SHOAL_BENCH_IMPORT_RUNS (default 3).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
@@ -76,11 +76,13 @@ export async function benchImport (log: (s: string) => void): Promise<ImportBenc
     }
 
     const heliaRuns: number[] = []
+    flushDirtyPages()
     let heliaCid = ''
     for (let i = 0; i < runs; i++) {
       const dir = path.join(work, `helia-${i}`)
       const blockstore = new FsBlockstore(dir)
       await blockstore.open()
+      flushDirtyPages()
       const started = performance.now()
       const root = await unixfs({ blockstore }).addByteStream(createReadStream(file, { highWaterMark: MiB }), { chunker: fixedSize({ chunkSize: MiB }) })
       heliaRuns.push((performance.now() - started) / 1000)
@@ -133,6 +135,7 @@ async function shoalImport (work: string, file: string, sync: boolean): Promise<
   try {
     await waitForReady(daemon)
     const client = await ApiClient.fromRepo(repo)
+    flushDirtyPages()
     const started = performance.now()
     const result = await client.share({ path: file })
     const seconds = (performance.now() - started) / 1000
@@ -142,6 +145,11 @@ async function shoalImport (work: string, file: string, sync: boolean): Promise<
     await new Promise(resolve => daemon.once('exit', resolve))
     await fs.rm(repo, { recursive: true, force: true })
   }
+}
+
+/** sync(1): the previous run's writeback must not slow this one down. */
+function flushDirtyPages (): void {
+  spawnSync('sync')
 }
 
 async function waitForReady (child: ChildProcess): Promise<void> {

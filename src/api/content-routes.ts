@@ -23,6 +23,9 @@ export interface ShareResponse extends Omit<ShareResult, 'cid'> {
     /** Root announced as a provider record. */
     announced: boolean
     refused: Record<string, number>
+    /** Wall time of the import and of the placement (ms). */
+    importMs: number
+    placeMs: number
   }
 }
 
@@ -68,6 +71,7 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     const options: ShareOptions = { chunkSize, name, signal: controller.signal }
     const run = async (onProgress?: (progress: ShareProgress) => void): Promise<ShareResponse> => {
       let result: ShareResult
+      const importStarted = performance.now()
       const onBytes = onProgress != null ? (bytes: number) => { onProgress({ phase: 'import', bytes }) } : undefined
       if (isUpload) {
         result = await peer.content.shareStream(request.body as Readable, { ...options, onProgress: onBytes })
@@ -75,6 +79,8 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
         if (typeof fields.path !== 'string' || fields.path === '') throw new InvalidInputError('"path" (a file the daemon can read) or an application/octet-stream body is required')
         result = await peer.content.shareFile(fields.path, { ...options, onProgress: onBytes })
       }
+      const importMs = Math.round(performance.now() - importStarted)
+      const placeStarted = performance.now()
       const cids = await peer.content.dagCids(result.cid, controller.signal)
       const placed = await peer.placement.place(result.cid, cids, replicas, {
         signal: controller.signal,
@@ -90,7 +96,9 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
           pushMs: placed.pushMs,
           bytesPushed: placed.bytesPushed,
           announced: placed.announced,
-          refused: placed.refused
+          refused: placed.refused,
+          importMs,
+          placeMs: Math.round(performance.now() - placeStarted)
         }
       }
     }

@@ -29,6 +29,7 @@ import path from 'node:path'
 import { ApiClient } from '../api/client.ts'
 import { DHT_K_BUCKET_SIZE, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { SwarmError, SwarmNotFoundError, InvalidInputError } from '../errors.ts'
+import type { ShoalConfig } from '../peer/config.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { isProcessAlive } from '../utils/process.ts'
 import { mapConcurrent, sleep, waitFor } from '../utils/wait.ts'
@@ -82,6 +83,8 @@ export interface SwarmUpOptions {
   peers: number
   dir: string
   replicas?: number
+  /** Other config settings for every peer's new repo (e.g. a repair interval). */
+  config?: Partial<ShoalConfig>
   /** Default: 30 s + 2 s per peer. */
   timeoutMs?: number
   /** Daemons starting at once after peer 0 (default 8). */
@@ -116,7 +119,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   const replicas = options.replicas ?? 3
   const repos = Array.from({ length: count }, (_, i) => path.join(dir, `peer-${i}`))
   await mapConcurrent(repos, 8, async repo => {
-    await Repo.init(repo, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', replicas })
+    await Repo.init(repo, { ...options.config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', replicas })
     // a fresh swarm starts from scratch: no stale address or lock from a killed run
     await fs.rm(path.join(repo, REPO_FILES.apiAddress), { force: true })
   })
