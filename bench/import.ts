@@ -25,7 +25,10 @@ import { daemonEntry } from '../src/swarm/daemon-bundle.ts'
 const MiB = 1024 * 1024
 
 export interface ImportRun {
+  /** Wall time of `share` as the client sees it (import + placement, here with no peers). */
   seconds: number
+  /** The daemon's own import time: read, chunk, hash, write, commit. */
+  importSeconds: number
   peakRssMiB: number
 }
 
@@ -36,7 +39,7 @@ export interface ImportBenchResult {
   cid: string
   sha256MiBs: number
   diskSyncWriteMiBs: number
-  shoal: Array<{ sync: boolean, mibs: number, ratioToSha256: number, ratioToDisk: number, peakRssMiB: number, runs: ImportRun[] }>
+  shoal: Array<{ sync: boolean, mibs: number, shareMiBs: number, ratioToSha256: number, ratioToDisk: number, peakRssMiB: number, runs: ImportRun[] }>
   helia: { mibs: number, cid: string, sameCid: boolean }
 }
 
@@ -61,13 +64,15 @@ export async function benchImport (log: (s: string) => void): Promise<ImportBenc
       for (let i = 0; i < runs; i++) {
         const run = await shoalImport(work, file, sync)
         cid = run.cid
-        results.push({ seconds: run.seconds, peakRssMiB: run.peakRssMiB })
-        log(`  shoal share, sync=${sync}: ${(fileMiB / run.seconds).toFixed(0)} MiB/s, daemon peak RSS ${run.peakRssMiB} MiB`)
+        results.push({ seconds: run.seconds, importSeconds: run.importSeconds, peakRssMiB: run.peakRssMiB })
+        log(`  shoal share, sync=${sync}: import ${(fileMiB / run.importSeconds).toFixed(0)} MiB/s, whole share ${(fileMiB / run.seconds).toFixed(0)} MiB/s, daemon peak RSS ${run.peakRssMiB} MiB`)
       }
-      const mibs = round(fileMiB / median(results.map(r => r.seconds)), 0)
+      const mibs = round(fileMiB / median(results.map(r => r.importSeconds)), 0)
+      const shareMiBs = round(fileMiB / median(results.map(r => r.seconds)), 0)
       shoal.push({
         sync,
         mibs,
+        shareMiBs,
         ratioToSha256: round(mibs / sha256MiBs, 2),
         ratioToDisk: round(mibs / diskSyncWriteMiBs, 2),
         peakRssMiB: Math.max(...results.map(r => r.peakRssMiB)),
@@ -113,16 +118,18 @@ export function renderImport (r: ImportBenchResult): string[] {
     '',
     `Ceilings in the same run: sha2-256 **${r.sha256MiBs} MiB/s**; the disk's sequential write with fsync **${r.diskSyncWriteMiBs} MiB/s**.`,
     '',
-    '| import | MiB/s | / sha2-256 | / disk+fsync | peak RSS of the daemon (MiB) |',
-    '| --- | ---: | ---: | ---: | ---: |',
-    ...r.shoal.map(s => `| Shoal, storage.sync = ${s.sync}${s.sync ? ' (default: every block fsynced)' : ''} | ${s.mibs} | ${s.ratioToSha256} | ${s.ratioToDisk} | ${s.peakRssMiB} |`),
-    `| Helia addByteStream into blockstore-fs (no fsync), in-process | ${r.helia.mibs} | ${round(r.helia.mibs / r.sha256MiBs, 2)} | ${round(r.helia.mibs / r.diskSyncWriteMiBs, 2)} | - |`,
+    'Import MiB/s is the daemon\'s own import time (read, chunk, hash, write, commit); "whole share" is what the client waits for, including the API call and placement (no peers here).',
+    '',
+    '| import | MiB/s | / sha2-256 | / disk+fsync | whole share MiB/s | peak RSS of the daemon (MiB) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...r.shoal.map(s => `| Shoal, storage.sync = ${s.sync}${s.sync ? ' (default: every block fsynced)' : ''} | ${s.mibs} | ${s.ratioToSha256} | ${s.ratioToDisk} | ${s.shareMiBs} | ${s.peakRssMiB} |`),
+    `| Helia addByteStream into blockstore-fs (no fsync), in-process | ${r.helia.mibs} | ${round(r.helia.mibs / r.sha256MiBs, 2)} | ${round(r.helia.mibs / r.diskSyncWriteMiBs, 2)} | - | - |`,
     '',
     `Same root CID from Shoal and Helia: ${r.helia.sameCid ? 'yes' : 'NO'} (\`${r.cid}\`).`
   ]
 }
 
-async function shoalImport (work: string, file: string, sync: boolean): Promise<{ seconds: number, peakRssMiB: number, cid: string }> {
+async function shoalImport (work: string, file: string, sync: boolean): Promise<{ seconds: number, importSeconds: number, peakRssMiB: number, cid: string }> {
   const repo = path.join(work, `repo-${sync}`)
   const entry = await daemonEntry()
   await run(entry.script, ['--repo', repo, 'init'], entry.env)
@@ -139,7 +146,7 @@ async function shoalImport (work: string, file: string, sync: boolean): Promise<
     const started = performance.now()
     const result = await client.share({ path: file })
     const seconds = (performance.now() - started) / 1000
-    return { seconds, peakRssMiB: peakRssMiB(daemon.pid!), cid: result.cid }
+    return { seconds, importSeconds: result.placement.importMs / 1000, peakRssMiB: peakRssMiB(daemon.pid!), cid: result.cid }
   } finally {
     daemon.kill('SIGTERM')
     await new Promise(resolve => daemon.once('exit', resolve))

@@ -68,6 +68,7 @@ export class Fetcher {
     let bytes = 0
     const planner = this.init.placement.planner()
     const providers = await this.findProviders(root, signal)
+    const download = this.init.content.openFetch()
 
     const session = async (peer: string): Promise<XferSession> => {
       let s = sessions.get(peer)
@@ -79,6 +80,7 @@ export class Fetcher {
     }
 
     const getBlock = async (cid: CID, candidates: string[]): Promise<Uint8Array> => {
+      download.keep(cid)
       if (await this.init.content.hasBlock(cid)) {
         local++
         return this.init.content.blockstore.get(cid)
@@ -106,7 +108,7 @@ export class Fetcher {
           continue
         }
         received[peer] = (received[peer] ?? 0) + data.length
-        await this.init.content.storeFetchedBlock(cid, data)
+        await download.storeBlock(cid, data)
         return data
       }
       if (timeout.aborted) throw new TimeoutError(`no holder of ${cid} answered within ${Math.round((options.timeoutMs ?? 60_000) / 1000)} s`)
@@ -130,10 +132,11 @@ export class Fetcher {
       }
       await walk(root, rootPlan.closest[0])
       const size = await this.init.content.size(root)
-      await this.init.content.recordFetched(root, { size, blocks })
+      await download.commit(root, { size, blocks })
       await this.announce(root, signal)
       return { cid: cidKey(root), size, blocks, peers: received, seconds: (performance.now() - started) / 1000, local }
     } finally {
+      download.close()
       for (const s of sessions.values()) await s.close()
     }
   }

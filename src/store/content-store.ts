@@ -49,6 +49,14 @@ export interface ShareResult extends ImportResult {
   name?: string
 }
 
+export interface FetchSession {
+  /** Protects a block already here from GC for the rest of the download. */
+  keep: (cid: CID) => void
+  storeBlock: (cid: CID, bytes: Uint8Array) => Promise<void>
+  commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
+  close: () => void
+}
+
 export interface GcResult {
   blocks: number
   bytes: number
@@ -76,6 +84,8 @@ export class ContentStore {
   private readonly log: Logger
   private readonly lock = new RwLock()
   private readonly closing = new AbortController()
+  /** Blocks of downloads in progress, which GC must not sweep. */
+  private readonly fetching = new Set<Set<string>>()
 
   constructor (init: ContentStoreInit) {
     this.blockstore = new FsBlockstore(init.blocksDir, { quotaBytes: Infinity, sync: init.sync })
@@ -168,21 +178,32 @@ export class ContentStore {
     })
   }
 
-  /** Stores a fetched block (verified here); its DAG is recorded by recordFetched. */
-  async storeFetchedBlock (cid: CID, bytes: Uint8Array): Promise<void> {
-    verifyBlock(cid, bytes)
-    await this.lock.shared(async () => {
-      this.closing.signal.throwIfAborted()
-      await this.blockstore.put(cid, bytes)
-    })
-  }
-
-  /** Records a fully fetched DAG as held, once its blocks are durable. */
-  async recordFetched (root: CID, info: { size: number, blocks: number }): Promise<void> {
-    await this.lock.shared(async () => {
-      await this.blockstore.sync()
-      await this.holdings.add({ cid: root, reason: 'fetched', size: info.size, blocks: info.blocks })
-    })
+  /**
+   * A download in progress: its blocks are stored as they arrive (each
+   * verified) and GC leaves them alone until the session ends; `commit`
+   * records the DAG as fetched once its blocks are durable.
+   */
+  openFetch (): FetchSession {
+    const keys = new Set<string>()
+    this.fetching.add(keys)
+    return {
+      keep: (cid) => { keys.add(cidKey(cid)) },
+      storeBlock: async (cid, bytes) => {
+        verifyBlock(cid, bytes)
+        keys.add(cidKey(cid))
+        await this.lock.shared(async () => {
+          this.closing.signal.throwIfAborted()
+          await this.blockstore.put(cid, bytes)
+        })
+      },
+      commit: async (root, info) => {
+        await this.lock.shared(async () => {
+          await this.blockstore.sync()
+          await this.holdings.add({ cid: root, reason: 'fetched', size: info.size, blocks: info.blocks })
+        })
+      },
+      close: () => { this.fetching.delete(keys) }
+    }
   }
 
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
@@ -269,8 +290,10 @@ export class ContentStore {
       }
       let blocks = 0
       let bytes = 0
+      const inFlight = (key: string): boolean => [...this.fetching].some(keys => keys.has(key))
       for await (const block of this.blockstore.list()) {
-        if (marked.has(cidKey(block.cid))) continue
+        const key = cidKey(block.cid)
+        if (marked.has(key) || inFlight(key)) continue
         bytes += await this.blockstore.delete(block.cid)
         blocks++
       }
