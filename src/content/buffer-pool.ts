@@ -2,7 +2,8 @@
  * Chunk buffers for imports, reused. Measured: allocating a fresh 1 MiB
  * buffer per chunk made the kernel fault in and zero 1 GiB of new pages per
  * GiB imported (~1 CPU-s of system time per GiB on this machine); a handful
- * of recycled buffers cost nothing after the first use.
+ * of recycled buffers cost nothing after the first use. They are shared
+ * memory so the hash worker (hash-worker.ts) reads them without a copy.
  */
 export class BufferPool {
   private readonly free: Buffer[] = []
@@ -15,8 +16,9 @@ export class BufferPool {
     this.max = max
   }
 
+  /** A buffer over SharedArrayBuffer memory, so a hash worker reads it in place. */
   acquire (): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size)
+    return this.free.pop() ?? Buffer.from(new SharedArrayBuffer(this.size))
   }
 
   /** Hands a buffer back; the caller must not touch it afterwards. */

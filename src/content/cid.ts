@@ -38,6 +38,11 @@ export function cidOf (code: number, bytes: Uint8Array): CID {
   return CID.createV1(code, Digest.create(SHA256_CODE, sha256Digest(bytes)))
 }
 
+/** The raw-leaf CID for a sha2-256 digest. */
+export function rawCid (digest: Uint8Array): CID {
+  return CID.createV1(RAW_CODE, Digest.create(SHA256_CODE, digest))
+}
+
 /** Parses user input; one clear error for anything that is not a CID. */
 export function parseCid (text: string): CID {
   const trimmed = text.trim()

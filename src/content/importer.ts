@@ -6,7 +6,7 @@
  * disk overlap. Memory: at most `writeConcurrency` chunks in flight.
  */
 import type { CID } from 'multiformats/cid'
-import { cidOf, RAW_CODE } from './cid.ts'
+import { rawCid, sha256Digest } from './cid.ts'
 import { BalancedDagBuilder, MAX_CHILDREN_PER_NODE, type BlockSink } from './dag-builder.ts'
 
 export interface ImportOptions {
@@ -17,7 +17,15 @@ export interface ImportOptions {
   signal?: AbortSignal
   /** Called after each chunk with the file bytes imported so far. */
   onProgress?: (bytes: number) => void
+  /**
+   * sha2-256 off the main thread (e.g. HashWorker.digest); chunks are then
+   * hashed a few ahead of the one being written. Default: inline.
+   */
+  digest?: (bytes: Uint8Array) => Promise<Uint8Array>
 }
+
+/** Chunks being hashed at once when hashing runs on a worker. */
+export const HASH_AHEAD = 4
 
 export interface ImportResult {
   cid: CID
@@ -45,24 +53,34 @@ export async function importChunks (chunks: AsyncIterable<Uint8Array>, sink: Blo
   const builder = new BalancedDagBuilder(sink, options.maxChildren ?? MAX_CHILDREN_PER_NODE)
   let size = 0
   let count = 0
+  const hashing: Array<{ chunk: Uint8Array, digest: Promise<Uint8Array> | Uint8Array }> = []
+  const digestOf = options.digest ?? sha256Digest
+  const next = async (): Promise<void> => {
+    const { chunk, digest } = hashing.shift()!
+    const cid = rawCid(await digest)
+    const write = sink({ cid, bytes: chunk })
+    write.catch(() => {}) // awaited below; keep it from being "unhandled" meanwhile
+    inflight.push(write)
+    await builder.addLeaf(cid, chunk.length)
+    size += chunk.length
+    count++
+    if (inflight.length >= limit) await inflight.shift()
+    options.onProgress?.(size)
+  }
   try {
     for await (const chunk of chunks) {
       options.signal?.throwIfAborted()
-      const cid = cidOf(RAW_CODE, chunk)
-      const write = sink({ cid, bytes: chunk })
-      write.catch(() => {}) // awaited below; keep it from being "unhandled" meanwhile
-      inflight.push(write)
-      await builder.addLeaf(cid, chunk.length)
-      size += chunk.length
-      count++
-      if (inflight.length >= limit) await inflight.shift()
-      options.onProgress?.(size)
+      const digest = digestOf(chunk)
+      if (digest instanceof Promise) digest.catch(() => {})
+      hashing.push({ chunk, digest })
+      if (hashing.length >= (options.digest != null ? HASH_AHEAD : 1)) await next()
     }
+    while (hashing.length > 0) await next()
     while (inflight.length > 0) await inflight.shift()
     const root = await builder.finish()
     return { cid: root.cid, size, chunks: count, blocks: count + builder.nodeCount, dagSize: root.tsize }
   } catch (err) {
-    await Promise.allSettled(inflight)
+    await Promise.allSettled([...inflight, ...hashing.map(h => h.digest)])
     throw err
   }
 }

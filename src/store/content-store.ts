@@ -13,6 +13,7 @@ import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import { BlockMismatchError, cidKey, RAW_CODE, verifyBlock } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
+import { HashWorker } from '../content/hash-worker.ts'
 import { checkChunkSize, DEFAULT_CHUNK_SIZE, fileChunks, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
 import { DEFAULT_WRITE_CONCURRENCY, importChunks, SYNCED_WRITE_CONCURRENCY, type ImportResult } from '../content/importer.ts'
@@ -23,6 +24,9 @@ import { RwLock } from '../utils/rw-lock.ts'
 import { FsBlockstore, type BlockstoreUsage } from './blockstore.ts'
 import { BlockNotFoundError, ContentNotFoundError, InvalidPathError } from './errors.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
+
+/** Chunks at least this big are hashed on the worker thread. */
+const WORKER_HASH_MIN_CHUNK = 256 * 1024
 
 export interface ContentStoreInit {
   /** Folder of the blockstore. */
@@ -84,6 +88,7 @@ export class ContentStore {
   private readonly log: Logger
   private readonly lock = new RwLock()
   private readonly closing = new AbortController()
+  private readonly hasher = new HashWorker()
   /** Blocks of downloads in progress, which GC must not sweep. */
   private readonly fetching = new Set<Set<string>>()
 
@@ -105,6 +110,7 @@ export class ContentStore {
   async close (): Promise<void> {
     this.closing.abort(new ShoalError('the daemon is shutting down'))
     await this.lock.exclusive(async () => {})
+    await this.hasher.close()
   }
 
   usage (): BlockstoreUsage {
@@ -120,7 +126,7 @@ export class ContentStore {
     const handle = await openForImport(filePath)
     const pool = new BufferPool(chunkSize, SYNCED_WRITE_CONCURRENCY + 4)
     try {
-      return await this.share(signal => fileChunks(handle, chunkSize, signal, pool), options, pool)
+      return await this.share(signal => fileChunks(handle, chunkSize, signal, pool), { ...options, chunkSize }, pool)
     } finally {
       await handle.close()
     }
@@ -130,7 +136,7 @@ export class ContentStore {
   async shareStream (source: AsyncIterable<Uint8Array>, options: ShareOptions = {}): Promise<ShareResult> {
     const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
     const pool = new BufferPool(chunkSize, SYNCED_WRITE_CONCURRENCY + 4)
-    return this.share(signal => streamChunks(source, chunkSize, signal, pool), options, pool)
+    return this.share(signal => streamChunks(source, chunkSize, signal, pool), { ...options, chunkSize }, pool)
   }
 
   /** `pool`: where the chunks come from; each goes back once it is on disk. */
@@ -145,7 +151,9 @@ export class ContentStore {
         }, {
           signal,
           onProgress: options.onProgress,
-          writeConcurrency: options.writeConcurrency ?? (this.blockstore.syncWrites ? SYNCED_WRITE_CONCURRENCY : DEFAULT_WRITE_CONCURRENCY)
+          writeConcurrency: options.writeConcurrency ?? (this.blockstore.syncWrites ? SYNCED_WRITE_CONCURRENCY : DEFAULT_WRITE_CONCURRENCY),
+          // a worker pays off for big chunks; for small ones messages would cost more than the hash
+          digest: (options.chunkSize ?? DEFAULT_CHUNK_SIZE) >= WORKER_HASH_MIN_CHUNK ? async bytes => this.hasher.digest(bytes) : undefined
         })
         // The holding is the commit point: only once every block is durable.
         await this.blockstore.sync()

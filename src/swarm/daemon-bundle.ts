@@ -26,12 +26,20 @@ export interface DaemonEntry {
   env: Record<string, string>
 }
 
+/**
+ * libuv's io_uring path copies file data on the main thread, where an import
+ * also runs; the thread pool copies it on other cores. Measured in a daemon
+ * on 1 GiB imports: 1.6-2.2 s without io_uring against 1.8-2.7 s with it.
+ * libuv reads this when the process starts, so it goes in the environment.
+ */
+export const DAEMON_ENV: Record<string, string> = { UV_USE_IO_URING: '0' }
+
 export async function daemonEntry (): Promise<DaemonEntry> {
   try {
     if (await isStale()) await build()
-    return { script: BUNDLE, env: { NODE_COMPILE_CACHE: path.join(CACHE_DIR, 'compile-cache') } }
+    return { script: BUNDLE, env: { ...DAEMON_ENV, NODE_COMPILE_CACHE: path.join(CACHE_DIR, 'compile-cache') } }
   } catch {
-    return { script: TS_ENTRY, env: {} }
+    return { script: TS_ENTRY, env: { ...DAEMON_ENV } }
   }
 }
 
