@@ -200,20 +200,19 @@ export class Placement {
           return
         }
         try {
-          for (const i of indexes) {
-            const bytes = await this.init.content.blockstore.get(cids[i], { verify: false })
-            const { status, message } = await session.put(cids[i], bytes, k, signal)
+          await session.putMany(indexes.map(i => ({ cid: cids[i], load: async () => this.init.content.blockstore.get(cids[i], { verify: false }) })), k, (j, status, message, size) => {
+            const i = indexes[j]
             if (isHeld(status)) {
               blocks[i].holders.push(peer)
-              bytesPushed += bytes.length
-              this.init.metrics?.placed(bytes.length)
+              bytesPushed += size
+              this.init.metrics?.placed(size)
             } else {
               const name = storeStatusName(status)
               refused[name] = (refused[name] ?? 0) + 1
               this.init.log('peer %s refused %s: %s %s', peer, cids[i], name, message)
             }
             options.onProgress?.(++done, total)
-          }
+          }, signal)
           await session.close()
         } catch (err) {
           signal?.throwIfAborted()

@@ -119,20 +119,20 @@ export class Repairer {
         let session: StoreSession | undefined
         try {
           session = await StoreSession.open(placement.node, peer, signal)
-          for (const i of indexes) {
-            if (budget <= 0) { report.missing++; continue }
-            budget--
-            const bytes = await content.blockstore.get(cids[i])
-            const { status } = await session.put(cids[i], bytes, k, signal)
+          const allowed = indexes.slice(0, Math.max(0, budget))
+          report.missing += indexes.length - allowed.length
+          budget -= allowed.length
+          await session.putMany(allowed.map(i => ({ cid: cids[i], load: async () => content.blockstore.get(cids[i]) })), k, (j, status, _message, size) => {
+            const i = allowed[j]
             if (isHeld(status)) {
               holders[i].push(peer)
               report.pushed++
-              report.bytes += bytes.length
-              this.init.metrics?.repairPushed(bytes.length)
+              report.bytes += size
+              this.init.metrics?.repairPushed(size)
             } else {
               report.missing++
             }
-          }
+          }, signal)
           await session.close()
         } catch (err) {
           signal?.throwIfAborted()

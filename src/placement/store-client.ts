@@ -12,6 +12,8 @@ import {
   type StoreRequest, type StoreResponse
 } from '../wire/store-messages.ts'
 
+/** Unanswered puts a sender keeps on one stream (the receiver's limit is MAX_PIPELINED_REQUESTS). */
+export const PUT_WINDOW = 4
 /** How long one request may wait for its answer. */
 export const STORE_REQUEST_TIMEOUT_MS = 30_000
 
@@ -35,6 +37,47 @@ export class StoreSession {
   async put (cid: CID, data: Uint8Array, replicas: number, signal?: AbortSignal): Promise<{ status: number, message: string }> {
     const response = await this.request({ put: { cid: cid.bytes, data, replicas } }, signal)
     return { status: response.statuses[0] ?? StoreStatus.UNKNOWN, message: response.message }
+  }
+
+  /**
+   * Offers many blocks, keeping up to `window` requests unanswered so the
+   * receiver can store them together (one folder sync for the lot) and no
+   * round trip sits idle. `onResult` gets each answer, in order.
+   */
+  async putMany (
+    items: Array<{ cid: CID, load: () => Promise<Uint8Array> }>,
+    replicas: number,
+    onResult: (index: number, status: number, message: string, bytes: number) => void,
+    signal?: AbortSignal,
+    window = PUT_WINDOW
+  ): Promise<void> {
+    const sizes: number[] = []
+    let acked = 0
+    let failure: Error | undefined
+    let wake: (() => void) | undefined
+    const reader = (async () => {
+      try {
+        while (acked < items.length) {
+          const timeout = AbortSignal.timeout(STORE_REQUEST_TIMEOUT_MS)
+          const response = await this.pb.read(StoreResponseCodec, { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout })
+          onResult(acked, response.statuses[0] ?? StoreStatus.UNKNOWN, response.message, sizes[acked])
+          acked++
+          wake?.()
+        }
+      } catch (err) {
+        failure = err as Error
+        wake?.()
+      }
+    })()
+    for (let sent = 0; sent < items.length; sent++) {
+      while (sent - acked >= window && failure == null) await new Promise<void>(resolve => { wake = resolve })
+      if (failure != null) break
+      const data = await items[sent].load()
+      sizes[sent] = data.length
+      await this.pb.write({ put: { cid: items[sent].cid.bytes, data, replicas } }, StoreRequestCodec, { signal })
+    }
+    await reader
+    if (failure != null) throw failure
   }
 
   /** Which of these blocks the peer holds. */

@@ -171,22 +171,6 @@ export class ContentStore {
   }
 
   /**
-   * Keeps a block for others (placement): verified against its CID, stored,
-   * then recorded as a replica holding. Resolves false when it was already
-   * stored (the replica holding is recorded all the same).
-   */
-  async storeReplica (cid: CID, bytes: Uint8Array, replicas: number): Promise<boolean> {
-    verifyBlock(cid, bytes)
-    return this.lock.shared(async () => {
-      this.closing.signal.throwIfAborted()
-      const added = await this.blockstore.put(cid, bytes)
-      await this.blockstore.sync()
-      await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas })
-      return added
-    })
-  }
-
-  /**
    * A download in progress: its blocks are stored as they arrive (each
    * verified) and GC leaves them alone until the session ends; `commit`
    * records the DAG as fetched once its blocks are durable.
@@ -212,6 +196,32 @@ export class ContentStore {
       },
       close: () => { this.fetching.delete(keys) }
     }
+  }
+
+  /**
+   * Keeps several blocks for others at once: each verified and written,
+   * then one folder sync for all, then their replica holdings. Resolves, per
+   * block, true (stored), false (already here) or the error that refused it.
+   */
+  async storeReplicas (blocks: Array<{ cid: CID, bytes: Uint8Array, replicas: number }>): Promise<Array<boolean | Error>> {
+    return this.lock.shared(async () => {
+      this.closing.signal.throwIfAborted()
+      const results = await Promise.all(blocks.map(async ({ cid, bytes }) => {
+        try {
+          verifyBlock(cid, bytes)
+          return await this.blockstore.put(cid, bytes)
+        } catch (err) {
+          return err as Error
+        }
+      }))
+      await this.blockstore.sync()
+      for (let i = 0; i < blocks.length; i++) {
+        if (results[i] instanceof Error) continue
+        const { cid, bytes, replicas } = blocks[i]
+        await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas })
+      }
+      return results
+    })
   }
 
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
