@@ -12,6 +12,7 @@ import type { BlockstoreUsage } from '../store/blockstore.ts'
 import type { GcResult, RemoveResult, VerifyResult } from '../store/content-store.ts'
 import type { Holding } from '../store/holdings.ts'
 import type { FetchResult } from '../exchange/fetcher.ts'
+import type { RepairReport } from '../placement/repairer.ts'
 import type { ShareProgress, ShareResponse, StatResponse } from './content-routes.ts'
 
 export interface ShareRequest {
@@ -171,6 +172,11 @@ export class ApiClient {
     return this.request('POST', `${API_PREFIX}/fetch`, {
       body: JSON.stringify({ cid, timeoutSeconds }), headers: { 'content-type': 'application/json' }, timeoutMs: 0, ...options
     })
+  }
+
+  /** Runs one repair pass on the daemon now. */
+  async repair (options?: RequestOptions): Promise<RepairReport> {
+    return this.request('POST', `${API_PREFIX}/repair`, { timeoutMs: 0, ...options })
   }
 
   async holdings (options?: RequestOptions): Promise<{ holdings: Holding[], store: BlockstoreUsage }> {

@@ -159,6 +159,8 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     return peer.fetcher.fetch(cid, { signal: controller.signal, timeoutMs: timeoutSeconds * 1000 })
   })
 
+  app.post(`${prefix}/repair`, async () => peer.repairNow(AbortSignal.timeout(300_000)))
+
   app.post(`${prefix}/store/gc`, async () => peer.content.gc())
 
   app.post<{ Querystring: { repair?: string } }>(`${prefix}/store/verify`, async (request) => {

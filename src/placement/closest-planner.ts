@@ -9,8 +9,8 @@
  * d(c_k,T) <= r - d(X,T), no unknown peer can beat it: T's k closest are
  * known exactly, and T needs no lookup of its own. A lookup that returns
  * fewer peers than the DHT's k has seen the whole network and covers every
- * key. Keys are sorted by their keyspace position and looked up a few at a
- * time until every key is covered: in a 20-peer swarm one lookup covers a
+ * key. Keys are sorted by their keyspace position and looked up (one, then four at a
+ * time) until every key is covered: in a 20-peer swarm one lookup covers a
  * whole file; in a large one, one lookup per region of the keyspace.
  * Candidates are every peer seen: the routing table, all lookup results,
  * and this peer itself.
@@ -76,10 +76,12 @@ export class ClosestPlanner {
         else uncovered.push(i)
       }
       if (uncovered.length === 0) break
-      // spread this round's lookups over the uncovered keys
+      // spread this round's lookups over the uncovered keys; the very first
+      // lookup runs alone, since in a small swarm it covers everything
+      const perRound = Math.min(this.lookupCount === 0 ? 1 : LOOKUPS_AT_ONCE, uncovered.length)
       const picks = new Set<number>()
-      const step = uncovered.length / Math.min(LOOKUPS_AT_ONCE, uncovered.length)
-      for (let j = 0; j < Math.min(LOOKUPS_AT_ONCE, uncovered.length); j++) picks.add(uncovered[Math.floor(j * step)])
+      const step = uncovered.length / perRound
+      for (let j = 0; j < perRound; j++) picks.add(uncovered[Math.floor(j * step)])
       await Promise.all([...picks].map(async i => { await this.lookup(keys[i], targets[i], signal) }))
       pending = uncovered
     }

@@ -70,7 +70,7 @@ export async function runSwarmHost (options: SwarmHostOptions): Promise<void> {
   const given = options.bootstrap
   const up: ShoalPeer[] = []
   try {
-    await mapConcurrent(options.repos, options.startConcurrency ?? 8, async (repo, i) => {
+    const startOne = async (repo: string, i: number): Promise<void> => {
       if (stopping) return
       const bootstrap = i === 0
         ? given
@@ -86,7 +86,11 @@ export async function runSwarmHost (options: SwarmHostOptions): Promise<void> {
       running++
       up.push(peer)
       log(`peer ${peer.peerId} (${repo}) up, API ${peer.apiAddress}`)
-    })
+    }
+    // the first peer alone: the others bootstrap off it (in the seed host,
+    // which has no bootstrap list, they would otherwise start knowing no one)
+    if (options.repos.length > 0) await startOne(options.repos[0], 0)
+    await mapConcurrent(options.repos.slice(1), options.startConcurrency ?? 8, async (repo, i) => { await startOne(repo, i + 1) })
   } catch (err) {
     log(`a peer failed to start: ${(err as Error).message}`)
     stopping = true

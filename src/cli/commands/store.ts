@@ -1,4 +1,4 @@
-/** shoal gc and shoal verify: upkeep of the local blockstore. */
+/** shoal gc, repair and verify: upkeep of the local store and its replicas. */
 import type { Command } from 'commander'
 import { ApiClient } from '../../api/client.ts'
 import { formatBytes } from '../../utils/bytes.ts'
@@ -11,6 +11,14 @@ export function registerStore (program: Command): void {
       const g = globals(command)
       const result = await (await ApiClient.fromRepo(g.repo)).gc()
       output(g, result, r => `removed ${r.blocks} block${r.blocks === 1 ? '' : 's'}, ${formatBytes(r.bytes)}`)
+    })
+
+  program.command('repair')
+    .description('run one repair pass now: restore k copies of the replicas held here on their closest peers')
+    .action(async (_opts, command: Command) => {
+      const g = globals(command)
+      const r = await (await ApiClient.fromRepo(g.repo)).repair()
+      output(g, r, x => `checked ${x.checked} replica${x.checked === 1 ? '' : 's'}: pushed ${x.pushed} cop${x.pushed === 1 ? 'y' : 'ies'} (${formatBytes(x.bytes)}), dropped ${x.dropped}, ${x.missing} still missing, in ${x.ms} ms`)
     })
 
   program.command('verify')
