@@ -1,7 +1,8 @@
 // `npm start`: bring up a local swarm of daemons, show that the DHT finds
-// the true closest peers, tear it all down. File share/fetch join this demo
-// as the Content, Placement and Fetch work lands.
-import { randomBytes } from 'node:crypto'
+// the true closest peers, share a file from one peer (every block placed on
+// its 3 closest peers), stop that peer, fetch the file on another from the
+// replicas and check it byte for byte, then tear it all down.
+import { createHash, randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -10,10 +11,11 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { ApiClient } from '../src/api/client.ts'
 import { closestByXor } from '../src/peer/kad-distance.ts'
-import { swarmDown, swarmStatus, swarmUp } from '../src/swarm/process-swarm.ts'
+import { swarmDown, swarmStatus, swarmStopPeer, swarmUp } from '../src/swarm/process-swarm.ts'
 import { isProcessAlive } from '../src/utils/process.ts'
 
 const PEERS = Number(process.env.SHOAL_DEMO_PEERS ?? 10)
+const FILE_MIB = Number(process.env.SHOAL_DEMO_FILE_MIB ?? 32)
 const dir = path.resolve('.shoal-demo')
 const say = (line: string): void => { process.stdout.write(line + '\n') }
 
@@ -47,6 +49,34 @@ try {
     say(`peer-${index} looked up ${cid.toString().slice(0, 16)}...: ${found.hops} hop(s), ${found.ms.toFixed(0)} ms, ` +
       `3 closest ${match ? 'match' : 'DIFFER from'} the XOR truth (${top3.map(p => p.slice(-6)).join(', ')})`)
   }
+
+  // share from peer-0, leave, fetch on the last peer from the replicas
+  const file = path.join(dir, 'demo-file.bin')
+  const bytes = randomBytes(FILE_MIB * 1024 * 1024)
+  await fs.writeFile(file, bytes)
+  const sharer = await ApiClient.fromRepo(swarm.peers[0].repo)
+  const shared = await sharer.share({ path: file, replicas: 3 })
+  say(`peer-0 shared ${FILE_MIB} MiB as ${shared.cid}: ${shared.blocks} blocks, each on its ${shared.replicas.target} closest peers: ` +
+    `${shared.replicas.complete ? 'complete' : `only ${shared.replicas.min} copies for some`} ` +
+    `(import ${shared.placement.importMs} ms, placement ${shared.placement.placeMs} ms, ${shared.placement.lookups} DHT lookup(s))`)
+  const stat = await sharer.stat(shared.cid, 3)
+  const perPeer = new Map<string, number>()
+  for (const b of stat.blocks) for (const h of b.holders) if (h !== swarm.peers[0].peerId) perPeer.set(h, (perPeer.get(h) ?? 0) + 1)
+  const name = (id: string): string => `peer-${swarm.peers.find(p => p.peerId === id)?.index ?? '?'}`
+  say(`replicas on other peers: ${[...perPeer].sort((a, b) => b[1] - a[1]).map(([id, n]) => `${name(id)} ${n}`).join(', ')} blocks`)
+  await swarmStopPeer(dir, 0)
+  say('peer-0 (the sharer) stopped')
+  const fetcher = swarm.peers[PEERS - 1]
+  const out = path.join(dir, 'fetched.bin')
+  const fetchClient = await ApiClient.fromRepo(fetcher.repo)
+  const fetched = await fetchClient.fetch(shared.cid, 60)
+  const response = await fetchClient.read(shared.cid)
+  await fs.writeFile(out, Buffer.from(await response.arrayBuffer()))
+  const same = createHash('sha256').update(await fs.readFile(out)).digest('hex') === createHash('sha256').update(bytes).digest('hex')
+  const receivedMiB = Object.values(fetched.peers).reduce((a, b) => a + b, 0) / 1024 / 1024
+  say(`peer-${PEERS - 1} fetched it in ${fetched.seconds.toFixed(2)} s: ${receivedMiB.toFixed(1)} MiB received (${(receivedMiB / fetched.seconds).toFixed(1)} MiB/s, ` +
+    `one block at a time for now) from ${Object.keys(fetched.peers).map(name).join(', ')}, ${fetched.local} block(s) it already held; bytes ${same ? 'identical' : 'DIFFERENT'}`)
+  if (!same) process.exitCode = 1
 } finally {
   const down = await swarmDown(dir)
   const left = swarm.peers.filter(p => isProcessAlive(p.pid)).length
