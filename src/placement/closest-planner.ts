@@ -63,6 +63,9 @@ export class ClosestPlanner {
   /** The k closest peers to each key (keys: e.g. a CID's multihash bytes). */
   async plan (keys: Uint8Array[], k: number, signal?: AbortSignal): Promise<PlanResult> {
     const started = performance.now()
+    // a lookup never returns more than lookupSize peers, so no radius could
+    // ever prove a larger k: plan at most that many
+    k = Math.min(k, this.peer.lookupSize)
     const targets = keys.map(key => toBigInt(kadIdOfKey(key)))
     const closest: string[][] = new Array(keys.length)
     // keyspace order, so one lookup's neighbourhood serves the keys next to it

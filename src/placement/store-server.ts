@@ -68,6 +68,7 @@ export class StoreServer {
     const pb = pbStream(stream, STREAM_LIMITS)
     const queue: Array<{ request: StoreRequest, bytes: number }> = []
     let readerDone = false
+    let closed = false
     let failure: Error | undefined
     let wake: (() => void) | undefined
     // Requests are read ahead while earlier ones are stored, so a sender that
@@ -86,6 +87,8 @@ export class StoreServer {
           if (queue.length >= MAX_PIPELINED_REQUESTS) throw new Error(`more than ${MAX_PIPELINED_REQUESTS} unanswered store requests`)
           const bytes = request.put?.data.length ?? 0
           await this.reserve(bytes)
+          // the writer gave up meanwhile: nobody will release this
+          if (closed) { this.release(bytes); return }
           queue.push({ request, bytes })
           wake?.()
         }
@@ -132,6 +135,7 @@ export class StoreServer {
       await stream.close()
     } catch (err) {
       this.init.log('store stream from %s reset: %s', remote, (err as Error).message)
+      closed = true
       stream.abort(err as Error)
       for (const b of queue.splice(0)) this.release(b.bytes)
     }

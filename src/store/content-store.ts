@@ -324,8 +324,8 @@ export class ContentStore {
     try {
       for await (const cid of walkDag(root, async c => this.blockstore.get(c, { verify: false }))) marked.add(cidKey(cid))
     } catch (err) {
-      if (!(err instanceof BlockNotFoundError)) throw err
-      this.log('gc: DAG %s is incomplete: %s', root, (err as Error).message)
+      // a missing or unreadable node: keep what was marked, go on with the others
+      this.log('gc: DAG %s is incomplete or corrupt: %s', root, (err as Error).message)
     }
   }
 
