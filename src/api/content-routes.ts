@@ -63,7 +63,7 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     const isUpload = request.body instanceof Readable
     const fields: ShareBody = isUpload ? request.query : (request.body as ShareBody ?? {})
     const chunkSize = optionalSize(fields.chunkSize, 'chunkSize')
-    const replicas = optionalInt(fields.replicas, 'replicas', 1, 64) ?? peer.repo.config.replicas
+    const replicas = optionalInt(fields.replicas, 'replicas', 0, 64) ?? peer.repo.config.replicas
     const name = typeof fields.name === 'string' && fields.name !== '' ? fields.name : undefined
     const controller = new AbortController()
     // The client went away before the import finished: stop importing.

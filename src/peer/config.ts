@@ -52,6 +52,13 @@ export interface ShoalConfig {
      */
     sync: boolean
   }
+  transfer: {
+    /**
+     * Most bytes per second this peer sends to fetchers, over all of them:
+     * a byte count, a size such as "10MiB", or 0 for no limit (default).
+     */
+    maxUploadRate: number | string
+  }
 }
 
 export function defaultConfig (): ShoalConfig {
@@ -65,7 +72,8 @@ export function defaultConfig (): ShoalConfig {
     connections: { maxConnections: MAX_CONNECTIONS, allow: [...ALLOW_LIST] },
     replicas: DEFAULT_REPLICAS,
     repair: { intervalSeconds: 300, maxPushesPerRun: 1024 },
-    storage: { quota: 'auto', sync: true }
+    storage: { quota: 'auto', sync: true },
+    transfer: { maxUploadRate: 0 }
   }
 }
 
@@ -88,6 +96,7 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
   merged.connections = { ...defaults.connections, ...(isObject(obj.connections) ? obj.connections : {}) }
   merged.repair = { ...defaults.repair, ...(isObject(obj.repair) ? obj.repair : {}) }
   merged.storage = { ...defaults.storage, ...(isObject(obj.storage) ? obj.storage : {}) }
+  merged.transfer = { ...defaults.transfer, ...(isObject(obj.transfer) ? obj.transfer : {}) }
 
   const multiaddrList = (withPeerId: boolean): Check => (value, field) => {
     if (!Array.isArray(value)) fail(field, 'must be an array of multiaddr strings')
@@ -131,6 +140,13 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
         fail(f, `must be "auto", a byte count or a size like "20GiB", got ${JSON.stringify(v)}`)
       },
       sync: (v, f) => { if (typeof v !== 'boolean') fail(f, `must be true or false, got ${JSON.stringify(v)}`) }
+    }),
+    transfer: section({
+      maxUploadRate: (v, f) => {
+        if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return
+        if (typeof v === 'string' && parseByteSize(v) != null) return
+        fail(f, `must be 0 (no limit), bytes per second or a size like "10MiB", got ${JSON.stringify(v)}`)
+      }
     })
   }, '')
   return merged as unknown as ShoalConfig

@@ -161,6 +161,10 @@ export class Placement {
   async place (root: CID, cids: CID[], k: number, options: PlaceOptions = {}): Promise<PlaceResult> {
     const { signal } = options
     const announcing = this.announce(root, signal)
+    if (k === 0) {
+      // k = 0: keep it here only and announce it (seeding, BitTorrent-style)
+      return { target: 0, min: 0, complete: true, blocks: [], announced: await announcing, lookups: 0, planMs: 0, pushMs: 0, bytesPushed: 0, refused: {} }
+    }
     const planStarted = performance.now()
 
     const planner = this.planner()

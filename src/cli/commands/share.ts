@@ -17,7 +17,7 @@ export function registerShare (program: Command): void {
   program.command('share')
     .description('import a file (or "-" for stdin) into the store and print its CID')
     .argument('<path>', 'file to share, or "-" to read stdin')
-    .option('--replicas <k>', 'copies to place on the closest peers (default: config "replicas")', intOption('--replicas', 1, 64))
+    .option('--replicas <k>', 'copies to place on the closest peers (default: config "replicas"; 0 = keep it here only and announce it)', intOption('--replicas', 0, 64))
     .option('--chunk-size <size>', 'chunk size, 16KiB to 4MiB (default 1MiB)', sizeOption('--chunk-size', MIN_CHUNK_SIZE, MAX_CHUNK_SIZE))
     .action(async (file: string, opts: { replicas?: number, chunkSize?: number }, command: Command) => {
       const g = globals(command)
@@ -54,7 +54,9 @@ export function registerShare (program: Command): void {
       output(g, result, r => [
         `${r.cid}`,
         `  size      ${formatBytes(r.size)} (${r.size} bytes), ${r.chunks} chunk${r.chunks === 1 ? '' : 's'}, ${r.blocks} block${r.blocks === 1 ? '' : 's'}`,
-        r.replicas.complete
+        r.replicas.target === 0
+          ? `  replicas  none placed (--replicas 0): served from this peer only${r.placement.announced ? ', announced' : ''}`
+          : r.replicas.complete
           ? `  replicas  every block on its ${r.replicas.target} closest peers (${formatBytes(r.placement.bytesPushed)} sent, ${r.placement.lookups} DHT lookup${r.placement.lookups === 1 ? '' : 's'})`
           : `  replicas  only ${r.replicas.min} of ${r.replicas.target} copies for some blocks${refusals(r.placement.refused)}`,
         ...(r.placement.announced ? [] : ['  warning   the provider record could not be announced'])
