@@ -56,7 +56,8 @@ export interface ShareResult extends ImportResult {
 export interface FetchSession {
   /** Protects a block already here from GC for the rest of the download. */
   keep: (cid: CID) => void
-  storeBlock: (cid: CID, bytes: Uint8Array) => Promise<void>
+  /** Stores a block; `verified` says the caller already hashed it against the CID. */
+  storeBlock: (cid: CID, bytes: Uint8Array, options?: { verified?: boolean }) => Promise<void>
   commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
   close: () => void
 }
@@ -180,8 +181,8 @@ export class ContentStore {
     this.fetching.add(keys)
     return {
       keep: (cid) => { keys.add(cidKey(cid)) },
-      storeBlock: async (cid, bytes) => {
-        verifyBlock(cid, bytes)
+      storeBlock: async (cid, bytes, options) => {
+        if (options?.verified !== true) verifyBlock(cid, bytes)
         keys.add(cidKey(cid))
         await this.lock.shared(async () => {
           this.closing.signal.throwIfAborted()
