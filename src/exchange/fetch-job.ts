@@ -13,6 +13,7 @@
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { cidKey, matchesCid } from '../content/cid.ts'
+import { BufferPool } from '../content/buffer-pool.ts'
 import { decodeFileNode } from '../content/dag-reader.ts'
 import type { HashWorker } from '../content/hash-worker.ts'
 import type { ShoalNode } from '../peer/libp2p.ts'
@@ -33,6 +34,8 @@ const MAX_CONNECTED_ASKED = 8
 const SOURCES_AT_ONCE = 8
 /** How often blocks without a known holder are asked about again. */
 const REFRESH_MS = 2_000
+/** Idle block buffers a fetch keeps for reuse (fresh ones cost page faults), in bytes. */
+const POOLED_BYTES = 64 * 1024 * 1024
 /** One try at a DAG node from one peer. */
 const NODE_TRY_MS = 10_000
 
@@ -212,9 +215,19 @@ export class FetchJob {
         this.storedBytes += pieces[i].size
       })
       this.localBlocks += this.localNodes
+      // blocks are joined into shared memory: the hash worker reads them in place
+      const largest = pieces.reduce((m, p) => p.raw ? Math.max(m, p.size) : m, 1)
+      const pool = new BufferPool(largest, Math.max(2, Math.floor(POOLED_BYTES / largest)))
       const scheduler = new BlockScheduler({
         pieces: pieces.map(p => ({ cid: p.cid, size: p.size })),
         have,
+        adopt: chunks => {
+          const buf = chunks.byteLength <= pool.size ? pool.acquire().subarray(0, chunks.byteLength) : Buffer.from(new SharedArrayBuffer(chunks.byteLength))
+          let at = 0
+          for (const chunk of chunks) { buf.set(chunk, at); at += chunk.length }
+          return buf
+        },
+        recycle: bytes => { pool.release(bytes) },
         verify: async (cid, bytes) => this.verify(cid, bytes),
         deliver: async (i, bytes) => { await this.deliver(i, bytes) },
         log: this.init.log
@@ -288,8 +301,9 @@ export class FetchJob {
         tried.add(peer)
         try {
           const session = await this.session(peer, signal)
-          const bytes = await raceSignal(session.want(cid), AbortSignal.any([signal, AbortSignal.timeout(NODE_TRY_MS)]))
-          if (bytes == null) continue
+          const chunks = await raceSignal(session.want(cid), AbortSignal.any([signal, AbortSignal.timeout(NODE_TRY_MS)]))
+          if (chunks == null) continue
+          const bytes = chunks.subarray()
           if (!matchesCid(cid, bytes)) {
             this.dropSession(peer, 'sent a block that does not match its CID')
             continue

@@ -23,6 +23,7 @@
  */
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import type { ByteList } from '../wire/xfer-frames.ts'
 import { MAX_INFLIGHT_BYTES_PER_PEER, type XferSession } from './xfer-client.ts'
 
 /** A block the scheduler fetches: a raw leaf of the file. */
@@ -35,6 +36,10 @@ export interface SchedulerInit {
   pieces: Piece[]
   /** Pieces already here (true) that need no fetching. */
   have: boolean[]
+  /** Joins a block's network chunks into one buffer (the only copy on the way to disk). */
+  adopt: (chunks: ByteList) => Uint8Array
+  /** The buffer is no longer used: it may be reused. */
+  recycle: (bytes: Uint8Array) => void
   /** True when `bytes` hash to `cid` (may run off the main thread). */
   verify: (cid: CID, bytes: Uint8Array) => Promise<boolean>
   /** Stores a verified piece; its bytes count against memory until it resolves. */
@@ -332,22 +337,23 @@ export class BlockScheduler {
     return true
   }
 
-  private answered (peer: PeerState, i: number, request: Request, bytes: Uint8Array | undefined): void {
+  private answered (peer: PeerState, i: number, request: Request, chunks: ByteList | undefined): void {
     if (this.finished || !this.release(peer, i, request)) {
-      if (bytes != null) this.wasted += bytes.length
+      if (chunks != null) this.wasted += chunks.byteLength
       return
     }
-    if (bytes == null) {
+    if (chunks == null) {
       // the peer does not hold it after all
       if (peer.has[i] === 1) { peer.has[i] = 0; this.holders[i]-- }
       this.pump()
       return
     }
     if (this.state[i] !== 0) {
-      this.wasted += bytes.length
+      this.wasted += chunks.byteLength
       this.pump()
       return
     }
+    const bytes = this.init.adopt(chunks)
     const now = performance.now()
     const dt = Math.max(1, now - Math.max(peer.lastDeliveryAt, request.sentAt))
     const sample = bytes.length / dt
@@ -356,15 +362,16 @@ export class BlockScheduler {
     this.state[i] = 1
     this.pendingBytes += bytes.length
     this.init.verify(this.pieces[i].cid, bytes).then(ok => {
-      if (this.finished) return
+      if (this.finished) { this.init.recycle(bytes); return }
       if (!ok) {
         this.pendingBytes -= bytes.length
+        this.init.recycle(bytes)
         this.state[i] = 0
         this.dropPeer(peer, 'sent a block that does not match its CID')
         return
       }
       this.verified(peer, i, bytes)
-    }, err => { this.pendingBytes -= bytes.length; this.finish(err as Error) })
+    }, err => { this.pendingBytes -= bytes.length; this.init.recycle(bytes); this.finish(err as Error) })
   }
 
   private verified (peer: PeerState, i: number, bytes: Uint8Array): void {
@@ -386,7 +393,7 @@ export class BlockScheduler {
       other.session.cancel(this.pieces[i].cid)
     }
     this.pump()
-    this.init.deliver(i, bytes).then(() => {
+    this.init.deliver(i, bytes).finally(() => { this.init.recycle(bytes) }).then(() => {
       this.pendingBytes -= bytes.length
       this.delivered++
       this.onDelivered?.(i)

@@ -6,13 +6,14 @@
  * reset and every pending want fails.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { pbStream } from '@libp2p/utils'
+import { lpStream } from '@libp2p/utils'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { MAX_MESSAGE_BYTES } from '../wire/limits.ts'
 import { isEndOfStream } from '../wire/streams.ts'
+import { decodeResponse, type ByteList } from '../wire/xfer-frames.ts'
 import {
-  MAX_HAVE_CIDS, Presence, XFER_PROTOCOL, XferRequestCodec, XferResponseCodec, unpackBits
+  MAX_HAVE_CIDS, Presence, XFER_PROTOCOL, XferRequestCodec, unpackBits, type XferRequest
 } from '../wire/xfer-messages.ts'
 
 /** Bytes of blocks a fetcher may have asked one holder for and not yet received. */
@@ -37,8 +38,8 @@ export class XferProtocolError extends Error {
 export class XferSession {
   readonly peerId: string
   private readonly stream: Stream
-  private readonly pb: ReturnType<typeof pbStream>
-  private readonly wants = new Map<string, Array<Waiter<Uint8Array | undefined>>>()
+  private readonly lp: ReturnType<typeof lpStream>
+  private readonly wants = new Map<string, Array<Waiter<ByteList | undefined>>>()
   private readonly cancelled = new Map<string, number>()
   private readonly haves: Array<{ count: number, waiter: Waiter<boolean[]> }> = []
   private batch?: { want: Uint8Array[], cancel: Uint8Array[] }
@@ -50,7 +51,7 @@ export class XferSession {
     this.stream = stream
     // Blocks arrive as fast as the holder sends what was asked: room for
     // everything a fetcher may have in flight with this peer, and no more.
-    this.pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: MAX_INFLIGHT_BYTES_PER_PEER + MAX_MESSAGE_BYTES })
+    this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: MAX_INFLIGHT_BYTES_PER_PEER + MAX_MESSAGE_BYTES })
     this.reading = this.readLoop()
   }
 
@@ -62,8 +63,11 @@ export class XferSession {
     return this.failure
   }
 
-  /** The block's bytes (not verified here), or undefined when the peer does not hold it or it was cancelled. */
-  async want (cid: CID): Promise<Uint8Array | undefined> {
+  /**
+   * The block's bytes, as the chunks they arrived in (not verified here), or
+   * undefined when the peer does not hold it or it was cancelled.
+   */
+  async want (cid: CID): Promise<ByteList | undefined> {
     if (this.failure != null) throw this.failure
     const key = keyOf(cid.bytes)
     return new Promise((resolve, reject) => {
@@ -92,7 +96,7 @@ export class XferSession {
       const part = cids.slice(i, i + MAX_HAVE_CIDS)
       if (this.failure != null) throw this.failure
       const answer = new Promise<boolean[]>((resolve, reject) => { this.haves.push({ count: part.length, waiter: { resolve, reject } }) })
-      await this.pb.write({ want: [], have: part.map(c => c.bytes), cancel: [] }, XferRequestCodec, { signal })
+      await this.write({ want: [], have: part.map(c => c.bytes), cancel: [] }, signal)
       const timeout = AbortSignal.timeout(HAVE_TIMEOUT_MS)
       const deadline = signal != null ? AbortSignal.any([signal, timeout]) : timeout
       out.push(...await raceAbort(answer, deadline))
@@ -112,7 +116,11 @@ export class XferSession {
     const batch = this.batch
     this.batch = undefined
     if (batch == null || this.failure != null) return
-    this.pb.write({ want: batch.want, have: [], cancel: batch.cancel }, XferRequestCodec).catch(err => { this.fail(err as Error) })
+    this.write({ want: batch.want, have: [], cancel: batch.cancel }).catch(err => { this.fail(err as Error) })
+  }
+
+  private async write (request: XferRequest, signal?: AbortSignal): Promise<void> {
+    await this.lp.write(XferRequestCodec.encode(request), { signal })
   }
 
   private async readLoop (): Promise<void> {
@@ -120,7 +128,7 @@ export class XferSession {
       while (true) {
         let response
         try {
-          response = await this.pb.read(XferResponseCodec)
+          response = decodeResponse(await this.lp.read())
         } catch (err) {
           if (isEndOfStream(err)) throw new XferProtocolError(`peer ${this.peerId} closed the stream`)
           throw err

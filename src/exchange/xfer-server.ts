@@ -9,14 +9,15 @@
  * oversized message, or stops reading for SEND_TIMEOUT_MS is reset. The
  * peer's other streams and every other peer carry on.
  */
-import { pbStream } from '@libp2p/utils'
+import { lpStream } from '@libp2p/utils'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import type { ContentStore } from '../store/content-store.ts'
 import { STREAM_LIMITS } from '../wire/limits.ts'
 import { isEndOfStream } from '../wire/streams.ts'
+import { encodeResponse } from '../wire/xfer-frames.ts'
 import {
-  MAX_HAVE_CIDS, MAX_PENDING_HAVES, MAX_PENDING_WANTS, Presence, XferRequestCodec, XferResponseCodec,
+  MAX_HAVE_CIDS, MAX_PENDING_HAVES, MAX_PENDING_WANTS, Presence, XferRequestCodec,
   packBits, type XferResponse
 } from '../wire/xfer-messages.ts'
 import type { UploadLimiter } from './upload-limiter.ts'
@@ -60,7 +61,7 @@ export class XferServer {
 
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
     const remote = connection.remotePeer.toString()
-    const pb = pbStream(stream, STREAM_LIMITS)
+    const lp = lpStream(stream, STREAM_LIMITS)
     const queue: Pending[] = []
     let wants = 0
     let haves = 0
@@ -83,7 +84,7 @@ export class XferServer {
         while (true) {
           let request
           try {
-            request = await pb.read(XferRequestCodec)
+            request = XferRequestCodec.decode(await lp.read())
           } catch (err) {
             if (isEndOfStream(err)) return
             throw err
@@ -137,7 +138,10 @@ export class XferServer {
         readAhead()
         const signal = AbortSignal.timeout(SEND_TIMEOUT_MS)
         if (response.presence === Presence.BLOCK) await this.init.limiter?.take(response.data.length, signal)
-        await pb.write(response, XferResponseCodec, { signal })
+        // the block goes out as it was read: no copy into an encoder
+        for (const part of encodeResponse(response)) {
+          if (!stream.send(part)) await stream.onDrain({ signal })
+        }
         if (response.presence === Presence.BLOCK) this.init.onSent?.(response.data.length)
       }
       await reader

@@ -130,7 +130,7 @@ describe('parallel fetch in a 10-peer swarm', function () {
     const session = await XferSession.open(asker.libp2p, holder.peerId.toString())
     try {
       const block = await session.want(root)
-      assert.ok(block != null && block.length === 100 * KiB, 'a fresh stream is served')
+      assert.ok(block != null && block.byteLength === 100 * KiB, 'a fresh stream is served')
     } finally {
       await session.close()
     }
