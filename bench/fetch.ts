@@ -421,7 +421,7 @@ export function renderFetch (r: FetchBenchResult): string[] {
 /** docs/plots/fetch-throughput.svg: fetch MiB/s by holders, under the one-stream ceiling. */
 export function plotFetch (r: FetchBenchResult): string {
   return svgPlot({
-    title: `shoal fetch of a ${r.fileMiB} MiB file, every peer its own process (median of ${r.runs})`,
+    title: `shoal fetch of a ${r.fileMiB} MiB file, peers in own processes (median of ${r.runs})`,
     xLabel: 'holders',
     yLabel: 'MiB/s',
     xScale: 'category',
