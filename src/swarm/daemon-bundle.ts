@@ -9,14 +9,19 @@
  * source file is newer than it, so a swarm never runs stale code. Without
  * esbuild the swarm falls back to the .ts entry.
  */
+import { createHash } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const TS_ENTRY = path.join(ROOT, 'bin', 'shoal.ts')
-/** Inside node_modules so the bundle resolves its native external (classic-level). */
-const CACHE_DIR = path.join(ROOT, 'node_modules', '.cache', 'shoal')
+/**
+ * Inside node_modules so the bundle resolves its native external
+ * (classic-level); one folder per checkout, since git worktrees may share
+ * one node_modules and must never run each other's bundle.
+ */
+const CACHE_DIR = path.join(ROOT, 'node_modules', '.cache', 'shoal', createHash('sha256').update(ROOT).digest('hex').slice(0, 12))
 const BUNDLE = path.join(CACHE_DIR, 'shoal.mjs')
 
 export interface DaemonEntry {
@@ -37,7 +42,7 @@ export const DAEMON_ENV: Record<string, string> = { UV_USE_IO_URING: '0' }
 export async function daemonEntry (): Promise<DaemonEntry> {
   try {
     if (await isStale()) await build()
-    return { script: BUNDLE, env: { ...DAEMON_ENV, NODE_COMPILE_CACHE: path.join(CACHE_DIR, 'compile-cache') } }
+    return { script: BUNDLE, env: { ...DAEMON_ENV, NODE_COMPILE_CACHE: path.join(CACHE_DIR, '..', 'compile-cache') } }
   } catch {
     return { script: TS_ENTRY, env: { ...DAEMON_ENV } }
   }
