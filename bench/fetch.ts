@@ -200,7 +200,7 @@ class FetchBench {
           sameBytes: await sha256Of(out) === sha256
         }
         runs.push(run)
-        this.log(`  ${label}: fetch ${run.mibs} MiB/s, whole command ${round(mib / run.commandSeconds, 1)} MiB/s, ${run.holdersUsed} holder(s) sent bytes, fetcher ${run.fetcherCpuSecondsPerGiB} CPU-s/GiB${run.local > 0 ? `, ${run.local} blocks were already local` : ''}${run.sameBytes ? '' : ', WRONG BYTES'}`)
+        this.log(`  ${label}: fetch ${run.mibs} MiB/s (layout ${result.timings?.layoutMs} ms, first block ${result.timings?.firstBlockMs} ms, last ${result.timings?.lastBlockMs} ms), whole command ${round(mib / run.commandSeconds, 1)} MiB/s, ${run.holdersUsed} holder(s) sent bytes, fetcher ${run.fetcherCpuSecondsPerGiB} CPU-s/GiB${run.local > 0 ? `, ${run.local} blocks were already local` : ''}${run.sameBytes ? '' : ', WRONG BYTES'}`)
         // the next run must download everything again
         await fs.rm(out, { force: true })
         await client.remove(cid)
@@ -342,6 +342,7 @@ interface CliFetchResult {
   peers: Record<string, number>
   blocks: number
   local: number
+  timings?: { layoutMs: number, firstBlockMs?: number, lastBlockMs?: number }
 }
 
 /** Up to 1 s per MiB: any fetch slower than 1 MiB/s is broken, not slow. */
@@ -394,7 +395,7 @@ export function renderFetch (r: FetchBenchResult): string[] {
     '',
     '![fetch MiB/s against holders, with the one-stream ceiling](plots/fetch-throughput.svg)',
     '',
-    '"fetch" is the daemon\'s fetch (the result\'s `seconds`); "whole command" is `shoal fetch` from start to exit, which also streams the file from the daemon into PATH and fsyncs it. "holders used": peers that sent bytes, per run; "busiest": its share of the bytes, per run. Fetcher CPU is the daemon\'s over the whole command.',
+    '"fetch" is the daemon\'s fetch (the result\'s `seconds`); "whole command" is `shoal fetch` from start to exit (the start-up of Node, the API call; the daemon itself writes PATH, through a temporary file it fsyncs and renames). "holders used": peers that sent bytes, per run; "busiest": its share of the bytes, per run. Fetcher CPU is the daemon\'s over the whole command.',
     '',
     '| holders | fetch MiB/s | / one stream | whole command MiB/s | holders used | busiest | fetcher CPU-s per GiB |',
     '| --- | ---: | ---: | ---: | --- | --- | ---: |',

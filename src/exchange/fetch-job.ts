@@ -13,7 +13,7 @@
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { cidKey, matchesCid } from '../content/cid.ts'
-import { BufferPool } from '../content/buffer-pool.ts'
+import type { BufferPool } from '../content/buffer-pool.ts'
 import { decodeFileNode } from '../content/dag-reader.ts'
 import type { HashWorker } from '../content/hash-worker.ts'
 import type { ShoalNode } from '../peer/libp2p.ts'
@@ -34,8 +34,8 @@ const MAX_CONNECTED_ASKED = 8
 const SOURCES_AT_ONCE = 8
 /** How often blocks without a known holder are asked about again. */
 const REFRESH_MS = 2_000
-/** Idle block buffers a fetch keeps for reuse (fresh ones cost page faults), in bytes. */
-const POOLED_BYTES = 64 * 1024 * 1024
+/** How long peers at hand get to say whether they hold a DAG node. */
+const HAVE_AT_HAND_MS = 2_000
 /** One try at a DAG node from one peer. */
 const NODE_TRY_MS = 10_000
 
@@ -46,6 +46,8 @@ export interface FetchJobInit {
   planner: () => ClosestPlanner
   replicas: number
   hasher: HashWorker
+  /** Block buffers of (at least) this size, reused from fetch to fetch. */
+  pools: (size: number) => BufferPool
   log: Logger
 }
 
@@ -68,6 +70,8 @@ export interface JobOutcome {
   peers: Record<string, PeerReport>
   /** Bytes received twice (endgame races, answers already cancelled). */
   wasted: number
+  /** Milliseconds from the start of the job: layout resolved, first and last block stored. */
+  timings: { layoutMs: number, firstBlockMs?: number, lastBlockMs?: number }
 }
 
 export class FetchJob {
@@ -217,16 +221,11 @@ export class FetchJob {
       this.localBlocks += this.localNodes
       // blocks are joined into shared memory: the hash worker reads them in place
       const largest = pieces.reduce((m, p) => p.raw ? Math.max(m, p.size) : m, 1)
-      const pool = new BufferPool(largest, Math.max(2, Math.floor(POOLED_BYTES / largest)))
+      const pool = this.init.pools(largest)
+      this.pool = pool
       const scheduler = new BlockScheduler({
         pieces: pieces.map(p => ({ cid: p.cid, size: p.size })),
         have,
-        adopt: chunks => {
-          const buf = chunks.byteLength <= pool.size ? pool.acquire().subarray(0, chunks.byteLength) : Buffer.from(new SharedArrayBuffer(chunks.byteLength))
-          let at = 0
-          for (const chunk of chunks) { buf.set(chunk, at); at += chunk.length }
-          return buf
-        },
         recycle: bytes => { pool.release(bytes) },
         verify: async (cid, bytes) => this.verify(cid, bytes),
         deliver: async (i, bytes) => { await this.deliver(i, bytes) },
@@ -235,12 +234,13 @@ export class FetchJob {
       this.scheduler = scheduler
       this.layoutReady.resolve(layout)
       this.lastProgressAt = performance.now()
+      this.timings.layoutMs = Math.round(this.lastProgressAt - this.startedAt)
       const running = scheduler.run(signal)
       if (!scheduler.done) void this.findSources(layout, scheduler, signal)
       await running
       const blocks = layout.nodes.length + pieces.filter(p => p.raw).length
       await this.download.commit(this.root, { size: layout.size, blocks })
-      return { size: layout.size, blocks, local: this.localBlocks, localBytes: this.localBytes, peers: scheduler.peerReports(), wasted: scheduler.wasted }
+      return { size: layout.size, blocks, local: this.localBlocks, localBytes: this.localBytes, peers: scheduler.peerReports(), wasted: scheduler.wasted, timings: this.timings }
     } catch (err) {
       const error = signal.aborted ? signal.reason as Error : err as Error
       this.failure = error
@@ -259,6 +259,10 @@ export class FetchJob {
   }
 
   private localNodes = 0
+  /** Block buffers of this file's leaf size, once the layout is known. */
+  private pool?: BufferPool
+  private readonly startedAt = performance.now()
+  private readonly timings: JobOutcome['timings'] = { layoutMs: 0 }
   private localBytes = 0
 
   private async verify (cid: CID, bytes: Uint8Array): Promise<boolean> {
@@ -278,6 +282,8 @@ export class FetchJob {
     this.storedBlocks++
     this.storedBytes += piece.size
     this.lastProgressAt = performance.now()
+    this.timings.firstBlockMs ??= Math.round(this.lastProgressAt - this.startedAt)
+    this.timings.lastBlockMs = Math.round(this.lastProgressAt - this.startedAt)
     this.notify()
   }
 
@@ -289,10 +295,16 @@ export class FetchJob {
       return this.init.content.blockstore.get(cid)
     }
     const tried = new Set<string>()
+    // while the DHT finds the node's closest peers, ask those at hand
+    // (providers found so far, connected peers) with one have query each
+    let closest: Promise<string[]> | undefined
     while (true) {
       signal.throwIfAborted()
-      const plan = await this.init.planner().plan([cid.multihash.bytes], 2 * this.init.replicas, signal)
-      const candidates = [...new Set([...plan.closest[0], ...this.providers, ...this.connectedPeers()])]
+      closest ??= this.init.planner().plan([cid.multihash.bytes], 2 * this.init.replicas, signal).then(p => p.closest[0], () => [])
+      const atHand = [...new Set([...this.providers, ...this.connectedPeers().slice(0, MAX_CONNECTED_ASKED * 2)])]
+        .filter(p => p !== this.selfId && !tried.has(p))
+      const holder = await this.firstHolder(cid, atHand, signal)
+      const candidates = [...new Set([...(holder != null ? [holder] : []), ...await closest, ...this.providers, ...this.connectedPeers()])]
         .filter(p => p !== this.selfId && !tried.has(p))
       if (candidates.length === 0 && tried.size === 0 && this.init.node.getPeers().length === 0) {
         throw new ContentNotFoundError(`${cidKey(cid)} is not held here and no peer is connected to fetch it from`)
@@ -301,9 +313,8 @@ export class FetchJob {
         tried.add(peer)
         try {
           const session = await this.session(peer, signal)
-          const chunks = await raceSignal(session.want(cid), AbortSignal.any([signal, AbortSignal.timeout(NODE_TRY_MS)]))
-          if (chunks == null) continue
-          const bytes = chunks.subarray()
+          const bytes = await raceSignal(session.want(cid), AbortSignal.any([signal, AbortSignal.timeout(NODE_TRY_MS)]))
+          if (bytes == null) continue
           if (!matchesCid(cid, bytes)) {
             this.dropSession(peer, 'sent a block that does not match its CID')
             continue
@@ -318,8 +329,24 @@ export class FetchJob {
       }
       // nobody had it yet: providers may still turn up, peers may join
       await sleep(REFRESH_MS / 2, signal)
+      closest = undefined
       if (candidates.length === 0) tried.clear()
     }
+  }
+
+  /** The first of `peers` to say it holds `cid` (have queries at once), or undefined. */
+  private async firstHolder (cid: CID, peers: string[], signal: AbortSignal): Promise<string | undefined> {
+    if (peers.length === 0) return undefined
+    return new Promise(resolve => {
+      let left = peers.length
+      const done = (): void => { if (--left === 0) resolve(undefined) }
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(HAVE_AT_HAND_MS)])
+      for (const peer of peers) {
+        this.session(peer, deadline)
+          .then(async session => session.have([cid], deadline))
+          .then(([held]) => { if (held) resolve(peer); done() }, () => { done() })
+      }
+    })
   }
 
   private get selfId (): string {
@@ -337,7 +364,15 @@ export class FetchJob {
       if (live != null && live.failed == null) return live
       this.sessions.delete(peer)
     }
-    s = XferSession.open(this.init.node, peer, signal)
+    s = XferSession.open(this.init.node, peer, {
+      signal,
+      // blocks land in shared memory the hash worker reads in place, reused from block to block
+      allocate: size => {
+        const pool = this.pool
+        return pool != null && size <= pool.size ? pool.acquire().subarray(0, size) : Buffer.from(new SharedArrayBuffer(size))
+      },
+      release: buf => { this.pool?.release(buf) }
+    })
     this.sessions.set(peer, s)
     s.catch(() => { if (this.sessions.get(peer) === s) this.sessions.delete(peer) })
     return s
@@ -375,27 +410,26 @@ export class FetchJob {
   private async findSources (layout: FileLayout, scheduler: BlockScheduler, signal: AbortSignal): Promise<void> {
     try {
       const needed = scheduler.needed()
-      const byPeer = new Map<string, Set<number> | 'all'>()
-      for (const p of this.providers) byPeer.set(p, 'all')
+      const asked = new Set<string>([this.selfId])
+      // first those at hand, no DHT lookup needed: providers found so far (they
+      // hold it all) and connected peers; the closest peers of every block
+      // are looked up meanwhile and asked about their blocks
+      const atHand = [...this.providers, ...this.connectedPeers().filter(p => !this.providers.has(p)).slice(0, MAX_CONNECTED_ASKED)]
+        .filter(p => !asked.has(p))
+      for (const p of atHand) asked.add(p)
+      const askingAtHand = mapConcurrent(atHand, SOURCES_AT_ONCE, async peer => { await this.askSource(peer, needed, signal) })
       const plan = await this.init.planner().plan(needed.map(i => layout.pieces[i].cid.multihash.bytes), 2 * this.init.replicas, signal)
+      const byPeer = new Map<string, number[]>()
       plan.closest.forEach((peers, j) => {
         for (const peer of peers) {
-          const set = byPeer.get(peer)
-          if (set === 'all') continue
-          if (set == null) byPeer.set(peer, new Set([needed[j]]))
-          else set.add(needed[j])
+          if (asked.has(peer)) continue
+          let list = byPeer.get(peer)
+          if (list == null) byPeer.set(peer, list = [])
+          list.push(needed[j])
         }
       })
-      let extra = 0
-      for (const peer of this.connectedPeers()) {
-        if (byPeer.has(peer) || extra >= MAX_CONNECTED_ASKED) continue
-        byPeer.set(peer, 'all')
-        extra++
-      }
-      byPeer.delete(this.selfId)
-      await mapConcurrent([...byPeer], SOURCES_AT_ONCE, async ([peer, set]) => {
-        await this.askSource(peer, set === 'all' ? needed : [...set], signal)
-      })
+      await mapConcurrent([...byPeer], SOURCES_AT_ONCE, async ([peer, indexes]) => { await this.askSource(peer, indexes, signal) })
+      await askingAtHand
       while (!scheduler.done && !signal.aborted) {
         await sleep(REFRESH_MS, signal)
         const orphans = scheduler.orphans()
@@ -411,7 +445,7 @@ export class FetchJob {
 
   private async askSource (peer: string, indexes: number[], signal: AbortSignal): Promise<void> {
     const scheduler = this.scheduler
-    if (scheduler == null || indexes.length === 0 || scheduler.wasDropped(peer)) return
+    if (scheduler == null || indexes.length === 0 || scheduler.isBanned(peer)) return
     try {
       const session = await this.session(peer, signal)
       const held = await session.have(indexes.map(i => this.layout!.pieces[i].cid), signal)

@@ -13,6 +13,7 @@
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { cidKey } from '../content/cid.ts'
+import { BufferPool } from '../content/buffer-pool.ts'
 import { HashWorker } from '../content/hash-worker.ts'
 import { TimeoutError } from '../errors.ts'
 import type { ShoalNode } from '../peer/libp2p.ts'
@@ -63,6 +64,8 @@ export interface FetchResult {
   /** Bytes received twice (endgame races). */
   wasted: number
   seconds: number
+  /** Milliseconds from the start of the download: layout resolved, first and last block stored. */
+  timings: { layoutMs: number, firstBlockMs?: number, lastBlockMs?: number }
 }
 
 /** A file being read as it downloads. */
@@ -79,11 +82,15 @@ const PROGRESS_MS = 250
 const RATE_WINDOW_MS = 3_000
 const STREAM_LINGER_MS = 30_000
 const ANNOUNCE_TIMEOUT_MS = 60_000
+/** Idle block buffers kept per size, in bytes. */
+const POOLED_BYTES = 64 * 1024 * 1024
 
 export class Fetcher {
   private readonly init: FetchInit
   private readonly jobs = new Map<string, FetchJob>()
   private readonly hasher = new HashWorker()
+  /** Block buffers by size, shared by every fetch: fresh ones cost page faults. */
+  private readonly pools = new Map<number, BufferPool>()
   private readonly background = new Set<Promise<void>>()
   private readonly closing = new AbortController()
 
@@ -118,6 +125,7 @@ export class Fetcher {
         peers,
         sources,
         wasted: outcome.wasted,
+        timings: outcome.timings,
         seconds: (performance.now() - started) / 1000
       }
     } finally {
@@ -174,6 +182,17 @@ export class Fetcher {
     await this.hasher.close()
   }
 
+  private poolFor (size: number): BufferPool {
+    // one pool per power of two: files of other chunk sizes share it
+    const rounded = 2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024)))
+    let pool = this.pools.get(rounded)
+    if (pool == null) {
+      pool = new BufferPool(rounded, Math.max(2, Math.floor(POOLED_BYTES / rounded)))
+      this.pools.set(rounded, pool)
+    }
+    return pool
+  }
+
   private jobFor (root: CID): FetchJob {
     const key = cidKey(root)
     let job = this.jobs.get(key)
@@ -185,6 +204,7 @@ export class Fetcher {
         planner: () => this.init.placement.planner(),
         replicas: this.init.replicas,
         hasher: this.hasher,
+        pools: size => this.poolFor(size),
         log: this.init.log
       })
       created.onEnded = () => { if (this.jobs.get(key) === created) this.jobs.delete(key) }

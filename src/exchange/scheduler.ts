@@ -14,16 +14,16 @@
  *   "stalled": other peers may race it. Once every missing block has been
  *   asked for, idle peers race the oldest outstanding ones (the endgame);
  *   the first verified copy wins and the other requests are cancelled.
- * - A peer that sends nothing for PEER_TIMEOUT_MS while owing blocks, whose
- *   stream fails, or that sends a block that does not hash to its CID is
- *   dropped for this fetch and its blocks go back to the others.
+ * - A peer that sends nothing for PEER_TIMEOUT_MS while owing blocks, or
+ *   whose stream fails, is dropped and its blocks go back to the others (it
+ *   may be added again later, on a new stream). One that sends a block that
+ *   does not hash to its CID is banned for the rest of the fetch.
  *
  * Memory is bounded: bytes asked for and not yet written never exceed
  * maxPendingBytes.
  */
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import type { ByteList } from '../wire/xfer-frames.ts'
 import { MAX_INFLIGHT_BYTES_PER_PEER, type XferSession } from './xfer-client.ts'
 
 /** A block the scheduler fetches: a raw leaf of the file. */
@@ -36,9 +36,7 @@ export interface SchedulerInit {
   pieces: Piece[]
   /** Pieces already here (true) that need no fetching. */
   have: boolean[]
-  /** Joins a block's network chunks into one buffer (the only copy on the way to disk). */
-  adopt: (chunks: ByteList) => Uint8Array
-  /** The buffer is no longer used: it may be reused. */
+  /** A block's buffer (from the session's allocator) is no longer used: it may be reused. */
   recycle: (bytes: Uint8Array) => void
   /** True when `bytes` hash to `cid` (may run off the main thread). */
   verify: (cid: CID, bytes: Uint8Array) => Promise<boolean>
@@ -101,6 +99,7 @@ export class BlockScheduler {
   private readonly holders: Uint16Array
   private readonly peers = new Map<string, PeerState>()
   private readonly reports = new Map<string, PeerReport>()
+  private readonly banned = new Set<string>()
   private readonly maxPending: number
   private pendingBytes = 0
   private missing: number
@@ -174,14 +173,19 @@ export class BlockScheduler {
     return this.peers.has(id)
   }
 
-  wasDropped (id: string): boolean {
-    return this.reports.get(id)?.dropped != null
+  /** A peer that sent wrong bytes: never asked again in this fetch. */
+  isBanned (id: string): boolean {
+    return this.banned.has(id)
   }
 
   /** Adds a peer, or tells what more it holds: `indexes` of pieces it has. */
   addPeer (session: XferSession, indexes: number[]): void {
-    if (this.finished || this.wasDropped(session.peerId)) return
+    if (this.finished || this.isBanned(session.peerId)) return
     let peer = this.peers.get(session.peerId)
+    if (peer != null && peer.session !== session) {
+      this.dropPeer(peer, 'replaced by a new stream')
+      peer = undefined
+    }
     if (peer == null) {
       peer = {
         id: session.peerId,
@@ -194,7 +198,9 @@ export class BlockScheduler {
         blocks: 0
       }
       this.peers.set(peer.id, peer)
-      this.reports.set(peer.id, { bytes: 0, blocks: 0, rate: 0 })
+      const report = this.reports.get(peer.id)
+      if (report == null) this.reports.set(peer.id, { bytes: 0, blocks: 0, rate: 0 })
+      else delete report.dropped // back after a timeout or a failed stream
     }
     for (const i of indexes) {
       if (peer.has[i] === 1) continue
@@ -273,7 +279,8 @@ export class BlockScheduler {
     for (let i = this.priorityFrom; i < this.priorityTo; i++) {
       if (this.state[i] === 0 && this.racers[i] === 0 && peer.has[i] === 1) return i
     }
-    while (this.firstMissing < this.pieces.length && this.state[this.firstMissing] !== 0) this.firstMissing++
+    // only verified pieces are passed for good: one being verified may fail and be missing again
+    while (this.firstMissing < this.pieces.length && this.state[this.firstMissing] === 2) this.firstMissing++
     let best: number | undefined
     let seen = 0
     for (let i = this.firstMissing; i < this.pieces.length && seen < RAREST_WINDOW; i++) {
@@ -337,23 +344,26 @@ export class BlockScheduler {
     return true
   }
 
-  private answered (peer: PeerState, i: number, request: Request, chunks: ByteList | undefined): void {
+  private answered (peer: PeerState, i: number, request: Request, bytes: Uint8Array | undefined): void {
     if (this.finished || !this.release(peer, i, request)) {
-      if (chunks != null) this.wasted += chunks.byteLength
+      if (bytes != null) {
+        this.wasted += bytes.length
+        this.init.recycle(bytes)
+      }
       return
     }
-    if (chunks == null) {
+    if (bytes == null) {
       // the peer does not hold it after all
       if (peer.has[i] === 1) { peer.has[i] = 0; this.holders[i]-- }
       this.pump()
       return
     }
     if (this.state[i] !== 0) {
-      this.wasted += chunks.byteLength
+      this.wasted += bytes.length
+      this.init.recycle(bytes)
       this.pump()
       return
     }
-    const bytes = this.init.adopt(chunks)
     const now = performance.now()
     const dt = Math.max(1, now - Math.max(peer.lastDeliveryAt, request.sentAt))
     const sample = bytes.length / dt
@@ -367,6 +377,7 @@ export class BlockScheduler {
         this.pendingBytes -= bytes.length
         this.init.recycle(bytes)
         this.state[i] = 0
+        this.banned.add(peer.id)
         this.dropPeer(peer, 'sent a block that does not match its CID')
         return
       }
@@ -425,7 +436,8 @@ export class BlockScheduler {
         oldest = Math.min(oldest, req.sentAt)
         if (now >= req.expectedBy) stalled = true
       }
-      if (now - Math.max(peer.lastDeliveryAt, oldest) > PEER_TIMEOUT_MS) this.dropPeer(peer, `sent nothing for ${PEER_TIMEOUT_MS / 1000} s`)
+      // silent: not one byte since the oldest request it owes went out
+      if (now - Math.max(peer.session.lastByteAt, oldest) > PEER_TIMEOUT_MS) this.dropPeer(peer, `sent nothing for ${PEER_TIMEOUT_MS / 1000} s`)
     }
     if (stalled) this.pump()
   }

@@ -1,17 +1,16 @@
 /**
  * The fetcher's side of /shoal/xfer/1.0.0: one stream to one holder, with
  * any number of wants in flight. Wants made in the same tick go out as one
- * Request; answers are matched to wants by CID. An answer nobody asked for,
- * or more bytes than were asked for, is a protocol error: the stream is
- * reset and every pending want fails.
+ * Request; answers are matched to wants by CID. Blocks are decoded as their
+ * bytes arrive, straight into buffers from `allocate` (ResponseDecoder). An
+ * answer nobody asked for, or a malformed one, is a protocol error: the
+ * stream is reset and every pending want fails.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { lpStream } from '@libp2p/utils'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { MAX_MESSAGE_BYTES } from '../wire/limits.ts'
-import { isEndOfStream } from '../wire/streams.ts'
-import { decodeResponse, type ByteList } from '../wire/xfer-frames.ts'
+import { ResponseDecoder, type ResponseFrame } from '../wire/xfer-frames.ts'
 import {
   MAX_HAVE_CIDS, Presence, XFER_PROTOCOL, XferRequestCodec, unpackBits, type XferRequest
 } from '../wire/xfer-messages.ts'
@@ -27,6 +26,14 @@ interface Waiter<T> {
   reject: (err: Error) => void
 }
 
+export interface XferSessionOptions {
+  signal?: AbortSignal
+  /** Buffers for blocks (default: fresh ones). */
+  allocate?: (size: number) => Uint8Array
+  /** A buffer from `allocate` that will not be handed out (a late answer, a failed stream). */
+  release?: (buf: Uint8Array) => void
+}
+
 export class XferProtocolError extends Error {
   static name = 'XferProtocolError'
   constructor (message: string) {
@@ -38,25 +45,41 @@ export class XferProtocolError extends Error {
 export class XferSession {
   readonly peerId: string
   private readonly stream: Stream
-  private readonly lp: ReturnType<typeof lpStream>
-  private readonly wants = new Map<string, Array<Waiter<ByteList | undefined>>>()
+  private readonly decoder: ResponseDecoder
+  private readonly release: (buf: Uint8Array) => void
+  private readonly wants = new Map<string, Array<Waiter<Uint8Array | undefined>>>()
   private readonly cancelled = new Map<string, number>()
   private readonly haves: Array<{ count: number, waiter: Waiter<boolean[]> }> = []
   private batch?: { want: Uint8Array[], cancel: Uint8Array[] }
   private failure?: Error
-  private readonly reading: Promise<void>
+  /** When the holder last sent anything (performance.now()): alive even mid-way through a large block. */
+  lastByteAt = performance.now()
 
-  private constructor (peerId: string, stream: Stream) {
+  private constructor (peerId: string, stream: Stream, options: XferSessionOptions) {
     this.peerId = peerId
     this.stream = stream
-    // Blocks arrive as fast as the holder sends what was asked: room for
-    // everything a fetcher may have in flight with this peer, and no more.
-    this.lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: MAX_INFLIGHT_BYTES_PER_PEER + MAX_MESSAGE_BYTES })
-    this.reading = this.readLoop()
+    this.release = options.release ?? (() => {})
+    this.decoder = new ResponseDecoder({
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      allocate: options.allocate ?? (size => Buffer.allocUnsafe(size)),
+      onFrame: frame => { this.onFrame(frame) }
+    })
+    stream.addEventListener('message', evt => {
+      if (this.failure != null) return
+      this.lastByteAt = performance.now()
+      try {
+        if (evt.data instanceof Uint8Array) this.decoder.push(evt.data)
+        else for (const chunk of evt.data) this.decoder.push(chunk)
+      } catch (err) {
+        this.fail(err as Error)
+      }
+    })
+    stream.addEventListener('remoteCloseWrite', () => { this.fail(new XferProtocolError(`peer ${peerId} closed the stream`)) })
+    stream.addEventListener('close', evt => { this.fail(evt.error ?? new XferProtocolError(`stream to ${peerId} closed`)) })
   }
 
-  static async open (node: Pick<Libp2p, 'dialProtocol'>, peerId: string, signal?: AbortSignal): Promise<XferSession> {
-    return new XferSession(peerId, await node.dialProtocol(peerIdFromString(peerId), XFER_PROTOCOL, { signal }))
+  static async open (node: Pick<Libp2p, 'dialProtocol'>, peerId: string, options: XferSessionOptions = {}): Promise<XferSession> {
+    return new XferSession(peerId, await node.dialProtocol(peerIdFromString(peerId), XFER_PROTOCOL, { signal: options.signal }), options)
   }
 
   get failed (): Error | undefined {
@@ -64,10 +87,10 @@ export class XferSession {
   }
 
   /**
-   * The block's bytes, as the chunks they arrived in (not verified here), or
+   * The block's bytes (not verified here), in a buffer from `allocate`, or
    * undefined when the peer does not hold it or it was cancelled.
    */
-  async want (cid: CID): Promise<ByteList | undefined> {
+  async want (cid: CID): Promise<Uint8Array | undefined> {
     if (this.failure != null) throw this.failure
     const key = keyOf(cid.bytes)
     return new Promise((resolve, reject) => {
@@ -119,65 +142,77 @@ export class XferSession {
     this.write({ want: batch.want, have: [], cancel: batch.cancel }).catch(err => { this.fail(err as Error) })
   }
 
+  /** One length-prefixed Request. */
   private async write (request: XferRequest, signal?: AbortSignal): Promise<void> {
-    await this.lp.write(XferRequestCodec.encode(request), { signal })
+    const body = XferRequestCodec.encode(request)
+    const prefix: number[] = []
+    for (let n = body.length; ; n = Math.floor(n / 128)) {
+      if (n < 128) { prefix.push(n); break }
+      prefix.push((n % 128) | 0x80)
+    }
+    const message = new Uint8Array(prefix.length + body.length)
+    message.set(prefix)
+    message.set(body, prefix.length)
+    if (!this.stream.send(message)) await this.stream.onDrain({ signal })
   }
 
-  private async readLoop (): Promise<void> {
-    try {
-      while (true) {
-        let response
-        try {
-          response = decodeResponse(await this.lp.read())
-        } catch (err) {
-          if (isEndOfStream(err)) throw new XferProtocolError(`peer ${this.peerId} closed the stream`)
-          throw err
-        }
-        if (response.presence === Presence.HAVE_SET) {
-          const pending = this.haves.shift()
-          if (pending == null) throw new XferProtocolError(`peer ${this.peerId} answered a have list nobody asked`)
-          pending.waiter.resolve(unpackBits(response.bits, pending.count))
-          continue
-        }
-        if (response.presence !== Presence.BLOCK && response.presence !== Presence.DONT_HAVE) {
-          throw new XferProtocolError(`peer ${this.peerId} answered presence ${response.presence} to a want`)
-        }
-        const key = keyOf(response.cid)
-        const list = this.wants.get(key)
-        const waiter = list?.shift()
-        if (waiter == null) {
-          // an answer already on its way when we cancelled is fine; any other is not
-          const c = this.cancelled.get(key) ?? 0
-          if (c === 0) throw new XferProtocolError(`peer ${this.peerId} sent a block nobody asked for`)
-          if (c === 1) this.cancelled.delete(key)
-          else this.cancelled.set(key, c - 1)
-          continue
-        }
-        if (list?.length === 0) this.wants.delete(key)
-        waiter.resolve(response.presence === Presence.BLOCK ? response.data : undefined)
-      }
-    } catch (err) {
-      this.fail(err as Error)
+  private onFrame (frame: ResponseFrame): void {
+    if (frame.presence === Presence.HAVE_SET) {
+      const pending = this.haves.shift()
+      if (pending == null) throw new XferProtocolError(`peer ${this.peerId} answered a have list nobody asked`)
+      pending.waiter.resolve(unpackBits(frame.bits, pending.count))
+      return
+    }
+    if (frame.presence !== Presence.BLOCK && frame.presence !== Presence.DONT_HAVE) {
+      this.release(frame.data)
+      throw new XferProtocolError(`peer ${this.peerId} answered presence ${frame.presence} to a want`)
+    }
+    const key = keyOf(frame.cid)
+    const list = this.wants.get(key)
+    const waiter = list?.shift()
+    if (waiter == null) {
+      this.release(frame.data)
+      // an answer already on its way when we cancelled is fine; any other is not
+      const c = this.cancelled.get(key) ?? 0
+      if (c === 0) throw new XferProtocolError(`peer ${this.peerId} sent a block nobody asked for`)
+      if (c === 1) this.cancelled.delete(key)
+      else this.cancelled.set(key, c - 1)
+      return
+    }
+    if (list?.length === 0) this.wants.delete(key)
+    if (frame.presence === Presence.BLOCK) {
+      waiter.resolve(frame.data)
+    } else {
+      this.release(frame.data)
+      waiter.resolve(undefined)
     }
   }
 
   private fail (err: Error): void {
     if (this.failure != null) return
     this.failure = err
+    const partial = this.decoder.partial
+    if (partial != null) this.release(partial)
     for (const list of this.wants.values()) for (const w of list) w.reject(err)
     this.wants.clear()
     for (const h of this.haves.splice(0)) h.waiter.reject(err)
     this.stream.abort(err)
   }
 
+  /** Ends the session: gracefully when nothing is owed, else with a reset (no point receiving blocks nobody wants). */
   async close (): Promise<void> {
     if (this.failure != null) return
-    this.failure = new XferProtocolError('session closed')
+    const owed = this.wants.size > 0 || this.haves.length > 0
+    const closing = new XferProtocolError('session closed')
     for (const list of this.wants.values()) for (const w of list) w.resolve(undefined)
     this.wants.clear()
-    for (const h of this.haves.splice(0)) h.waiter.reject(this.failure)
-    await this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
-    await this.reading
+    for (const h of this.haves.splice(0)) h.waiter.reject(closing)
+    if (owed) {
+      this.fail(closing)
+      return
+    }
+    this.failure = closing
+    await this.stream.close().catch(() => { this.stream.abort(closing) })
   }
 
   abort (err: Error): void {

@@ -227,12 +227,20 @@ export class ContentStore {
 
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
   async dropReplica (cid: CID): Promise<void> {
-    const removed = await this.holdings.remove(cid, ['replica'])
-    if (removed.length === 0) return
-    if ((await this.holdings.of(cid)).length > 0) return
+    // under the exclusive lock, like gc: no fetch or import can be adding a
+    // holding that reaches this block while it is decided
     await this.lock.exclusive(async () => {
+      const removed = await this.holdings.remove(cid, ['replica'])
+      if (removed.length === 0) return
+      if ((await this.holdings.of(cid)).length > 0) return
+      if (this.isInFlight(cidKey(cid))) return // a fetch in progress wants it
       if (!(await this.isReachable(cid))) await this.blockstore.delete(cid)
     })
+  }
+
+  private isInFlight (key: string): boolean {
+    for (const keys of this.fetching) if (keys.has(key)) return true
+    return false
   }
 
   /** True when some holding still reaches the block (a DAG that contains it). */
@@ -250,6 +258,29 @@ export class ContentStore {
 
   async hasBlock (cid: CID): Promise<boolean> {
     return this.blockstore.has(cid)
+  }
+
+  /**
+   * For each block: true when it is here and something holds it (a replica
+   * holding, or a shared or fetched DAG that contains it). A block left for
+   * GC does not count, so repair never relies on a copy about to go. The
+   * held DAGs are walked at most once per call.
+   */
+  async holdsBlocks (cids: CID[]): Promise<boolean[]> {
+    let inDags: Set<string> | undefined
+    const out: boolean[] = []
+    for (const cid of cids) {
+      if (!(await this.blockstore.has(cid))) { out.push(false); continue }
+      if ((await this.holdings.of(cid)).length > 0) { out.push(true); continue }
+      if (inDags == null) {
+        inDags = new Set()
+        for (const holding of await this.holdings.all()) {
+          if (holdsWholeDag(holding.reason)) await this.mark(CID.parse(holding.cid), inDags)
+        }
+      }
+      out.push(inDags.has(cidKey(cid)))
+    }
+    return out
   }
 
   /** Every CID of a DAG held here, parents first. */
@@ -309,10 +340,9 @@ export class ContentStore {
       }
       let blocks = 0
       let bytes = 0
-      const inFlight = (key: string): boolean => [...this.fetching].some(keys => keys.has(key))
       for await (const block of this.blockstore.list()) {
         const key = cidKey(block.cid)
-        if (marked.has(key) || inFlight(key)) continue
+        if (marked.has(key) || this.isInFlight(key)) continue
         bytes += await this.blockstore.delete(block.cid)
         blocks++
       }
@@ -358,8 +388,13 @@ export class ContentStore {
 async function openForImport (filePath: string): Promise<fs.FileHandle> {
   let handle: fs.FileHandle
   try {
+    // a pipe or device given by path would block or be read in someone else's
+    // place: the client streams those (shoal share does)
+    const stat = await fs.stat(filePath)
+    if (!stat.isFile() && !stat.isDirectory()) throw new InvalidPathError(`${filePath} is not a regular file: send its bytes as a stream instead`)
     handle = await fs.open(filePath, 'r')
   } catch (err) {
+    if (err instanceof InvalidPathError) throw err
     if (isCode(err, 'ENOENT')) throw new InvalidPathError(`no such file: ${filePath}`)
     if (isCode(err, 'EACCES') || isCode(err, 'EPERM')) throw new InvalidPathError(`cannot read ${filePath}: permission denied`)
     if (isCode(err, 'EISDIR')) throw new InvalidPathError(`${filePath} is a directory, not a file`)

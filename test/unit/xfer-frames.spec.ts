@@ -5,32 +5,38 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { decodeResponse, encodeResponse, MalformedFrameError, type ByteList } from '../../src/wire/xfer-frames.ts'
+import { encodeResponse, MalformedFrameError, ResponseDecoder, type ResponseFrame } from '../../src/wire/xfer-frames.ts'
 import { packBits, Presence, unpackBits, XferResponseCodec, type XferResponse } from '../../src/wire/xfer-messages.ts'
 
 const none = new Uint8Array(0)
 
-/** A chunk list like libp2p's Uint8ArrayList (which the stream hands over), minimal. */
-class ChunkList implements ByteList {
-  readonly chunks: Uint8Array[]
-  constructor (chunks: Uint8Array[]) { this.chunks = chunks }
-  get byteLength (): number { return this.chunks.reduce((n, c) => n + c.length, 0) }
-  private flat (): Buffer { return Buffer.concat(this.chunks) }
-  get (i: number): number { const b = this.flat()[i]; if (b == null) throw new RangeError('out of range'); return b }
-  subarray (start?: number, end?: number): Uint8Array { return this.flat().subarray(start, end) }
-  sublist (start?: number, end?: number): ChunkList { return new ChunkList([this.subarray(start, end)]) }
-  [Symbol.iterator] (): Iterator<Uint8Array> { return this.chunks[Symbol.iterator]() }
-}
-
-/** Splits bytes into chunks of random sizes, as a network would. */
-function chunked (bytes: Uint8Array): ChunkList {
+/** Splits bytes into chunks of random sizes (1 byte and up), as a network would. */
+function chunked (bytes: Uint8Array): Uint8Array[] {
   const chunks: Uint8Array[] = []
   for (let at = 0; at < bytes.length;) {
-    const n = Math.min(bytes.length - at, 1 + Math.floor(Math.random() * 70_000))
+    const n = Math.min(bytes.length - at, Math.random() < 0.2 ? 1 : 1 + Math.floor(Math.random() * 70_000))
     chunks.push(bytes.subarray(at, at + n))
     at += n
   }
-  return new ChunkList(chunks)
+  return chunks
+}
+
+/** Decodes a byte stream, chunk by chunk, into frames. */
+function decodeAll (chunks: Uint8Array[]): ResponseFrame[] {
+  const frames: ResponseFrame[] = []
+  const decoder = new ResponseDecoder({ maxMessageBytes: 5 * 1024 * 1024, allocate: n => new Uint8Array(n), onFrame: f => frames.push(f) })
+  for (const c of chunks) decoder.push(c)
+  return frames
+}
+
+/** A length-prefixed message, as protobufjs encodes it. */
+function prefixed (body: Uint8Array): Buffer {
+  const prefix: number[] = []
+  for (let n = body.length; ; n = Math.floor(n / 128)) {
+    if (n < 128) { prefix.push(n); break }
+    prefix.push((n % 128) | 0x80)
+  }
+  return Buffer.concat([Uint8Array.from(prefix), body])
 }
 
 describe('xfer Response framing', () => {
@@ -58,18 +64,29 @@ describe('xfer Response framing', () => {
       assert.ok(Buffer.from(viaProtobufjs.data).equals(Buffer.from(response.data)))
       assert.ok(Buffer.from(viaProtobufjs.bits).equals(Buffer.from(response.bits)))
 
-      const decoded = decodeResponse(chunked(XferResponseCodec.encode(response)))
-      assert.deepEqual(Buffer.from(decoded.cid), Buffer.from(response.cid))
-      assert.equal(decoded.presence, response.presence)
-      assert.ok(Buffer.from(decoded.data.subarray()).equals(Buffer.from(response.data)))
-      assert.ok(Buffer.from(decoded.bits).equals(Buffer.from(response.bits)))
+    }
+    // many messages back to back, split anywhere
+    const stream = Buffer.concat(cases.map(r => prefixed(XferResponseCodec.encode(r))))
+    for (let round = 0; round < 20; round++) {
+      const frames = decodeAll(chunked(stream))
+      assert.equal(frames.length, cases.length)
+      frames.forEach((decoded, i) => {
+        const response = cases[i]
+        assert.deepEqual(Buffer.from(decoded.cid), Buffer.from(response.cid))
+        assert.equal(decoded.presence, response.presence)
+        assert.ok(Buffer.from(decoded.data).equals(Buffer.from(response.data)))
+        assert.ok(Buffer.from(decoded.bits).equals(Buffer.from(response.bits)))
+      })
     }
   })
 
-  it('refuses a field that runs past the message and a truncated varint', () => {
+  it('refuses a field that runs past the message, an oversized message, and a field without a value', () => {
     const good = XferResponseCodec.encode(cases[1])
-    assert.throws(() => decodeResponse(new ChunkList([good.subarray(0, good.length - 1)])), MalformedFrameError)
-    assert.throws(() => decodeResponse(new ChunkList([Uint8Array.from([0x08, 0x80])])), MalformedFrameError)
+    // the prefix says one byte less than the fields need
+    const short = Buffer.concat([prefixed(good.subarray(0, good.length - 1)).subarray(0, 2), good])
+    assert.throws(() => decodeAll([short]), MalformedFrameError)
+    assert.throws(() => decodeAll([Uint8Array.from([0xff, 0xff, 0xff, 0x7f])]), /a message of/)
+    assert.throws(() => decodeAll([Uint8Array.from([0x01, 0x10])]), /without a value/)
   })
 
   it('packs have bits low bit first and reads missing bytes as not held', () => {
