@@ -28,8 +28,8 @@ import { XferSession } from './xfer-client.ts'
 
 /** Provider records looked for. */
 const MAX_PROVIDERS = 20
-/** Connected peers asked besides providers and closest peers. */
-const MAX_CONNECTED_ASKED = 8
+/** Connected peers asked first, before any DHT lookup (a have list costs ~36 bytes per block). */
+const MAX_CONNECTED_ASKED = 20
 /** Sources asked at once. */
 const SOURCES_AT_ONCE = 8
 /** How often blocks without a known holder are asked about again. */
@@ -71,7 +71,7 @@ export interface JobOutcome {
   /** Bytes received twice (endgame races, answers already cancelled). */
   wasted: number
   /** Milliseconds from the start of the job: layout resolved, first and last block stored. */
-  timings: { layoutMs: number, firstBlockMs?: number, lastBlockMs?: number }
+  timings: { layoutMs: number, firstSourceMs?: number, firstBlockMs?: number, lastBlockMs?: number }
 }
 
 export class FetchJob {
@@ -204,7 +204,6 @@ export class FetchJob {
   private async run (): Promise<JobOutcome> {
     const signal = this.controller.signal
     try {
-      void this.discoverProviders(signal)
       const layout = await resolveLayout(this.root, async cid => this.getNode(cid, signal))
       this.layout = layout
       for (const cid of layout.nodes) this.download.keep(cid)
@@ -297,15 +296,18 @@ export class FetchJob {
     const tried = new Set<string>()
     // while the DHT finds the node's closest peers, ask those at hand
     // (providers found so far, connected peers) with one have query each
-    let closest: Promise<string[]> | undefined
     while (true) {
       signal.throwIfAborted()
-      closest ??= this.init.planner().plan([cid.multihash.bytes], 2 * this.init.replicas, signal).then(p => p.closest[0], () => [])
-      const atHand = [...new Set([...this.providers, ...this.connectedPeers().slice(0, MAX_CONNECTED_ASKED * 2)])]
+      const atHand = [...new Set([...this.providers, ...this.connectedPeers().slice(0, MAX_CONNECTED_ASKED)])]
         .filter(p => p !== this.selfId && !tried.has(p))
       const holder = await this.firstHolder(cid, atHand, signal)
-      const candidates = [...new Set([...(holder != null ? [holder] : []), ...await closest, ...this.providers, ...this.connectedPeers()])]
-        .filter(p => p !== this.selfId && !tried.has(p))
+      // the DHT (closest peers, provider records) only when nobody at hand has it
+      let candidates = [holder ?? '']
+      if (holder == null) {
+        this.discoverProviders(signal)
+        const plan = await this.init.planner().plan([cid.multihash.bytes], 2 * this.init.replicas, signal)
+        candidates = [...new Set([...plan.closest[0], ...this.providers, ...this.connectedPeers()])].filter(p => p !== this.selfId && !tried.has(p))
+      }
       if (candidates.length === 0 && tried.size === 0 && this.init.node.getPeers().length === 0) {
         throw new ContentNotFoundError(`${cidKey(cid)} is not held here and no peer is connected to fetch it from`)
       }
@@ -327,9 +329,9 @@ export class FetchJob {
           this.dropSession(peer, (err as Error).message)
         }
       }
+      if (holder != null) continue // it failed us: try the others, without waiting
       // nobody had it yet: providers may still turn up, peers may join
       await sleep(REFRESH_MS / 2, signal)
-      closest = undefined
       if (candidates.length === 0) tried.clear()
     }
   }
@@ -385,7 +387,16 @@ export class FetchJob {
     void s?.then(live => { live.abort(new Error(why)) }, () => {})
   }
 
-  private async discoverProviders (signal: AbortSignal): Promise<void> {
+  /** Looks up the root's provider records (once), asking each provider found about what is still needed. */
+  private discoverProviders (signal: AbortSignal): void {
+    if (this.discovering) return
+    this.discovering = true
+    void this.findProviders(signal)
+  }
+
+  private discovering = false
+
+  private async findProviders (signal: AbortSignal): Promise<void> {
     if (this.init.node.getPeers().length === 0) return
     try {
       const lookup = AbortSignal.any([signal, AbortSignal.timeout(30_000)])
@@ -417,23 +428,29 @@ export class FetchJob {
       const atHand = [...this.providers, ...this.connectedPeers().filter(p => !this.providers.has(p)).slice(0, MAX_CONNECTED_ASKED)]
         .filter(p => !asked.has(p))
       for (const p of atHand) asked.add(p)
-      const askingAtHand = mapConcurrent(atHand, SOURCES_AT_ONCE, async peer => { await this.askSource(peer, needed, signal) })
-      const plan = await this.init.planner().plan(needed.map(i => layout.pieces[i].cid.multihash.bytes), 2 * this.init.replicas, signal)
-      const byPeer = new Map<string, number[]>()
-      plan.closest.forEach((peers, j) => {
-        for (const peer of peers) {
-          if (asked.has(peer)) continue
-          let list = byPeer.get(peer)
-          if (list == null) byPeer.set(peer, list = [])
-          list.push(needed[j])
-        }
-      })
-      await mapConcurrent([...byPeer], SOURCES_AT_ONCE, async ([peer, indexes]) => { await this.askSource(peer, indexes, signal) })
-      await askingAtHand
+      await mapConcurrent(atHand, SOURCES_AT_ONCE, async peer => { await this.askSource(peer, needed, signal) })
+      // the DHT only for what nobody at hand holds: the closest peers of those
+      // blocks (placement put them there) and the root's provider records
+      const orphans = scheduler.orphans()
+      if (orphans.length > 0) {
+        this.discoverProviders(signal)
+        const plan = await this.init.planner().plan(orphans.map(i => layout.pieces[i].cid.multihash.bytes), 2 * this.init.replicas, signal)
+        const byPeer = new Map<string, number[]>()
+        plan.closest.forEach((peers, j) => {
+          for (const peer of peers) {
+            if (asked.has(peer)) continue
+            let list = byPeer.get(peer)
+            if (list == null) byPeer.set(peer, list = [])
+            list.push(orphans[j])
+          }
+        })
+        await mapConcurrent([...byPeer], SOURCES_AT_ONCE, async ([peer, indexes]) => { await this.askSource(peer, indexes, signal) })
+      }
       while (!scheduler.done && !signal.aborted) {
         await sleep(REFRESH_MS, signal)
         const orphans = scheduler.orphans()
         if (orphans.length === 0) continue
+        this.discoverProviders(signal)
         const peers = new Set([...this.sessions.keys(), ...this.providers, ...this.connectedPeers().slice(0, MAX_CONNECTED_ASKED)])
         peers.delete(this.selfId)
         await mapConcurrent([...peers], SOURCES_AT_ONCE, async peer => { await this.askSource(peer, orphans, signal) })
@@ -450,6 +467,7 @@ export class FetchJob {
       const session = await this.session(peer, signal)
       const held = await session.have(indexes.map(i => this.layout!.pieces[i].cid), signal)
       const has = indexes.filter((_, j) => held[j])
+      if (has.length > 0) this.timings.firstSourceMs ??= Math.round(performance.now() - this.startedAt)
       if (has.length > 0 || scheduler.hasPeer(peer)) scheduler.addPeer(session, has)
     } catch (err) {
       if (signal.aborted) return

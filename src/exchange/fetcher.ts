@@ -65,7 +65,7 @@ export interface FetchResult {
   wasted: number
   seconds: number
   /** Milliseconds from the start of the download: layout resolved, first and last block stored. */
-  timings: { layoutMs: number, firstBlockMs?: number, lastBlockMs?: number }
+  timings: { layoutMs: number, firstSourceMs?: number, firstBlockMs?: number, lastBlockMs?: number }
 }
 
 /** A file being read as it downloads. */

@@ -10,11 +10,17 @@ import path from 'node:path'
 import { isCode } from '../utils/fs.ts'
 import { DiskFullError, InvalidPathError, OutputExistsError } from '../store/errors.ts'
 
+/** Bytes written between two background flushes of the output file. */
+const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
+
 export class OutputFile {
   readonly target: string
   readonly partPath: string
   private readonly force: boolean
   private handle?: fs.FileHandle
+  /** Bytes written since the last flush was started. */
+  private unflushed = 0
+  private flushing?: Promise<void>
 
   private constructor (target: string, cid: string, force: boolean) {
     this.target = target
@@ -66,12 +72,21 @@ export class OutputFile {
     } catch (err) {
       throw this.fileError(err)
     }
+    // flush as we go, one flush at a time, so the final fsync has little
+    // left to write and the disk works while the network does
+    this.unflushed += bytes.length
+    if (this.unflushed >= FLUSH_EVERY_BYTES && this.flushing == null) {
+      this.unflushed = 0
+      const handle = this.handle
+      this.flushing = handle.datasync().catch(() => {}).finally(() => { this.flushing = undefined })
+    }
   }
 
   /** Makes the bytes durable and gives the file its name. */
   async finish (): Promise<void> {
     if (this.handle == null) throw new Error('output file is not open')
     try {
+      await this.flushing
       await this.handle.datasync()
       await this.handle.close()
       this.handle = undefined
@@ -86,6 +101,7 @@ export class OutputFile {
 
   /** Closes the temporary file and leaves it for a later fetch to resume. */
   async abandon (): Promise<void> {
+    await this.flushing
     await this.handle?.close().catch(() => {})
     this.handle = undefined
   }
