@@ -227,13 +227,15 @@ export class ContentStore {
 
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
   async dropReplica (cid: CID): Promise<void> {
-    // under the exclusive lock, like gc: no fetch or import can be adding a
-    // holding that reaches this block while it is decided
+    const key = cidKey(cid)
+    const removed = await this.holdings.remove(cid, ['replica'])
+    if (removed.length === 0) return
+    const stillWanted = async (): Promise<boolean> => (await this.holdings.of(cid)).length > 0 || this.isInFlight(key)
+    if (await stillWanted()) return
+    // decided again under the exclusive lock, like gc: a store or a fetch may
+    // have come to want the block meanwhile
     await this.lock.exclusive(async () => {
-      const removed = await this.holdings.remove(cid, ['replica'])
-      if (removed.length === 0) return
-      if ((await this.holdings.of(cid)).length > 0) return
-      if (this.isInFlight(cidKey(cid))) return // a fetch in progress wants it
+      if (await stillWanted()) return
       if (!(await this.isReachable(cid))) await this.blockstore.delete(cid)
     })
   }
