@@ -176,6 +176,7 @@ export class FetchJob {
   /** The file bytes of piece `i`, once stored. */
   async pieceBytes (i: number): Promise<Uint8Array> {
     const piece = this.layout!.pieces[i]
+    if (!piece.raw) await Promise.all(this.nodeStores) // a dag-pb node may still be on its way to the store
     const block = await this.init.content.blockstore.get(piece.cid, { verify: false })
     return piece.raw ? block : decodeFileNode(piece.cid, block).data
   }
@@ -238,6 +239,7 @@ export class FetchJob {
       if (!scheduler.done) void this.findSources(layout, scheduler, signal)
       await running
       const blocks = layout.nodes.length + pieces.filter(p => p.raw).length
+      await Promise.all(this.nodeStores)
       await this.download.commit(this.root, { size: layout.size, blocks })
       return { size: layout.size, blocks, local: this.localBlocks, localBytes: this.localBytes, peers: scheduler.peerReports(), wasted: scheduler.wasted, timings: this.timings }
     } catch (err) {
@@ -258,6 +260,8 @@ export class FetchJob {
   }
 
   private localNodes = 0
+  /** DAG nodes being written to the store. */
+  private readonly nodeStores: Array<Promise<void>> = []
   /** Block buffers of this file's leaf size, once the layout is known. */
   private pool?: BufferPool
   private readonly startedAt = performance.now()
@@ -321,7 +325,10 @@ export class FetchJob {
             this.dropSession(peer, 'sent a block that does not match its CID')
             continue
           }
-          await this.download.storeBlock(cid, bytes, { verified: true })
+          // stored in the background (an fsync must not hold up the layout); waited for before the commit
+          const storing = this.download.storeBlock(cid, bytes, { verified: true })
+          storing.catch(() => {})
+          this.nodeStores.push(storing)
           this.lastProgressAt = performance.now()
           return bytes
         } catch (err) {

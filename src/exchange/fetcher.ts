@@ -83,7 +83,7 @@ const RATE_WINDOW_MS = 3_000
 const STREAM_LINGER_MS = 30_000
 const ANNOUNCE_TIMEOUT_MS = 60_000
 /** Idle block buffers kept per size, in bytes. */
-const POOLED_BYTES = 64 * 1024 * 1024
+const POOLED_BYTES = 32 * 1024 * 1024
 
 export class Fetcher {
   private readonly init: FetchInit

@@ -58,7 +58,7 @@ export interface PeerReport {
 /** How much data (in time) each peer's pipeline aims to hold. */
 const PIPELINE_MS = 250
 const MIN_PIPELINE = 2
-const MAX_PIPELINE = 16
+const MAX_PIPELINE = 8
 const INITIAL_PIPELINE = 4
 /** Candidates looked at when picking the rarest block. */
 const RAREST_WINDOW = 64
@@ -70,7 +70,7 @@ const STALL_MIN_MS = 1_000
 /** A peer that owes blocks and sends nothing for this long is dropped. */
 export const PEER_TIMEOUT_MS = 15_000
 const TICK_MS = 200
-const DEFAULT_MAX_PENDING = 64 * 1024 * 1024
+const DEFAULT_MAX_PENDING = 32 * 1024 * 1024
 
 interface Request {
   sentAt: number

@@ -16,7 +16,7 @@ import {
 } from '../wire/xfer-messages.ts'
 
 /** Bytes of blocks a fetcher may have asked one holder for and not yet received. */
-export const MAX_INFLIGHT_BYTES_PER_PEER = 16 * 1024 * 1024
+export const MAX_INFLIGHT_BYTES_PER_PEER = 8 * 1024 * 1024
 
 /** A have list unanswered this long fails. */
 const HAVE_TIMEOUT_MS = 30_000
