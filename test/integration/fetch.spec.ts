@@ -67,6 +67,16 @@ describe('parallel fetch in a 10-peer swarm', function () {
     assert.equal(again.localBytes, data.length)
   })
 
+  it('fetches an empty file and a file of one block (its root is a raw leaf)', async () => {
+    for (const size of [0, 100 * KiB]) {
+      const { root, data } = await shareOn([swarm.peers[1], swarm.peers[2]], size)
+      const target = out(`small-${size}`)
+      const result = await swarm.peers[7].fetcher.fetch(root, { output: { path: target }, timeoutMs: 30_000 })
+      assert.equal(result.size, size)
+      assert.ok((await fs.readFile(target)).equals(data))
+    }
+  })
+
   it('refuses to overwrite an existing output file before fetching anything', async () => {
     const { root } = await shareOn([swarm.peers[0]], 300 * KiB)
     const target = out('exists')
