@@ -44,7 +44,9 @@ const FETCHER = 0
 const RSS_FETCHER = 1
 const PROFILED_FETCHER = 2
 const SLOW_HOLDER = 3
-const FIRST_HOLDER = 4
+/** A fetcher with `storage.sync` off: blocks it stores are not fsynced one by one (as Helia's blockstore-fs, which writes a temp file and renames it, never fsyncing). */
+const NOSYNC_FETCHER = 4
+const FIRST_HOLDER = 5
 /** The slow-holder, RSS and profile runs fetch from this many holders. */
 const MIXED_HOLDERS = 4
 const RSS_SAMPLE_MS = 100
@@ -85,6 +87,8 @@ export interface FetchBenchResult {
   swarm: { peers: number, routableSeconds: number }
   ceiling: { mibs: number, cpuSecondsPerGiB: number, runs: StreamRun[] }
   holders: HoldersResult[]
+  /** The same with a fetcher whose store does not fsync each block (storage.sync = false). */
+  noSync: HoldersResult[]
   slow: HoldersResult & { maxUploadRate: string, slowPeerMiB: number[] }
   rss: { fileMiB: number, holders: number, mibs: number, commandMiBs: number, sampledPeakMiB: number, hwmMiB: number, holdersUsed: number } | null
   profile: { fileMiB: number, holders: number, mibs: number, cpuSecondsPerGiB: number, holdersUsed: number, summary: ProfileSummary } | null
@@ -116,6 +120,8 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
       config: { repair: { intervalSeconds: 86_400, maxPushesPerRun: 1024 } },
       peer: i => i === SLOW_HOLDER
         ? { config: { transfer: { maxUploadRate: slowRate } } }
+        : i === NOSYNC_FETCHER
+        ? { config: { storage: { quota: 'auto', sync: false } } }
         : i === PROFILED_FETCHER
           // from source: the profile then names our functions and files, not the bundle's minified ones
           ? { source: true, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] }
@@ -130,6 +136,11 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
     for (const h of holderCounts) {
       const result = await bench.series(`${h} holder${h === 1 ? '' : 's'}`, plain(h), fileMiB)
       byHolders.push({ ...result, ratioToCeiling: round(result.mibs / ceiling.mibs, 2) })
+    }
+    const noSync: HoldersResult[] = []
+    for (const h of [1, MIXED_HOLDERS]) {
+      const result = await bench.series(`${h} holder${h === 1 ? '' : 's'}, fetcher without per-block fsync`, plain(h), fileMiB, NOSYNC_FETCHER)
+      noSync.push({ ...result, ratioToCeiling: round(result.mibs / ceiling.mibs, 2) })
     }
 
     const mixed = [SLOW_HOLDER, ...plain(MIXED_HOLDERS - 1)]
@@ -150,6 +161,7 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
       swarm: { peers: swarm.peers.length, routableSeconds: round(swarm.routableMs / 1000, 1) },
       ceiling,
       holders: byHolders,
+      noSync,
       slow,
       rss,
       profile
@@ -178,9 +190,9 @@ class FetchBench {
   }
 
   /** Medians of `runs` CLI fetches by the fetcher of a new file held by `holders`. */
-  async series (label: string, holders: number[], mib: number): Promise<Omit<HoldersResult, 'ratioToCeiling'>> {
+  async series (label: string, holders: number[], mib: number, fetcherIndex = FETCHER): Promise<Omit<HoldersResult, 'ratioToCeiling'>> {
     const { cid, sha256 } = await this.seed(holders, mib)
-    const fetcher = this.swarm.peers[FETCHER]
+    const fetcher = this.swarm.peers[fetcherIndex]
     const client = await ApiClient.fromRepo(fetcher.repo)
     const runs: FetchRun[] = []
     try {
@@ -401,6 +413,7 @@ export function renderFetch (r: FetchBenchResult): string[] {
     '| --- | ---: | ---: | ---: | --- | --- | ---: |',
     ...r.holders.map(h => row(String(h.holders), h)),
     row(`${r.slow.holders}, one capped at ${r.slow.maxUploadRate}/s`, r.slow),
+    ...(r.noSync ?? []).map(h => row(`${h.holders}, fetcher with \`storage.sync\` off`, h)),
     '',
     `With one of ${r.slow.holders} holders capped (\`transfer.maxUploadRate\` = ${r.slow.maxUploadRate}): **${r.slow.mibs} MiB/s**${target != null ? ` (${round(r.slow.mibs / target.mibs, 2)} of 4 even holders)` : ''}; taken from the capped peer per run: ${r.slow.slowPeerMiB.join(', ')} MiB of ${r.fileMiB}.`,
     ...(wrong > 0 ? ['', `**${wrong} run(s) wrote wrong bytes or found blocks already local: those figures are not to be trusted.**`] : [])
