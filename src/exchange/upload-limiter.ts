@@ -33,8 +33,16 @@ export class UploadLimiter {
   async take (bytes: number, signal?: AbortSignal): Promise<void> {
     if (this.bytesPerMs <= 0) return
     const now = performance.now()
-    this.bookedUntil = Math.max(now, this.bookedUntil) + bytes / this.bytesPerMs
+    const cost = bytes / this.bytesPerMs
+    this.bookedUntil = Math.max(now, this.bookedUntil) + cost
     const wait = this.bookedUntil - now - BURST_MS
-    if (wait > 0) await sleep(wait, signal)
+    if (wait <= 0) return
+    try {
+      await sleep(wait, signal)
+    } catch (err) {
+      // never sent: give its time back, or the sends after it would wait for nothing
+      this.bookedUntil -= cost
+      throw err
+    }
   }
 }

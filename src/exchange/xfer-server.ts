@@ -68,6 +68,8 @@ export class XferServer {
     let wake: (() => void) | undefined
     let readerDone = false
     let failed: Error | undefined
+    const gone = new AbortController()
+    stream.addEventListener('close', () => { gone.abort(new Error('stream closed')) }, { once: true })
 
     const readAhead = (): void => {
       for (let i = 0; i < Math.min(READ_AHEAD, queue.length); i++) {
@@ -136,8 +138,9 @@ export class XferServer {
         if (next.kind === 'want') wants--
         else haves--
         readAhead()
-        const signal = AbortSignal.timeout(SEND_TIMEOUT_MS)
-        if (response.presence === Presence.BLOCK) await this.init.limiter?.take(response.data.length, signal)
+        // a rate-limited send may wait long; only the stream's end cuts it short
+        if (response.presence === Presence.BLOCK) await this.init.limiter?.take(response.data.length, gone.signal)
+        const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(SEND_TIMEOUT_MS)])
         // the block goes out as it was read: no copy into an encoder
         for (const part of encodeResponse(response)) {
           if (!stream.send(part)) await stream.onDrain({ signal })
