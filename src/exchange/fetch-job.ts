@@ -204,6 +204,8 @@ export class FetchJob {
 
   private async run (): Promise<JobOutcome> {
     const signal = this.controller.signal
+    // start the hash worker now (~100 ms), while the layout is resolved, not at the first block
+    this.init.hasher.digest(new Uint8Array(0)).catch(() => {})
     try {
       const layout = await resolveLayout(this.root, async cid => this.getNode(cid, signal))
       this.layout = layout
