@@ -299,6 +299,16 @@ export class ShoalPeer {
     this.bootstrapper?.refresh()
   }
 
+  /**
+   * Connects to these peers and keeps them as bootstrap peers (local swarms
+   * hand every peer its contacts this way, see src/swarm/contact-plan.ts).
+   */
+  async join (multiaddrs: string[], options: AbortOptions = {}): Promise<{ connected: number, failed: number }> {
+    if (this.bootstrapper == null) throw new ShoalError('peer is not started')
+    const self = this.peerId.toString()
+    return this.bootstrapper.join(multiaddrs.filter(ma => !ma.endsWith(`/p2p/${self}`)), { signal: options.signal })
+  }
+
   /** Peer IDs in the DHT routing table (without this peer itself). */
   routingTablePeers (): string[] {
     const dht = this.node?.services.dht as unknown as { routingTable?: { kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } } | undefined
