@@ -39,6 +39,11 @@ export interface ShoalPeerInit {
   processMetrics?: boolean
   logger?: ComponentLogger
   /**
+   * One of a local swarm whose launcher tells the peer whom to connect to
+   * (`join`): see ShoalNodeInit.plannedJoin. Default false.
+   */
+  plannedJoin?: boolean
+  /**
    * Called when a client asks this peer to shut down (`POST /api/v1/shutdown`);
    * default: the peer stops itself. The daemon exits; a swarm host stops
    * just this peer.
@@ -174,7 +179,8 @@ export class ShoalPeer {
         maxConnections: config.connections.maxConnections,
         allow: config.connections.allow,
         metricsRegistry: this.registry,
-        processMetrics: this.init.processMetrics
+        processMetrics: this.init.processMetrics,
+        plannedJoin: this.init.plannedJoin
       })
       try {
         await node.start()

@@ -14,7 +14,9 @@
  *    a contact to its routing table once connected and identified.
  * It returns only when every routing table holds min(N-1, k) peers; a peer
  * still short (a dial failed) dials its contacts again, and one more close
- * peer each time. Daemons run detached, so they outlive the CLI that
+ * peer each time. Swarm peers run with `plannedJoin` (see libp2p.ts): no
+ * start-up random walk and no dialling of every peer a reply names, so they
+ * open about the planned connections and no more. Daemons run detached, so they outlive the CLI that
  * started them; `down` stops them with SIGTERM (SIGKILL after a grace
  * period) and waits until no process is left.
  *
@@ -212,7 +214,7 @@ function spawnProcess (entry: DaemonEntry, args: string[], log: string, env: Rec
 
 function spawnDaemon (entry: DaemonEntry, repo: string): { pid: number, log: string } {
   const log = path.join(repo, 'daemon.log')
-  const args = ['daemon', '--repo', repo]
+  const args = ['daemon', '--repo', repo, '--planned-join']
   return { pid: spawnProcess(entry, args, log, { SHOAL_REPO: repo }), log }
 }
 

@@ -63,6 +63,7 @@ export async function runSwarmHost (options: SwarmHostOptions): Promise<void> {
       if (stopping) return
       const peer = await ShoalPeer.open(repo, {
         bootstrap: options.bootstrap,
+        plannedJoin: true,
         // the process's own metrics once per host, not once per peer (see libp2p.ts)
         processMetrics: i === 0,
         onShutdownRequested: () => { void stopOne(peer) }
