@@ -12,7 +12,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
-import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Registry } from 'prom-client'
 import { PeerStoreCache } from './peer-store-cache.ts'
@@ -51,11 +51,14 @@ export interface ShoalNodeInit {
    * (the plan already gave it contacts in every bucket). Default false.
    */
   plannedJoin?: boolean
+  /** For libp2p and its services (default: @libp2p/logger's). */
+  logger?: ComponentLogger
 }
 
 export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> {
   const node = await createLibp2p({
     privateKey: init.privateKey,
+    logger: init.logger,
     // peer records in memory, written back to LevelDB in batches (see peer-store-cache.ts)
     datastore: new PeerStoreCache(init.datastore),
     nodeInfo: { name: 'shoal', version: SHOAL_VERSION, userAgent: AGENT_VERSION },

@@ -4,7 +4,6 @@
  * in that order and `stop()` takes them down in reverse, closing every
  * connection, timer and store.
  */
-import { defaultLogger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import { Registry } from 'prom-client'
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
@@ -24,6 +23,7 @@ import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
 import { Bootstrapper } from './bootstrap.ts'
 import { closestPeers, type ClosestPeersResult } from './closest-peers.ts'
 import { createShoalNode, type ShoalNode } from './libp2p.ts'
+import { shoalLogger } from './logger.ts'
 import { Repo } from './repo.ts'
 
 export interface ShoalPeerInit {
@@ -93,7 +93,7 @@ export class ShoalPeer {
     this.repo = repo
     this.peerId = repo.peerId
     this.init = init
-    this.logger = init.logger ?? defaultLogger()
+    this.logger = init.logger ?? shoalLogger()
     this.log = this.logger.forComponent('shoal:peer')
   }
 
@@ -180,7 +180,8 @@ export class ShoalPeer {
         allow: config.connections.allow,
         metricsRegistry: this.registry,
         processMetrics: this.init.processMetrics,
-        plannedJoin: this.init.plannedJoin
+        plannedJoin: this.init.plannedJoin,
+        logger: this.logger
       })
       try {
         await node.start()
