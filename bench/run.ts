@@ -3,16 +3,22 @@
  * the generated part of docs/benchmarks.md. Not a test: figures are measured
  * here, never asserted.
  *
- *   SHOAL_BENCH=swarm,import,placement   suites to run (default: all)
+ *   SHOAL_BENCH=swarm,import,placement,fetch   suites to run (default: all)
  *   SHOAL_BENCH_SIZES=10,50,100   `swarm up` sizes (its default process layout)
  *   SHOAL_BENCH_INPROC=10,50      in-process swarm sizes
  *   SHOAL_BENCH_IMPORT_MIB=1024, SHOAL_BENCH_IMPORT_RUNS=3   import file size, runs
  *   SHOAL_BENCH_PLACE_MIB=64,256  files shared in the placement swarm
+ *   SHOAL_BENCH_FETCH_MIB=256     file fetched (and sent over the raw-stream ceiling)
+ *   SHOAL_BENCH_FETCH_HOLDERS=1,2,4   holder counts fetched from
+ *   SHOAL_BENCH_FETCH_RUNS=3      runs per figure (medians)
+ *   SHOAL_BENCH_FETCH_RSS_MIB=1024   file of the fetcher-memory run (0: skip it)
+ *   SHOAL_BENCH_FETCH_SLOW_RATE=2MiB   transfer.maxUploadRate of the capped holder
  * Each suite writes bench/results/<suite>.json and its own section of
  * docs/benchmarks.md, so one suite can be rerun alone.
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
+import { benchFetch, plotFetch, renderFetch } from './fetch.ts'
 import { benchImport, renderImport } from './import.ts'
 import { benchPlacement, renderPlacement } from './placement.ts'
 import { benchInProcessSwarm, benchProcessSwarm, type InProcessSwarmResult, type ProcessSwarmResult } from './swarm.ts'
@@ -73,6 +79,16 @@ const suites: Record<string, Suite> = {
       log('placement')
       const result = await benchPlacement(log)
       return { results: result, lines: renderPlacement(result) }
+    }
+  },
+  fetch: {
+    run: async () => {
+      log('fetch')
+      const result = await benchFetch(log)
+      const plots = new URL('../docs/plots/', import.meta.url)
+      await fs.mkdir(plots, { recursive: true })
+      await fs.writeFile(new URL('fetch-throughput.svg', plots), plotFetch(result))
+      return { results: result, lines: renderFetch(result) }
     }
   }
 }

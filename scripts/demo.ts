@@ -69,13 +69,11 @@ try {
   const fetcher = swarm.peers[PEERS - 1]
   const out = path.join(dir, 'fetched.bin')
   const fetchClient = await ApiClient.fromRepo(fetcher.repo)
-  const fetched = await fetchClient.fetch(shared.cid, 60)
-  const response = await fetchClient.read(shared.cid)
-  await fs.writeFile(out, Buffer.from(await response.arrayBuffer()))
+  const fetched = await fetchClient.fetch(shared.cid, { path: out, timeoutSeconds: 60 })
   const same = createHash('sha256').update(await fs.readFile(out)).digest('hex') === createHash('sha256').update(bytes).digest('hex')
   const receivedMiB = Object.values(fetched.peers).reduce((a, b) => a + b, 0) / 1024 / 1024
   say(`peer-${PEERS - 1} fetched it in ${fetched.seconds.toFixed(2)} s: ${receivedMiB.toFixed(1)} MiB received (${(receivedMiB / fetched.seconds).toFixed(1)} MiB/s, ` +
-    `one block at a time for now) from ${Object.keys(fetched.peers).map(name).join(', ')}, ${fetched.local} block(s) it already held; bytes ${same ? 'identical' : 'DIFFERENT'}`)
+    `in parallel; layout ${fetched.timings.layoutMs} ms, first source ${fetched.timings.firstSourceMs} ms, first block after ${fetched.timings.firstBlockMs ?? '-'} ms, last after ${fetched.timings.lastBlockMs ?? '-'} ms) from ${Object.keys(fetched.peers).map(name).join(', ')}, ${fetched.local} block(s) it already held; bytes ${same ? 'identical' : 'DIFFERENT'}`)
   if (!same) process.exitCode = 1
 } finally {
   const down = await swarmDown(dir)

@@ -11,7 +11,7 @@ import type { ConnectedPeer, PeerStatus } from '../peer/peer.ts'
 import type { BlockstoreUsage } from '../store/blockstore.ts'
 import type { GcResult, RemoveResult, VerifyResult } from '../store/content-store.ts'
 import type { Holding } from '../store/holdings.ts'
-import type { FetchResult } from '../exchange/fetcher.ts'
+import type { FetchProgress, FetchResult } from '../exchange/fetcher.ts'
 import type { RepairReport } from '../placement/repairer.ts'
 import type { ShareProgress, ShareResponse, StatResponse } from './content-routes.ts'
 
@@ -25,6 +25,16 @@ export interface ShareRequest {
   replicas?: number
   /** Progress of the import, then of the placement (~10 reports a second). */
   onProgress?: (progress: ShareProgress) => void
+  signal?: AbortSignal
+}
+
+export interface FetchRequest {
+  /** Absolute path of the output file (written by the daemon). */
+  path?: string
+  force?: boolean
+  /** Give up when no block has arrived for this long. */
+  timeoutSeconds?: number
+  onProgress?: (progress: FetchProgress) => void
   signal?: AbortSignal
 }
 
@@ -172,11 +182,20 @@ export class ApiClient {
     return this.request('GET', `${API_PREFIX}/content/${encodeURIComponent(cid)}/stat${replicas != null ? `?replicas=${replicas}` : ''}`, { timeoutMs: 90_000, ...options })
   }
 
-  /** Has the daemon fetch a file from the peers that hold it. */
-  async fetch (cid: string, timeoutSeconds: number, options?: RequestOptions): Promise<FetchResult> {
-    return this.request('POST', `${API_PREFIX}/fetch`, {
-      body: JSON.stringify({ cid, timeoutSeconds }), headers: { 'content-type': 'application/json' }, timeoutMs: 0, ...options
+  /**
+   * Has the daemon fetch a file from the peers that hold it, into its store
+   * and, with `path` (absolute), into that file.
+   */
+  async fetch (cid: string, req: FetchRequest = {}): Promise<FetchResult> {
+    const accept = req.onProgress != null ? 'application/x-ndjson' : 'application/json'
+    const response = await this.send('POST', `${API_PREFIX}/fetch`, {
+      body: JSON.stringify({ cid, path: req.path, force: req.force, timeoutSeconds: req.timeoutSeconds }),
+      headers: { 'content-type': 'application/json', accept },
+      signal: req.signal,
+      timeoutMs: 0
     })
+    if (req.onProgress == null) return await response.json() as FetchResult
+    return readProgress(response, req.onProgress)
   }
 
   /** Runs one repair pass on the daemon now. */
@@ -188,14 +207,17 @@ export class ApiClient {
     return this.request('GET', `${API_PREFIX}/content`, options)
   }
 
-  /** The file's bytes as a response stream (optionally a byte range). */
-  async read (cid: string, options: RequestOptions & { offset?: number, length?: number } = {}): Promise<Response> {
+  /**
+   * The file's bytes as a response stream (optionally a byte range). Not
+   * held here, the daemon fetches it while streaming, unless `local`.
+   */
+  async read (cid: string, options: RequestOptions & { offset?: number, length?: number, local?: boolean } = {}): Promise<Response> {
     const headers: Record<string, string> = {}
     if (options.offset != null || options.length != null) {
       const start = options.offset ?? 0
       headers.range = `bytes=${start}-${options.length != null ? start + options.length - 1 : ''}`
     }
-    return this.send('GET', `${API_PREFIX}/content/${encodeURIComponent(cid)}`, { ...options, headers, timeoutMs: options.timeoutMs ?? 0 })
+    return this.send('GET', `${API_PREFIX}/content/${encodeURIComponent(cid)}${options.local === true ? '?local=true' : ''}`, { ...options, headers, timeoutMs: options.timeoutMs ?? 0 })
   }
 
   async remove (cid: string, options?: RequestOptions): Promise<RemoveResult> {

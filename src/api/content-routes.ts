@@ -2,10 +2,12 @@
  * Content routes of the control API: share (import), list, read (with HTTP
  * Range), remove, garbage-collect and verify. Listed in docs/api.md.
  */
+import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { parseCid } from '../content/cid.ts'
 import { InvalidInputError } from '../errors.ts'
+import type { FetchProgress, FetchResult } from '../exchange/fetcher.ts'
 import type { ShoalPeer } from '../peer/peer.ts'
 import type { ShareOptions, ShareResult } from '../store/content-store.ts'
 import { parseByteSize } from '../utils/bytes.ts'
@@ -111,23 +113,38 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     store: peer.content.usage()
   }))
 
-  const read = async (request: FastifyRequest<{ Params: { cid: string } }>, reply: FastifyReply): Promise<unknown> => {
+  const read = async (request: FastifyRequest<{ Params: { cid: string }, Querystring: { local?: string } }>, reply: FastifyReply): Promise<unknown> => {
     const cid = parseCid(request.params.cid)
-    const size = await peer.content.size(cid)
+    const localOnly = request.query.local === 'true' || request.query.local === '1'
+    const controller = new AbortController()
+    reply.raw.on('close', () => { controller.abort() })
+    // held whole here: read from the store; otherwise read while it downloads,
+    // the requested range first
+    const held = localOnly || (await peer.content.list(cid)).some(h => h.reason === 'shared' || h.reason === 'fetched')
+    const source = held ? undefined : await peer.fetcher.stream(cid, controller.signal)
+    reply.raw.on('close', () => { source?.close() })
+    const size = source?.size ?? await peer.content.size(cid)
     reply.header('accept-ranges', 'bytes').header('etag', `"${cid.toString()}"`).type('application/octet-stream')
     const range = parseRange(request.headers.range, size)
     if (range === 'unsatisfiable') {
+      source?.close()
       return reply.code(416).header('content-range', `bytes */${size}`).send()
     }
     const { offset, length } = range ?? { offset: 0, length: size }
     if (range != null) reply.code(206).header('content-range', `bytes ${offset}-${offset + length - 1}/${size}`)
     reply.header('content-length', length)
-    const controller = new AbortController()
-    reply.raw.on('close', () => { controller.abort() })
-    return reply.send(Readable.from(peer.content.read(cid, { offset, length, signal: controller.signal })))
+    if (request.method === 'HEAD') {
+      // an empty stream: fastify keeps the content-length set above
+      source?.close()
+      return reply.send(Readable.from([]))
+    }
+    const bytes = source != null
+      ? source.read(offset, length)
+      : peer.content.read(cid, { offset, length, signal: controller.signal })
+    return reply.send(Readable.from(bytes))
   }
   // fastify answers HEAD through this route too (headers only)
-  app.get<{ Params: { cid: string } }>(`${prefix}/content/:cid`, read)
+  app.get<{ Params: { cid: string }, Querystring: { local?: string } }>(`${prefix}/content/:cid`, read)
 
   app.get<{ Params: { cid: string }, Querystring: { replicas?: string } }>(`${prefix}/content/:cid/stat`, async (request): Promise<StatResponse> => {
     const root = parseCid(request.params.cid)
@@ -150,13 +167,22 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     return peer.content.remove(parseCid(request.params.cid))
   })
 
-  app.post<{ Body: { cid?: unknown, timeoutSeconds?: unknown } }>(`${prefix}/fetch`, async (request, reply) => {
-    if (typeof request.body?.cid !== 'string') throw new InvalidInputError('"cid" is required')
-    const cid = parseCid(request.body.cid)
-    const timeoutSeconds = optionalInt(request.body.timeoutSeconds, 'timeoutSeconds', 1, 86_400) ?? 60
+  app.post<{ Body: { cid?: unknown, path?: unknown, force?: unknown, timeoutSeconds?: unknown } }>(`${prefix}/fetch`, async (request, reply) => {
+    const body = request.body ?? {}
+    if (typeof body.cid !== 'string') throw new InvalidInputError('"cid" is required')
+    const cid = parseCid(body.cid)
+    if (body.path != null && (typeof body.path !== 'string' || !path.isAbsolute(body.path))) throw new InvalidInputError('"path" must be an absolute file path')
+    const timeoutSeconds = optionalInt(body.timeoutSeconds, 'timeoutSeconds', 1, 86_400) ?? 60
     const controller = new AbortController()
-    reply.raw.on('close', () => { if (!reply.raw.writableFinished) controller.abort() })
-    return peer.fetcher.fetch(cid, { signal: controller.signal, timeoutMs: timeoutSeconds * 1000 })
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) controller.abort(new InvalidInputError('the client closed the request')) })
+    const run = async (onProgress?: (progress: FetchProgress) => void): Promise<FetchResult> => peer.fetcher.fetch(cid, {
+      signal: controller.signal,
+      timeoutMs: timeoutSeconds * 1000,
+      output: typeof body.path === 'string' ? { path: body.path, force: body.force === true } : undefined,
+      onProgress
+    })
+    if (!wantsProgress(request)) return run()
+    return streamProgress(reply, run)
   })
 
   app.post(`${prefix}/repair`, async () => peer.repairNow(AbortSignal.timeout(300_000)))

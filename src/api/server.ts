@@ -48,6 +48,10 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
     if (isShoalError(err)) {
       return reply.code(statusOf(err)).send({ error: { name: err.name, message: err.message, exitCode: err.exitCode } })
     }
+    // an AbortSignal.timeout() that fired inside a lookup or a dial: a timeout, not a crash
+    if ((err as Error).name === 'TimeoutError') {
+      return reply.code(504).send({ error: { name: 'TimeoutError', message: `timed out: ${(err as Error).message}`, exitCode: 1 } })
+    }
     const status = (err as { statusCode?: number }).statusCode ?? 500
     if (status >= 500) log.error('API error - %e', err)
     return reply.code(status).send({ error: { name: (err as Error).name ?? 'Error', message: (err as Error).message } })

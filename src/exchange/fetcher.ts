@@ -1,22 +1,29 @@
 /**
- * Fetch, the simple way (until the parallel scheduler of issue 5): finds the
- * holders of a file (the root's provider records and, for every block, its
- * closest peers), then gets each block from the first holder that has it,
- * one at a time, verifying every block against its CID before it is stored.
- * A peer that sends wrong bytes is dropped for the rest of the fetch. The
- * fetched DAG is then held as "fetched" and this peer announces itself as a
- * provider, so it serves others.
+ * Fetching files from the swarm: `shoal fetch` (into the store and,
+ * optionally, an output file) and streaming reads for the API. One FetchJob
+ * per root at a time, shared by everyone who wants that file, so a stream
+ * and a fetch of the same CID download each block once. A finished fetch
+ * holds the file as "fetched" and announces this peer as a provider (in
+ * the background: the caller does not wait for the DHT).
+ *
+ * `timeoutMs` is a stall timeout: the fetch fails when no block has arrived
+ * for that long (no holder found, or every holder silent), however long
+ * the whole download takes.
  */
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { cidKey, matchesCid } from '../content/cid.ts'
-import { decodeFileNode } from '../content/dag-reader.ts'
+import { cidKey } from '../content/cid.ts'
+import { BufferPool } from '../content/buffer-pool.ts'
+import { HashWorker } from '../content/hash-worker.ts'
 import { TimeoutError } from '../errors.ts'
 import type { ShoalNode } from '../peer/libp2p.ts'
 import type { Placement } from '../placement/placement.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
 import type { ContentStore } from '../store/content-store.ts'
-import { XferSession } from './xfer-client.ts'
+import { FetchJob, type JobProgress } from './fetch-job.ts'
+import { pieceAt } from './file-layout.ts'
+import { OutputFile } from './output-file.ts'
+import type { PeerReport } from './scheduler.ts'
 
 export interface FetchInit {
   node: ShoalNode
@@ -28,27 +35,64 @@ export interface FetchInit {
 
 export interface FetchOptions {
   signal?: AbortSignal
-  /** Give up finding a holder of a block after this long (ms). */
+  /** Fail when no block has arrived for this long (ms, default 60 s). */
   timeoutMs?: number
-  onProgress?: (progress: { blocks: number, bytes: number }) => void
+  /** Also write the file here (absolute path), through a temporary file renamed when complete. */
+  output?: { path: string, force?: boolean }
+  onProgress?: (progress: FetchProgress) => void
+}
+
+export interface FetchProgress extends JobProgress {
+  /** Bytes per second over the last few seconds. */
+  rate: number
+  /** Seconds left at that rate, when known. */
+  eta?: number
 }
 
 export interface FetchResult {
   cid: string
+  path?: string
   size: number
   blocks: number
+  /** Blocks that were already here (a resumed or repeated fetch). */
+  local: number
+  localBytes: number
   /** Bytes received from each peer. */
   peers: Record<string, number>
+  /** Per peer: bytes, blocks, measured rate (bytes/s), and why it was dropped if it was. */
+  sources: Record<string, PeerReport>
+  /** Bytes received twice (endgame races). */
+  wasted: number
   seconds: number
-  /** Blocks that were already here. */
-  local: number
+  /** Milliseconds from the start of the download: layout resolved, first and last block stored. */
+  timings: { layoutMs: number, firstSourceMs?: number, firstBlockMs?: number, lastBlockMs?: number }
 }
 
-/** How many provider records to look for. */
-const MAX_PROVIDERS = 20
+/** A file being read as it downloads. */
+export interface FetchStream {
+  size: number
+  read: (offset: number, length: number) => AsyncGenerator<Uint8Array>
+  /** The reader is done; the download goes on for STREAM_LINGER_MS in case it comes back (players do). */
+  close: () => void
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000
+const PROGRESS_MS = 250
+/** Window the progress rate is measured over. */
+const RATE_WINDOW_MS = 3_000
+const STREAM_LINGER_MS = 30_000
+const ANNOUNCE_TIMEOUT_MS = 60_000
+/** Idle block buffers kept per size, in bytes. */
+const POOLED_BYTES = 32 * 1024 * 1024
 
 export class Fetcher {
   private readonly init: FetchInit
+  private readonly jobs = new Map<string, FetchJob>()
+  private readonly hasher = new HashWorker()
+  /** Block buffers by size, shared by every fetch: fresh ones cost page faults. */
+  private readonly pools = new Map<number, BufferPool>()
+  private readonly background = new Set<Promise<void>>()
+  private readonly closing = new AbortController()
 
   constructor (init: FetchInit) {
     this.init = init
@@ -56,116 +100,180 @@ export class Fetcher {
 
   async fetch (root: CID, options: FetchOptions = {}): Promise<FetchResult> {
     const started = performance.now()
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? 60_000)
-    const signal = options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout
-    const selfId = this.init.node.peerId.toString()
-    const sessions = new Map<string, XferSession>()
-    const banned = new Set<string>()
-    const received: Record<string, number> = {}
-    const k = this.init.replicas
-    let blocks = 0
-    let local = 0
-    let bytes = 0
-    const planner = this.init.placement.planner()
-    const providers = await this.findProviders(root, signal)
-    const download = this.init.content.openFetch()
-
-    const session = async (peer: string): Promise<XferSession> => {
-      let s = sessions.get(peer)
-      if (s == null) {
-        s = await XferSession.open(this.init.node, peer, signal)
-        sessions.set(peer, s)
-      }
-      return s
-    }
-
-    const getBlock = async (cid: CID, candidates: string[]): Promise<Uint8Array> => {
-      download.keep(cid)
-      if (await this.init.content.hasBlock(cid)) {
-        local++
-        return this.init.content.blockstore.get(cid)
-      }
-      for (const peer of [...new Set([...candidates, ...providers])]) {
-        if (peer === selfId || banned.has(peer)) continue
-        let data: Uint8Array | undefined
-        try {
-          data = await (await session(peer)).get(cid, signal)
-        } catch (err) {
-          if (timeout.aborted) break
-          signal.throwIfAborted()
-          sessions.get(peer)?.abort(err as Error)
-          sessions.delete(peer)
-          this.init.log('getting %s from %s failed: %s', cid, peer, (err as Error).message)
-          continue
-        }
-        if (data == null) continue
-        if (!matchesCid(cid, data)) {
-          // wrong bytes: never stored, and this peer is done for this fetch
-          banned.add(peer)
-          sessions.get(peer)?.abort(new Error('sent a block that does not match its CID'))
-          sessions.delete(peer)
-          this.init.log('peer %s sent wrong bytes for %s: dropped', peer, cid)
-          continue
-        }
-        received[peer] = (received[peer] ?? 0) + data.length
-        await download.storeBlock(cid, data)
-        return data
-      }
-      if (timeout.aborted) throw new TimeoutError(`no holder of ${cid} answered within ${Math.round((options.timeoutMs ?? 60_000) / 1000)} s`)
-      throw new ContentNotFoundError(`no holder of ${cidKey(cid)} found${cid.equals(root) ? '' : ` (a block of ${cidKey(root)})`}`)
-    }
-
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+    const out = options.output != null ? await OutputFile.prepare(options.output.path, cidKey(root), options.output.force === true) : undefined
+    const job = this.jobFor(root)
+    job.acquire()
+    const watch = this.watch(job, timeoutMs, options)
+    let finished = false
     try {
-      const rootPlan = await planner.plan([root.multihash.bytes], 2 * k, signal)
-      const walk = async (cid: CID, candidates: string[]): Promise<void> => {
-        const data = await getBlock(cid, candidates)
-        blocks++
-        const node = decodeFileNode(cid, data)
-        if (node.children.length === 0) {
-          bytes += node.data.length
-          options.onProgress?.({ blocks, bytes })
-          return
-        }
-        bytes += node.data.length
-        const plan = await planner.plan(node.children.map(c => c.cid.multihash.bytes), 2 * k, signal)
-        for (let i = 0; i < node.children.length; i++) await walk(node.children[i].cid, plan.closest[i])
+      if (out != null) await Promise.race([job.attach(out, watch.signal), watch.failed])
+      const outcome = await Promise.race([job.outcome, watch.failed])
+      if (out != null) await out.finish()
+      finished = true
+      this.announceLater(root)
+      const peers: Record<string, number> = {}
+      const sources = outcome.peers
+      for (const [id, report] of Object.entries(sources)) if (report.bytes > 0) peers[id] = report.bytes
+      return {
+        cid: cidKey(root),
+        ...(out != null ? { path: out.target } : {}),
+        size: outcome.size,
+        blocks: outcome.blocks,
+        local: outcome.local,
+        localBytes: outcome.localBytes,
+        peers,
+        sources,
+        wasted: outcome.wasted,
+        timings: outcome.timings,
+        seconds: (performance.now() - started) / 1000
       }
-      await walk(root, rootPlan.closest[0])
-      const size = await this.init.content.size(root)
-      await download.commit(root, { size, blocks })
-      await this.announce(root, signal)
-      return { cid: cidKey(root), size, blocks, peers: received, seconds: (performance.now() - started) / 1000, local }
     } finally {
-      download.close()
-      for (const s of sessions.values()) await s.close()
-    }
-  }
-
-  private async findProviders (root: CID, signal: AbortSignal): Promise<string[]> {
-    if (this.init.node.getPeers().length === 0) return []
-    const found: string[] = []
-    const lookup = AbortSignal.any([signal, AbortSignal.timeout(10_000)])
-    try {
-      for await (const event of this.init.node.services.dht.findProviders(root, { signal: lookup })) {
-        if (event.name !== 'PROVIDER') continue
-        for (const p of event.providers) {
-          if (!found.includes(p.id.toString())) found.push(p.id.toString())
-        }
-        if (found.length >= MAX_PROVIDERS) break
+      watch.stop()
+      if (out != null && !finished) {
+        job.detach(out)
+        await out.abandon()
       }
-    } catch (err) {
-      signal.throwIfAborted()
-      this.init.log('finding providers of %s: %s', root, (err as Error).message)
+      job.release(0)
     }
-    return found
   }
 
-  private async announce (root: CID, signal: AbortSignal): Promise<void> {
-    if (this.init.node.getPeers().length === 0) return
-    try {
-      for await (const _ of this.init.node.services.dht.provide(root, { signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]) })) {}
-    } catch (err) {
-      this.init.log('announcing %s failed: %s', root, (err as Error).message)
+  /** Opens a file for reading while it downloads (the requested range is fetched first). */
+  async stream (root: CID, signal?: AbortSignal): Promise<FetchStream> {
+    const job = this.jobFor(root)
+    job.acquire()
+    const watch = this.watch(job, DEFAULT_TIMEOUT_MS, { signal })
+    let closed = false
+    const close = (): void => {
+      if (closed) return
+      closed = true
+      watch.stop()
+      job.release(STREAM_LINGER_MS)
     }
+    try {
+      const layout = await Promise.race([job.fileLayout(watch.signal), watch.failed])
+      const read = async function * (offset: number, length: number): AsyncGenerator<Uint8Array> {
+        if (length <= 0) return
+        const end = offset + length
+        const first = pieceAt(layout.pieces, offset)
+        const last = pieceAt(layout.pieces, end - 1)
+        job.prioritize(first, last + 1)
+        for (let i = first; i <= last; i++) {
+          await Promise.race([job.waitStored(i, watch.signal), watch.failed])
+          const piece = layout.pieces[i]
+          const bytes = await job.pieceBytes(i)
+          const from = Math.max(0, offset - piece.offset)
+          const to = Math.min(piece.size, end - piece.offset)
+          if (to > from) yield bytes.subarray(from, to)
+        }
+      }
+      return { size: layout.size, read, close }
+    } catch (err) {
+      close()
+      throw err
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.closing.abort(new Error('the peer is stopping'))
+    for (const job of this.jobs.values()) job.abort(new Error('the peer is stopping'))
+    await Promise.all([...this.jobs.values()].map(async job => { await job.outcome.catch(() => {}) }))
+    await Promise.all(this.background)
+    await this.hasher.close()
+  }
+
+  private poolFor (size: number): BufferPool {
+    // one pool per power of two: files of other chunk sizes share it
+    const rounded = 2 ** Math.ceil(Math.log2(Math.max(size, 64 * 1024)))
+    let pool = this.pools.get(rounded)
+    if (pool == null) {
+      pool = new BufferPool(rounded, Math.max(2, Math.floor(POOLED_BYTES / rounded)))
+      this.pools.set(rounded, pool)
+    }
+    return pool
+  }
+
+  private jobFor (root: CID): FetchJob {
+    const key = cidKey(root)
+    let job = this.jobs.get(key)
+    if (job == null || job.signal.aborted) {
+      const created = new FetchJob({
+        root,
+        node: this.init.node,
+        content: this.init.content,
+        planner: () => this.init.placement.planner(),
+        replicas: this.init.replicas,
+        hasher: this.hasher,
+        pools: size => this.poolFor(size),
+        log: this.init.log
+      })
+      created.onEnded = () => { if (this.jobs.get(key) === created) this.jobs.delete(key) }
+      this.jobs.set(key, created)
+      job = created
+    }
+    return job
+  }
+
+  /**
+   * Reports progress and enforces the stall timeout for one caller: `failed`
+   * rejects (and `signal` aborts) when nothing arrives for `timeoutMs` or the
+   * caller's signal fires.
+   */
+  private watch (job: FetchJob, timeoutMs: number, options: Pick<FetchOptions, 'signal' | 'onProgress'>): { signal: AbortSignal, failed: Promise<never>, stop: () => void } {
+    const controller = new AbortController()
+    const failed = Promise.withResolvers<never>()
+    failed.promise.catch(() => {})
+    const fail = (err: Error): void => {
+      if (controller.signal.aborted) return
+      controller.abort(err)
+      failed.reject(err)
+    }
+    const samples: Array<{ at: number, bytes: number }> = []
+    const timer = setInterval(() => {
+      const now = performance.now()
+      const progress = job.progress()
+      if (options.onProgress != null) {
+        samples.push({ at: now, bytes: progress.bytes })
+        while (samples.length > 2 && now - samples[0].at > RATE_WINDOW_MS) samples.shift()
+        const first = samples[0]
+        const rate = now > first.at ? (progress.bytes - first.bytes) / ((now - first.at) / 1000) : 0
+        options.onProgress({ ...progress, rate: Math.round(rate), ...(rate > 0 && progress.size > 0 ? { eta: Math.round((progress.size - progress.bytes) / rate) } : {}) })
+      }
+      if (now - job.lastProgressAt > timeoutMs) {
+        const seconds = Math.round(timeoutMs / 1000)
+        fail(progress.size === 0 && progress.totalBlocks === 0
+          ? new ContentNotFoundError(`no holder of ${cidKey(job.root)} answered within ${seconds} s`)
+          : new TimeoutError(`no holder sent a block of ${cidKey(job.root)} for ${seconds} s (${progress.totalBlocks - progress.blocks} of ${progress.totalBlocks} blocks missing)`))
+      }
+    }, PROGRESS_MS)
+    timer.unref()
+    const onAbort = (): void => { fail(options.signal?.reason as Error ?? new Error('aborted')) }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    if (options.signal?.aborted === true) onAbort()
+    const onClosing = (): void => { fail(this.closing.signal.reason as Error) }
+    this.closing.signal.addEventListener('abort', onClosing, { once: true })
+    return {
+      signal: controller.signal,
+      failed: failed.promise,
+      stop: () => {
+        clearInterval(timer)
+        options.signal?.removeEventListener('abort', onAbort)
+        this.closing.signal.removeEventListener('abort', onClosing)
+      }
+    }
+  }
+
+  private announceLater (root: CID): void {
+    if (this.init.node.getPeers().length === 0) return
+    const task = (async () => {
+      try {
+        const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(ANNOUNCE_TIMEOUT_MS)])
+        for await (const _ of this.init.node.services.dht.provide(root, { signal })) {}
+      } catch (err) {
+        this.init.log('announcing %s failed: %s', root, (err as Error).message)
+      }
+    })()
+    this.background.add(task)
+    void task.finally(() => this.background.delete(task))
   }
 }

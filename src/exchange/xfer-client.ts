@@ -1,53 +1,234 @@
-/** The fetcher's side of /shoal/xfer/1.0.0: one stream to one holder. */
+/**
+ * The fetcher's side of /shoal/xfer/1.0.0: one stream to one holder, with
+ * any number of wants in flight. Wants made in the same tick go out as one
+ * Request; answers are matched to wants by CID. Blocks are decoded as their
+ * bytes arrive, straight into buffers from `allocate` (ResponseDecoder). An
+ * answer nobody asked for, or a malformed one, is a protocol error: the
+ * stream is reset and every pending want fails.
+ */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { pbStream } from '@libp2p/utils'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { STREAM_LIMITS } from '../wire/limits.ts'
-import { Presence, XFER_PROTOCOL, XferRequestCodec, XferResponseCodec, type XferResponse } from '../wire/xfer-messages.ts'
+import { MAX_MESSAGE_BYTES } from '../wire/limits.ts'
+import { ResponseDecoder, type ResponseFrame } from '../wire/xfer-frames.ts'
+import {
+  MAX_HAVE_CIDS, Presence, XFER_PROTOCOL, XferRequestCodec, unpackBits, type XferRequest
+} from '../wire/xfer-messages.ts'
 
-export const XFER_REQUEST_TIMEOUT_MS = 30_000
+/** Bytes of blocks a fetcher may have asked one holder for and not yet received. */
+export const MAX_INFLIGHT_BYTES_PER_PEER = 8 * 1024 * 1024
+
+/** A have list unanswered this long fails. */
+const HAVE_TIMEOUT_MS = 30_000
+
+interface Waiter<T> {
+  resolve: (value: T) => void
+  reject: (err: Error) => void
+}
+
+export interface XferSessionOptions {
+  signal?: AbortSignal
+  /** Buffers for blocks (default: fresh ones). */
+  allocate?: (size: number) => Uint8Array
+  /** A buffer from `allocate` that will not be handed out (a late answer, a failed stream). */
+  release?: (buf: Uint8Array) => void
+}
+
+export class XferProtocolError extends Error {
+  static name = 'XferProtocolError'
+  constructor (message: string) {
+    super(message)
+    this.name = 'XferProtocolError'
+  }
+}
 
 export class XferSession {
   readonly peerId: string
   private readonly stream: Stream
-  private readonly pb: ReturnType<typeof pbStream>
+  private readonly decoder: ResponseDecoder
+  private readonly release: (buf: Uint8Array) => void
+  private readonly wants = new Map<string, Array<Waiter<Uint8Array | undefined>>>()
+  private readonly cancelled = new Map<string, number>()
+  private readonly haves: Array<{ count: number, waiter: Waiter<boolean[]> }> = []
+  private batch?: { want: Uint8Array[], cancel: Uint8Array[] }
+  private failure?: Error
+  /** When the holder last sent anything (performance.now()): alive even mid-way through a large block. */
+  lastByteAt = performance.now()
 
-  private constructor (peerId: string, stream: Stream) {
+  private constructor (peerId: string, stream: Stream, options: XferSessionOptions) {
     this.peerId = peerId
     this.stream = stream
-    this.pb = pbStream(stream, STREAM_LIMITS)
+    this.release = options.release ?? (() => {})
+    this.decoder = new ResponseDecoder({
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      allocate: options.allocate ?? (size => Buffer.allocUnsafe(size)),
+      onFrame: frame => { this.onFrame(frame) }
+    })
+    stream.addEventListener('message', evt => {
+      if (this.failure != null) return
+      this.lastByteAt = performance.now()
+      try {
+        if (evt.data instanceof Uint8Array) this.decoder.push(evt.data)
+        else for (const chunk of evt.data) this.decoder.push(chunk)
+      } catch (err) {
+        this.fail(err as Error)
+      }
+    })
+    stream.addEventListener('remoteCloseWrite', () => { this.fail(new XferProtocolError(`peer ${peerId} closed the stream`)) })
+    stream.addEventListener('close', evt => { this.fail(evt.error ?? new XferProtocolError(`stream to ${peerId} closed`)) })
   }
 
-  static async open (node: Pick<Libp2p, 'dialProtocol'>, peerId: string, signal?: AbortSignal): Promise<XferSession> {
-    return new XferSession(peerId, await node.dialProtocol(peerIdFromString(peerId), XFER_PROTOCOL, { signal }))
+  static async open (node: Pick<Libp2p, 'dialProtocol'>, peerId: string, options: XferSessionOptions = {}): Promise<XferSession> {
+    return new XferSession(peerId, await node.dialProtocol(peerIdFromString(peerId), XFER_PROTOCOL, { signal: options.signal }), options)
   }
 
-  /** One block, or undefined when the peer does not hold it. Not verified here. */
-  async get (cid: CID, signal?: AbortSignal): Promise<Uint8Array | undefined> {
-    const response = await this.ask({ want: [cid.bytes], have: [], cancel: [] }, signal)
-    if (response.presence === Presence.BLOCK) return response.data
-    if (response.presence === Presence.DONT_HAVE) return undefined
-    throw new Error(`peer ${this.peerId} answered presence ${response.presence} to a want`)
+  get failed (): Error | undefined {
+    return this.failure
   }
 
-  private async ask (request: { want: Uint8Array[], have: Uint8Array[], cancel: Uint8Array[] }, signal?: AbortSignal): Promise<XferResponse> {
-    const timeout = AbortSignal.timeout(XFER_REQUEST_TIMEOUT_MS)
-    const combined = signal != null ? AbortSignal.any([signal, timeout]) : timeout
-    await this.pb.write(request, XferRequestCodec, { signal: combined })
-    const response = await this.pb.read(XferResponseCodec, { signal: combined })
-    const asked = request.want[0] ?? request.have[0]
-    if (asked != null && !Buffer.from(response.cid).equals(Buffer.from(asked))) {
-      throw new Error(`peer ${this.peerId} answered for another CID`)
+  /**
+   * The block's bytes (not verified here), in a buffer from `allocate`, or
+   * undefined when the peer does not hold it or it was cancelled.
+   */
+  async want (cid: CID): Promise<Uint8Array | undefined> {
+    if (this.failure != null) throw this.failure
+    const key = keyOf(cid.bytes)
+    return new Promise((resolve, reject) => {
+      let list = this.wants.get(key)
+      if (list == null) this.wants.set(key, list = [])
+      list.push({ resolve, reject })
+      this.queue('want', cid.bytes)
+    })
+  }
+
+  /** Withdraws a want: its promise resolves undefined now, and the peer skips it if it has not sent it yet. */
+  cancel (cid: CID): void {
+    const key = keyOf(cid.bytes)
+    const list = this.wants.get(key)
+    if (list == null || this.failure != null) return
+    this.wants.delete(key)
+    for (const waiter of list) waiter.resolve(undefined)
+    this.cancelled.set(key, (this.cancelled.get(key) ?? 0) + list.length)
+    this.queue('cancel', cid.bytes)
+  }
+
+  /** Which of `cids` the peer holds. */
+  async have (cids: CID[], signal?: AbortSignal): Promise<boolean[]> {
+    const out: boolean[] = []
+    for (let i = 0; i < cids.length; i += MAX_HAVE_CIDS) {
+      const part = cids.slice(i, i + MAX_HAVE_CIDS)
+      if (this.failure != null) throw this.failure
+      const answer = new Promise<boolean[]>((resolve, reject) => { this.haves.push({ count: part.length, waiter: { resolve, reject } }) })
+      await this.write({ want: [], have: part.map(c => c.bytes), cancel: [] }, signal)
+      const timeout = AbortSignal.timeout(HAVE_TIMEOUT_MS)
+      const deadline = signal != null ? AbortSignal.any([signal, timeout]) : timeout
+      out.push(...await raceAbort(answer, deadline))
     }
-    return response
+    return out
   }
 
+  private queue (kind: 'want' | 'cancel', cid: Uint8Array): void {
+    if (this.batch == null) {
+      this.batch = { want: [], cancel: [] }
+      queueMicrotask(() => { this.flush() })
+    }
+    this.batch[kind].push(cid)
+  }
+
+  private flush (): void {
+    const batch = this.batch
+    this.batch = undefined
+    if (batch == null || this.failure != null) return
+    this.write({ want: batch.want, have: [], cancel: batch.cancel }).catch(err => { this.fail(err as Error) })
+  }
+
+  /** One length-prefixed Request. */
+  private async write (request: XferRequest, signal?: AbortSignal): Promise<void> {
+    const body = XferRequestCodec.encode(request)
+    const prefix: number[] = []
+    for (let n = body.length; ; n = Math.floor(n / 128)) {
+      if (n < 128) { prefix.push(n); break }
+      prefix.push((n % 128) | 0x80)
+    }
+    const message = new Uint8Array(prefix.length + body.length)
+    message.set(prefix)
+    message.set(body, prefix.length)
+    if (!this.stream.send(message)) await this.stream.onDrain({ signal })
+  }
+
+  private onFrame (frame: ResponseFrame): void {
+    if (frame.presence === Presence.HAVE_SET) {
+      const pending = this.haves.shift()
+      if (pending == null) throw new XferProtocolError(`peer ${this.peerId} answered a have list nobody asked`)
+      pending.waiter.resolve(unpackBits(frame.bits, pending.count))
+      return
+    }
+    if (frame.presence !== Presence.BLOCK && frame.presence !== Presence.DONT_HAVE) {
+      this.release(frame.data)
+      throw new XferProtocolError(`peer ${this.peerId} answered presence ${frame.presence} to a want`)
+    }
+    const key = keyOf(frame.cid)
+    const list = this.wants.get(key)
+    const waiter = list?.shift()
+    if (waiter == null) {
+      this.release(frame.data)
+      // an answer already on its way when we cancelled is fine; any other is not
+      const c = this.cancelled.get(key) ?? 0
+      if (c === 0) throw new XferProtocolError(`peer ${this.peerId} sent a block nobody asked for`)
+      if (c === 1) this.cancelled.delete(key)
+      else this.cancelled.set(key, c - 1)
+      return
+    }
+    if (list?.length === 0) this.wants.delete(key)
+    if (frame.presence === Presence.BLOCK) {
+      waiter.resolve(frame.data)
+    } else {
+      this.release(frame.data)
+      waiter.resolve(undefined)
+    }
+  }
+
+  private fail (err: Error): void {
+    if (this.failure != null) return
+    this.failure = err
+    const partial = this.decoder.partial
+    if (partial != null) this.release(partial)
+    for (const list of this.wants.values()) for (const w of list) w.reject(err)
+    this.wants.clear()
+    for (const h of this.haves.splice(0)) h.waiter.reject(err)
+    this.stream.abort(err)
+  }
+
+  /** Ends the session: gracefully when nothing is owed, else with a reset (no point receiving blocks nobody wants). */
   async close (): Promise<void> {
-    await this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
+    if (this.failure != null) return
+    const owed = this.wants.size > 0 || this.haves.length > 0
+    const closing = new XferProtocolError('session closed')
+    for (const list of this.wants.values()) for (const w of list) w.resolve(undefined)
+    this.wants.clear()
+    for (const h of this.haves.splice(0)) h.waiter.reject(closing)
+    if (owed) {
+      this.fail(closing)
+      return
+    }
+    this.failure = closing
+    await this.stream.close().catch(() => { this.stream.abort(closing) })
   }
 
   abort (err: Error): void {
-    this.stream.abort(err)
+    this.fail(err)
   }
+}
+
+function keyOf (cid: Uint8Array): string {
+  return Buffer.from(cid.buffer, cid.byteOffset, cid.byteLength).toString('base64')
+}
+
+async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted()
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(signal.reason as Error) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+  })
 }

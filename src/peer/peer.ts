@@ -18,6 +18,7 @@ import { placementMetrics } from '../placement/metrics.ts'
 import { Placement } from '../placement/placement.ts'
 import { Repairer, type RepairReport } from '../placement/repairer.ts'
 import { Fetcher } from '../exchange/fetcher.ts'
+import { UploadLimiter } from '../exchange/upload-limiter.ts'
 import { MAX_INBOUND_XFER_STREAMS, XferServer } from '../exchange/xfer-server.ts'
 import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
 import { Bootstrapper } from './bootstrap.ts'
@@ -25,6 +26,7 @@ import { closestPeers, type ClosestPeersResult } from './closest-peers.ts'
 import { createShoalNode, type ShoalNode } from './libp2p.ts'
 import { shoalLogger } from './logger.ts'
 import { Repo } from './repo.ts'
+import { parseByteSize } from '../utils/bytes.ts'
 
 export interface ShoalPeerInit {
   /** Listen multiaddrs; default: the repo config's. */
@@ -82,6 +84,8 @@ export class ShoalPeer {
   private contentStore?: ContentStore
   private placementService?: Placement
   private fetcherService?: Fetcher
+  /** The upload rate limit of this peer's xfer server (config transfer.maxUploadRate; adjustable). */
+  readonly uploadLimiter = new UploadLimiter(0)
   private repairer?: Repairer
   private api?: ApiServer
   private registry?: Registry
@@ -216,7 +220,12 @@ export class ShoalPeer {
         metrics
       })
       this.repairer.start()
-      const xfer = new XferServer({ content: this.contentStore, log: this.logger.forComponent('shoal:xfer') })
+      this.uploadLimiter.setRate(byteRate(config.transfer.maxUploadRate))
+      const xfer = new XferServer({
+        content: this.contentStore,
+        log: this.logger.forComponent('shoal:xfer'),
+        limiter: this.uploadLimiter
+      })
       await node.handle(XFER_PROTOCOL, xfer.handle, { maxInboundStreams: MAX_INBOUND_XFER_STREAMS, maxOutboundStreams: 64 })
       this.fetcherService = new Fetcher({
         node,
@@ -263,7 +272,12 @@ export class ShoalPeer {
       async () => { await this.api?.close(); this.api = undefined },
       async () => { await this.repo.removeApiAddress() },
       async () => { await this.repairer?.stop(); this.repairer = undefined },
-      async () => { this.fetcherService = undefined; await this.node?.unhandle(XFER_PROTOCOL) },
+      async () => {
+        const fetcher = this.fetcherService
+        this.fetcherService = undefined
+        await this.node?.unhandle(XFER_PROTOCOL)
+        await fetcher?.stop()
+      },
       async () => { await this.placementService?.stop(); this.placementService = undefined },
       async () => { await this.node?.stop(); this.node = undefined },
       async () => { await this.contentStore?.close(); this.contentStore = undefined },
@@ -363,4 +377,9 @@ function isAddressInUse (err: unknown): boolean {
   const e = err as { code?: string, message?: string, errors?: unknown[] } | undefined
   if (e?.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(e?.message ?? '')) return true
   return Array.isArray(e?.errors) && e.errors.some(isAddressInUse)
+}
+
+/** A validated rate setting (bytes/s or "10MiB") as bytes per second. */
+function byteRate (value: number | string): number {
+  return typeof value === 'number' ? value : parseByteSize(value) ?? 0
 }

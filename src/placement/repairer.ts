@@ -115,15 +115,22 @@ export class Repairer {
           list.push(i)
         }
       })
-      for (const [peer, indexes] of toPush) {
+      for (const [peer, wanted] of toPush) {
+        // a replica whose block went missing here (a bad disk, verify --repair)
+        // cannot be pushed: count it, and push the others
+        const present = await Promise.all(wanted.map(async i => content.hasBlock(cids[i])))
+        const indexes = wanted.filter((_, j) => present[j])
+        report.missing += wanted.length - indexes.length
+        const allowed = indexes.slice(0, Math.max(0, budget))
+        report.missing += indexes.length - allowed.length
+        budget -= allowed.length
+        let answered = 0
         let session: StoreSession | undefined
         try {
           session = await StoreSession.open(placement.node, peer, signal)
-          const allowed = indexes.slice(0, Math.max(0, budget))
-          report.missing += indexes.length - allowed.length
-          budget -= allowed.length
           await session.putMany(allowed.map(i => ({ cid: cids[i], load: async () => content.blockstore.get(cids[i]) })), k, (j, status, _message, size) => {
             const i = allowed[j]
+            answered++
             if (isHeld(status)) {
               holders[i].push(peer)
               report.pushed++
@@ -137,7 +144,7 @@ export class Repairer {
         } catch (err) {
           signal?.throwIfAborted()
           session?.abort(err as Error)
-          report.missing += indexes.length
+          report.missing += allowed.length - answered
           this.init.log('repair: pushing to %s failed: %s', peer, (err as Error).message)
         }
       }

@@ -207,14 +207,11 @@ export class StoreServer {
 
   private async has (has: HasMessage): Promise<StoreResponse> {
     if (has.cids.length > MAX_CIDS_PER_QUERY) throw new Error(`a has query of ${has.cids.length} CIDs is over the limit of ${MAX_CIDS_PER_QUERY}`)
-    const statuses: number[] = []
-    for (const bytes of has.cids) {
-      let held = false
-      try {
-        held = await this.init.content.hasBlock(CID.decode(bytes))
-      } catch {}
-      statuses.push(held ? StoreStatus.HAVE : StoreStatus.DONT_HAVE)
-    }
+    const cids = has.cids.map(bytes => { try { return CID.decode(bytes) } catch { return undefined } })
+    const valid = cids.filter(c => c != null)
+    const held = await this.init.content.holdsBlocks(valid)
+    const heldKeys = new Set(valid.filter((_, i) => held[i]).map(c => c.toString()))
+    const statuses = cids.map(c => c != null && heldKeys.has(c.toString()) ? StoreStatus.HAVE : StoreStatus.DONT_HAVE)
     return { statuses, message: '' }
   }
 }

@@ -56,7 +56,8 @@ export interface ShareResult extends ImportResult {
 export interface FetchSession {
   /** Protects a block already here from GC for the rest of the download. */
   keep: (cid: CID) => void
-  storeBlock: (cid: CID, bytes: Uint8Array) => Promise<void>
+  /** Stores a block; `verified` says the caller already hashed it against the CID. */
+  storeBlock: (cid: CID, bytes: Uint8Array, options?: { verified?: boolean }) => Promise<void>
   commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
   close: () => void
 }
@@ -180,8 +181,8 @@ export class ContentStore {
     this.fetching.add(keys)
     return {
       keep: (cid) => { keys.add(cidKey(cid)) },
-      storeBlock: async (cid, bytes) => {
-        verifyBlock(cid, bytes)
+      storeBlock: async (cid, bytes, options) => {
+        if (options?.verified !== true) verifyBlock(cid, bytes)
         keys.add(cidKey(cid))
         await this.lock.shared(async () => {
           this.closing.signal.throwIfAborted()
@@ -226,12 +227,22 @@ export class ContentStore {
 
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
   async dropReplica (cid: CID): Promise<void> {
+    const key = cidKey(cid)
     const removed = await this.holdings.remove(cid, ['replica'])
     if (removed.length === 0) return
-    if ((await this.holdings.of(cid)).length > 0) return
+    const stillWanted = async (): Promise<boolean> => (await this.holdings.of(cid)).length > 0 || this.isInFlight(key)
+    if (await stillWanted()) return
+    // decided again under the exclusive lock, like gc: a store or a fetch may
+    // have come to want the block meanwhile
     await this.lock.exclusive(async () => {
+      if (await stillWanted()) return
       if (!(await this.isReachable(cid))) await this.blockstore.delete(cid)
     })
+  }
+
+  private isInFlight (key: string): boolean {
+    for (const keys of this.fetching) if (keys.has(key)) return true
+    return false
   }
 
   /** True when some holding still reaches the block (a DAG that contains it). */
@@ -249,6 +260,29 @@ export class ContentStore {
 
   async hasBlock (cid: CID): Promise<boolean> {
     return this.blockstore.has(cid)
+  }
+
+  /**
+   * For each block: true when it is here and something holds it (a replica
+   * holding, or a shared or fetched DAG that contains it). A block left for
+   * GC does not count, so repair never relies on a copy about to go. The
+   * held DAGs are walked at most once per call.
+   */
+  async holdsBlocks (cids: CID[]): Promise<boolean[]> {
+    let inDags: Set<string> | undefined
+    const out: boolean[] = []
+    for (const cid of cids) {
+      if (!(await this.blockstore.has(cid))) { out.push(false); continue }
+      if ((await this.holdings.of(cid)).length > 0) { out.push(true); continue }
+      if (inDags == null) {
+        inDags = new Set()
+        for (const holding of await this.holdings.all()) {
+          if (holdsWholeDag(holding.reason)) await this.mark(CID.parse(holding.cid), inDags)
+        }
+      }
+      out.push(inDags.has(cidKey(cid)))
+    }
+    return out
   }
 
   /** Every CID of a DAG held here, parents first. */
@@ -308,10 +342,9 @@ export class ContentStore {
       }
       let blocks = 0
       let bytes = 0
-      const inFlight = (key: string): boolean => [...this.fetching].some(keys => keys.has(key))
       for await (const block of this.blockstore.list()) {
         const key = cidKey(block.cid)
-        if (marked.has(key) || inFlight(key)) continue
+        if (marked.has(key) || this.isInFlight(key)) continue
         bytes += await this.blockstore.delete(block.cid)
         blocks++
       }
@@ -357,8 +390,13 @@ export class ContentStore {
 async function openForImport (filePath: string): Promise<fs.FileHandle> {
   let handle: fs.FileHandle
   try {
+    // a pipe or device given by path would block or be read in someone else's
+    // place: the client streams those (shoal share does)
+    const stat = await fs.stat(filePath)
+    if (!stat.isFile() && !stat.isDirectory()) throw new InvalidPathError(`${filePath} is not a regular file: send its bytes as a stream instead`)
     handle = await fs.open(filePath, 'r')
   } catch (err) {
+    if (err instanceof InvalidPathError) throw err
     if (isCode(err, 'ENOENT')) throw new InvalidPathError(`no such file: ${filePath}`)
     if (isCode(err, 'EACCES') || isCode(err, 'EPERM')) throw new InvalidPathError(`cannot read ${filePath}: permission denied`)
     if (isCode(err, 'EISDIR')) throw new InvalidPathError(`${filePath} is a directory, not a file`)

@@ -43,7 +43,7 @@ import { kadIdOfPeer } from '../peer/kad-distance.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { isProcessAlive } from '../utils/process.ts'
 import { mapConcurrent, sleep, waitFor } from '../utils/wait.ts'
-import { daemonEntry, type DaemonEntry } from './daemon-bundle.ts'
+import { DAEMON_ENV, TS_ENTRY, daemonEntry, type DaemonEntry } from './daemon-bundle.ts'
 import { planContacts } from './contact-plan.ts'
 import { routableThreshold } from './routable.ts'
 
@@ -96,8 +96,19 @@ export interface SwarmUpOptions {
   startConcurrency?: number
   /** Peers per process: 1 = each its own daemon; default: defaultPeersPerProcess(peers). */
   peersPerProcess?: number
+  /** Settings for single peers (benchmarks: a rate-capped holder, a profiled fetcher). */
+  peer?: (index: number) => SwarmPeerOverrides | undefined
   onProgress?: (event: SwarmUpProgress) => void
   signal?: AbortSignal
+}
+
+export interface SwarmPeerOverrides {
+  /** Config over `config` for this peer's new repo. */
+  config?: Partial<ShoalConfig>
+  /** Node flags for this peer's daemon (own-process peers only), e.g. --cpu-prof, which NODE_OPTIONS refuses. */
+  nodeArgs?: string[]
+  /** Run bin/shoal.ts instead of the minified bundle (own-process peers only): a CPU profile then names functions and files. */
+  source?: boolean
 }
 
 export interface SwarmUpResult extends SwarmFile {
@@ -123,8 +134,8 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   const deadline = Date.now() + (options.timeoutMs ?? 30_000 + 2000 * count)
   const replicas = options.replicas ?? 3
   const repos = Array.from({ length: count }, (_, i) => path.join(dir, `peer-${i}`))
-  await mapConcurrent(repos, 8, async repo => {
-    await Repo.init(repo, { ...options.config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', replicas })
+  await mapConcurrent(repos, 8, async (repo, i) => {
+    await Repo.init(repo, { ...options.config, ...options.peer?.(i)?.config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', replicas })
     // a fresh swarm starts from scratch: no stale address or lock from a killed run
     await fs.rm(path.join(repo, REPO_FILES.apiAddress), { force: true })
   })
@@ -145,7 +156,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     /** Spawns a group's process; resolves when all of its peers are up. */
     const startGroup = async (group: number[]): Promise<void> => {
       const { pid, log } = group.length === 1
-        ? spawnDaemon(entry, repos[group[0]])
+        ? spawnDaemon(entry, repos[group[0]], options.peer?.(group[0]))
         : spawnHost(entry, dir, groups.indexOf(group), group.map(i => repos[i]))
       group.forEach(i => { pids[i] = pid })
       await Promise.all(group.map(async i => waitPeer(i, pid, log)))
@@ -196,10 +207,10 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   }
 }
 
-function spawnProcess (entry: DaemonEntry, args: string[], log: string, env: Record<string, string> = {}): number {
+function spawnProcess (entry: DaemonEntry, args: string[], log: string, env: Record<string, string> = {}, nodeArgs: string[] = []): number {
   const fd = openSync(log, 'a')
   try {
-    const child = spawn(process.execPath, [entry.script, ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, entry.script, ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: { ...process.env, ...entry.env, ...env }
@@ -212,10 +223,11 @@ function spawnProcess (entry: DaemonEntry, args: string[], log: string, env: Rec
   }
 }
 
-function spawnDaemon (entry: DaemonEntry, repo: string): { pid: number, log: string } {
+function spawnDaemon (entry: DaemonEntry, repo: string, extra?: SwarmPeerOverrides): { pid: number, log: string } {
   const log = path.join(repo, 'daemon.log')
   const args = ['daemon', '--repo', repo, '--planned-join']
-  return { pid: spawnProcess(entry, args, log, { SHOAL_REPO: repo }), log }
+  const script = extra?.source === true ? { script: TS_ENTRY, env: DAEMON_ENV } : entry
+  return { pid: spawnProcess(script, args, log, { SHOAL_REPO: repo }, extra?.nodeArgs), log }
 }
 
 /** A swarm host for several peers; every repo is its own argument (`down` checks /proc/PID/cmdline). */

@@ -3,13 +3,19 @@ import { codecOf } from './proto.ts'
 
 export const XFER_PROTOCOL = '/shoal/xfer/1.0.0'
 
-/** Unanswered CIDs (wants and haves) a holder keeps per stream. */
-export const MAX_PENDING_PER_STREAM = 256
+/** Unanswered wants a holder keeps per stream. */
+export const MAX_PENDING_WANTS = 256
+
+/** Unanswered have lists a holder keeps per stream. */
+export const MAX_PENDING_HAVES = 4
+
+/** Most CIDs in one have list (~300 KiB of CIDs, well under the message limit). */
+export const MAX_HAVE_CIDS = 8192
 
 export const Presence = {
   UNKNOWN: 0,
   BLOCK: 1,
-  HAVE: 2,
+  HAVE_SET: 2,
   DONT_HAVE: 3
 } as const
 
@@ -23,7 +29,22 @@ export interface XferResponse {
   cid: Uint8Array
   presence: number
   data: Uint8Array
+  bits: Uint8Array
 }
 
 export const XferRequestCodec = codecOf<XferRequest>('xfer.proto', 'shoal.xfer.Request')
 export const XferResponseCodec = codecOf<XferResponse>('xfer.proto', 'shoal.xfer.Response')
+
+/** Packs booleans into `bits` (bit i of byte i >> 3, low bit first). */
+export function packBits (flags: boolean[]): Uint8Array {
+  const bits = new Uint8Array(Math.ceil(flags.length / 8))
+  flags.forEach((flag, i) => { if (flag) bits[i >> 3] |= 1 << (i & 7) })
+  return bits
+}
+
+/** Unpacks `count` booleans from `bits`; missing bytes read as false. */
+export function unpackBits (bits: Uint8Array, count: number): boolean[] {
+  const flags = new Array<boolean>(count)
+  for (let i = 0; i < count; i++) flags[i] = ((bits[i >> 3] ?? 0) & (1 << (i & 7))) !== 0
+  return flags
+}

@@ -4,6 +4,7 @@
  * SIGKILL in the middle of an import restarts with a store that verifies.
  */
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -124,6 +125,16 @@ describe('content from the CLI', function () {
     assert.equal(fromStdin.size, data.length)
     const cat = await runCliBytes(['--repo', repo, 'cat', fromStdin.cid])
     assert.ok(cat.stdout.equals(data))
+
+    // a named pipe (as <(cmd) gives): the CLI streams it, the daemon is never handed its path
+    const fifo = path.join(dir, 'pipe')
+    execFileSync('mkfifo', [fifo])
+    const writer = fs.writeFile(fifo, data)
+    const viaPipe = await json<{ cid: string, size: number }>('share', fifo)
+    await writer
+    assert.equal(viaPipe.cid, fromStdin.cid)
+    const client = await ApiClient.fromRepo(repo)
+    await assert.rejects(client.share({ path: fifo }), /is not a regular file/, 'the daemon refuses a pipe by path instead of blocking on it')
   })
 
   it('refuses bad input with one line and the right exit code, writing nothing', async () => {

@@ -9,13 +9,15 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 import { ApiClient } from '../../api/client.ts'
 import { ShoalError } from '../../errors.ts'
 import { isCode } from '../../utils/fs.ts'
 import { InvalidPathError, OutputExistsError } from '../../store/errors.ts'
 import { formatBytes } from '../../utils/bytes.ts'
-import { globals, output } from '../context.ts'
+import type { FetchProgress } from '../../exchange/fetcher.ts'
+import { globals, output, showProgress } from '../context.ts'
 import { cidArgument, intOption } from '../parse.ts'
 
 export function registerExport (program: Command): void {
@@ -24,7 +26,7 @@ export function registerExport (program: Command): void {
     .argument('<cid>', 'CID of the file', cidArgument)
     .action(async (cid: string, _opts, command: Command) => {
       const g = globals(command)
-      const response = await (await ApiClient.fromRepo(g.repo)).read(cid)
+      const response = await (await ApiClient.fromRepo(g.repo)).read(cid, { local: true })
       const expected = Number(response.headers.get('content-length'))
       let written = 0
       const counting = new Writable({
@@ -44,22 +46,32 @@ export function registerExport (program: Command): void {
     })
 
   program.command('fetch')
-    .description('download a file from the peers that hold it, verify every block, write it to PATH (default ./CID)')
+    .description('download a file from every peer that holds it at once, verify every block, write it to PATH (default ./CID); an interrupted fetch resumes')
     .argument('<cid>', 'CID of the file', cidArgument)
     .option('-o, --output <path>', 'where to write (a folder puts it inside as CID)')
     .option('--force', 'overwrite PATH if it exists')
-    .option('--timeout <seconds>', 'give up when no holder of a block answers within this long', intOption('--timeout', 1, 86_400), 60)
+    .option('--timeout <seconds>', 'give up when no block has arrived for this long', intOption('--timeout', 1, 86_400), 60)
     .action(async (cid: string, opts: { output?: string, force?: boolean, timeout: number }, command: Command) => {
       const g = globals(command)
       const target = await outputPath(opts.output, cid, opts.force === true)
       const client = await ApiClient.fromRepo(g.repo)
-      const fetched = await client.fetch(cid, opts.timeout)
-      const response = await client.read(cid)
-      const size = await writeAtomically(target, Readable.fromWeb(response.body as never), Number(response.headers.get('content-length')), cid)
-      output(g, { cid, path: target, size, seconds: round(fetched.seconds), blocks: fetched.blocks, local: fetched.local, peers: fetched.peers },
+      const bar = showProgress(g) ? new FetchProgressBar() : undefined
+      let fetched
+      try {
+        fetched = await client.fetch(cid, {
+          path: target,
+          force: opts.force === true,
+          timeoutSeconds: opts.timeout,
+          onProgress: bar != null ? p => { bar.update(p) } : undefined
+        })
+      } finally {
+        bar?.stop()
+      }
+      const rate = fetched.seconds > 0 ? (fetched.size / 2 ** 20) / fetched.seconds : 0
+      output(g, { ...fetched, path: target, seconds: round(fetched.seconds), mibPerSecond: round(rate) },
         r => [
-          `wrote ${r.path} (${formatBytes(r.size)}), fetched in ${r.seconds} s`,
-          ...Object.entries(r.peers).map(([peer, bytes]) => `  ${formatBytes(bytes).padStart(10)} from ${peer}`),
+          `wrote ${r.path} (${formatBytes(r.size)}) in ${r.seconds} s, ${r.mibPerSecond} MiB/s, from ${Object.keys(r.peers).length} peer${Object.keys(r.peers).length === 1 ? '' : 's'}`,
+          ...Object.entries(r.peers).sort((a, b) => b[1] - a[1]).map(([peer, bytes]) => `  ${formatBytes(bytes).padStart(10)} from ${peer}`),
           ...(r.local > 0 ? [`  ${r.local} block${r.local === 1 ? ' was' : 's were'} already here`] : [])
         ].join('\n'))
     })
@@ -74,7 +86,7 @@ export function registerExport (program: Command): void {
       const target = await outputPath(opts.output, cid, opts.force === true)
       const client = await ApiClient.fromRepo(g.repo)
       const started = performance.now()
-      const response = await client.read(cid)
+      const response = await client.read(cid, { local: true })
       const expected = Number(response.headers.get('content-length'))
       const size = await writeAtomically(target, Readable.fromWeb(response.body as never), expected, cid)
       const seconds = (performance.now() - started) / 1000
@@ -143,4 +155,35 @@ function cutShort (cid: string, written: number, expected: number, cause?: unkno
 
 function round (n: number): number {
   return Math.round(n * 1000) / 1000
+}
+
+/** Blocks, bytes, peers in use, rate and time left of a fetch, on stderr. */
+class FetchProgressBar {
+  private readonly bar = new cliProgress.SingleBar({
+    format: ' fetching [{bar}] {percentage}% | {blocks} blocks | {amount} | {peers} peers | {rate}/s | ETA {left}',
+    stream: process.stderr,
+    hideCursor: true
+  }, cliProgress.Presets.shades_classic)
+
+  private started = false
+
+  update (p: FetchProgress): void {
+    const values = {
+      blocks: `${p.blocks}/${p.totalBlocks}`,
+      amount: `${formatBytes(p.bytes)} of ${formatBytes(p.size)}`,
+      peers: p.peers,
+      rate: formatBytes(p.rate),
+      left: p.eta != null ? `${p.eta} s` : '?'
+    }
+    if (!this.started) {
+      this.started = true
+      this.bar.start(Math.max(1, p.size), p.bytes, values)
+    }
+    this.bar.setTotal(Math.max(1, p.size))
+    this.bar.update(p.bytes, values)
+  }
+
+  stop (): void {
+    if (this.started) this.bar.stop()
+  }
 }

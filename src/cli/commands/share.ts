@@ -22,12 +22,15 @@ export function registerShare (program: Command): void {
     .action(async (file: string, opts: { replicas?: number, chunkSize?: number }, command: Command) => {
       const g = globals(command)
       const client = await ApiClient.fromRepo(g.repo)
+      const absolute = file === '-' ? '' : path.resolve(file)
+      const checked = file === '-' ? undefined : await checkReadableFile(absolute)
+      // a pipe or device (/dev/stdin, <(cmd)) can be read once, by us: stream it
       const fromStdin = file === '-'
-      const absolute = fromStdin ? '' : path.resolve(file)
-      const size = fromStdin ? undefined : await checkReadableFile(absolute)
+      const streamed = checked != null && !checked.regular
+      const size = checked?.regular === true ? checked.size : undefined
       const progress = showProgress(g) ? new ShareProgressBars(size) : undefined
       const request = {
-        name: fromStdin ? undefined : path.basename(absolute),
+        name: fromStdin || streamed ? undefined : path.basename(absolute),
         chunkSize: opts.chunkSize,
         replicas: opts.replicas,
         onProgress: progress != null ? (p: ShareProgress) => { progress.update(p) } : undefined
@@ -36,6 +39,13 @@ export function registerShare (program: Command): void {
       try {
         if (fromStdin) {
           result = await client.share({ ...request, stream: process.stdin })
+        } else if (streamed) {
+          const handle = await fs.open(absolute, 'r')
+          try {
+            result = await client.share({ ...request, stream: handle.createReadStream({ autoClose: false }) })
+          } finally {
+            await handle.close()
+          }
         } else {
           result = await client.share({ ...request, path: absolute }).catch(async (err: unknown) => {
             // The daemon may run as a user who cannot read the file: send the bytes.
@@ -64,8 +74,8 @@ export function registerShare (program: Command): void {
     })
 }
 
-/** Size of a readable regular file; one clear error otherwise (exit 2). */
-async function checkReadableFile (file: string): Promise<number> {
+/** Size of a readable file, and whether it is a regular one; one clear error otherwise (exit 2). */
+async function checkReadableFile (file: string): Promise<{ size: number, regular: boolean }> {
   let stat
   try {
     stat = await fs.stat(file)
@@ -76,7 +86,7 @@ async function checkReadableFile (file: string): Promise<number> {
     throw new InvalidPathError(`cannot read ${file}: ${(err as Error).message}`)
   }
   if (stat.isDirectory()) throw new InvalidPathError(`${file} is a directory, not a file`)
-  return stat.size
+  return { size: stat.size, regular: stat.isFile() }
 }
 
 function refusals (refused: Record<string, number>): string {

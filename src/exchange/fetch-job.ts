@@ -1,0 +1,494 @@
+/**
+ * One download of one file DAG, shared by everyone who wants it: `shoal
+ * fetch` callers (each with its own output file) and streaming readers of
+ * the API. It finds sources, resolves the DAG's layout, runs the block
+ * scheduler, stores every verified block (so this peer serves it to others
+ * at once) and writes it to every attached output file.
+ *
+ * Sources: the root's provider records, the 2k closest peers of each block
+ * (where placement put them), and a few connected peers; each is asked
+ * once, with one have list, which of the needed blocks it holds. Blocks
+ * nobody was found to hold are asked about again every REFRESH_MS.
+ */
+import type { Logger } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { cidKey, matchesCid } from '../content/cid.ts'
+import type { BufferPool } from '../content/buffer-pool.ts'
+import { decodeFileNode } from '../content/dag-reader.ts'
+import type { HashWorker } from '../content/hash-worker.ts'
+import type { ShoalNode } from '../peer/libp2p.ts'
+import type { ClosestPlanner } from '../placement/closest-planner.ts'
+import type { ContentStore, FetchSession } from '../store/content-store.ts'
+import { ContentNotFoundError } from '../store/errors.ts'
+import { mapConcurrent, sleep } from '../utils/wait.ts'
+import { resolveLayout, type FileLayout } from './file-layout.ts'
+import type { OutputFile } from './output-file.ts'
+import { BlockScheduler, type PeerReport } from './scheduler.ts'
+import { XferSession } from './xfer-client.ts'
+
+/** Provider records looked for. */
+const MAX_PROVIDERS = 20
+/** Connected peers asked first, before any DHT lookup (a have list costs ~36 bytes per block). */
+const MAX_CONNECTED_ASKED = 20
+/** Sources asked at once. */
+const SOURCES_AT_ONCE = 8
+/** How often blocks without a known holder are asked about again. */
+const REFRESH_MS = 2_000
+/** How long peers at hand get to say whether they hold a DAG node. */
+const HAVE_AT_HAND_MS = 2_000
+/** One try at a DAG node from one peer. */
+const NODE_TRY_MS = 10_000
+
+export interface FetchJobInit {
+  root: CID
+  node: ShoalNode
+  content: ContentStore
+  planner: () => ClosestPlanner
+  replicas: number
+  hasher: HashWorker
+  /** Block buffers of (at least) this size, reused from fetch to fetch. */
+  pools: (size: number) => BufferPool
+  log: Logger
+}
+
+export interface JobProgress {
+  blocks: number
+  totalBlocks: number
+  bytes: number
+  size: number
+  /** Peers with requests outstanding now. */
+  peers: number
+}
+
+export interface JobOutcome {
+  size: number
+  /** Blocks in the DAG, and how many were already here. */
+  blocks: number
+  local: number
+  /** File bytes that were already here. */
+  localBytes: number
+  peers: Record<string, PeerReport>
+  /** Bytes received twice (endgame races, answers already cancelled). */
+  wasted: number
+  /** Milliseconds from the start of the job: layout resolved, first and last block stored. */
+  timings: { layoutMs: number, firstSourceMs?: number, firstBlockMs?: number, lastBlockMs?: number }
+}
+
+export class FetchJob {
+  readonly root: CID
+  private readonly init: FetchJobInit
+  private readonly controller = new AbortController()
+  private readonly sessions = new Map<string, Promise<XferSession>>()
+  private readonly providers = new Set<string>()
+  private readonly sinks = new Set<OutputFile>()
+  private readonly download: FetchSession
+  private layout?: FileLayout
+  private readonly layoutReady = Promise.withResolvers<FileLayout>()
+  private scheduler?: BlockScheduler
+  private stored?: Uint8Array
+  private storedBytes = 0
+  private storedBlocks = 0
+  private localBlocks = 0
+  private changed: Array<() => void> = []
+  private interest = 0
+  private lingerTimer?: ReturnType<typeof setTimeout>
+  private failure?: Error
+  /** When a block was last stored (performance.now()): for stall timeouts. */
+  lastProgressAt = performance.now()
+  readonly outcome: Promise<JobOutcome>
+  /** Called once the job ends, either way. */
+  onEnded?: () => void
+
+  constructor (init: FetchJobInit) {
+    this.init = init
+    this.root = init.root
+    this.download = init.content.openFetch()
+    this.download.keep(init.root)
+    this.layoutReady.promise.catch(() => {})
+    this.outcome = this.run()
+    this.outcome.catch(() => {})
+  }
+
+  get signal (): AbortSignal {
+    return this.controller.signal
+  }
+
+  get ended (): boolean {
+    return this.failure != null || (this.scheduler?.done ?? false)
+  }
+
+  /** Someone wants this file: the job keeps running. */
+  acquire (): void {
+    this.interest++
+    clearTimeout(this.lingerTimer)
+  }
+
+  /** Someone no longer does: with nobody left, the job stops after `lingerMs`. */
+  release (lingerMs = 0): void {
+    this.interest = Math.max(0, this.interest - 1)
+    if (this.interest > 0) return
+    clearTimeout(this.lingerTimer)
+    const stop = (): void => { if (this.interest === 0) this.abort(new Error('nobody wants this fetch any more')) }
+    if (lingerMs <= 0) stop()
+    else { this.lingerTimer = setTimeout(stop, lingerMs); this.lingerTimer.unref() }
+  }
+
+  abort (err: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(err)
+  }
+
+  async fileLayout (signal?: AbortSignal): Promise<FileLayout> {
+    return raceSignal(this.layoutReady.promise, signal)
+  }
+
+  progress (): JobProgress {
+    return {
+      blocks: this.storedBlocks + (this.layout?.nodes.length ?? 0),
+      totalBlocks: this.layout == null ? 0 : this.layout.pieces.filter(p => p.raw).length + this.layout.nodes.length,
+      bytes: this.storedBytes,
+      size: this.layout?.size ?? 0,
+      peers: this.scheduler?.activePeers() ?? 0
+    }
+  }
+
+  /** Fetch these pieces before any other (a streaming reader's range). */
+  prioritize (from: number, to: number): void {
+    this.scheduler?.prioritize(from, to)
+  }
+
+  /** Writes every piece, those stored already and those to come, to `sink`. */
+  async attach (sink: OutputFile, signal?: AbortSignal): Promise<void> {
+    const layout = await this.fileLayout(signal)
+    await sink.open(layout.size)
+    this.sinks.add(sink)
+    // pieces verified before the sink was added are copied from the store
+    await mapConcurrent(layout.pieces.map((_, i) => i), 4, async i => {
+      if (!this.isVerified(i)) return
+      await this.waitStored(i, signal)
+      await sink.write(layout.pieces[i].offset, await this.pieceBytes(i))
+    })
+  }
+
+  detach (sink: OutputFile): void {
+    this.sinks.delete(sink)
+  }
+
+  /** The file bytes of piece `i`, once stored. */
+  async pieceBytes (i: number): Promise<Uint8Array> {
+    const piece = this.layout!.pieces[i]
+    if (!piece.raw) await Promise.all(this.nodeStores) // a dag-pb node may still be on its way to the store
+    const block = await this.init.content.blockstore.get(piece.cid, { verify: false })
+    return piece.raw ? block : decodeFileNode(piece.cid, block).data
+  }
+
+  /** Resolves once piece `i` is stored here. */
+  async waitStored (i: number, signal?: AbortSignal): Promise<void> {
+    while (this.stored?.[i] !== 1) {
+      if (this.failure != null) throw this.failure
+      signal?.throwIfAborted()
+      await raceSignal(new Promise<void>(resolve => { this.changed.push(resolve) }), signal)
+    }
+  }
+
+  private isVerified (i: number): boolean {
+    return this.stored?.[i] === 1 || this.verifiedPieces.has(i)
+  }
+
+  private readonly verifiedPieces = new Set<number>()
+
+  private notify (): void {
+    const waiting = this.changed
+    this.changed = []
+    for (const wake of waiting) wake()
+  }
+
+  private async run (): Promise<JobOutcome> {
+    const signal = this.controller.signal
+    try {
+      const layout = await resolveLayout(this.root, async cid => this.getNode(cid, signal))
+      this.layout = layout
+      for (const cid of layout.nodes) this.download.keep(cid)
+      const { pieces } = layout
+      for (const p of pieces) this.download.keep(p.cid)
+      const have = await Promise.all(pieces.map(async p => !p.raw || await this.init.content.hasBlock(p.cid)))
+      this.stored = new Uint8Array(pieces.length)
+      have.forEach((h, i) => {
+        if (!h) return
+        this.stored![i] = 1
+        if (pieces[i].raw) { this.storedBlocks++; this.localBlocks++; this.localBytes += pieces[i].size }
+        this.storedBytes += pieces[i].size
+      })
+      this.localBlocks += this.localNodes
+      // blocks are joined into shared memory: the hash worker reads them in place
+      const largest = pieces.reduce((m, p) => p.raw ? Math.max(m, p.size) : m, 1)
+      const pool = this.init.pools(largest)
+      this.pool = pool
+      const scheduler = new BlockScheduler({
+        pieces: pieces.map(p => ({ cid: p.cid, size: p.size })),
+        have,
+        recycle: bytes => { pool.release(bytes) },
+        verify: async (cid, bytes) => this.verify(cid, bytes),
+        deliver: async (i, bytes) => { await this.deliver(i, bytes) },
+        log: this.init.log
+      })
+      this.scheduler = scheduler
+      this.layoutReady.resolve(layout)
+      this.lastProgressAt = performance.now()
+      this.timings.layoutMs = Math.round(this.lastProgressAt - this.startedAt)
+      const running = scheduler.run(signal)
+      if (!scheduler.done) void this.findSources(layout, scheduler, signal)
+      await running
+      const blocks = layout.nodes.length + pieces.filter(p => p.raw).length
+      await Promise.all(this.nodeStores)
+      await this.download.commit(this.root, { size: layout.size, blocks })
+      return { size: layout.size, blocks, local: this.localBlocks, localBytes: this.localBytes, peers: scheduler.peerReports(), wasted: scheduler.wasted, timings: this.timings }
+    } catch (err) {
+      const error = signal.aborted ? signal.reason as Error : err as Error
+      this.failure = error
+      this.layoutReady.reject(error)
+      this.scheduler?.stop(error)
+      throw error
+    } finally {
+      this.failure ??= new Error('fetch ended')
+      if (!signal.aborted) this.controller.abort(this.failure)
+      this.notify()
+      this.download.close()
+      clearTimeout(this.lingerTimer)
+      await Promise.all([...this.sessions.values()].map(async s => { await (await s.catch(() => undefined))?.close() }))
+      this.onEnded?.()
+    }
+  }
+
+  private localNodes = 0
+  /** DAG nodes being written to the store. */
+  private readonly nodeStores: Array<Promise<void>> = []
+  /** Block buffers of this file's leaf size, once the layout is known. */
+  private pool?: BufferPool
+  private readonly startedAt = performance.now()
+  private readonly timings: JobOutcome['timings'] = { layoutMs: 0 }
+  private localBytes = 0
+
+  private async verify (cid: CID, bytes: Uint8Array): Promise<boolean> {
+    const digest = await this.init.hasher.digest(bytes)
+    return Buffer.from(digest).equals(cid.multihash.digest)
+  }
+
+  private async deliver (i: number, bytes: Uint8Array): Promise<void> {
+    const piece = this.layout!.pieces[i]
+    this.verifiedPieces.add(i)
+    await Promise.all([
+      this.download.storeBlock(piece.cid, bytes, { verified: true }),
+      ...[...this.sinks].map(async sink => { await sink.write(piece.offset, bytes) })
+    ])
+    this.verifiedPieces.delete(i)
+    this.stored![i] = 1
+    this.storedBlocks++
+    this.storedBytes += piece.size
+    this.lastProgressAt = performance.now()
+    this.timings.firstBlockMs ??= Math.round(this.lastProgressAt - this.startedAt)
+    this.timings.lastBlockMs = Math.round(this.lastProgressAt - this.startedAt)
+    this.notify()
+  }
+
+  /** A dag-pb node (or a raw root): from the store, else from whoever may hold it. */
+  private async getNode (cid: CID, signal: AbortSignal): Promise<Uint8Array> {
+    this.download.keep(cid)
+    if (await this.init.content.hasBlock(cid)) {
+      this.localNodes++
+      return this.init.content.blockstore.get(cid)
+    }
+    const tried = new Set<string>()
+    // while the DHT finds the node's closest peers, ask those at hand
+    // (providers found so far, connected peers) with one have query each
+    while (true) {
+      signal.throwIfAborted()
+      const atHand = [...new Set([...this.providers, ...this.connectedPeers().slice(0, MAX_CONNECTED_ASKED)])]
+        .filter(p => p !== this.selfId && !tried.has(p))
+      const holder = await this.firstHolder(cid, atHand, signal)
+      // the DHT (closest peers, provider records) only when nobody at hand has it
+      let candidates = [holder ?? '']
+      if (holder == null) {
+        this.discoverProviders(signal)
+        const plan = await this.init.planner().plan([cid.multihash.bytes], 2 * this.init.replicas, signal)
+        candidates = [...new Set([...plan.closest[0], ...this.providers, ...this.connectedPeers()])].filter(p => p !== this.selfId && !tried.has(p))
+      }
+      if (candidates.length === 0 && tried.size === 0 && this.init.node.getPeers().length === 0) {
+        throw new ContentNotFoundError(`${cidKey(cid)} is not held here and no peer is connected to fetch it from`)
+      }
+      for (const peer of candidates) {
+        tried.add(peer)
+        try {
+          const session = await this.session(peer, signal)
+          const bytes = await raceSignal(session.want(cid), AbortSignal.any([signal, AbortSignal.timeout(NODE_TRY_MS)]))
+          if (bytes == null) continue
+          if (!matchesCid(cid, bytes)) {
+            this.dropSession(peer, 'sent a block that does not match its CID')
+            continue
+          }
+          // stored in the background (an fsync must not hold up the layout); waited for before the commit
+          const storing = this.download.storeBlock(cid, bytes, { verified: true })
+          storing.catch(() => {})
+          this.nodeStores.push(storing)
+          this.lastProgressAt = performance.now()
+          return bytes
+        } catch (err) {
+          signal.throwIfAborted()
+          this.dropSession(peer, (err as Error).message)
+        }
+      }
+      if (holder != null) continue // it failed us: try the others, without waiting
+      // nobody had it yet: providers may still turn up, peers may join
+      await sleep(REFRESH_MS / 2, signal)
+      if (candidates.length === 0) tried.clear()
+    }
+  }
+
+  /** The first of `peers` to say it holds `cid` (have queries at once), or undefined. */
+  private async firstHolder (cid: CID, peers: string[], signal: AbortSignal): Promise<string | undefined> {
+    if (peers.length === 0) return undefined
+    return new Promise(resolve => {
+      let left = peers.length
+      const done = (): void => { if (--left === 0) resolve(undefined) }
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(HAVE_AT_HAND_MS)])
+      for (const peer of peers) {
+        this.session(peer, deadline)
+          .then(async session => session.have([cid], deadline))
+          .then(([held]) => { if (held) resolve(peer); done() }, () => { done() })
+      }
+    })
+  }
+
+  private get selfId (): string {
+    return this.init.node.peerId.toString()
+  }
+
+  private connectedPeers (): string[] {
+    return this.init.node.getPeers().map(p => p.toString())
+  }
+
+  private async session (peer: string, signal: AbortSignal): Promise<XferSession> {
+    let s = this.sessions.get(peer)
+    if (s != null) {
+      const live = await s.catch(() => undefined)
+      if (live != null && live.failed == null) return live
+      this.sessions.delete(peer)
+    }
+    s = XferSession.open(this.init.node, peer, {
+      signal,
+      // blocks land in shared memory the hash worker reads in place, reused from block to block
+      allocate: size => {
+        const pool = this.pool
+        return pool != null && size <= pool.size ? pool.acquire().subarray(0, size) : Buffer.from(new SharedArrayBuffer(size))
+      },
+      release: buf => { this.pool?.release(buf) }
+    })
+    this.sessions.set(peer, s)
+    s.catch(() => { if (this.sessions.get(peer) === s) this.sessions.delete(peer) })
+    return s
+  }
+
+  private dropSession (peer: string, why: string): void {
+    const s = this.sessions.get(peer)
+    this.sessions.delete(peer)
+    this.init.log('source %s of %s: %s', peer, cidKey(this.root), why)
+    void s?.then(live => { live.abort(new Error(why)) }, () => {})
+  }
+
+  /** Looks up the root's provider records (once), asking each provider found about what is still needed. */
+  private discoverProviders (signal: AbortSignal): void {
+    if (this.discovering) return
+    this.discovering = true
+    void this.findProviders(signal)
+  }
+
+  private discovering = false
+
+  private async findProviders (signal: AbortSignal): Promise<void> {
+    if (this.init.node.getPeers().length === 0) return
+    try {
+      const lookup = AbortSignal.any([signal, AbortSignal.timeout(30_000)])
+      for await (const event of this.init.node.services.dht.findProviders(this.root, { signal: lookup })) {
+        if (event.name !== 'PROVIDER') continue
+        for (const p of event.providers) {
+          const id = p.id.toString()
+          if (id === this.selfId || this.providers.has(id)) continue
+          this.providers.add(id)
+          // a provider holds the whole file: ask it about everything still needed
+          const scheduler = this.scheduler
+          if (scheduler != null && !scheduler.done) void this.askSource(id, scheduler.needed(), signal)
+        }
+        if (this.providers.size >= MAX_PROVIDERS) break
+      }
+    } catch (err) {
+      if (!signal.aborted) this.init.log('finding providers of %s: %s', this.root, (err as Error).message)
+    }
+  }
+
+  /** Asks the likely holders which needed pieces they have, then keeps asking about orphans. */
+  private async findSources (layout: FileLayout, scheduler: BlockScheduler, signal: AbortSignal): Promise<void> {
+    try {
+      const needed = scheduler.needed()
+      const asked = new Set<string>([this.selfId])
+      // first those at hand, no DHT lookup needed: providers found so far (they
+      // hold it all) and connected peers; the closest peers of every block
+      // are looked up meanwhile and asked about their blocks
+      const atHand = [...this.providers, ...this.connectedPeers().filter(p => !this.providers.has(p)).slice(0, MAX_CONNECTED_ASKED)]
+        .filter(p => !asked.has(p))
+      for (const p of atHand) asked.add(p)
+      await mapConcurrent(atHand, SOURCES_AT_ONCE, async peer => { await this.askSource(peer, needed, signal) })
+      // the DHT only for what nobody at hand holds: the closest peers of those
+      // blocks (placement put them there) and the root's provider records
+      const orphans = scheduler.orphans()
+      if (orphans.length > 0) {
+        this.discoverProviders(signal)
+        const plan = await this.init.planner().plan(orphans.map(i => layout.pieces[i].cid.multihash.bytes), 2 * this.init.replicas, signal)
+        const byPeer = new Map<string, number[]>()
+        plan.closest.forEach((peers, j) => {
+          for (const peer of peers) {
+            if (asked.has(peer)) continue
+            let list = byPeer.get(peer)
+            if (list == null) byPeer.set(peer, list = [])
+            list.push(orphans[j])
+          }
+        })
+        await mapConcurrent([...byPeer], SOURCES_AT_ONCE, async ([peer, indexes]) => { await this.askSource(peer, indexes, signal) })
+      }
+      while (!scheduler.done && !signal.aborted) {
+        await sleep(REFRESH_MS, signal)
+        const orphans = scheduler.orphans()
+        if (orphans.length === 0) continue
+        this.discoverProviders(signal)
+        const peers = new Set([...this.sessions.keys(), ...this.providers, ...this.connectedPeers().slice(0, MAX_CONNECTED_ASKED)])
+        peers.delete(this.selfId)
+        await mapConcurrent([...peers], SOURCES_AT_ONCE, async peer => { await this.askSource(peer, orphans, signal) })
+      }
+    } catch (err) {
+      if (!signal.aborted) this.init.log('finding sources of %s: %s', this.root, (err as Error).message)
+    }
+  }
+
+  private async askSource (peer: string, indexes: number[], signal: AbortSignal): Promise<void> {
+    const scheduler = this.scheduler
+    if (scheduler == null || indexes.length === 0 || scheduler.isBanned(peer)) return
+    try {
+      const session = await this.session(peer, signal)
+      const held = await session.have(indexes.map(i => this.layout!.pieces[i].cid), signal)
+      const has = indexes.filter((_, j) => held[j])
+      if (has.length > 0) this.timings.firstSourceMs ??= Math.round(performance.now() - this.startedAt)
+      if (has.length > 0 || scheduler.hasPeer(peer)) scheduler.addPeer(session, has)
+    } catch (err) {
+      if (signal.aborted) return
+      this.dropSession(peer, (err as Error).message)
+    }
+  }
+}
+
+async function raceSignal<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal == null) return promise
+  signal.throwIfAborted()
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(signal.reason as Error) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+  })
+}

@@ -1,0 +1,114 @@
+/**
+ * The file a fetch writes: blocks land at their offsets in a temporary file
+ * beside the target as they arrive (in any order), and the target name
+ * appears only when every byte is there and on disk. The temporary name is
+ * fixed for a (target, CID) pair, so an interrupted fetch finds it again;
+ * it is kept when a fetch fails (disk full, timeout, crash).
+ */
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { isCode } from '../utils/fs.ts'
+import { DiskFullError, InvalidPathError, OutputExistsError } from '../store/errors.ts'
+
+/** Bytes written between two background flushes of the output file. */
+const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
+
+export class OutputFile {
+  readonly target: string
+  readonly partPath: string
+  private readonly force: boolean
+  private handle?: fs.FileHandle
+  /** Bytes written since the last flush was started. */
+  private unflushed = 0
+  private flushing?: Promise<void>
+
+  private constructor (target: string, cid: string, force: boolean) {
+    this.target = target
+    this.partPath = path.join(path.dirname(target), `.${path.basename(target)}.${cid}.part`)
+    this.force = force
+  }
+
+  /** Checks that `target` may be written (exit 2 if not) before any byte is fetched. */
+  static async prepare (target: string, cid: string, force: boolean): Promise<OutputFile> {
+    if (!path.isAbsolute(target)) throw new InvalidPathError(`output path must be absolute, got ${target}`)
+    const parent = await fs.stat(path.dirname(target)).catch(() => undefined)
+    if (parent?.isDirectory() !== true) throw new InvalidPathError(`cannot write ${target}: folder ${path.dirname(target)} does not exist`)
+    const out = new OutputFile(target, cid, force)
+    await out.checkTarget()
+    return out
+  }
+
+  private async checkTarget (): Promise<void> {
+    const stat = await fs.lstat(this.target).catch(() => undefined)
+    if (stat == null) return
+    if (stat.isDirectory()) throw new InvalidPathError(`cannot write ${this.target}: it is a folder`)
+    if (!this.force) throw new OutputExistsError(`${this.target} already exists (use --force to overwrite)`)
+  }
+
+  /** Opens (or reopens, keeping what it holds) the temporary file at its final size. */
+  async open (size: number): Promise<void> {
+    try {
+      this.handle = await fs.open(this.partPath, 'r+').catch(async (err: unknown) => {
+        if (!isCode(err, 'ENOENT')) throw err
+        return fs.open(this.partPath, 'wx', 0o644)
+      })
+      const stat = await this.handle.stat()
+      if (stat.size !== size) await this.handle.truncate(size)
+    } catch (err) {
+      await this.handle?.close().catch(() => {})
+      this.handle = undefined
+      throw this.fileError(err)
+    }
+  }
+
+  async write (offset: number, bytes: Uint8Array): Promise<void> {
+    if (this.handle == null) throw new Error('output file is not open')
+    try {
+      let done = 0
+      while (done < bytes.length) {
+        const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, offset + done)
+        done += bytesWritten
+      }
+    } catch (err) {
+      throw this.fileError(err)
+    }
+    // flush as we go, one flush at a time, so the final fsync has little
+    // left to write and the disk works while the network does
+    this.unflushed += bytes.length
+    if (this.unflushed >= FLUSH_EVERY_BYTES && this.flushing == null) {
+      this.unflushed = 0
+      const handle = this.handle
+      this.flushing = handle.datasync().catch(() => {}).finally(() => { this.flushing = undefined })
+    }
+  }
+
+  /** Makes the bytes durable and gives the file its name. */
+  async finish (): Promise<void> {
+    if (this.handle == null) throw new Error('output file is not open')
+    try {
+      await this.flushing
+      await this.handle.datasync()
+      await this.handle.close()
+      this.handle = undefined
+      await this.checkTarget()
+      await fs.rename(this.partPath, this.target)
+      const dir = await fs.open(path.dirname(this.target), 'r')
+      try { await dir.sync() } finally { await dir.close() }
+    } catch (err) {
+      throw this.fileError(err)
+    }
+  }
+
+  /** Closes the temporary file and leaves it for a later fetch to resume. */
+  async abandon (): Promise<void> {
+    await this.flushing
+    await this.handle?.close().catch(() => {})
+    this.handle = undefined
+  }
+
+  private fileError (err: unknown): Error {
+    if (isCode(err, 'ENOSPC')) return new DiskFullError(`disk full while writing ${this.target} (what was fetched is kept in ${this.partPath} and the store, for the next fetch)`)
+    if (isCode(err, 'EACCES') || isCode(err, 'EROFS') || isCode(err, 'EISDIR')) return new InvalidPathError(`cannot write ${this.target}: ${(err as Error).message}`)
+    return err as Error
+  }
+}

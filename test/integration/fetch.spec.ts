@@ -1,0 +1,172 @@
+/**
+ * Parallel fetch on a real swarm (in-process peers, real TCP, real repos):
+ * many holders at once, holders leaving mid-fetch, a peer that sends wrong
+ * bytes, a peer that floods requests.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { pbStream } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import type { ShoalPeer } from '../../src/peer/peer.ts'
+import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
+import { XferSession } from '../../src/exchange/xfer-client.ts'
+import { STREAM_LIMITS } from '../../src/wire/limits.ts'
+import {
+  MAX_PENDING_WANTS, Presence, XFER_PROTOCOL, XferRequestCodec, XferResponseCodec, packBits
+} from '../../src/wire/xfer-messages.ts'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+describe('parallel fetch in a 10-peer swarm', function () {
+  this.timeout(120_000)
+  let swarm: TestSwarm
+  before(async () => { swarm = await createTestSwarm(10) })
+  after(async () => { await swarm?.destroy() })
+
+  /** The same bytes shared by each of `holders` (k = 0: kept there and announced), so each holds every block. */
+  async function shareOn (holders: ShoalPeer[], size: number, chunkSize = 256 * KiB): Promise<{ root: CID, data: Buffer }> {
+    const data = randomBytes(size)
+    const file = path.join(swarm.dir, `file-${Date.now()}-${Math.random()}`)
+    await fs.writeFile(file, data)
+    let root: CID | undefined
+    for (const peer of holders) {
+      const imported = await peer.content.shareFile(file, { chunkSize })
+      assert.ok(root == null || root.equals(imported.cid))
+      root = imported.cid
+      await peer.placement.place(imported.cid, [], 0)
+    }
+    return { root: root!, data }
+  }
+
+  const out = (name: string): string => path.join(swarm.dir, `${name}-${Math.random()}.out`)
+
+  it('fetches from 8 holders at once: the exact bytes, from several peers, into a file renamed only when complete', async () => {
+    const holders = swarm.peers.slice(0, 8)
+    const { root, data } = await shareOn(holders, 8 * MiB + 123)
+    const fetcher = swarm.peers[9]
+    const target = out('eight')
+    const result = await fetcher.fetcher.fetch(root, { output: { path: target }, timeoutMs: 30_000 })
+    assert.ok((await fs.readFile(target)).equals(data), 'byte for byte the shared file')
+    assert.equal(result.size, data.length)
+    assert.equal(result.local, 0)
+    const used = Object.keys(result.peers)
+    assert.ok(used.length >= 3, `blocks came from ${used.length} peers: ${JSON.stringify(result.peers)}`)
+    for (const id of used) assert.ok(holders.some(h => h.peerId.toString() === id))
+    assert.equal(Object.values(result.peers).reduce((a, b) => a + b, 0), data.length, 'every byte received once (no leaf was here)')
+    assert.deepEqual((await fetcher.content.list(root)).map(h => h.reason), ['fetched'], 'the fetcher now holds it')
+    const leftovers = (await fs.readdir(swarm.dir)).filter(f => f.endsWith('.part'))
+    assert.deepEqual(leftovers, [], 'no temporary file left')
+
+    // a second fetch of the same CID downloads nothing
+    const again = await fetcher.fetcher.fetch(root, { output: { path: out('again') }, timeoutMs: 30_000 })
+    assert.deepEqual(again.peers, {})
+    assert.equal(again.localBytes, data.length)
+  })
+
+  it('fetches an empty file and a file of one block (its root is a raw leaf)', async () => {
+    for (const size of [0, 100 * KiB]) {
+      const { root, data } = await shareOn([swarm.peers[1], swarm.peers[2]], size)
+      const target = out(`small-${size}`)
+      const result = await swarm.peers[7].fetcher.fetch(root, { output: { path: target }, timeoutMs: 30_000 })
+      assert.equal(result.size, size)
+      assert.ok((await fs.readFile(target)).equals(data))
+    }
+  })
+
+  it('refuses to overwrite an existing output file before fetching anything', async () => {
+    const { root } = await shareOn([swarm.peers[0]], 300 * KiB)
+    const target = out('exists')
+    await fs.writeFile(target, 'keep me')
+    await assert.rejects(swarm.peers[9].fetcher.fetch(root, { output: { path: target } }), { name: 'OutputExistsError' })
+    assert.equal(await fs.readFile(target, 'utf8'), 'keep me')
+    assert.equal(await swarm.peers[9].content.hasBlock(root), false, 'nothing fetched')
+  })
+
+  it('drops a peer that sends wrong bytes, re-fetches those blocks elsewhere, and writes the exact file', async () => {
+    const liar = swarm.peers[4]
+    const honest = swarm.peers.slice(5, 7)
+    const { root, data } = await shareOn(honest, 4 * MiB, 256 * KiB)
+    // the liar claims every block and answers every want with random bytes of about the right size
+    await liar.libp2p.unhandle(XFER_PROTOCOL)
+    let lies = 0
+    await liar.libp2p.handle(XFER_PROTOCOL, async (stream: Stream) => {
+      const pb = pbStream(stream, STREAM_LIMITS)
+      try {
+        while (true) {
+          const request = await pb.read(XferRequestCodec)
+          if (request.have.length > 0) {
+            await pb.write({ cid: new Uint8Array(0), presence: Presence.HAVE_SET, data: new Uint8Array(0), bits: packBits(request.have.map(() => true)) }, XferResponseCodec)
+          }
+          for (const cid of request.want) {
+            lies++
+            await pb.write({ cid, presence: Presence.BLOCK, data: randomBytes(256 * KiB), bits: new Uint8Array(0) }, XferResponseCodec)
+          }
+        }
+      } catch {
+        stream.abort(new Error('liar done'))
+      }
+    })
+    try {
+      const fetcher = swarm.peers[8]
+      const target = out('liar')
+      const result = await fetcher.fetcher.fetch(root, { output: { path: target }, timeoutMs: 30_000 })
+      assert.ok((await fs.readFile(target)).equals(data))
+      const report = result.sources[liar.peerId.toString()]
+      assert.ok(lies > 0, 'the liar was asked for blocks')
+      assert.ok(report != null, 'the liar was used as a source')
+      assert.match(report.dropped ?? '', /does not match its CID/)
+      assert.equal(report.bytes, 0, 'no byte of the liar was kept')
+      const verified = await fetcher.content.verify({ repair: false })
+      assert.equal(verified.bad.length, 0, 'the store holds no bad block')
+    } finally {
+      // the liar serves nothing from now on: later fetches drop it as unreachable
+      await liar.libp2p.unhandle(XFER_PROTOCOL)
+    }
+  })
+
+  it('resets a stream that floods wants, and keeps serving on new streams', async () => {
+    const holder = swarm.peers[0]
+    const { root } = await shareOn([holder], 100 * KiB)
+    const asker = swarm.peers[3]
+    const stream = await asker.libp2p.dialProtocol(holder.peerId, XFER_PROTOCOL)
+    const pb = pbStream(stream, { ...STREAM_LIMITS, maxBufferSize: 64 * MiB })
+    const flood = Array.from({ length: MAX_PENDING_WANTS + 50 }, () => root.bytes)
+    await pb.write({ want: flood, have: [], cancel: [] }, XferRequestCodec)
+    await assert.rejects((async () => { while (true) await pb.read(XferResponseCodec) })(), 'the holder resets the flooding stream')
+    const session = await XferSession.open(asker.libp2p, holder.peerId.toString())
+    try {
+      const block = await session.want(root)
+      assert.ok(block != null && block.byteLength === 100 * KiB, 'a fresh stream is served')
+    } finally {
+      await session.close()
+    }
+  })
+
+  it('completes when 2 of its 3 holders stop in the middle of the fetch', async () => {
+    const holders = swarm.peers.slice(0, 3)
+    const { root, data } = await shareOn(holders, 12 * MiB, 256 * KiB)
+    for (const h of holders) h.uploadLimiter.setRate(3 * MiB)
+    const fetcher = swarm.peers[9]
+    const target = out('leavers')
+    let stopped: Promise<unknown> | undefined
+    let bytesAtStop = 0
+    const result = await fetcher.fetcher.fetch(root, {
+      output: { path: target },
+      timeoutMs: 30_000,
+      onProgress: p => {
+        if (stopped == null && p.bytes >= 3 * MiB) {
+          bytesAtStop = p.bytes
+          stopped = Promise.all([holders[0].stop(), holders[1].stop()])
+        }
+      }
+    })
+    await stopped
+    assert.ok(bytesAtStop > 0 && bytesAtStop < data.length, `holders stopped mid-fetch (at ${bytesAtStop} bytes)`)
+    assert.ok((await fs.readFile(target)).equals(data))
+    assert.ok((result.peers[holders[2].peerId.toString()] ?? 0) > data.length - bytesAtStop - 1, 'the last holder sent the rest')
+  })
+})
