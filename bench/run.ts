@@ -52,11 +52,11 @@ const suites: Record<string, Suite> = {
         lines: [
           '### `shoal swarm up` (as it runs by default: one daemon per peer up to 20 peers, else ~one host process per core)',
           '',
-          '| peers | processes | routable in (s) | CPU-s per peer | RSS per peer (MiB) | lookup p50 (ms) | lookup p95 (ms) | hops p50 | hops max | log2 N | top-3 exact |',
-          '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+          '| peers | processes | routable in (s) | CPU-s per peer | RSS per peer (MiB) | connections per peer | routing table per peer | lookup p50 (ms) | lookup p95 (ms) | hops p50 | hops max | log2 N | top-3 exact |',
+          '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
           ...processSwarms.map(r => r.routableSeconds == null
-            ? `| ${r.peers} | - | not routable in ${r.timeoutSeconds} s | - | - | - | - | - | - | ${r.log2N} | - |`
-            : `| ${r.peers} | ${r.processes} | ${r.routableSeconds} | ${r.cpuSecondsPerPeer} | ${r.rssPerPeerMiB} | ${r.lookupMsP50} | ${r.lookupMsP95} | ${r.hopsP50} | ${r.hopsMax} | ${r.log2N} | ${Math.round((r.top3Exact ?? 0) * 100)}% |`),
+            ? `| ${r.peers} | - | not routable in ${r.timeoutSeconds} s | - | - | - | - | - | - | - | - | ${r.log2N} | - |`
+            : `| ${r.peers} | ${r.processes} | ${r.routableSeconds} | ${r.cpuSecondsPerPeer} | ${r.rssPerPeerMiB} | ${r.connectionsPerPeer} | ${r.routingTablePerPeer} | ${r.lookupMsP50} | ${r.lookupMsP95} | ${r.hopsP50} | ${r.hopsMax} | ${r.log2N} | ${Math.round((r.top3Exact ?? 0) * 100)}% |`),
           '',
           '### In-process swarm (`createTestSwarm`, all peers on one event loop)',
           '',

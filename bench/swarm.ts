@@ -4,7 +4,8 @@
  *
  * - What `shoal swarm up` does (every peer its own daemon up to 20 peers,
  *   else ~one swarm-host process per core): time until routable, processes,
- *   RSS and CPU-seconds per peer, lookup latency p50/p95, hops next to
+ *   RSS and CPU-seconds per peer, connections and routing-table entries per
+ *   peer, lookup latency p50/p95, hops next to
  *   log2(N), and how often the 3 closest returned are the true 3 closest.
  * - In-process (`createTestSwarm`): time until routable and RSS per peer.
  */
@@ -19,7 +20,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { ApiClient } from '../src/api/client.ts'
 import { closestByXor } from '../src/peer/kad-distance.ts'
-import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
+import { swarmDown, swarmStatus, swarmUp } from '../src/swarm/process-swarm.ts'
 import { createTestSwarm } from '../src/swarm/test-swarm.ts'
 
 export interface ProcessSwarmResult {
@@ -34,6 +35,9 @@ export interface ProcessSwarmResult {
   rssPerPeerMiB: number | null
   /** CPU-seconds (user+sys) the swarm's processes had used when it was routable, per peer. */
   cpuSecondsPerPeer: number | null
+  /** Open connections and routing-table entries per peer right after it was routable (mean). */
+  connectionsPerPeer: number | null
+  routingTablePerPeer: number | null
   lookups: number
   lookupMsP50: number | null
   lookupMsP95: number | null
@@ -63,7 +67,7 @@ export async function benchProcessSwarm (peers: number, log: (s: string) => void
       log(`  ${peers} processes: ${(err as Error).message}`)
       return {
         peers, routableSeconds: null, timeoutSeconds: timeoutMs / 1000, error: (err as Error).message,
-        processes: null, peersPerProcess: null, rssPerPeerMiB: null, cpuSecondsPerPeer: null, lookups: 0, lookupMsP50: null, lookupMsP95: null, hopsP50: null, hopsMax: null,
+        processes: null, peersPerProcess: null, rssPerPeerMiB: null, cpuSecondsPerPeer: null, connectionsPerPeer: null, routingTablePerPeer: null, lookups: 0, lookupMsP50: null, lookupMsP95: null, hopsP50: null, hopsMax: null,
         log2N: round(Math.log2(peers), 2), top3Exact: null
       }
     }
@@ -71,6 +75,8 @@ export async function benchProcessSwarm (peers: number, log: (s: string) => void
     const pids = [...new Set(swarm.peers.map(p => p.pid))]
     const rss = pids.map(rssOf)
     const cpu = pids.map(cpuSecondsOf)
+    const status = (await swarmStatus(dir)).peers
+    const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length
     const ids = swarm.peers.map(p => peerIdFromString(p.peerId))
     const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
     const ms: number[] = []
@@ -93,6 +99,8 @@ export async function benchProcessSwarm (peers: number, log: (s: string) => void
       peersPerProcess: swarm.peers[0].peersInProcess,
       rssPerPeerMiB: round(rss.reduce((a, b) => a + b, 0) / peers / 2 ** 20, 1),
       cpuSecondsPerPeer: round(cpu.reduce((a, b) => a + b, 0) / peers, 2),
+      connectionsPerPeer: round(mean(status.map(p => p.connections ?? 0)), 1),
+      routingTablePerPeer: round(mean(status.map(p => p.routingTableSize ?? 0)), 1),
       lookups: LOOKUPS,
       lookupMsP50: round(quantile(ms, 0.5), 0),
       lookupMsP95: round(quantile(ms, 0.95), 0),

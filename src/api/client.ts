@@ -145,6 +145,11 @@ export class ApiClient {
     return this.request('POST', `${API_PREFIX}/dht/refresh`, options)
   }
 
+  /** Connects the peer to these peers (multiaddrs with /p2p/<id>); answers when every dial has finished. */
+  async join (multiaddrs: string[], options?: RequestOptions): Promise<{ connected: number, failed: number, routingTableSize: number }> {
+    return this.request('POST', `${API_PREFIX}/dht/join`, { ...options, body: JSON.stringify({ multiaddrs }), headers: { 'content-type': 'application/json' } })
+  }
+
   /** Asks the peer to stop (a daemon exits; a swarm host stops only this peer). */
   async shutdown (options?: RequestOptions): Promise<{ stopping: boolean, peerId: string }> {
     return this.request('POST', `${API_PREFIX}/shutdown`, options)

@@ -10,6 +10,7 @@ import type { ComponentLogger } from '@libp2p/interface'
 import { AGENT_VERSION, API_PREFIX } from '../constants.ts'
 import { AddressInUseError, InvalidInputError, isShoalError, type ShoalError } from '../errors.ts'
 import { parseApiAddress } from '../peer/config.ts'
+import { multiaddrProblem } from '../peer/multiaddrs.ts'
 import type { ShoalPeer } from '../peer/peer.ts'
 import { registerContentRoutes } from './content-routes.ts'
 
@@ -108,6 +109,17 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
   app.post(`${API_PREFIX}/dht/refresh`, async () => {
     peer.refreshRouting()
     return { routingTableSize: peer.routingTableSize(), refreshing: peer.isBootstrapping }
+  })
+
+  app.post<{ Body: { multiaddrs?: unknown } }>(`${API_PREFIX}/dht/join`, async (request) => {
+    const list = request.body?.multiaddrs
+    if (!Array.isArray(list)) throw new InvalidInputError('body field "multiaddrs" (an array of multiaddrs with /p2p/<peer id>) is required')
+    list.forEach((ma, i) => {
+      const problem = typeof ma === 'string' ? multiaddrProblem(ma, true) : 'must be a multiaddr string'
+      if (problem != null) throw new InvalidInputError(`multiaddrs[${i}] ${problem}`)
+    })
+    const result = await peer.join(list as string[])
+    return { ...result, routingTableSize: peer.routingTableSize() }
   })
 
   // stop this peer (the daemon exits; in a swarm host only this peer stops)

@@ -17,7 +17,11 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '@libp2p/interface'
+import { mapConcurrent } from '../utils/wait.ts'
 import type { ShoalNode } from './libp2p.ts'
+
+/** Dials one join runs at once (a swarm joins all its peers together). */
+export const JOIN_DIAL_CONCURRENCY = 2
 
 export interface BootstrapperInit {
   list: string[]
@@ -69,6 +73,30 @@ export class Bootstrapper {
   /** Starts the self-lookup loop again now (no-op while it runs). */
   refresh (): void {
     if (this.controller != null && !this.lookingUp) this.scheduleLookup(0, 0)
+  }
+
+  /**
+   * Connects to these peers (`/p2p/<id>` multiaddrs), at most `concurrency`
+   * dials at a time, and keeps them as bootstrap peers. Resolves once every
+   * dial has finished; kad-dht adds each peer it connected to once identify
+   * shows it speaks the DHT protocol.
+   */
+  async join (list: string[], options: { concurrency?: number, signal?: AbortSignal } = {}): Promise<{ connected: number, failed: number }> {
+    const shutdown = this.controller?.signal
+    if (shutdown == null) return { connected: 0, failed: list.length }
+    this.init.list = [...new Set([...this.init.list, ...list])]
+    let connected = 0
+    const signal = options.signal == null ? shutdown : AbortSignal.any([shutdown, options.signal])
+    await mapConcurrent(list, options.concurrency ?? JOIN_DIAL_CONCURRENCY, async ma => {
+      if (signal.aborted) return
+      try {
+        await this.node.dial(multiaddr(ma), { signal: AbortSignal.any([signal, AbortSignal.timeout(this.init.dialTimeoutMs)]) })
+        connected++
+      } catch (err) {
+        if (!signal.aborted) this.init.log('join dial to %s failed - %e', ma, err)
+      }
+    })
+    return { connected, failed: list.length - connected }
   }
 
   stop (): void {

@@ -12,7 +12,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
-import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Registry } from 'prom-client'
 import { PeerStoreCache } from './peer-store-cache.ts'
@@ -44,11 +44,21 @@ export interface ShoalNodeInit {
    * the same numbers. A host gives them to its first peer only.
    */
   processMetrics?: boolean
+  /**
+   * The peer is one of a local swarm whose launcher tells it whom to connect
+   * to (src/swarm/contact-plan.ts). Its routing table then takes only peers
+   * it holds a connection to, and kad-dht's start-up random walk is skipped
+   * (the plan already gave it contacts in every bucket). Default false.
+   */
+  plannedJoin?: boolean
+  /** For libp2p and its services (default: @libp2p/logger's). */
+  logger?: ComponentLogger
 }
 
 export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> {
   const node = await createLibp2p({
     privateKey: init.privateKey,
+    logger: init.logger,
     // peer records in memory, written back to LevelDB in batches (see peer-store-cache.ts)
     datastore: new PeerStoreCache(init.datastore),
     nodeInfo: { name: 'shoal', version: SHOAL_VERSION, userAgent: AGENT_VERSION },
@@ -96,6 +106,10 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
     }
   })
   skipPingOfConnectedContacts(node)
+  if (init.plannedJoin === true) {
+    addOnlyConnectedContacts(node)
+    skipStartupRandomWalk(node)
+  }
   return node
 }
 
@@ -120,4 +134,49 @@ function skipPingOfConnectedContacts (node: ShoalNode): void {
 
 interface KBucketVerify {
   verify?: (contact: { peerId: PeerId }, options?: AbortOptions) => Promise<boolean>
+}
+
+
+/**
+ * kad-dht adds every peer named in any FIND_NODE reply to its routing table,
+ * and first dials and pings it. While a swarm joins, that turned each peer's
+ * ~20 contacts into ~35 connections. With this, a contact gets into the table
+ * when it connects to us or we to it (identify shows it speaks the DHT
+ * protocol) or when it answers one of our queries, as in go-libp2p-kad-dht;
+ * a peer merely heard of is not dialled for it. Lookups are unchanged: they
+ * still query the peers replies name.
+ */
+function addOnlyConnectedContacts (node: ShoalNode): void {
+  const dht = node.services.dht as unknown as { onPeerConnect?: (peer: { id: PeerId }) => Promise<void> }
+  const onPeerConnect = dht.onPeerConnect?.bind(dht)
+  if (onPeerConnect == null) return
+  dht.onPeerConnect = async (peer) => {
+    if (!node.getConnections(peer.id).some(c => c.status === 'open')) return
+    await onPeerConnect(peer)
+  }
+}
+
+/**
+ * kad-dht refreshes its routing table when it starts: a lookup of a random
+ * key in the far half of the keyspace (then again every 5 minutes). A peer of
+ * a planned swarm already holds contacts in every bucket, and that lookup
+ * cost it ~20 connections to peers near a random key. This keeps the
+ * periodic refreshes and skips only the one at start.
+ */
+function skipStartupRandomWalk (node: ShoalNode): void {
+  const refresh = (node.services.dht as unknown as { routingTableRefresh?: RoutingTableRefresh }).routingTableRefresh
+  const { refreshTable, refreshInterval } = refresh ?? {}
+  if (refresh?.afterStart == null || refreshTable == null || refreshInterval == null) return
+  refresh.afterStart = async () => {
+    // what refreshTable() itself does once its lookups have finished
+    refresh.refreshTimeoutId = setTimeout(refreshTable, refreshInterval)
+    refresh.refreshTimeoutId.unref?.()
+  }
+}
+
+interface RoutingTableRefresh {
+  afterStart?: () => Promise<void>
+  refreshTable?: () => void
+  refreshInterval?: number
+  refreshTimeoutId?: ReturnType<typeof setTimeout>
 }

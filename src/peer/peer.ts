@@ -4,7 +4,6 @@
  * in that order and `stop()` takes them down in reverse, closing every
  * connection, timer and store.
  */
-import { defaultLogger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import { Registry } from 'prom-client'
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
@@ -25,6 +24,7 @@ import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
 import { Bootstrapper } from './bootstrap.ts'
 import { closestPeers, type ClosestPeersResult } from './closest-peers.ts'
 import { createShoalNode, type ShoalNode } from './libp2p.ts'
+import { shoalLogger } from './logger.ts'
 import { Repo } from './repo.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 
@@ -40,6 +40,11 @@ export interface ShoalPeerInit {
   /** Node process metrics in that registry too (default true; see ShoalNodeInit). */
   processMetrics?: boolean
   logger?: ComponentLogger
+  /**
+   * One of a local swarm whose launcher tells the peer whom to connect to
+   * (`join`): see ShoalNodeInit.plannedJoin. Default false.
+   */
+  plannedJoin?: boolean
   /**
    * Called when a client asks this peer to shut down (`POST /api/v1/shutdown`);
    * default: the peer stops itself. The daemon exits; a swarm host stops
@@ -92,7 +97,7 @@ export class ShoalPeer {
     this.repo = repo
     this.peerId = repo.peerId
     this.init = init
-    this.logger = init.logger ?? defaultLogger()
+    this.logger = init.logger ?? shoalLogger()
     this.log = this.logger.forComponent('shoal:peer')
   }
 
@@ -178,7 +183,9 @@ export class ShoalPeer {
         maxConnections: config.connections.maxConnections,
         allow: config.connections.allow,
         metricsRegistry: this.registry,
-        processMetrics: this.init.processMetrics
+        processMetrics: this.init.processMetrics,
+        plannedJoin: this.init.plannedJoin,
+        logger: this.logger
       })
       try {
         await node.start()
@@ -311,6 +318,16 @@ export class ShoalPeer {
    */
   refreshRouting (): void {
     this.bootstrapper?.refresh()
+  }
+
+  /**
+   * Connects to these peers and keeps them as bootstrap peers (local swarms
+   * hand every peer its contacts this way, see src/swarm/contact-plan.ts).
+   */
+  async join (multiaddrs: string[], options: AbortOptions = {}): Promise<{ connected: number, failed: number }> {
+    if (this.bootstrapper == null) throw new ShoalError('peer is not started')
+    const self = this.peerId.toString()
+    return this.bootstrapper.join(multiaddrs.filter(ma => !ma.endsWith(`/p2p/${self}`)), { signal: options.signal })
   }
 
   /** Peer IDs in the DHT routing table (without this peer itself). */

@@ -5,12 +5,20 @@
  *   DIR/peer-<i>/        each peer's repo (its daemon.log inside)
  *   DIR/swarm.json       index, peerId, repo, api, multiaddrs, pid per peer
  *
- * `up` starts peer 0, then the rest, each bootstrapped off peer 0 and two
- * random peers already up (so peer 0 is not every newcomer's only contact
- * and the hot spot of every early lookup), and returns only when
- * every routing table holds min(N-1, k) peers. Daemons run detached, so they
- * outlive the CLI that started them; `down` stops them with SIGTERM (SIGKILL
- * after a grace period) and waits until no process is left.
+ * `up` works in two steps:
+ * 1. every peer starts, connected to no one (all processes at once);
+ * 2. knowing every peer's ID and address, it plans who connects to whom
+ *    (contact-plan.ts: each peer's XOR-closest peers and a couple in every
+ *    farther bucket, at least min(N-1, k) contacts each, every pair once)
+ *    and hands each peer its list (`POST /api/v1/dht/join`). kad-dht adds
+ *    a contact to its routing table once connected and identified.
+ * It returns only when every routing table holds min(N-1, k) peers; a peer
+ * still short (a dial failed) dials its contacts again, and one more close
+ * peer each time. Swarm peers run with `plannedJoin` (see libp2p.ts): no
+ * start-up random walk and no dialling of every peer a reply names, so they
+ * open about the planned connections and no more. Daemons run detached, so they outlive the CLI that
+ * started them; `down` stops them with SIGTERM (SIGKILL after a grace
+ * period) and waits until no process is left.
  *
  * Process layout: up to OWN_PROCESS_MAX_PEERS peers, every peer is its own
  * `shoal daemon` process (what tests that kill a peer need). Bigger swarms
@@ -26,30 +34,27 @@ import { openSync, closeSync, readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { ApiClient } from '../api/client.ts'
 import { DHT_K_BUCKET_SIZE, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { SwarmError, SwarmNotFoundError, InvalidInputError } from '../errors.ts'
 import type { ShoalConfig } from '../peer/config.ts'
+import { kadIdOfPeer } from '../peer/kad-distance.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { isProcessAlive } from '../utils/process.ts'
 import { mapConcurrent, sleep, waitFor } from '../utils/wait.ts'
 import { DAEMON_ENV, TS_ENTRY, daemonEntry, type DaemonEntry } from './daemon-bundle.ts'
+import { planContacts } from './contact-plan.ts'
 import { routableThreshold } from './routable.ts'
 
 export const SWARM_FILE = 'swarm.json'
 export const MAX_SWARM_PEERS = 500
 /** Daemons starting at once: more only thrash a 2-core machine. */
 const START_CONCURRENCY = 8
-/** Peers each newcomer bootstraps from: peer 0 and random others already up. */
-const BOOTSTRAP_PEERS = 3
-/** A short peer idle this long since its last nudge gets another. */
-const SWARM_REFRESH_INTERVAL_MS = 2_000
 /** Status polls cost the daemons CPU too: once a second is plenty. */
 const SWARM_POLL_INTERVAL_MS = 1_000
 /** Swarms up to this size run one daemon process per peer by default. */
 export const OWN_PROCESS_MAX_PEERS = 20
-/** Peers of host 0 that must be up before the other hosts start (their bootstrap peers). */
-const FIRST_HOST_SEED_PEERS = 4
 
 /** Default layout: one process per peer for small swarms, else about one host per core. */
 export function defaultPeersPerProcess (peers: number): number {
@@ -148,48 +153,39 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       peers[index] = { ...await waitForDaemon(index, repos[index], pid, log, deadline, options.signal), peersInProcess: groups.find(g => g.includes(index))!.length }
       options.onProgress?.({ name: 'swarm:peer-started', started: ++startedCount, total: count })
     }
-    /** Spawns a group's process; resolves when `first` of its peers are up, `rest` when all are. */
-    const startGroup = (group: number[], bootstrap: string[], first: number): { first: Promise<void>, rest: Promise<void> } => {
+    /** Spawns a group's process; resolves when all of its peers are up. */
+    const startGroup = async (group: number[]): Promise<void> => {
       const { pid, log } = group.length === 1
-        ? spawnDaemon(entry, repos[group[0]], bootstrap, options.peer?.(group[0]))
-        : spawnHost(entry, dir, groups.indexOf(group), group.map(i => repos[i]), bootstrap)
+        ? spawnDaemon(entry, repos[group[0]], options.peer?.(group[0]))
+        : spawnHost(entry, dir, groups.indexOf(group), group.map(i => repos[i]))
       group.forEach(i => { pids[i] = pid })
-      const waits = group.map(async i => waitPeer(i, pid, log))
-      const firstDone = Promise.all(waits.slice(0, first)).then(() => {})
-      return { first: firstDone, rest: Promise.all(waits).then(() => {}) }
+      await Promise.all(group.map(async i => waitPeer(i, pid, log)))
     }
-    // libp2p's own addresses end in /p2p/<id>
-    const bootstrapFor = (extra: number): string[] => {
-      const up = peers.filter(p => p != null)
-      const picks = new Set([up[0], ...Array.from({ length: extra }, () => up[Math.floor(Math.random() * up.length)])])
-      return [...picks].flatMap(p => p.multiaddrs)
-    }
-    if (perProcess === 1) {
-      await startGroup(groups[0], [], 1).rest
-      await mapConcurrent(groups.slice(1), options.startConcurrency ?? START_CONCURRENCY, async group => startGroup(group, bootstrapFor(BOOTSTRAP_PEERS - 1), 1).rest)
-    } else {
-      // host 0 first; the other hosts start at once, bootstrapped off its first peers
-      const host0 = startGroup(groups[0], [], Math.min(FIRST_HOST_SEED_PEERS, groups[0].length))
-      await host0.first
-      const others = groups.slice(1).map(group => startGroup(group, bootstrapFor(FIRST_HOST_SEED_PEERS), 0).rest)
-      await Promise.all([host0.rest, ...others])
-    }
+    // every peer up first, none connected to any other yet
+    await mapConcurrent(groups, perProcess === 1 ? options.startConcurrency ?? START_CONCURRENCY : groups.length, startGroup)
 
+    // then every peer connects to the contacts planned for it
     const need = routableThreshold(count, DHT_K_BUCKET_SIZE)
     const clients = await Promise.all(repos.map(async repo => ApiClient.fromRepo(repo)))
+    const plan = planContacts(peers.map(p => kadIdOfPeer(peerIdFromString(p.peerId))), { minContacts: need })
+    const addrs = (list: number[]): string[] => list.flatMap(j => peers[j].multiaddrs)
+    await Promise.all(plan.dials.map(async (dials, i) => {
+      await clients[i].join(addrs(dials), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+    }))
+
     const sizes = new Array<number>(count).fill(0)
-    const lastRefresh = new Array<number>(count).fill(0)
+    const retries = new Array<number>(count).fill(0)
     await waitFor(async () => {
       await Promise.all(clients.map(async (client, i) => {
         if (sizes[i] >= need) return
-        const { dht } = await client.status({ signal: options.signal })
-        sizes[i] = dht.routingTableSize
-        // peers that joined early stop looking themselves up before later
-        // peers arrive: a short peer whose lookups have stopped gets one more
-        if (sizes[i] < need && !dht.refreshing && Date.now() - lastRefresh[i] > SWARM_REFRESH_INTERVAL_MS) {
-          lastRefresh[i] = Date.now()
-          await client.refreshRouting({ signal: options.signal })
-        }
+        sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
+        if (sizes[i] >= need) return
+        // a dial failed (or a connection dropped): this peer dials all its
+        // contacts itself (libp2p reuses the connections it has), then one
+        // more of its closest peers each time it is still short
+        const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
+        const again = [...plan.contacts[i], ...extra]
+        sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
       }))
       options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
       return sizes.every(s => s >= need)
@@ -227,17 +223,17 @@ function spawnProcess (entry: DaemonEntry, args: string[], log: string, env: Rec
   }
 }
 
-function spawnDaemon (entry: DaemonEntry, repo: string, bootstrap: string[], extra?: SwarmPeerOverrides): { pid: number, log: string } {
+function spawnDaemon (entry: DaemonEntry, repo: string, extra?: SwarmPeerOverrides): { pid: number, log: string } {
   const log = path.join(repo, 'daemon.log')
-  const args = ['daemon', '--repo', repo, ...bootstrap.flatMap(ma => ['--bootstrap', ma])]
+  const args = ['daemon', '--repo', repo, '--planned-join']
   const script = extra?.source === true ? { script: TS_ENTRY, env: DAEMON_ENV } : entry
   return { pid: spawnProcess(script, args, log, { SHOAL_REPO: repo }, extra?.nodeArgs), log }
 }
 
 /** A swarm host for several peers; every repo is its own argument (`down` checks /proc/PID/cmdline). */
-function spawnHost (entry: DaemonEntry, dir: string, host: number, hostRepos: string[], bootstrap: string[]): { pid: number, log: string } {
+function spawnHost (entry: DaemonEntry, dir: string, host: number, hostRepos: string[]): { pid: number, log: string } {
   const log = path.join(dir, `host-${host}.log`)
-  const args = ['swarm', 'host', ...hostRepos, ...bootstrap.flatMap(ma => ['--bootstrap', ma])]
+  const args = ['swarm', 'host', ...hostRepos]
   return { pid: spawnProcess(entry, args, log), log }
 }
 

@@ -11,11 +11,9 @@
  *   `shoal swarm stop --peer I` does); the host exits once its last peer
  *   has stopped.
  *
- * Peers start `startConcurrency` at a time, the first one bootstrapped off the
- * given list, each later one off up to two given addresses and two random
- * peers of this host already up, so no single peer is everyone's contact.
- * (Starting every peer first and joining them afterwards was measured and
- * was slower: 100 peers joining at once overload the few seed peers.)
+ * Peers start `startConcurrency` at a time, each bootstrapped off the given
+ * list (`swarm up` gives none: once every peer of every host is up, it tells
+ * each peer whom to connect to through its API, see process-swarm.ts).
  */
 import { SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { ShoalPeer } from '../peer/peer.ts'
@@ -26,13 +24,6 @@ export interface SwarmHostOptions {
   bootstrap: string[]
   startConcurrency?: number
   log?: (line: string) => void
-}
-
-const pick = <T>(items: T[], count: number): T[] => {
-  const pool = [...items]
-  const out: T[] = []
-  while (out.length < count && pool.length > 0) out.push(pool.splice(Math.floor(Math.random() * pool.length), 1)[0])
-  return out
 }
 
 /** Starts the peers, runs until every peer has stopped or a signal came. */
@@ -67,16 +58,12 @@ export async function runSwarmHost (options: SwarmHostOptions): Promise<void> {
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
 
-  const given = options.bootstrap
-  const up: ShoalPeer[] = []
   try {
     const startOne = async (repo: string, i: number): Promise<void> => {
       if (stopping) return
-      const bootstrap = i === 0
-        ? given
-        : [...pick(given, 2), ...pick(up, 2).flatMap(p => p.multiaddrs())]
       const peer = await ShoalPeer.open(repo, {
-        bootstrap,
+        bootstrap: options.bootstrap,
+        plannedJoin: true,
         // the process's own metrics once per host, not once per peer (see libp2p.ts)
         processMetrics: i === 0,
         onShutdownRequested: () => { void stopOne(peer) }
@@ -84,13 +71,9 @@ export async function runSwarmHost (options: SwarmHostOptions): Promise<void> {
       peers.push(peer)
       await peer.start()
       running++
-      up.push(peer)
       log(`peer ${peer.peerId} (${repo}) up, API ${peer.apiAddress}`)
     }
-    // the first peer alone: the others bootstrap off it (in the seed host,
-    // which has no bootstrap list, they would otherwise start knowing no one)
-    if (options.repos.length > 0) await startOne(options.repos[0], 0)
-    await mapConcurrent(options.repos.slice(1), options.startConcurrency ?? 8, async (repo, i) => { await startOne(repo, i + 1) })
+    await mapConcurrent(options.repos, options.startConcurrency ?? 8, startOne)
   } catch (err) {
     log(`a peer failed to start: ${(err as Error).message}`)
     stopping = true

@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { SHOAL_VERSION, SHUTDOWN_TIMEOUT_MS } from '../../constants.ts'
 import { parseApiAddress } from '../../peer/config.ts'
 import { globals, output } from '../context.ts'
@@ -8,6 +8,7 @@ interface DaemonOptions {
   listen: string[]
   bootstrap: string[]
   api?: string
+  plannedJoin?: boolean
 }
 
 export function registerDaemon (program: Command): void {
@@ -16,6 +17,8 @@ export function registerDaemon (program: Command): void {
     .option('--listen <multiaddr>', 'listen address (repeatable; default: the config\'s)', collect(multiaddrOption('--listen')), [])
     .option('--bootstrap <multiaddr>', 'peer to bootstrap from, with /p2p/<id> (repeatable; added to the config\'s)', collect(multiaddrOption('--bootstrap', true)), [])
     .option('--api <host:port>', 'control API address, loopback only (default: the config\'s)', (v: string) => { parseApiAddress(v); return v })
+    // internal: `swarm up` tells this peer whom to connect to (see src/swarm/contact-plan.ts)
+    .addOption(new Option('--planned-join').hideHelp())
     .action(async (opts: DaemonOptions, command: Command) => {
       const g = globals(command)
       // loaded here so commands that only talk to a daemon start fast
@@ -24,6 +27,7 @@ export function registerDaemon (program: Command): void {
         listen: opts.listen.length > 0 ? opts.listen : undefined,
         bootstrap: opts.bootstrap,
         api: opts.api,
+        plannedJoin: opts.plannedJoin === true,
         // POST /api/v1/shutdown: the same clean stop as SIGTERM
         onShutdownRequested: () => { process.kill(process.pid, 'SIGTERM') }
       })

@@ -12,7 +12,7 @@ export function registerSwarm (program: Command): void {
   const swarm = program.command('swarm').description('local swarms of peer daemons on 127.0.0.1')
 
   swarm.command('up')
-    .description('start N peer daemons, bootstrapped off each other; return when the swarm is routable')
+    .description('start N peer daemons and connect them to each other; return when the swarm is routable')
     .requiredOption('--peers <n>', 'number of peers', intOption('--peers', 1, 500))
     .option('--dir <dir>', 'folder for the peer repos and swarm.json', DEFAULT_DIR)
     .option('--replicas <k>', 'replicas per block for shares in this swarm', intOption('--replicas', 1, 64), 3)
