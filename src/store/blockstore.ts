@@ -23,6 +23,8 @@ import { formatBytes } from '../utils/bytes.ts'
 import { BlockNotFoundError, DiskFullError, QuotaExceededError } from './errors.ts'
 
 const TEMP_SUFFIX = '.tmp'
+/** Folder fsyncs in flight at once in `sync()`. */
+const SYNC_CONCURRENCY = 32
 
 export interface BlockstoreInit {
   /** Bytes the store may hold; Infinity for no limit. */
@@ -58,6 +60,9 @@ export class FsBlockstore {
   private readonly writing = new Map<string, Promise<boolean>>()
   private readonly knownShards = new Set<string>()
   private readonly dirtyShards = new Set<string>()
+  /** The last folder-sync round (maybe running), and the next one if it has not started. */
+  private syncLast?: Promise<void>
+  private syncNext?: Promise<void>
 
   constructor (dir: string, init: BlockstoreInit) {
     this.dir = dir
@@ -177,20 +182,50 @@ export class FsBlockstore {
     this.dirtyShards.add('.')
   }
 
-  /** Makes the renames of every write so far durable (fsync of the folders). */
+  /**
+   * Makes the names of every write finished before this call durable (fsync
+   * of the folders they went into). Rounds of folder fsyncs run one at a
+   * time, and a call waits for a round that starts after it: a round already
+   * running may have taken the folders before this caller's writes reached
+   * them. Callers arriving before the next round starts share it.
+   */
   async sync (): Promise<void> {
     if (!this.syncWrites) {
       this.dirtyShards.clear()
       return
     }
-    const shards = [...this.dirtyShards]
-    this.dirtyShards.clear()
-    // Shard folders first, then the root that links new shard folders.
-    shards.sort((a, b) => (a === '.' ? 1 : 0) - (b === '.' ? 1 : 0))
-    for (const shard of shards) {
-      const handle = await fs.open(path.join(this.dir, shard), 'r')
-      try { await handle.sync() } finally { await handle.close() }
+    if (this.syncNext != null) return this.syncNext
+    const round = (this.syncLast ?? Promise.resolve()).catch(() => {}).then(async () => {
+      this.syncNext = undefined
+      const shards = [...this.dirtyShards]
+      this.dirtyShards.clear()
+      await this.syncFolders(shards)
+    })
+    this.syncNext = round
+    this.syncLast = round
+    round.catch(() => {}).finally(() => { if (this.syncLast === round) this.syncLast = undefined })
+    return round
+  }
+
+  /** fsyncs folders, many at once (each is its own small disk write). */
+  private async syncFolders (shards: string[]): Promise<void> {
+    let next = 0
+    let error: unknown
+    const worker = async (): Promise<void> => {
+      while (next < shards.length) {
+        const shard = shards[next++]
+        try {
+          const handle = await fs.open(path.join(this.dir, shard), 'r')
+          try { await handle.sync() } finally { await handle.close() }
+        } catch (err) {
+          // not durable: dirty again, so the next sync retries it
+          this.dirtyShards.add(shard)
+          error ??= err
+        }
+      }
     }
+    await Promise.all(Array.from({ length: Math.min(SYNC_CONCURRENCY, shards.length) }, worker))
+    if (error != null) throw error
   }
 
   /** Removes a block; resolves the bytes freed (0 when it was not there). */
