@@ -37,7 +37,7 @@ export interface ContentStoreInit {
 
 export interface ShareOptions {
   chunkSize?: number
-  /** Blocks written to disk at once (default: the importer's). */
+  /** Batches of chunks being hashed and written at once (default: the importer's). */
   writeConcurrency?: number
   /** File name recorded with the holding. */
   name?: string
