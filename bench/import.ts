@@ -8,7 +8,8 @@
  *    blockstore-fs, Helia's file blockstore (which does not fsync), in this
  *    process.
  * Each Shoal run starts a fresh daemon on a fresh repo and reads its peak RSS
- * (VmHWM) after the import. Medians of SHOAL_BENCH_IMPORT_RUNS (default 3).
+ * (VmHWM) and the CPU time it spent on the import. Medians of
+ * SHOAL_BENCH_IMPORT_RUNS (default 3).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -29,6 +30,8 @@ export interface ImportRun {
   seconds: number
   /** The daemon's own import time: read, chunk, hash, write, commit. */
   importSeconds: number
+  /** CPU time (user + system, all threads) the daemon spent during the share. */
+  cpuSeconds: number
   peakRssMiB: number
 }
 
@@ -39,7 +42,7 @@ export interface ImportBenchResult {
   cid: string
   sha256MiBs: number
   diskSyncWriteMiBs: number
-  shoal: Array<{ sync: boolean, mibs: number, shareMiBs: number, ratioToSha256: number, ratioToDisk: number, peakRssMiB: number, runs: ImportRun[] }>
+  shoal: Array<{ sync: boolean, mibs: number, shareMiBs: number, ratioToSha256: number, ratioToDisk: number, cpuSecondsPerGiB: number, peakRssMiB: number, runs: ImportRun[] }>
   helia: { mibs: number, cid: string, sameCid: boolean }
 }
 
@@ -64,8 +67,8 @@ export async function benchImport (log: (s: string) => void): Promise<ImportBenc
       for (let i = 0; i < runs; i++) {
         const run = await shoalImport(work, file, sync)
         cid = run.cid
-        results.push({ seconds: run.seconds, importSeconds: run.importSeconds, peakRssMiB: run.peakRssMiB })
-        log(`  shoal share, sync=${sync}: import ${(fileMiB / run.importSeconds).toFixed(0)} MiB/s, whole share ${(fileMiB / run.seconds).toFixed(0)} MiB/s, daemon peak RSS ${run.peakRssMiB} MiB`)
+        results.push({ seconds: run.seconds, importSeconds: run.importSeconds, cpuSeconds: run.cpuSeconds, peakRssMiB: run.peakRssMiB })
+        log(`  shoal share, sync=${sync}: import ${(fileMiB / run.importSeconds).toFixed(0)} MiB/s, whole share ${(fileMiB / run.seconds).toFixed(0)} MiB/s, daemon ${run.cpuSeconds.toFixed(2)} CPU-s, peak RSS ${run.peakRssMiB} MiB`)
       }
       const mibs = round(fileMiB / median(results.map(r => r.importSeconds)), 0)
       const shareMiBs = round(fileMiB / median(results.map(r => r.seconds)), 0)
@@ -75,6 +78,7 @@ export async function benchImport (log: (s: string) => void): Promise<ImportBenc
         shareMiBs,
         ratioToSha256: round(mibs / sha256MiBs, 2),
         ratioToDisk: round(mibs / diskSyncWriteMiBs, 2),
+        cpuSecondsPerGiB: round(median(results.map(r => r.cpuSeconds)) * 1024 / fileMiB, 2),
         peakRssMiB: Math.max(...results.map(r => r.peakRssMiB)),
         runs: results
       })
@@ -118,18 +122,18 @@ export function renderImport (r: ImportBenchResult): string[] {
     '',
     `Ceilings in the same run: sha2-256 **${r.sha256MiBs} MiB/s**; the disk's sequential write with fsync **${r.diskSyncWriteMiBs} MiB/s**.`,
     '',
-    'Import MiB/s is the daemon\'s own import time (read, chunk, hash, write, commit); "whole share" is what the client waits for, including the API call and placement (no peers here).',
+    'Import MiB/s is the daemon\'s own import time (read, chunk, hash, write, commit); "whole share" is what the client waits for, including the API call and placement (no peers here). CPU-s per GiB: user + system time of all the daemon\'s threads during the share.',
     '',
-    '| import | MiB/s | / sha2-256 | / disk+fsync | whole share MiB/s | peak RSS of the daemon (MiB) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
-    ...r.shoal.map(s => `| Shoal, storage.sync = ${s.sync}${s.sync ? ' (default: every block fsynced)' : ''} | ${s.mibs} | ${s.ratioToSha256} | ${s.ratioToDisk} | ${s.shareMiBs} | ${s.peakRssMiB} |`),
-    `| Helia addByteStream into blockstore-fs (no fsync), in-process | ${r.helia.mibs} | ${round(r.helia.mibs / r.sha256MiBs, 2)} | ${round(r.helia.mibs / r.diskSyncWriteMiBs, 2)} | - | - |`,
+    '| import | MiB/s | / sha2-256 | / disk+fsync | whole share MiB/s | daemon CPU-s per GiB | peak RSS of the daemon (MiB) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.shoal.map(s => `| Shoal, storage.sync = ${s.sync}${s.sync ? ' (default: every block fsynced)' : ''} | ${s.mibs} | ${s.ratioToSha256} | ${s.ratioToDisk} | ${s.shareMiBs} | ${s.cpuSecondsPerGiB ?? '-'} | ${s.peakRssMiB} |`),
+    `| Helia addByteStream into blockstore-fs (no fsync), in-process | ${r.helia.mibs} | ${round(r.helia.mibs / r.sha256MiBs, 2)} | ${round(r.helia.mibs / r.diskSyncWriteMiBs, 2)} | - | - | - |`,
     '',
     `Same root CID from Shoal and Helia: ${r.helia.sameCid ? 'yes' : 'NO'} (\`${r.cid}\`).`
   ]
 }
 
-async function shoalImport (work: string, file: string, sync: boolean): Promise<{ seconds: number, importSeconds: number, peakRssMiB: number, cid: string }> {
+async function shoalImport (work: string, file: string, sync: boolean): Promise<{ seconds: number, importSeconds: number, cpuSeconds: number, peakRssMiB: number, cid: string }> {
   const repo = path.join(work, `repo-${sync}`)
   const entry = await daemonEntry()
   await run(entry.script, ['--repo', repo, 'init'], entry.env)
@@ -143,10 +147,11 @@ async function shoalImport (work: string, file: string, sync: boolean): Promise<
     await waitForReady(daemon)
     const client = await ApiClient.fromRepo(repo)
     flushDirtyPages()
+    const cpuBefore = cpuSeconds(daemon.pid!)
     const started = performance.now()
     const result = await client.share({ path: file })
     const seconds = (performance.now() - started) / 1000
-    return { seconds, importSeconds: result.placement.importMs / 1000, peakRssMiB: peakRssMiB(daemon.pid!), cid: result.cid }
+    return { seconds, importSeconds: result.placement.importMs / 1000, cpuSeconds: cpuSeconds(daemon.pid!) - cpuBefore, peakRssMiB: peakRssMiB(daemon.pid!), cid: result.cid }
   } finally {
     daemon.kill('SIGTERM')
     await new Promise(resolve => daemon.once('exit', resolve))
@@ -174,6 +179,13 @@ async function run (script: string, args: string[], env: Record<string, string>)
   const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: 'ignore' })
   const code = await new Promise(resolve => child.once('exit', resolve))
   if (code !== 0) throw new Error(`${args.join(' ')} exited ${code}`)
+}
+
+/** utime + stime of a process, all its threads, from /proc (clock ticks of 1/100 s). */
+function cpuSeconds (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 function peakRssMiB (pid: number): number {

@@ -3,7 +3,7 @@
  * buffer per chunk made the kernel fault in and zero 1 GiB of new pages per
  * GiB imported (~1 CPU-s of system time per GiB on this machine); a handful
  * of recycled buffers cost nothing after the first use. They are shared
- * memory so the hash worker (hash-worker.ts) reads them without a copy.
+ * memory so a leaf worker (src/store/leaf-workers.ts) reads them in place.
  */
 export class BufferPool {
   private readonly free: Buffer[] = []

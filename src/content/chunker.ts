@@ -3,10 +3,9 @@
  * every chunk is exactly `chunkSize` bytes except the last, and empty input
  * gives one empty chunk (so an empty file still has a CID).
  *
- * Each chunk is a fresh buffer the caller may keep: blocks are written to
- * disk while the next chunk is read.
+ * Files are cut into ranges that leaf workers read themselves
+ * (src/store/leaf-workers.ts); streams are re-cut on the main thread.
  */
-import type { FileHandle } from 'node:fs/promises'
 import { InvalidInputError } from '../errors.ts'
 import type { BufferPool } from './buffer-pool.ts'
 
@@ -21,48 +20,32 @@ export function checkChunkSize (size: number): number {
   return size
 }
 
-/** Reads of a regular file kept in flight ahead of the one being hashed. */
-export const READ_AHEAD = 2
-
 /**
- * Chunks of an open regular file, from its start. Reads are positional and
- * the next ones are already in flight while the caller hashes the current
- * chunk, so disk and CPU overlap. With a `pool`, chunk buffers come from it
- * and the caller releases each one when done with it.
+ * Bytes per batch of chunks handed to a leaf worker at once: one chunk of
+ * 1 MiB or more, else as many whole chunks as fit in 1 MiB (64 of 16 KiB),
+ * so a message per batch costs little next to the hashing and writing.
  */
-export async function * fileChunks (handle: FileHandle, chunkSize: number, signal?: AbortSignal, pool?: BufferPool): AsyncGenerator<Uint8Array> {
-  const size = (await handle.stat()).size
-  const count = Math.max(1, Math.ceil(size / chunkSize))
-  const pending: Array<Promise<Uint8Array>> = []
-  let next = 0
-  const readChunk = async (index: number): Promise<Uint8Array> => {
-    const position = index * chunkSize
-    const length = Math.min(chunkSize, size - position)
-    const buf = pool != null && pool.size === chunkSize ? pool.acquire().subarray(0, length) : Buffer.allocUnsafe(length)
-    let filled = 0
-    while (filled < length) {
-      const { bytesRead } = await handle.read(buf, filled, length - filled, position + filled)
-      if (bytesRead === 0) throw new Error(`file shrank while being read (at byte ${position + filled} of ${size})`)
-      filled += bytesRead
-    }
-    return buf
-  }
-  try {
-    for (let index = 0; index < count; index++) {
-      signal?.throwIfAborted()
-      while (next < count && next <= index + READ_AHEAD) {
-        const read = readChunk(next++)
-        read.catch(() => {}) // awaited in order below
-        pending.push(read)
-      }
-      yield await pending.shift()!
-    }
-  } finally {
-    await Promise.allSettled(pending)
-  }
+export const BATCH_BYTES = 1024 * 1024
+
+export function batchBytes (chunkSize: number): number {
+  return Math.max(1, Math.floor(BATCH_BYTES / chunkSize)) * chunkSize
 }
 
-/** Re-cuts a stream of arbitrary pieces (an HTTP body) into chunks. */
+/**
+ * A file of `size` bytes as ranges of whole chunks, `batchBytes(chunkSize)`
+ * each but the last; an empty file is one empty range (one empty chunk).
+ */
+export function * fileBatches (size: number, chunkSize: number): Generator<{ position: number, length: number }> {
+  const step = batchBytes(chunkSize)
+  if (size === 0) yield { position: 0, length: 0 }
+  for (let position = 0; position < size; position += step) yield { position, length: Math.min(step, size - position) }
+}
+
+/**
+ * Re-cuts a stream of arbitrary pieces (an HTTP body) into chunks of
+ * `chunkSize` (or batches of chunks: any multiple of it). With a `pool`,
+ * buffers come from it and the caller releases each one when done with it.
+ */
 export async function * streamChunks (source: AsyncIterable<Uint8Array>, chunkSize: number, signal?: AbortSignal, pool?: BufferPool): AsyncGenerator<Uint8Array> {
   const allocate = (): Buffer => pool != null && pool.size === chunkSize ? pool.acquire() : Buffer.allocUnsafe(chunkSize)
   let emitted = false

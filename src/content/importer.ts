@@ -1,9 +1,14 @@
 /**
- * Streaming import: chunks in, raw leaf blocks and the balanced UnixFS DAG
- * out, through a block sink (the blockstore). Each chunk is hashed on the
- * main thread (node:crypto, the fastest sha2-256 here) while earlier blocks
- * are still being written and fsynced on libuv's thread pool, so hashing and
- * disk overlap. Memory: at most `writeConcurrency` chunks in flight.
+ * Streaming import: raw leaves in, the balanced UnixFS DAG out.
+ *
+ * `importBatches` is the engine: the caller cuts the file into batches of
+ * chunks and stores each batch's leaves however it likes (the blockstore
+ * hashes and writes them on worker threads, src/store/leaf-workers.ts);
+ * several batches are in flight at once and their leaves join the DAG in
+ * file order. Memory: at most `window` batches in flight.
+ *
+ * `importChunks` hashes chunks on the calling thread and hands every block
+ * to a sink: the small, in-memory path (tests compare it with Helia's).
  */
 import type { CID } from 'multiformats/cid'
 import { rawCid, sha256Digest } from './cid.ts'
@@ -12,20 +17,12 @@ import { BalancedDagBuilder, MAX_CHILDREN_PER_NODE, type BlockSink } from './dag
 export interface ImportOptions {
   /** Links per UnixFS node (default 1024, as IPFS). */
   maxChildren?: number
-  /** Blocks being written at once (default 4). */
+  /** Batches (or chunks, for importChunks) being stored at once (default 4). */
   writeConcurrency?: number
   signal?: AbortSignal
-  /** Called after each chunk with the file bytes imported so far. */
+  /** Called after each batch with the file bytes imported so far. */
   onProgress?: (bytes: number) => void
-  /**
-   * sha2-256 off the main thread (e.g. HashWorker.digest); chunks are then
-   * hashed a few ahead of the one being written. Default: inline.
-   */
-  digest?: (bytes: Uint8Array) => Promise<Uint8Array>
 }
-
-/** Chunks being hashed at once when hashing runs on a worker. */
-export const HASH_AHEAD = 4
 
 export interface ImportResult {
   cid: CID
@@ -39,6 +36,12 @@ export interface ImportResult {
   dagSize: number
 }
 
+/** A stored raw leaf. */
+export interface Leaf {
+  cid: CID
+  size: number
+}
+
 export const DEFAULT_WRITE_CONCURRENCY = 4
 /**
  * With every block fsynced, a write waits mostly on the disk's flush: more
@@ -47,40 +50,47 @@ export const DEFAULT_WRITE_CONCURRENCY = 4
  */
 export const SYNCED_WRITE_CONCURRENCY = 16
 
-export async function importChunks (chunks: AsyncIterable<Uint8Array>, sink: BlockSink, options: ImportOptions = {}): Promise<ImportResult> {
+/**
+ * Imports a file given as batches of chunks. `storeLeaves` stores one
+ * batch and resolves its leaves in order; the DAG's parent nodes go to
+ * `writeNode`. On failure, waits for every batch in flight before throwing.
+ */
+export async function importBatches<B> (batches: Iterable<B> | AsyncIterable<B>, storeLeaves: (batch: B) => Promise<Leaf[]>, writeNode: BlockSink, options: ImportOptions = {}): Promise<ImportResult> {
   const limit = options.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY
-  const inflight: Array<Promise<void>> = []
-  const builder = new BalancedDagBuilder(sink, options.maxChildren ?? MAX_CHILDREN_PER_NODE)
+  const inflight: Array<Promise<Leaf[]>> = []
+  const builder = new BalancedDagBuilder(writeNode, options.maxChildren ?? MAX_CHILDREN_PER_NODE)
   let size = 0
   let count = 0
-  const hashing: Array<{ chunk: Uint8Array, digest: Promise<Uint8Array> | Uint8Array }> = []
-  const digestOf = options.digest ?? sha256Digest
   const next = async (): Promise<void> => {
-    const { chunk, digest } = hashing.shift()!
-    const cid = rawCid(await digest)
-    const write = sink({ cid, bytes: chunk })
-    write.catch(() => {}) // awaited below; keep it from being "unhandled" meanwhile
-    inflight.push(write)
-    await builder.addLeaf(cid, chunk.length)
-    size += chunk.length
-    count++
-    if (inflight.length >= limit) await inflight.shift()
+    for (const leaf of await inflight.shift()!) {
+      await builder.addLeaf(leaf.cid, leaf.size)
+      size += leaf.size
+      count++
+    }
     options.onProgress?.(size)
   }
   try {
-    for await (const chunk of chunks) {
+    for await (const batch of batches) {
       options.signal?.throwIfAborted()
-      const digest = digestOf(chunk)
-      if (digest instanceof Promise) digest.catch(() => {})
-      hashing.push({ chunk, digest })
-      if (hashing.length >= (options.digest != null ? HASH_AHEAD : 1)) await next()
+      const stored = storeLeaves(batch)
+      stored.catch(() => {}) // awaited in order below
+      inflight.push(stored)
+      if (inflight.length >= limit) await next()
     }
-    while (hashing.length > 0) await next()
-    while (inflight.length > 0) await inflight.shift()
+    while (inflight.length > 0) await next()
     const root = await builder.finish()
     return { cid: root.cid, size, chunks: count, blocks: count + builder.nodeCount, dagSize: root.tsize }
   } catch (err) {
-    await Promise.allSettled([...inflight, ...hashing.map(h => h.digest)])
+    await Promise.allSettled(inflight)
     throw err
   }
+}
+
+/** Hashes each chunk here and gives every block (leaves, then nodes) to `sink`. */
+export async function importChunks (chunks: AsyncIterable<Uint8Array>, sink: BlockSink, options: ImportOptions = {}): Promise<ImportResult> {
+  return importBatches(chunks, async chunk => {
+    const cid = rawCid(sha256Digest(chunk))
+    await sink({ cid, bytes: chunk })
+    return [{ cid, size: chunk.length }]
+  }, sink, options)
 }

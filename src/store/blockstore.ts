@@ -3,11 +3,18 @@
  * folders by the next-to-last two characters of the CID's base32 form (as
  * IPFS's flatfs does, so a folder holds ~1/1024 of the blocks).
  *
- * Writes are atomic: temp file, fsync, rename. A crash (even SIGKILL or power
- * loss) leaves either the whole verified block or no block; temp files left
- * behind are swept on open. The fsync is what bounds import speed on a
- * slow disk (see docs/benchmarks.md), so it can be turned off (`sync`). Shard folders touched by writes are fsynced by
- * `sync()`, which callers run before recording that they hold the blocks.
+ * Writes are atomic: temp file, fsync, then a hard link to the block's name
+ * and the temp name removed (rename where a filesystem has no hard links).
+ * A crash (even SIGKILL or power loss) leaves either the whole verified
+ * block or no block; temp files left behind are swept on open. The link
+ * fails when the block is already there, so concurrent writers of one block
+ * count it once. The fsync is what bounds import speed on a slow disk (see
+ * docs/benchmarks.md), so it can be turned off (`sync`). Shard folders
+ * touched by writes are fsynced by `sync()`, which callers run before
+ * recording that they hold the blocks.
+ *
+ * Imports store their raw leaves through `putLeaves`: hashed and written on
+ * worker threads (leaf-workers.ts), in this same layout and accounting.
  *
  * Why not blockstore-fs: we need the quota checked before any byte is
  * written, the store's size without scanning on every put, temp files from a
@@ -17,12 +24,17 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { CID } from 'multiformats/cid'
-import { cidKey, matchesCid, BlockMismatchError } from '../content/cid.ts'
+import { cidKey, matchesCid, rawCid, BlockMismatchError } from '../content/cid.ts'
 import { isCode } from '../utils/fs.ts'
 import { formatBytes } from '../utils/bytes.ts'
-import { BlockNotFoundError, DiskFullError, QuotaExceededError } from './errors.ts'
+import { BlockNotFoundError, DiskFullError, LeafWorkerError, QuotaExceededError } from './errors.ts'
+import { LeafStatus, LeafWorkers, type LeafSource } from './leaf-workers.ts'
 
 const TEMP_SUFFIX = '.tmp'
+/** Folder fsyncs in flight at once in `sync()`. */
+const SYNC_CONCURRENCY = 32
+/** Filesystems without hard links (FAT) answer link() with one of these. */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
 
 export interface BlockstoreInit {
   /** Bytes the store may hold; Infinity for no limit. */
@@ -34,6 +46,23 @@ export interface BlockstoreInit {
    * option of IPFS's flatfs.
    */
   sync?: boolean
+  /** Threads that hash and write imported leaves (default: one per core, up to 4). */
+  leafWorkers?: number
+}
+
+/** A batch of an import's chunks for `putLeaves`. */
+export interface LeafBatch {
+  source: LeafSource
+  /** Bytes in the batch: chunks of `chunkSize`, the last one possibly shorter. */
+  length: number
+  chunkSize: number
+}
+
+/** A raw leaf in the store, and whether this put wrote it. */
+export interface StoredLeaf {
+  cid: CID
+  size: number
+  written: boolean
 }
 
 export interface StoredBlock {
@@ -58,11 +87,17 @@ export class FsBlockstore {
   private readonly writing = new Map<string, Promise<boolean>>()
   private readonly knownShards = new Set<string>()
   private readonly dirtyShards = new Set<string>()
+  /** The last folder-sync round (maybe running), and the next one if it has not started. */
+  private syncLast?: Promise<void>
+  private syncNext?: Promise<void>
+  private readonly leafWorkerCount?: number
+  private workers?: LeafWorkers
 
   constructor (dir: string, init: BlockstoreInit) {
     this.dir = dir
     this.quotaBytes = init.quotaBytes
     this.syncWrites = init.sync ?? true
+    this.leafWorkerCount = init.leafWorkers
   }
 
   /** Creates the folder, sweeps temp files a crash left, counts the blocks. */
@@ -156,18 +191,68 @@ export class FsBlockstore {
       } finally {
         await handle.close()
       }
-      await fs.rename(tmp, file)
+      if (!(await commitTemp(tmp, file))) return false
     } catch (err) {
-      await fs.rm(tmp, { force: true }).catch(() => {})
       if (isCode(err, 'ENOSPC')) throw new DiskFullError(`disk full while writing to ${this.dir}`)
       throw err
     } finally {
+      await fs.rm(tmp, { force: true }).catch(() => {})
       this.reserved -= bytes.length
     }
     this.dirtyShards.add(shard)
     this.blocks++
     this.bytes += bytes.length
     return true
+  }
+
+  /**
+   * Hashes a batch of an import's chunks into raw leaves and stores them, on
+   * the leaf workers. The quota is checked before anything is written: a
+   * batch that does not fit is only hashed, and fails with
+   * QuotaExceededError unless all its blocks are already here. A file source
+   * must stay open until this resolves.
+   */
+  async putLeaves (batch: LeafBatch): Promise<StoredLeaf[]> {
+    const write = this.bytes + this.reserved + batch.length <= this.quotaBytes
+    if (write) this.reserved += batch.length
+    this.workers ??= new LeafWorkers({ dir: this.dir, sync: this.syncWrites, tempSuffix: TEMP_SUFFIX, workers: this.leafWorkerCount })
+    let result
+    try {
+      result = await this.workers.run({ ...batch, write })
+    } catch (err) {
+      if (err instanceof LeafWorkerError && err.code === 'ENOSPC') throw new DiskFullError(`disk full while writing to ${this.dir}`)
+      throw err
+    } finally {
+      if (write) this.reserved -= batch.length
+    }
+    for (const shard of result.newShards) this.knownShards.add(shard)
+    if (result.newShards.length > 0) this.dirtyShards.add('.')
+    const leaves: StoredLeaf[] = []
+    let refused = 0
+    for (let i = 0; i < result.statuses.length; i++) {
+      const cid = rawCid(result.digests.subarray(i * 32, i * 32 + 32))
+      const size = Math.max(0, Math.min(batch.chunkSize, batch.length - i * batch.chunkSize))
+      const status = result.statuses[i]
+      if (status === LeafStatus.WRITTEN) {
+        this.dirtyShards.add(shardOf(cidKey(cid)))
+        this.blocks++
+        this.bytes += size
+      } else if (status === LeafStatus.REFUSED) {
+        refused += size
+      }
+      leaves.push({ cid, size, written: status === LeafStatus.WRITTEN })
+    }
+    if (refused > 0) {
+      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.bytes)} stored, quota ${formatBytes(this.quotaBytes)}; ${formatBytes(refused)} more do not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
+    }
+    return leaves
+  }
+
+  /** Stops the leaf workers (they start again on the next `putLeaves`). */
+  async close (): Promise<void> {
+    const workers = this.workers
+    this.workers = undefined
+    await workers?.close()
   }
 
   private async ensureShard (shard: string): Promise<void> {
@@ -177,20 +262,50 @@ export class FsBlockstore {
     this.dirtyShards.add('.')
   }
 
-  /** Makes the renames of every write so far durable (fsync of the folders). */
+  /**
+   * Makes the names of every write finished before this call durable (fsync
+   * of the folders they went into). Rounds of folder fsyncs run one at a
+   * time, and a call waits for a round that starts after it: a round already
+   * running may have taken the folders before this caller's writes reached
+   * them. Callers arriving before the next round starts share it.
+   */
   async sync (): Promise<void> {
     if (!this.syncWrites) {
       this.dirtyShards.clear()
       return
     }
-    const shards = [...this.dirtyShards]
-    this.dirtyShards.clear()
-    // Shard folders first, then the root that links new shard folders.
-    shards.sort((a, b) => (a === '.' ? 1 : 0) - (b === '.' ? 1 : 0))
-    for (const shard of shards) {
-      const handle = await fs.open(path.join(this.dir, shard), 'r')
-      try { await handle.sync() } finally { await handle.close() }
+    if (this.syncNext != null) return this.syncNext
+    const round = (this.syncLast ?? Promise.resolve()).catch(() => {}).then(async () => {
+      this.syncNext = undefined
+      const shards = [...this.dirtyShards]
+      this.dirtyShards.clear()
+      await this.syncFolders(shards)
+    })
+    this.syncNext = round
+    this.syncLast = round
+    round.catch(() => {}).finally(() => { if (this.syncLast === round) this.syncLast = undefined })
+    return round
+  }
+
+  /** fsyncs folders, many at once (each is its own small disk write). */
+  private async syncFolders (shards: string[]): Promise<void> {
+    let next = 0
+    let error: unknown
+    const worker = async (): Promise<void> => {
+      while (next < shards.length) {
+        const shard = shards[next++]
+        try {
+          const handle = await fs.open(path.join(this.dir, shard), 'r')
+          try { await handle.sync() } finally { await handle.close() }
+        } catch (err) {
+          // not durable: dirty again, so the next sync retries it
+          this.dirtyShards.add(shard)
+          error ??= err
+        }
+      }
     }
+    await Promise.all(Array.from({ length: Math.min(SYNC_CONCURRENCY, shards.length) }, worker))
+    if (error != null) throw error
   }
 
   /** Removes a block; resolves the bytes freed (0 when it was not there). */
@@ -229,7 +344,25 @@ export class FsBlockstore {
   }
 }
 
-/** flatfs's next-to-last/2 sharding, on the CID's base32 text. */
+/** flatfs's next-to-last/2 sharding, on the CID's base32 text (leaf-workers.ts does the same). */
 function shardOf (key: string): string {
   return key.slice(-3, -1)
+}
+
+/**
+ * Gives the written temp file its block name: a hard link, which fails when
+ * the block is already there (false), or a rename where links are not
+ * supported. The caller removes the temp name.
+ */
+async function commitTemp (tmp: string, file: string): Promise<boolean> {
+  try {
+    await fs.link(tmp, file)
+    return true
+  } catch (err) {
+    if (isCode(err, 'EEXIST')) return false
+    if (!NO_LINKS.has((err as { code?: string }).code ?? '')) throw err
+    if (await fs.access(file).then(() => true, () => false)) return false
+    await fs.rename(tmp, file)
+    return true
+  }
 }

@@ -13,20 +13,16 @@ import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import { BlockMismatchError, cidKey, RAW_CODE, verifyBlock } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
-import { HashWorker } from '../content/hash-worker.ts'
-import { checkChunkSize, DEFAULT_CHUNK_SIZE, fileChunks, streamChunks } from '../content/chunker.ts'
+import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
-import { DEFAULT_WRITE_CONCURRENCY, importChunks, SYNCED_WRITE_CONCURRENCY, type ImportResult } from '../content/importer.ts'
+import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, type ImportResult, type Leaf } from '../content/importer.ts'
 import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
-import { FsBlockstore, type BlockstoreUsage } from './blockstore.ts'
+import { FsBlockstore, type BlockstoreUsage, type LeafBatch } from './blockstore.ts'
 import { BlockNotFoundError, ContentNotFoundError, InvalidPathError } from './errors.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
-
-/** Chunks at least this big are hashed on the worker thread. */
-const WORKER_HASH_MIN_CHUNK = 256 * 1024
 
 export interface ContentStoreInit {
   /** Folder of the blockstore. */
@@ -41,7 +37,7 @@ export interface ContentStoreInit {
 
 export interface ShareOptions {
   chunkSize?: number
-  /** Blocks written to disk at once (default: the importer's). */
+  /** Batches of chunks being hashed and written at once (default: the importer's). */
   writeConcurrency?: number
   /** File name recorded with the holding. */
   name?: string
@@ -89,7 +85,6 @@ export class ContentStore {
   private readonly log: Logger
   private readonly lock = new RwLock()
   private readonly closing = new AbortController()
-  private readonly hasher = new HashWorker()
   /** Blocks of downloads in progress, which GC must not sweep. */
   private readonly fetching = new Set<Set<string>>()
 
@@ -111,7 +106,7 @@ export class ContentStore {
   async close (): Promise<void> {
     this.closing.abort(new ShoalError('the daemon is shutting down'))
     await this.lock.exclusive(async () => {})
-    await this.hasher.close()
+    await this.blockstore.close()
   }
 
   usage (): BlockstoreUsage {
@@ -125,10 +120,14 @@ export class ContentStore {
   async shareFile (filePath: string, options: ShareOptions = {}): Promise<ShareResult> {
     const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
     const handle = await openForImport(filePath)
-    const pool = new BufferPool(chunkSize, SYNCED_WRITE_CONCURRENCY + 4)
     try {
-      return await this.share(signal => fileChunks(handle, chunkSize, signal, pool), { ...options, chunkSize }, pool)
+      const { size } = await handle.stat()
+      // leaf workers read the file themselves, by position
+      return await this.share(function * () {
+        for (const { position, length } of fileBatches(size, chunkSize)) yield { source: { fd: handle.fd, position }, length, chunkSize }
+      }, { ...options, chunkSize })
     } finally {
+      // every batch has settled by now (importBatches waits), so no worker reads the fd
       await handle.close()
     }
   }
@@ -136,25 +135,34 @@ export class ContentStore {
   /** Imports bytes streamed to the daemon (e.g. an HTTP request body). */
   async shareStream (source: AsyncIterable<Uint8Array>, options: ShareOptions = {}): Promise<ShareResult> {
     const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
-    const pool = new BufferPool(chunkSize, SYNCED_WRITE_CONCURRENCY + 4)
-    return this.share(signal => streamChunks(source, chunkSize, signal, pool), { ...options, chunkSize }, pool)
+    // batches in shared memory: the leaf workers read them in place
+    const pool = new BufferPool(batchBytes(chunkSize), SYNCED_WRITE_CONCURRENCY + 4)
+    return this.share(async function * (signal) {
+      for await (const bytes of streamChunks(source, pool.size, signal, pool)) yield { source: { bytes }, length: bytes.length, chunkSize }
+    }, { ...options, chunkSize }, batch => { if ('bytes' in batch.source) pool.release(batch.source.bytes) })
   }
 
-  /** `pool`: where the chunks come from; each goes back once it is on disk. */
-  private async share (chunks: (signal: AbortSignal) => AsyncIterable<Uint8Array>, options: ShareOptions, pool?: BufferPool): Promise<ShareResult> {
+  /**
+   * Stores a file's leaves batch by batch on the blockstore's leaf workers
+   * (`release` gets each batch back once stored), builds the DAG, and
+   * records the holding once it is durable.
+   */
+  private async share (batches: (signal: AbortSignal) => Iterable<LeafBatch> | AsyncIterable<LeafBatch>, options: ShareOptions, release?: (batch: LeafBatch) => void): Promise<ShareResult> {
     const signal = AbortSignal.any([this.closing.signal, ...(options.signal != null ? [options.signal] : [])])
     try {
       return await this.lock.shared(async () => {
         signal.throwIfAborted()
-        const result = await importChunks(chunks(signal), async block => {
-          await this.blockstore.put(block.cid, block.bytes)
-          if (block.cid.code === RAW_CODE) pool?.release(block.bytes)
-        }, {
+        const storeLeaves = async (batch: LeafBatch): Promise<Leaf[]> => {
+          try {
+            return await this.blockstore.putLeaves(batch)
+          } finally {
+            release?.(batch)
+          }
+        }
+        const result = await importBatches(batches(signal), storeLeaves, async node => { await this.blockstore.put(node.cid, node.bytes) }, {
           signal,
           onProgress: options.onProgress,
-          writeConcurrency: options.writeConcurrency ?? (this.blockstore.syncWrites ? SYNCED_WRITE_CONCURRENCY : DEFAULT_WRITE_CONCURRENCY),
-          // a worker pays off for big chunks; for small ones messages would cost more than the hash
-          digest: (options.chunkSize ?? DEFAULT_CHUNK_SIZE) >= WORKER_HASH_MIN_CHUNK ? async bytes => this.hasher.digest(bytes) : undefined
+          writeConcurrency: options.writeConcurrency ?? (this.blockstore.syncWrites ? SYNCED_WRITE_CONCURRENCY : DEFAULT_WRITE_CONCURRENCY)
         })
         // The holding is the commit point: only once every block is durable.
         await this.blockstore.sync()

@@ -35,3 +35,14 @@ export class NotAFileError extends InvalidInputError {
 export class OutputExistsError extends InvalidInputError {
   static name = 'OutputExistsError'
 }
+
+/** A leaf worker failed to store a chunk; `code` is the system error's (ENOSPC...). */
+export class LeafWorkerError extends ShoalError {
+  static name = 'LeafWorkerError'
+  code?: string
+
+  constructor (message: string, code?: string) {
+    super(message)
+    if (code != null) this.code = code
+  }
+}

@@ -9,9 +9,7 @@ import { unixfs } from '@helia/unixfs'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
-import { BufferPool } from '../../src/content/buffer-pool.ts'
 import { streamChunks } from '../../src/content/chunker.ts'
-import { HashWorker } from '../../src/content/hash-worker.ts'
 import { importChunks } from '../../src/content/importer.ts'
 import { readFile } from '../../src/content/dag-reader.ts'
 import * as dagPb from '@ipld/dag-pb'
@@ -119,23 +117,6 @@ describe('content import: same DAG as Helia/IPFS', function () {
       assert.equal(dir.Links.length, 1)
       assert.equal(dir.Links[0].Name, 'file.bin')
       assert.equal(dir.Links[0].Hash.toString(), ours.cid.toString())
-    }
-  })
-
-  it('hashing on the worker thread gives the same DAG as hashing inline', async () => {
-    const bytes = randomBytes(7 * 256 * KiB + 3)
-    const inline = await shoalImport(bytes, 256 * KiB)
-    const worker = new HashWorker()
-    try {
-      const blocks = new Map<string, Uint8Array>()
-      const pool = new BufferPool(256 * KiB)
-      const result = await importChunks(streamChunks(pieces(bytes), 256 * KiB, undefined, pool), async block => {
-        blocks.set(block.cid.toString(), Buffer.from(block.bytes))
-      }, { digest: async b => worker.digest(b) })
-      assert.equal(result.cid.toString(), inline.cid.toString())
-      assert.deepEqual([...blocks.keys()].sort(), [...inline.blocks.keys()].sort())
-    } finally {
-      await worker.close()
     }
   })
 
