@@ -1,0 +1,57 @@
+/**
+ * sha2-256 on a worker thread, so a fetch verifies blocks on one core while
+ * the main thread runs the transport (the receiver's CPU is the bound of a
+ * fetch; imports hash on the leaf workers, src/store/leaf-workers.ts).
+ * Blocks in SharedArrayBuffer memory reach the worker without a copy. The
+ * worker is inline source, so it runs the same from the TypeScript sources
+ * and from the bundled daemon.
+ */
+import { Worker } from 'node:worker_threads'
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+parentPort.on('message', (m) => {
+  parentPort.postMessage({ id: m.id, digest: createHash('sha256').update(m.bytes).digest() })
+})
+`
+
+export class HashWorker {
+  private worker?: Worker
+  private nextId = 0
+  private readonly pending = new Map<number, { resolve: (d: Uint8Array) => void, reject: (e: Error) => void }>()
+
+  /** The sha2-256 digest of `bytes` (shared memory is not copied). */
+  async digest (bytes: Uint8Array): Promise<Uint8Array> {
+    const worker = this.worker ?? this.spawn()
+    const id = this.nextId++
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject })
+      worker.postMessage({ id, bytes })
+    })
+  }
+
+  private spawn (): Worker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true })
+    worker.unref()
+    worker.on('message', (m: { id: number, digest: Uint8Array }) => {
+      this.pending.get(m.id)?.resolve(new Uint8Array(m.digest.buffer, m.digest.byteOffset, m.digest.byteLength))
+      this.pending.delete(m.id)
+    })
+    const fail = (err: Error): void => {
+      for (const p of this.pending.values()) p.reject(err)
+      this.pending.clear()
+      this.worker = undefined
+    }
+    worker.on('error', fail)
+    worker.on('exit', code => { if (this.pending.size > 0) fail(new Error(`hash worker exited (${code})`)) })
+    this.worker = worker
+    return worker
+  }
+
+  async close (): Promise<void> {
+    const worker = this.worker
+    this.worker = undefined
+    await worker?.terminate()
+  }
+}
