@@ -113,10 +113,6 @@ export class FetchJob {
     return this.controller.signal
   }
 
-  get ended (): boolean {
-    return this.failure != null || (this.scheduler?.done ?? false)
-  }
-
   /** Someone wants this file: the job keeps running. */
   acquire (): void {
     this.interest++
