@@ -24,7 +24,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, readFileSync } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -36,6 +36,7 @@ import { swarmDown, swarmStopPeer, swarmUp, type SwarmUpResult } from '../src/sw
 import { renderProfile, summarizeProfile, type CpuProfile, type ProfileSummary } from './profile-summary.ts'
 import type { StreamReceipt } from './stream-peer.ts'
 import { svgPlot } from './svg-plot.ts'
+import { cpuSecondsOf, median, procStatusKiB, round } from './stats.ts'
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -475,28 +476,6 @@ async function sha256Of (file: string): Promise<string> {
 async function exitOf (child: ChildProcess): Promise<number | null> {
   if (child.exitCode != null || child.signalCode != null) return child.exitCode
   return new Promise(resolve => child.once('exit', code => { resolve(code) }))
-}
-
-function procStatusKiB (pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return match == null ? 0 : Number(match[1])
-}
-
-/** utime + stime of a process and all its threads, in seconds (clock ticks of 100 Hz on Linux). */
-function cpuSecondsOf (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-function round (n: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(n * f) / f
 }
 
 // `node bench/fetch.ts` runs this benchmark alone and prints the section.

@@ -13,7 +13,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, readFileSync } from 'node:fs'
+import { createReadStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -22,6 +22,7 @@ import { FsBlockstore } from 'blockstore-fs'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { ApiClient } from '../src/api/client.ts'
 import { daemonEntry } from '../src/swarm/daemon-bundle.ts'
+import { cpuSecondsOf, median, procStatusKiB, round } from './stats.ts'
 
 const MiB = 1024 * 1024
 
@@ -147,11 +148,11 @@ async function shoalImport (work: string, file: string, sync: boolean): Promise<
     await waitForReady(daemon)
     const client = await ApiClient.fromRepo(repo)
     flushDirtyPages()
-    const cpuBefore = cpuSeconds(daemon.pid!)
+    const cpuBefore = cpuSecondsOf(daemon.pid!)
     const started = performance.now()
     const result = await client.share({ path: file })
     const seconds = (performance.now() - started) / 1000
-    return { seconds, importSeconds: result.placement.importMs / 1000, cpuSeconds: cpuSeconds(daemon.pid!) - cpuBefore, peakRssMiB: peakRssMiB(daemon.pid!), cid: result.cid }
+    return { seconds, importSeconds: result.placement.importMs / 1000, cpuSeconds: cpuSecondsOf(daemon.pid!) - cpuBefore, peakRssMiB: round(procStatusKiB(daemon.pid!, 'VmHWM') / 1024, 0), cid: result.cid }
   } finally {
     daemon.kill('SIGTERM')
     await new Promise(resolve => daemon.once('exit', resolve))
@@ -182,18 +183,6 @@ async function run (script: string, args: string[], env: Record<string, string>)
 }
 
 /** utime + stime of a process, all its threads, from /proc (clock ticks of 1/100 s). */
-function cpuSeconds (pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-function peakRssMiB (pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
-  return round(kb / 1024, 0)
-}
-
 async function writeRandomFile (file: string, mib: number): Promise<void> {
   const handle = await fs.open(file, 'w')
   const block = randomBytes(16 * MiB)
@@ -242,17 +231,6 @@ async function repeat<T> (n: number, fn: () => Promise<T>): Promise<T[]> {
   const out: T[] = []
   for (let i = 0; i < n; i++) out.push(await fn())
   return out
-}
-
-function median (values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
-}
-
-function round (n: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(n * f) / f
 }
 
 // `node bench/import.ts` runs this benchmark alone and prints the table.

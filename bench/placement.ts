@@ -16,6 +16,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { ApiClient } from '../src/api/client.ts'
 import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
+import { round } from './stats.ts'
 
 const MiB = 1024 * 1024
 const PEERS = 20
@@ -119,7 +120,3 @@ export function renderPlacement (r: PlacementBenchResult): string[] {
   ]
 }
 
-function round (n: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(n * f) / f
-}

@@ -10,7 +10,6 @@
  * - In-process (`createTestSwarm`): time until routable and RSS per peer.
  */
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -22,6 +21,7 @@ import { ApiClient } from '../src/api/client.ts'
 import { closestByXor } from '../src/peer/kad-distance.ts'
 import { swarmDown, swarmStatus, swarmUp } from '../src/swarm/process-swarm.ts'
 import { createTestSwarm } from '../src/swarm/test-swarm.ts'
+import { cpuSecondsOf, procStatusKiB, round } from './stats.ts'
 
 export interface ProcessSwarmResult {
   peers: number
@@ -73,7 +73,7 @@ export async function benchProcessSwarm (peers: number, log: (s: string) => void
     }
     log(`  ${peers} processes routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
     const pids = [...new Set(swarm.peers.map(p => p.pid))]
-    const rss = pids.map(rssOf)
+    const rss = pids.map(pid => procStatusKiB(pid, 'VmRSS') * 1024)
     const cpu = pids.map(cpuSecondsOf)
     const status = (await swarmStatus(dir)).peers
     const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length
@@ -128,23 +128,8 @@ export async function benchInProcessSwarm (peers: number, log: (s: string) => vo
   return { peers, routableSeconds: round(seconds, 1), rssPerPeerMiB: round((after - before) / peers / 2 ** 20, 1) }
 }
 
-function rssOf (pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return match == null ? 0 : Number(match[1]) * 1024
-}
-
-/** utime + stime of a process, in seconds (clock ticks of 100 Hz on Linux). */
-function cpuSecondsOf (pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 function quantile (values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 }
 
-function round (n: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(n * f) / f
-}
