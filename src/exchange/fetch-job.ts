@@ -20,7 +20,7 @@ import type { ShoalNode } from '../peer/libp2p.ts'
 import type { ClosestPlanner } from '../placement/closest-planner.ts'
 import type { ContentStore, FetchSession } from '../store/content-store.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
-import { mapConcurrent, sleep } from '../utils/wait.ts'
+import { mapConcurrent, raceSignal, sleep } from '../utils/wait.ts'
 import { resolveLayout, type FileLayout } from './file-layout.ts'
 import type { OutputFile } from './output-file.ts'
 import { BlockScheduler, type PeerReport } from './scheduler.ts'
@@ -479,14 +479,4 @@ export class FetchJob {
       this.dropSession(peer, (err as Error).message)
     }
   }
-}
-
-async function raceSignal<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal == null) return promise
-  signal.throwIfAborted()
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => { reject(signal.reason as Error) }
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
-  })
 }

@@ -9,8 +9,9 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { raceSignal } from '../utils/wait.ts'
 import { MAX_MESSAGE_BYTES } from '../wire/limits.ts'
-import { ResponseDecoder, type ResponseFrame } from '../wire/xfer-frames.ts'
+import { lengthPrefixed, ResponseDecoder, type ResponseFrame } from '../wire/xfer-frames.ts'
 import {
   MAX_HAVE_CIDS, Presence, XFER_PROTOCOL, XferRequestCodec, unpackBits, type XferRequest
 } from '../wire/xfer-messages.ts'
@@ -122,7 +123,7 @@ export class XferSession {
       await this.write({ want: [], have: part.map(c => c.bytes), cancel: [] }, signal)
       const timeout = AbortSignal.timeout(HAVE_TIMEOUT_MS)
       const deadline = signal != null ? AbortSignal.any([signal, timeout]) : timeout
-      out.push(...await raceAbort(answer, deadline))
+      out.push(...await raceSignal(answer, deadline))
     }
     return out
   }
@@ -144,16 +145,7 @@ export class XferSession {
 
   /** One length-prefixed Request. */
   private async write (request: XferRequest, signal?: AbortSignal): Promise<void> {
-    const body = XferRequestCodec.encode(request)
-    const prefix: number[] = []
-    for (let n = body.length; ; n = Math.floor(n / 128)) {
-      if (n < 128) { prefix.push(n); break }
-      prefix.push((n % 128) | 0x80)
-    }
-    const message = new Uint8Array(prefix.length + body.length)
-    message.set(prefix)
-    message.set(body, prefix.length)
-    if (!this.stream.send(message)) await this.stream.onDrain({ signal })
+    if (!this.stream.send(lengthPrefixed(XferRequestCodec.encode(request)))) await this.stream.onDrain({ signal })
   }
 
   private onFrame (frame: ResponseFrame): void {
@@ -222,13 +214,4 @@ export class XferSession {
 
 function keyOf (cid: Uint8Array): string {
   return Buffer.from(cid.buffer, cid.byteOffset, cid.byteLength).toString('base64')
-}
-
-async function raceAbort<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted()
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => { reject(signal.reason as Error) }
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
-  })
 }

@@ -20,6 +20,17 @@ export async function waitFor (check: () => boolean | Promise<boolean>, options:
   }
 }
 
+/** `promise`, or the signal's reason as soon as it aborts (the promise itself runs on). */
+export async function raceSignal<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal == null) return promise
+  signal.throwIfAborted()
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(signal.reason as Error) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+  })
+}
+
 export async function sleep (ms: number, signal?: AbortSignal): Promise<void> {
   const { setTimeout } = await import('node:timers/promises')
   await setTimeout(ms, undefined, { signal })

@@ -179,6 +179,16 @@ export class ResponseDecoder {
   }
 }
 
+/** `body` behind its length as an unsigned varint: one message on a Shoal stream. */
+export function lengthPrefixed (body: Uint8Array): Uint8Array {
+  const prefix: number[] = []
+  pushVarint(prefix, body.length)
+  const message = new Uint8Array(prefix.length + body.length)
+  message.set(prefix)
+  message.set(body, prefix.length)
+  return message
+}
+
 function pushVarint (out: number[], value: number): void {
   while (value >= 0x80) {
     out.push((value % 128) | 0x80)

@@ -17,6 +17,7 @@ import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { CID } from 'multiformats/cid'
 import { ContentStore } from '../../src/store/content-store.ts'
 import { tempDir } from '../helpers/cli.ts'
+import { pieces } from '../helpers/bytes.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -34,16 +35,6 @@ async function toBytes (value: Uint8Array | AsyncIterable<Uint8Array> | Iterable
   return Buffer.concat(parts)
 }
 
-/** Yields `bytes` in uneven pieces, as an HTTP body arrives. */
-async function * pieces (bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  let offset = 0
-  let step = 1000
-  while (offset < bytes.length) {
-    yield bytes.subarray(offset, offset + step)
-    offset += step
-    step = step * 7 % 300_007 + 1
-  }
-}
 
 describe('import through the content store (leaf workers)', function () {
   this.timeout(120_000)

@@ -14,20 +14,11 @@ import { importChunks } from '../../src/content/importer.ts'
 import { readFile } from '../../src/content/dag-reader.ts'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
+import { pieces } from '../helpers/bytes.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
 
-/** Yields `bytes` in uneven pieces, as a socket or file stream would. */
-async function * pieces (bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  let offset = 0
-  let step = 1000
-  while (offset < bytes.length) {
-    yield bytes.subarray(offset, offset + step)
-    offset += step
-    step = step * 3 % 70_001 + 1
-  }
-}
 
 async function shoalImport (bytes: Uint8Array, chunkSize: number, maxChildren?: number): Promise<{ cid: CID, blocks: Map<string, Uint8Array>, chunks: number }> {
   const blocks = new Map<string, Uint8Array>()

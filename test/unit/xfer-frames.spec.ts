@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { encodeResponse, MalformedFrameError, ResponseDecoder, type ResponseFrame } from '../../src/wire/xfer-frames.ts'
+import { encodeResponse, lengthPrefixed, MalformedFrameError, ResponseDecoder, type ResponseFrame } from '../../src/wire/xfer-frames.ts'
 import { packBits, Presence, unpackBits, XferResponseCodec, type XferResponse } from '../../src/wire/xfer-messages.ts'
 
 const none = new Uint8Array(0)
@@ -27,16 +27,6 @@ function decodeAll (chunks: Uint8Array[]): ResponseFrame[] {
   const decoder = new ResponseDecoder({ maxMessageBytes: 5 * 1024 * 1024, allocate: n => new Uint8Array(n), onFrame: f => frames.push(f) })
   for (const c of chunks) decoder.push(c)
   return frames
-}
-
-/** A length-prefixed message, as protobufjs encodes it. */
-function prefixed (body: Uint8Array): Buffer {
-  const prefix: number[] = []
-  for (let n = body.length; ; n = Math.floor(n / 128)) {
-    if (n < 128) { prefix.push(n); break }
-    prefix.push((n % 128) | 0x80)
-  }
-  return Buffer.concat([Uint8Array.from(prefix), body])
 }
 
 describe('xfer Response framing', () => {
@@ -66,7 +56,7 @@ describe('xfer Response framing', () => {
 
     }
     // many messages back to back, split anywhere
-    const stream = Buffer.concat(cases.map(r => prefixed(XferResponseCodec.encode(r))))
+    const stream = Buffer.concat(cases.map(r => lengthPrefixed(XferResponseCodec.encode(r))))
     for (let round = 0; round < 20; round++) {
       const frames = decodeAll(chunked(stream))
       assert.equal(frames.length, cases.length)
@@ -83,7 +73,7 @@ describe('xfer Response framing', () => {
   it('refuses a field that runs past the message, an oversized message, and a field without a value', () => {
     const good = XferResponseCodec.encode(cases[1])
     // the prefix says one byte less than the fields need
-    const short = Buffer.concat([prefixed(good.subarray(0, good.length - 1)).subarray(0, 2), good])
+    const short = Buffer.concat([lengthPrefixed(good.subarray(0, good.length - 1)).subarray(0, 2), good])
     assert.throws(() => decodeAll([short]), MalformedFrameError)
     assert.throws(() => decodeAll([Uint8Array.from([0xff, 0xff, 0xff, 0x7f])]), /a message of/)
     assert.throws(() => decodeAll([Uint8Array.from([0x01, 0x10])]), /without a value/)
