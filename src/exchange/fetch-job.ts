@@ -140,7 +140,7 @@ export class FetchJob {
   progress (): JobProgress {
     return {
       blocks: this.storedBlocks + (this.layout?.nodes.length ?? 0),
-      totalBlocks: this.layout == null ? 0 : this.layout.pieces.filter(p => p.raw).length + this.layout.nodes.length,
+      totalBlocks: this.totalBlocks,
       bytes: this.storedBytes,
       size: this.layout?.size ?? 0,
       peers: this.scheduler?.activePeers() ?? 0
@@ -205,6 +205,7 @@ export class FetchJob {
     try {
       const layout = await resolveLayout(this.root, async cid => this.getNode(cid, signal))
       this.layout = layout
+      this.totalBlocks = layout.nodes.length + layout.pieces.filter(p => p.raw).length
       for (const cid of layout.nodes) this.download.keep(cid)
       const { pieces } = layout
       for (const p of pieces) this.download.keep(p.cid)
@@ -236,7 +237,7 @@ export class FetchJob {
       const running = scheduler.run(signal)
       if (!scheduler.done) void this.findSources(layout, scheduler, signal)
       await running
-      const blocks = layout.nodes.length + pieces.filter(p => p.raw).length
+      const blocks = this.totalBlocks
       await Promise.all(this.nodeStores)
       await this.download.commit(this.root, { size: layout.size, blocks })
       return { size: layout.size, blocks, local: this.localBlocks, localBytes: this.localBytes, peers: scheduler.peerReports(), wasted: scheduler.wasted, timings: this.timings }
@@ -258,6 +259,8 @@ export class FetchJob {
   }
 
   private localNodes = 0
+  /** Blocks in the DAG (nodes and raw leaves), once the layout is known. */
+  private totalBlocks = 0
   /** DAG nodes being written to the store. */
   private readonly nodeStores: Array<Promise<void>> = []
   /** Block buffers of this file's leaf size, once the layout is known. */
