@@ -238,7 +238,7 @@ export class FetchJob {
       if (!scheduler.done) void this.findSources(layout, scheduler, signal)
       await running
       const blocks = this.totalBlocks
-      await Promise.all(this.nodeStores)
+      await Promise.all([...this.nodeStores, ...this.leafStores])
       await this.download.commit(this.root, { size: layout.size, blocks })
       return { size: layout.size, blocks, local: this.localBlocks, localBytes: this.localBytes, peers: scheduler.peerReports(), wasted: scheduler.wasted, timings: this.timings }
     } catch (err) {
@@ -263,6 +263,8 @@ export class FetchJob {
   private totalBlocks = 0
   /** DAG nodes being written to the store. */
   private readonly nodeStores: Array<Promise<void>> = []
+  /** Leaves written and not yet durable in the store. */
+  private readonly leafStores = new Set<Promise<void>>()
   /** Block buffers of this file's leaf size, once the layout is known. */
   private pool?: BufferPool
   private readonly startedAt = performance.now()
@@ -274,13 +276,26 @@ export class FetchJob {
     return Buffer.from(digest).equals(cid.multihash.digest)
   }
 
+  /**
+   * Writes a verified piece to the store and every output. Resolves once the
+   * bytes are written, so the scheduler reuses the buffer and asks for more
+   * while the store fsyncs the block; the piece counts as stored (progress,
+   * streaming readers) once it is durable.
+   */
   private async deliver (i: number, bytes: Uint8Array): Promise<void> {
     const piece = this.layout!.pieces[i]
     this.verifiedPieces.add(i)
-    await Promise.all([
+    const [{ stored }] = await Promise.all([
       this.download.storeBlock(piece.cid, bytes, { verified: true }),
       ...[...this.sinks].map(async sink => { await sink.write(piece.offset, bytes) })
     ])
+    const durable = stored.then(() => { this.pieceStored(i) })
+    this.leafStores.add(durable)
+    durable.then(() => { this.leafStores.delete(durable) }, (err: unknown) => { this.abort(err as Error) })
+  }
+
+  private pieceStored (i: number): void {
+    const piece = this.layout!.pieces[i]
     this.verifiedPieces.delete(i)
     this.stored![i] = 1
     this.storedBlocks++
@@ -327,7 +342,7 @@ export class FetchJob {
             continue
           }
           // stored in the background (an fsync must not hold up the layout); waited for before the commit
-          const storing = this.download.storeBlock(cid, bytes, { verified: true })
+          const storing = this.download.storeBlock(cid, bytes, { verified: true }).then(async s => { await s.stored })
           storing.catch(() => {})
           this.nodeStores.push(storing)
           this.lastProgressAt = performance.now()

@@ -52,8 +52,12 @@ export interface ShareResult extends ImportResult {
 export interface FetchSession {
   /** Protects a block already here from GC for the rest of the download. */
   keep: (cid: CID) => void
-  /** Stores a block; `verified` says the caller already hashed it against the CID. */
-  storeBlock: (cid: CID, bytes: Uint8Array, options?: { verified?: boolean }) => Promise<void>
+  /**
+   * Stores a block; `verified` says the caller already hashed it against the
+   * CID. Resolves once the bytes are written (the caller may reuse them),
+   * with `stored`, which resolves when the block is durable and in the store.
+   */
+  storeBlock: (cid: CID, bytes: Uint8Array, options?: { verified?: boolean }) => Promise<{ stored: Promise<void> }>
   commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
   close: () => void
 }
@@ -192,10 +196,18 @@ export class ContentStore {
       storeBlock: async (cid, bytes, options) => {
         if (options?.verified !== true) verifyBlock(cid, bytes)
         keys.add(cidKey(cid))
-        await this.lock.shared(async () => {
+        // the shared lock is held until the block is in place (GC and
+        // dropReplica wait), but the caller goes on once the bytes are written
+        const written = Promise.withResolvers<void>()
+        const stored = this.lock.shared(async () => {
           this.closing.signal.throwIfAborted()
-          await this.blockstore.put(cid, bytes)
+          const staged = await this.blockstore.stage(cid, bytes)
+          written.resolve()
+          await staged.stored
         })
+        stored.catch(() => {})
+        await Promise.race([written.promise, stored])
+        return { stored }
       },
       commit: async (root, info) => {
         await this.lock.shared(async () => {

@@ -1,7 +1,9 @@
 /**
- * The blockstore's folder sync: a caller never returns before the folders
- * its finished writes went into are durable, even when another caller's
- * round of folder fsyncs was already running.
+ * The blockstore's durability: a caller of sync() never returns before the
+ * folders its finished writes went into are durable, even when another
+ * caller's round of folder fsyncs was already running; a staged block (how
+ * a fetch stores) gets its name only after its fsync, while its writer goes
+ * on as soon as the bytes are written, and staged bytes are bounded.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -55,6 +57,50 @@ describe('blockstore folder sync', function () {
       const shard = path.basename(path.dirname(bs.pathOf(moreCid)))
       assert.ok(events.includes(`synced ${shard}`), events.join(', '))
       await third
+    } finally {
+      fs.open = open
+    }
+  })
+
+  it('stage() returns once the bytes are written; the block is named only after its fsync; waiting fsyncs are bounded', async () => {
+    const bs = new FsBlockstore(path.join(dir, 'blocks'), { quotaBytes: Infinity, sync: true })
+    await bs.open()
+    // block fsyncs wait for the gate
+    const gate = Promise.withResolvers<void>()
+    let held = 0
+    const open = fs.open
+    fs.open = (async (file: string, flags?: string, mode?: number) => {
+      const handle = await open(file, flags, mode)
+      if (flags !== 'wx') return handle
+      const sync = handle.sync.bind(handle)
+      handle.sync = async () => { held++; await gate.promise; await sync() }
+      return handle
+    }) as typeof fs.open
+    try {
+      const MiB = 1024 * 1024
+      const blocks = Array.from({ length: 40 }, () => randomBytes(MiB))
+      const cids = blocks.map(b => cidOf(RAW_CODE, b))
+      const copies = blocks.map(b => Buffer.from(b))
+      const first = await bs.stage(cids[0], blocks[0])
+      // the writer may reuse its buffer now: the bytes are in the file already
+      blocks[0].fill(0)
+      assert.equal(await bs.has(cids[0]), false, 'not visible before its fsync')
+      // staging goes on up to the bound (32 MiB), then waits
+      const staged: Array<{ stored: Promise<boolean> } | undefined> = new Array(40)
+      staged[0] = first
+      const all = cids.slice(1).map(async (cid, j) => { staged[j + 1] = await bs.stage(cid, blocks[j + 1]) })
+      await new Promise(resolve => setTimeout(resolve, 500))
+      const through = staged.filter(s => s != null).length
+      assert.ok(through >= 8 && through <= 32, `${through} blocks staged while no fsync ended`)
+      assert.ok(held <= 6, `${held} fsyncs in flight at once`)
+      gate.resolve()
+      await Promise.all(all)
+      assert.deepEqual(await Promise.all(staged.map(async s => s!.stored)), cids.map(() => true))
+      for (let i = 0; i < cids.length; i++) assert.ok((await bs.get(cids[i])).equals(copies[i]), `block ${i} whole`)
+      // staging a block already there resolves false, and writes nothing
+      const again = await bs.stage(cids[1], copies[1])
+      assert.equal(await again.stored, false)
+      assert.equal(bs.usage().blocks, 40)
     } finally {
       fs.open = open
     }
