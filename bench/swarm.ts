@@ -8,6 +8,9 @@
  *   peer, lookup latency p50/p95, hops next to
  *   log2(N), and how often the 3 closest returned are the true 3 closest.
  * - In-process (`createTestSwarm`): time until routable and RSS per peer.
+ *
+ *   SHOAL_BENCH_SIZES=10,50,100   `swarm up` sizes (its default process layout)
+ *   SHOAL_BENCH_INPROC=10,50      in-process swarm sizes
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -53,7 +56,29 @@ export interface InProcessSwarmResult {
   rssPerPeerMiB: number
 }
 
+export interface SwarmBenchResult {
+  processSwarms: ProcessSwarmResult[]
+  inProcess: InProcessSwarmResult[]
+}
+
 const LOOKUPS = 40
+
+const sizes = (name: string, fallback: string): number[] => (process.env[name] ?? fallback).split(',').map(Number).filter(n => n > 0)
+
+/** The whole suite: `swarm up` swarms of SHOAL_BENCH_SIZES, then in-process swarms of SHOAL_BENCH_INPROC. */
+export async function benchSwarm (log: (s: string) => void): Promise<SwarmBenchResult> {
+  const processSwarms: ProcessSwarmResult[] = []
+  for (const n of sizes('SHOAL_BENCH_SIZES', '10,50,100')) {
+    log(`process swarm of ${n}`)
+    processSwarms.push(await benchProcessSwarm(n, log))
+  }
+  const inProcess: InProcessSwarmResult[] = []
+  for (const n of sizes('SHOAL_BENCH_INPROC', '10,50')) {
+    log(`in-process swarm of ${n}`)
+    inProcess.push(await benchInProcessSwarm(n, log))
+  }
+  return { processSwarms, inProcess }
+}
 
 export async function benchProcessSwarm (peers: number, log: (s: string) => void): Promise<ProcessSwarmResult> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-'))
@@ -128,8 +153,32 @@ export async function benchInProcessSwarm (peers: number, log: (s: string) => vo
   return { peers, routableSeconds: round(seconds, 1), rssPerPeerMiB: round((after - before) / peers / 2 ** 20, 1) }
 }
 
+/** The markdown section for docs/benchmarks.md. */
+export function renderSwarm (r: SwarmBenchResult): string[] {
+  return [
+    '### `shoal swarm up` (as it runs by default: one daemon per peer up to 20 peers, else ~one host process per core)',
+    '',
+    '| peers | processes | routable in (s) | CPU-s per peer | RSS per peer (MiB) | connections per peer | routing table per peer | lookup p50 (ms) | lookup p95 (ms) | hops p50 | hops max | log2 N | top-3 exact |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.processSwarms.map(s => s.routableSeconds == null
+      ? `| ${s.peers} | - | not routable in ${s.timeoutSeconds} s | - | - | - | - | - | - | - | - | ${s.log2N} | - |`
+      : `| ${s.peers} | ${s.processes} | ${s.routableSeconds} | ${s.cpuSecondsPerPeer} | ${s.rssPerPeerMiB} | ${s.connectionsPerPeer} | ${s.routingTablePerPeer} | ${s.lookupMsP50} | ${s.lookupMsP95} | ${s.hopsP50} | ${s.hopsMax} | ${s.log2N} | ${Math.round((s.top3Exact ?? 0) * 100)}% |`),
+    '',
+    '### In-process swarm (`createTestSwarm`, all peers on one event loop)',
+    '',
+    '| peers | routable in (s) | RSS per peer (MiB) |',
+    '| ---: | ---: | ---: |',
+    ...r.inProcess.map(s => `| ${s.peers} | ${s.routableSeconds} | ${s.rssPerPeerMiB} |`)
+  ]
+}
+
 function quantile (values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 }
 
+// `node bench/swarm.ts` runs this benchmark alone and prints the section.
+if (import.meta.main === true) {
+  const result = await benchSwarm(s => { process.stderr.write(s + '\n') })
+  process.stdout.write(renderSwarm(result).join('\n') + '\n')
+}
