@@ -24,7 +24,7 @@ import os from 'node:os'
 import { benchFetch, plotFetch, renderFetch } from './fetch.ts'
 import { benchImport, renderImport } from './import.ts'
 import { benchPlacement, renderPlacement } from './placement.ts'
-import { benchSwarm, renderSwarm } from './swarm.ts'
+import { benchSwarm, plotLookupHops, plotLookupLatency, renderSwarm } from './swarm.ts'
 
 const log = (s: string): void => { process.stderr.write(s + '\n') }
 
@@ -41,7 +41,8 @@ interface Suite<R> {
 const suites: Record<string, Suite<unknown>> = {
   swarm: {
     run: benchSwarm,
-    render: renderSwarm
+    render: renderSwarm,
+    plots: r => ({ 'lookup-latency.svg': plotLookupLatency(r), 'lookup-hops.svg': plotLookupHops(r) })
   } satisfies Suite<Awaited<ReturnType<typeof benchSwarm>>>,
   import: {
     run: benchImport,

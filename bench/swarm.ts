@@ -25,6 +25,7 @@ import { closestByXor } from '../src/peer/kad-distance.ts'
 import { swarmDown, swarmStatus, swarmUp } from '../src/swarm/process-swarm.ts'
 import { createTestSwarm } from '../src/swarm/test-swarm.ts'
 import { cpuSecondsOf, procStatusKiB, round } from './stats.ts'
+import { svgPlot } from './svg-plot.ts'
 
 export interface ProcessSwarmResult {
   peers: number
@@ -164,12 +165,47 @@ export function renderSwarm (r: SwarmBenchResult): string[] {
       ? `| ${s.peers} | - | not routable in ${s.timeoutSeconds} s | - | - | - | - | - | - | - | - | ${s.log2N} | - |`
       : `| ${s.peers} | ${s.processes} | ${s.routableSeconds} | ${s.cpuSecondsPerPeer} | ${s.rssPerPeerMiB} | ${s.connectionsPerPeer} | ${s.routingTablePerPeer} | ${s.lookupMsP50} | ${s.lookupMsP95} | ${s.hopsP50} | ${s.hopsMax} | ${s.log2N} | ${Math.round((s.top3Exact ?? 0) * 100)}% |`),
     '',
+    '![DHT lookup latency, p50 and p95, against swarm size](plots/lookup-latency.svg)',
+    '',
+    '![DHT lookup hops, p50 and max, against swarm size, next to log2 N](plots/lookup-hops.svg)',
+    '',
     '### In-process swarm (`createTestSwarm`, all peers on one event loop)',
     '',
     '| peers | routable in (s) | RSS per peer (MiB) |',
     '| ---: | ---: | ---: |',
     ...r.inProcess.map(s => `| ${s.peers} | ${s.routableSeconds} | ${s.rssPerPeerMiB} |`)
   ]
+}
+
+/** The swarms that came up, so had lookups to plot. */
+const measured = (r: SwarmBenchResult): ProcessSwarmResult[] => r.processSwarms.filter(s => s.lookupMsP50 != null)
+const lookupsOf = (r: SwarmBenchResult): string => [...new Set(measured(r).map(s => s.lookups))].join('/') || String(LOOKUPS)
+
+/** docs/plots/lookup-latency.svg: lookup latency p50 and p95 by swarm size. */
+export function plotLookupLatency (r: SwarmBenchResult): string {
+  return svgPlot({
+    title: `DHT lookup latency in shoal swarm up swarms (${lookupsOf(r)} lookups per size)`,
+    xLabel: 'peers in the swarm',
+    yLabel: 'lookup latency (ms)',
+    series: [
+      { name: 'p50', points: measured(r).map(s => ({ x: s.peers, y: s.lookupMsP50 ?? 0 })) },
+      { name: 'p95', points: measured(r).map(s => ({ x: s.peers, y: s.lookupMsP95 ?? 0 })) }
+    ]
+  })
+}
+
+/** docs/plots/lookup-hops.svg: hops p50 and max by swarm size, next to log2 N (the bound). */
+export function plotLookupHops (r: SwarmBenchResult): string {
+  return svgPlot({
+    title: `DHT lookup hops in shoal swarm up swarms (${lookupsOf(r)} lookups per size)`,
+    xLabel: 'peers in the swarm',
+    yLabel: 'hops',
+    series: [
+      { name: 'hops p50', kind: 'bar', decimals: 0, points: measured(r).map(s => ({ x: s.peers, y: s.hopsP50 ?? 0 })) },
+      { name: 'hops max', kind: 'bar', decimals: 0, points: measured(r).map(s => ({ x: s.peers, y: s.hopsMax ?? 0 })) },
+      { name: 'log2 N (target: at most this)', dashed: true, color: '#555', decimals: 1, points: r.processSwarms.map(s => ({ x: s.peers, y: s.log2N })) }
+    ]
+  })
 }
 
 function quantile (values: number[], q: number): number {
