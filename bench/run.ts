@@ -22,7 +22,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import { benchFetch, plotFetch, renderFetch } from './fetch.ts'
-import { benchImport, renderImport } from './import.ts'
+import { benchImport, plotImport, renderImport } from './import.ts'
 import { benchPlacement, renderPlacement } from './placement.ts'
 import { benchSwarm, plotLookupHops, plotLookupLatency, renderSwarm } from './swarm.ts'
 
@@ -46,7 +46,8 @@ const suites: Record<string, Suite<unknown>> = {
   } satisfies Suite<Awaited<ReturnType<typeof benchSwarm>>>,
   import: {
     run: benchImport,
-    render: renderImport
+    render: renderImport,
+    plots: r => ({ 'import-throughput.svg': plotImport(r) })
   } satisfies Suite<Awaited<ReturnType<typeof benchImport>>>,
   placement: {
     run: benchPlacement,
