@@ -209,7 +209,6 @@ async function run (script: string, args: string[], env: Record<string, string>)
   if (code !== 0) throw new Error(`${args.join(' ')} exited ${code}`)
 }
 
-/** utime + stime of a process, all its threads, from /proc (clock ticks of 1/100 s). */
 async function writeRandomFile (file: string, mib: number): Promise<void> {
   const handle = await fs.open(file, 'w')
   const block = randomBytes(16 * MiB)
