@@ -17,6 +17,10 @@ export interface PlotSeries {
   color?: string
   /** Print each y above its point (default true). */
   valueLabels?: boolean
+  /** Decimals of those labels (default: as many as a tenth of the y step needs). */
+  decimals?: number
+  /** A dashed line: a bound drawn next to measurements (log2 N by N). Lines only. */
+  dashed?: boolean
 }
 
 export interface PlotReference {
@@ -91,25 +95,29 @@ export function svgPlot (init: PlotInit): string {
   const bars = init.series.filter(s => s.kind === 'bar')
   const barW = slotW * 0.7 / Math.max(1, bars.length)
   const colorOf = (s: PlotSeries): string => s.color ?? PALETTE[init.series.indexOf(s) % PALETTE.length]
+  const labelOf = (s: PlotSeries, y: number): string => s.decimals != null ? y.toFixed(s.decimals) : formatNumber(y, yStep / 10)
   bars.forEach((s, i) => {
     for (const p of s.points) {
       const x = xAt(p.x) - slotW * 0.35 + i * barW
       out.push(`<rect x="${r(x)}" y="${r(yAt(p.y))}" width="${r(barW * 0.92)}" height="${r(yAt(0) - yAt(p.y))}" fill="${colorOf(s)}"/>`)
-      if (s.valueLabels !== false) text(x + barW * 0.46, yAt(p.y) - 4, formatNumber(p.y, yStep / 10), 'text-anchor="middle" font-size="11"')
+      if (s.valueLabels !== false) text(x + barW * 0.46, yAt(p.y) - 4, labelOf(s, p.y), 'text-anchor="middle" font-size="11"')
     }
   })
   for (const s of init.series.filter(s => s.kind !== 'bar')) {
     const points = [...s.points].sort((a, b) => a.x - b.x)
-    out.push(`<polyline points="${points.map(p => `${r(xAt(p.x))},${r(yAt(p.y))}`).join(' ')}" fill="none" stroke="${colorOf(s)}" stroke-width="2"/>`)
+    out.push(`<polyline points="${points.map(p => `${r(xAt(p.x))},${r(yAt(p.y))}`).join(' ')}" fill="none" stroke="${colorOf(s)}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="6 4"' : ''}/>`)
     for (const p of points) {
       out.push(`<circle cx="${r(xAt(p.x))}" cy="${r(yAt(p.y))}" r="3.5" fill="${colorOf(s)}"/>`)
-      if (s.valueLabels !== false) text(xAt(p.x), yAt(p.y) - 8, formatNumber(p.y, yStep / 10), 'text-anchor="middle" font-size="11"')
+      if (s.valueLabels !== false) text(xAt(p.x), yAt(p.y) - 8, labelOf(s, p.y), 'text-anchor="middle" font-size="11"')
     }
   }
-  for (const ref of references) {
+  // labels just above their lines, top down; one that would touch the label before goes under its line
+  let lastLabelY = -Infinity
+  for (const ref of [...references].sort((a, b) => b.y - a.y)) {
     const color = ref.color ?? '#555'
     out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + plotW}" y1="${r(yAt(ref.y))}" y2="${r(yAt(ref.y))}" stroke="${color}" stroke-width="1.5"${ref.dashed === false ? '' : ' stroke-dasharray="6 4"'}/>`)
-    text(MARGIN.left + plotW - 4, yAt(ref.y) - 4, `${ref.label} (${formatNumber(ref.y, yStep / 10)})`, `text-anchor="end" font-size="11" fill="${color}"`)
+    lastLabelY = yAt(ref.y) - 4 >= lastLabelY + 13 ? yAt(ref.y) - 4 : Math.max(yAt(ref.y) + 13, lastLabelY + 13)
+    text(MARGIN.left + plotW - 4, lastLabelY, `${ref.label} (${formatNumber(ref.y, yStep / 10)})`, `text-anchor="end" font-size="11" fill="${color}"`)
   }
 
   // legend: one row under the title
@@ -117,7 +125,7 @@ export function svgPlot (init: PlotInit): string {
   for (const s of init.series) {
     out.push(s.kind === 'bar'
       ? `<rect x="${lx}" y="34" width="12" height="10" fill="${colorOf(s)}"/>`
-      : `<line x1="${lx}" x2="${lx + 14}" y1="39" y2="39" stroke="${colorOf(s)}" stroke-width="2"/>`)
+      : `<line x1="${lx}" x2="${lx + 14}" y1="39" y2="39" stroke="${colorOf(s)}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="4 2"' : ''}/>`)
     text(lx + 18, 43, s.name)
     lx += 30 + s.name.length * 6.5
   }

@@ -8,6 +8,9 @@
  *   peer, lookup latency p50/p95, hops next to
  *   log2(N), and how often the 3 closest returned are the true 3 closest.
  * - In-process (`createTestSwarm`): time until routable and RSS per peer.
+ *
+ *   SHOAL_BENCH_SIZES=10,50,100   `swarm up` sizes (its default process layout)
+ *   SHOAL_BENCH_INPROC=10,50      in-process swarm sizes
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -22,6 +25,7 @@ import { closestByXor } from '../src/peer/kad-distance.ts'
 import { swarmDown, swarmStatus, swarmUp } from '../src/swarm/process-swarm.ts'
 import { createTestSwarm } from '../src/swarm/test-swarm.ts'
 import { cpuSecondsOf, procStatusKiB, round } from './stats.ts'
+import { svgPlot } from './svg-plot.ts'
 
 export interface ProcessSwarmResult {
   peers: number
@@ -53,7 +57,29 @@ export interface InProcessSwarmResult {
   rssPerPeerMiB: number
 }
 
+export interface SwarmBenchResult {
+  processSwarms: ProcessSwarmResult[]
+  inProcess: InProcessSwarmResult[]
+}
+
 const LOOKUPS = 40
+
+const sizes = (name: string, fallback: string): number[] => (process.env[name] ?? fallback).split(',').map(Number).filter(n => n > 0)
+
+/** The whole suite: `swarm up` swarms of SHOAL_BENCH_SIZES, then in-process swarms of SHOAL_BENCH_INPROC. */
+export async function benchSwarm (log: (s: string) => void): Promise<SwarmBenchResult> {
+  const processSwarms: ProcessSwarmResult[] = []
+  for (const n of sizes('SHOAL_BENCH_SIZES', '10,50,100')) {
+    log(`process swarm of ${n}`)
+    processSwarms.push(await benchProcessSwarm(n, log))
+  }
+  const inProcess: InProcessSwarmResult[] = []
+  for (const n of sizes('SHOAL_BENCH_INPROC', '10,50')) {
+    log(`in-process swarm of ${n}`)
+    inProcess.push(await benchInProcessSwarm(n, log))
+  }
+  return { processSwarms, inProcess }
+}
 
 export async function benchProcessSwarm (peers: number, log: (s: string) => void): Promise<ProcessSwarmResult> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-'))
@@ -128,8 +154,67 @@ export async function benchInProcessSwarm (peers: number, log: (s: string) => vo
   return { peers, routableSeconds: round(seconds, 1), rssPerPeerMiB: round((after - before) / peers / 2 ** 20, 1) }
 }
 
+/** The markdown section for docs/benchmarks.md. */
+export function renderSwarm (r: SwarmBenchResult): string[] {
+  return [
+    '### `shoal swarm up` (as it runs by default: one daemon per peer up to 20 peers, else ~one host process per core)',
+    '',
+    '| peers | processes | routable in (s) | CPU-s per peer | RSS per peer (MiB) | connections per peer | routing table per peer | lookup p50 (ms) | lookup p95 (ms) | hops p50 | hops max | log2 N | top-3 exact |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.processSwarms.map(s => s.routableSeconds == null
+      ? `| ${s.peers} | - | not routable in ${s.timeoutSeconds} s | - | - | - | - | - | - | - | - | ${s.log2N} | - |`
+      : `| ${s.peers} | ${s.processes} | ${s.routableSeconds} | ${s.cpuSecondsPerPeer} | ${s.rssPerPeerMiB} | ${s.connectionsPerPeer} | ${s.routingTablePerPeer} | ${s.lookupMsP50} | ${s.lookupMsP95} | ${s.hopsP50} | ${s.hopsMax} | ${s.log2N} | ${Math.round((s.top3Exact ?? 0) * 100)}% |`),
+    '',
+    '![DHT lookup latency, p50 and p95, against swarm size](plots/lookup-latency.svg)',
+    '',
+    '![DHT lookup hops, p50 and max, against swarm size, next to log2 N](plots/lookup-hops.svg)',
+    '',
+    '### In-process swarm (`createTestSwarm`, all peers on one event loop)',
+    '',
+    '| peers | routable in (s) | RSS per peer (MiB) |',
+    '| ---: | ---: | ---: |',
+    ...r.inProcess.map(s => `| ${s.peers} | ${s.routableSeconds} | ${s.rssPerPeerMiB} |`)
+  ]
+}
+
+/** The swarms that came up, so had lookups to plot. */
+const measured = (r: SwarmBenchResult): ProcessSwarmResult[] => r.processSwarms.filter(s => s.lookupMsP50 != null)
+const lookupsOf = (r: SwarmBenchResult): string => [...new Set(measured(r).map(s => s.lookups))].join('/') || String(LOOKUPS)
+
+/** docs/plots/lookup-latency.svg: lookup latency p50 and p95 by swarm size. */
+export function plotLookupLatency (r: SwarmBenchResult): string {
+  return svgPlot({
+    title: `DHT lookup latency in shoal swarm up swarms (${lookupsOf(r)} lookups per size)`,
+    xLabel: 'peers in the swarm',
+    yLabel: 'lookup latency (ms)',
+    series: [
+      { name: 'p50', points: measured(r).map(s => ({ x: s.peers, y: s.lookupMsP50 ?? 0 })) },
+      { name: 'p95', points: measured(r).map(s => ({ x: s.peers, y: s.lookupMsP95 ?? 0 })) }
+    ]
+  })
+}
+
+/** docs/plots/lookup-hops.svg: hops p50 and max by swarm size, next to log2 N (the bound). */
+export function plotLookupHops (r: SwarmBenchResult): string {
+  return svgPlot({
+    title: `DHT lookup hops in shoal swarm up swarms (${lookupsOf(r)} lookups per size)`,
+    xLabel: 'peers in the swarm',
+    yLabel: 'hops',
+    series: [
+      { name: 'hops p50', kind: 'bar', decimals: 0, points: measured(r).map(s => ({ x: s.peers, y: s.hopsP50 ?? 0 })) },
+      { name: 'hops max', kind: 'bar', decimals: 0, points: measured(r).map(s => ({ x: s.peers, y: s.hopsMax ?? 0 })) },
+      { name: 'log2 N (target: at most this)', dashed: true, color: '#555', decimals: 1, points: r.processSwarms.map(s => ({ x: s.peers, y: s.log2N })) }
+    ]
+  })
+}
+
 function quantile (values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 }
 
+// `node bench/swarm.ts` runs this benchmark alone and prints the section.
+if (import.meta.main === true) {
+  const result = await benchSwarm(s => { process.stderr.write(s + '\n') })
+  process.stdout.write(renderSwarm(result).join('\n') + '\n')
+}
