@@ -7,7 +7,7 @@ import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
  * A 20-peer swarm over real TCP: for 20 random keys, asked from 5 different
  * peers, a DHT lookup must return exactly the true closest peers, computed by
  * XOR over all 20 IDs the way kad-dht measures distance. (With the default
- * k=20 every peer should know every other; bench/dht-lookup.ts measures how
+ * k=20 every peer should know every other; bench/swarm.ts measures how
  * often lookups in bigger swarms find the true closest.)
  */
 {
