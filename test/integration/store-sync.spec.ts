@@ -96,7 +96,7 @@ describe('blockstore folder sync', function () {
       gate.resolve()
       await Promise.all(all)
       assert.deepEqual(await Promise.all(staged.map(async s => s!.stored)), cids.map(() => true))
-      for (let i = 0; i < cids.length; i++) assert.ok((await bs.get(cids[i])).equals(copies[i]), `block ${i} whole`)
+      for (let i = 0; i < cids.length; i++) assert.ok(copies[i].equals(await bs.get(cids[i])), `block ${i} whole`)
       // staging a block already there resolves false, and writes nothing
       const again = await bs.stage(cids[1], copies[1])
       assert.equal(await again.stored, false)
