@@ -151,7 +151,7 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     const k = optionalInt(request.query.replicas, 'replicas', 1, 64) ?? peer.repo.config.replicas
     const signal = AbortSignal.timeout(60_000)
     const cids = await peer.content.dagCids(root, signal)
-    const sizes = await Promise.all(cids.map(async c => await peer.content.blockstore.sizeOf(c) ?? 0))
+    const sizes = await Promise.all(cids.map(async c => await peer.content.blockSize(c) ?? 0))
     // ask the 2k closest of each block (a holder may sit just outside the k)
     const plan = await peer.placement.planner().plan(cids.map(c => c.multihash.bytes), 2 * k, signal)
     const { holders } = await peer.placement.whoHas(cids, plan.closest, signal)

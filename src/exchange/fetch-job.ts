@@ -22,6 +22,7 @@ import type { ContentStore, FetchSession } from '../store/content-store.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
 import { mapConcurrent, raceSignal, sleep } from '../utils/wait.ts'
 import { resolveLayout, type FileLayout } from './file-layout.ts'
+import { FileBacking } from './file-backing.ts'
 import type { OutputFile } from './output-file.ts'
 import { BlockScheduler, type PeerReport } from './scheduler.ts'
 import { XferSession } from './xfer-client.ts'
@@ -81,6 +82,8 @@ export class FetchJob {
   private readonly sessions = new Map<string, Promise<XferSession>>()
   private readonly providers = new Set<string>()
   private readonly sinks = new Set<OutputFile>()
+  /** The output file that keeps this fetch's raw leaves (the first attached), instead of the blockstore. */
+  private backing?: FileBacking
   private readonly download: FetchSession
   private layout?: FileLayout
   private readonly layoutReady = Promise.withResolvers<FileLayout>()
@@ -152,28 +155,61 @@ export class FetchJob {
     this.scheduler?.prioritize(from, to)
   }
 
-  /** Writes every piece, those stored already and those to come, to `sink`. */
+  /**
+   * Writes every piece, those stored already and those to come, to `sink`.
+   * The first sink attached also keeps the raw leaves that arrive (they are
+   * not stored a second time in the blockstore), and those copied into it.
+   */
   async attach (sink: OutputFile, signal?: AbortSignal): Promise<void> {
     const layout = await this.fileLayout(signal)
     await sink.open(layout.size)
     this.sinks.add(sink)
-    // pieces verified before the sink was added are copied from the store
+    if (this.backing == null && layout.pieces.some(p => p.raw)) {
+      this.backing = new FileBacking({ root: this.root, sink, record: this.download.keepInFile })
+    }
+    // pieces verified before the sink was added are copied from the store,
+    // unless they are in this very file already (a resumed fetch)
+    const fileLeaves = this.init.content.fileLeaves
+    const kept: Array<Promise<void>> = []
     await mapConcurrent(layout.pieces.map((_, i) => i), 4, async i => {
       if (!this.isVerified(i)) return
+      const piece = layout.pieces[i]
+      if (piece.raw && fileLeaves.isKeptAt(piece.cid, sink.partPath, piece.offset)) return
       await this.waitStored(i, signal)
-      await sink.write(layout.pieces[i].offset, await this.pieceBytes(i))
+      await sink.write(piece.offset, await this.pieceBytes(i))
+      if (piece.raw && this.backing?.sink === sink) kept.push(this.backing.add({ cid: piece.cid, offset: piece.offset, size: piece.size }))
     })
+    kept.forEach(k => { k.catch(() => {}) }) // made durable by complete(); a failure surfaces there
   }
 
-  detach (sink: OutputFile): void {
+  /** The fetch into `sink` is over: its leaves durable and recorded, the file renamed into place. */
+  async complete (sink: OutputFile): Promise<void> {
+    const backing = this.backing?.sink === sink ? this.backing : undefined
+    if (backing != null) {
+      await backing.flush()
+      backing.close()
+      this.backing = undefined
+    }
     this.sinks.delete(sink)
+    await sink.finish()
+    if (backing != null) await this.download.fileRenamed(this.root, sink.partPath, sink.target)
+  }
+
+  /** `sink` is given up (its fetch failed or was cancelled); what it keeps is recorded, for a resume. */
+  async detach (sink: OutputFile): Promise<void> {
+    this.sinks.delete(sink)
+    if (this.backing?.sink !== sink) return
+    const backing = this.backing
+    this.backing = undefined
+    await backing.flush().catch(() => {})
+    backing.close()
   }
 
   /** The file bytes of piece `i`, once stored. */
   async pieceBytes (i: number): Promise<Uint8Array> {
     const piece = this.layout!.pieces[i]
     if (!piece.raw) await Promise.all(this.nodeStores) // a dag-pb node may still be on its way to the store
-    const block = await this.init.content.blockstore.get(piece.cid, { verify: false })
+    const block = await this.init.content.readBlock(piece.cid, { verify: false })
     return piece.raw ? block : decodeFileNode(piece.cid, block).data
   }
 
@@ -277,32 +313,46 @@ export class FetchJob {
   }
 
   /**
-   * Writes a verified piece to the store and every output. Resolves once the
-   * bytes are written, so the scheduler reuses the buffer and asks for more
-   * while the store fsyncs the block; the piece counts as stored (progress,
-   * streaming readers) once it is durable.
+   * Writes a verified piece to every output and, unless the backing output
+   * keeps it, to the store. Resolves once the bytes are written, so the
+   * scheduler reuses the buffer and asks for more while they are made
+   * durable; the piece counts as stored (streaming readers, the commit)
+   * once it is durable.
    */
   private async deliver (i: number, bytes: Uint8Array): Promise<void> {
     const piece = this.layout!.pieces[i]
     this.verifiedPieces.add(i)
-    const [{ stored }] = await Promise.all([
-      this.download.storeBlock(piece.cid, bytes, { verified: true }),
-      ...[...this.sinks].map(async sink => { await sink.write(piece.offset, bytes) })
-    ])
-    const durable = stored.then(() => { this.pieceStored(i) })
-    this.leafStores.add(durable)
-    durable.then(() => { this.leafStores.delete(durable) }, (err: unknown) => { this.abort(err as Error) })
+    const backing = piece.raw ? this.backing : undefined
+    const writes = [...this.sinks].map(async sink => { await sink.write(piece.offset, bytes) })
+    const storing = backing == null ? this.download.storeBlock(piece.cid, bytes, { verified: true }) : undefined
+    await Promise.all([...writes, storing])
+    let durable: Promise<void>
+    if (backing != null && backing === this.backing) {
+      durable = backing.add({ cid: piece.cid, offset: piece.offset, size: piece.size })
+    } else {
+      // the backing output was given up meanwhile: the store keeps it after all
+      const { stored } = await (storing ?? this.download.storeBlock(piece.cid, bytes, { verified: true }))
+      durable = stored
+    }
+    this.pieceWritten()
+    const done = durable.then(() => { this.pieceStored(i) })
+    this.leafStores.add(done)
+    done.then(() => { this.leafStores.delete(done) }, (err: unknown) => { this.abort(err as Error) })
   }
 
-  private pieceStored (i: number): void {
-    const piece = this.layout!.pieces[i]
-    this.verifiedPieces.delete(i)
-    this.stored![i] = 1
-    this.storedBlocks++
-    this.storedBytes += piece.size
+  /** A piece verified and written: the fetch moves (stall timeout, timings). */
+  private pieceWritten (): void {
     this.lastProgressAt = performance.now()
     this.timings.firstBlockMs ??= Math.round(this.lastProgressAt - this.startedAt)
     this.timings.lastBlockMs = Math.round(this.lastProgressAt - this.startedAt)
+  }
+
+  /** A piece durable here: it counts in the progress (what a resume keeps) and readers may have it. */
+  private pieceStored (i: number): void {
+    this.verifiedPieces.delete(i)
+    this.stored![i] = 1
+    this.storedBlocks++
+    this.storedBytes += this.layout!.pieces[i].size
     this.notify()
   }
 
@@ -311,7 +361,7 @@ export class FetchJob {
     this.download.keep(cid)
     if (await this.init.content.hasBlock(cid)) {
       this.localNodes++
-      return this.init.content.blockstore.get(cid)
+      return this.init.content.readBlock(cid)
     }
     const tried = new Set<string>()
     // while the DHT finds the node's closest peers, ask those at hand

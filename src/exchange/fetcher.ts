@@ -109,7 +109,7 @@ export class Fetcher {
     try {
       if (out != null) await Promise.race([job.attach(out, watch.signal), watch.failed])
       const outcome = await Promise.race([job.outcome, watch.failed])
-      if (out != null) await out.finish()
+      if (out != null) await job.complete(out)
       finished = true
       this.announceLater(root)
       const peers: Record<string, number> = {}
@@ -131,7 +131,7 @@ export class Fetcher {
     } finally {
       watch.stop()
       if (out != null && !finished) {
-        job.detach(out)
+        await job.detach(out)
         await out.abandon()
       }
       job.release(0)

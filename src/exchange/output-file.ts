@@ -82,6 +82,16 @@ export class OutputFile {
     }
   }
 
+  /** Makes every byte written so far durable (the name is still the temporary one). */
+  async sync (): Promise<void> {
+    if (this.handle == null) throw new Error('output file is not open')
+    try {
+      await this.handle.datasync()
+    } catch (err) {
+      throw this.fileError(err)
+    }
+  }
+
   /** Makes the bytes durable and gives the file its name. */
   async finish (): Promise<void> {
     if (this.handle == null) throw new Error('output file is not open')

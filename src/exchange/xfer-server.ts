@@ -168,8 +168,9 @@ export class XferServer {
     }
     const asked = pending.cid ?? NONE
     try {
-      // Not re-hashed here: the fetcher verifies every block it receives.
-      const data = await this.init.content.blockstore.get(CID.decode(asked), { verify: false })
+      // Blockstore blocks are not re-hashed here (the fetcher verifies every block it receives); leaves kept in a fetched file are
+      // (the user may have changed the file), so this peer never sends bytes it knows to be wrong.
+      const data = await this.init.content.readBlock(CID.decode(asked), { verify: false })
       return { cid: asked, presence: Presence.BLOCK, data, bits: NONE }
     } catch {
       return { cid: asked, presence: Presence.DONT_HAVE, data: NONE, bits: NONE }

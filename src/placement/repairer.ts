@@ -128,7 +128,7 @@ export class Repairer {
         let session: StoreSession | undefined
         try {
           session = await StoreSession.open(placement.node, peer, signal)
-          await session.putMany(allowed.map(i => ({ cid: cids[i], load: async () => content.blockstore.get(cids[i]) })), k, (j, status, _message, size) => {
+          await session.putMany(allowed.map(i => ({ cid: cids[i], load: async () => content.readBlock(cids[i]) })), k, (j, status, _message, size) => {
             const i = allowed[j]
             answered++
             if (isHeld(status)) {

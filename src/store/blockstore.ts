@@ -203,7 +203,9 @@ export class FsBlockstore {
       return { stored: pending.then(() => false) }
     }
     const written = Promise.withResolvers<void>()
-    const stored = this.write(key, bytes, written.resolve).finally(() => {
+    // no look for the block first: a fetch stages blocks it found missing,
+    // and the hard link refuses one that is there meanwhile
+    const stored = this.write(key, bytes, { onWritten: written.resolve, lookFirst: false }).finally(() => {
       this.writing.delete(key)
       this.staging.release(bytes.length)
     })
@@ -214,11 +216,15 @@ export class FsBlockstore {
     return { stored }
   }
 
-  /** Writes a block; `onWritten` is called once its bytes are in the temp file (before the fsync). */
-  private async write (key: string, bytes: Uint8Array, onWritten?: () => void): Promise<boolean> {
+  /**
+   * Writes a block; `onWritten` is called once its bytes are in the temp file
+   * (before the fsync). `lookFirst` (default true) skips writing a block
+   * that is there already.
+   */
+  private async write (key: string, bytes: Uint8Array, options: { onWritten?: () => void, lookFirst?: boolean } = {}): Promise<boolean> {
     const shard = shardOf(key)
     const file = path.join(this.dir, shard, key)
-    if (await fs.access(file).then(() => true, () => false)) return false
+    if (options.lookFirst !== false && await fs.access(file).then(() => true, () => false)) return false
     if (this.bytes + this.reserved + bytes.length > this.quotaBytes) {
       throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.bytes)} stored, quota ${formatBytes(this.quotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
     }
@@ -228,8 +234,10 @@ export class FsBlockstore {
       await this.ensureShard(shard)
       const handle = await fs.open(tmp, 'wx', 0o644)
       try {
-        await handle.writeFile(bytes)
-        onWritten?.()
+        // write(), not writeFile(): writeFile cuts a block into 512 KiB calls
+        let done = 0
+        while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten
+        options.onWritten?.()
         if (this.syncWrites) await this.fsyncs.run(1, async () => { await handle.sync() })
       } finally {
         await handle.close()
@@ -239,7 +247,8 @@ export class FsBlockstore {
       if (isCode(err, 'ENOSPC')) throw new DiskFullError(`disk full while writing to ${this.dir}`)
       throw err
     } finally {
-      await fs.rm(tmp, { force: true }).catch(() => {})
+      // unlink, not rm: rm looks the path up first and walks it as a tree
+      await fs.unlink(tmp).catch(() => {})
       this.reserved -= bytes.length
     }
     this.dirtyShards.add(shard)

@@ -23,6 +23,7 @@ import { RwLock } from '../utils/rw-lock.ts'
 import { FsBlockstore, type BlockstoreUsage, type LeafBatch } from './blockstore.ts'
 import { BlockNotFoundError, ContentNotFoundError, InvalidPathError } from './errors.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
+import { FileLeaves, type FileLeaf } from './file-leaves.ts'
 
 export interface ContentStoreInit {
   /** Folder of the blockstore. */
@@ -58,6 +59,14 @@ export interface FetchSession {
    * with `stored`, which resolves when the block is durable and in the store.
    */
   storeBlock: (cid: CID, bytes: Uint8Array, options?: { verified?: boolean }) => Promise<{ stored: Promise<void> }>
+  /**
+   * Keeps raw leaves where they already are, in the file this download
+   * writes (`path`, renamed to `final` when complete), instead of a copy in
+   * the blockstore. The caller has made those bytes durable first.
+   */
+  keepInFile: (root: CID, path: string, final: string, leaves: FileLeaf[]) => Promise<void>
+  /** That file was renamed (to its final name). */
+  fileRenamed: (root: CID, from: string, to: string) => Promise<void>
   commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
   close: () => void
 }
@@ -84,6 +93,8 @@ export interface RemoveResult {
 
 export class ContentStore {
   readonly blockstore: FsBlockstore
+  /** Leaves of fetched files kept inside those files (file-leaves.ts). */
+  readonly fileLeaves: FileLeaves
   readonly holdings: Holdings
   private readonly quota: ContentStoreInit['quota']
   private readonly log: Logger
@@ -95,12 +106,14 @@ export class ContentStore {
   constructor (init: ContentStoreInit) {
     this.blockstore = new FsBlockstore(init.blocksDir, { quotaBytes: Infinity, sync: init.sync })
     this.holdings = new Holdings(init.datastore)
+    this.fileLeaves = new FileLeaves(init.datastore, init.log)
     this.quota = init.quota
     this.log = init.log
   }
 
   async open (): Promise<void> {
     await this.blockstore.open()
+    await this.fileLeaves.open()
     this.blockstore.quotaBytes = await resolveQuota(this.quota, this.blockstore.dir, this.blockstore.usage().bytes)
     const usage = this.blockstore.usage()
     this.log('blockstore: %d blocks, %d bytes, quota %d', usage.blocks, usage.bytes, usage.quotaBytes)
@@ -118,7 +131,25 @@ export class ContentStore {
   }
 
   /** A verified block from the local store. */
-  readonly getBlock: BlockGetter = async (cid) => this.blockstore.get(cid)
+  readonly getBlock: BlockGetter = async (cid) => this.readBlock(cid)
+
+  /**
+   * A block from the blockstore or, for a leaf kept in a fetched file, from
+   * that file (always re-hashed: the file is the user's). `verify: false`
+   * skips re-hashing blockstore blocks, for callers whose reader verifies.
+   */
+  async readBlock (cid: CID, options: { verify?: boolean } = {}): Promise<Uint8Array> {
+    if (this.fileLeaves.has(cid)) {
+      const bytes = await this.fileLeaves.read(cid)
+      if (bytes != null) return bytes
+    }
+    return this.blockstore.get(cid, options)
+  }
+
+  /** Size of a block held here (in the blockstore or a fetched file), or undefined. */
+  async blockSize (cid: CID): Promise<number | undefined> {
+    return await this.blockstore.sizeOf(cid) ?? this.fileLeaves.locate(cid)?.size
+  }
 
   /** Imports a file the daemon can read, and records it as shared. */
   async shareFile (filePath: string, options: ShareOptions = {}): Promise<ShareResult> {
@@ -209,6 +240,15 @@ export class ContentStore {
         await Promise.race([written.promise, stored])
         return { stored }
       },
+      keepInFile: async (root, path, final, leaves) => {
+        await this.lock.shared(async () => {
+          this.closing.signal.throwIfAborted()
+          await this.fileLeaves.add(root, path, final, leaves)
+        })
+      },
+      fileRenamed: async (root, from, to) => {
+        await this.lock.shared(async () => { await this.fileLeaves.renamed(root, from, to) })
+      },
       commit: async (root, info) => {
         await this.lock.shared(async () => {
           await this.blockstore.sync()
@@ -279,7 +319,7 @@ export class ContentStore {
   }
 
   async hasBlock (cid: CID): Promise<boolean> {
-    return this.blockstore.has(cid)
+    return this.fileLeaves.has(cid) || await this.blockstore.has(cid)
   }
 
   /**
@@ -292,7 +332,7 @@ export class ContentStore {
     let inDags: Set<string> | undefined
     const out: boolean[] = []
     for (const cid of cids) {
-      if (!(await this.blockstore.has(cid))) { out.push(false); continue }
+      if (!(await this.hasBlock(cid))) { out.push(false); continue }
       if ((await this.holdings.of(cid)).length > 0) { out.push(true); continue }
       if (inDags == null) {
         inDags = new Set()
@@ -320,7 +360,7 @@ export class ContentStore {
 
   /** Fails with ContentNotFoundError unless the root block is here. */
   async requireRoot (cid: CID): Promise<void> {
-    if (!(await this.blockstore.has(cid))) {
+    if (!(await this.hasBlock(cid))) {
       throw new ContentNotFoundError(`${cidKey(cid)} is not held by this peer`)
     }
   }
@@ -369,6 +409,11 @@ export class ContentStore {
         blocks++
       }
       if (blocks > 0) this.log('gc removed %d blocks, %d bytes', blocks, bytes)
+      // leaves kept in fetched files: forgotten with their holding (the files stay)
+      const heldDags = new Set((await this.holdings.all()).filter(h => holdsWholeDag(h.reason)).map(h => h.cid))
+      for (const root of this.fileLeaves.roots()) {
+        if (!heldDags.has(root) && !this.isInFlight(root)) await this.fileLeaves.drop(root)
+      }
       return { blocks, bytes }
     })
   }
@@ -399,6 +444,15 @@ export class ContentStore {
           bad.push(cidKey(block.cid))
           if (options.repair === true) await this.blockstore.delete(block.cid)
         }
+      }
+      // leaves kept in fetched files: the file may have changed since
+      for (const leaf of this.fileLeaves.all()) {
+        options.signal?.throwIfAborted()
+        checked++
+        bytes += leaf.size
+        if (await this.fileLeaves.holds(leaf)) continue
+        bad.push(leaf.cid)
+        if (options.repair === true) await this.fileLeaves.forgetLeaf(leaf, 'verify found the file no longer holds it')
       }
       return { checked, bytes, bad, removed: options.repair === true && bad.length > 0 }
     }
