@@ -56,8 +56,11 @@ export async function main (argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0
   } catch (err) {
     if (err instanceof CommanderError) {
-      // help and version are not errors; everything else commander throws is usage
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
+      // help and version asked for are not errors; everything else commander
+      // throws is usage, including the help it prints (exit code 1) for a
+      // command group given no subcommand (`shoal swarm`)
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0
+      if (err.code === 'commander.help' && err.exitCode === 0) return 0
       return 2
     }
     if (isShoalError(err)) {

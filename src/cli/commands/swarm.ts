@@ -1,12 +1,15 @@
 import path from 'node:path'
 import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
-import { OWN_PROCESS_MAX_PEERS, swarmDown, swarmStatus, swarmStopPeer, swarmUp, type SwarmUpProgress } from '../../swarm/process-swarm.ts'
-import { runSwarmHost } from '../../swarm/swarm-host.ts'
+// The swarm modules are imported in the actions: the host loads libp2p and the
+// whole peer, ~1.4 s of start-up every other command would pay for nothing.
+import type { SwarmUpProgress } from '../../swarm/process-swarm.ts'
 import { globals, output, showProgress } from '../context.ts'
 import { collect, intOption, multiaddrOption } from '../parse.ts'
 
 const DEFAULT_DIR = '.shoal-swarm'
+/** OWN_PROCESS_MAX_PEERS of src/swarm/process-swarm.ts, for the help text. */
+const OWN_PROCESS_MAX_PEERS = 20
 
 export function registerSwarm (program: Command): void {
   const swarm = program.command('swarm').description('local swarms of peer daemons on 127.0.0.1')
@@ -29,6 +32,7 @@ export function registerSwarm (program: Command): void {
         else bar?.update(e.routable, { phase: 'routing ' })
       }
       try {
+        const { swarmUp } = await import('../../swarm/process-swarm.ts')
         const result = await swarmUp({
           peers: opts.peers,
           dir: opts.dir,
@@ -57,6 +61,7 @@ export function registerSwarm (program: Command): void {
     .option('--dir <dir>', 'the swarm folder', DEFAULT_DIR)
     .action(async (opts: { dir: string }, command: Command) => {
       const g = globals(command)
+      const { swarmStatus } = await import('../../swarm/process-swarm.ts')
       const status = await swarmStatus(opts.dir)
       const alive = status.peers.filter(p => p.alive).length
       output(g, { ...status, alive }, r => [
@@ -72,6 +77,7 @@ export function registerSwarm (program: Command): void {
     .option('--dir <dir>', 'the swarm folder', DEFAULT_DIR)
     .action(async (opts: { dir: string, peer: number }, command: Command) => {
       const g = globals(command)
+      const { swarmStopPeer } = await import('../../swarm/process-swarm.ts')
       const result = await swarmStopPeer(opts.dir, opts.peer)
       output(g, result, r => r.stopped ? `peer-${r.index} ${r.peerId} stopped` : `peer-${r.index} ${r.peerId} was not running`)
     })
@@ -82,6 +88,7 @@ export function registerSwarm (program: Command): void {
     .argument('<repos...>', 'the peers\' repo folders')
     .option('--bootstrap <multiaddr>', 'peer to bootstrap from (repeatable)', collect(multiaddrOption('--bootstrap', true)), [])
     .action(async (repos: string[], opts: { bootstrap: string[] }) => {
+      const { runSwarmHost } = await import('../../swarm/swarm-host.ts')
       await runSwarmHost({ repos: repos.map(r => path.resolve(r)), bootstrap: opts.bootstrap })
     })
 
@@ -90,6 +97,7 @@ export function registerSwarm (program: Command): void {
     .option('--dir <dir>', 'the swarm folder', DEFAULT_DIR)
     .action(async (opts: { dir: string }, command: Command) => {
       const g = globals(command)
+      const { swarmDown } = await import('../../swarm/process-swarm.ts')
       const result = await swarmDown(opts.dir)
       output(g, result, r => `swarm ${r.dir} down: ${r.stopped} peer(s) stopped cleanly${r.killed > 0 ? `, ${r.killed} killed after the grace period` : ''}`)
     })
