@@ -45,9 +45,7 @@ const FETCHER = 0
 const RSS_FETCHER = 1
 const PROFILED_FETCHER = 2
 const SLOW_HOLDER = 3
-/** A fetcher with `storage.sync` off: blocks it stores are not fsynced one by one (as Helia's blockstore-fs, which writes a temp file and renames it, never fsyncing). */
-const NOSYNC_FETCHER = 4
-const FIRST_HOLDER = 5
+const FIRST_HOLDER = 4
 /** The slow-holder, RSS and profile runs fetch from this many holders. */
 const MIXED_HOLDERS = 4
 const RSS_SAMPLE_MS = 100
@@ -88,8 +86,8 @@ export interface FetchBenchResult {
   swarm: { peers: number, routableSeconds: number }
   ceiling: { mibs: number, cpuSecondsPerGiB: number, runs: StreamRun[] }
   holders: HoldersResult[]
-  /** The same with a fetcher whose store does not fsync each block (storage.sync = false). */
-  noSync: HoldersResult[]
+  /** Older results only: a fetcher with storage.sync off, from before fetched leaves were kept in the output file. */
+  noSync?: HoldersResult[]
   slow: HoldersResult & { maxUploadRate: string, slowPeerMiB: number[] }
   rss: { fileMiB: number, holders: number, mibs: number, commandMiBs: number, sampledPeakMiB: number, hwmMiB: number, holdersUsed: number } | null
   profile: { fileMiB: number, holders: number, mibs: number, cpuSecondsPerGiB: number, holdersUsed: number, summary: ProfileSummary } | null
@@ -121,8 +119,6 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
       config: { repair: { intervalSeconds: 86_400, maxPushesPerRun: 1024 } },
       peer: i => i === SLOW_HOLDER
         ? { config: { transfer: { maxUploadRate: slowRate } } }
-        : i === NOSYNC_FETCHER
-        ? { config: { storage: { quota: 'auto', sync: false } } }
         : i === PROFILED_FETCHER
           // from source: the profile then names our functions and files, not the bundle's minified ones
           ? { source: true, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] }
@@ -137,11 +133,6 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
     for (const h of holderCounts) {
       const result = await bench.series(`${h} holder${h === 1 ? '' : 's'}`, plain(h), fileMiB)
       byHolders.push({ ...result, ratioToCeiling: round(result.mibs / ceiling.mibs, 2) })
-    }
-    const noSync: HoldersResult[] = []
-    for (const h of [1, MIXED_HOLDERS]) {
-      const result = await bench.series(`${h} holder${h === 1 ? '' : 's'}, fetcher without per-block fsync`, plain(h), fileMiB, NOSYNC_FETCHER)
-      noSync.push({ ...result, ratioToCeiling: round(result.mibs / ceiling.mibs, 2) })
     }
 
     const mixed = [SLOW_HOLDER, ...plain(MIXED_HOLDERS - 1)]
@@ -162,7 +153,6 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
       swarm: { peers: swarm.peers.length, routableSeconds: round(swarm.routableMs / 1000, 1) },
       ceiling,
       holders: byHolders,
-      noSync,
       slow,
       rss,
       profile
