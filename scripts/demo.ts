@@ -14,7 +14,7 @@ import { closestByXor } from '../src/peer/kad-distance.ts'
 import { swarmDown, swarmStatus, swarmStopPeer, swarmUp } from '../src/swarm/process-swarm.ts'
 import { isProcessAlive } from '../src/utils/process.ts'
 
-const PEERS = Number(process.env.SHOAL_DEMO_PEERS ?? 10)
+const PEERS = Number(process.env.SHOAL_DEMO_PEERS ?? 20)
 const FILE_MIB = Number(process.env.SHOAL_DEMO_FILE_MIB ?? 32)
 const dir = path.resolve('.shoal-demo')
 const say = (line: string): void => { process.stdout.write(line + '\n') }

@@ -57,6 +57,11 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
     return reply.code(status).send({ error: { name: (err as Error).name ?? 'Error', message: (err as Error).message } })
   })
 
+  // an unknown route answers in the API's error shape, like every other error
+  app.setNotFoundHandler(async (request, reply) => {
+    return reply.code(404).send({ error: { name: 'NotFoundError', message: `no such API route: ${request.method} ${request.url.split('?')[0]}`, exitCode: 2 } })
+  })
+
   registerRoutes(app, peer)
   registerContentRoutes(app, peer, API_PREFIX)
 

@@ -1,6 +1,7 @@
 /**
- * The offering side of /shoal/store/1.0.0: one stream to one peer, requests
- * answered one at a time.
+ * The offering side of /shoal/store/1.0.0: one stream to one peer; each
+ * request gets one response, in order, and putMany keeps several puts in
+ * flight (the receiver reads ahead and stores them together).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'

@@ -102,6 +102,12 @@ describe('the control API', function () {
     assert.match(text, /^process_resident_memory_bytes /m, 'process metrics')
   })
 
+  it('answers an unknown route with 404 in the API\'s error shape', async () => {
+    const res = await fetch(`${base}/api/v1/no-such-route?x=1`, { headers: { authorization: `Bearer ${token}` } })
+    assert.equal(res.status, 404)
+    assert.deepEqual(await res.json(), { error: { name: 'NotFoundError', message: 'no such API route: GET /api/v1/no-such-route', exitCode: 2 } })
+  })
+
   it('stops cleanly: API closed, address file and lock removed', async () => {
     await peer.stop()
     await assert.rejects(fetch(`${base}/api/v1/id`))

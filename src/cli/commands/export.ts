@@ -70,7 +70,9 @@ export function registerExport (program: Command): void {
       const rate = fetched.seconds > 0 ? (fetched.size / 2 ** 20) / fetched.seconds : 0
       output(g, { ...fetched, path: target, seconds: round(fetched.seconds), mibPerSecond: round(rate) },
         r => [
-          `wrote ${r.path} (${formatBytes(r.size)}) in ${r.seconds} s, ${r.mibPerSecond} MiB/s, from ${Object.keys(r.peers).length} peer${Object.keys(r.peers).length === 1 ? '' : 's'}`,
+          Object.keys(r.peers).length === 0
+            ? `wrote ${r.path} (${formatBytes(r.size)}) in ${r.seconds} s from what this peer already held: nothing downloaded`
+            : `wrote ${r.path} (${formatBytes(r.size)}) in ${r.seconds} s, ${r.mibPerSecond} MiB/s, from ${Object.keys(r.peers).length} peer${Object.keys(r.peers).length === 1 ? '' : 's'}`,
           ...Object.entries(r.peers).sort((a, b) => b[1] - a[1]).map(([peer, bytes]) => `  ${formatBytes(bytes).padStart(10)} from ${peer}`),
           ...(r.local > 0 ? [`  ${r.local} block${r.local === 1 ? ' was' : 's were'} already here`] : [])
         ].join('\n'))
