@@ -86,6 +86,44 @@ describe('parallel fetch in a 10-peer swarm', function () {
     assert.equal(await swarm.peers[9].content.hasBlock(root), false, 'nothing fetched')
   })
 
+  it('fails with "disk full" when the output cannot be written, keeps what it wrote, and resumes from it', async () => {
+    const { root, data } = await shareOn([swarm.peers[0], swarm.peers[1]], 6 * MiB, 256 * KiB)
+    const fetcher = swarm.peers[8]
+    const target = out('full')
+    const part = path.join(path.dirname(target), `.${path.basename(target)}.${root.toString()}.part`)
+    // the disk fills up after 3 MiB of the output file
+    const open = fs.open
+    let written = 0
+    fs.open = (async (file: string, flags?: string, mode?: number) => {
+      const handle = await open(file, flags, mode)
+      if (file !== part) return handle
+      const write = handle.write.bind(handle) as (...args: unknown[]) => Promise<{ bytesWritten: number }>
+      handle.write = (async (...args: unknown[]) => {
+        if (written >= 3 * MiB) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+        const r = await write(...args)
+        written += r.bytesWritten
+        return r
+      }) as typeof handle.write
+      return handle
+    }) as typeof fs.open
+    try {
+      await assert.rejects(fetcher.fetcher.fetch(root, { output: { path: target }, timeoutMs: 30_000 }), (err: Error) => {
+        assert.equal(err.name, 'DiskFullError')
+        assert.match(err.message, /^disk full while writing .*full.* \(what was fetched is kept in .*\.part/)
+        return true
+      })
+    } finally {
+      fs.open = open
+    }
+    await fs.access(part) // kept for the next fetch
+    await assert.rejects(fs.access(target))
+    // space again: the same fetch finishes, from what the first one kept
+    const result = await fetcher.fetcher.fetch(root, { output: { path: target }, timeoutMs: 30_000 })
+    assert.ok((await fs.readFile(target)).equals(data))
+    assert.ok(result.localBytes > 0, 'the blocks written before the disk filled were kept')
+    assert.equal(Object.values(result.peers).reduce((a, b) => a + b, 0), data.length - result.localBytes)
+  })
+
   it('drops a peer that sends wrong bytes, re-fetches those blocks elsewhere, and writes the exact file', async () => {
     const liar = swarm.peers[4]
     const honest = swarm.peers.slice(5, 7)
