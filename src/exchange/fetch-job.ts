@@ -2,8 +2,10 @@
  * One download of one file DAG, shared by everyone who wants it: `shoal
  * fetch` callers (each with its own output file) and streaming readers of
  * the API. It finds sources, resolves the DAG's layout, runs the block
- * scheduler, stores every verified block (so this peer serves it to others
- * at once) and writes it to every attached output file.
+ * scheduler, and writes every verified block to every attached output file;
+ * the first output file keeps the raw leaves (file-backing.ts), and what no
+ * output keeps (DAG nodes, leaves of a fetch without one) goes to the
+ * blockstore, so this peer serves every block to others within moments.
  *
  * Sources: the root's provider records, the 2k closest peers of each block
  * (where placement put them), and a few connected peers; each is asked

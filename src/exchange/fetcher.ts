@@ -1,6 +1,7 @@
 /**
- * Fetching files from the swarm: `shoal fetch` (into the store and,
- * optionally, an output file) and streaming reads for the API. One FetchJob
+ * Fetching files from the swarm: `shoal fetch` (into an output file, which
+ * then keeps the file's leaves, or else into the store) and streaming reads
+ * for the API. One FetchJob
  * per root at a time, shared by everyone who wants that file, so a stream
  * and a fetch of the same CID download each block once. A finished fetch
  * holds the file as "fetched" and announces this peer as a provider (in
