@@ -163,11 +163,21 @@ export class FetchJob {
    * not stored a second time in the blockstore), and those copied into it.
    */
   async attach (sink: OutputFile, signal?: AbortSignal): Promise<void> {
-    const layout = await this.fileLayout(signal)
-    await sink.open(layout.size)
-    this.sinks.add(sink)
-    if (this.backing == null && layout.pieces.some(p => p.raw)) {
-      this.backing = new FileBacking({ root: this.root, sink, record: this.download.keepInFile })
+    const opened = Promise.withResolvers<void>()
+    this.opening.add(opened.promise)
+    let layout: FileLayout
+    try {
+      layout = await this.fileLayout(signal)
+      await sink.open(layout.size)
+      // given up while it opened: the caller abandons it; it must not become this job's
+      signal?.throwIfAborted()
+      this.sinks.add(sink)
+      if (this.backing == null && layout.pieces.some(p => p.raw)) {
+        this.backing = new FileBacking({ root: this.root, sink, record: this.download.keepInFile })
+      }
+    } finally {
+      this.opening.delete(opened.promise)
+      opened.resolve()
     }
     // pieces verified before the sink was added are copied from the store,
     // unless they are in this very file already (a resumed fetch)
@@ -188,16 +198,22 @@ export class FetchJob {
   async complete (sink: OutputFile): Promise<void> {
     const backing = this.backing?.sink === sink ? this.backing : undefined
     if (backing != null) {
+      this.backing = undefined
       await backing.flush()
       backing.close()
-      this.backing = undefined
     }
     this.sinks.delete(sink)
     await sink.finish()
-    if (backing != null) await this.download.fileRenamed(this.root, sink.partPath, sink.target)
+    // also for a sink that did not keep leaves now: it may have, in an earlier, interrupted fetch
+    await this.download.fileRenamed(this.root, sink.partPath, sink.target)
   }
 
-  /** `sink` is given up (its fetch failed or was cancelled); what it keeps is recorded, for a resume. */
+  /**
+   * `sink` is given up (its fetch failed or was cancelled). What it keeps is
+   * recorded, for a resume; but when the download goes on for others, those
+   * leaves go to the store, so what they end up holding does not depend on
+   * a file left behind.
+   */
   async detach (sink: OutputFile): Promise<void> {
     this.sinks.delete(sink)
     if (this.backing?.sink !== sink) return
@@ -205,6 +221,10 @@ export class FetchJob {
     this.backing = undefined
     await backing.flush().catch(() => {})
     backing.close()
+    if (this.signal.aborted || this.interest <= 1) return
+    const moving = this.download.moveToStore(this.root, sink.partPath)
+    this.leafStores.add(moving)
+    moving.then(() => { this.leafStores.delete(moving) }, (err: unknown) => { this.abort(err as Error) })
   }
 
   /** The file bytes of piece `i`, once stored. */
@@ -247,7 +267,9 @@ export class FetchJob {
       for (const cid of layout.nodes) this.download.keep(cid)
       const { pieces } = layout
       for (const p of pieces) this.download.keep(p.cid)
-      const have = await Promise.all(pieces.map(async p => !p.raw || await this.init.content.hasBlock(p.cid)))
+      // leaves kept in files are re-hashed before they count: the file may
+      // have changed, been deleted or recreated since (a resume's .part too)
+      const have = await mapConcurrent(pieces, 16, async p => !p.raw || await this.init.content.hasBlock(p.cid, { recheck: true }))
       this.stored = new Uint8Array(pieces.length)
       have.forEach((h, i) => {
         if (!h) return
@@ -272,6 +294,9 @@ export class FetchJob {
       this.layoutReady.resolve(layout)
       this.lastProgressAt = performance.now()
       this.timings.layoutMs = Math.round(this.lastProgressAt - this.startedAt)
+      // outputs being attached open first, so the first blocks already go to
+      // the file that keeps them, not to the store as well
+      await Promise.all(this.opening)
       const running = scheduler.run(signal)
       if (!scheduler.done) void this.findSources(layout, scheduler, signal)
       await running
@@ -301,6 +326,8 @@ export class FetchJob {
   private totalBlocks = 0
   /** DAG nodes being written to the store. */
   private readonly nodeStores: Array<Promise<void>> = []
+  /** Outputs being attached: the download waits for them to open. */
+  private readonly opening = new Set<Promise<void>>()
   /** Leaves written and not yet durable in the store. */
   private readonly leafStores = new Set<Promise<void>>()
   /** Block buffers of this file's leaf size, once the layout is known. */

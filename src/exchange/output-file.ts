@@ -48,10 +48,14 @@ export class OutputFile {
   /** Opens (or reopens, keeping what it holds) the temporary file at its final size. */
   async open (size: number): Promise<void> {
     try {
+      let created = false
       this.handle = await fs.open(this.partPath, 'r+').catch(async (err: unknown) => {
         if (!isCode(err, 'ENOENT')) throw err
+        created = true
         return fs.open(this.partPath, 'wx', 0o644)
       })
+      // the name made durable: the leaves this file keeps are recorded as in it
+      if (created) await syncFolder(path.dirname(this.partPath))
       const stat = await this.handle.stat()
       if (stat.size !== size) await this.handle.truncate(size)
     } catch (err) {
@@ -102,8 +106,7 @@ export class OutputFile {
       this.handle = undefined
       await this.checkTarget()
       await fs.rename(this.partPath, this.target)
-      const dir = await fs.open(path.dirname(this.target), 'r')
-      try { await dir.sync() } finally { await dir.close() }
+      await syncFolder(path.dirname(this.target))
     } catch (err) {
       throw this.fileError(err)
     }
@@ -121,4 +124,9 @@ export class OutputFile {
     if (isCode(err, 'EACCES') || isCode(err, 'EROFS') || isCode(err, 'EISDIR')) return new InvalidPathError(`cannot write ${this.target}: ${(err as Error).message}`)
     return err as Error
   }
+}
+
+async function syncFolder (folder: string): Promise<void> {
+  const dir = await fs.open(folder, 'r')
+  try { await dir.sync() } finally { await dir.close() }
 }

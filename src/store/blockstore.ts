@@ -203,9 +203,7 @@ export class FsBlockstore {
       return { stored: pending.then(() => false) }
     }
     const written = Promise.withResolvers<void>()
-    // no look for the block first: a fetch stages blocks it found missing,
-    // and the hard link refuses one that is there meanwhile
-    const stored = this.write(key, bytes, { onWritten: written.resolve, lookFirst: false }).finally(() => {
+    const stored = this.write(key, bytes, written.resolve).finally(() => {
       this.writing.delete(key)
       this.staging.release(bytes.length)
     })
@@ -216,15 +214,11 @@ export class FsBlockstore {
     return { stored }
   }
 
-  /**
-   * Writes a block; `onWritten` is called once its bytes are in the temp file
-   * (before the fsync). `lookFirst` (default true) skips writing a block
-   * that is there already.
-   */
-  private async write (key: string, bytes: Uint8Array, options: { onWritten?: () => void, lookFirst?: boolean } = {}): Promise<boolean> {
+  /** Writes a block; `onWritten` is called once its bytes are in the temp file (before the fsync). */
+  private async write (key: string, bytes: Uint8Array, onWritten?: () => void): Promise<boolean> {
     const shard = shardOf(key)
     const file = path.join(this.dir, shard, key)
-    if (options.lookFirst !== false && await fs.access(file).then(() => true, () => false)) return false
+    if (await fs.access(file).then(() => true, () => false)) return false
     if (this.bytes + this.reserved + bytes.length > this.quotaBytes) {
       throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.bytes)} stored, quota ${formatBytes(this.quotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
     }
@@ -237,7 +231,7 @@ export class FsBlockstore {
         // write(), not writeFile(): writeFile cuts a block into 512 KiB calls
         let done = 0
         while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten
-        options.onWritten?.()
+        onWritten?.()
         if (this.syncWrites) await this.fsyncs.run(1, async () => { await handle.sync() })
       } finally {
         await handle.close()

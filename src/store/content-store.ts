@@ -67,6 +67,12 @@ export interface FetchSession {
   keepInFile: (root: CID, path: string, final: string, leaves: FileLeaf[]) => Promise<void>
   /** That file was renamed (to its final name). */
   fileRenamed: (root: CID, from: string, to: string) => Promise<void>
+  /**
+   * Copies the leaves kept in `path` (a fetch's output given up while the
+   * download goes on for others) into the blockstore and forgets the file,
+   * so what is held does not depend on a file left behind.
+   */
+  moveToStore: (root: CID, path: string) => Promise<void>
   commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
   close: () => void
 }
@@ -249,6 +255,20 @@ export class ContentStore {
       fileRenamed: async (root, from, to) => {
         await this.lock.shared(async () => { await this.fileLeaves.renamed(root, from, to) })
       },
+      moveToStore: async (root, path) => {
+        await this.lock.shared(async () => {
+          for (const file of this.fileLeaves.filesAt(root, path)) {
+            for (const leaf of this.fileLeaves.leavesIn(file)) {
+              keys.add(cidKey(leaf.cid))
+              const bytes = await this.fileLeaves.read(leaf.cid)
+              if (bytes == null) throw new BlockNotFoundError(`block ${leaf.cid} of ${cidKey(root)} is no longer in ${path}`)
+              await this.blockstore.put(leaf.cid, bytes)
+            }
+            await this.blockstore.sync()
+            await this.fileLeaves.forgetFile(file)
+          }
+        })
+      },
       commit: async (root, info) => {
         await this.lock.shared(async () => {
           await this.blockstore.sync()
@@ -318,8 +338,16 @@ export class ContentStore {
     return false
   }
 
-  async hasBlock (cid: CID): Promise<boolean> {
-    return this.fileLeaves.has(cid) || await this.blockstore.has(cid)
+  /**
+   * True when the block is here. A leaf kept in a fetched file counts from
+   * the records alone, unless `recheck`: then the file is read and the
+   * leaf re-hashed (the user may have changed or deleted it), as a fetch
+   * does before it trusts it.
+   */
+  async hasBlock (cid: CID, options: { recheck?: boolean } = {}): Promise<boolean> {
+    if (await this.blockstore.has(cid)) return true
+    if (!this.fileLeaves.has(cid)) return false
+    return options.recheck === true ? this.fileLeaves.confirm(cid) : true
   }
 
   /**

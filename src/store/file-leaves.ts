@@ -140,16 +140,38 @@ export class FileLeaves {
     while (true) {
       const at = this.locate(cid)
       if (at == null) return undefined
-      const bytes = await readAt(at.path, at.offset, at.size)
-      if (bytes != null && matchesCid(cid, bytes)) return bytes
+      const bytes = await this.readChecked(at, cid)
+      if (bytes != null) return bytes
       await this.forgetLeaf(at, 'the file no longer holds it')
     }
   }
 
+  /**
+   * True when some file still holds the leaf (re-hashed); the places that
+   * no longer do are forgotten. What a fetch asks before it counts a kept
+   * leaf as here: the file may have been deleted, replaced or changed.
+   */
+  async confirm (cid: CID): Promise<boolean> {
+    return (await this.read(cid)) != null
+  }
+
   /** True when the leaf's file still holds its bytes. */
   async holds (leaf: LeafLocation & { cid: string }): Promise<boolean> {
-    const bytes = await readAt(leaf.path, leaf.offset, leaf.size)
-    return bytes != null && matchesCid(CID.parse(leaf.cid), bytes)
+    return (await this.readChecked(leaf, CID.parse(leaf.cid))) != null
+  }
+
+  /**
+   * The leaf's bytes at `at`, re-hashed; else, when the file is not there,
+   * at its final name (a fetch renames the file before it records the
+   * rename, and a read may come in between).
+   */
+  private async readChecked (at: LeafLocation, cid: CID): Promise<Uint8Array | undefined> {
+    const bytes = await readAt(at.path, at.offset, at.size)
+    if (bytes != null) return matchesCid(cid, bytes) ? bytes : undefined
+    const final = this.files.get(at.file)?.final
+    if (final == null || final === at.path) return undefined
+    const moved = await readAt(final, at.offset, at.size)
+    return moved != null && matchesCid(cid, moved) ? moved : undefined
   }
 
   /** Forgets one place of a leaf. */
@@ -178,16 +200,32 @@ export class FileLeaves {
   }
 
   /**
-   * A file of `root` was renamed from `from` to `to`. Another record of the
-   * root at `to` (a file this one replaced) is forgotten.
+   * A file of `root` was renamed from `from` to `to`. Any other record at
+   * `to`, of this root or another, was of the file this one replaced, and
+   * is forgotten.
    */
   async renamed (root: CID, from: string, to: string): Promise<void> {
     const rootKey = cidKey(root)
     for (const [id, record] of [...this.files]) {
-      if (record.root !== rootKey) continue
-      if (record.path === from) await this.setFile(id, { ...record, path: to })
+      if (record.root === rootKey && record.path === from) await this.setFile(id, { ...record, path: to })
       else if (record.path === to) await this.dropFile(id)
     }
+  }
+
+  /** Ids of the files keeping leaves of `root` at `path`. */
+  filesAt (root: CID, path: string): string[] {
+    const rootKey = cidKey(root)
+    return [...this.files].filter(([, r]) => r.root === rootKey && r.path === path).map(([id]) => id)
+  }
+
+  /** The leaves a file keeps (offset, CID, size). */
+  leavesIn (file: string): Array<{ offset: number, cid: CID, size: number }> {
+    return [...(this.byFile.get(file) ?? [])].map(([offset, leaf]) => ({ offset, cid: CID.parse(leaf.cid), size: leaf.size }))
+  }
+
+  /** Forgets a file's records (the file stays). */
+  async forgetFile (file: string): Promise<void> {
+    await this.dropFile(file)
   }
 
   /** Forgets every file keeping leaves of a root (the files stay: they are the user's). */

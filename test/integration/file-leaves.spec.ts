@@ -70,6 +70,96 @@ describe('leaves kept in fetched files', function () {
     assert.equal(await fetcher.content.hasBlock(leaves[4]), false)
     await fs.access(target)
   })
+
+  /** A new random file shared (k = 0) by the given peers; its root and bytes. */
+  async function seed (holders: typeof swarm.peers, size: number): Promise<{ root: CID, data: Buffer }> {
+    const data = randomBytes(size)
+    const source = path.join(swarm.dir, `source-${Math.random()}`)
+    await fs.writeFile(source, data)
+    let root: CID | undefined
+    for (const h of holders) {
+      root = (await h.content.shareFile(source, { chunkSize: 256 * 1024 })).cid
+      await h.placement.place(root, [], 0)
+    }
+    return { root: root!, data }
+  }
+
+  it('re-checks kept leaves before trusting them: a deleted output, a deleted .part, a file overwritten by another fetch', async () => {
+    const holders = swarm.peers.slice(1, 3)
+    const fetcher = swarm.peers[3]
+    // the fetched file is deleted: a fetch of it into another file downloads it again
+    const first = await seed(holders, 3 * MiB)
+    const a = path.join(swarm.dir, `a-${Math.random()}`)
+    await fetcher.fetcher.fetch(first.root, { output: { path: a }, timeoutMs: 30_000 })
+    await fs.rm(a)
+    const b = path.join(swarm.dir, `b-${Math.random()}`)
+    const again = await fetcher.fetcher.fetch(first.root, { output: { path: b }, timeoutMs: 30_000 })
+    assert.ok((await fs.readFile(b)).equals(first.data))
+    assert.equal(again.localBytes, 0, 'nothing was trusted from the deleted file')
+
+    // an interrupted fetch whose .part is deleted (the daemon still running): the next fetch writes every byte
+    const second = await seed(holders, 4 * MiB)
+    for (const h of holders) h.uploadLimiter.setRate(2 * MiB)
+    const c = path.join(swarm.dir, `c-${Math.random()}`)
+    const part = path.join(swarm.dir, `.${path.basename(c)}.${second.root.toString()}.part`)
+    const stop = new AbortController()
+    await assert.rejects(fetcher.fetcher.fetch(second.root, {
+      output: { path: c },
+      timeoutMs: 30_000,
+      signal: stop.signal,
+      onProgress: p => { if (p.bytes >= MiB) stop.abort(new Error('cancelled')) }
+    }))
+    for (const h of holders) h.uploadLimiter.setRate(0)
+    assert.ok(fetcher.content.fileLeaves.filesAt(second.root, part).length > 0, 'the interrupted fetch kept leaves in its .part')
+    await fs.rm(part)
+    await fetcher.fetcher.fetch(second.root, { output: { path: c }, timeoutMs: 30_000 })
+    assert.ok((await fs.readFile(c)).equals(second.data), 'no hole where the deleted .part was')
+
+    // another file fetched over c with --force: c no longer keeps the first one's leaves
+    const third = await seed(holders, MiB + 7)
+    await fetcher.fetcher.fetch(third.root, { output: { path: c, force: true }, timeoutMs: 30_000 })
+    assert.ok((await fs.readFile(c)).equals(third.data))
+    const secondLeaves = (await fetcher.content.dagCids(second.root)).filter(cid => cid.code === RAW_CODE)
+    for (const leaf of secondLeaves) assert.equal(fetcher.content.fileLeaves.has(leaf), false, 'records of the replaced file are gone')
+  })
+
+  it('moves what a cancelled output kept into the store when another fetch of the file goes on', async () => {
+    const holders = swarm.peers.slice(1, 3)
+    const fetcher = swarm.peers[3]
+    const { root, data } = await seed(holders, 4 * MiB)
+    for (const h of holders) h.uploadLimiter.setRate(2 * MiB)
+    const first = path.join(swarm.dir, `first-${Math.random()}`)
+    const second = path.join(swarm.dir, `second-${Math.random()}`)
+    // the first fetch keeps the leaves; a second joins it; then the first is cancelled
+    const stop = new AbortController()
+    const going = Promise.withResolvers<void>()
+    const cancelled = fetcher.fetcher.fetch(root, {
+      output: { path: first },
+      timeoutMs: 30_000,
+      signal: stop.signal,
+      onProgress: p => { if (p.bytes >= 512 * 1024) going.resolve() }
+    })
+    cancelled.catch(() => {})
+    await going.promise
+    const kept = fetcher.fetcher.fetch(root, { output: { path: second }, timeoutMs: 30_000 })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    stop.abort(new Error('cancelled'))
+    await assert.rejects(cancelled)
+    for (const h of holders) h.uploadLimiter.setRate(0)
+    await kept
+    assert.ok((await fs.readFile(second)).equals(data))
+    const firstPart = path.join(swarm.dir, `.${path.basename(first)}.${root.toString()}.part`)
+    assert.deepEqual(fetcher.content.fileLeaves.filesAt(root, firstPart), [], 'the given-up file keeps nothing now')
+    const leaves = (await fetcher.content.dagCids(root)).filter(cid => cid.code === RAW_CODE)
+    const inStore = (await Promise.all(leaves.map(async l => fetcher.content.blockstore.has(l)))).filter(Boolean).length
+    // (and the rest of the download too: only the first output attached keeps leaves)
+    assert.equal(inStore, leaves.length, 'what the given-up file kept went to the store')
+    // the given-up .part is the user's to delete: what this peer holds must not depend on it
+    for (const f of await fs.readdir(swarm.dir)) if (f.startsWith(`.${path.basename(first)}.`)) await fs.rm(path.join(swarm.dir, f))
+    const chunks: Uint8Array[] = []
+    for await (const chunk of fetcher.content.read(root)) chunks.push(chunk)
+    assert.ok(Buffer.concat(chunks).equals(data), 'the held file reads whole')
+  })
 })
 
 describe('file-leaves records', function () {
@@ -98,6 +188,10 @@ describe('file-leaves records', function () {
     await first.add(root, part, final, cids.map((cid, i) => ({ cid, offset: i * 1000, size: blocks[i].length })))
     // the fetch renames the file, and the daemon dies before recording it
     await fs.rename(part, final)
+
+    // a read between the rename and its record finds the file under its final name, and forgets nothing
+    assert.ok(Buffer.from((await first.read(cids[1]))!).equals(blocks[1]))
+    assert.equal(first.locate(cids[1])?.path, part)
 
     const reopened = new FileLeaves(datastore, log)
     await reopened.open()
