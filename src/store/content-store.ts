@@ -354,13 +354,16 @@ export class ContentStore {
    * For each block: true when it is here and something holds it (a replica
    * holding, or a shared or fetched DAG that contains it). A block left for
    * GC does not count, so repair never relies on a copy about to go. The
-   * held DAGs are walked at most once per call.
+   * held DAGs are walked at most once per call. Only blockstore blocks
+   * count: a leaf kept in a fetched file is the user's to delete, so
+   * placement and repair do not count it as a copy (they may give this
+   * peer a replica of its own).
    */
   async holdsBlocks (cids: CID[]): Promise<boolean[]> {
     let inDags: Set<string> | undefined
     const out: boolean[] = []
     for (const cid of cids) {
-      if (!(await this.hasBlock(cid))) { out.push(false); continue }
+      if (!(await this.blockstore.has(cid))) { out.push(false); continue }
       if ((await this.holdings.of(cid)).length > 0) { out.push(true); continue }
       if (inDags == null) {
         inDags = new Set()
