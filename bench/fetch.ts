@@ -95,7 +95,7 @@ export interface FetchBenchResult {
 
 export async function benchFetch (log: (s: string) => void): Promise<FetchBenchResult> {
   const fileMiB = Number(process.env.SHOAL_BENCH_FETCH_MIB ?? 256)
-  const runs = Number(process.env.SHOAL_BENCH_FETCH_RUNS ?? 3)
+  const runs = Number(process.env.SHOAL_BENCH_FETCH_RUNS ?? 5)
   const holderCounts = (process.env.SHOAL_BENCH_FETCH_HOLDERS ?? '1,2,4').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0)
   const rssMiB = Number(process.env.SHOAL_BENCH_FETCH_RSS_MIB ?? 1024)
   const slowRate = process.env.SHOAL_BENCH_FETCH_SLOW_RATE ?? '2MiB'
@@ -128,6 +128,9 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
     const entry = await daemonEntry()
     const bench = new FetchBench(swarm, entry, work, runs, log)
     const plain = (n: number): number[] => Array.from({ length: n }, (_, i) => FIRST_HOLDER + i)
+
+    // every daemon's first fetch runs on cold code and new streams: one unmeasured fetch first
+    await bench.warmUp([SLOW_HOLDER, ...plain(holders)], 64)
 
     const byHolders: HoldersResult[] = []
     for (const h of holderCounts) {
@@ -218,6 +221,23 @@ class FetchBench {
       commandMiBs: round(mib / median(runs.map(r => r.commandSeconds)), 1),
       fetcherCpuSecondsPerGiB: round(median(runs.map(r => r.fetcherCpuSecondsPerGiB)), 2),
       runs
+    }
+  }
+
+  /** One unmeasured fetch by the fetcher from all of `holders`, then forgotten everywhere. */
+  async warmUp (holders: number[], mib: number): Promise<void> {
+    const { cid } = await this.seed(holders, mib)
+    const fetcher = this.swarm.peers[FETCHER]
+    try {
+      const out = path.join(this.work, 'warm-up')
+      await this.cliFetch(fetcher.repo, cid, out, mib)
+      await fs.rm(out, { force: true })
+      const client = await ApiClient.fromRepo(fetcher.repo)
+      await client.remove(cid)
+      await client.gc()
+      this.log(`  warm-up: ${mib} MiB fetched from ${holders.length} holders, not measured`)
+    } finally {
+      await this.unseed(holders, cid)
     }
   }
 

@@ -10,7 +10,7 @@
  *   SHOAL_BENCH_PLACE_MIB=64,256  files shared in the placement swarm
  *   SHOAL_BENCH_FETCH_MIB=256     file fetched (and sent over the raw-stream ceiling)
  *   SHOAL_BENCH_FETCH_HOLDERS=1,2,4   holder counts fetched from
- *   SHOAL_BENCH_FETCH_RUNS=3      runs per figure (medians)
+ *   SHOAL_BENCH_FETCH_RUNS=5      runs per figure (medians), after one unmeasured warm-up fetch
  *   SHOAL_BENCH_FETCH_RSS_MIB=1024   file of the fetcher-memory run (0: skip it)
  *   SHOAL_BENCH_FETCH_SLOW_RATE=2MiB   transfer.maxUploadRate of the capped holder
  *   SHOAL_BENCH_REPLOT=1          run nothing: redraw the sections and plots of
