@@ -388,7 +388,8 @@ export class FetchJob {
   /** A dag-pb node (or a raw root): from the store, else from whoever may hold it. */
   private async getNode (cid: CID, signal: AbortSignal): Promise<Uint8Array> {
     this.download.keep(cid)
-    if (await this.init.content.hasBlock(cid)) {
+    // recheck: a raw root may be a leaf kept in a file the user deleted since
+    if (await this.init.content.hasBlock(cid, { recheck: true })) {
       this.localNodes++
       return this.init.content.readBlock(cid)
     }

@@ -97,6 +97,16 @@ describe('leaves kept in fetched files', function () {
     assert.ok((await fs.readFile(b)).equals(first.data))
     assert.equal(again.localBytes, 0, 'nothing was trusted from the deleted file')
 
+    // the same for a one-block file (its root is its one leaf)
+    const small = await seed(holders, 1000)
+    const d = path.join(swarm.dir, `d-${Math.random()}`)
+    await fetcher.fetcher.fetch(small.root, { output: { path: d }, timeoutMs: 30_000 })
+    assert.ok(fetcher.content.fileLeaves.isKeptAt(small.root, d, 0))
+    await fs.rm(d)
+    const e = path.join(swarm.dir, `e-${Math.random()}`)
+    await fetcher.fetcher.fetch(small.root, { output: { path: e }, timeoutMs: 30_000 })
+    assert.ok((await fs.readFile(e)).equals(small.data))
+
     // an interrupted fetch whose .part is deleted (the daemon still running): the next fetch writes every byte
     const second = await seed(holders, 4 * MiB)
     for (const h of holders) h.uploadLimiter.setRate(2 * MiB)
