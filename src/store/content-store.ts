@@ -3,9 +3,11 @@
  * DAG or block is kept, import (share), export (read), removal, garbage
  * collection and verification.
  *
- * Imports and GC must not interleave (GC would sweep blocks an import has
- * written or counted on before its holding is recorded), so writers of
- * blocks take a shared lock and GC/repair take it exclusively.
+ * GC must not sweep blocks an import or a download has written or counted
+ * on before its holding is recorded: those are kept in "in flight" sets
+ * that GC skips, and writers of blocks take a shared lock (per batch or
+ * block, not for a whole import) while GC and repair's drops take it
+ * exclusively, so a GC runs between two batches of a long import.
  */
 import fs from 'node:fs/promises'
 import type { Logger } from '@libp2p/interface'
@@ -106,7 +108,7 @@ export class ContentStore {
   private readonly log: Logger
   private readonly lock = new RwLock()
   private readonly closing = new AbortController()
-  /** Blocks of downloads in progress, which GC must not sweep. */
+  /** Blocks of downloads and imports in progress, which GC must not sweep. */
   private readonly fetching = new Set<Set<string>>()
 
   constructor (init: ContentStoreInit) {
@@ -191,32 +193,57 @@ export class ContentStore {
   private async share (batches: (signal: AbortSignal) => Iterable<LeafBatch> | AsyncIterable<LeafBatch>, options: ShareOptions, release?: (batch: LeafBatch) => void): Promise<ShareResult> {
     const signal = AbortSignal.any([this.closing.signal, ...(options.signal != null ? [options.signal] : [])])
     try {
-      return await this.lock.shared(async () => {
-        signal.throwIfAborted()
-        const storeLeaves = async (batch: LeafBatch): Promise<Leaf[]> => {
+      return await this.importing(async keys => {
+        // the shared lock per batch, not for the whole import: a GC (or a
+        // dropReplica) asked for meanwhile runs between two batches instead of
+        // waiting for the end of a long (streamed) import, and stores and
+        // fetches queued behind it go on; the import's blocks are in flight,
+        // so GC leaves them alone
+        const storeLeaves = async (batch: LeafBatch): Promise<Leaf[]> => this.lock.shared(async () => {
           try {
-            return await this.blockstore.putLeaves(batch)
+            signal.throwIfAborted()
+            const leaves = await this.blockstore.putLeaves(batch)
+            for (const leaf of leaves) keys.add(cidKey(leaf.cid))
+            return leaves
           } finally {
             release?.(batch)
           }
-        }
-        const result = await importBatches(batches(signal), storeLeaves, async node => { await this.blockstore.put(node.cid, node.bytes) }, {
+        })
+        const storeNode = async (node: { cid: CID, bytes: Uint8Array }): Promise<void> => this.lock.shared(async () => {
+          signal.throwIfAborted()
+          await this.blockstore.put(node.cid, node.bytes)
+          keys.add(cidKey(node.cid))
+        })
+        const result = await importBatches(batches(signal), storeLeaves, storeNode, {
           signal,
           onProgress: options.onProgress,
           writeConcurrency: options.writeConcurrency ?? (this.blockstore.syncWrites ? SYNCED_WRITE_CONCURRENCY : DEFAULT_WRITE_CONCURRENCY)
         })
         // The holding is the commit point: only once every block is durable.
-        await this.blockstore.sync()
-        await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name })
-        return { ...result, ...(options.name != null ? { name: options.name } : {}) }
+        return this.lock.shared(async () => {
+          await this.blockstore.sync()
+          await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name })
+          return { ...result, ...(options.name != null ? { name: options.name } : {}) }
+        })
       })
     } catch (err) {
-      // Blocks of a failed import are held by nothing: sweep them now so a
-      // refused or aborted import leaves nothing behind.
+      // Blocks of a failed import are held by nothing (and no longer in
+      // flight): sweep them now so a refused or aborted import leaves nothing behind.
       if (!this.closing.signal.aborted) {
         await this.gc().catch(gcErr => { this.log.error('cleanup after failed import - %e', gcErr) })
       }
       throw signal.aborted && !(err instanceof ShoalError) ? (signal.reason as Error) : err
+    }
+  }
+
+  /** Runs an import with a set of its blocks that GC must not sweep until it ends. */
+  private async importing<T> (fn: (keys: Set<string>) => Promise<T>): Promise<T> {
+    const keys = new Set<string>()
+    this.fetching.add(keys)
+    try {
+      return await fn(keys)
+    } finally {
+      this.fetching.delete(keys)
     }
   }
 

@@ -95,6 +95,35 @@ describe('content store on disk', function () {
     await close()
   })
 
+  it('runs a GC asked for during a long streamed import without waiting for its end, and sweeps none of its blocks', async () => {
+    const { store, close } = await openStore(dir)
+    try {
+      const pieces = Array.from({ length: 12 }, () => randomBytes(256 * KiB))
+      const next = Promise.withResolvers<void>()
+      let sent = 0
+      // a slow source: the import is still running when gc is called
+      async function * slow (): AsyncGenerator<Uint8Array> {
+        for (const piece of pieces) {
+          yield piece
+          if (++sent === 6) next.resolve()
+          await new Promise(resolve => setTimeout(resolve, 100))
+        }
+      }
+      const importing = store.shareStream(slow(), { chunkSize: 64 * KiB })
+      await next.promise
+      const started = performance.now()
+      await store.gc()
+      const gcMs = performance.now() - started
+      assert.ok(sent < pieces.length, `gc returned while the import was still running (${sent} of ${pieces.length} pieces sent, gc took ${Math.round(gcMs)} ms)`)
+      const { cid } = await importing
+      const chunks: Uint8Array[] = []
+      for await (const chunk of store.read(cid)) chunks.push(chunk)
+      assert.ok(Buffer.concat(chunks).equals(Buffer.concat(pieces)), 'every block of the import survived the gc')
+    } finally {
+      await close()
+    }
+  })
+
   it('refuses an import past the quota and keeps none of it', async () => {
     const first = randomBytes(40 * KiB)
     await fs.writeFile(path.join(dir, 'first'), first)
