@@ -31,7 +31,7 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { ApiClient } from '../src/api/client.ts'
-import { daemonEntry, type DaemonEntry } from '../src/swarm/daemon-bundle.ts'
+import { DAEMON_ENV, daemonEntry, type DaemonEntry } from '../src/swarm/daemon-bundle.ts'
 import { swarmDown, swarmStopPeer, swarmUp, type SwarmUpResult } from '../src/swarm/process-swarm.ts'
 import { renderProfile, summarizeProfile, type CpuProfile, type ProfileSummary } from './profile-summary.ts'
 import type { StreamReceipt } from './stream-peer.ts'
@@ -85,6 +85,8 @@ export interface FetchBenchResult {
   runs: number
   swarm: { peers: number, routableSeconds: number }
   ceiling: { mibs: number, cpuSecondsPerGiB: number, runs: StreamRun[] }
+  /** The same stream without the daemons' process settings (DAEMON_ENV), for context. */
+  defaultEnvCeiling?: { mibs: number, cpuSecondsPerGiB: number }
   holders: HoldersResult[]
   /** Older results only: a fetcher with storage.sync off, from before fetched leaves were kept in the output file. */
   noSync?: HoldersResult[]
@@ -110,6 +112,11 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
       log(`  one libp2p stream, 2 processes: ${ceilingRuns[i].mibs} MiB/s, receiver ${ceilingRuns[i].cpuSecondsPerGiB} CPU-s per GiB`)
     }
     const ceiling = { mibs: round(median(ceilingRuns.map(r => r.mibs)), 1), cpuSecondsPerGiB: round(median(ceilingRuns.map(r => r.cpuSecondsPerGiB)), 2), runs: ceilingRuns }
+    // for context: the same stream with Node's default process settings
+    const plainRuns: StreamRun[] = []
+    for (let i = 0; i < 3; i++) plainRuns.push(await streamRun(fileMiB, {}))
+    const defaultEnvCeiling = { mibs: round(median(plainRuns.map(r => r.mibs)), 1), cpuSecondsPerGiB: round(median(plainRuns.map(r => r.cpuSecondsPerGiB)), 2) }
+    log(`  one libp2p stream, Node's default process settings: ${defaultEnvCeiling.mibs} MiB/s, receiver ${defaultEnvCeiling.cpuSecondsPerGiB} CPU-s per GiB`)
 
     const swarm = await swarmUp({
       peers: FIRST_HOLDER + holders,
@@ -155,6 +162,7 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
       runs,
       swarm: { peers: swarm.peers.length, routableSeconds: round(swarm.routableMs / 1000, 1) },
       ceiling,
+      defaultEnvCeiling,
       holders: byHolders,
       slow,
       rss,
@@ -374,14 +382,20 @@ function timeoutSeconds (mib: number): number {
 }
 
 /** One raw stream: a receiver and a sender process (bench/stream-peer.ts). */
-async function streamRun (mib: number): Promise<StreamRun> {
+/**
+ * One raw stream between two processes. `env`: the daemons' (DAEMON_ENV),
+ * so the ceiling is the same stack run the same way; without it, Node's
+ * defaults (what PRODUCT.md's reference figure measured).
+ */
+async function streamRun (mib: number, env: Record<string, string> = DAEMON_ENV): Promise<StreamRun> {
   const script = fileURLToPath(new URL('./stream-peer.ts', import.meta.url))
-  const receiver = spawn(process.execPath, [script, 'receive'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const spawnEnv = { ...process.env, ...env }
+  const receiver = spawn(process.execPath, [script, 'receive'], { stdio: ['ignore', 'pipe', 'inherit'], env: spawnEnv })
   let sender: ChildProcess | undefined
   try {
     const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]()
     const { multiaddr } = JSON.parse((await lines.next()).value ?? '{}') as { multiaddr: string }
-    sender = spawn(process.execPath, [script, 'send', multiaddr, String(mib)], { stdio: ['ignore', 'ignore', 'inherit'] })
+    sender = spawn(process.execPath, [script, 'send', multiaddr, String(mib)], { stdio: ['ignore', 'ignore', 'inherit'], env: spawnEnv })
     // a sender that fails must not leave us waiting for the receiver forever
     const senderFailed = exitOf(sender).then(async code => code === 0 ? new Promise<never>(() => {}) : Promise.reject(new Error(`stream sender exited ${code}`)))
     const line = await Promise.race([lines.next(), senderFailed])
@@ -414,7 +428,7 @@ export function renderFetch (r: FetchBenchResult): string[] {
   const lines = [
     `### Fetch (\`shoal fetch\` of a ${r.fileMiB} MiB random file, every peer its own daemon, median of ${r.runs})`,
     '',
-    `Ceiling in the same run: one libp2p stream (TCP + Noise + Yamux) between two processes moves **${r.ceiling.mibs} MiB/s**; its receiver spends **${r.ceiling.cpuSecondsPerGiB} CPU-s per GiB**. Swarm: ${r.swarm.peers} daemons (routable in ${r.swarm.routableSeconds} s), holders share with \`--replicas 0\`.`,
+    `Ceiling in the same run: one libp2p stream (TCP + Noise + Yamux) between two processes, run with the daemons' process settings (\`DAEMON_ENV\`: malloc on huge pages, no io_uring), moves **${r.ceiling.mibs} MiB/s**; its receiver spends **${r.ceiling.cpuSecondsPerGiB} CPU-s per GiB**.${r.defaultEnvCeiling != null ? ` With Node's default settings the same stream moves ${r.defaultEnvCeiling.mibs} MiB/s (receiver ${r.defaultEnvCeiling.cpuSecondsPerGiB} CPU-s per GiB).` : ''} Swarm: ${r.swarm.peers} daemons (routable in ${r.swarm.routableSeconds} s), holders share with \`--replicas 0\`.`,
     '',
     '![fetch MiB/s against holders, with the one-stream ceiling](plots/fetch-throughput.svg)',
     '',

@@ -32,12 +32,24 @@ export interface DaemonEntry {
 }
 
 /**
- * libuv's io_uring path copies file data on the main thread, where an import
- * also runs; the thread pool copies it on other cores. Measured in a daemon
- * on 1 GiB imports: 1.6-2.2 s without io_uring against 1.8-2.7 s with it.
- * libuv reads this when the process starts, so it goes in the environment.
+ * Read when a process starts, so they go in the environment of every daemon
+ * (and of the benchmarks' raw-stream processes, which measure the same
+ * stack the same way):
+ *  - UV_USE_IO_URING=0: libuv's io_uring path copies file data on the main
+ *    thread, where an import also runs; the thread pool copies it on other
+ *    cores. Measured in a daemon on 1 GiB imports: 1.6-2.2 s without
+ *    io_uring against 1.8-2.7 s with it.
+ *  - glibc.malloc.hugetlb=1: malloc asks for transparent huge pages. Every
+ *    block, Noise frame and socket read is fresh memory, and on this VM each
+ *    4 KiB page faulted in costs ~17 us: one libp2p stream between two
+ *    processes went from ~160 to 260-370 MiB/s, and its receiver from 5.5
+ *    to 2.6-3.5 CPU-s per GiB (docs/benchmarks.md). Ignored where glibc is
+ *    older than 2.35, or not glibc.
  */
-export const DAEMON_ENV: Record<string, string> = { UV_USE_IO_URING: '0' }
+export const DAEMON_ENV: Record<string, string> = {
+  UV_USE_IO_URING: '0',
+  GLIBC_TUNABLES: [process.env.GLIBC_TUNABLES, 'glibc.malloc.hugetlb=1'].filter(t => t != null && t !== '').join(':')
+}
 
 export async function daemonEntry (): Promise<DaemonEntry> {
   try {
