@@ -114,7 +114,7 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
     const ceiling = { mibs: round(median(ceilingRuns.map(r => r.mibs)), 1), cpuSecondsPerGiB: round(median(ceilingRuns.map(r => r.cpuSecondsPerGiB)), 2), runs: ceilingRuns }
     // for context: the same stream with Node's default process settings
     const plainRuns: StreamRun[] = []
-    for (let i = 0; i < 3; i++) plainRuns.push(await streamRun(fileMiB, {}))
+    for (let i = 0; i < 3; i++) plainRuns.push(await streamRun(fileMiB, null))
     const defaultEnvCeiling = { mibs: round(median(plainRuns.map(r => r.mibs)), 1), cpuSecondsPerGiB: round(median(plainRuns.map(r => r.cpuSecondsPerGiB)), 2) }
     log(`  one libp2p stream, Node's default process settings: ${defaultEnvCeiling.mibs} MiB/s, receiver ${defaultEnvCeiling.cpuSecondsPerGiB} CPU-s per GiB`)
 
@@ -381,15 +381,17 @@ function timeoutSeconds (mib: number): number {
   return 60 + Math.ceil(mib)
 }
 
-/** One raw stream: a receiver and a sender process (bench/stream-peer.ts). */
 /**
- * One raw stream between two processes. `env`: the daemons' (DAEMON_ENV),
- * so the ceiling is the same stack run the same way; without it, Node's
- * defaults (what PRODUCT.md's reference figure measured).
+ * One raw stream: a receiver and a sender process (bench/stream-peer.ts).
+ * `env`: the daemons' settings (DAEMON_ENV), so the ceiling is the same
+ * stack run the same way; `null`: Node's defaults (what PRODUCT.md's
+ * reference figure measured), the daemons' settings taken out of this
+ * process's environment if it has them.
  */
-async function streamRun (mib: number, env: Record<string, string> = DAEMON_ENV): Promise<StreamRun> {
+async function streamRun (mib: number, env: Record<string, string> | null = DAEMON_ENV): Promise<StreamRun> {
   const script = fileURLToPath(new URL('./stream-peer.ts', import.meta.url))
-  const spawnEnv = { ...process.env, ...env }
+  const spawnEnv: Record<string, string | undefined> = { ...process.env, ...env }
+  if (env == null) for (const key of Object.keys(DAEMON_ENV)) delete spawnEnv[key]
   const receiver = spawn(process.execPath, [script, 'receive'], { stdio: ['ignore', 'pipe', 'inherit'], env: spawnEnv })
   let sender: ChildProcess | undefined
   try {

@@ -169,8 +169,11 @@ export class FetchJob {
     try {
       layout = await this.fileLayout(signal)
       await sink.open(layout.size)
-      // given up while it opened: the caller abandons it; it must not become this job's
-      signal?.throwIfAborted()
+      if (signal?.aborted === true) {
+        // given up while it opened (the caller may have abandoned it already): close it here, it must not become this job's
+        await sink.abandon()
+        signal.throwIfAborted()
+      }
       this.sinks.add(sink)
       if (this.backing == null && layout.pieces.some(p => p.raw)) {
         this.backing = new FileBacking({ root: this.root, sink, record: this.download.keepInFile })
@@ -182,16 +185,17 @@ export class FetchJob {
     // pieces verified before the sink was added are copied from the store,
     // unless they are in this very file already (a resumed fetch)
     const fileLeaves = this.init.content.fileLeaves
-    const kept: Array<Promise<void>> = []
     await mapConcurrent(layout.pieces.map((_, i) => i), 4, async i => {
       if (!this.isVerified(i)) return
       const piece = layout.pieces[i]
       if (piece.raw && fileLeaves.isKeptAt(piece.cid, sink.partPath, piece.offset)) return
       await this.waitStored(i, signal)
       await sink.write(piece.offset, await this.pieceBytes(i))
-      if (piece.raw && this.backing?.sink === sink) kept.push(this.backing.add({ cid: piece.cid, offset: piece.offset, size: piece.size }))
+      if (piece.raw && this.backing?.sink === sink) {
+        const adding = this.backing.add({ cid: piece.cid, offset: piece.offset, size: piece.size })
+        adding.catch(() => {}) // made durable by complete(); a failure surfaces there
+      }
     })
-    kept.forEach(k => { k.catch(() => {}) }) // made durable by complete(); a failure surfaces there
   }
 
   /** The fetch into `sink` is over: its leaves durable and recorded, the file renamed into place. */
@@ -269,7 +273,14 @@ export class FetchJob {
       for (const p of pieces) this.download.keep(p.cid)
       // leaves kept in files are re-hashed before they count: the file may
       // have changed, been deleted or recreated since (a resume's .part too)
-      const have = await mapConcurrent(pieces, 16, async p => !p.raw || await this.init.content.hasBlock(p.cid, { recheck: true }))
+      const have = await mapConcurrent(pieces, 16, async p => {
+        signal.throwIfAborted()
+        if (!p.raw) return true
+        const here = await this.init.content.hasBlock(p.cid, { recheck: true })
+        // re-hashing a big resume takes a while: that is progress, not a stall
+        this.lastProgressAt = performance.now()
+        return here
+      })
       this.stored = new Uint8Array(pieces.length)
       have.forEach((h, i) => {
         if (!h) return

@@ -269,7 +269,9 @@ export class Placement {
     })
     await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
       if (peer === this.selfId) {
-        for (const i of indexes) if (await this.init.content.hasBlock(cids[i])) holders[i].push(peer)
+        // as other peers answer: blockstore copies only (not leaves kept in a user's fetched file)
+        const held = await this.init.content.holdsBlocks(indexes.map(i => cids[i]))
+        indexes.forEach((i, j) => { if (held[j]) holders[i].push(peer) })
         return
       }
       let session: StoreSession | undefined

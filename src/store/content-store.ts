@@ -71,8 +71,9 @@ export interface FetchSession {
   fileRenamed: (root: CID, from: string, to: string) => Promise<void>
   /**
    * Copies the leaves kept in `path` (a fetch's output given up while the
-   * download goes on for others) into the blockstore and forgets the file,
-   * so what is held does not depend on a file left behind.
+   * download goes on for others) into the blockstore, so what is held does
+   * not depend on a file left behind. The file's records stay, as a second
+   * place (a resume into it finds them; reads re-hash and fall back).
    */
   moveToStore: (root: CID, path: string) => Promise<void>
   commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
@@ -221,6 +222,7 @@ export class ContentStore {
         })
         // The holding is the commit point: only once every block is durable.
         return this.lock.shared(async () => {
+          signal.throwIfAborted()
           await this.blockstore.sync()
           await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name })
           return { ...result, ...(options.name != null ? { name: options.name } : {}) }
@@ -280,24 +282,30 @@ export class ContentStore {
         })
       },
       fileRenamed: async (root, from, to) => {
-        await this.lock.shared(async () => { await this.fileLeaves.renamed(root, from, to) })
+        await this.lock.shared(async () => {
+          this.closing.signal.throwIfAborted()
+          await this.fileLeaves.renamed(root, from, to)
+        })
       },
       moveToStore: async (root, path) => {
-        await this.lock.shared(async () => {
-          for (const file of this.fileLeaves.filesAt(root, path)) {
-            for (const leaf of this.fileLeaves.leavesIn(file)) {
-              keys.add(cidKey(leaf.cid))
-              const bytes = await this.fileLeaves.read(leaf.cid)
-              if (bytes == null) throw new BlockNotFoundError(`block ${leaf.cid} of ${cidKey(root)} is no longer in ${path}`)
-              await this.blockstore.put(leaf.cid, bytes)
-            }
-            await this.blockstore.sync()
-            await this.fileLeaves.forgetFile(file)
-          }
-        })
+        const leaves = this.fileLeaves.filesAt(root, path).flatMap(file => this.fileLeaves.leavesIn(file))
+        // the lock per block, not for the whole copy: a GC or drop asked for
+        // meanwhile must not stall every store behind it (the keys protect
+        // the blocks copied so far)
+        for (const leaf of leaves) {
+          keys.add(cidKey(leaf.cid))
+          await this.lock.shared(async () => {
+            this.closing.signal.throwIfAborted()
+            const bytes = await this.fileLeaves.read(leaf.cid)
+            if (bytes == null) throw new BlockNotFoundError(`block ${leaf.cid} of ${cidKey(root)} is no longer in ${path}`)
+            await this.blockstore.put(leaf.cid, bytes)
+          })
+        }
+        await this.lock.shared(async () => { await this.blockstore.sync() })
       },
       commit: async (root, info) => {
         await this.lock.shared(async () => {
+          this.closing.signal.throwIfAborted()
           await this.blockstore.sync()
           await this.holdings.add({ cid: root, reason: 'fetched', size: info.size, blocks: info.blocks })
         })

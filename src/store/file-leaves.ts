@@ -223,10 +223,6 @@ export class FileLeaves {
     return [...(this.byFile.get(file) ?? [])].map(([offset, leaf]) => ({ offset, cid: CID.parse(leaf.cid), size: leaf.size }))
   }
 
-  /** Forgets a file's records (the file stays). */
-  async forgetFile (file: string): Promise<void> {
-    await this.dropFile(file)
-  }
 
   /** Forgets every file keeping leaves of a root (the files stay: they are the user's). */
   async drop (root: string): Promise<void> {

@@ -41,14 +41,15 @@ export interface DaemonEntry {
  *    io_uring against 1.8-2.7 s with it.
  *  - glibc.malloc.hugetlb=1: malloc asks for transparent huge pages. Every
  *    block, Noise frame and socket read is fresh memory, and on this VM each
- *    4 KiB page faulted in costs ~17 us: one libp2p stream between two
- *    processes went from ~160 to 260-370 MiB/s, and its receiver from 5.5
- *    to 2.6-3.5 CPU-s per GiB (docs/benchmarks.md). Ignored where glibc is
- *    older than 2.35, or not glibc.
+ *    4 KiB page faulted in costs ~17 us: in the fetch benchmark one libp2p
+ *    stream between two processes went from 135 to 211 MiB/s, its receiver
+ *    from 6.7 to 4.3 CPU-s per GiB (docs/benchmarks.md). Ignored where
+ *    glibc is older than 2.35, or not glibc.
  */
 export const DAEMON_ENV: Record<string, string> = {
   UV_USE_IO_URING: '0',
-  GLIBC_TUNABLES: [process.env.GLIBC_TUNABLES, 'glibc.malloc.hugetlb=1'].filter(t => t != null && t !== '').join(':')
+  // ours first: glibc takes a tunable's last value, so a user's own setting wins
+  GLIBC_TUNABLES: ['glibc.malloc.hugetlb=1', process.env.GLIBC_TUNABLES].filter(t => t != null && t !== '').join(':')
 }
 
 export async function daemonEntry (): Promise<DaemonEntry> {

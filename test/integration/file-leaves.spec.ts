@@ -158,8 +158,9 @@ describe('leaves kept in fetched files', function () {
     for (const h of holders) h.uploadLimiter.setRate(0)
     await kept
     assert.ok((await fs.readFile(second)).equals(data))
+    // (the given-up file's records stay, as a second place: a resume into it finds them)
     const firstPart = path.join(swarm.dir, `.${path.basename(first)}.${root.toString()}.part`)
-    assert.deepEqual(fetcher.content.fileLeaves.filesAt(root, firstPart), [], 'the given-up file keeps nothing now')
+    assert.ok(fetcher.content.fileLeaves.filesAt(root, firstPart).length > 0)
     const leaves = (await fetcher.content.dagCids(root)).filter(cid => cid.code === RAW_CODE)
     const inStore = (await Promise.all(leaves.map(async l => fetcher.content.blockstore.has(l)))).filter(Boolean).length
     // (and the rest of the download too: only the first output attached keeps leaves)
