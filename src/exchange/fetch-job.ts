@@ -271,6 +271,7 @@ export class FetchJob {
       for (const cid of layout.nodes) this.download.keep(cid)
       const { pieces } = layout
       for (const p of pieces) this.download.keep(p.cid)
+      await this.download.kept()
       // leaves kept in files are re-hashed before they count: the file may
       // have changed, been deleted or recreated since (a resume's .part too)
       const have = await mapConcurrent(pieces, 16, async p => {
@@ -307,7 +308,7 @@ export class FetchJob {
       this.timings.layoutMs = Math.round(this.lastProgressAt - this.startedAt)
       // outputs being attached open first, so the first blocks already go to
       // the file that keeps them, not to the store as well
-      await Promise.all(this.opening)
+      await raceSignal(Promise.all(this.opening), signal)
       const running = scheduler.run(signal)
       if (!scheduler.done) void this.findSources(layout, scheduler, signal)
       await running
@@ -399,6 +400,7 @@ export class FetchJob {
   /** A dag-pb node (or a raw root): from the store, else from whoever may hold it. */
   private async getNode (cid: CID, signal: AbortSignal): Promise<Uint8Array> {
     this.download.keep(cid)
+    await this.download.kept()
     // recheck: a raw root may be a leaf kept in a file the user deleted since
     if (await this.init.content.hasBlock(cid, { recheck: true })) {
       this.localNodes++

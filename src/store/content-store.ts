@@ -53,8 +53,13 @@ export interface ShareResult extends ImportResult {
 }
 
 export interface FetchSession {
-  /** Protects a block already here from GC for the rest of the download. */
+  /** Protects a block already here from GC for the rest of the download (once `kept()` resolves). */
   keep: (cid: CID) => void
+  /**
+   * Resolves once no GC that began before the last `keep` is still
+   * sweeping: only then may a block found here be counted on.
+   */
+  kept: () => Promise<void>
   /**
    * Stores a block; `verified` says the caller already hashed it against the
    * CID. Resolves once the bytes are written (the caller may reuse them),
@@ -259,6 +264,8 @@ export class ContentStore {
     this.fetching.add(keys)
     return {
       keep: (cid) => { keys.add(cidKey(cid)) },
+      // GC sweeps under the exclusive lock, so taking the shared one waits it out
+      kept: async () => { await this.lock.shared(async () => {}) },
       storeBlock: async (cid, bytes, options) => {
         if (options?.verified !== true) verifyBlock(cid, bytes)
         keys.add(cidKey(cid))

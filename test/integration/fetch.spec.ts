@@ -124,6 +124,38 @@ describe('parallel fetch in a 10-peer swarm', function () {
     assert.equal(Object.values(result.peers).reduce((a, b) => a + b, 0), data.length - result.localBytes)
   })
 
+  it('does not count on a block a GC that started before the fetch is deleting', async () => {
+    const { root, data } = await shareOn([swarm.peers[2]], 2 * MiB, 256 * KiB)
+    const fetcher = swarm.peers[6]
+    // a leaf of the file is in the fetcher's store, held by nothing: GC's to delete
+    const leaf = (await swarm.peers[2].content.dagCids(root)).find(c => !c.equals(root))!
+    await fetcher.content.blockstore.put(leaf, await swarm.peers[2].content.readBlock(leaf))
+    // the GC stops just before deleting it
+    const reached = Promise.withResolvers<void>()
+    const gate = Promise.withResolvers<void>()
+    const del = fetcher.content.blockstore.delete.bind(fetcher.content.blockstore)
+    fetcher.content.blockstore.delete = async (cid: CID) => {
+      if (cid.equals(leaf)) { reached.resolve(); await gate.promise }
+      return del(cid)
+    }
+    try {
+      const gc = fetcher.content.gc()
+      await reached.promise
+      // the fetch (into the store: no output file) starts while that GC is
+      // between its decision and the delete
+      const fetching = fetcher.fetcher.fetch(root, { timeoutMs: 30_000 })
+      setTimeout(() => { gate.resolve() }, 300)
+      await gc
+      await fetching
+      const chunks: Uint8Array[] = []
+      for await (const chunk of fetcher.content.read(root)) chunks.push(chunk)
+      assert.ok(Buffer.concat(chunks).equals(data), 'the fetched file is whole: the leaf the GC deleted was fetched again')
+    } finally {
+      fetcher.content.blockstore.delete = del
+      gate.resolve()
+    }
+  })
+
   it('drops a peer that sends wrong bytes, re-fetches those blocks elsewhere, and writes the exact file', async () => {
     const liar = swarm.peers[4]
     const honest = swarm.peers.slice(5, 7)
