@@ -223,7 +223,6 @@ export class FileLeaves {
     return [...(this.byFile.get(file) ?? [])].map(([offset, leaf]) => ({ offset, cid: CID.parse(leaf.cid), size: leaf.size }))
   }
 
-
   /** Forgets every file keeping leaves of a root (the files stay: they are the user's). */
   async drop (root: string): Promise<void> {
     for (const [id, record] of [...this.files]) if (record.root === root) await this.dropFile(id)
