@@ -204,7 +204,6 @@ export class FetchJob {
     if (backing != null) {
       this.backing = undefined
       await backing.flush()
-      backing.close()
     }
     this.sinks.delete(sink)
     await sink.finish()
@@ -224,7 +223,6 @@ export class FetchJob {
     const backing = this.backing
     this.backing = undefined
     await backing.flush().catch(() => {})
-    backing.close()
     if (this.signal.aborted || this.interest <= 1) return
     const moving = this.download.moveToStore(this.root, sink.partPath)
     this.leafStores.add(moving)

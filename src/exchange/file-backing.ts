@@ -70,12 +70,6 @@ export class FileBacking {
     run.then(() => { batch.done.resolve() }, (err: unknown) => { batch.done.reject(err) })
     await run
   }
-
-  /** Stops the timer; leaves not flushed stay unrecorded (the file keeps their bytes). */
-  close (): void {
-    clearTimeout(this.timer)
-    this.timer = undefined
-  }
 }
 
 function newBatch (): Batch {

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { isCode } from '../utils/fs.ts'
+import { isCode, syncFolder } from '../utils/fs.ts'
 import { DiskFullError, InvalidPathError, OutputExistsError } from '../store/errors.ts'
 
 /** Bytes written between two background flushes of the output file. */
@@ -124,9 +124,4 @@ export class OutputFile {
     if (isCode(err, 'EACCES') || isCode(err, 'EROFS') || isCode(err, 'EISDIR')) return new InvalidPathError(`cannot write ${this.target}: ${(err as Error).message}`)
     return err as Error
   }
-}
-
-async function syncFolder (folder: string): Promise<void> {
-  const dir = await fs.open(folder, 'r')
-  try { await dir.sync() } finally { await dir.close() }
 }

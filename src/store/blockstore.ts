@@ -28,7 +28,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { CID } from 'multiformats/cid'
 import { cidKey, matchesCid, rawCid, BlockMismatchError } from '../content/cid.ts'
-import { isCode } from '../utils/fs.ts'
+import { isCode, syncFolder } from '../utils/fs.ts'
 import { formatBytes } from '../utils/bytes.ts'
 import { BlockNotFoundError, DiskFullError, LeafWorkerError, QuotaExceededError } from './errors.ts'
 import { LeafStatus, LeafWorkers, type LeafSource } from './leaf-workers.ts'
@@ -341,8 +341,7 @@ export class FsBlockstore {
       while (next < shards.length) {
         const shard = shards[next++]
         try {
-          const handle = await fs.open(path.join(this.dir, shard), 'r')
-          try { await handle.sync() } finally { await handle.close() }
+          await syncFolder(path.join(this.dir, shard))
         } catch (err) {
           // not durable: dirty again, so the next sync retries it
           this.dirtyShards.add(shard)
