@@ -383,15 +383,18 @@ function timeoutSeconds (mib: number): number {
 
 /**
  * One raw stream: a receiver and a sender process (bench/stream-peer.ts).
- * `env`: the daemons' settings (DAEMON_ENV), so the ceiling is the same
- * stack run the same way; `null`: Node's defaults (what PRODUCT.md's
- * reference figure measured), the daemons' settings taken out of this
- * process's environment if it has them.
+ * `env`: the daemons' settings (DAEMON_ENV; stream-peer.ts also applies
+ * their V8 flags), so the ceiling is the same stack run the same way;
+ * `null`: Node's defaults (what PRODUCT.md's reference figure measured), the
+ * daemons' settings taken out of this process's environment if it has them.
  */
 async function streamRun (mib: number, env: Record<string, string> | null = DAEMON_ENV): Promise<StreamRun> {
   const script = fileURLToPath(new URL('./stream-peer.ts', import.meta.url))
   const spawnEnv: Record<string, string | undefined> = { ...process.env, ...env }
-  if (env == null) for (const key of Object.keys(DAEMON_ENV)) delete spawnEnv[key]
+  if (env == null) {
+    for (const key of Object.keys(DAEMON_ENV)) delete spawnEnv[key]
+    spawnEnv.SHOAL_BENCH_NODE_DEFAULTS = '1'
+  }
   const receiver = spawn(process.execPath, [script, 'receive'], { stdio: ['ignore', 'pipe', 'inherit'], env: spawnEnv })
   let sender: ChildProcess | undefined
   try {

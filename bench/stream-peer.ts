@@ -9,6 +9,9 @@
  *                                            one stream, {"bytes","seconds","cpuSeconds"}, and exits
  *   node bench/stream-peer.ts send MA MIB    sends MIB MiB to MA on one stream
  *
+ * Both run with the daemons' V8 flags (src/utils/v8-flags.ts) unless
+ * SHOAL_BENCH_NODE_DEFAULTS=1 is in their environment.
+ *
  * The receiver times from the moment its handler gets the stream to the
  * stream's end, and measures its own CPU (process.cpuUsage) over that span:
  * the fetcher is the receiving side of a fetch.
@@ -19,6 +22,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { useBulkTransferV8Flags } from '../src/utils/v8-flags.ts'
 
 export const STREAM_PROTOCOL = '/shoal-bench/stream/1.0.0'
 const MiB = 1024 * 1024
@@ -72,6 +76,7 @@ async function send (to: string, mib: number): Promise<void> {
 }
 
 if (import.meta.main === true) {
+  if (process.env.SHOAL_BENCH_NODE_DEFAULTS !== '1') useBulkTransferV8Flags()
   const [role, to, mib] = process.argv.slice(2)
   if (role === 'receive') await receive()
   else if (role === 'send' && to != null && Number(mib) > 0) await send(to, Number(mib))

@@ -6,6 +6,7 @@ import type { Command } from 'commander'
 import type { SwarmUpProgress } from '../../swarm/process-swarm.ts'
 import { globals, output, showProgress } from '../context.ts'
 import { collect, intOption, multiaddrOption } from '../parse.ts'
+import { useBulkTransferV8Flags } from '../../utils/v8-flags.ts'
 
 const DEFAULT_DIR = '.shoal-swarm'
 /** OWN_PROCESS_MAX_PEERS of src/swarm/process-swarm.ts, for the help text. */
@@ -88,6 +89,7 @@ export function registerSwarm (program: Command): void {
     .argument('<repos...>', 'the peers\' repo folders')
     .option('--bootstrap <multiaddr>', 'peer to bootstrap from (repeatable)', collect(multiaddrOption('--bootstrap', true)), [])
     .action(async (repos: string[], opts: { bootstrap: string[] }) => {
+      useBulkTransferV8Flags()
       const { runSwarmHost } = await import('../../swarm/swarm-host.ts')
       await runSwarmHost({ repos: repos.map(r => path.resolve(r)), bootstrap: opts.bootstrap })
     })
