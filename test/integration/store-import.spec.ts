@@ -94,7 +94,8 @@ describe('import through the content store (leaf workers)', function () {
       try {
         for (const how of ['file', 'stream'] as const) {
           for (const size of [0, 1, MiB, MiB + 1, 3 * MiB + 12_345]) await assertSameAsHelia(store, randomBytes(size), MiB, how)
-          for (const chunkSize of [16 * KiB, 256 * KiB, 4 * MiB]) await assertSameAsHelia(store, randomBytes(3 * chunkSize + 12_345), chunkSize, how)
+          // 20,000: a chunk size that is no multiple of the filesystem's 4 KiB blocks
+          for (const chunkSize of [16 * KiB, 20_000, 256 * KiB, 4 * MiB]) await assertSameAsHelia(store, randomBytes(3 * chunkSize + 12_345), chunkSize, how)
           // 1025 leaves: two levels of nodes
           await assertSameAsHelia(store, randomBytes(1025 * 16 * KiB + 7), 16 * KiB, how)
         }
