@@ -3,7 +3,8 @@
  * and the named errors. The CLI (src/cli) is built on exactly these.
  */
 export { ShoalPeer, type ShoalPeerInit, type PeerStatus, type ConnectedPeer } from './peer/peer.ts'
-export { Repo, resolveRepoPath, type InitResult } from './peer/repo.ts'
+export { Repo, type InitResult } from './peer/repo.ts'
+export { resolveRepoPath } from './peer/repo-path.ts'
 export { defaultConfig, validateConfig, type ShoalConfig } from './peer/config.ts'
 export { closestByXor, compareDistance, kadIdOfKey, kadIdOfPeer } from './peer/kad-distance.ts'
 export type { ClosestPeersResult } from './peer/closest-peers.ts'

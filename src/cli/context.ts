@@ -4,7 +4,7 @@
  * stderr, only on a TTY.
  */
 import type { Command } from 'commander'
-import { resolveRepoPath } from '../peer/repo.ts'
+import { resolveRepoPath } from '../peer/repo-path.ts'
 
 export interface GlobalOptions {
   repo: string

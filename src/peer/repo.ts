@@ -161,11 +161,6 @@ export async function readApiToken (repoPath: string): Promise<string> {
 }
 
 /** The default repo: --repo, else $SHOAL_REPO, else ~/.shoal. */
-export function resolveRepoPath (flag?: string): string {
-  const home = process.env.HOME ?? process.env.USERPROFILE ?? '.'
-  return path.resolve(flag ?? process.env.SHOAL_REPO ?? path.join(home, '.shoal'))
-}
-
 async function ensureDirectory (dir: string): Promise<void> {
   await checkIsDirectoryIfExists(dir)
   try {
