@@ -51,3 +51,6 @@ export const REPO_FILES = {
   datastore: 'datastore',
   blocks: 'blocks'
 } as const
+
+/** `swarm up`: swarms up to this size run one daemon process per peer by default. */
+export const OWN_PROCESS_MAX_PEERS = 20

@@ -36,7 +36,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ApiClient } from '../api/client.ts'
-import { DHT_K_BUCKET_SIZE, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
+import { DHT_K_BUCKET_SIZE, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { SwarmError, SwarmNotFoundError, InvalidInputError } from '../errors.ts'
 import type { ShoalConfig } from '../peer/config.ts'
 import { kadIdOfPeer } from '../peer/kad-distance.ts'
@@ -53,8 +53,6 @@ export const MAX_SWARM_PEERS = 500
 const START_CONCURRENCY = 8
 /** Status polls cost the daemons CPU too: once a second is plenty. */
 const SWARM_POLL_INTERVAL_MS = 1_000
-/** Swarms up to this size run one daemon process per peer by default. */
-export const OWN_PROCESS_MAX_PEERS = 20
 
 /** Default layout: one process per peer for small swarms, else about one host per core. */
 export function defaultPeersPerProcess (peers: number): number {

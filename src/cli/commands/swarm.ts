@@ -4,13 +4,12 @@ import type { Command } from 'commander'
 // The swarm modules are imported in the actions: the host loads libp2p and the
 // whole peer, ~1.4 s of start-up every other command would pay for nothing.
 import type { SwarmUpProgress } from '../../swarm/process-swarm.ts'
+import { OWN_PROCESS_MAX_PEERS } from '../../constants.ts'
 import { globals, output, showProgress } from '../context.ts'
 import { collect, intOption, multiaddrOption } from '../parse.ts'
 import { useBulkTransferV8Flags } from '../../utils/v8-flags.ts'
 
 const DEFAULT_DIR = '.shoal-swarm'
-/** OWN_PROCESS_MAX_PEERS of src/swarm/process-swarm.ts, for the help text. */
-const OWN_PROCESS_MAX_PEERS = 20
 
 export function registerSwarm (program: Command): void {
   const swarm = program.command('swarm').description('local swarms of peer daemons on 127.0.0.1')
