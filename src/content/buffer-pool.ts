@@ -16,14 +16,30 @@ export class BufferPool {
     this.max = max
   }
 
-  /** A buffer over SharedArrayBuffer memory, so a hash worker reads it in place. */
+  /** A buffer over page-aligned SharedArrayBuffer memory: a worker reads it in place, O_DIRECT writes it. */
   acquire (): Buffer {
-    return this.free.pop() ?? Buffer.from(new SharedArrayBuffer(this.size))
+    return this.free.pop() ?? alignedSharedBuffer(this.size)
   }
 
   /** Hands a buffer back; the caller must not touch it afterwards. */
   release (buf: Uint8Array): void {
-    if (buf.buffer.byteLength !== this.size || this.free.length >= this.max) return
+    if (buf.buffer.byteLength !== wasmPagesBytes(this.size) || this.free.length >= this.max) return
     this.free.push(Buffer.from(buf.buffer, 0, this.size))
   }
+}
+
+const WASM_PAGE = 65536
+const wasmPagesBytes = (size: number): number => Math.max(1, Math.ceil(size / WASM_PAGE)) * WASM_PAGE
+
+// this project's TypeScript setup types WebAssembly as a namespace only
+const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number, maximum: number, shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly.Memory
+
+/**
+ * `size` bytes of SharedArrayBuffer memory that starts on a page boundary:
+ * the memory of a shared WebAssembly.Memory (a plain SharedArrayBuffer
+ * starts wherever malloc put it, and O_DIRECT refuses it with EINVAL).
+ */
+export function alignedSharedBuffer (size: number): Buffer {
+  const pages = wasmPagesBytes(size) / WASM_PAGE
+  return Buffer.from(new WasmMemory({ initial: pages, maximum: pages, shared: true }).buffer, 0, size)
 }
