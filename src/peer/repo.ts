@@ -160,7 +160,6 @@ export async function readApiToken (repoPath: string): Promise<string> {
   return (await fs.readFile(path.join(repoPath, REPO_FILES.apiToken), 'utf8')).trim()
 }
 
-/** The default repo: --repo, else $SHOAL_REPO, else ~/.shoal. */
 async function ensureDirectory (dir: string): Promise<void> {
   await checkIsDirectoryIfExists(dir)
   try {

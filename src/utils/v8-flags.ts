@@ -11,8 +11,8 @@
  * GiB on each side. With the flag, ArrayBuffer memory counts toward V8's
  * global heap limit, which grows with what survives, and the short-lived
  * buffers are freed by the young generation's scavenges. Measured on a
- * 1-holder fetch of 256 MiB (docs/benchmarks.md): holder + fetcher 13.6 ->
- * 8.3 CPU-s per GiB, 130 -> ~200 MiB/s.
+ * 1-holder fetch of 256 MiB among 3 daemons (docs/benchmarks.md): holder +
+ * fetcher 13.6 -> 8.3 CPU-s per GiB, 130 -> ~200 MiB/s.
  */
 import v8 from 'node:v8'
 
