@@ -39,7 +39,7 @@ const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { 
  * the memory of a shared WebAssembly.Memory (a plain SharedArrayBuffer
  * starts wherever malloc put it, and O_DIRECT refuses it with EINVAL).
  */
-export function alignedSharedBuffer (size: number): Buffer {
+function alignedSharedBuffer (size: number): Buffer {
   const pages = wasmPagesBytes(size) / WASM_PAGE
   return Buffer.from(new WasmMemory({ initial: pages, maximum: pages, shared: true }).buffer, 0, size)
 }

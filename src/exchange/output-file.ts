@@ -88,11 +88,7 @@ export class OutputFile {
   async write (offset: number, bytes: Uint8Array): Promise<void> {
     if (this.handle == null) throw new Error('output file is not open')
     try {
-      const direct = this.direct != null && offset % DIRECT_ALIGN === 0 && bytes.length % DIRECT_ALIGN === 0 && bytes.byteOffset % DIRECT_ALIGN === 0
-      // EINVAL: a buffer that does not start on a page boundary; this one goes through the page cache
-      if (!direct || !await writeFully(this.direct!, bytes, offset).then(() => true, (err: unknown) => { if (isCode(err, 'EINVAL')) return false; throw err })) {
-        await writeFully(this.handle, bytes, offset)
-      }
+      if (!await this.writeDirect(offset, bytes)) await writeFully(this.handle, bytes, offset)
     } catch (err) {
       throw this.fileError(err)
     }
@@ -103,6 +99,22 @@ export class OutputFile {
       this.unflushed = 0
       const handle = this.handle
       this.flushing = handle.datasync().catch(() => {}).finally(() => { this.flushing = undefined })
+    }
+  }
+
+  /**
+   * Writes `bytes` through the O_DIRECT handle when they can go that way;
+   * false when they cannot (not aligned, no such handle, or EINVAL: a
+   * buffer that does not start on a page boundary).
+   */
+  private async writeDirect (offset: number, bytes: Uint8Array): Promise<boolean> {
+    if (this.direct == null || offset % DIRECT_ALIGN !== 0 || bytes.length % DIRECT_ALIGN !== 0 || bytes.byteOffset % DIRECT_ALIGN !== 0) return false
+    try {
+      await writeFully(this.direct, bytes, offset)
+      return true
+    } catch (err) {
+      if (isCode(err, 'EINVAL')) return false
+      throw err
     }
   }
 
