@@ -272,14 +272,18 @@ export class FetchJob {
       await this.download.kept()
       // leaves kept in files are re-hashed before they count: the file may
       // have changed, been deleted or recreated since (a resume's .part too)
-      const have = await mapConcurrent(pieces, 16, async p => {
-        signal.throwIfAborted()
-        if (!p.raw) return true
-        const here = await this.init.content.hasBlock(p.cid, { recheck: true })
-        // re-hashing a big resume takes a while: that is progress, not a stall
-        this.lastProgressAt = performance.now()
-        return here
+      const rawAt = pieces.flatMap((p, i) => p.raw ? [i] : [])
+      const found = await this.init.content.hasBlocks(rawAt.map(i => pieces[i].cid), {
+        recheck: true,
+        onRecheck: () => {
+          signal.throwIfAborted()
+          // re-hashing a big resume takes a while: that is progress, not a stall
+          this.lastProgressAt = performance.now()
+        }
       })
+      signal.throwIfAborted()
+      const have = pieces.map(p => !p.raw)
+      rawAt.forEach((i, j) => { have[i] = found[j] })
       this.stored = new Uint8Array(pieces.length)
       have.forEach((h, i) => {
         if (!h) return

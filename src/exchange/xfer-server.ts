@@ -157,13 +157,12 @@ export class XferServer {
 
   private async answer (pending: Pending): Promise<XferResponse> {
     if (pending.kind === 'have') {
-      const held = await Promise.all((pending.cids ?? []).map(async bytes => {
-        try {
-          return await this.init.content.hasBlock(CID.decode(bytes))
-        } catch {
-          return false
-        }
-      }))
+      // a CID that does not decode is simply not held
+      const cids = (pending.cids ?? []).map(bytes => { try { return CID.decode(bytes) } catch { return undefined } })
+      const valid = cids.flatMap((cid, i) => cid != null ? [i] : [])
+      const found = await this.init.content.hasBlocks(valid.map(i => cids[i]!))
+      const held = new Array<boolean>(cids.length).fill(false)
+      valid.forEach((i, j) => { held[i] = found[j] })
       return { cid: NONE, presence: Presence.HAVE_SET, data: NONE, bits: packBits(held) }
     }
     const asked = pending.cid ?? NONE

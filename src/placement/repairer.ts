@@ -118,7 +118,7 @@ export class Repairer {
       for (const [peer, wanted] of toPush) {
         // a replica whose block went missing here (a bad disk, verify --repair)
         // cannot be pushed: count it, and push the others
-        const present = await Promise.all(wanted.map(async i => content.hasBlock(cids[i])))
+        const present = await content.hasBlocks(wanted.map(i => cids[i]))
         const indexes = wanted.filter((_, j) => present[j])
         report.missing += wanted.length - indexes.length
         const allowed = indexes.slice(0, Math.max(0, budget))

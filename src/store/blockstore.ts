@@ -24,8 +24,10 @@
  * crash swept, and verification on read — it offers none of these.
  */
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { CID } from 'multiformats/cid'
 import { cidKey, matchesCid, rawCid, BlockMismatchError } from '../content/cid.ts'
 import { isCode, syncFolder } from '../utils/fs.ts'
@@ -35,6 +37,8 @@ import { LeafStatus, LeafWorkers, type LeafSource } from './leaf-workers.ts'
 import { Budget } from '../utils/budget.ts'
 
 const TEMP_SUFFIX = '.tmp'
+/** Blocks `hasMany` looks up before it lets the event loop turn. */
+const HAS_SLICE = 128
 /** Folder fsyncs in flight at once in `sync()`. */
 const SYNC_CONCURRENCY = 32
 /**
@@ -148,6 +152,24 @@ export class FsBlockstore {
 
   async has (cid: CID): Promise<boolean> {
     return fs.access(this.pathOf(cid)).then(() => true, () => false)
+  }
+
+  /**
+   * `has` for a list of blocks (a have list, a fetch's start), looked up
+   * with synchronous calls on this thread, HAS_SLICE at a time. Measured:
+   * 256 lookups as `has` cost 12-40 ms of CPU (a thread-pool round trip and
+   * a promise each), as `existsSync` 5-13; at the start of a fetch every
+   * connected peer answers a have list at once, and on a loopback swarm
+   * they all share the same cores.
+   */
+  async hasMany (cids: CID[]): Promise<boolean[]> {
+    const found = new Array<boolean>(cids.length)
+    for (let at = 0; at < cids.length; at += HAS_SLICE) {
+      if (at > 0) await nextTurn()
+      const end = Math.min(cids.length, at + HAS_SLICE)
+      for (let i = at; i < end; i++) found[i] = existsSync(this.pathOf(cids[i]))
+    }
+    return found
   }
 
   /** The block's bytes, re-hashed against its CID unless `verify` is false. */

@@ -22,10 +22,14 @@ import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
+import { mapConcurrent } from '../utils/wait.ts'
 import { FsBlockstore, type BlockstoreUsage, type LeafBatch } from './blockstore.ts'
 import { BlockNotFoundError, ContentNotFoundError, InvalidPathError } from './errors.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
 import { FileLeaves, type FileLeaf } from './file-leaves.ts'
+
+/** Leaves kept in files re-hashed at once by `hasBlocks` (each is read whole into memory). */
+const RECHECKS_AT_ONCE = 16
 
 export interface ContentStoreInit {
   /** Folder of the blockstore. */
@@ -390,6 +394,26 @@ export class ContentStore {
     if (await this.blockstore.has(cid)) return true
     if (!this.fileLeaves.has(cid)) return false
     return options.recheck === true ? this.fileLeaves.confirm(cid) : true
+  }
+
+  /**
+   * `hasBlock` for a list of blocks: the blockstore looked up in one pass
+   * (FsBlockstore.hasMany), then, with `recheck`, the leaves kept in files
+   * re-hashed RECHECKS_AT_ONCE at a time (each is read whole), `onRecheck`
+   * called after each.
+   */
+  async hasBlocks (cids: CID[], options: { recheck?: boolean, onRecheck?: () => void } = {}): Promise<boolean[]> {
+    const found = await this.blockstore.hasMany(cids)
+    const inFiles = cids.flatMap((cid, i) => !found[i] && this.fileLeaves.has(cid) ? [i] : [])
+    if (options.recheck !== true) {
+      for (const i of inFiles) found[i] = true
+      return found
+    }
+    await mapConcurrent(inFiles, RECHECKS_AT_ONCE, async i => {
+      found[i] = await this.fileLeaves.confirm(cids[i])
+      options.onRecheck?.()
+    })
+    return found
   }
 
   /**

@@ -15,7 +15,7 @@ import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { XferSession } from '../../src/exchange/xfer-client.ts'
 import { STREAM_LIMITS } from '../../src/wire/limits.ts'
 import {
-  MAX_PENDING_WANTS, Presence, XFER_PROTOCOL, XferRequestCodec, XferResponseCodec, packBits
+  MAX_PENDING_WANTS, Presence, XFER_PROTOCOL, XferRequestCodec, XferResponseCodec, packBits, unpackBits
 } from '../../src/wire/xfer-messages.ts'
 
 const KiB = 1024
@@ -196,6 +196,25 @@ describe('parallel fetch in a 10-peer swarm', function () {
       // the liar serves nothing from now on: later fetches drop it as unreachable
       await liar.libp2p.unhandle(XFER_PROTOCOL)
     }
+  })
+
+  it('answers a have list with exactly what it holds, over more CIDs than one lookup slice; a CID that does not decode is not held', async () => {
+    const holder = swarm.peers[0]
+    await shareOn([holder], 300 * 16 * KiB, 16 * KiB)
+    const held: Uint8Array[] = []
+    for await (const block of holder.content.blockstore.list()) held.push(block.cid.bytes)
+    assert.ok(held.length >= 300)
+    const { root: elsewhere } = await shareOn([swarm.peers[1]], 100 * KiB)
+    // held, not held, and garbage, interleaved
+    const asked = held.flatMap((cid, i) => i % 50 === 0 ? [cid, elsewhere.bytes, Uint8Array.from([0x01, 0x55, 0xff])] : [cid])
+    const expected = asked.map(c => held.includes(c))
+    const stream = await swarm.peers[3].libp2p.dialProtocol(holder.peerId, XFER_PROTOCOL)
+    const pb = pbStream(stream, { ...STREAM_LIMITS, maxBufferSize: 64 * MiB })
+    await pb.write({ want: [], have: asked, cancel: [] }, XferRequestCodec)
+    const answer = await pb.read(XferResponseCodec)
+    assert.equal(answer.presence, Presence.HAVE_SET)
+    assert.deepEqual(unpackBits(answer.bits, asked.length), expected)
+    await stream.close()
   })
 
   it('resets a stream that floods wants, and keeps serving on new streams', async () => {
