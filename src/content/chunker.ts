@@ -8,6 +8,7 @@
  */
 import { InvalidInputError } from '../errors.ts'
 import type { BufferPool } from './buffer-pool.ts'
+import { copyBytes } from '../utils/bytes.ts'
 
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024
 export const MIN_CHUNK_SIZE = 16 * 1024
@@ -56,7 +57,7 @@ export async function * streamChunks (source: AsyncIterable<Uint8Array>, chunkSi
     let offset = 0
     while (offset < piece.length) {
       const n = Math.min(chunkSize - filled, piece.length - offset)
-      buf.set(piece.subarray(offset, offset + n), filled)
+      copyBytes(piece, buf, filled, offset, offset + n)
       filled += n
       offset += n
       if (filled === chunkSize) {

@@ -6,6 +6,7 @@
  * the buffer it is hashed and written from. Requests, small and rare, go
  * through the protobufjs codec.
  */
+import { copyBytes } from '../utils/bytes.ts'
 import type { XferResponse } from './xfer-messages.ts'
 
 /** A decoded Response; `data` is the buffer the decoder's `allocate` gave. */
@@ -91,7 +92,7 @@ export class ResponseDecoder {
     while (at < chunk.length) {
       if (this.state === 'bytes' || this.state === 'skip') {
         const n = Math.min(this.fieldLeft, chunk.length - at)
-        if (this.state === 'bytes') this.target!.set(chunk.subarray(at, at + n), this.targetAt)
+        if (this.state === 'bytes') copyBytes(chunk, this.target!, this.targetAt, at, at + n)
         this.targetAt += n
         this.fieldLeft -= n
         this.remaining -= n
