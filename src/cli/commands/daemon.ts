@@ -3,7 +3,7 @@ import { SHOAL_VERSION, SHUTDOWN_TIMEOUT_MS } from '../../constants.ts'
 import { parseApiAddress } from '../../peer/config.ts'
 import { globals, output } from '../context.ts'
 import { collect, multiaddrOption } from '../parse.ts'
-import { useBulkTransferV8Flags } from '../../utils/v8-flags.ts'
+import { DAEMON_V8_FLAGS, useBulkTransferV8Flags } from '../../utils/v8-flags.ts'
 
 interface DaemonOptions {
   listen: string[]
@@ -22,7 +22,7 @@ export function registerDaemon (program: Command): void {
     .addOption(new Option('--planned-join').hideHelp())
     .action(async (opts: DaemonOptions, command: Command) => {
       const g = globals(command)
-      useBulkTransferV8Flags()
+      useBulkTransferV8Flags(DAEMON_V8_FLAGS)
       // loaded here so commands that only talk to a daemon start fast
       const { ShoalPeer } = await import('../../peer/peer.ts')
       const peer = await ShoalPeer.open(g.repo, {
