@@ -2,7 +2,10 @@
  * Fetch benchmark, every peer its own process on loopback:
  *  - the ceiling: one raw libp2p stream (Shoal's TCP + Noise + Yamux) between
  *    two processes, bytes from memory (bench/stream-peer.ts): receiver MiB/s
- *    and receiver CPU-s per GiB;
+ *    and receiver CPU-s per GiB. The two processes live as long as the swarm,
+ *    are warmed up as the daemons are, and one stream runs right before each
+ *    measured fetch: the machine moves too much between minutes for a
+ *    ceiling measured apart from the fetches it is compared with;
  *  - `shoal fetch` of a random file from 1, 2, 4… holders, as a user runs it
  *    (the CLI, `--json`), with the MiB/s of the daemon's fetch, of the whole
  *    command (which also streams the file out of the daemon into PATH and
@@ -28,13 +31,11 @@ import { createReadStream } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { ApiClient } from '../src/api/client.ts'
 import { DAEMON_ENV, daemonEntry, type DaemonEntry } from '../src/swarm/daemon-bundle.ts'
 import { swarmDown, swarmStopPeer, swarmUp, type SwarmUpResult } from '../src/swarm/process-swarm.ts'
 import { renderProfile, summarizeProfile, type CpuProfile, type ProfileSummary } from './profile-summary.ts'
-import type { StreamReceipt } from './stream-peer.ts'
+import { StreamPair, type StreamReceipt } from './stream-peer.ts'
 import { svgPlot } from './svg-plot.ts'
 import { cpuSecondsOf, median, procStatusKiB, round } from './stats.ts'
 
@@ -49,6 +50,8 @@ const FIRST_HOLDER = 4
 /** The slow-holder, RSS and profile runs fetch from this many holders. */
 const MIXED_HOLDERS = 4
 const RSS_SAMPLE_MS = 100
+/** The unmeasured first fetch, and the unmeasured first raw stream. */
+const WARM_UP_MIB = 64
 
 export interface StreamRun {
   mibs: number
@@ -75,6 +78,9 @@ export interface HoldersResult {
   holders: number
   mibs: number
   commandMiBs: number
+  /** Median of the raw streams run right before each of `runs` (older results: absent, the suite's ceiling). */
+  ceilingMiBs?: number
+  streams?: StreamRun[]
   ratioToCeiling: number
   fetcherCpuSecondsPerGiB: number
   runs: FetchRun[]
@@ -84,8 +90,9 @@ export interface FetchBenchResult {
   fileMiB: number
   runs: number
   swarm: { peers: number, routableSeconds: number }
-  ceiling: { mibs: number, cpuSecondsPerGiB: number, runs: StreamRun[] }
-  /** The same stream without the daemons' process settings (DAEMON_ENV), for context. */
+  /** Every raw stream run beside a fetch (older results: 5 runs before the swarm started). */
+  ceiling: { mibs: number, cpuSecondsPerGiB: number, runs: StreamRun[], interleaved?: boolean }
+  /** The same stream without the daemons' process settings (DAEMON_ENV), for context, before the swarm. */
   defaultEnvCeiling?: { mibs: number, cpuSecondsPerGiB: number }
   holders: HoldersResult[]
   /** Older results only: a fetcher with storage.sync off, from before fetched leaves were kept in the output file. */
@@ -105,16 +112,17 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-fetch-'))
   const dir = path.join(work, 'swarm')
   const profileDir = path.join(work, 'profile')
+  let pair: StreamPair | undefined
   try {
-    const ceilingRuns: StreamRun[] = []
-    for (let i = 0; i < runs; i++) {
-      ceilingRuns.push(await streamRun(fileMiB))
-      log(`  one libp2p stream, 2 processes: ${ceilingRuns[i].mibs} MiB/s, receiver ${ceilingRuns[i].cpuSecondsPerGiB} CPU-s per GiB`)
-    }
-    const ceiling = { mibs: round(median(ceilingRuns.map(r => r.mibs)), 1), cpuSecondsPerGiB: round(median(ceilingRuns.map(r => r.cpuSecondsPerGiB)), 2), runs: ceilingRuns }
     // for context: the same stream with Node's default process settings
+    const plainPair = await StreamPair.start(streamEnv(null))
     const plainRuns: StreamRun[] = []
-    for (let i = 0; i < 3; i++) plainRuns.push(await streamRun(fileMiB, null))
+    try {
+      await plainPair.run(WARM_UP_MIB)
+      for (let i = 0; i < 3; i++) plainRuns.push(streamRun(await plainPair.run(fileMiB)))
+    } finally {
+      await plainPair.stop()
+    }
     const defaultEnvCeiling = { mibs: round(median(plainRuns.map(r => r.mibs)), 1), cpuSecondsPerGiB: round(median(plainRuns.map(r => r.cpuSecondsPerGiB)), 2) }
     log(`  one libp2p stream, Node's default process settings: ${defaultEnvCeiling.mibs} MiB/s, receiver ${defaultEnvCeiling.cpuSecondsPerGiB} CPU-s per GiB`)
 
@@ -133,23 +141,24 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
     })
     log(`  ${swarm.peers.length} daemons routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
     const entry = await daemonEntry()
-    const bench = new FetchBench(swarm, entry, work, runs, log)
+    // the ceiling's processes, with the daemons' settings, live beside the swarm
+    pair = await StreamPair.start(streamEnv(DAEMON_ENV))
+    const bench = new FetchBench(swarm, entry, work, runs, log, pair)
     const plain = (n: number): number[] => Array.from({ length: n }, (_, i) => FIRST_HOLDER + i)
 
-    // every daemon's first fetch runs on cold code and new streams: one unmeasured fetch first
-    await bench.warmUp([SLOW_HOLDER, ...plain(holders)], 64)
+    // every daemon's first fetch runs on cold code and new streams: one unmeasured fetch first; the raw stream likewise
+    await bench.warmUp([SLOW_HOLDER, ...plain(holders)], WARM_UP_MIB)
+    await pair.run(WARM_UP_MIB)
 
     const byHolders: HoldersResult[] = []
-    for (const h of holderCounts) {
-      const result = await bench.series(`${h} holder${h === 1 ? '' : 's'}`, plain(h), fileMiB)
-      byHolders.push({ ...result, ratioToCeiling: round(result.mibs / ceiling.mibs, 2) })
-    }
+    for (const h of holderCounts) byHolders.push(await bench.series(`${h} holder${h === 1 ? '' : 's'}`, plain(h), fileMiB))
 
     const mixed = [SLOW_HOLDER, ...plain(MIXED_HOLDERS - 1)]
     const slowResult = await bench.series(`${MIXED_HOLDERS} holders, one capped at ${slowRate}/s`, mixed, fileMiB)
+    const ceilingRuns = [...byHolders, slowResult].flatMap(h => h.streams ?? [])
+    const ceiling = { mibs: round(median(ceilingRuns.map(r => r.mibs)), 1), cpuSecondsPerGiB: round(median(ceilingRuns.map(r => r.cpuSecondsPerGiB)), 2), runs: ceilingRuns, interleaved: true }
     const slow = {
       ...slowResult,
-      ratioToCeiling: round(slowResult.mibs / ceiling.mibs, 2),
       maxUploadRate: slowRate,
       slowPeerMiB: slowResult.runs.map(r => r.peersMiB[`peer-${SLOW_HOLDER}`] ?? 0)
     }
@@ -169,6 +178,7 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
       profile
     }
   } finally {
+    await pair?.stop()
     await swarmDown(dir).catch(() => {})
     await fs.rm(work, { recursive: true, force: true })
   }
@@ -181,24 +191,34 @@ class FetchBench {
   private readonly work: string
   private readonly runs: number
   private readonly log: (s: string) => void
+  private readonly pair: StreamPair
   private files = 0
 
-  constructor (swarm: SwarmUpResult, entry: DaemonEntry, work: string, runs: number, log: (s: string) => void) {
+  constructor (swarm: SwarmUpResult, entry: DaemonEntry, work: string, runs: number, log: (s: string) => void, pair: StreamPair) {
     this.swarm = swarm
     this.entry = entry
     this.work = work
     this.runs = runs
     this.log = log
+    this.pair = pair
   }
 
-  /** Medians of `runs` CLI fetches by the fetcher of a new file held by `holders`. */
-  async series (label: string, holders: number[], mib: number, fetcherIndex = FETCHER): Promise<Omit<HoldersResult, 'ratioToCeiling'>> {
+  /**
+   * Medians of `runs` CLI fetches by the fetcher of a new file held by
+   * `holders`, each right after one raw stream of the same size: the ratio
+   * is to the median of those streams.
+   */
+  async series (label: string, holders: number[], mib: number, fetcherIndex = FETCHER): Promise<HoldersResult> {
     const { cid, sha256 } = await this.seed(holders, mib)
     const fetcher = this.swarm.peers[fetcherIndex]
     const client = await ApiClient.fromRepo(fetcher.repo)
     const runs: FetchRun[] = []
+    const streams: StreamRun[] = []
     try {
       for (let i = 0; i < this.runs; i++) {
+        const stream = streamRun(await this.pair.run(mib))
+        streams.push(stream)
+        this.log(`  one libp2p stream: ${stream.mibs} MiB/s, receiver ${stream.cpuSecondsPerGiB} CPU-s per GiB`)
         const out = path.join(this.work, 'fetched')
         const cpuBefore = cpuSecondsOf(fetcher.pid)
         const { result, seconds } = await this.cliFetch(fetcher.repo, cid, out, mib)
@@ -223,10 +243,15 @@ class FetchBench {
     } finally {
       await this.unseed(holders, cid)
     }
+    const mibs = round(mib / median(runs.map(r => r.seconds)), 1)
+    const ceilingMiBs = round(median(streams.map(r => r.mibs)), 1)
     return {
       holders: holders.length,
-      mibs: round(mib / median(runs.map(r => r.seconds)), 1),
+      mibs,
       commandMiBs: round(mib / median(runs.map(r => r.commandSeconds)), 1),
+      ceilingMiBs,
+      streams,
+      ratioToCeiling: round(mibs / ceilingMiBs, 2),
       fetcherCpuSecondsPerGiB: round(median(runs.map(r => r.fetcherCpuSecondsPerGiB)), 2),
       runs
     }
@@ -382,42 +407,23 @@ function timeoutSeconds (mib: number): number {
 }
 
 /**
- * One raw stream: a receiver and a sender process (bench/stream-peer.ts).
- * `env`: the daemons' settings (DAEMON_ENV; stream-peer.ts also applies
- * their V8 flags), so the ceiling is the same stack run the same way;
- * `null`: Node's defaults (what PRODUCT.md's reference figure measured), the
- * daemons' settings taken out of this process's environment if it has them.
+ * The environment of the raw-stream processes. `env`: the daemons' settings
+ * (DAEMON_ENV; stream-peer.ts also applies their V8 flags), so the ceiling
+ * is the same stack run the same way; `null`: Node's defaults (what
+ * PRODUCT.md's reference figure measured), the daemons' settings taken out
+ * of this process's environment if it has them.
  */
-async function streamRun (mib: number, env: Record<string, string> | null = DAEMON_ENV): Promise<StreamRun> {
-  const script = fileURLToPath(new URL('./stream-peer.ts', import.meta.url))
+function streamEnv (env: Record<string, string> | null): Record<string, string | undefined> {
   const spawnEnv: Record<string, string | undefined> = { ...process.env, ...env }
   if (env == null) {
     for (const key of Object.keys(DAEMON_ENV)) delete spawnEnv[key]
     spawnEnv.SHOAL_BENCH_NODE_DEFAULTS = '1'
   }
-  const receiver = spawn(process.execPath, [script, 'receive'], { stdio: ['ignore', 'pipe', 'inherit'], env: spawnEnv })
-  let sender: ChildProcess | undefined
-  try {
-    const lines = createInterface({ input: receiver.stdout! })[Symbol.asyncIterator]()
-    const { multiaddr } = JSON.parse((await lines.next()).value ?? '{}') as { multiaddr: string }
-    sender = spawn(process.execPath, [script, 'send', multiaddr, String(mib)], { stdio: ['ignore', 'ignore', 'inherit'], env: spawnEnv })
-    // a sender that fails must not leave us waiting for the receiver forever
-    const senderFailed = exitOf(sender).then(async code => code === 0 ? new Promise<never>(() => {}) : Promise.reject(new Error(`stream sender exited ${code}`)))
-    const line = await Promise.race([lines.next(), senderFailed])
-    const receipt = JSON.parse(line.value ?? '{}') as StreamReceipt
-    if (receipt.bytes !== mib * MiB) throw new Error(`the receiver got ${receipt.bytes} of ${mib * MiB} bytes`)
-    // both exit on their own; the finally below stops one that hangs
-    const codes = await Promise.race([Promise.all([exitOf(sender), exitOf(receiver)]), new Promise<null>(resolve => setTimeout(() => { resolve(null) }, 10_000))])
-    if (codes == null || codes.some(c => c !== 0)) throw new Error(`stream sender, receiver exited ${codes?.join(', ') ?? 'not at all within 10 s'}`)
-    return { mibs: round(mib / receipt.seconds, 1), cpuSecondsPerGiB: round(receipt.cpuSeconds / (receipt.bytes / GiB), 2) }
-  } finally {
-    for (const child of [sender, receiver]) {
-      if (child != null && child.exitCode == null && child.signalCode == null) {
-        child.kill('SIGTERM')
-        await exitOf(child)
-      }
-    }
-  }
+  return spawnEnv
+}
+
+function streamRun (receipt: StreamReceipt): StreamRun {
+  return { mibs: round(receipt.bytes / MiB / receipt.seconds, 1), cpuSecondsPerGiB: round(receipt.cpuSeconds / (receipt.bytes / GiB), 2) }
 }
 
 /** The markdown section for docs/benchmarks.md. */
@@ -428,19 +434,22 @@ export function renderFetch (r: FetchBenchResult): string[] {
     return total > 0 ? `${Math.round(Math.max(...Object.values(run.peersMiB)) / total * 100)}%` : '-'
   }
   const row = (label: string, h: HoldersResult): string =>
-    `| ${label} | **${h.mibs}** | ${h.ratioToCeiling} | ${h.commandMiBs} | ${h.runs.map(x => x.holdersUsed).join(', ')} | ${h.runs.map(share).join(', ')} | ${h.fetcherCpuSecondsPerGiB} |`
+    `| ${label} | **${h.mibs}** | ${h.ceilingMiBs ?? r.ceiling.mibs} | ${h.ratioToCeiling} | ${h.commandMiBs} | ${h.runs.map(x => x.holdersUsed).join(', ')} | ${h.runs.map(share).join(', ')} | ${h.fetcherCpuSecondsPerGiB} |`
   const wrong = [...r.holders, r.slow].flatMap(h => h.runs).filter(x => !x.sameBytes || x.local > 0).length
   const lines = [
     `### Fetch (\`shoal fetch\` of a ${r.fileMiB} MiB random file, every peer its own daemon, median of ${r.runs})`,
     '',
-    `Ceiling in the same run: one libp2p stream (TCP + Noise + Yamux) between two processes, run with the daemons' process settings (\`DAEMON_ENV\`: malloc on huge pages, no io_uring), moves **${r.ceiling.mibs} MiB/s**; its receiver spends **${r.ceiling.cpuSecondsPerGiB} CPU-s per GiB**.${r.defaultEnvCeiling != null ? ` With Node's default settings the same stream moves ${r.defaultEnvCeiling.mibs} MiB/s (receiver ${r.defaultEnvCeiling.cpuSecondsPerGiB} CPU-s per GiB).` : ''} Swarm: ${r.swarm.peers} daemons (routable in ${r.swarm.routableSeconds} s), holders share with \`--replicas 0\`.`,
+    r.ceiling.interleaved === true
+      ? `Ceiling, measured beside the fetches: one libp2p stream (TCP + Noise + Yamux) between two processes that live as long as the swarm, run with the daemons' process settings (\`DAEMON_ENV\`: malloc on huge pages, no io_uring; their V8 flags), warmed up by one unmeasured stream as the daemons are by one fetch; one ${r.fileMiB} MiB stream runs right before each measured fetch, and each row's ratio is to the median of its own ${r.runs} streams. Over all ${r.ceiling.runs.length} streams: median **${r.ceiling.mibs} MiB/s** (${Math.min(...r.ceiling.runs.map(x => x.mibs))}-${Math.max(...r.ceiling.runs.map(x => x.mibs))}); the receiver spends **${r.ceiling.cpuSecondsPerGiB} CPU-s per GiB**.${r.defaultEnvCeiling != null ? ` With Node's default settings (a pair of its own, warmed up the same way, before the swarm starts) the same stream moves ${r.defaultEnvCeiling.mibs} MiB/s (receiver ${r.defaultEnvCeiling.cpuSecondsPerGiB} CPU-s per GiB).` : ''}`
+      : `Ceiling in the same run: one libp2p stream (TCP + Noise + Yamux) between two processes, run with the daemons' process settings (\`DAEMON_ENV\`: malloc on huge pages, no io_uring), moves **${r.ceiling.mibs} MiB/s**; its receiver spends **${r.ceiling.cpuSecondsPerGiB} CPU-s per GiB**.${r.defaultEnvCeiling != null ? ` With Node's default settings the same stream moves ${r.defaultEnvCeiling.mibs} MiB/s (receiver ${r.defaultEnvCeiling.cpuSecondsPerGiB} CPU-s per GiB).` : ''}`,
+    `Swarm: ${r.swarm.peers} daemons (routable in ${r.swarm.routableSeconds} s), holders share with \`--replicas 0\`.`,
     '',
     '![fetch MiB/s against holders, with the one-stream ceiling](plots/fetch-throughput.svg)',
     '',
     '"fetch" is the daemon\'s fetch (the result\'s `seconds`); "whole command" is `shoal fetch` from start to exit (the start-up of Node, the API call; the daemon itself writes PATH, through a temporary file it fsyncs and renames). "holders used": peers that sent bytes, per run; "busiest": its share of the bytes, per run. Fetcher CPU is the daemon\'s over the whole command.',
     '',
-    '| holders | fetch MiB/s | / one stream | whole command MiB/s | holders used | busiest | fetcher CPU-s per GiB |',
-    '| --- | ---: | ---: | ---: | --- | --- | ---: |',
+    '| holders | fetch MiB/s | one stream, alongside, MiB/s | fetch / one stream | whole command MiB/s | holders used | busiest | fetcher CPU-s per GiB |',
+    '| --- | ---: | ---: | ---: | ---: | --- | --- | ---: |',
     ...r.holders.map(h => row(String(h.holders), h)),
     row(`${r.slow.holders}, one capped at ${r.slow.maxUploadRate}/s`, r.slow),
     ...(r.noSync ?? []).map(h => row(`${h.holders}, fetcher with \`storage.sync\` off`, h)),
@@ -472,11 +481,12 @@ export function plotFetch (r: FetchBenchResult): string {
     xScale: 'category',
     series: [
       { name: 'shoal fetch (daemon)', points: r.holders.map(h => ({ x: h.holders, y: h.mibs })) },
-      { name: 'whole command', points: r.holders.map(h => ({ x: h.holders, y: h.commandMiBs })), color: '#7f7f7f', valueLabels: false }
+      { name: 'whole command', points: r.holders.map(h => ({ x: h.holders, y: h.commandMiBs })), color: '#7f7f7f', valueLabels: false },
+      ...(r.ceiling.interleaved === true ? [{ name: 'one stream, alongside', points: r.holders.map(h => ({ x: h.holders, y: h.ceilingMiBs ?? r.ceiling.mibs })), color: '#d62728', valueLabels: false }] : [])
     ],
     references: [
-      { y: r.ceiling.mibs, label: 'one libp2p stream', color: '#d62728', dashed: false },
-      { y: round(r.ceiling.mibs * 0.8, 1), label: 'target with 4 holders: 0.8 of it' }
+      ...(r.ceiling.interleaved === true ? [] : [{ y: r.ceiling.mibs, label: 'one libp2p stream', color: '#d62728', dashed: false }]),
+      { y: round((r.holders.find(h => h.holders === 4)?.ceilingMiBs ?? r.ceiling.mibs) * 0.8, 1), label: 'target with 4 holders: 0.8 of one stream' }
     ]
   })
 }

@@ -127,7 +127,7 @@ export function svgPlot (init: PlotInit): string {
       ? `<rect x="${lx}" y="34" width="12" height="10" fill="${colorOf(s)}"/>`
       : `<line x1="${lx}" x2="${lx + 14}" y1="39" y2="39" stroke="${colorOf(s)}" stroke-width="2"${s.dashed === true ? ' stroke-dasharray="4 2"' : ''}/>`)
     text(lx + 18, 43, s.name)
-    lx += 30 + s.name.length * 6.5
+    lx += 34 + s.name.length * 7
   }
   out.push('</svg>')
   return out.join('\n') + '\n'
