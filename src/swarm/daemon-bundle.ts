@@ -15,7 +15,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-export const TS_ENTRY = path.join(ROOT, 'bin', 'shoal.ts')
+export const TS_ENTRY = path.join(ROOT, 'bin', 'shoal.mjs')
 /**
  * Inside node_modules so the bundle resolves its native external
  * (classic-level); one folder per checkout, since git worktrees may share

@@ -105,7 +105,7 @@ export interface SwarmPeerOverrides {
   config?: Partial<ShoalConfig>
   /** Node flags for this peer's daemon (own-process peers only), e.g. --cpu-prof, which NODE_OPTIONS refuses. */
   nodeArgs?: string[]
-  /** Run bin/shoal.ts instead of the minified bundle (own-process peers only): a CPU profile then names functions and files. */
+  /** Run bin/shoal.mjs instead of the minified bundle (own-process peers only): a CPU profile then names functions and files. */
   source?: boolean
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const BIN = fileURLToPath(new URL('../../bin/shoal.ts', import.meta.url))
+export const BIN = fileURLToPath(new URL('../../bin/shoal.mjs', import.meta.url))
 
 export interface CliResult {
   code: number

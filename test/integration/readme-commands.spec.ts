@@ -6,7 +6,7 @@
  * command in the README to one that does not work and this test fails.
  *
  * What the test fills in, as a reader would:
- * - `npx shoal` runs this checkout's bin/shoal.ts with this Node, through a
+ * - `npx shoal` runs this checkout's bin/shoal.mjs with this Node, through a
  *   shell function (npx costs ~1.5 s a call; one test runs the real
  *   `npx shoal` to show it resolves to this checkout);
  * - `~/.shoal` is a temporary repo (also $SHOAL_REPO), `/tmp/` a temporary

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Thin entry: the CLI lives in src/cli. The compile cache makes repeated
+// starts (one per daemon in a local swarm) skip re-stripping the TypeScript.
+// Plain JavaScript on purpose: a .ts entry is stripped before the cache is
+// on, which loads Node's TypeScript stripper (~0.1 s) on every start; from
+// this file every command starts in 0.25-0.32 s instead of 0.40-0.51.
+import module from 'node:module'
+module.enableCompileCache?.()
+// Blocks are written (and fsynced) on libuv's thread pool: 4 threads leave
+// an import waiting on fsyncs; 16 measured ~1.7x faster with storage.sync on.
+// Set before anything uses the pool (it starts on first use).
+process.env.UV_THREADPOOL_SIZE ??= '16'
+const { main } = await import('../src/cli/index.ts')
+process.exitCode = await main(process.argv.slice(2))
