@@ -391,9 +391,7 @@ export class ContentStore {
    * does before it trusts it.
    */
   async hasBlock (cid: CID, options: { recheck?: boolean } = {}): Promise<boolean> {
-    if (await this.blockstore.has(cid)) return true
-    if (!this.fileLeaves.has(cid)) return false
-    return options.recheck === true ? this.fileLeaves.confirm(cid) : true
+    return (await this.hasBlocks([cid], options))[0]
   }
 
   /**
