@@ -180,6 +180,9 @@ describe('parallel fetch in a 10-peer swarm', function () {
         stream.abort(new Error('liar done'))
       }
     })
+    // slow honest holders: the liar's blocks arrive first and are verified,
+    // instead of losing every race to blocks already in
+    for (const h of honest) h.uploadLimiter.setRate(MiB)
     try {
       const fetcher = swarm.peers[8]
       const target = out('liar')
@@ -193,6 +196,7 @@ describe('parallel fetch in a 10-peer swarm', function () {
       const verified = await fetcher.content.verify({ repair: false })
       assert.equal(verified.bad.length, 0, 'the store holds no bad block')
     } finally {
+      for (const h of honest) h.uploadLimiter.setRate(0)
       // the liar serves nothing from now on: later fetches drop it as unreachable
       await liar.libp2p.unhandle(XFER_PROTOCOL)
     }
