@@ -55,7 +55,10 @@ const WARM_UP_MIB = 64
 
 export interface StreamRun {
   mibs: number
+  /** The receiver's. */
   cpuSecondsPerGiB: number
+  /** Sender and receiver together (older results: absent). */
+  pairCpuSecondsPerGiB?: number
 }
 
 export interface FetchRun {
@@ -71,6 +74,10 @@ export interface FetchRun {
   local: number
   /** CPU of the fetcher daemon over the whole command, per GiB fetched. */
   fetcherCpuSecondsPerGiB: number
+  /** CPU of the fetcher daemon during the download itself (its `timings.cpuMs`), per GiB (older results: absent). */
+  fetchCpuSecondsPerGiB?: number
+  /** CPU of the holder daemons over the whole command, per GiB fetched (older results: absent). */
+  holdersCpuSecondsPerGiB?: number
   sameBytes: boolean
 }
 
@@ -83,6 +90,13 @@ export interface HoldersResult {
   streams?: StreamRun[]
   ratioToCeiling: number
   fetcherCpuSecondsPerGiB: number
+  /**
+   * Medians of the CPU per GiB moved, of the fetch (fetcher and holders)
+   * and of its streams (sender and receiver), and the fetch's MiB/s if it
+   * kept all `cores` busy at its own cost: how close the ratio to one
+   * stream can come on this machine (older results: absent).
+   */
+  cpu?: { fetchSecondsPerGiB: number, streamSecondsPerGiB: number, cores: number, boundMiBs: number, boundRatio: number }
   runs: FetchRun[]
 }
 
@@ -218,11 +232,14 @@ class FetchBench {
       for (let i = 0; i < this.runs; i++) {
         const stream = streamRun(await this.pair.run(mib))
         streams.push(stream)
-        this.log(`  one libp2p stream: ${stream.mibs} MiB/s, receiver ${stream.cpuSecondsPerGiB} CPU-s per GiB`)
+        this.log(`  one libp2p stream: ${stream.mibs} MiB/s, receiver ${stream.cpuSecondsPerGiB} CPU-s per GiB, with the sender ${stream.pairCpuSecondsPerGiB}`)
         const out = path.join(this.work, 'fetched')
+        const holdersCpu = (): number => holders.reduce((sum, i) => sum + cpuSecondsOf(this.swarm.peers[i].pid), 0)
         const cpuBefore = cpuSecondsOf(fetcher.pid)
+        const holdersBefore = holdersCpu()
         const { result, seconds } = await this.cliFetch(fetcher.repo, cid, out, mib)
         const cpu = cpuSecondsOf(fetcher.pid) - cpuBefore
+        const holdersCpuSeconds = holdersCpu() - holdersBefore
         const run: FetchRun = {
           seconds: result.seconds,
           commandSeconds: round(seconds, 2),
@@ -231,10 +248,12 @@ class FetchBench {
           peersMiB: this.byLabel(result.peers),
           local: result.local,
           fetcherCpuSecondsPerGiB: round(cpu / (mib * MiB / GiB), 2),
+          ...(result.timings?.cpuMs != null ? { fetchCpuSecondsPerGiB: round(result.timings.cpuMs / 1000 / (mib * MiB / GiB), 2) } : {}),
+          holdersCpuSecondsPerGiB: round(holdersCpuSeconds / (mib * MiB / GiB), 2),
           sameBytes: await sha256Of(out) === sha256
         }
         runs.push(run)
-        this.log(`  ${label}: fetch ${run.mibs} MiB/s (layout ${result.timings?.layoutMs} ms, first block ${result.timings?.firstBlockMs} ms, last ${result.timings?.lastBlockMs} ms), whole command ${round(mib / run.commandSeconds, 1)} MiB/s, ${run.holdersUsed} holder(s) sent bytes, fetcher ${run.fetcherCpuSecondsPerGiB} CPU-s/GiB${run.local > 0 ? `, ${run.local} blocks were already local` : ''}${run.sameBytes ? '' : ', WRONG BYTES'}`)
+        this.log(`  ${label}: fetch ${run.mibs} MiB/s (layout ${result.timings?.layoutMs} ms, first block ${result.timings?.firstBlockMs} ms, last ${result.timings?.lastBlockMs} ms), whole command ${round(mib / run.commandSeconds, 1)} MiB/s, ${run.holdersUsed} holder(s) sent bytes, fetcher ${run.fetcherCpuSecondsPerGiB} CPU-s/GiB (${run.fetchCpuSecondsPerGiB} during the download), holders ${run.holdersCpuSecondsPerGiB}${run.local > 0 ? `, ${run.local} blocks were already local` : ''}${run.sameBytes ? '' : ', WRONG BYTES'}`)
         // the next run must download everything again
         await fs.rm(out, { force: true })
         await client.remove(cid)
@@ -245,6 +264,9 @@ class FetchBench {
     }
     const mibs = round(mib / median(runs.map(r => r.seconds)), 1)
     const ceilingMiBs = round(median(streams.map(r => r.mibs)), 1)
+    const fetchSecondsPerGiB = round(median(runs.map(r => (r.fetchCpuSecondsPerGiB ?? r.fetcherCpuSecondsPerGiB) + (r.holdersCpuSecondsPerGiB ?? 0))), 2)
+    const cores = os.availableParallelism()
+    const boundMiBs = round(cores / fetchSecondsPerGiB * 1024, 1)
     return {
       holders: holders.length,
       mibs,
@@ -253,6 +275,13 @@ class FetchBench {
       streams,
       ratioToCeiling: round(mibs / ceilingMiBs, 2),
       fetcherCpuSecondsPerGiB: round(median(runs.map(r => r.fetcherCpuSecondsPerGiB)), 2),
+      cpu: {
+        fetchSecondsPerGiB,
+        streamSecondsPerGiB: round(median(streams.map(r => r.pairCpuSecondsPerGiB ?? 0)), 2),
+        cores,
+        boundMiBs,
+        boundRatio: round(boundMiBs / ceilingMiBs, 2)
+      },
       runs
     }
   }
@@ -398,7 +427,7 @@ interface CliFetchResult {
   peers: Record<string, number>
   blocks: number
   local: number
-  timings?: { layoutMs: number, firstBlockMs?: number, lastBlockMs?: number }
+  timings?: { layoutMs: number, firstBlockMs?: number, lastBlockMs?: number, cpuMs?: number }
 }
 
 /** Up to 1 s per MiB: any fetch slower than 1 MiB/s is broken, not slow. */
@@ -422,8 +451,12 @@ function streamEnv (env: Record<string, string> | null): Record<string, string |
   return spawnEnv
 }
 
-function streamRun (receipt: StreamReceipt): StreamRun {
-  return { mibs: round(receipt.bytes / MiB / receipt.seconds, 1), cpuSecondsPerGiB: round(receipt.cpuSeconds / (receipt.bytes / GiB), 2) }
+function streamRun (receipt: StreamReceipt & { pairCpuSeconds?: number }): StreamRun {
+  return {
+    mibs: round(receipt.bytes / MiB / receipt.seconds, 1),
+    cpuSecondsPerGiB: round(receipt.cpuSeconds / (receipt.bytes / GiB), 2),
+    ...(receipt.pairCpuSeconds != null ? { pairCpuSecondsPerGiB: round(receipt.pairCpuSeconds / (receipt.bytes / GiB), 2) } : {})
+  }
 }
 
 /** The markdown section for docs/benchmarks.md. */
@@ -455,6 +488,7 @@ export function renderFetch (r: FetchBenchResult): string[] {
     ...(r.noSync ?? []).map(h => row(`${h.holders}, fetcher with \`storage.sync\` off`, h)),
     '',
     `With one of ${r.slow.holders} holders capped (\`transfer.maxUploadRate\` = ${r.slow.maxUploadRate}): **${r.slow.mibs} MiB/s**${target != null ? ` (${round(r.slow.mibs / target.mibs, 2)} of 4 even holders)` : ''}; taken from the capped peer per run: ${r.slow.slowPeerMiB.join(', ')} MiB of ${r.fileMiB}.`,
+    ...renderCpuBound([...r.holders, r.slow]),
     ...(wrong > 0 ? ['', `**${wrong} run(s) wrote wrong bytes or found blocks already local: those figures are not to be trusted.**`] : [])
   ]
   if (r.rss != null) {
@@ -470,6 +504,24 @@ export function renderFetch (r: FetchBenchResult): string[] {
       ...renderProfile(p.summary))
   }
   return lines
+}
+
+/**
+ * What the ratio to one stream can reach on this machine: the CPU each
+ * moves a GiB with, and the fetch's speed if it kept every core busy.
+ */
+function renderCpuBound (rows: HoldersResult[]): string[] {
+  const measured = rows.filter(h => h.cpu != null)
+  if (measured.length === 0) return []
+  const cores = measured[0].cpu!.cores
+  return [
+    '',
+    `CPU per GiB moved (every thread): the fetch's is the fetcher daemon's during the download (its \`timings.cpuMs\`) and the holders' over the whole command (from /proc; they do nothing else meanwhile), the stream's is its sender's and receiver's (from /proc, request to report). Both ends run on the same ${cores} cores, so a fetch that kept them all busy at its own cost would move ${cores} / (its CPU-s per GiB) GiB/s; that is as close to one stream as it can come here, whatever the scheduling.`,
+    '',
+    `| holders | fetch: fetcher + holders CPU-s per GiB | one stream: sender + receiver CPU-s per GiB | fetch MiB/s with ${cores} cores busy | that / one stream |`,
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...measured.map(h => `| ${h.holders}${h === rows[rows.length - 1] ? ' (one capped)' : ''} | ${h.cpu!.fetchSecondsPerGiB} | ${h.cpu!.streamSecondsPerGiB} | ${h.cpu!.boundMiBs} | ${h.cpu!.boundRatio} |`)
+  ]
 }
 
 /** docs/plots/fetch-throughput.svg: fetch MiB/s by holders, under the one-stream ceiling. */

@@ -34,6 +34,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { DAEMON_V8_FLAGS, useBulkTransferV8Flags } from '../src/utils/v8-flags.ts'
+import { cpuSecondsOf } from './stats.ts'
 
 export const STREAM_PROTOCOL = '/shoal-bench/stream/1.0.0'
 const MiB = 1024 * 1024
@@ -128,15 +129,22 @@ export class StreamPair {
     return new StreamPair(receiver, sender, fromReceiver, createInterface({ input: sender.stdout! })[Symbol.asyncIterator]())
   }
 
-  /** One stream of `mib` MiB; the receiver's receipt. */
-  async run (mib: number): Promise<StreamReceipt> {
+  /**
+   * One stream of `mib` MiB: the receiver's receipt, and the CPU both
+   * processes used from the request to the sender's report (from /proc, as
+   * the fetch benchmark measures its daemons).
+   */
+  async run (mib: number): Promise<StreamReceipt & { pairCpuSeconds: number }> {
+    const cpu = (): number => cpuSecondsOf(this.sender.pid!) + cpuSecondsOf(this.receiver.pid!)
+    const cpuBefore = cpu()
     this.sender.stdin!.write(`${mib}\n`)
     const received = await this.fromReceiver.next()
     const sent = await this.fromSender.next()
     if (received.done === true || sent.done === true) throw new Error(`the stream ${received.done === true ? 'receiver' : 'sender'} exited`)
+    const pairCpuSeconds = cpu() - cpuBefore
     const receipt = JSON.parse(received.value) as StreamReceipt
     if (receipt.bytes !== mib * MiB) throw new Error(`the receiver got ${receipt.bytes} of ${mib * MiB} bytes`)
-    return receipt
+    return { ...receipt, pairCpuSeconds }
   }
 
   /** Ends both processes: they exit when their stdin ends, or are killed after 10 s. */

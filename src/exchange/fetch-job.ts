@@ -73,8 +73,21 @@ export interface JobOutcome {
   peers: Record<string, PeerReport>
   /** Bytes received twice (endgame races, answers already cancelled). */
   wasted: number
-  /** Milliseconds from the start of the job: layout resolved, first and last block stored. */
-  timings: { layoutMs: number, firstSourceMs?: number, firstBlockMs?: number, lastBlockMs?: number }
+  timings: FetchTimings
+}
+
+/**
+ * Milliseconds from the start of the job: layout resolved, first source
+ * found, first and last block stored; and `cpuMs`, the CPU time of this
+ * daemon's process (every thread) while the job ran, whatever else it did
+ * meanwhile (serving others counts too).
+ */
+export interface FetchTimings {
+  layoutMs: number
+  firstSourceMs?: number
+  firstBlockMs?: number
+  lastBlockMs?: number
+  cpuMs?: number
 }
 
 export class FetchJob {
@@ -317,6 +330,8 @@ export class FetchJob {
       const blocks = this.totalBlocks
       await Promise.all([...this.nodeStores, ...this.leafStores])
       await this.download.commit(this.root, { size: layout.size, blocks })
+      const cpu = process.cpuUsage(this.cpuAtStart)
+      this.timings.cpuMs = Math.round((cpu.user + cpu.system) / 1000)
       return { size: layout.size, blocks, local: this.localBlocks, localBytes: this.localBytes, peers: scheduler.peerReports(), wasted: scheduler.wasted, timings: this.timings }
     } catch (err) {
       const error = signal.aborted ? signal.reason as Error : err as Error
@@ -347,7 +362,8 @@ export class FetchJob {
   /** Block buffers of this file's leaf size, once the layout is known. */
   private pool?: BufferPool
   private readonly startedAt = performance.now()
-  private readonly timings: JobOutcome['timings'] = { layoutMs: 0 }
+  private readonly cpuAtStart = process.cpuUsage()
+  private readonly timings: FetchTimings = { layoutMs: 0 }
   private localBytes = 0
 
   private async verify (cid: CID, bytes: Uint8Array): Promise<boolean> {

@@ -21,7 +21,7 @@ import type { ShoalNode } from '../peer/libp2p.ts'
 import type { Placement } from '../placement/placement.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
 import type { ContentStore } from '../store/content-store.ts'
-import { FetchJob, type JobProgress } from './fetch-job.ts'
+import { FetchJob, type FetchTimings, type JobProgress } from './fetch-job.ts'
 import { pieceAt } from './file-layout.ts'
 import { OutputFile } from './output-file.ts'
 import type { PeerReport } from './scheduler.ts'
@@ -66,7 +66,7 @@ export interface FetchResult {
   wasted: number
   seconds: number
   /** Milliseconds from the start of the download: layout resolved, first and last block stored. */
-  timings: { layoutMs: number, firstSourceMs?: number, firstBlockMs?: number, lastBlockMs?: number }
+  timings: FetchTimings
 }
 
 /** A file being read as it downloads. */

@@ -53,6 +53,7 @@ describe('parallel fetch in a 10-peer swarm', function () {
     assert.ok((await fs.readFile(target)).equals(data), 'byte for byte the shared file')
     assert.equal(result.size, data.length)
     assert.equal(result.local, 0)
+    assert.ok(result.timings.cpuMs != null && result.timings.cpuMs > 0, `the download's CPU time is reported (${result.timings.cpuMs})`)
     const used = Object.keys(result.peers)
     assert.ok(used.length >= 3, `blocks came from ${used.length} peers: ${JSON.stringify(result.peers)}`)
     for (const id of used) assert.ok(holders.some(h => h.peerId.toString() === id))
