@@ -100,6 +100,15 @@ export interface HoldersResult {
   runs: FetchRun[]
 }
 
+export interface SmallFileResult {
+  mib: number
+  /** Medians, in ms: the daemon's fetch, its first block, and the whole `shoal fetch` command. */
+  fetchMs: number
+  firstBlockMs: number
+  commandMs: number
+  runs: Array<{ fetchMs: number, firstBlockMs: number, commandMs: number }>
+}
+
 export interface FetchBenchResult {
   fileMiB: number
   runs: number
@@ -112,6 +121,8 @@ export interface FetchBenchResult {
   /** Older results only: a fetcher with storage.sync off, from before fetched leaves were kept in the output file. */
   noSync?: HoldersResult[]
   slow: HoldersResult & { maxUploadRate: string, slowPeerMiB: number[] }
+  /** Small files from one holder: how long a user waits (older results: absent). */
+  small?: SmallFileResult[]
   rss: { fileMiB: number, holders: number, mibs: number, commandMiBs: number, sampledPeakMiB: number, hwmMiB: number, holdersUsed: number } | null
   profile: { fileMiB: number, holders: number, mibs: number, cpuSecondsPerGiB: number, holdersUsed: number, summary: ProfileSummary } | null
 }
@@ -122,6 +133,7 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
   const holderCounts = (process.env.SHOAL_BENCH_FETCH_HOLDERS ?? '1,2,4').split(',').map(Number).filter(n => Number.isInteger(n) && n > 0)
   const rssMiB = Number(process.env.SHOAL_BENCH_FETCH_RSS_MIB ?? 1024)
   const slowRate = process.env.SHOAL_BENCH_FETCH_SLOW_RATE ?? '2MiB'
+  const smallMiB = (process.env.SHOAL_BENCH_FETCH_SMALL_MIB ?? '1,16').split(',').map(Number).filter(n => n > 0)
   const holders = Math.max(MIXED_HOLDERS, ...holderCounts)
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-fetch-'))
   const dir = path.join(work, 'swarm')
@@ -178,6 +190,9 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
     }
     log(`    from the capped peer: ${slow.slowPeerMiB.join(', ')} MiB`)
 
+    const small: SmallFileResult[] = []
+    for (const mib of smallMiB) small.push(await bench.smallFile(plain(1), mib))
+
     const profile = await bench.profiled(PROFILED_FETCHER, plain(MIXED_HOLDERS), fileMiB, profileDir, dir)
     const rss = rssMiB > 0 ? await bench.memory(RSS_FETCHER, plain(MIXED_HOLDERS), rssMiB) : null
     return {
@@ -188,6 +203,7 @@ export async function benchFetch (log: (s: string) => void): Promise<FetchBenchR
       defaultEnvCeiling,
       holders: byHolders,
       slow,
+      small,
       rss,
       profile
     }
@@ -284,6 +300,34 @@ class FetchBench {
       },
       runs
     }
+  }
+
+  /**
+   * Fetches of a small file by the fetcher from `holders`, `runs` times
+   * (forgotten between runs): at this size the fixed costs are the figure,
+   * the daemon's (finding the holder, the first block, making the file
+   * durable) and the command's (Node's start-up, the API call).
+   */
+  async smallFile (holders: number[], mib: number): Promise<SmallFileResult> {
+    const { cid, sha256 } = await this.seed(holders, mib)
+    const client = await ApiClient.fromRepo(this.swarm.peers[FETCHER].repo)
+    const runs: SmallFileResult['runs'] = []
+    try {
+      for (let i = 0; i < this.runs; i++) {
+        const out = path.join(this.work, 'small')
+        const { result, seconds } = await this.cliFetch(this.swarm.peers[FETCHER].repo, cid, out, mib)
+        if (await sha256Of(out) !== sha256) throw new Error(`the fetch of a ${mib} MiB file wrote wrong bytes`)
+        runs.push({ fetchMs: Math.round(result.seconds * 1000), firstBlockMs: result.timings?.firstBlockMs ?? 0, commandMs: Math.round(seconds * 1000) })
+        this.log(`  ${mib} MiB from ${holders.length} holder: fetch ${runs[i].fetchMs} ms (first block ${runs[i].firstBlockMs} ms), whole command ${runs[i].commandMs} ms`)
+        await fs.rm(out, { force: true })
+        await client.remove(cid)
+        await client.gc()
+      }
+    } finally {
+      await this.unseed(holders, cid)
+    }
+    const med = (k: 'fetchMs' | 'firstBlockMs' | 'commandMs'): number => Math.round(median(runs.map(r => r[k])))
+    return { mib, fetchMs: med('fetchMs'), firstBlockMs: med('firstBlockMs'), commandMs: med('commandMs'), runs }
   }
 
   /** One unmeasured fetch by the fetcher from all of `holders`, then forgotten everywhere. */
@@ -491,6 +535,14 @@ export function renderFetch (r: FetchBenchResult): string[] {
     ...renderCpuBound([...r.holders, r.slow]),
     ...(wrong > 0 ? ['', `**${wrong} run(s) wrote wrong bytes or found blocks already local: those figures are not to be trusted.**`] : [])
   ]
+  if (r.small != null && r.small.length > 0) {
+    lines.push('',
+      `Small files from 1 holder (median of ${r.runs}; ms): what a user waits for when the size is not the figure.`,
+      '',
+      '| file | daemon\'s fetch | its first block | whole `shoal fetch` command |',
+      '| --- | ---: | ---: | ---: |',
+      ...r.small.map(x => `| ${x.mib} MiB | ${x.fetchMs} | ${x.firstBlockMs} | ${x.commandMs} |`))
+  }
   if (r.rss != null) {
     lines.push('', `Memory: a fetcher daemon started fresh with the swarm, fetching ${r.rss.fileMiB} MiB from ${r.rss.holders} holders (${r.rss.holdersUsed} sent bytes) at ${r.rss.mibs} MiB/s (whole command ${r.rss.commandMiBs}): peak RSS **${r.rss.sampledPeakMiB} MiB** sampled every ${RSS_SAMPLE_MS} ms, VmHWM ${r.rss.hwmMiB} MiB (target: under 300 MiB).`)
   }

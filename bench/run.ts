@@ -13,6 +13,7 @@
  *   SHOAL_BENCH_FETCH_RUNS=5      runs per figure (medians), after one unmeasured warm-up fetch
  *   SHOAL_BENCH_FETCH_RSS_MIB=1024   file of the fetcher-memory run (0: skip it)
  *   SHOAL_BENCH_FETCH_SLOW_RATE=2MiB   transfer.maxUploadRate of the capped holder
+ *   SHOAL_BENCH_FETCH_SMALL_MIB=1,16   small files fetched from one holder (latency)
  *   SHOAL_BENCH_REPLOT=1          run nothing: redraw the sections and plots of
  *                                 the selected suites from bench/results/<suite>.json
  * Each suite writes bench/results/<suite>.json, its own section of

@@ -327,6 +327,9 @@ export class FetchJob {
       const running = scheduler.run(signal)
       if (!scheduler.done) void this.findSources(layout, scheduler, signal)
       await running
+      // every piece is written: the last leaves are made durable now, not
+      // when the backing's batch timer fires (250 ms, most of a small fetch)
+      this.backing?.flush().catch(() => {}) // awaited through leafStores
       const blocks = this.totalBlocks
       await Promise.all([...this.nodeStores, ...this.leafStores])
       await this.download.commit(this.root, { size: layout.size, blocks })

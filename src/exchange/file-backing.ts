@@ -5,7 +5,9 @@
  * is never recorded before its bytes are on disk. A batch goes when it
  * holds FLUSH_BYTES, or FLUSH_MS after its first leaf: a slow fetch still
  * makes its progress durable, and streaming readers and the progress
- * report (which counts what a resume keeps) move smoothly.
+ * report (which counts what a resume keeps) move smoothly. The fetch
+ * flushes the last batch itself once every piece is written, so its end
+ * never waits for the timer.
  */
 import type { CID } from 'multiformats/cid'
 import type { FileLeaf } from '../store/file-leaves.ts'
