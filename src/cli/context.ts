@@ -3,6 +3,7 @@
  * that respect --json (one JSON document on stdout) and keep progress on
  * stderr, only on a TTY.
  */
+import type { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
 import { resolveRepoPath } from '../peer/repo-path.ts'
 
@@ -28,4 +29,13 @@ export function output<T> (g: GlobalOptions, value: T, text: (value: T) => strin
 
 export function showProgress (g: GlobalOptions): boolean {
   return process.stderr.isTTY === true && !g.json
+}
+
+/**
+ * A progress bar on stderr with `format`. cli-progress is loaded here, on a
+ * TTY only: commands whose output is not a terminal never pay for it.
+ */
+export async function progressBar (format: string): Promise<SingleBar> {
+  const { default: cliProgress } = await import('cli-progress')
+  return new cliProgress.SingleBar({ format, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
 }

@@ -4,16 +4,20 @@
  * ~1.1-1.4 GiB/s on one core); the CID is assembled with multiformats.
  */
 import { createHash } from 'node:crypto'
-import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
-import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
-import { sha256 } from 'multiformats/hashes/sha2'
 import { InvalidInputError, ShoalError } from '../errors.ts'
 
-export const RAW_CODE = raw.code
-export const DAG_PB_CODE = dagPb.code
-export const SHA256_CODE = sha256.code
+// The multicodec table's numbers, written out rather than imported from the
+// codecs: every CLI command parses CIDs, and loading @ipld/dag-pb and the
+// hashers for three constants cost it start-up time (test/unit/cid.spec.ts
+// checks them against the libraries).
+/** `raw` (multiformats/codecs/raw). */
+export const RAW_CODE = 0x55
+/** `dag-pb` (@ipld/dag-pb). */
+export const DAG_PB_CODE = 0x70
+/** `sha2-256` (multiformats/hashes/sha2). */
+export const SHA256_CODE = 0x12
 
 /** The input could not be parsed as a CID. Exit 2. */
 export class MalformedCidError extends InvalidInputError {

@@ -36,6 +36,18 @@ describe('shoal CLI', function () {
       assert.match(r.stderr, /--peers must be an integer/)
     })
 
+    it('a bad multiaddr flag exits 2 with one line, before the daemon starts anything', async () => {
+      const repo = path.join(dir, 'bad-multiaddr')
+      await runCli(['--repo', repo, 'init'])
+      let r = await runCli(['--repo', repo, 'daemon', '--listen', '/ip4/nope/tcp/1'])
+      assert.equal(r.code, 2)
+      assert.equal(oneLine(r.stderr), 'shoal: --listen is not a valid multiaddr: "/ip4/nope/tcp/1"')
+      r = await runCli(['--repo', repo, 'daemon', '--bootstrap', '/ip4/127.0.0.1/tcp/4001'])
+      assert.equal(r.code, 2)
+      assert.equal(oneLine(r.stderr), 'shoal: --bootstrap must end in /p2p/<peer id>, got "/ip4/127.0.0.1/tcp/4001"')
+      await assert.rejects(fs.access(path.join(repo, 'repo.lock')), 'nothing was started')
+    })
+
     it('a repo path that is a file exits 2 with one line', async () => {
       const file = path.join(dir, 'a-file')
       await fs.writeFile(file, 'x')

@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander'
 import { SHOAL_VERSION, SHUTDOWN_TIMEOUT_MS } from '../../constants.ts'
-import { parseApiAddress } from '../../peer/config.ts'
+import { parseApiAddress } from '../../peer/api-address.ts'
 import { globals, output } from '../context.ts'
-import { collect, multiaddrOption } from '../parse.ts'
+import { checkMultiaddrs, collect } from '../parse.ts'
 import { DAEMON_V8_FLAGS, useBulkTransferV8Flags } from '../../utils/v8-flags.ts'
 
 interface DaemonOptions {
@@ -15,13 +15,15 @@ interface DaemonOptions {
 export function registerDaemon (program: Command): void {
   program.command('daemon')
     .description('run the peer until SIGINT/SIGTERM, then shut down cleanly')
-    .option('--listen <multiaddr>', 'listen address (repeatable; default: the config\'s)', collect(multiaddrOption('--listen')), [])
-    .option('--bootstrap <multiaddr>', 'peer to bootstrap from, with /p2p/<id> (repeatable; added to the config\'s)', collect(multiaddrOption('--bootstrap', true)), [])
+    .option('--listen <multiaddr>', 'listen address (repeatable; default: the config\'s)', collect(String), [])
+    .option('--bootstrap <multiaddr>', 'peer to bootstrap from, with /p2p/<id> (repeatable; added to the config\'s)', collect(String), [])
     .option('--api <host:port>', 'control API address, loopback only (default: the config\'s)', (v: string) => { parseApiAddress(v); return v })
     // internal: `swarm up` tells this peer whom to connect to (see src/swarm/contact-plan.ts)
     .addOption(new Option('--planned-join').hideHelp())
     .action(async (opts: DaemonOptions, command: Command) => {
       const g = globals(command)
+      await checkMultiaddrs('--listen', opts.listen)
+      await checkMultiaddrs('--bootstrap', opts.bootstrap, true)
       useBulkTransferV8Flags(DAEMON_V8_FLAGS)
       // loaded here so commands that only talk to a daemon start fast
       const { ShoalPeer } = await import('../../peer/peer.ts')

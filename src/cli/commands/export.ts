@@ -9,7 +9,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import cliProgress from 'cli-progress'
+import type { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
 import { ApiClient } from '../../api/client.ts'
 import { ShoalError } from '../../errors.ts'
@@ -17,7 +17,7 @@ import { isCode } from '../../utils/fs.ts'
 import { InvalidPathError, OutputExistsError } from '../../store/errors.ts'
 import { formatBytes } from '../../utils/bytes.ts'
 import type { FetchProgress } from '../../exchange/fetcher.ts'
-import { globals, output, showProgress } from '../context.ts'
+import { globals, output, progressBar, showProgress } from '../context.ts'
 import { cidArgument, intOption } from '../parse.ts'
 
 export function registerExport (program: Command): void {
@@ -55,7 +55,7 @@ export function registerExport (program: Command): void {
       const g = globals(command)
       const target = await outputPath(opts.output, cid, opts.force === true)
       const client = await ApiClient.fromRepo(g.repo)
-      const bar = showProgress(g) ? new FetchProgressBar() : undefined
+      const bar = showProgress(g) ? new FetchProgressBar(await progressBar(FetchProgressBar.format)) : undefined
       let fetched
       try {
         fetched = await client.fetch(cid, {
@@ -161,13 +161,13 @@ function round (n: number): number {
 
 /** Blocks, bytes, peers in use, rate and time left of a fetch, on stderr. */
 class FetchProgressBar {
-  private readonly bar = new cliProgress.SingleBar({
-    format: ' fetching [{bar}] {percentage}% | {blocks} blocks | {amount} | {peers} peers | {rate}/s | ETA {left}',
-    stream: process.stderr,
-    hideCursor: true
-  }, cliProgress.Presets.shades_classic)
-
+  static readonly format = ' fetching [{bar}] {percentage}% | {blocks} blocks | {amount} | {peers} peers | {rate}/s | ETA {left}'
+  private readonly bar: SingleBar
   private started = false
+
+  constructor (bar: SingleBar) {
+    this.bar = bar
+  }
 
   update (p: FetchProgress): void {
     const values = {

@@ -1,7 +1,7 @@
 /** shoal share PATH: import a file into the daemon's store and share it. */
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import cliProgress from 'cli-progress'
+import type { SingleBar } from 'cli-progress'
 import type { Command } from 'commander'
 import { ApiClient } from '../../api/client.ts'
 import type { ShareProgress, ShareResponse } from '../../api/content-routes.ts'
@@ -10,7 +10,7 @@ import { ApiError } from '../../errors.ts'
 import { isCode } from '../../utils/fs.ts'
 import { InvalidPathError } from '../../store/errors.ts'
 import { formatBytes } from '../../utils/bytes.ts'
-import { globals, output, showProgress } from '../context.ts'
+import { globals, output, progressBar, showProgress } from '../context.ts'
 import { intOption, sizeOption } from '../parse.ts'
 
 export function registerShare (program: Command): void {
@@ -28,7 +28,7 @@ export function registerShare (program: Command): void {
       const fromStdin = file === '-'
       const streamed = checked != null && !checked.regular
       const size = checked?.regular === true ? checked.size : undefined
-      const progress = showProgress(g) ? new ShareProgressBars(size) : undefined
+      const progress = showProgress(g) ? new ShareProgressBars(await progressBar(ShareProgressBars.format), size) : undefined
       const request = {
         name: fromStdin || streamed ? undefined : path.basename(absolute),
         chunkSize: opts.chunkSize,
@@ -96,15 +96,12 @@ function refusals (refused: Record<string, number>): string {
 
 /** The import bar (bytes), then the placement bar (block copies). */
 class ShareProgressBars {
-  private readonly bar: cliProgress.SingleBar
+  static readonly format = ' {phase} [{bar}] {percentage}% | {amount}'
+  private readonly bar: SingleBar
   private phase: 'import' | 'place' = 'import'
 
-  constructor (total: number | undefined) {
-    this.bar = new cliProgress.SingleBar({
-      format: ' {phase} [{bar}] {percentage}% | {amount}',
-      stream: process.stderr,
-      hideCursor: true
-    }, cliProgress.Presets.shades_classic)
+  constructor (bar: SingleBar, total: number | undefined) {
+    this.bar = bar
     this.bar.start(total ?? 0, 0, { phase: 'importing', amount: formatBytes(0) })
   }
 

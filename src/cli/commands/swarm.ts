@@ -1,12 +1,11 @@
 import path from 'node:path'
-import cliProgress from 'cli-progress'
 import type { Command } from 'commander'
 // The swarm modules are imported in the actions: the host loads libp2p and the
 // whole peer, ~1.4 s of start-up every other command would pay for nothing.
 import type { SwarmUpProgress } from '../../swarm/process-swarm.ts'
 import { OWN_PROCESS_MAX_PEERS } from '../../constants.ts'
-import { globals, output, showProgress } from '../context.ts'
-import { collect, intOption, multiaddrOption } from '../parse.ts'
+import { globals, output, progressBar, showProgress } from '../context.ts'
+import { checkMultiaddrs, collect, intOption } from '../parse.ts'
 import { useBulkTransferV8Flags } from '../../utils/v8-flags.ts'
 
 const DEFAULT_DIR = '.shoal-swarm'
@@ -23,9 +22,7 @@ export function registerSwarm (program: Command): void {
     .option('--peers-per-process <n>', `peers run by one process; 1 = each peer its own daemon (default: 1 up to ${OWN_PROCESS_MAX_PEERS} peers, else about one process per core)`, intOption('--peers-per-process', 1, 500))
     .action(async (opts: { peers: number, dir: string, replicas: number, timeout?: number, peersPerProcess?: number }, command: Command) => {
       const g = globals(command)
-      const bar = showProgress(g)
-        ? new cliProgress.SingleBar({ format: ' {phase} [{bar}] {value}/{total} peers', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
-        : undefined
+      const bar = showProgress(g) ? await progressBar(' {phase} [{bar}] {value}/{total} peers') : undefined
       bar?.start(opts.peers, 0, { phase: 'starting' })
       const onProgress = (e: SwarmUpProgress): void => {
         if (e.name === 'swarm:peer-started') bar?.update(e.started, { phase: 'starting' })
@@ -86,8 +83,9 @@ export function registerSwarm (program: Command): void {
   swarm.command('host', { hidden: true })
     .description('run several peers of a swarm in this process (used by swarm up)')
     .argument('<repos...>', 'the peers\' repo folders')
-    .option('--bootstrap <multiaddr>', 'peer to bootstrap from (repeatable)', collect(multiaddrOption('--bootstrap', true)), [])
+    .option('--bootstrap <multiaddr>', 'peer to bootstrap from (repeatable)', collect(String), [])
     .action(async (repos: string[], opts: { bootstrap: string[] }) => {
+      await checkMultiaddrs('--bootstrap', opts.bootstrap, true)
       useBulkTransferV8Flags()
       const { runSwarmHost } = await import('../../swarm/swarm-host.ts')
       await runSwarmHost({ repos: repos.map(r => path.resolve(r)), bootstrap: opts.bootstrap })
