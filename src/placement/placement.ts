@@ -236,9 +236,6 @@ export class Placement {
       refused.UNREACHABLE = (refused.UNREACHABLE ?? 0) + unreachable.length
     }
     const pushMs = performance.now() - pushStarted
-    // this peer's own copies that count among the k: held as replicas too
-    const own = cids.filter((_, i) => blocks[i].holders.includes(this.selfId))
-    if (own.length > 0) await this.init.content.holdAsReplicas(own, k)
     const announced = await announcing
     const min = blocks.reduce((m, b) => Math.min(m, b.holders.length), Infinity)
     return {

@@ -25,7 +25,7 @@ import { RwLock } from '../utils/rw-lock.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 import { FsBlockstore, type BlockstoreUsage, type LeafBatch } from './blockstore.ts'
 import { BlockNotFoundError, ContentNotFoundError, InvalidPathError } from './errors.ts'
-import { HOLD_REASONS, Holdings, holdsWholeDag, type Holding } from './holdings.ts'
+import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
 import { FileLeaves, type FileLeaf } from './file-leaves.ts'
 
 /** Leaves kept in files re-hashed at once by `hasBlocks` (each is read whole into memory). */
@@ -351,25 +351,6 @@ export class ContentStore {
     })
   }
 
-  /**
-   * Blocks already here that this peer keeps for the network too: a sharer
-   * among a block's k closest peers is one of its k copies, so its copy is
-   * held as a replica like any other holder's (kept by GC and repaired),
-   * not only as part of the file it shared: `rm` of that file must not
-   * leave the block with k-1 copies. Blocks not in the blockstore are
-   * skipped.
-   */
-  async holdAsReplicas (cids: CID[], replicas: number): Promise<void> {
-    await this.lock.shared(async () => {
-      this.closing.signal.throwIfAborted()
-      for (const cid of cids) {
-        const size = await this.blockstore.sizeOf(cid)
-        if (size == null) continue
-        await this.holdings.add({ cid, reason: 'replica', size, blocks: 1, replicas })
-      }
-    })
-  }
-
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
   async dropReplica (cid: CID): Promise<void> {
     const key = cidKey(cid)
@@ -490,17 +471,9 @@ export class ContentStore {
     return readFile(cid, this.getBlock, options)
   }
 
-  /**
-   * Stops holding a CID and frees what nothing else holds. A file (shared,
-   * fetched) stops being held; a copy of its root this peer keeps for the
-   * network as one of the root's k closest peers stays a replica (repair
-   * hands it on once this peer is no longer among them). A CID held only
-   * as a replica is dropped.
-   */
+  /** Stops holding a CID for every reason and frees what nothing else holds. */
   async remove (cid: CID): Promise<RemoveResult> {
-    const held = await this.holdings.of(cid)
-    const reasons = held.some(h => holdsWholeDag(h.reason)) ? HOLD_REASONS.filter(holdsWholeDag) : HOLD_REASONS
-    const removed = await this.holdings.remove(cid, reasons)
+    const removed = await this.holdings.remove(cid)
     if (removed.length === 0) throw new ContentNotFoundError(`${cidKey(cid)} is not held by this peer`)
     const freed = await this.gc()
     return { cid: cidKey(cid), removed, freed }

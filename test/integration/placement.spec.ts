@@ -62,39 +62,6 @@ describe('placement in a 20-peer swarm', function () {
     }
   })
 
-  it('a sharer among a block\'s k closest keeps its copy as a replica: rm of the file leaves every block on its k closest', async () => {
-    // the sharer is the peer closest to the file's root: the root is found
-    // first by importing the file on another peer (no placement), then dropped there
-    const data = randomBytes(30 * 64 * KiB + 9)
-    const file = path.join(swarm.dir, `file-${Date.now()}-${Math.random()}`)
-    await fs.writeFile(file, data)
-    const probe = await swarm.peers[0].content.shareFile(file, { chunkSize: 64 * KiB })
-    await swarm.peers[0].content.remove(probe.cid)
-    const sharer = swarm.peers.find(p => p.peerId.toString() === trueClosest(probe.cid, 1)[0])!
-    const imported = await sharer.content.shareFile(file, { chunkSize: 64 * KiB })
-    assert.ok(imported.cid.equals(probe.cid))
-    const shared = { root: imported.cid, cids: await sharer.content.dagCids(imported.cid) }
-    const placed = await sharer.placement.place(shared.root, shared.cids, 3)
-    assert.equal(placed.complete, true, JSON.stringify(placed.refused))
-    const self = sharer.peerId.toString()
-    const own = shared.cids.filter(cid => trueClosest(cid, 3).includes(self))
-    assert.ok(own.length > 0)
-    for (const cid of own) assert.deepEqual((await sharer.content.list(cid)).map(h => h.reason).sort(), cid.equals(shared.root) ? ['replica', 'shared'] : ['replica'])
-
-    const removed = await sharer.content.remove(shared.root)
-    assert.deepEqual(removed.removed.map(h => h.reason), ['shared'], 'the file goes, the root\'s replica stays')
-    for (const cid of shared.cids) {
-      assert.deepEqual((await holdersOf(cid)).sort(), trueClosest(cid, 3).sort(), `still on its 3 closest: ${cid}`)
-    }
-    for (const cid of own) assert.deepEqual((await sharer.content.list(cid)).map(h => h.reason), ['replica'])
-    // rm of a CID held only as a replica drops it
-    const leaf = own.find(cid => !cid.equals(shared!.root))
-    if (leaf != null) {
-      assert.deepEqual((await sharer.content.remove(leaf)).removed.map(h => h.reason), ['replica'])
-      assert.equal(await sharer.content.hasBlock(leaf), false)
-    }
-  })
-
   it('a third peer still gets the exact bytes after the sharer has left', async () => {
     const sharer = swarm.peers[5]
     const { root, cids, data } = await share(sharer, 10 * 64 * KiB + 77, 3)
