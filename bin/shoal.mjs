@@ -2,8 +2,8 @@
 // Thin entry: the CLI lives in src/cli. The compile cache makes repeated
 // starts (one per daemon in a local swarm) skip re-stripping the TypeScript.
 // Plain JavaScript on purpose: a .ts entry is stripped before the cache is
-// on, which loads Node's TypeScript stripper (~0.1 s) on every start; from
-// this file every command starts in 0.25-0.32 s instead of 0.40-0.51.
+// on, which loads Node's TypeScript stripper (~0.1 s) on every start
+// (what start-up costs now: src/cli/index.ts).
 import module from 'node:module'
 module.enableCompileCache?.()
 // Blocks are written (and fsynced) on libuv's thread pool: 4 threads leave

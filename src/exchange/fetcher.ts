@@ -65,7 +65,7 @@ export interface FetchResult {
   /** Bytes received twice (endgame races). */
   wasted: number
   seconds: number
-  /** Milliseconds from the start of the download: layout resolved, first and last block stored. */
+  /** When the download reached its steps, and its CPU time (FetchTimings). */
   timings: FetchTimings
 }
 
