@@ -6,9 +6,10 @@
  * command in the README to one that does not work and this test fails.
  *
  * What the test fills in, as a reader would:
- * - `npx shoal` runs this checkout's bin/shoal.mjs with this Node, through a
- *   shell function (npx costs ~1.5 s a call; one test runs the real
- *   `npx shoal` to show it resolves to this checkout);
+ * - `shoal` (on PATH after the README's `npm link`) and `npx shoal` run this
+ *   checkout's bin/shoal, through shell functions (CI does not link, and
+ *   npx costs ~0.7 s a call; one test runs the real `npx shoal` to show it
+ *   resolves to this checkout, another bin/shoal under an older Node);
  * - `~/.shoal` is a temporary repo (also $SHOAL_REPO), `/tmp/` a temporary
  *   folder, `<CID>` the CID the last `share` printed, and a file `share` is
  *   given that does not exist is created (3 MiB + 11 random bytes);
@@ -44,12 +45,13 @@ import { docCommands } from '../helpers/doc-commands.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const DOCS = ['README.md', 'docs/api.md', 'docs/cli.md'].map(f => path.join(ROOT, f))
-const NOT_RUN = ['npm install && npm start', 'npm test']
+const NOT_RUN = ['npm install && npm link && npm start', 'npm test']
 const FILE_SIZE = 3 * 1024 * 1024 + 11
 const CID_RE = /\b(baf[a-z2-7]{50,})\b/
 
-// Runs `npx shoal ...` as this checkout's CLI with this Node; any other npx as npx.
-const PRELUDE = 'npx () { if [ "$1" = shoal ]; then shift; "$SHOAL_TEST_NODE" "$SHOAL_TEST_BIN" "$@"; else command npx "$@"; fi; }\n'
+// Runs `shoal ...` and `npx shoal ...` as this checkout's bin/shoal; any other npx as npx.
+const PRELUDE = 'shoal () { "$SHOAL_TEST_BIN" "$@"; }\nnpx () { if [ "$1" = shoal ]; then shift; shoal "$@"; else command npx "$@"; fi; }\n'
+const SH_BIN = fileURLToPath(new URL('../../bin/shoal', import.meta.url))
 
 interface Run {
   code: number | null
@@ -75,13 +77,14 @@ interface State {
   peerId?: string
 }
 
-/** `npx shoal [--repo D] [--json] sub [subsub] args...` split up; undefined for other commands. */
+/** `shoal [--repo D] [--json] sub [subsub] args...` (or `npx shoal ...`) split up; undefined for other commands. */
 function shoalArgs (command: string): { json: boolean, sub: string, args: string[] } | undefined {
   const words = command.split(/\s+/)
   const end = words.findIndex(w => ['>', '<', '|', '&&', ';', '||'].includes(w))
   const tokens = end === -1 ? words : words.slice(0, end)
-  if (tokens[0] !== 'npx' || tokens[1] !== 'shoal') return undefined
-  let i = 2
+  if (tokens[0] === 'npx') tokens.shift()
+  if (tokens[0] !== 'shoal') return undefined
+  let i = 1
   let json = false
   for (; i < tokens.length; i++) {
     if (tokens[i] === '--repo') i++
@@ -120,7 +123,8 @@ describe('the commands README.md and docs/ show, run as written', function () {
   const all = DOCS.flatMap(f => docCommands(f))
   const shown = all.filter(c => !NOT_RUN.includes(c.command))
   // the README's swarm first: the daemon joins it; the rest in the order shown
-  const order = [...shown.filter(c => /^npx shoal swarm up\b/.test(c.command)), ...shown.filter(c => !/^npx shoal swarm up\b/.test(c.command))]
+  const isSwarmUp = (c: { command: string }): boolean => /^(npx )?shoal swarm up\b/.test(c.command)
+  const order = [...shown.filter(isSwarmUp), ...shown.filter(c => !isSwarmUp(c))]
   const state: State = { work: '', repo: '' }
   const homeRepo = path.join(process.env.HOME ?? '/nonexistent', '.shoal')
   const hadHomeRepo = existsSync(homeRepo)
@@ -158,8 +162,7 @@ describe('the commands README.md and docs/ show, run as written', function () {
   const environment = (env: Record<string, string> = {}): NodeJS.ProcessEnv => ({
     ...process.env,
     SHOAL_REPO: state.repo,
-    SHOAL_TEST_NODE: process.execPath,
-    SHOAL_TEST_BIN: BIN,
+    SHOAL_TEST_BIN: SH_BIN,
     ...env
   })
 
@@ -352,6 +355,26 @@ describe('the commands README.md and docs/ show, run as written', function () {
     })
     assert.equal(r.code, 0)
     assert.equal(r.out.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version)
+  })
+
+  it('bin/shoal, which `npm link` puts on PATH, runs the CLI under the pinned Node, not the `node` first on PATH', async function () {
+    const dir = await tempDir('shoal-oldnode-')
+    try {
+      // a user's shell whose `node` is some other (here: one that only fails)
+      await fs.writeFile(path.join(dir, 'node'), '#!/bin/sh\necho "the node on PATH ran" >&2\nexit 3\n', { mode: 0o755 })
+      const r = await new Promise<{ code: number | null, out: string, err: string }>(resolve => {
+        const child = spawn(SH_BIN, ['--version'], { env: { ...process.env, PATH: `${dir}:/usr/bin:/bin` }, stdio: ['ignore', 'pipe', 'pipe'] })
+        let out = ''
+        let err = ''
+        child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+        child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+        child.on('close', code => { resolve({ code, out, err }) })
+      })
+      assert.equal(r.code, 0, r.err)
+      assert.equal(r.out.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version)
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true })
+    }
   })
 
   for (const doc of order) {
