@@ -3,7 +3,7 @@
  * the generated part of docs/benchmarks.md. Not a test: figures are measured
  * here, never asserted.
  *
- *   SHOAL_BENCH=swarm,import,placement,fetch   suites to run (default: all)
+ *   SHOAL_BENCH=swarm,import,placement,cli,fetch   suites to run (default: all)
  *   SHOAL_BENCH_SIZES=10,50,100   `swarm up` sizes (its default process layout)
  *   SHOAL_BENCH_INPROC=10,50      in-process swarm sizes
  *   SHOAL_BENCH_IMPORT_MIB=1024, SHOAL_BENCH_IMPORT_RUNS=3   import file size, runs
@@ -14,6 +14,7 @@
  *   SHOAL_BENCH_FETCH_RSS_MIB=1024   file of the fetcher-memory run (0: skip it)
  *   SHOAL_BENCH_FETCH_SLOW_RATE=2MiB   transfer.maxUploadRate of the capped holder
  *   SHOAL_BENCH_FETCH_SMALL_MIB=1,16   small files fetched from one holder (latency)
+ *   SHOAL_BENCH_CLI_RUNS=15       runs per client command (medians)
  *   SHOAL_BENCH_REPLOT=1          run nothing: redraw the sections and plots of
  *                                 the selected suites from bench/results/<suite>.json
  * Each suite writes bench/results/<suite>.json, its own section of
@@ -22,6 +23,7 @@
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
+import { benchCli, renderCli } from './cli.ts'
 import { benchFetch, plotFetch, renderFetch } from './fetch.ts'
 import { benchImport, plotImport, renderImport } from './import.ts'
 import { benchPlacement, renderPlacement } from './placement.ts'
@@ -54,6 +56,10 @@ const suites: Record<string, Suite<unknown>> = {
     run: benchPlacement,
     render: renderPlacement
   } satisfies Suite<Awaited<ReturnType<typeof benchPlacement>>>,
+  cli: {
+    run: benchCli,
+    render: renderCli
+  } satisfies Suite<Awaited<ReturnType<typeof benchCli>>>,
   fetch: {
     run: benchFetch,
     render: renderFetch,
