@@ -1,17 +1,18 @@
 /**
- * The block scheduler against scripted peers (fake sessions): the cases
- * whose order of events a real swarm cannot pin down.
+ * The block scheduler against scripted peers (block sources whose answers
+ * the test decides): the cases whose order of events a real swarm cannot
+ * pin down.
  */
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
 import { cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { BlockScheduler, type Piece } from '../../src/exchange/scheduler.ts'
-import type { XferSession } from '../../src/exchange/xfer-client.ts'
+import type { BlockSource } from '../../src/exchange/block-source.ts'
 
 const noLog = Object.assign(() => {}, { enabled: false, error: () => {}, trace: () => {}, newScope: () => noLog }) as never
 
 /** A peer whose answers the test decides. */
-class ScriptedPeer {
+class ScriptedPeer implements BlockSource {
   readonly peerId: string
   lastByteAt = performance.now()
   readonly asked: string[] = []
@@ -38,8 +39,6 @@ class ScriptedPeer {
   }
 
   abort (err: Error): void { this.aborted = err }
-
-  get session (): XferSession { return this as unknown as XferSession }
 }
 
 function pieces (n: number): { list: Piece[], data: Uint8Array[] } {
@@ -67,10 +66,10 @@ describe('block scheduler', () => {
     const liar = new ScriptedPeer('liar', () => Uint8Array.from([9, 9, 9, 9]))
     const honest = new ScriptedPeer('honest', cid => good(cid))
     const running = scheduler.run()
-    scheduler.addPeer(liar.session, [0, 1, 2, 3])
+    scheduler.addPeer(liar, [0, 1, 2, 3])
     await new Promise(resolve => setImmediate(resolve))
     assert.equal(verdicts.length, 4, 'the liar answered all four; their verification is pending')
-    scheduler.addPeer(honest.session, [0, 1, 2, 3])
+    scheduler.addPeer(honest, [0, 1, 2, 3])
     assert.deepEqual(honest.asked, [], 'nothing to ask while the blocks are being verified')
     holdVerdicts = false
     for (const v of verdicts) v(false)
@@ -97,9 +96,9 @@ describe('block scheduler', () => {
     const slow = new ScriptedPeer('slow', () => 'hold')
     const fast = new ScriptedPeer('fast', cid => good(cid))
     const running = scheduler.run()
-    scheduler.addPeer(slow.session, [0, 1, 2])
+    scheduler.addPeer(slow, [0, 1, 2])
     assert.equal(slow.asked.length, 3, 'the first peer is asked for everything')
-    scheduler.addPeer(fast.session, [0, 1, 2])
+    scheduler.addPeer(fast, [0, 1, 2])
     await running
     assert.equal(fast.asked.length, 3, 'the idle peer raced every outstanding block')
     assert.deepEqual(slow.cancelled.sort(), list.map(p => p.cid.toString()).sort(), 'the slow copies are cancelled')
@@ -121,8 +120,8 @@ describe('block scheduler', () => {
     const a = new ScriptedPeer('a', () => 'hold')
     const b = new ScriptedPeer('b', () => 'hold')
     void scheduler.run().catch(() => {})
-    scheduler.addPeer(a.session, list.map((_, i) => i))
-    scheduler.addPeer(b.session, list.map((_, i) => i))
+    scheduler.addPeer(a, list.map((_, i) => i))
+    scheduler.addPeer(b, list.map((_, i) => i))
     assert.equal(a.asked.length, 4, 'a new peer starts with a pipeline of 4')
     assert.equal(b.asked.length, 2, 'then only what the overall bound (6 blocks here) leaves')
     scheduler.stop()
