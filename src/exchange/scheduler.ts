@@ -53,8 +53,6 @@ const PEER_TIMEOUT_MS = 15_000
 const TICK_MS = 200
 const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
 
-export type { PeerReport }
-
 export class BlockScheduler {
   private readonly init: SchedulerInit
   private readonly pieces: Piece[]
