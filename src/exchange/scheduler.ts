@@ -1,21 +1,18 @@
 /**
  * The BitTorrent-style block scheduler of one fetch: which block to ask
- * which peer for, and when. RarestFirst (rarest-first.ts) keeps the state
- * of the pieces and picks the next one for a peer; a PeerPipeline
- * (peer-pipeline.ts) per peer keeps what it holds, what it owes and its
- * rate, which sizes its pipeline; this class hands out requests, fastest
- * peers first, checks what comes back, and handles races and failures.
- *
- * - A request that runs well past the time its peer's rate predicts is
- *   "stalled": other peers may race it. Once every missing block has been
- *   asked for, idle peers race the oldest outstanding ones (the endgame);
- *   the first verified copy wins and the other requests are cancelled.
- * - A peer that sends nothing for PEER_TIMEOUT_MS while owing blocks, or
- *   whose stream fails, is dropped and its blocks go back to the others (it
- *   may be added again later, on a new stream). One that sends a block that
- *   does not hash to its CID is banned for the rest of the fetch.
- * - Memory is bounded: bytes asked for and not yet delivered never exceed
- *   maxPendingBytes, nor MAX_INFLIGHT_BYTES_PER_PEER for one peer.
+ * which peer for, and when. RarestFirst picks the pieces, a PeerPipeline per
+ * peer sizes its requests; this class hands them out, fastest peers first,
+ * checks what comes back, and races and drops:
+ * - a request well past what its peer's rate predicts is "stalled": other
+ *   peers may race it; once every missing block has been asked for, idle
+ *   peers race the oldest outstanding ones (the endgame). The first
+ *   verified copy wins and the other requests are cancelled.
+ * - a peer silent for PEER_TIMEOUT_MS while owing blocks, or whose stream
+ *   fails, is dropped and its blocks go to the others (it may come back on
+ *   a new stream); one that sends a block that does not hash to its CID is
+ *   banned for the rest of the fetch.
+ * Bytes asked for and not yet delivered stay under maxPendingBytes, and
+ * MAX_INFLIGHT_BYTES_PER_PEER per peer.
  */
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
