@@ -198,7 +198,7 @@ export class FetchJob {
 
   /** Resolves once piece `i` is stored here. */
   async waitStored (i: number, signal?: AbortSignal): Promise<void> {
-    await this.fileLayout(signal)
+    if (this.stored == null) await this.fileLayout(signal)
     await this.stored!.wait(i, signal)
   }
 
