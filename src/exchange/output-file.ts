@@ -26,10 +26,20 @@ const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
 const DIRECT_ALIGN = 4096
 const O_DIRECT = constants.O_DIRECT ?? 0
 
+/** How an output file opens its handles (tests give one whose disk fills up). */
+export interface OutputFileSystem {
+  open: (path: string, flags: string | number, mode?: number) => Promise<fs.FileHandle>
+}
+
+export const nodeFileSystem: OutputFileSystem = {
+  open: async (file, flags, mode) => fs.open(file, flags, mode)
+}
+
 export class OutputFile {
   readonly target: string
   readonly partPath: string
   private readonly force: boolean
+  private readonly files: OutputFileSystem
   private handle?: fs.FileHandle
   /** The same file opened with O_DIRECT, unless the filesystem refused it. */
   private direct?: fs.FileHandle
@@ -37,18 +47,19 @@ export class OutputFile {
   private unflushed = 0
   private flushing?: Promise<void>
 
-  private constructor (target: string, cid: string, force: boolean) {
+  private constructor (target: string, cid: string, force: boolean, files: OutputFileSystem) {
     this.target = target
     this.partPath = path.join(path.dirname(target), `.${path.basename(target)}.${cid}.part`)
     this.force = force
+    this.files = files
   }
 
   /** Checks that `target` may be written (exit 2 if not) before any byte is fetched. */
-  static async prepare (target: string, cid: string, force: boolean): Promise<OutputFile> {
+  static async prepare (target: string, cid: string, force: boolean, files = nodeFileSystem): Promise<OutputFile> {
     if (!path.isAbsolute(target)) throw new InvalidPathError(`output path must be absolute, got ${target}`)
     const parent = await fs.stat(path.dirname(target)).catch(() => undefined)
     if (parent?.isDirectory() !== true) throw new InvalidPathError(`cannot write ${target}: folder ${path.dirname(target)} does not exist`)
-    const out = new OutputFile(target, cid, force)
+    const out = new OutputFile(target, cid, force, files)
     await out.checkTarget()
     return out
   }
@@ -64,17 +75,17 @@ export class OutputFile {
   async open (size: number): Promise<void> {
     try {
       let created = false
-      this.handle = await fs.open(this.partPath, 'r+').catch(async (err: unknown) => {
+      this.handle = await this.files.open(this.partPath, 'r+').catch(async (err: unknown) => {
         if (!isCode(err, 'ENOENT')) throw err
         created = true
-        return fs.open(this.partPath, 'wx', 0o644)
+        return this.files.open(this.partPath, 'wx', 0o644)
       })
       // the name made durable: the leaves this file keeps are recorded as in it
       if (created) await syncFolder(path.dirname(this.partPath))
       const stat = await this.handle.stat()
       if (stat.size !== size) await this.handle.truncate(size)
       if (O_DIRECT !== 0) {
-        this.direct = await fs.open(this.partPath, constants.O_WRONLY | O_DIRECT).catch((err: unknown) => {
+        this.direct = await this.files.open(this.partPath, constants.O_WRONLY | O_DIRECT).catch((err: unknown) => {
           if (isCode(err, 'EINVAL')) return undefined
           throw err
         })

@@ -12,12 +12,12 @@ import {
 } from '../constants.ts'
 import { AddressInUseError, ShoalError } from '../errors.ts'
 import { startApiServer, type ApiServer } from '../api/server.ts'
-import type { BlockstoreUsage } from '../store/blockstore.ts'
+import { FsBlockstore, type BlockstoreUsage } from '../store/blockstore.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { placementMetrics } from '../placement/metrics.ts'
 import { Placement } from '../placement/placement.ts'
 import { Repairer, type RepairReport } from '../placement/repairer.ts'
-import { Fetcher } from '../exchange/fetcher.ts'
+import { Fetcher, type FetchOverlay } from '../exchange/index.ts'
 import { UploadLimiter } from '../exchange/upload-limiter.ts'
 import { MAX_INBOUND_XFER_STREAMS, XferServer } from '../exchange/xfer-server.ts'
 import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
@@ -165,12 +165,10 @@ export class ShoalPeer {
       this.datastore = new LevelDatastore(this.repo.file('datastore'))
       await this.datastore.open()
       this.contentStore = new ContentStore({
-        blocksDir: this.repo.file('blocks'),
         datastore: this.datastore,
-        quota: config.storage.quota,
-        sync: config.storage.sync,
-        log: this.logger.forComponent('shoal:store')
-      })
+        blockstore: new FsBlockstore({}, { dir: this.repo.file('blocks'), sync: config.storage.sync }),
+        logger: this.logger
+      }, { quota: config.storage.quota })
       await this.contentStore.open()
       this.registry = this.init.metrics === false ? undefined : new Registry()
       const listen = this.init.listen ?? config.listen
@@ -228,12 +226,11 @@ export class ShoalPeer {
       })
       await node.handle(XFER_PROTOCOL, xfer.handle, { maxInboundStreams: MAX_INBOUND_XFER_STREAMS, maxOutboundStreams: 64 })
       this.fetcherService = new Fetcher({
-        node,
         content: this.contentStore,
-        placement: this.placementService,
-        replicas: config.replicas,
-        log: this.logger.forComponent('shoal:fetch')
-      })
+        connection: node,
+        overlay: kadFetchOverlay(node, this.placementService),
+        logger: this.logger
+      }, { replicas: config.replicas })
 
       if (this.init.api !== false) {
         this.api = await startApiServer(this, {
@@ -382,4 +379,32 @@ function isAddressInUse (err: unknown): boolean {
 /** A validated rate setting (bytes/s or "10MiB") as bytes per second. */
 function byteRate (value: number | string): number {
   return typeof value === 'number' ? value : parseByteSize(value) ?? 0
+}
+
+/**
+ * BRIDGE, until src/routing/ has a Kademlia Overlay: the fetch's overlay
+ * needs (FetchOverlay) made from kad-dht and placement's closest planner.
+ * The routing layer's Overlay replaces this function.
+ */
+function kadFetchOverlay (node: ShoalNode, placement: Placement): FetchOverlay {
+  return {
+    planner: () => {
+      const planner = placement.planner()
+      return {
+        plan: async (keys, k, options) => {
+          const { closest, lookups, ms } = await planner.plan(keys, k, options?.signal)
+          return { responsible: closest, lookups, ms }
+        },
+        exclude: peerIds => { planner.exclude(peerIds) }
+      }
+    },
+    provide: async (root, options) => {
+      for await (const _ of node.services.dht.provide(root, options)) {}
+    },
+    findProviders: async function * (root, options) {
+      for await (const event of node.services.dht.findProviders(root, options)) {
+        if (event.name === 'PROVIDER') for (const p of event.providers) yield p.id.toString()
+      }
+    }
+  }
 }

@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import fs from 'node:fs/promises'
+import fs, { type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { CID } from 'multiformats/cid'
@@ -52,9 +52,27 @@ const STAGED_MAX_BYTES = 32 * 1024 * 1024
 /** Filesystems without hard links (FAT) answer link() with one of these. */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
 
+/**
+ * The fsyncs a blockstore makes on this thread: a block file once written,
+ * and the folders its names went into. Tests slow them down or hold them.
+ */
+export interface BlockstoreSync {
+  /** fsyncs a block file just written (its handle is still open). */
+  file: (handle: FileHandle) => Promise<void>
+  /** fsyncs a folder, so the names in it are durable. */
+  folder: (dir: string) => Promise<void>
+}
+
+export interface BlockstoreComponents {
+  /** Default: the file's and the folder's own fsync. */
+  fsync?: BlockstoreSync
+}
+
 export interface BlockstoreInit {
-  /** Bytes the store may hold; Infinity for no limit. */
-  quotaBytes: number
+  /** The folder of block files. */
+  dir: string
+  /** Bytes the store may hold (default: no limit; the content store sets it once open). */
+  quotaBytes?: number
   /**
    * fsync each block before it is renamed into place (default true). Off,
    * a killed process still never leaves a bad block (the kernel keeps the
@@ -110,10 +128,12 @@ export class FsBlockstore {
   private workers?: LeafWorkers
   private readonly fsyncs = new Budget(FSYNCS_AT_ONCE)
   private readonly staging = new Budget(STAGED_MAX_BYTES)
+  private readonly fsync: BlockstoreSync
 
-  constructor (dir: string, init: BlockstoreInit) {
-    this.dir = dir
-    this.quotaBytes = init.quotaBytes
+  constructor (components: BlockstoreComponents, init: BlockstoreInit) {
+    this.fsync = components.fsync ?? { file: async handle => { await handle.sync() }, folder: syncFolder }
+    this.dir = init.dir
+    this.quotaBytes = init.quotaBytes ?? Infinity
     this.syncWrites = init.sync ?? true
     this.leafWorkerCount = init.leafWorkers
   }
@@ -254,7 +274,7 @@ export class FsBlockstore {
         let done = 0
         while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten
         onWritten?.()
-        if (this.syncWrites) await this.fsyncs.run(1, async () => { await handle.sync() })
+        if (this.syncWrites) await this.fsyncs.run(1, async () => { await this.fsync.file(handle) })
       } finally {
         await handle.close()
       }
@@ -363,7 +383,7 @@ export class FsBlockstore {
       while (next < shards.length) {
         const shard = shards[next++]
         try {
-          await syncFolder(path.join(this.dir, shard))
+          await this.fsync.folder(path.join(this.dir, shard))
         } catch (err) {
           // not durable: dirty again, so the next sync retries it
           this.dirtyShards.add(shard)

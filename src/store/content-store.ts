@@ -10,7 +10,7 @@
  * exclusively, so a GC runs between two batches of a long import.
  */
 import fs from 'node:fs/promises'
-import type { Logger } from '@libp2p/interface'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import { BlockMismatchError, cidKey, RAW_CODE, verifyBlock } from '../content/cid.ts'
@@ -23,23 +23,27 @@ import { isCode } from '../utils/fs.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
 import { mapConcurrent } from '../utils/wait.ts'
-import { FsBlockstore, type BlockstoreUsage, type LeafBatch } from './blockstore.ts'
-import { BlockNotFoundError, ContentNotFoundError, InvalidPathError } from './errors.ts'
+import type { BlockstoreUsage, FsBlockstore, LeafBatch } from './blockstore.ts'
+import { ContentNotFoundError, InvalidPathError } from './errors.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
-import { FileLeaves, type FileLeaf } from './file-leaves.ts'
+import { FetchSession } from './fetch-session.ts'
+import { FileLeaves, type KeptFile } from './file-leaves.ts'
+import { InFlight } from './in-flight.ts'
 
 /** Leaves kept in files re-hashed at once by `hasBlocks` (each is read whole into memory). */
 const RECHECKS_AT_ONCE = 16
 
-export interface ContentStoreInit {
-  /** Folder of the blockstore. */
-  blocksDir: string
+export interface ContentStoreComponents {
+  /** Holdings and the records of leaves kept in fetched files. */
   datastore: Datastore
-  /** config storage.quota: "auto", bytes, or a size string. */
-  quota: 'auto' | number | string
-  /** config storage.sync: fsync every block before it is visible. */
-  sync?: boolean
-  log: Logger
+  /** The block files (its `sync` is config storage.sync); opened and closed with the store. */
+  blockstore: FsBlockstore
+  logger: ComponentLogger
+}
+
+export interface ContentStoreInit {
+  /** config storage.quota: "auto" (default), bytes, or a size string. */
+  quota?: 'auto' | number | string
 }
 
 export interface ShareOptions {
@@ -56,37 +60,11 @@ export interface ShareResult extends ImportResult {
   name?: string
 }
 
-export interface FetchSession {
-  /** Protects a block already here from GC for the rest of the download (once `kept()` resolves). */
-  keep: (cid: CID) => void
-  /**
-   * Resolves once no GC that began before the last `keep` is still
-   * sweeping: only then may a block found here be counted on.
-   */
-  kept: () => Promise<void>
-  /**
-   * Stores a block; `verified` says the caller already hashed it against the
-   * CID. Resolves once the bytes are written (the caller may reuse them),
-   * with `stored`, which resolves when the block is durable and in the store.
-   */
-  storeBlock: (cid: CID, bytes: Uint8Array, options?: { verified?: boolean }) => Promise<{ stored: Promise<void> }>
-  /**
-   * Keeps raw leaves where they already are, in the file this download
-   * writes (`path`, renamed to `final` when complete), instead of a copy in
-   * the blockstore. The caller has made those bytes durable first.
-   */
-  keepInFile: (root: CID, path: string, final: string, leaves: FileLeaf[]) => Promise<void>
-  /** That file was renamed (to its final name). */
-  fileRenamed: (root: CID, from: string, to: string) => Promise<void>
-  /**
-   * Copies the leaves kept in `path` (a fetch's output given up while the
-   * download goes on for others) into the blockstore, so what is held does
-   * not depend on a file left behind. The file's records stay, as a second
-   * place (a resume into it finds them; reads re-hash and fall back).
-   */
-  moveToStore: (root: CID, path: string) => Promise<void>
-  commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
-  close: () => void
+export interface BlockPlaces {
+  /** A block file in the blockstore. */
+  blockstore: boolean
+  /** Fetched files that keep it (raw leaves only). */
+  files: Array<{ path: string, offset: number }>
 }
 
 export interface GcResult {
@@ -110,23 +88,23 @@ export interface RemoveResult {
 }
 
 export class ContentStore {
-  readonly blockstore: FsBlockstore
+  private readonly blockstore: FsBlockstore
   /** Leaves of fetched files kept inside those files (file-leaves.ts). */
-  readonly fileLeaves: FileLeaves
-  readonly holdings: Holdings
-  private readonly quota: ContentStoreInit['quota']
+  private readonly fileLeaves: FileLeaves
+  private readonly holdings: Holdings
+  private readonly quota: NonNullable<ContentStoreInit['quota']>
   private readonly log: Logger
   private readonly lock = new RwLock()
   private readonly closing = new AbortController()
   /** Blocks of downloads and imports in progress, which GC must not sweep. */
-  private readonly fetching = new Set<Set<string>>()
+  private readonly inFlight = new InFlight()
 
-  constructor (init: ContentStoreInit) {
-    this.blockstore = new FsBlockstore(init.blocksDir, { quotaBytes: Infinity, sync: init.sync })
-    this.holdings = new Holdings(init.datastore)
-    this.fileLeaves = new FileLeaves(init.datastore, init.log)
-    this.quota = init.quota
-    this.log = init.log
+  constructor (components: ContentStoreComponents, init: ContentStoreInit = {}) {
+    this.log = components.logger.forComponent('shoal:store')
+    this.blockstore = components.blockstore
+    this.holdings = new Holdings(components.datastore)
+    this.fileLeaves = new FileLeaves(components.datastore, this.log)
+    this.quota = init.quota ?? 'auto'
   }
 
   async open (): Promise<void> {
@@ -167,6 +145,20 @@ export class ContentStore {
   /** Size of a block held here (in the blockstore or a fetched file), or undefined. */
   async blockSize (cid: CID): Promise<number | undefined> {
     return await this.blockstore.sizeOf(cid) ?? this.fileLeaves.locate(cid)?.size
+  }
+
+  /**
+   * Where a block is kept here: in the blockstore, and in which fetched
+   * files at which offsets (a leaf may be in both, or in several files).
+   * Files are not re-read: what the records say.
+   */
+  async locate (cid: CID): Promise<BlockPlaces> {
+    return { blockstore: await this.blockstore.has(cid), files: this.fileLeaves.placesOf(cid) }
+  }
+
+  /** The fetched files keeping leaves of `root` (a fetch's `.part` file, then its target). */
+  keptFiles (root: CID): KeptFile[] {
+    return this.fileLeaves.filesOf(root)
   }
 
   /** Imports a file the daemon can read, and records it as shared. */
@@ -249,12 +241,11 @@ export class ContentStore {
 
   /** Runs an import with a set of its blocks that GC must not sweep until it ends. */
   private async importing<T> (fn: (keys: Set<string>) => Promise<T>): Promise<T> {
-    const keys = new Set<string>()
-    this.fetching.add(keys)
+    const keys = this.inFlight.open()
     try {
       return await fn(keys)
     } finally {
-      this.fetching.delete(keys)
+      this.inFlight.close(keys)
     }
   }
 
@@ -264,65 +255,14 @@ export class ContentStore {
    * records the DAG as fetched once its blocks are durable.
    */
   openFetch (): FetchSession {
-    const keys = new Set<string>()
-    this.fetching.add(keys)
-    return {
-      keep: (cid) => { keys.add(cidKey(cid)) },
-      // GC sweeps under the exclusive lock, so taking the shared one waits it out
-      kept: async () => { await this.lock.shared(async () => {}) },
-      storeBlock: async (cid, bytes, options) => {
-        if (options?.verified !== true) verifyBlock(cid, bytes)
-        keys.add(cidKey(cid))
-        // the shared lock is held until the block is in place (GC and
-        // dropReplica wait), but the caller goes on once the bytes are written
-        const written = Promise.withResolvers<void>()
-        const stored = this.lock.shared(async () => {
-          this.closing.signal.throwIfAborted()
-          const staged = await this.blockstore.stage(cid, bytes)
-          written.resolve()
-          await staged.stored
-        })
-        stored.catch(() => {})
-        await Promise.race([written.promise, stored])
-        return { stored }
-      },
-      keepInFile: async (root, path, final, leaves) => {
-        await this.lock.shared(async () => {
-          this.closing.signal.throwIfAborted()
-          await this.fileLeaves.add(root, path, final, leaves)
-        })
-      },
-      fileRenamed: async (root, from, to) => {
-        await this.lock.shared(async () => {
-          this.closing.signal.throwIfAborted()
-          await this.fileLeaves.renamed(root, from, to)
-        })
-      },
-      moveToStore: async (root, path) => {
-        const leaves = this.fileLeaves.filesAt(root, path).flatMap(file => this.fileLeaves.leavesIn(file))
-        // the lock per block, not for the whole copy: a GC or drop asked for
-        // meanwhile must not stall every store behind it (the keys protect
-        // the blocks copied so far)
-        for (const leaf of leaves) {
-          keys.add(cidKey(leaf.cid))
-          await this.lock.shared(async () => {
-            this.closing.signal.throwIfAborted()
-            const bytes = await this.fileLeaves.read(leaf.cid)
-            if (bytes == null) throw new BlockNotFoundError(`block ${leaf.cid} of ${cidKey(root)} is no longer in ${path}`)
-            await this.blockstore.put(leaf.cid, bytes)
-          })
-        }
-        await this.lock.shared(async () => { await this.blockstore.sync() })
-      },
-      commit: async (root, info) => {
-        await this.lock.shared(async () => {
-          this.closing.signal.throwIfAborted()
-          await this.blockstore.sync()
-          await this.holdings.add({ cid: root, reason: 'fetched', size: info.size, blocks: info.blocks })
-        })
-      },
-      close: () => { this.fetching.delete(keys) }
-    }
+    return new FetchSession({
+      blockstore: this.blockstore,
+      fileLeaves: this.fileLeaves,
+      holdings: this.holdings,
+      lock: this.lock,
+      inFlight: this.inFlight,
+      closing: this.closing.signal
+    })
   }
 
   /**
@@ -367,8 +307,7 @@ export class ContentStore {
   }
 
   private isInFlight (key: string): boolean {
-    for (const keys of this.fetching) if (keys.has(key)) return true
-    return false
+    return this.inFlight.has(key)
   }
 
   /** True when some holding still reaches the block (a DAG that contains it). */
@@ -580,7 +519,7 @@ async function openForImport (filePath: string): Promise<fs.FileHandle> {
 }
 
 /** The quota in bytes: explicit, or "auto" = half of (stored + free disk). */
-export async function resolveQuota (quota: ContentStoreInit['quota'], dir: string, storedBytes: number): Promise<number> {
+export async function resolveQuota (quota: NonNullable<ContentStoreInit['quota']>, dir: string, storedBytes: number): Promise<number> {
   if (typeof quota === 'number') return quota
   if (quota !== 'auto') return parseByteSize(quota) ?? 0
   const stat = await fs.statfs(dir)

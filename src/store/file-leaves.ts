@@ -45,6 +45,16 @@ export interface LeafLocation {
   size: number
 }
 
+/** A file that keeps leaves of a root. */
+export interface KeptFile {
+  /** Where it is now (a fetch's `.part` file, then its target). */
+  path: string
+  /** The name it gets when its fetch completes. */
+  final: string
+  /** Leaves recorded in it. */
+  leaves: number
+}
+
 interface FileRecord {
   root: string
   path: string
@@ -115,6 +125,21 @@ export class FileLeaves {
   /** True when `path` at `offset` is one of the places the leaf is kept. */
   isKeptAt (cid: CID, path: string, offset: number): boolean {
     return (this.places.get(cidKey(cid)) ?? []).some(p => p.offset === offset && this.files.get(p.file)?.path === path)
+  }
+
+  /** The files and offsets where the leaf is kept. */
+  placesOf (cid: CID): Array<{ path: string, offset: number }> {
+    return (this.places.get(cidKey(cid)) ?? []).flatMap(p => {
+      const record = this.files.get(p.file)
+      return record == null ? [] : [{ path: record.path, offset: p.offset }]
+    })
+  }
+
+  /** The files keeping leaves of `root`. */
+  filesOf (root: CID): KeptFile[] {
+    const rootKey = cidKey(root)
+    return [...this.files].filter(([, r]) => r.root === rootKey)
+      .map(([id, r]) => ({ path: r.path, final: r.final, leaves: this.byFile.get(id)?.size ?? 0 }))
   }
 
   /** Roots with leaves kept in files. */

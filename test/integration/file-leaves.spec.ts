@@ -42,7 +42,7 @@ describe('leaves kept in fetched files', function () {
     assert.equal(leaves.length, 7)
     assert.ok(fetcher.content.usage().bytes - storedBefore < 64 * 1024, 'the blockstore got the root node, not the leaves')
     for (const [i, leaf] of leaves.entries()) {
-      assert.ok(fetcher.content.fileLeaves.isKeptAt(leaf, target, i * MiB), `leaf ${i} kept in the output file`)
+      assert.deepEqual(await fetcher.content.locate(leaf), { blockstore: false, files: [{ path: target, offset: i * MiB }] }, `leaf ${i} kept in the output file only`)
       assert.ok(await fetcher.content.hasBlock(leaf))
     }
 
@@ -66,7 +66,7 @@ describe('leaves kept in fetched files', function () {
 
     // rm forgets the file's leaves; the file is the user's and stays
     await fetcher.content.remove(root)
-    assert.equal(fetcher.content.fileLeaves.roots().has(cidKey(root)), false)
+    assert.deepEqual(fetcher.content.keptFiles(root), [])
     assert.equal(await fetcher.content.hasBlock(leaves[4]), false)
     await fs.access(target)
   })
@@ -101,7 +101,7 @@ describe('leaves kept in fetched files', function () {
     const small = await seed(holders, 1000)
     const d = path.join(swarm.dir, `d-${Math.random()}`)
     await fetcher.fetcher.fetch(small.root, { output: { path: d }, timeoutMs: 30_000 })
-    assert.ok(fetcher.content.fileLeaves.isKeptAt(small.root, d, 0))
+    assert.deepEqual((await fetcher.content.locate(small.root)).files, [{ path: d, offset: 0 }])
     await fs.rm(d)
     const e = path.join(swarm.dir, `e-${Math.random()}`)
     await fetcher.fetcher.fetch(small.root, { output: { path: e }, timeoutMs: 30_000 })
@@ -120,7 +120,7 @@ describe('leaves kept in fetched files', function () {
       onProgress: p => { if (p.bytes >= MiB) stop.abort(new Error('cancelled')) }
     }))
     for (const h of holders) h.uploadLimiter.setRate(0)
-    assert.ok(fetcher.content.fileLeaves.filesAt(second.root, part).length > 0, 'the interrupted fetch kept leaves in its .part')
+    assert.ok(fetcher.content.keptFiles(second.root).some(f => f.path === part && f.leaves > 0), 'the interrupted fetch kept leaves in its .part')
     await fs.rm(part)
     await fetcher.fetcher.fetch(second.root, { output: { path: c }, timeoutMs: 30_000 })
     assert.ok((await fs.readFile(c)).equals(second.data), 'no hole where the deleted .part was')
@@ -130,7 +130,8 @@ describe('leaves kept in fetched files', function () {
     await fetcher.fetcher.fetch(third.root, { output: { path: c, force: true }, timeoutMs: 30_000 })
     assert.ok((await fs.readFile(c)).equals(third.data))
     const secondLeaves = (await fetcher.content.dagCids(second.root)).filter(cid => cid.code === RAW_CODE)
-    for (const leaf of secondLeaves) assert.equal(fetcher.content.fileLeaves.has(leaf), false, 'records of the replaced file are gone')
+    assert.equal(secondLeaves.length, 16)
+    for (const leaf of secondLeaves) assert.deepEqual((await fetcher.content.locate(leaf)).files, [], 'records of the replaced file are gone')
   })
 
   it('moves what a cancelled output kept into the store when another fetch of the file goes on', async () => {
@@ -160,9 +161,9 @@ describe('leaves kept in fetched files', function () {
     assert.ok((await fs.readFile(second)).equals(data))
     // (the given-up file's records stay, as a second place: a resume into it finds them)
     const firstPart = path.join(swarm.dir, `.${path.basename(first)}.${root.toString()}.part`)
-    assert.ok(fetcher.content.fileLeaves.filesAt(root, firstPart).length > 0)
+    assert.ok(fetcher.content.keptFiles(root).some(f => f.path === firstPart && f.leaves > 0))
     const leaves = (await fetcher.content.dagCids(root)).filter(cid => cid.code === RAW_CODE)
-    const inStore = (await Promise.all(leaves.map(async l => fetcher.content.blockstore.has(l)))).filter(Boolean).length
+    const inStore = (await Promise.all(leaves.map(async l => (await fetcher.content.locate(l)).blockstore))).filter(Boolean).length
     // (and the rest of the download too: only the first output attached keeps leaves)
     assert.equal(inStore, leaves.length, 'what the given-up file kept went to the store')
     // the given-up .part is the user's to delete: what this peer holds must not depend on it

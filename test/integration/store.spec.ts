@@ -10,33 +10,36 @@ import path from 'node:path'
 import { defaultLogger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
+import { FsBlockstore } from '../../src/store/blockstore.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
 import { tempDir } from '../helpers/cli.ts'
 
 const KiB = 1024
 
-async function openStore (dir: string, quota: number | 'auto' = 'auto'): Promise<{ store: ContentStore, close: () => Promise<void> }> {
+/** A store on `dir`; the test keeps its blockstore to look at the block files. */
+async function openStore (dir: string, quota: number | 'auto' = 'auto'): Promise<{ store: ContentStore, blockstore: FsBlockstore, close: () => Promise<void> }> {
   const datastore = new LevelDatastore(path.join(dir, 'datastore'))
   await datastore.open()
-  const store = new ContentStore({ blocksDir: path.join(dir, 'blocks'), datastore, quota, log: defaultLogger().forComponent('test:store') })
+  const blockstore = new FsBlockstore({}, { dir: path.join(dir, 'blocks') })
+  const store = new ContentStore({ datastore, blockstore, logger: defaultLogger() }, { quota })
   await store.open()
-  return { store, close: async () => { await store.close(); await datastore.close() } }
+  return { store, blockstore, close: async () => { await store.close(); await datastore.close() } }
 }
 
-async function storedKeys (store: ContentStore): Promise<Set<string>> {
+async function storedKeys (blockstore: FsBlockstore): Promise<Set<string>> {
   const keys = new Set<string>()
-  for await (const block of store.blockstore.list()) keys.add(cidKey(block.cid))
+  for await (const block of blockstore.list()) keys.add(cidKey(block.cid))
   return keys
 }
 
-async function dagKeys (store: ContentStore, file: Buffer, chunkSize: number): Promise<Set<string>> {
+async function dagKeys (file: Buffer, chunkSize: number): Promise<Set<string>> {
   // what the DAG of `file` consists of: import it into a scratch store
   const dir = await tempDir('shoal-dag-')
   const scratch = await openStore(dir)
   const src = path.join(dir, 'f')
   await fs.writeFile(src, file)
   await scratch.store.shareFile(src, { chunkSize })
-  const keys = await storedKeys(scratch.store)
+  const keys = await storedKeys(scratch.blockstore)
   await scratch.close()
   await fs.rm(dir, { recursive: true, force: true })
   return keys
@@ -55,7 +58,7 @@ describe('content store on disk', function () {
   afterEach(async () => { await fs.rm(dir, { recursive: true, force: true }) })
 
   it('GC removes exactly the blocks no holding reaches', async () => {
-    const { store, close } = await openStore(dir)
+    const { store, blockstore, close } = await openStore(dir)
     const chunk = 16 * KiB
     const a = randomBytes(5 * chunk + 100)
     // b starts with a's first 3 chunks: those leaves are shared by both DAGs
@@ -64,29 +67,28 @@ describe('content store on disk', function () {
     await fs.writeFile(path.join(dir, 'b'), b)
     const ra = await store.shareFile(path.join(dir, 'a'), { chunkSize: chunk })
     const rb = await store.shareFile(path.join(dir, 'b'), { chunkSize: chunk })
-    const aKeys = await dagKeys(store, a, chunk)
-    const bKeys = await dagKeys(store, b, chunk)
-    // an orphan block (e.g. left by an interrupted import) and a replica
+    const aKeys = await dagKeys(a, chunk)
+    const bKeys = await dagKeys(b, chunk)
+    // an orphan block (a block file nothing holds, as an interrupted import leaves) and a replica
     const orphan = randomBytes(1000)
     const orphanCid = cidOf(RAW_CODE, orphan)
-    await store.blockstore.put(orphanCid, orphan)
+    await blockstore.put(orphanCid, orphan)
     const replica = randomBytes(2000)
     const replicaCid = cidOf(RAW_CODE, replica)
-    await store.blockstore.put(replicaCid, replica)
-    await store.holdings.add({ cid: replicaCid, reason: 'replica', size: replica.length, blocks: 1 })
+    assert.deepEqual(await store.storeReplicas([{ cid: replicaCid, bytes: replica, replicas: 3 }]), [true])
 
     const all = new Set([...aKeys, ...bKeys, cidKey(orphanCid), cidKey(replicaCid)])
-    assert.deepEqual(await storedKeys(store), all)
+    assert.deepEqual(await storedKeys(blockstore), all)
 
     const gc = await store.gc()
     assert.deepEqual(gc, { blocks: 1, bytes: 1000 })
-    assert.deepEqual(await storedKeys(store), new Set([...aKeys, ...bKeys, cidKey(replicaCid)]))
+    assert.deepEqual(await storedKeys(blockstore), new Set([...aKeys, ...bKeys, cidKey(replicaCid)]))
 
     const removed = await store.remove(ra.cid)
     assert.equal(removed.removed.length, 1)
     const onlyA = [...aKeys].filter(k => !bKeys.has(k))
     assert.equal(removed.freed.blocks, onlyA.length)
-    assert.deepEqual(await storedKeys(store), new Set([...bKeys, cidKey(replicaCid)]))
+    assert.deepEqual(await storedKeys(blockstore), new Set([...bKeys, cidKey(replicaCid)]))
 
     // the shared leaves still serve b, byte for byte
     const parts: Uint8Array[] = []
@@ -128,30 +130,30 @@ describe('content store on disk', function () {
     const first = randomBytes(40 * KiB)
     await fs.writeFile(path.join(dir, 'first'), first)
     await fs.writeFile(path.join(dir, 'big'), randomBytes(200 * KiB))
-    const { store, close } = await openStore(dir, 100 * KiB)
+    const { store, blockstore, close } = await openStore(dir, 100 * KiB)
     const kept = await store.shareFile(path.join(dir, 'first'), { chunkSize: 16 * KiB })
-    const before = await storedKeys(store)
+    const before = await storedKeys(blockstore)
     await assert.rejects(store.shareFile(path.join(dir, 'big'), { chunkSize: 16 * KiB }), (err: Error) => {
       assert.equal(err.name, 'QuotaExceededError')
       assert.match(err.message, /storage quota exceeded/)
       return true
     })
-    assert.deepEqual(await storedKeys(store), before, 'nothing of the refused import is left')
+    assert.deepEqual(await storedKeys(blockstore), before, 'nothing of the refused import is left')
     assert.deepEqual(await tempFiles(path.join(dir, 'blocks')), [])
     assert.deepEqual((await store.list()).map(h => h.cid), [cidKey(kept.cid)])
-    assert.equal(store.usage().bytes, 40 * KiB + (await store.blockstore.sizeOf(kept.cid))!)
+    assert.equal(store.usage().bytes, 40 * KiB + (await store.blockSize(kept.cid))!)
     await close()
   })
 
   it('verify finds corrupt blocks and --repair removes them; reading one fails', async () => {
     const data = randomBytes(50 * KiB)
     await fs.writeFile(path.join(dir, 'f'), data)
-    const { store, close } = await openStore(dir)
+    const { store, blockstore, close } = await openStore(dir)
     const r = await store.shareFile(path.join(dir, 'f'), { chunkSize: 16 * KiB })
     assert.deepEqual((await store.verify()).bad, [])
     // flip a byte of one leaf on disk
     let victim: string | undefined
-    for await (const block of store.blockstore.list()) if (block.cid.code === RAW_CODE) { victim = store.blockstore.pathOf(block.cid); break }
+    for await (const block of blockstore.list()) if (block.cid.code === RAW_CODE) { victim = blockstore.pathOf(block.cid); break }
     const bytes = await fs.readFile(victim!)
     bytes[0] ^= 0xff
     await fs.writeFile(victim!, bytes)
