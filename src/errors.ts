@@ -21,6 +21,11 @@ export class InvalidInputError extends ShoalError {
   override readonly exitCode = 2 as const
 }
 
+/** The CID names a DAG that is not a UnixFS file (e.g. a directory). */
+export class NotAFileError extends InvalidInputError {
+  static name = 'NotAFileError'
+}
+
 /** The repo path exists but is not a directory. */
 export class RepoNotDirectoryError extends InvalidInputError {
   static name = 'RepoNotDirectoryError'
