@@ -87,6 +87,11 @@ export class SwarmNotFoundError extends ShoalError {
   static name = 'SwarmNotFoundError'
 }
 
+/** This peer knows no other peer to ask (an empty routing table). */
+export class NoPeersError extends ShoalError {
+  static name = 'NoPeersError'
+}
+
 /** Something that was waited for did not happen in time. */
 export class TimeoutError extends ShoalError {
   static name = 'TimeoutError'

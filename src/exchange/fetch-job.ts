@@ -18,8 +18,8 @@ import { cidKey, matchesCid } from '../content/cid.ts'
 import type { BufferPool } from '../content/buffer-pool.ts'
 import { decodeFileNode } from '../content/dag-reader.ts'
 import type { HashWorker } from '../content/hash-worker.ts'
-import type { ShoalNode } from '../peer/libp2p.ts'
-import type { ClosestPlanner } from '../placement/closest-planner.ts'
+import type { ResponsiblePlanner } from '../routing/index.ts'
+import type { ShoalNode } from '../routing/libp2p.ts'
 import type { ContentStore, FetchSession } from '../store/content-store.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
 import { mapConcurrent, raceSignal, sleep } from '../utils/wait.ts'
@@ -46,7 +46,7 @@ export interface FetchJobInit {
   root: CID
   node: ShoalNode
   content: ContentStore
-  planner: () => ClosestPlanner
+  planner: () => ResponsiblePlanner
   replicas: number
   hasher: HashWorker
   /** Block buffers of (at least) this size, reused from fetch to fetch. */
@@ -439,8 +439,8 @@ export class FetchJob {
       let candidates = [holder ?? '']
       if (holder == null) {
         this.discoverProviders(signal)
-        const plan = await this.init.planner().plan([cid.multihash.bytes], 2 * this.init.replicas, signal)
-        candidates = [...new Set([...plan.closest[0], ...this.providers, ...this.connectedPeers()])].filter(p => p !== this.selfId && !tried.has(p))
+        const plan = await this.init.planner().plan([cid.multihash.bytes], 2 * this.init.replicas, { signal })
+        candidates = [...new Set([...plan.responsible[0], ...this.providers, ...this.connectedPeers()])].filter(p => p !== this.selfId && !tried.has(p))
       }
       if (candidates.length === 0 && tried.size === 0 && this.init.node.getPeers().length === 0) {
         throw new ContentNotFoundError(`${cidKey(cid)} is not held here and no peer is connected to fetch it from`)
@@ -571,9 +571,9 @@ export class FetchJob {
       const orphans = scheduler.orphans()
       if (orphans.length > 0) {
         this.discoverProviders(signal)
-        const plan = await this.init.planner().plan(orphans.map(i => layout.pieces[i].cid.multihash.bytes), 2 * this.init.replicas, signal)
+        const plan = await this.init.planner().plan(orphans.map(i => layout.pieces[i].cid.multihash.bytes), 2 * this.init.replicas, { signal })
         const byPeer = new Map<string, number[]>()
-        plan.closest.forEach((peers, j) => {
+        plan.responsible.forEach((peers, j) => {
           for (const peer of peers) {
             if (asked.has(peer)) continue
             let list = byPeer.get(peer)
