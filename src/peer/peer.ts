@@ -285,7 +285,7 @@ export class ShoalPeer {
   }
 
   /**
-   * Looks this peer up in the DHT again until its routing table stops
+   * Looks this peer up through the overlay again until its routing table stops
    * growing; local swarms call it on peers whose tables are still short.
    */
   refreshRouting (): void {
