@@ -285,8 +285,8 @@ export class ShoalPeer {
   }
 
   /**
-   * Looks this peer up through the overlay again until its routing table stops
-   * growing; local swarms call it on peers whose tables are still short.
+   * Looks this peer up through the overlay again until its routing table
+   * stops growing; local swarms call it on peers whose tables are still short.
    */
   refreshRouting (): void {
     this.bootstrapper?.refresh()
