@@ -21,6 +21,11 @@ export class InvalidInputError extends ShoalError {
   override readonly exitCode = 2 as const
 }
 
+/** The CID names a DAG that is not a UnixFS file (e.g. a directory). */
+export class NotAFileError extends InvalidInputError {
+  static name = 'NotAFileError'
+}
+
 /** The repo path exists but is not a directory. */
 export class RepoNotDirectoryError extends InvalidInputError {
   static name = 'RepoNotDirectoryError'
@@ -80,6 +85,11 @@ export class SwarmError extends ShoalError {
 /** No swarm.json in the swarm directory. */
 export class SwarmNotFoundError extends ShoalError {
   static name = 'SwarmNotFoundError'
+}
+
+/** This peer knows no other peer to ask (an empty routing table). */
+export class NoPeersError extends ShoalError {
+  static name = 'NoPeersError'
 }
 
 /** Something that was waited for did not happen in time. */

@@ -6,14 +6,14 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { API_PREFIX, API_REQUEST_TIMEOUT_MS, REPO_FILES } from '../constants.ts'
 import { ApiError, DaemonNotRunningError, InvalidInputError, ShoalError } from '../errors.ts'
-import type { ClosestPeersResult } from '../peer/closest-peers.ts'
-import type { ConnectedPeer, PeerStatus } from '../peer/peer.ts'
+import type { ConnectedPeer } from '../peer/peer.ts'
 import type { BlockstoreUsage } from '../store/blockstore.ts'
 import type { GcResult, RemoveResult, VerifyResult } from '../store/content-store.ts'
 import type { Holding } from '../store/holdings.ts'
 import type { FetchProgress, FetchResult } from '../exchange/fetcher.ts'
 import type { RepairReport } from '../placement/repairer.ts'
 import type { ShareProgress, ShareResponse, StatResponse } from './content-routes.ts'
+import type { ClosestPeersResult, StatusResponse } from './server.ts'
 
 export interface ShareRequest {
   /** A file the daemon reads itself... */
@@ -133,7 +133,7 @@ export class ApiClient {
     return (await this.request<{ peers: ConnectedPeer[] }>('GET', `${API_PREFIX}/peers`, options)).peers
   }
 
-  async status (options?: RequestOptions): Promise<PeerStatus> {
+  async status (options?: RequestOptions): Promise<StatusResponse> {
     return this.request('GET', `${API_PREFIX}/status`, options)
   }
 

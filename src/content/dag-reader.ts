@@ -7,7 +7,7 @@
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
-import { NotAFileError } from '../store/errors.ts'
+import { NotAFileError } from '../errors.ts'
 import { DAG_PB_CODE, RAW_CODE } from './cid.ts'
 
 /** Fetches a block's bytes, already verified against the CID. */

@@ -1,28 +1,33 @@
 /**
  * Repair, run by every peer on the replicas it holds for others: every
  * interval (jittered ±25% so peers do not run in step) it finds each
- * replica's k closest peers again (ClosestPlanner, a few lookups for all of
- * them), asks those peers which blocks they hold, and pushes a copy to each
- * closest peer that lacks one: after a holder leaves, the next closest takes
- * its place; when a new peer joins closer to a key, it receives the block.
- * A holder that is no longer among the k closest drops its copy, but only
- * once all k closest hold the block. A pass pushes at most maxPushesPerRun
+ * replica's k responsible peers again (the overlay's planner, a few lookups
+ * for all of them), asks those peers which blocks they hold, and pushes a
+ * copy to each responsible peer that lacks one: after a holder leaves, the
+ * next one takes its place; when a new peer joins closer to a key, it
+ * receives the block. A holder that is no longer among the k responsible
+ * drops its copy, but only once all k of them hold the block. A pass pushes at most maxPushesPerRun
  * copies; the rest wait for the next pass.
  */
-import type { Logger } from '@libp2p/interface'
+import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
+import type { Overlay } from '../routing/index.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import type { PlacementMetrics } from './metrics.ts'
 import type { Placement } from './placement.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 
-export interface RepairerInit {
-  placement: Placement
+export interface RepairerComponents {
+  node: Pick<Libp2p, 'peerId' | 'dialProtocol'>
+  overlay: Pick<Overlay, 'planner'>
+  placement: Pick<Placement, 'whoHas'>
   content: ContentStore
-  selfId: string
+  logger: ComponentLogger
+}
+
+export interface RepairerInit {
   intervalMs: number
   maxPushesPerRun: number
-  log: Logger
   metrics?: PlacementMetrics
 }
 
@@ -37,14 +42,18 @@ export interface RepairReport {
 }
 
 export class Repairer {
+  private readonly components: RepairerComponents
   private readonly init: RepairerInit
+  private readonly log: Logger
   private timer?: ReturnType<typeof setTimeout>
   private controller?: AbortController
   private running?: Promise<RepairReport>
   private passes = 0
 
-  constructor (init: RepairerInit) {
+  constructor (components: RepairerComponents, init: RepairerInit) {
+    this.components = components
     this.init = init
+    this.log = components.logger.forComponent('shoal:repair')
   }
 
   /** Repair passes finished since start. */
@@ -61,6 +70,7 @@ export class Repairer {
     clearTimeout(this.timer)
     this.timer = undefined
     this.controller?.abort()
+    // a failed pass was logged where it ran (schedule)
     await this.running?.catch(() => {})
   }
 
@@ -70,8 +80,8 @@ export class Repairer {
     this.timer = setTimeout(() => {
       this.running = this.runOnce(this.controller?.signal)
       this.running
-        .then(report => { if (report.pushed + report.dropped > 0) this.init.log('repair: %o', report) })
-        .catch(err => { if (this.controller?.signal.aborted !== true) this.init.log.error('repair pass failed - %e', err) })
+        .then(report => { if (report.pushed + report.dropped > 0) this.log('repair: %o', report) })
+        .catch(err => { if (this.controller?.signal.aborted !== true) this.log.error('repair pass failed - %e', err) })
         .finally(() => { this.passes++; this.running = undefined; this.schedule() })
     }, this.init.intervalMs * jitter)
     this.timer.unref?.()
@@ -80,7 +90,8 @@ export class Repairer {
   /** One pass over every replica held here. */
   async runOnce (signal?: AbortSignal): Promise<RepairReport> {
     const started = performance.now()
-    const { placement, content, selfId } = this.init
+    const { node, overlay, placement, content } = this.components
+    const selfId = node.peerId.toString()
     this.init.metrics?.repairRun()
     const replicas = (await content.list()).filter(h => h.reason === 'replica')
     const report: RepairReport = { checked: replicas.length, pushed: 0, bytes: 0, dropped: 0, missing: 0, ms: 0 }
@@ -93,22 +104,22 @@ export class Repairer {
       list.push(CID.parse(h.cid))
     }
     let budget = this.init.maxPushesPerRun
-    const planner = placement.planner()
+    const planner = overlay.planner()
     for (const [k, cids] of byK) {
       // peers gone since the routing tables last heard of them cannot answer:
       // leave them out and plan again, so the next closest take their place
-      let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
-      let asked = await placement.whoHas(cids, plan.closest, signal)
+      let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
+      let asked = await placement.whoHas(cids, plan.responsible, signal)
       for (let round = 0; asked.unreachable.length > 0 && round < 3; round++) {
         planner.exclude(asked.unreachable)
-        plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
-        asked = await placement.whoHas(cids, plan.closest, signal)
+        plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
+        asked = await placement.whoHas(cids, plan.responsible, signal)
       }
       const holders = asked.holders
       // peer -> blocks it lacks
       const toPush = new Map<string, number[]>()
       cids.forEach((_, i) => {
-        for (const peer of plan.closest[i]) {
+        for (const peer of plan.responsible[i]) {
           if (peer === selfId || holders[i].includes(peer)) continue
           let list = toPush.get(peer)
           if (list == null) toPush.set(peer, list = [])
@@ -127,7 +138,7 @@ export class Repairer {
         let answered = 0
         let session: StoreSession | undefined
         try {
-          session = await StoreSession.open(placement.node, peer, signal)
+          session = await StoreSession.open(node, peer, signal)
           await session.putMany(allowed.map(i => ({ cid: cids[i], load: async () => content.readBlock(cids[i]) })), k, (j, status, _message, size) => {
             const i = allowed[j]
             answered++
@@ -145,14 +156,15 @@ export class Repairer {
           signal?.throwIfAborted()
           session?.abort(err as Error)
           report.missing += allowed.length - answered
-          this.init.log('repair: pushing to %s failed: %s', peer, (err as Error).message)
+          this.log('repair: pushing to %s failed: %s', peer, (err as Error).message)
         }
       }
-      // not among the closest any more, and every one of them holds it: let go
+      // not among the responsible any more, and every one of them holds it: let go
       for (let i = 0; i < cids.length; i++) {
-        if (plan.closest[i].includes(selfId)) continue
-        const onClosest = plan.closest[i].filter(p => holders[i].includes(p)).length
-        if (onClosest >= Math.min(k, plan.closest[i].length) && plan.closest[i].length >= k) {
+        const responsible = plan.responsible[i]
+        if (responsible.includes(selfId)) continue
+        const onResponsible = responsible.filter(p => holders[i].includes(p)).length
+        if (onResponsible >= Math.min(k, responsible.length) && responsible.length >= k) {
           await content.dropReplica(cids[i])
           report.dropped++
           this.init.metrics?.repairDropped()

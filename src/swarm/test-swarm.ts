@@ -29,8 +29,6 @@ export interface TestSwarmOptions {
   config?: Partial<ShoalConfig>
   /** kad-dht k (bucket size and lookup width); default 20. */
   kBucketSize?: number
-  /** Start each peer's control API (default false). */
-  api?: boolean
   /** Collect libp2p metrics (default false: cheaper for big swarms). */
   metrics?: boolean
   /** How long to wait for the swarm to become routable (default 30 s + 0.5 s/peer). */
@@ -67,7 +65,6 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
     await Repo.init(repoPath, { ...options.config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', dht: { kBucketSize: k } })
     const peer = await ShoalPeer.open(repoPath, {
       bootstrap,
-      api: options.api === true ? undefined : false,
       metrics: options.metrics ?? false
     })
     peers[index] = peer

@@ -4,7 +4,6 @@
  * the API streams a byte range of a file it does not hold, that range first.
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
@@ -13,6 +12,7 @@ import type { ShoalPeer } from '../../src/peer/peer.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { waitFor } from '../../src/utils/wait.ts'
 import { runCli, startDaemon, tempDir, type DaemonProcess } from '../helpers/cli.ts'
+import { shareOn as shareOnPeers } from '../helpers/swarm.ts'
 
 const MiB = 1024 * 1024
 
@@ -34,17 +34,8 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
     return client
   }
 
-  async function shareOn (holders: ShoalPeer[], size: number): Promise<{ root: CID, data: Buffer }> {
-    const data = randomBytes(size)
-    const file = path.join(dir, `file-${Math.random()}`)
-    await fs.writeFile(file, data)
-    let root: CID | undefined
-    for (const peer of holders) {
-      root = (await peer.content.shareFile(file, { chunkSize: MiB })).cid
-      await peer.placement.place(root, [], 0)
-    }
-    return { root: root!, data }
-  }
+  const shareOn = async (holders: ShoalPeer[], size: number): Promise<{ root: CID, data: Buffer }> =>
+    shareOnPeers(holders, { dir, size, chunkSize: MiB })
 
   before(async () => {
     swarm = await createTestSwarm(3)

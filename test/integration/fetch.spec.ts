@@ -20,6 +20,7 @@ import { FsBlockstore } from '../../src/store/blockstore.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { STREAM_LIMITS } from '../../src/wire/limits.ts'
+import { shareOn as shareOnPeers } from '../helpers/swarm.ts'
 import {
   MAX_PENDING_WANTS, Presence, XFER_PROTOCOL, XferRequestCodec, XferResponseCodec, packBits, unpackBits
 } from '../../src/wire/xfer-messages.ts'
@@ -34,19 +35,8 @@ describe('parallel fetch in a 10-peer swarm', function () {
   after(async () => { await swarm?.destroy() })
 
   /** The same bytes shared by each of `holders` (k = 0: kept there and announced), so each holds every block. */
-  async function shareOn (holders: ShoalPeer[], size: number, chunkSize = 256 * KiB): Promise<{ root: CID, data: Buffer }> {
-    const data = randomBytes(size)
-    const file = path.join(swarm.dir, `file-${Date.now()}-${Math.random()}`)
-    await fs.writeFile(file, data)
-    let root: CID | undefined
-    for (const peer of holders) {
-      const imported = await peer.content.shareFile(file, { chunkSize })
-      assert.ok(root == null || root.equals(imported.cid))
-      root = imported.cid
-      await peer.placement.place(imported.cid, [], 0)
-    }
-    return { root: root!, data }
-  }
+  const shareOn = async (holders: ShoalPeer[], size: number, chunkSize = 256 * KiB): Promise<{ root: CID, data: Buffer }> =>
+    shareOnPeers(holders, { dir: swarm.dir, size, chunkSize })
 
   const out = (name: string): string => path.join(swarm.dir, `${name}-${Math.random()}.out`)
 

@@ -17,6 +17,7 @@ import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { FileLeaves } from '../../src/store/file-leaves.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { tempDir } from '../helpers/cli.ts'
+import { shareOn } from '../helpers/swarm.ts'
 
 const MiB = 1024 * 1024
 
@@ -28,11 +29,7 @@ describe('leaves kept in fetched files', function () {
 
   it('keeps a fetched file\'s leaves only in the file, serves them from it, and catches a change to the file', async () => {
     const [holder, fetcher, second] = swarm.peers
-    const data = randomBytes(6 * MiB + 5)
-    const source = path.join(swarm.dir, 'source')
-    await fs.writeFile(source, data)
-    const root = (await holder.content.shareFile(source, { chunkSize: MiB })).cid
-    await holder.placement.place(root, [], 0)
+    const { root, data } = await shareOn([holder], { dir: swarm.dir, size: 6 * MiB + 5, chunkSize: MiB })
 
     const storedBefore = fetcher.content.usage().bytes
     const target = path.join(swarm.dir, 'fetched.bin')
@@ -72,17 +69,8 @@ describe('leaves kept in fetched files', function () {
   })
 
   /** A new random file shared (k = 0) by the given peers; its root and bytes. */
-  async function seed (holders: typeof swarm.peers, size: number): Promise<{ root: CID, data: Buffer }> {
-    const data = randomBytes(size)
-    const source = path.join(swarm.dir, `source-${Math.random()}`)
-    await fs.writeFile(source, data)
-    let root: CID | undefined
-    for (const h of holders) {
-      root = (await h.content.shareFile(source, { chunkSize: 256 * 1024 })).cid
-      await h.placement.place(root, [], 0)
-    }
-    return { root: root!, data }
-  }
+  const seed = async (holders: typeof swarm.peers, size: number): Promise<{ root: CID, data: Buffer }> =>
+    shareOn(holders, { dir: swarm.dir, size, chunkSize: 256 * 1024 })
 
   it('re-checks kept leaves before trusting them: a deleted output, a deleted .part, a file overwritten by another fetch', async () => {
     const holders = swarm.peers.slice(1, 3)

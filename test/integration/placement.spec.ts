@@ -5,15 +5,14 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import fs from 'node:fs/promises'
-import path from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { cidOf, RAW_CODE } from '../../src/content/cid.ts'
-import { closestByXor } from '../../src/peer/kad-distance.ts'
+import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
 import type { ShoalPeer } from '../../src/peer/peer.ts'
 import { StoreSession } from '../../src/placement/store-client.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { StoreStatus } from '../../src/wire/store-messages.ts'
+import { holdersOf, shareRandom, trueClosest } from '../helpers/swarm.ts'
 
 const KiB = 1024
 
@@ -23,26 +22,13 @@ describe('placement in a 20-peer swarm', function () {
   before(async () => { swarm = await createTestSwarm(20) })
   after(async () => { await swarm?.destroy() })
 
-  const trueClosest = (cid: CID, k: number): string[] =>
-    closestByXor(cid.multihash.bytes, swarm.peers.map(p => p.peerId), k).map(p => p.toString())
-
-  const holdersOf = async (cid: CID): Promise<string[]> => {
-    const out: string[] = []
-    for (const peer of swarm.peers) if (await peer.content.hasBlock(cid)) out.push(peer.peerId.toString())
-    return out
-  }
-
+  /** A new file shared by `peer`: every block placed on its k closest. */
   async function share (peer: ShoalPeer, size: number, k: number): Promise<{ root: CID, cids: CID[], data: Buffer }> {
-    const data = randomBytes(size)
-    const file = path.join(swarm.dir, `file-${Date.now()}-${Math.random()}`)
-    await fs.writeFile(file, data)
-    const imported = await peer.content.shareFile(file, { chunkSize: 64 * KiB })
-    const cids = await peer.content.dagCids(imported.cid)
-    const result = await peer.placement.place(imported.cid, cids, k)
-    assert.equal(result.target, k)
-    assert.equal(result.complete, true, JSON.stringify(result.refused))
-    assert.ok(result.min >= k)
-    return { root: imported.cid, cids, data }
+    const { root, cids, data, result } = await shareRandom(peer, { dir: swarm.dir, size, chunkSize: 64 * KiB, replicas: k })
+    assert.equal(result.placement.target, k)
+    assert.equal(result.placement.complete, true, JSON.stringify(result.placement.refused))
+    assert.ok(result.placement.min >= k)
+    return { root, cids, data }
   }
 
   it('puts every block (root, nodes, leaves) on exactly its true k closest peers', async () => {
@@ -50,8 +36,8 @@ describe('placement in a 20-peer swarm', function () {
     const { cids } = await share(sharer, 40 * 64 * KiB + 5, 3)
     assert.equal(cids.length, 42)
     for (const cid of cids) {
-      const expected = trueClosest(cid, 3)
-      const holders = (await holdersOf(cid)).filter(id => id !== sharer.peerId.toString())
+      const expected = trueClosest(swarm.peers, cid, 3)
+      const holders = (await holdersOf(swarm.peers, cid)).filter(id => id !== sharer.peerId.toString())
       assert.deepEqual(holders.sort(), expected.filter(id => id !== sharer.peerId.toString()).sort(), `holders of ${cid}`)
       for (const id of expected) {
         const holder = swarm.peers.find(p => p.peerId.toString() === id)!
@@ -65,7 +51,7 @@ describe('placement in a 20-peer swarm', function () {
   it('a third peer still gets the exact bytes after the sharer has left', async () => {
     const sharer = swarm.peers[5]
     const { root, cids, data } = await share(sharer, 10 * 64 * KiB + 77, 3)
-    const fetcherPeer = swarm.peers.find(p => p !== sharer && !trueClosest(root, 3).includes(p.peerId.toString()))!
+    const fetcherPeer = swarm.peers.find(p => p !== sharer && !trueClosest(swarm.peers, root, 3).includes(p.peerId.toString()))!
     await sharer.stop()
     const result = await fetcherPeer.fetcher.fetch(root, { timeoutMs: 30_000 })
     assert.equal(result.size, data.length)

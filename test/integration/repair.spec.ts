@@ -8,16 +8,16 @@
  * does not make it fail.
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
-import { closestByXor, compareDistance, kadIdOfKey, kadIdOfPeer } from '../../src/peer/kad-distance.ts'
+import { compareDistance, kadIdOfKey, kadIdOfPeer } from '../../src/routing/kademlia/kad-distance.ts'
 import type { ShoalPeer } from '../../src/peer/peer.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { waitFor } from '../../src/utils/wait.ts'
+import { holdersOf, shareRandom, trueClosest as closestOf } from '../helpers/swarm.ts'
 
 const KiB = 1024
 const K = 3
@@ -29,21 +29,13 @@ describe('repair in a 20-peer swarm', function () {
   after(async () => { await swarm?.destroy() })
 
   const live = (): ShoalPeer[] => swarm.peers.filter(p => p.isStarted)
-  const trueClosest = (cid: CID): string[] => closestByXor(cid.multihash.bytes, live().map(p => p.peerId), K).map(p => p.toString())
-  const holders = async (cid: CID): Promise<string[]> => {
-    const out: string[] = []
-    for (const p of live()) if (await p.content.hasBlock(cid)) out.push(p.peerId.toString())
-    return out.sort()
-  }
+  const trueClosest = (cid: CID): string[] => closestOf(live(), cid, K)
+  const holders = async (cid: CID): Promise<string[]> => holdersOf(live(), cid)
 
   async function share (peer: ShoalPeer, size: number): Promise<{ root: CID, cids: CID[] }> {
-    const file = path.join(swarm.dir, `f-${Math.random()}`)
-    await fs.writeFile(file, randomBytes(size))
-    const { cid } = await peer.content.shareFile(file, { chunkSize: 64 * KiB })
-    const cids = await peer.content.dagCids(cid)
-    const placed = await peer.placement.place(cid, cids, K)
-    assert.equal(placed.complete, true)
-    return { root: cid, cids }
+    const { root, cids, result } = await shareRandom(peer, { dir: swarm.dir, size, chunkSize: 64 * KiB, replicas: K })
+    assert.equal(result.placement.complete, true)
+    return { root, cids }
   }
 
   /** Waits until every live peer has finished `passes` more repair passes. */

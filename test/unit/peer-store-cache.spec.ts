@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
-import { PeerStoreCache } from '../../src/peer/peer-store-cache.ts'
+import { PeerStoreCache } from '../../src/routing/peer-store-cache.ts'
 import { tempDir } from '../helpers/cli.ts'
 
 describe('peer-store write-back cache', () => {

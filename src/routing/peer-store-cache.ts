@@ -19,7 +19,7 @@
  * the last interval's peer-store updates, which are only hints.
  */
 import { Key, type Batch, type Datastore, type KeyQuery, type Pair, type Query } from 'interface-datastore'
-import type { AbortOptions, Startable } from '@libp2p/interface'
+import { NotFoundError, type AbortOptions, type Startable } from '@libp2p/interface'
 
 const PEERS = '/peers/'
 export const PEER_STORE_FLUSH_INTERVAL_MS = 5_000
@@ -29,12 +29,12 @@ export interface PeerStoreCacheInit {
   onError?: (err: unknown) => void
 }
 
-class NotFoundError extends Error {
-  readonly name = 'NotFoundError'
-  readonly code = 'ERR_NOT_FOUND'
-  constructor (message = 'Not Found') { super(message) }
-}
-
+/**
+ * A missing key, as datastores report it: an error named NotFoundError
+ * (interface-store's class from LevelDB; libp2p's peer store checks the
+ * name too). Not one of Shoal's errors, and not always the same class, so
+ * it is matched by its name.
+ */
 const isNotFound = (err: unknown): boolean => (err as { name?: string })?.name === 'NotFoundError'
 
 export class PeerStoreCache implements Datastore, Startable {
@@ -72,6 +72,7 @@ export class PeerStoreCache implements Datastore, Startable {
 
   /** Writes every dirty peer record to the inner datastore in one batch. */
   async flush (): Promise<void> {
+    // a flush that failed was reported to its own caller; this one retries its keys
     this.flushing = this.flushing.catch(() => {}).then(async () => {
       if (this.dirty.size === 0) return
       const keys = [...this.dirty]

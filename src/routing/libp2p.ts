@@ -1,0 +1,115 @@
+/**
+ * Assembles the libp2p node a Shoal peer runs: TCP + Noise + Yamux, identify,
+ * ping, and the services of its overlay (`ShoalNodeInit.overlay`), whose
+ * Overlay is `node.services.overlay`.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { KadDHT } from '@libp2p/kad-dht'
+import { ping, type Ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Identify } from '@libp2p/identify'
+import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+import type { Registry } from 'prom-client'
+import { AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, SHOAL_VERSION } from '../constants.ts'
+import { ShoalError } from '../errors.ts'
+import type { Overlay, OverlayName } from './index.ts'
+import { kademlia } from './kademlia/index.ts'
+import { PeerStoreCache } from './peer-store-cache.ts'
+
+export type ShoalServices = {
+  identify: Identify
+  ping: Ping
+  /** The overlay placement, repair and fetch route through. */
+  overlay: Overlay
+  /** kad-dht itself: part of a Kademlia node only (the Overlay is what the rest of Shoal uses). */
+  dht?: KadDHT
+}
+
+export type ShoalNode = Libp2p<ShoalServices>
+
+export interface ShoalNodeInit {
+  /** Which overlay's services the node runs (default 'kademlia'). */
+  overlay?: OverlayName
+  privateKey: PrivateKey
+  datastore: Datastore
+  listen: string[]
+  announce?: string[]
+  kBucketSize: number
+  maxConnections: number
+  allow: string[]
+  /** Registry for libp2p's metrics; none = metrics off (cheaper in big test swarms). */
+  metricsRegistry?: Registry
+  /**
+   * Also Node's process metrics (RSS, CPU, event-loop lag, GC) in that
+   * registry (default true). Each registry that collects them runs its own
+   * event-loop-delay monitor and GC observer: 50 peers of one swarm host
+   * doing so cost ~20 CPU-s while a 100-peer swarm came up, for 50 copies of
+   * the same numbers. A host gives them to its first peer only.
+   */
+  processMetrics?: boolean
+  /**
+   * The peer is one of a local swarm whose launcher tells it whom to connect
+   * to (src/swarm/contact-plan.ts); see KademliaInit.plannedJoin. Default false.
+   */
+  plannedJoin?: boolean
+  /** For libp2p and its services (default: @libp2p/logger's). */
+  logger?: ComponentLogger
+}
+
+export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> {
+  return createLibp2p({
+    privateKey: init.privateKey,
+    logger: init.logger,
+    // peer records in memory, written back to LevelDB in batches (see peer-store-cache.ts)
+    datastore: new PeerStoreCache(init.datastore),
+    nodeInfo: { name: 'shoal', version: SHOAL_VERSION, userAgent: AGENT_VERSION },
+    // started by ShoalPeer once the repo is locked and stores are open
+    start: false,
+    addresses: {
+      listen: init.listen,
+      announce: init.announce ?? []
+    },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: init.maxConnections,
+      // local swarms and LANs open many connections per second from one host
+      allow: init.allow
+    },
+    connectionMonitor: {
+      // libp2p pings every connection every 10 s by default: with 20-100
+      // connections per peer that was most of an idle daemon's CPU, and on a
+      // loaded machine a slow pong aborted healthy connections
+      pingInterval: CONNECTION_PING_INTERVAL_MS,
+      abortConnectionOnPingFailure: false
+    },
+    metrics: init.metricsRegistry == null
+      ? undefined
+      : prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: init.processMetrics ?? true }),
+    services: {
+      identify: identify(),
+      // kad-dht pings contacts from its routing table, new-contact and
+      // query paths at once; the default of 1 outbound ping stream per
+      // connection fails lookups with "too many outbound protocol streams"
+      ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
+      ...overlayServices(init)
+    }
+  })
+}
+
+/**
+ * The overlay's libp2p services: an `overlay` service implementing Overlay,
+ * and whatever it runs on (kad-dht for Kademlia). A Chord node's `overlay`
+ * is its `chord(init)` service, with no kad-dht.
+ */
+function overlayServices (init: ShoalNodeInit): ReturnType<typeof kademlia> {
+  const name = init.overlay ?? 'kademlia'
+  if (name === 'kademlia') return kademlia({ kBucketSize: init.kBucketSize, plannedJoin: init.plannedJoin })
+  throw new ShoalError(`the ${name} overlay is not built into this peer`)
+}
