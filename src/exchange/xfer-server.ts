@@ -8,13 +8,18 @@
  * blocks in memory; a stream that asks for more, sends a malformed or
  * oversized message, or stops reading for SEND_TIMEOUT_MS is reset. The
  * peer's other streams and every other peer carry on.
+ *
+ * The stream itself (framing, queue, read-ahead, teardown) is
+ * src/wire/request-stream.ts; this file is the request and its answers.
  */
-import { lpStream } from '@libp2p/utils'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
+import { cidBytesKey } from '../content/cid.ts'
 import type { ContentStore } from '../store/content-store.ts'
-import { STREAM_LIMITS } from '../wire/limits.ts'
-import { isEndOfStream } from '../wire/streams.ts'
+import { WireProtocolError } from '../wire/errors.ts'
+import { whichHeld } from '../wire/held.ts'
+import { MAX_MESSAGE_BYTES } from '../wire/limits.ts'
+import { RequestStream, type Answer, type Job, type StreamContext, type WorkQueue } from '../wire/request-stream.ts'
 import { encodeResponse } from '../wire/xfer-frames.ts'
 import {
   MAX_HAVE_CIDS, MAX_PENDING_HAVES, MAX_PENDING_WANTS, Presence, XferRequestCodec,
@@ -31,23 +36,15 @@ const READ_AHEAD = 4
 /** A fetcher that reads nothing for this long has its stream reset. */
 const SEND_TIMEOUT_MS = 60_000
 
-interface Pending {
-  kind: 'want' | 'have'
-  /** want: the CID asked for (binary) and its base64 key, for cancels. */
-  cid?: Uint8Array
-  key?: string
-  /** have: the CIDs asked about. */
-  cids?: Uint8Array[]
-  answer?: Promise<XferResponse>
-  cancelled?: boolean
-}
+/** One answer owed: a block (a want) or a bit set (a have list). */
+type Work =
+  | { kind: 'want', cid: Uint8Array, key: string, answer?: Promise<XferResponse> }
+  | { kind: 'have', cids: Uint8Array[], answer?: Promise<XferResponse> }
 
 export interface XferServerInit {
   content: ContentStore
   log: Logger
   limiter?: UploadLimiter
-  /** Bytes of blocks sent, for /metrics. */
-  onSent?: (bytes: number) => void
 }
 
 const NONE = new Uint8Array(0)
@@ -60,119 +57,62 @@ export class XferServer {
   }
 
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
-    const remote = connection.remotePeer.toString()
-    const lp = lpStream(stream, STREAM_LIMITS)
-    const queue: Pending[] = []
-    let wants = 0
-    let haves = 0
-    let wake: (() => void) | undefined
-    let readerDone = false
-    let failed: Error | undefined
-    const gone = new AbortController()
-    stream.addEventListener('close', () => { gone.abort(new Error('stream closed')) }, { once: true })
-
-    const readAhead = (): void => {
-      for (let i = 0; i < Math.min(READ_AHEAD, queue.length); i++) {
-        const item = queue[i]
-        if (item.answer == null) {
-          item.answer = this.answer(item)
-          item.answer.catch(() => {}) // awaited by the writer; a stream reset leaves it unawaited
-        }
-      }
-    }
-
-    const reader = (async () => {
-      try {
-        while (true) {
-          let request
-          try {
-            request = XferRequestCodec.decode(await lp.read())
-          } catch (err) {
-            if (isEndOfStream(err)) return
-            throw err
-          }
-          if (request.cancel.length > 0) {
-            const cancelled = new Set(request.cancel.map(c => Buffer.from(c).toString('base64')))
-            for (let i = queue.length - 1; i >= 0; i--) {
-              const item = queue[i]
-              if (item.kind === 'want' && cancelled.has(item.key ?? '')) {
-                item.cancelled = true
-                queue.splice(i, 1)
-                wants--
-              }
-            }
-          }
-          if (request.have.length > 0) {
-            if (request.have.length > MAX_HAVE_CIDS) throw new Error(`a have list of ${request.have.length} CIDs (most ${MAX_HAVE_CIDS})`)
-            if (++haves > MAX_PENDING_HAVES) throw new Error(`more than ${MAX_PENDING_HAVES} unanswered have lists`)
-            queue.push({ kind: 'have', cids: request.have })
-          }
-          for (const cid of request.want) queue.push({ kind: 'want', cid, key: Buffer.from(cid).toString('base64') })
-          wants += request.want.length
-          if (wants > MAX_PENDING_WANTS) throw new Error(`more than ${MAX_PENDING_WANTS} unanswered wants`)
-          readAhead()
-          wake?.()
-        }
-      } catch (err) {
-        failed = err as Error
-      } finally {
-        readerDone = true
-        wake?.()
-      }
-    })()
-
-    try {
-      while (true) {
-        if (failed != null) throw failed
-        const next = queue[0]
-        if (next == null) {
-          if (readerDone) break
-          await new Promise<void>(resolve => { wake = resolve })
-          wake = undefined
-          continue
-        }
-        readAhead()
-        const response = await next.answer
-        if (next.cancelled === true || response == null) continue // cancelled while it was being read
-        queue.shift()
-        if (next.kind === 'want') wants--
-        else haves--
-        readAhead()
-        // a rate-limited send may wait long; only the stream's end cuts it short
-        if (response.presence === Presence.BLOCK) await this.init.limiter?.take(response.data.length, gone.signal)
-        const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(SEND_TIMEOUT_MS)])
-        // the block goes out as it was read: no copy into an encoder
-        for (const part of encodeResponse(response)) {
-          if (!stream.send(part)) await stream.onDrain({ signal })
-        }
-        if (response.presence === Presence.BLOCK) this.init.onSent?.(response.data.length)
-      }
-      await reader
-      await stream.close()
-    } catch (err) {
-      this.init.log('xfer stream from %s reset: %s', remote, (err as Error).message)
-      stream.abort(err as Error)
-    }
+    const requests = new RequestStream<Work>(stream, connection, {
+      name: 'xfer',
+      log: this.init.log,
+      limits: { maxMessageBytes: MAX_MESSAGE_BYTES, readAhead: READ_AHEAD, sendTimeoutMs: SEND_TIMEOUT_MS }
+    })
+    const owed = { wants: 0, haves: 0 }
+    await requests.serve({
+      onRequest: (body, queue) => { this.onRequest(body, queue, owed) },
+      prepare: job => {
+        job.work.answer = this.read(job.work)
+        job.work.answer.catch(() => {}) // awaited when its turn comes; a stream reset leaves it unawaited
+      },
+      answer: async ([job]) => this.answer(job, requests),
+      onFinish: ({ work }) => { if (work.kind === 'want') owed.wants--; else owed.haves-- }
+    })
   }
 
-  private async answer (pending: Pending): Promise<XferResponse> {
-    if (pending.kind === 'have') {
-      // a CID that does not decode is simply not held
-      const cids = (pending.cids ?? []).map(bytes => { try { return CID.decode(bytes) } catch { return undefined } })
-      const valid = cids.flatMap((cid, i) => cid != null ? [i] : [])
-      const found = await this.init.content.hasBlocks(valid.map(i => cids[i]!))
-      const held = new Array<boolean>(cids.length).fill(false)
-      valid.forEach((i, j) => { held[i] = found[j] })
+  /** A request's cancels first, then its have list, then its wants. */
+  private onRequest (body: Uint8Array, queue: WorkQueue<Work>, owed: { wants: number, haves: number }): void {
+    const request = XferRequestCodec.decode(body)
+    if (request.cancel.length > 0) {
+      const cancelled = new Set(request.cancel.map(cidBytesKey))
+      queue.drop(work => work.kind === 'want' && cancelled.has(work.key))
+    }
+    if (request.have.length > 0) {
+      if (request.have.length > MAX_HAVE_CIDS) throw new WireProtocolError(`a have list of ${request.have.length} CIDs (most ${MAX_HAVE_CIDS})`)
+      if (++owed.haves > MAX_PENDING_HAVES) throw new WireProtocolError(`more than ${MAX_PENDING_HAVES} unanswered have lists`)
+      queue.push({ kind: 'have', cids: request.have })
+    }
+    for (const cid of request.want) queue.push({ kind: 'want', cid, key: cidBytesKey(cid) })
+    owed.wants += request.want.length
+    if (owed.wants > MAX_PENDING_WANTS) throw new WireProtocolError(`more than ${MAX_PENDING_WANTS} unanswered wants`)
+  }
+
+  private async answer (job: Job<Work>, stream: StreamContext): Promise<Answer> {
+    const response = await (job.work.answer ?? this.read(job.work))
+    // cancelled while it was being read
+    if (job.dropped) return { messages: [] }
+    // a rate-limited send may wait long; only the stream's end cuts it short
+    if (response.presence === Presence.BLOCK) await this.init.limiter?.take(response.data.length, stream.signal)
+    // the block goes out as it was read: no copy into an encoder
+    return { messages: [encodeResponse(response)] }
+  }
+
+  private async read (work: Work): Promise<XferResponse> {
+    if (work.kind === 'have') {
+      const held = await whichHeld(work.cids, async cids => this.init.content.hasBlocks(cids))
       return { cid: NONE, presence: Presence.HAVE_SET, data: NONE, bits: packBits(held) }
     }
-    const asked = pending.cid ?? NONE
     try {
       // Blockstore blocks are not re-hashed here (the fetcher verifies every block it receives); leaves kept in a fetched file are
       // (the user may have changed the file), so this peer never sends bytes it knows to be wrong.
-      const data = await this.init.content.readBlock(CID.decode(asked), { verify: false })
-      return { cid: asked, presence: Presence.BLOCK, data, bits: NONE }
+      const data = await this.init.content.readBlock(CID.decode(work.cid), { verify: false })
+      return { cid: work.cid, presence: Presence.BLOCK, data, bits: NONE }
     } catch {
-      return { cid: asked, presence: Presence.DONT_HAVE, data: NONE, bits: NONE }
+      return { cid: work.cid, presence: Presence.DONT_HAVE, data: NONE, bits: NONE }
     }
   }
 }

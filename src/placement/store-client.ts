@@ -3,11 +3,15 @@
  * request gets one response, in order, and putMany keeps several puts in
  * flight (the receiver reads ahead and stores them together).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
-import { pbStream } from '@libp2p/utils'
+import { lpStream } from '@libp2p/utils'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { raceSignal } from '../utils/wait.ts'
+import { ClientSession } from '../wire/client-session.ts'
+import { WireProtocolError } from '../wire/errors.ts'
+import { lengthPrefixed } from '../wire/length-prefix.ts'
 import { MAX_CIDS_PER_QUERY, STREAM_LIMITS } from '../wire/limits.ts'
+import { isEndOfStream } from '../wire/streams.ts'
 import {
   STORE_PROTOCOL, StoreRequestCodec, StoreResponseCodec, StoreStatus,
   type StoreRequest, type StoreResponse
@@ -18,20 +22,22 @@ export const PUT_WINDOW = 4
 /** How long one request may wait for its answer. */
 export const STORE_REQUEST_TIMEOUT_MS = 30_000
 
-export class StoreSession {
-  readonly peerId: string
-  private readonly stream: Stream
-  private readonly pb: ReturnType<typeof pbStream>
+interface Waiter {
+  resolve: (response: StoreResponse) => void
+  reject: (err: Error) => void
+}
+
+export class StoreSession extends ClientSession {
+  /** Requests sent and not yet answered, in the order sent (answers come in that order). */
+  private readonly waiting: Waiter[] = []
 
   private constructor (peerId: string, stream: Stream) {
-    this.peerId = peerId
-    this.stream = stream
-    this.pb = pbStream(stream, STREAM_LIMITS)
+    super(peerId, stream)
+    void this.readAnswers()
   }
 
   static async open (node: Pick<Libp2p, 'dialProtocol'>, peerId: string, signal?: AbortSignal): Promise<StoreSession> {
-    const stream = await node.dialProtocol(peerIdFromString(peerId), STORE_PROTOCOL, { signal })
-    return new StoreSession(peerId, stream)
+    return new StoreSession(peerId, await ClientSession.dial(node, peerId, STORE_PROTOCOL, signal))
   }
 
   /** Offers one block; resolves the receiver's status. */
@@ -52,33 +58,17 @@ export class StoreSession {
     signal?: AbortSignal,
     window = PUT_WINDOW
   ): Promise<void> {
-    const sizes: number[] = []
-    let acked = 0
-    let failure: Error | undefined
-    let wake: (() => void) | undefined
-    const reader = (async () => {
-      try {
-        while (acked < items.length) {
-          const timeout = AbortSignal.timeout(STORE_REQUEST_TIMEOUT_MS)
-          const response = await this.pb.read(StoreResponseCodec, { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout })
-          onResult(acked, response.statuses[0] ?? StoreStatus.UNKNOWN, response.message, sizes[acked])
-          acked++
-          wake?.()
-        }
-      } catch (err) {
-        failure = err as Error
-        wake?.()
-      }
-    })()
-    for (let sent = 0; sent < items.length; sent++) {
-      while (sent - acked >= window && failure == null) await new Promise<void>(resolve => { wake = resolve })
-      if (failure != null) break
-      const data = await items[sent].load()
-      sizes[sent] = data.length
-      await this.pb.write({ put: { cid: items[sent].cid.bytes, data, replicas } }, StoreRequestCodec, { signal })
+    const unanswered: Array<Promise<void>> = []
+    for (let i = 0; i < items.length; i++) {
+      if (unanswered.length >= window) await unanswered.shift()
+      const data = await items[i].load()
+      const answered = this.request({ put: { cid: items[i].cid.bytes, data, replicas } }, signal)
+        .then(r => { onResult(i, r.statuses[0] ?? StoreStatus.UNKNOWN, r.message, data.length) })
+      // awaited in turn below; if an earlier one throws first, the rest fail with the same session
+      answered.catch(() => {})
+      unanswered.push(answered)
     }
-    await reader
-    if (failure != null) throw failure
+    for (const answered of unanswered) await answered
   }
 
   /** Which of these blocks the peer holds. */
@@ -87,25 +77,53 @@ export class StoreSession {
     for (let i = 0; i < cids.length; i += MAX_CIDS_PER_QUERY) {
       const batch = cids.slice(i, i + MAX_CIDS_PER_QUERY)
       const response = await this.request({ has: { cids: batch.map(c => c.bytes) } }, signal)
-      if (response.statuses.length !== batch.length) throw new Error(`peer ${this.peerId} answered ${response.statuses.length} statuses for ${batch.length} CIDs`)
+      if (response.statuses.length !== batch.length) throw new WireProtocolError(`peer ${this.peerId} answered ${response.statuses.length} statuses for ${batch.length} CIDs`)
       out.push(...response.statuses.map(s => s === StoreStatus.HAVE))
     }
     return out
   }
 
-  private async request (request: StoreRequest, signal?: AbortSignal): Promise<StoreResponse> {
-    const timeout = AbortSignal.timeout(STORE_REQUEST_TIMEOUT_MS)
-    const combined = signal != null ? AbortSignal.any([signal, timeout]) : timeout
-    await this.pb.write(request, StoreRequestCodec, { signal: combined })
-    return this.pb.read(StoreResponseCodec, { signal: combined })
-  }
-
   async close (): Promise<void> {
-    await this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
+    await this.closeStream(new Error('session closed'))
   }
 
-  abort (err: Error): void {
-    this.stream.abort(err)
+  /** Sends one request; its answer is the next one not yet claimed. */
+  private async request (request: StoreRequest, signal?: AbortSignal): Promise<StoreResponse> {
+    if (this.failed != null) throw this.failed
+    const answer = new Promise<StoreResponse>((resolve, reject) => { this.waiting.push({ resolve, reject }) })
+    // raced below; when the deadline wins, the answer still arrives (or the session fails) unobserved
+    answer.catch(() => {})
+    const deadline = this.deadline(signal, STORE_REQUEST_TIMEOUT_MS, 'store request')
+    try {
+      await this.send(lengthPrefixed(StoreRequestCodec.encode(request)), deadline)
+      return await raceSignal(answer, deadline)
+    } finally {
+      deadline.clear()
+    }
+  }
+
+  private async readAnswers (): Promise<void> {
+    const lp = lpStream(this.stream, STREAM_LIMITS)
+    try {
+      while (true) {
+        let response: StoreResponse
+        try {
+          response = StoreResponseCodec.decode(await lp.read())
+        } catch (err) {
+          if (isEndOfStream(err) && this.waiting.length === 0) throw new WireProtocolError(`peer ${this.peerId} closed the store stream`)
+          throw err
+        }
+        const waiter = this.waiting.shift()
+        if (waiter == null) throw new WireProtocolError(`peer ${this.peerId} answered a store request nobody made`)
+        waiter.resolve(response)
+      }
+    } catch (err) {
+      this.fail(err as Error)
+    }
+  }
+
+  protected onFailure (err: Error): void {
+    for (const w of this.waiting.splice(0)) w.reject(err)
   }
 }
 

@@ -5,16 +5,22 @@
  * closest (with a margin), past the quota, or when its bytes do not match
  * its CID (then the stream is also reset: the sender is broken or hostile).
  * A malformed or oversized message resets the stream. Each connection may
- * hold only a couple of store streams, each handling one message at a time,
- * so one peer's flood cannot starve the others.
+ * hold only a couple of store streams, and received blocks waiting to be
+ * stored share one budget, so one peer's flood cannot starve the others.
+ *
+ * The stream itself (framing, queue, limits, teardown) is src/wire/request-stream.ts;
+ * this file is the two requests and their answers.
  */
-import { pbStream } from '@libp2p/utils'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { checkSupported, matchesCid } from '../content/cid.ts'
 import type { ContentStore } from '../store/content-store.ts'
-import { MAX_BLOCK_BYTES, MAX_CIDS_PER_QUERY, STREAM_LIMITS } from '../wire/limits.ts'
-import { isEndOfStream } from '../wire/streams.ts'
+import { ByteBudget } from '../wire/byte-budget.ts'
+import { WireProtocolError } from '../wire/errors.ts'
+import { whichHeld } from '../wire/held.ts'
+import { lengthPrefixed } from '../wire/length-prefix.ts'
+import { MAX_BLOCK_BYTES, MAX_CIDS_PER_QUERY, MAX_MESSAGE_BYTES } from '../wire/limits.ts'
+import { RequestStream, type Answer, type Job, type StreamContext, type WorkQueue } from '../wire/request-stream.ts'
 import {
   StoreRequestCodec, StoreResponseCodec, StoreStatus,
   type HasMessage, type PutMessage, type StoreRequest, type StoreResponse
@@ -43,6 +49,8 @@ export interface StoreServerInit {
 
 export class StoreServer {
   private readonly init: StoreServerInit
+  /** Bytes of received blocks waiting to be stored, across all streams. */
+  private readonly received = new ByteBudget(MAX_BUFFERED_BYTES)
 
   constructor (init: StoreServerInit) {
     this.init = init
@@ -59,98 +67,46 @@ export class StoreServer {
     return this.init.rankOf(key) < k + Math.max(2, k)
   }
 
-  /** Bytes of received blocks waiting to be stored, across all streams. */
-  private buffered = 0
-  private readonly bufferWaiters: Array<() => void> = []
-
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
-    const remote = connection.remotePeer.toString()
-    const pb = pbStream(stream, STREAM_LIMITS)
-    const queue: Array<{ request: StoreRequest, bytes: number }> = []
-    let readerDone = false
-    let closed = false
-    let failure: Error | undefined
-    let wake: (() => void) | undefined
-    // Requests are read ahead while earlier ones are stored, so a sender that
-    // pipelines its puts gets them written together.
-    const reader = (async () => {
-      try {
-        while (true) {
-          let request: StoreRequest
-          try {
-            request = await pb.read(StoreRequestCodec, { signal: AbortSignal.timeout(STORE_IDLE_TIMEOUT_MS) })
-          } catch (err) {
-            if (isEndOfStream(err)) return
-            throw err
-          }
-          if ((request.put == null) === (request.has == null)) throw new Error('a store request must carry exactly one of put / has')
-          if (queue.length >= MAX_PIPELINED_REQUESTS) throw new Error(`more than ${MAX_PIPELINED_REQUESTS} unanswered store requests`)
-          const bytes = request.put?.data.length ?? 0
-          await this.reserve(bytes)
-          // the writer gave up meanwhile: nobody will release this
-          if (closed) { this.release(bytes); return }
-          queue.push({ request, bytes })
-          wake?.()
-        }
-      } catch (err) {
-        failure = err as Error
-      } finally {
-        readerDone = true
-        wake?.()
-      }
-    })()
-    try {
-      while (true) {
-        if (failure != null) throw failure
-        if (queue.length === 0) {
-          if (readerDone) break
-          await new Promise<void>(resolve => { wake = resolve })
-          wake = undefined
-          continue
-        }
-        const first = queue[0]
-        if (first.request.has != null) {
-          queue.shift()
-          await pb.write(await this.has(first.request.has), StoreResponseCodec)
-          continue
-        }
-        // every put waiting now, stored together
+    const requests = new RequestStream<StoreRequest>(stream, connection, {
+      name: 'store',
+      log: this.init.log,
+      limits: { maxMessageBytes: MAX_MESSAGE_BYTES, idleTimeoutMs: STORE_IDLE_TIMEOUT_MS }
+    })
+    await requests.serve({
+      onRequest: async (body, queue) => { await this.onRequest(body, queue, requests) },
+      // every put waiting now, stored together (one folder sync for the lot)
+      batchSize: jobs => {
         let n = 0
-        while (n < queue.length && queue[n].request.put != null) n++
-        const batch = queue.splice(0, n)
-        let responses: StoreResponse[]
-        try {
-          responses = await this.putBatch(batch.map(b => b.request.put!), remote)
-        } finally {
-          for (const b of batch) this.release(b.bytes)
-        }
-        for (const response of responses) {
-          await pb.write(response, StoreResponseCodec)
-          if (response.statuses[0] === StoreStatus.BAD_BLOCK) {
-            throw new Error(`peer ${remote} sent a block whose bytes do not match its CID`)
-          }
-        }
-      }
-      await reader
-      await stream.close()
-    } catch (err) {
-      this.init.log('store stream from %s reset: %s', remote, (err as Error).message)
-      closed = true
-      stream.abort(err as Error)
-      for (const b of queue.splice(0)) this.release(b.bytes)
-    }
+        while (n < jobs.length && jobs[n].work.put != null) n++
+        return n
+      },
+      answer: async jobs => this.answer(jobs, requests.remote)
+    })
   }
 
-  private async reserve (bytes: number): Promise<void> {
-    while (this.buffered > 0 && this.buffered + bytes > MAX_BUFFERED_BYTES) {
-      await new Promise<void>(resolve => { this.bufferWaiters.push(resolve) })
+  private async onRequest (body: Uint8Array, queue: WorkQueue<StoreRequest>, stream: StreamContext): Promise<void> {
+    const request = StoreRequestCodec.decode(body)
+    if ((request.put == null) === (request.has == null)) throw new WireProtocolError('a store request must carry exactly one of put / has')
+    if (request.has != null && request.has.cids.length > MAX_CIDS_PER_QUERY) {
+      throw new WireProtocolError(`a has query of ${request.has.cids.length} CIDs is over the limit of ${MAX_CIDS_PER_QUERY}`)
     }
-    this.buffered += bytes
+    if (queue.length >= MAX_PIPELINED_REQUESTS) throw new WireProtocolError(`more than ${MAX_PIPELINED_REQUESTS} unanswered store requests`)
+    // the next request is not read until the block has room
+    const hold = await this.received.reserve(stream.remote, request.put?.data.length ?? 0, stream.signal)
+    queue.push(request, hold)
   }
 
-  private release (bytes: number): void {
-    this.buffered -= bytes
-    this.bufferWaiters.shift()?.()
+  private async answer (jobs: Array<Job<StoreRequest>>, remote: string): Promise<Answer> {
+    const has = jobs[0].work.has
+    if (has != null) return { messages: [[encode(await this.has(has))]] }
+    const responses = await this.putBatch(jobs.map(j => j.work.put!), remote)
+    const bad = responses.findIndex(r => r.statuses[0] === StoreStatus.BAD_BLOCK)
+    if (bad < 0) return { messages: responses.map(r => [encode(r)]) }
+    return {
+      messages: responses.slice(0, bad + 1).map(r => [encode(r)]),
+      resetAfter: new WireProtocolError(`peer ${remote} sent a block whose bytes do not match its CID`)
+    }
   }
 
   private async putBatch (puts: PutMessage[], remote: string): Promise<StoreResponse[]> {
@@ -206,12 +162,11 @@ export class StoreServer {
   }
 
   private async has (has: HasMessage): Promise<StoreResponse> {
-    if (has.cids.length > MAX_CIDS_PER_QUERY) throw new Error(`a has query of ${has.cids.length} CIDs is over the limit of ${MAX_CIDS_PER_QUERY}`)
-    const cids = has.cids.map(bytes => { try { return CID.decode(bytes) } catch { return undefined } })
-    const valid = cids.filter(c => c != null)
-    const held = await this.init.content.holdsBlocks(valid)
-    const heldKeys = new Set(valid.filter((_, i) => held[i]).map(c => c.toString()))
-    const statuses = cids.map(c => c != null && heldKeys.has(c.toString()) ? StoreStatus.HAVE : StoreStatus.DONT_HAVE)
-    return { statuses, message: '' }
+    const held = await whichHeld(has.cids, async cids => this.init.content.holdsBlocks(cids))
+    return { statuses: held.map(h => h ? StoreStatus.HAVE : StoreStatus.DONT_HAVE), message: '' }
   }
+}
+
+function encode (response: StoreResponse): Uint8Array {
+  return lengthPrefixed(StoreResponseCodec.encode(response))
 }
