@@ -15,7 +15,7 @@ import { lengthPrefixed } from '../wire/length-prefix.ts'
 import { MAX_MESSAGE_BYTES } from '../wire/limits.ts'
 import { ResponseDecoder, type ResponseFrame } from '../wire/xfer-frames.ts'
 import {
-  MAX_HAVE_CIDS, Presence, XFER_PROTOCOL, XferRequestCodec, unpackBits, type XferRequest
+  MAX_CANCEL_CIDS, MAX_HAVE_CIDS, MAX_PENDING_WANTS, Presence, XFER_PROTOCOL, XferRequestCodec, unpackBits, type XferRequest
 } from '../wire/xfer-messages.ts'
 
 /** Bytes of blocks a fetcher may have asked one holder for and not yet received. */
@@ -125,11 +125,22 @@ export class XferSession extends ClientSession {
     this.batch[kind].push(cid)
   }
 
+  /**
+   * The tick's cancels, then its wants: one Request, or as many as the
+   * holder's per-message limits need (cancels all go before the wants).
+   */
   private flush (): void {
     const batch = this.batch
     this.batch = undefined
     if (batch == null || this.failed != null) return
-    this.write({ want: batch.want, have: [], cancel: batch.cancel }).catch(err => { this.fail(err as Error) })
+    const requests: XferRequest[] = []
+    if (batch.cancel.length <= MAX_CANCEL_CIDS && batch.want.length <= MAX_PENDING_WANTS) {
+      requests.push({ want: batch.want, have: [], cancel: batch.cancel })
+    } else {
+      for (let i = 0; i < batch.cancel.length; i += MAX_CANCEL_CIDS) requests.push({ want: [], have: [], cancel: batch.cancel.slice(i, i + MAX_CANCEL_CIDS) })
+      for (let i = 0; i < batch.want.length; i += MAX_PENDING_WANTS) requests.push({ want: batch.want.slice(i, i + MAX_PENDING_WANTS), have: [], cancel: [] })
+    }
+    for (const request of requests) this.write(request).catch(err => { this.fail(err as Error) })
   }
 
   /** One length-prefixed Request. */

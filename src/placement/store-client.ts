@@ -1,17 +1,18 @@
 /**
  * The offering side of /shoal/store/1.0.0: one stream to one peer; each
  * request gets one response, in order, and putMany keeps several puts in
- * flight (the receiver reads ahead and stores them together).
+ * flight (the receiver reads ahead and stores them together). A receiver
+ * that answers BUSY (this peer is over its rate of replicas there) is left
+ * alone for the time it asks, and the block offered again.
  */
-import { lpStream } from '@libp2p/utils'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { raceSignal } from '../utils/wait.ts'
+import { raceSignal, sleep } from '../utils/wait.ts'
 import { ClientSession } from '../wire/client-session.ts'
 import { WireProtocolError } from '../wire/errors.ts'
+import { FrameReader } from '../wire/frame-reader.ts'
 import { lengthPrefixed } from '../wire/length-prefix.ts'
-import { MAX_CIDS_PER_QUERY, STREAM_LIMITS } from '../wire/limits.ts'
-import { isEndOfStream } from '../wire/streams.ts'
+import { MAX_CIDS_PER_QUERY, MAX_LIST_MESSAGE_BYTES, UNREAD_HIGH_WATER_BYTES } from '../wire/limits.ts'
 import {
   STORE_PROTOCOL, StoreRequestCodec, StoreResponseCodec, StoreStatus,
   type StoreRequest, type StoreResponse
@@ -21,6 +22,10 @@ import {
 export const PUT_WINDOW = 4
 /** How long one request may wait for its answer. */
 export const STORE_REQUEST_TIMEOUT_MS = 30_000
+/** Times one block is offered again after BUSY answers before its last answer is taken as final. */
+export const BUSY_RETRIES = 8
+/** The longest a BUSY answer makes the sender wait, whatever the receiver asks. */
+export const MAX_BUSY_WAIT_MS = 10_000
 
 interface Waiter {
   resolve: (response: StoreResponse) => void
@@ -49,7 +54,9 @@ export class StoreSession extends ClientSession {
   /**
    * Offers many blocks, keeping up to `window` requests unanswered so the
    * receiver can store them together (one folder sync for the lot) and no
-   * round trip sits idle. `onResult` gets each answer, in order.
+   * round trip sits idle. `onResult` gets each block's final answer, in
+   * order except for blocks offered again after a BUSY answer (sent again
+   * after the wait the receiver asked for, up to BUSY_RETRIES times).
    */
   async putMany (
     items: Array<{ cid: CID, load: () => Promise<Uint8Array> }>,
@@ -58,17 +65,39 @@ export class StoreSession extends ClientSession {
     signal?: AbortSignal,
     window = PUT_WINDOW
   ): Promise<void> {
+    const todo = items.map((_, i) => i)
+    const busyAnswers = new Map<number, number>()
     const unanswered: Array<Promise<void>> = []
-    for (let i = 0; i < items.length; i++) {
-      if (unanswered.length >= window) await unanswered.shift()
+    let resumeAt = 0
+    // after a BUSY answer, one put at a time until one is taken: a block sent into a BUSY receiver crosses the network for nothing
+    let busy = false
+    while (todo.length > 0 || unanswered.length > 0) {
+      if (todo.length === 0 || unanswered.length >= (busy ? 1 : window)) {
+        await unanswered.shift()
+        continue
+      }
+      const wait = resumeAt - performance.now()
+      if (wait > 0) await sleep(wait, signal)
+      const i = todo.shift()!
       const data = await items[i].load()
-      const answered = this.request({ put: { cid: items[i].cid.bytes, data, replicas } }, signal)
-        .then(r => { onResult(i, r.statuses[0] ?? StoreStatus.UNKNOWN, r.message, data.length) })
-      // awaited in turn below; if an earlier one throws first, the rest fail with the same session
+      const answered = this.request({ put: { cid: items[i].cid.bytes, data, replicas } }, signal).then(r => {
+        const status = r.statuses[0] ?? StoreStatus.UNKNOWN
+        const tries = busyAnswers.get(i) ?? 0
+        busy = status === StoreStatus.BUSY
+        if (busy && tries < BUSY_RETRIES) {
+          busyAnswers.set(i, tries + 1)
+          resumeAt = Math.max(resumeAt, performance.now() + Math.min(Math.max(r.retry_after_ms ?? 0, 1), MAX_BUSY_WAIT_MS))
+          // back in its place: the puts behind it were sent before the receiver said so and come back too
+          const at = todo.findIndex(j => j > i)
+          todo.splice(at < 0 ? todo.length : at, 0, i)
+          return
+        }
+        onResult(i, status, r.message, data.length)
+      })
+      // awaited in turn; if an earlier one throws first, the rest fail with the same session
       answered.catch(() => {})
       unanswered.push(answered)
     }
-    for (const answered of unanswered) await answered
   }
 
   /** Which of these blocks the peer holds. */
@@ -103,16 +132,13 @@ export class StoreSession extends ClientSession {
   }
 
   private async readAnswers (): Promise<void> {
-    const lp = lpStream(this.stream, STREAM_LIMITS)
+    const reader = new FrameReader(this.stream, { highWaterBytes: UNREAD_HIGH_WATER_BYTES })
     try {
       while (true) {
-        let response: StoreResponse
-        try {
-          response = StoreResponseCodec.decode(await lp.read())
-        } catch (err) {
-          if (isEndOfStream(err) && this.waiting.length === 0) throw new WireProtocolError(`peer ${this.peerId} closed the store stream`)
-          throw err
-        }
+        const length = await reader.readLength()
+        if (length === undefined) throw new WireProtocolError(`peer ${this.peerId} closed the store stream`)
+        if (length > MAX_LIST_MESSAGE_BYTES) throw new WireProtocolError(`peer ${this.peerId} sent a store response of ${length} bytes (most ${MAX_LIST_MESSAGE_BYTES})`)
+        const response = StoreResponseCodec.decode(await reader.readBody(length))
         const waiter = this.waiting.shift()
         if (waiter == null) throw new WireProtocolError(`peer ${this.peerId} answered a store request nobody made`)
         waiter.resolve(response)
