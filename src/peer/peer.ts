@@ -198,7 +198,7 @@ export class ShoalPeer {
       this.startedAt = Date.now()
       const overlay = node.services.overlay
       const metrics = placementMetrics(this.registry)
-      this.placementService = new Placement({ node, overlay, content: this.contentStore, logger: this.logger }, { metrics })
+      this.placementService = new Placement({ node, overlay, content: this.contentStore, logger: this.logger }, { metrics, replicas: config.replicas })
       await this.placementService.start()
       this.repairer = new Repairer({ node, overlay, placement: this.placementService, content: this.contentStore, logger: this.logger }, {
         intervalMs: config.repair.intervalSeconds * 1000,

@@ -31,6 +31,8 @@ export interface PlacementComponents {
 
 export interface PlacementInit {
   metrics?: PlacementMetrics
+  /** This peer's replica count (config `replicas`): the k it ranks itself against when a block is placed here. */
+  replicas?: number
 }
 
 export interface BlockPlacement {
@@ -81,6 +83,7 @@ export class Placement {
       // among the peers the overlay believes alive, this peer itself included
       rankOf: key => components.overlay.rank(key, this.selfId, components.overlay.knownPeers()),
       log: this.log,
+      replicas: init.replicas,
       onStored: bytes => init.metrics?.replicaStored(bytes),
       onRefused: status => init.metrics?.replicaRefused(storeStatusName(status))
     })

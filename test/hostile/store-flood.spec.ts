@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { cidOf, RAW_CODE } from '../../src/content/cid.ts'
-import { closestByXor } from '../../src/peer/kad-distance.ts'
+import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
 import type { ShoalPeer } from '../../src/peer/peer.ts'
 import { isHeld, PUT_WINDOW, StoreSession } from '../../src/placement/store-client.ts'
 import {
@@ -143,7 +143,7 @@ describe('hostile peers on the store protocol', function () {
     // the daemon's own server, with a rate small enough to reach in a test
     const server = new StoreServer({
       content: receiver.content,
-      rankOf: key => receiver.placement.rankOf(key),
+      rankOf: key => receiver.overlay.rank(key, receiver.peerId.toString(), receiver.overlay.knownPeers()),
       log: logger('shoal:test:store-server'),
       peerReplicaBytes: { perSecond: 4 * MiB, burst: 4 * MiB },
       onRefused: status => { refused.push(status) }

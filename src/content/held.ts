@@ -1,6 +1,6 @@
 /** Answering "which of these do you hold?" for a list of CIDs as a peer sent them. */
 import { CID } from 'multiformats/cid'
-import { DAG_PB_CODE, RAW_CODE, SHA256_CODE } from '../content/cid.ts'
+import { DAG_PB_CODE, RAW_CODE, SHA256_CODE } from './cid.ts'
 
 /**
  * One flag per CID in `cids`, in order: what `lookup` says of those that
