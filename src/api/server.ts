@@ -1,17 +1,22 @@
 /**
- * The daemon's control API: HTTP/JSON on a loopback address, every route
- * behind the bearer token from <repo>/api.token. Routes are listed in
- * docs/api.md.
+ * The daemon's control API: HTTP/JSON on a loopback address and on the
+ * unix socket `<repo>/api.sock` (what the CLI uses, see api-socket.ts),
+ * every route behind the bearer token from <repo>/api.token. Routes are
+ * listed in docs/api.md.
  */
 import { timingSafeEqual } from 'node:crypto'
+import fs from 'node:fs/promises'
+import http from 'node:http'
+import path from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CID } from 'multiformats/cid'
 import type { ComponentLogger } from '@libp2p/interface'
-import { AGENT_VERSION, API_PREFIX } from '../constants.ts'
+import { AGENT_VERSION, API_PREFIX, REPO_FILES } from '../constants.ts'
 import { AddressInUseError, InvalidInputError, isShoalError, type ShoalError } from '../errors.ts'
 import { parseApiAddress } from '../peer/config.ts'
 import { multiaddrProblem } from '../peer/multiaddrs.ts'
 import type { ShoalPeer } from '../peer/peer.ts'
+import { withSocketPath } from './api-socket.ts'
 import { registerContentRoutes } from './content-routes.ts'
 
 export interface ApiServerInit {
@@ -19,11 +24,15 @@ export interface ApiServerInit {
   address: string
   token: string
   logger: ComponentLogger
+  /** The unix socket to serve too (default `<repo>/api.sock`); false: none. */
+  socketPath?: string | false
 }
 
 export interface ApiServer {
   /** HOST:PORT actually bound. */
   readonly address: string
+  /** The unix socket served, if any. */
+  readonly socketPath?: string
   close(): Promise<void>
 }
 
@@ -78,11 +87,49 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
   const address = typeof bound === 'object' && bound != null
     ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
     : init.address
-  log('API listening on http://%s', address)
+  const socketPath = init.socketPath === false ? undefined : init.socketPath ?? path.join(peer.repo.path, REPO_FILES.apiSocket)
+  let socketServer: http.Server | undefined
+  try {
+    if (socketPath != null) socketServer = await listenOnSocket(app, socketPath)
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw err
+  }
+  log('API listening on http://%s and %s', address, socketPath ?? 'no unix socket')
   return {
     address,
-    close: async () => { await app.close() }
+    socketPath,
+    close: async () => {
+      if (socketServer != null) {
+        const closed = new Promise<void>(resolve => { socketServer!.close(() => { resolve() }) })
+        socketServer.closeAllConnections()
+        await closed
+        await fs.rm(socketPath!, { force: true })
+      }
+      await app.close()
+    }
   }
+}
+
+/**
+ * Serves the same routes on a unix socket. A socket file already there was
+ * left by a daemon that died: the repo lock, taken before the API starts,
+ * says no other daemon owns this repo, so it is removed.
+ */
+async function listenOnSocket (app: FastifyInstance, file: string): Promise<http.Server> {
+  await fs.rm(file, { force: true })
+  const server = http.createServer((request, reply) => { app.routing(request, reply) })
+  await withSocketPath(file, async (socketPath) => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(socketPath, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  })
+  await fs.chmod(file, 0o600)
+  return server
 }
 
 function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {

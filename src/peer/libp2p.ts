@@ -16,6 +16,7 @@ import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/
 import type { Datastore } from 'interface-datastore'
 import type { Registry } from 'prom-client'
 import { PeerStoreCache } from './peer-store-cache.ts'
+import { labTransport } from '../transport/link-delay.ts'
 import { AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, DHT_PROTOCOL, SHOAL_VERSION } from '../constants.ts'
 
 export type ShoalServices = {
@@ -68,7 +69,8 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
       listen: init.listen,
       announce: init.announce ?? []
     },
-    transports: [tcp()],
+    // a lab peer's link delay (docs/lab.md); plain TCP everywhere else
+    transports: [labTransport(tcp())],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
