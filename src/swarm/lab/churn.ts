@@ -5,8 +5,8 @@
  * minute: the gaps between them are exponential draws from a generator
  * seeded with N, and each kill takes a random peer that is up (same seed,
  * same draws). A killed peer (SIGKILL, swarm kill) restarts `downtime`
- * seconds later on its repo (swarm start). No kill starts after S seconds;
- * churn returns once every peer it killed is back. Each event is printed
+ * seconds later on its repo (swarm start). Kills go on for S seconds;
+ * churn returns after that, once every peer it killed is back. Each event is printed
  * (through onEvent) and appended to DIR/churn.log as a JSON line.
  */
 import fs from 'node:fs/promises'
@@ -125,7 +125,8 @@ export async function swarmChurn (options: ChurnOptions): Promise<ChurnResult> {
     }
     next += -Math.log(1 - random()) / killsPerMs
   }
-  // churn ends with every peer it killed back up
+  // it lasts its whole time, and ends with every peer it killed back up
+  await sleep(Math.max(0, forSeconds * 1000 - (performance.now() - began)), options.signal).catch(() => {})
   await Promise.all(restarts)
   return {
     dir: path.resolve(dir),

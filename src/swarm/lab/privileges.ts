@@ -24,7 +24,7 @@ export async function checkLabPrivileges (): Promise<void> {
     ...((caps >> CAP_SYS_ADMIN) & 1n ? [] : ['CAP_SYS_ADMIN'])
   ]
   if (missing.length > 0) {
-    throw new LabUnavailableError(`swarm up --netns needs root (or ${missing.join(' and ')}) to create network namespaces and links; run it as root, e.g. with sudo`)
+    throw new LabUnavailableError(`swarm up --netns needs CAP_NET_ADMIN and CAP_SYS_ADMIN (root has both) to create network namespaces and links, and this process lacks ${missing.join(' and ')}: run it as root, e.g. with sudo`)
   }
   for (const tool of ['ip', 'tc'] as const) {
     try {
