@@ -12,21 +12,23 @@ import path from 'node:path'
 import { ApiClient } from '../api/client.ts'
 import { REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { SwarmError } from '../errors.ts'
+import type { ShoalConfig } from '../peer/config.ts'
 import { LAB_LINK_ENV } from '../transport/link-delay.ts'
 import { isProcessAlive } from '../utils/process.ts'
 import { sleep, waitFor } from '../utils/wait.ts'
 import { DAEMON_ENV, TS_ENTRY, type DaemonEntry } from './daemon-bundle.ts'
+import type { LinkSpec } from './lab/index.ts'
 import type { SwarmPeerInfo } from './swarm-file.ts'
 
 export interface SwarmPeerOverrides {
   /** Config over `config` for this peer's new repo. */
-  config?: Partial<import('../peer/config.ts').ShoalConfig>
+  config?: Partial<ShoalConfig>
   /** Node flags for this peer's daemon (own-process peers only), e.g. --cpu-prof, which NODE_OPTIONS refuses. */
   nodeArgs?: string[]
   /** Run bin/shoal.mjs instead of the minified bundle (own-process peers only): a CPU profile then names functions and files. */
   source?: boolean
   /** Lab swarms: this peer's host link (its host's, when it shares a process). */
-  link?: Partial<import('./lab/index.ts').LinkSpec>
+  link?: Partial<LinkSpec>
 }
 
 /** Where a process runs: a lab host's namespace and link file, or the machine's own network. */

@@ -40,10 +40,10 @@ export interface LinkFile {
   latencyMs: number
 }
 
-type TransportFactory = (components: any) => Transport
+type TransportFactory<C> = (components: C) => Transport
 
 /** tcp() wrapped in the delay stage when this process is a lab peer, else tcp() itself. */
-export function labTransport (inner: TransportFactory, env: NodeJS.ProcessEnv = process.env): TransportFactory {
+export function labTransport<C> (inner: TransportFactory<C>, env: NodeJS.ProcessEnv = process.env): TransportFactory<C> {
   const file = env[LAB_LINK_ENV]
   if (file == null || file === '') return inner
   return linkDelay(inner, { file })
@@ -55,7 +55,7 @@ export interface LinkDelayInit {
   pollIntervalMs?: number
 }
 
-export function linkDelay (inner: TransportFactory, init: LinkDelayInit): TransportFactory {
+export function linkDelay<C> (inner: TransportFactory<C>, init: LinkDelayInit): TransportFactory<C> {
   return (components) => new DelayedTransport(inner(components), init)
 }
 

@@ -133,7 +133,8 @@ export function registerSwarm (program: Command): void {
       const status = await swarmStatus(opts.dir)
       const alive = status.peers.filter(p => p.alive).length
       output(g, { ...status, alive }, r => [
-        `swarm ${r.dir}: ${r.alive} of ${r.peers.length} peers alive`,
+        `swarm ${r.dir}: ${r.alive} of ${r.peers.length} peers alive` +
+          (r.partition != null ? `, partitioned: ${r.partition.map(list => `[${compactRanges(list)}]`).join(' | ')}` : ''),
         ...r.peers.map(p => `  peer-${p.index} ${p.peerId} pid ${p.pid} ${p.alive ? `up, ${p.connections} connections, routing table ${p.routingTableSize}` : 'DOWN'}`)
       ].join('\n'))
       if (alive < status.peers.length) process.exitCode = 1
