@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { CID } from 'multiformats/cid'
 import type { ComponentLogger } from '@libp2p/interface'
 import { AGENT_VERSION, API_PREFIX, REPO_FILES } from '../constants.ts'
-import { AddressInUseError, InvalidInputError, isShoalError, type ShoalError } from '../errors.ts'
+import { AddressInUseError, InvalidInputError, ShoalError, isShoalError } from '../errors.ts'
 import { parseApiAddress } from '../peer/config.ts'
 import { multiaddrProblem } from '../peer/multiaddrs.ts'
 import type { ShoalPeer } from '../peer/peer.ts'
@@ -93,7 +93,7 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
     if (socketPath != null) socketServer = await listenOnSocket(app, socketPath)
   } catch (err) {
     await app.close().catch(() => {})
-    throw err
+    throw new ShoalError(`cannot serve the API on the unix socket ${socketPath}: ${(err as Error).message}`)
   }
   log('API listening on http://%s and %s', address, socketPath ?? 'no unix socket')
   return {
