@@ -3,6 +3,7 @@
  * uses, and the only place it sends the API token.
  */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
@@ -22,9 +23,10 @@ describe('the control API on <repo>/api.sock', function () {
     const repo = path.join(dir, 'repo')
     await Repo.init(repo, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0' })
     // what a SIGKILLed daemon leaves: a socket file nobody listens on
-    const stale = net.createServer().listen(path.join(repo, 'api.sock'))
-    await new Promise(resolve => stale.once('listening', resolve))
-    await new Promise(resolve => stale.close(resolve))
+    const holder = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(path.join(repo, 'api.sock'))}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] })
+    await new Promise(resolve => holder.stdout.once('data', resolve))
+    holder.kill('SIGKILL')
+    await new Promise(resolve => holder.once('exit', resolve))
     assert.ok((await fs.stat(path.join(repo, 'api.sock'))).isSocket(), 'a stale socket file is there')
 
     const peer = await ShoalPeer.open(repo)
