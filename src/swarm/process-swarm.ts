@@ -51,6 +51,7 @@ import { daemonEntry } from './daemon-bundle.ts'
 import { planContacts } from './contact-plan.ts'
 import { LAB_PEER_PORT, LAB_SUBNET_MULTIADDR, UNLIMITED_LINK, type LabRecord, type LinkSpec } from './lab/index.ts'
 import { buildLab, labLeftovers, teardownLab, type LabTeardown } from './lab/lab-swarm.ts'
+import { healPartition } from './lab/partition.ts'
 import { checkLabPrivileges } from './lab/privileges.ts'
 import { peerAddress, planLab } from './lab/topology.ts'
 import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
@@ -284,6 +285,8 @@ export async function swarmDown (dir: string): Promise<SwarmDownResult> {
     if (!(err instanceof SwarmNotFoundError) || (await labLeftovers(dir).catch(() => [])).length === 0) throw err
     return { dir: resolved, stopped: 0, killed: 0, lab: await teardownLab(dir) }
   }
+  // peers say goodbye faster to peers they can reach: a partition ends first
+  if (swarm.lab?.partition != null) await healPartition(swarm.lab).catch(() => {})
   const result = await stopProcesses(swarm.peers)
   const lab = swarm.lab != null ? await teardownLab(dir, swarm.lab) : undefined
   await fs.rm(path.join(resolved, SWARM_FILE), { force: true })
