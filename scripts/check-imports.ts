@@ -19,7 +19,7 @@ import path from 'node:path'
 export const LAYERS: ReadonlyArray<readonly string[]> = [
   ['errors.ts', 'constants.ts'],
   ['utils'],
-  ['wire', 'content'],
+  ['wire', 'content', 'transport'],
   ['store'],
   ['routing'],
   ['placement', 'exchange'],

@@ -47,6 +47,8 @@ export const REPO_FILES = {
   identity: 'identity.key',
   apiToken: 'api.token',
   apiAddress: 'api',
+  /** The control API's unix socket (see src/api/api-socket.ts). */
+  apiSocket: 'api.sock',
   lock: 'repo.lock',
   datastore: 'datastore',
   blocks: 'blocks'

@@ -1,19 +1,24 @@
 /**
- * The daemon's control API: HTTP/JSON on a loopback address, every route
- * behind the bearer token from <repo>/api.token, each a thin adapter over
- * the peer. Routes are listed in docs/api.md. A daemon serves it in front
- * of a started peer (daemon.ts).
+ * The daemon's control API: HTTP/JSON on a loopback address and on the
+ * unix socket `<repo>/api.sock` (what the CLI uses, see api-socket.ts),
+ * every route behind the bearer token from <repo>/api.token, each a thin
+ * adapter over the peer. Routes are listed in docs/api.md. A daemon serves
+ * it in front of a started peer (daemon.ts).
  */
 import { timingSafeEqual } from 'node:crypto'
+import fs from 'node:fs/promises'
+import http from 'node:http'
+import path from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CID } from 'multiformats/cid'
 import type { ComponentLogger } from '@libp2p/interface'
-import { AGENT_VERSION, API_PREFIX } from '../constants.ts'
-import { AddressInUseError, InvalidInputError, isShoalError, TimeoutError, type ShoalError } from '../errors.ts'
+import { AGENT_VERSION, API_PREFIX, REPO_FILES } from '../constants.ts'
+import { AddressInUseError, InvalidInputError, isShoalError, ShoalError, TimeoutError } from '../errors.ts'
 import { parseApiAddress } from '../peer/config.ts'
 import { multiaddrProblem } from '../peer/multiaddrs.ts'
 import type { PeerStatus, ShoalPeer } from '../peer/peer.ts'
 import { BlockNotFoundError, ContentNotFoundError, DiskFullError, QuotaExceededError } from '../store/errors.ts'
+import { withSocketPath } from './api-socket.ts'
 import { registerContentRoutes } from './content-routes.ts'
 
 export interface ApiServerInit {
@@ -26,6 +31,8 @@ export interface ApiServerInit {
    * SIGTERM; a swarm host stops just this peer.
    */
   onShutdownRequested: () => void
+  /** The unix socket to serve too (default `<repo>/api.sock`); false: none. */
+  socketPath?: string | false
 }
 
 /** `GET /status`: the peer's status and the API's own address. */
@@ -45,6 +52,8 @@ export interface ClosestPeersResult {
 export interface ApiServer {
   /** HOST:PORT actually bound. */
   readonly address: string
+  /** The unix socket served, if any. */
+  readonly socketPath?: string
   close(): Promise<void>
 }
 
@@ -104,12 +113,51 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
     ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
     : init.address
   boundAddress = address
-  log('API listening on http://%s', address)
+  const socketPath = init.socketPath === false ? undefined : init.socketPath ?? path.join(peer.repo.path, REPO_FILES.apiSocket)
+  let socketServer: http.Server | undefined
+  try {
+    if (socketPath != null) socketServer = await listenOnSocket(app, socketPath)
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw new ShoalError(`cannot serve the API on the unix socket ${socketPath}: ${(err as Error).message}`)
+  }
+  log('API listening on http://%s and %s', address, socketPath ?? 'no unix socket')
   return {
     address,
-    close: async () => { await app.close() }
+    socketPath,
+    close: async () => {
+      if (socketServer != null) {
+        const closed = new Promise<void>(resolve => { socketServer!.close(() => { resolve() }) })
+        socketServer.closeAllConnections()
+        await closed
+        await fs.rm(socketPath!, { force: true })
+      }
+      await app.close()
+    }
   }
 }
+
+/**
+ * Serves the same routes on a unix socket. A socket file already there was
+ * left by a daemon that died: the repo lock, taken before the API starts,
+ * says no other daemon owns this repo, so it is removed.
+ */
+async function listenOnSocket (app: FastifyInstance, file: string): Promise<http.Server> {
+  await fs.rm(file, { force: true })
+  const server = http.createServer((request, reply) => { app.routing(request, reply) })
+  await withSocketPath(file, async (socketPath) => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(socketPath, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  })
+  await fs.chmod(file, 0o600)
+  return server
+}
+
 
 interface RouteContext {
   /** HOST:PORT bound, once listening. */

@@ -20,6 +20,7 @@ import { ShoalError } from '../errors.ts'
 import type { Overlay, OverlayName } from './index.ts'
 import { kademlia } from './kademlia/index.ts'
 import { PeerStoreCache } from './peer-store-cache.ts'
+import { labTransport } from '../transport/link-delay.ts'
 
 export type ShoalServices = {
   identify: Identify
@@ -74,7 +75,8 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
       listen: init.listen,
       announce: init.announce ?? []
     },
-    transports: [tcp()],
+    // a lab peer's link delay (docs/lab.md); plain TCP everywhere else
+    transports: [labTransport(tcp())],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: {
