@@ -9,7 +9,7 @@ import http from 'node:http'
 import net from 'node:net'
 import path from 'node:path'
 import { ApiClient } from '../../src/api/client.ts'
-import { ShoalPeer } from '../../src/peer/peer.ts'
+import { ShoalDaemon } from '../../src/api/daemon.ts'
 import { Repo } from '../../src/peer/repo.ts'
 import { tempDir } from '../helpers/cli.ts'
 
@@ -29,17 +29,17 @@ describe('the control API on <repo>/api.sock', function () {
     await new Promise(resolve => holder.once('exit', resolve))
     assert.ok((await fs.stat(path.join(repo, 'api.sock'))).isSocket(), 'a stale socket file is there')
 
-    const peer = await ShoalPeer.open(repo)
-    await peer.start()
+    const daemon = await ShoalDaemon.open(repo)
+    await daemon.start()
     try {
       const stat = await fs.stat(path.join(repo, 'api.sock'))
       assert.ok(stat.isSocket())
       assert.equal(stat.mode & 0o777, 0o600)
       const client = await ApiClient.fromRepo(repo)
       assert.equal(client.socketPath, path.join(repo, 'api.sock'))
-      assert.equal((await client.id()).peerId, peer.peerId.toString())
+      assert.equal((await client.id()).peerId, daemon.peer.peerId.toString())
     } finally {
-      await peer.stop()
+      await daemon.stop()
     }
     await assert.rejects(fs.access(path.join(repo, 'api.sock')), 'the socket is removed on stop')
     await assert.rejects(ApiClient.fromRepo(repo), { name: 'DaemonNotRunningError' })
@@ -49,12 +49,12 @@ describe('the control API on <repo>/api.sock', function () {
     const repo = path.join(dir, 'l'.repeat(60), 'o'.repeat(60), 'repo')
     assert.ok(Buffer.byteLength(path.join(repo, 'api.sock')) > 108)
     await Repo.init(repo, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0' })
-    const peer = await ShoalPeer.open(repo)
-    await peer.start()
+    const daemon = await ShoalDaemon.open(repo)
+    await daemon.start()
     try {
-      assert.equal((await (await ApiClient.fromRepo(repo)).status()).peerId, peer.peerId.toString())
+      assert.equal((await (await ApiClient.fromRepo(repo)).status()).peerId, daemon.peer.peerId.toString())
     } finally {
-      await peer.stop()
+      await daemon.stop()
     }
   })
 
