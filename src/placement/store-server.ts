@@ -20,6 +20,7 @@ import { CID } from 'multiformats/cid'
 import { checkSupported, matchesCid } from '../content/cid.ts'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import type { ContentStore } from '../store/content-store.ts'
+import { DiskFullError, QuotaExceededError } from '../store/errors.ts'
 import { ByteBudget } from '../wire/byte-budget.ts'
 import { WireProtocolError } from '../wire/errors.ts'
 import { whichHeld } from '../content/held.ts'
@@ -196,7 +197,7 @@ export class StoreServer {
       accepted.forEach(({ index, bytes }, i) => {
         const result = results[i]
         if (result instanceof Error) {
-          if (result.name === 'QuotaExceededError' || result.name === 'DiskFullError') {
+          if (result instanceof QuotaExceededError || result instanceof DiskFullError) {
             responses[index] = refuse(StoreStatus.OVER_QUOTA, result.message)
           } else {
             this.init.log.error('storing a replica failed - %e', result)
