@@ -15,7 +15,10 @@ import type { Identify } from '@libp2p/identify'
 import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Registry } from 'prom-client'
-import { AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, SHOAL_VERSION } from '../constants.ts'
+import {
+  AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+  INBOUND_UPGRADE_TIMEOUT_MS, MAX_INCOMING_PENDING_CONNECTIONS, SHOAL_VERSION
+} from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import type { Overlay, OverlayName } from './index.ts'
 import { kademlia } from './kademlia/index.ts'
@@ -41,6 +44,7 @@ export interface ShoalNodeInit {
   announce?: string[]
   kBucketSize: number
   maxConnections: number
+  /** Address ranges exempt from the inbound connection limits (config `connections.allow`). */
   allow: string[]
   /** Registry for libp2p's metrics; none = metrics off (cheaper in big test swarms). */
   metricsRegistry?: Registry
@@ -79,8 +83,14 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: init.maxConnections,
-      // local swarms and LANs open many connections per second from one host
-      allow: init.allow
+      // exempt from all of the limits below: only what the config lists
+      // (a local swarm's own addresses open many connections per second)
+      allow: init.allow,
+      // one host may hold at most rate x (timeout + 1 s) pending handshakes,
+      // well under the cap, so a slow host cannot lock the others out
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS
     },
     connectionMonitor: {
       // libp2p pings every connection every 10 s by default: with 20-100
