@@ -37,6 +37,13 @@ export interface ShoalConfig {
      * swarm or the lab lists its own addresses.
      */
     allow: string[]
+    /**
+     * Keep and dial other peers' private and loopback addresses: true (a
+     * LAN), false, or "auto" (default): true only when every listen and
+     * announce address of this peer is private. See
+     * src/routing/private-addresses.ts.
+     */
+    privateAddresses: 'auto' | boolean
   }
   /** Replicas placed per block by `share` (Shoal's k, not the DHT's). */
   replicas: number
@@ -77,7 +84,7 @@ export function defaultConfig (): ShoalConfig {
     api: `127.0.0.1:${DEFAULT_API_PORT}`,
     bootstrap: [],
     dht: { kBucketSize: DHT_K_BUCKET_SIZE },
-    connections: { maxConnections: MAX_CONNECTIONS, allow: [...DEFAULT_ALLOW_LIST] },
+    connections: { maxConnections: MAX_CONNECTIONS, allow: [...DEFAULT_ALLOW_LIST], privateAddresses: 'auto' },
     replicas: DEFAULT_REPLICAS,
     repair: { intervalSeconds: 300, maxPushesPerRun: 1024 },
     storage: { quota: 'auto', sync: true },
@@ -146,7 +153,11 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
     api: (v, f) => { if (typeof v !== 'string') fail(f, 'must be a "HOST:PORT" string'); parseApiAddress(v as string, f, file) },
     bootstrap: multiaddrList(true),
     dht: section({ kBucketSize: int(2, 200) }),
-    connections: section({ maxConnections: int(1, 100_000), allow: ipRangeList }),
+    connections: section({
+      maxConnections: int(1, 100_000),
+      allow: ipRangeList,
+      privateAddresses: (v, f) => { if (v !== 'auto' && typeof v !== 'boolean') fail(f, `must be true, false or "auto", got ${JSON.stringify(v)}`) }
+    }),
     replicas: int(1, 64),
     repair: section({ intervalSeconds: int(1, 86_400), maxPushesPerRun: int(1, 1_000_000) }),
     storage: section({

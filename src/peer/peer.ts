@@ -179,6 +179,7 @@ export class ShoalPeer {
         kBucketSize: config.dht.kBucketSize,
         maxConnections: config.connections.maxConnections,
         allow: config.connections.allow,
+        privateAddresses: config.connections.privateAddresses,
         metricsRegistry: this.registry,
         processMetrics: this.init.processMetrics,
         plannedJoin: this.init.plannedJoin,

@@ -25,6 +25,7 @@ describe('config validation', () => {
     ['a quota that is not a size', { storage: { quota: 'lots' } }, /field "storage.quota" must be "auto", a byte count or a size like "20GiB", got "lots"/],
     ['a negative quota', { storage: { quota: -1 } }, /field "storage.quota" must be "auto"/],
     ['an allow entry that is not an IP range', { connections: { allow: ['/ip4/127.0.0.1/tcp/4101'] } }, /field "connections.allow\[0\]" must be an address or range/],
+    ['a privateAddresses setting that is neither a boolean nor "auto"', { connections: { privateAddresses: 'yes' } }, /field "connections.privateAddresses" must be true, false or "auto"/],
     ['a sync flag that is not a boolean', { storage: { sync: 'yes' } }, /field "storage.sync" must be true or false/]
   ]
   for (const [what, raw, message] of bad) {
