@@ -30,18 +30,21 @@ export const DEFAULT_ALLOW_LIST: readonly string[] = []
 export const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 5
 /**
  * An inbound connection must finish its handshake (Noise, multistream,
- * yamux) within this long, or it is closed: a few round trips even on a
- * slow link. A silent connection holds a pending slot until then.
+ * yamux) within this long, or it is closed. libp2p's default: a few round
+ * trips need far less, but a loaded machine running a whole test swarm in
+ * one process can take seconds. A silent connection holds a pending slot
+ * until then.
  */
-export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000
+export const INBOUND_UPGRADE_TIMEOUT_MS = 10_000
 /**
  * Inbound connections still in their handshake, from all hosts together;
  * more are refused. Sized so that one host, held to its rate for a whole
  * upgrade timeout (libp2p's rate window is fixed, so up to rate x
- * (timeout + 1 s)), fills less than a quarter of it: one slow or silent
- * host cannot lock everyone else out.
+ * (timeout + 1 s) = 55), fills less than a quarter of it: one slow or
+ * silent host cannot lock everyone else out. A pending connection costs a
+ * socket and a little memory.
  */
-export const MAX_INCOMING_PENDING_CONNECTIONS = 128
+export const MAX_INCOMING_PENDING_CONNECTIONS = 256
 /** What a swarm on one machine (test swarms, `swarm up`) puts in its peers' `connections.allow`. */
 export const LOCAL_SWARM_ALLOW = '/ip4/127.0.0.1'
 
