@@ -69,7 +69,7 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
       dht: { kBucketSize: k },
       // the swarm's peers all dial from 127.0.0.1, many a second: exempt
       // them (and only them) from the per-host inbound limits
-      connections: { ...defaultConfig().connections, ...options.config?.connections, allow: [LOCAL_SWARM_ALLOW] }
+      connections: { ...defaultConfig().connections, ...options.config?.connections, allow: [...(options.config?.connections?.allow ?? []), LOCAL_SWARM_ALLOW] }
     })
     const peer = await ShoalPeer.open(repoPath, {
       bootstrap,
