@@ -24,6 +24,7 @@ import { MAX_INBOUND_XFER_STREAMS, XferServer } from '../exchange/xfer-server.ts
 import { Bootstrapper } from '../routing/bootstrap.ts'
 import type { Overlay, RoutingSnapshot } from '../routing/index.ts'
 import { createShoalNode, type ShoalNode } from '../routing/libp2p.ts'
+import { privateAddressesAllowed } from '../routing/private-addresses.ts'
 import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
 import { shoalLogger } from './logger.ts'
 import { Repo } from './repo.ts'
@@ -179,6 +180,7 @@ export class ShoalPeer {
         kBucketSize: config.dht.kBucketSize,
         maxConnections: config.connections.maxConnections,
         allow: config.connections.allow,
+        privateAddresses: config.connections.privateAddresses,
         metricsRegistry: this.registry,
         processMetrics: this.init.processMetrics,
         plannedJoin: this.init.plannedJoin,
@@ -203,6 +205,8 @@ export class ShoalPeer {
       this.repairer = new Repairer({ node, overlay, placement: this.placementService, content: this.contentStore, logger: this.logger }, {
         intervalMs: config.repair.intervalSeconds * 1000,
         maxPushesPerRun: config.repair.maxPushesPerRun,
+        // where private addresses are in use (one machine, a LAN), an address says nothing about who runs a peer
+        oneProofPerAddress: !privateAddressesAllowed(config.connections.privateAddresses, listen, config.announce),
         metrics
       })
       this.repairer.start()

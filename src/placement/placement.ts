@@ -6,6 +6,8 @@
  * The responsible peers are planned for all blocks at once (the overlay's
  * planner: a handful of lookups, not one per block); then one store stream
  * per target peer pushes that peer's blocks, several peers at a time.
+ * Holders prove what they hold here too (/shoal/prove/1.0.0: repair asks
+ * for proofs before it drops a copy).
  */
 import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -14,6 +16,9 @@ import type { ContentStore } from '../store/content-store.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 import { STORE_PROTOCOL, storeStatusName } from '../wire/store-messages.ts'
 import type { PlacementMetrics } from './metrics.ts'
+import { challengeHolder } from './prove-client.ts'
+import { PROVE_PROTOCOL } from './prove-messages.ts'
+import { MAX_INBOUND_PROVE_STREAMS, ProveServer } from './prove-server.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 import { MAX_INBOUND_STORE_STREAMS, StoreServer } from './store-server.ts'
 
@@ -68,6 +73,7 @@ export interface PlaceOptions {
 
 export class Placement {
   readonly server: StoreServer
+  readonly proveServer: ProveServer
   private readonly components: PlacementComponents
   private readonly init: PlacementInit
   private readonly log: Logger
@@ -87,6 +93,7 @@ export class Placement {
       onStored: bytes => init.metrics?.replicaStored(bytes),
       onRefused: status => init.metrics?.replicaRefused(storeStatusName(status))
     })
+    this.proveServer = new ProveServer({ content: components.content, log: this.log })
   }
 
   async start (): Promise<void> {
@@ -94,10 +101,15 @@ export class Placement {
       maxInboundStreams: MAX_INBOUND_STORE_STREAMS,
       maxOutboundStreams: 16
     })
+    await this.components.node.handle(PROVE_PROTOCOL, this.proveServer.handle, {
+      maxInboundStreams: MAX_INBOUND_PROVE_STREAMS,
+      maxOutboundStreams: 16
+    })
   }
 
   async stop (): Promise<void> {
     await this.components.node.unhandle(STORE_PROTOCOL)
+    await this.components.node.unhandle(PROVE_PROTOCOL)
   }
 
   /**
@@ -235,6 +247,40 @@ export class Placement {
       }
     })
     return { holders, unreachable }
+  }
+
+  /**
+   * Of the peers that say they hold each block, the ones that prove it
+   * (/shoal/prove/1.0.0, a fresh nonce per request, checked against this
+   * peer's own copy). A peer that cannot be asked or answers out of
+   * protocol proves nothing.
+   */
+  async proveHolders (cids: CID[], claimedPerBlock: string[][], signal?: AbortSignal): Promise<string[][]> {
+    const proven: string[][] = cids.map(() => [])
+    const byPeer = new Map<string, number[]>()
+    claimedPerBlock.forEach((peers, i) => {
+      for (const peer of peers) {
+        if (peer === this.selfId) continue
+        let list = byPeer.get(peer)
+        if (list == null) byPeer.set(peer, list = [])
+        list.push(i)
+      }
+    })
+    const challenge = { node: this.components.node, readBlock: async (cid: CID) => this.components.content.readBlock(cid) }
+    await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
+      try {
+        const ok = await challengeHolder(challenge, peer, indexes.map(i => cids[i]), signal)
+        indexes.forEach((i, j) => {
+          if (ok[j]) proven[i].push(peer)
+          else this.init.metrics?.holderUnproven()
+        })
+      } catch (err) {
+        signal?.throwIfAborted()
+        indexes.forEach(() => this.init.metrics?.holderUnproven())
+        this.log('asking %s to prove what it holds failed: %s', peer, (err as Error).message)
+      }
+    })
+    return proven
   }
 
   /** Announces this peer as a provider of `root`; false if that failed. */

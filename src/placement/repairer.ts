@@ -6,9 +6,14 @@
  * copy to each responsible peer that lacks one: after a holder leaves, the
  * next one takes its place; when a new peer joins closer to a key, it
  * receives the block. A holder that is no longer among the k responsible
- * drops its copy, but only once all k of them hold the block. A pass pushes at most maxPushesPerRun
- * copies; the rest wait for the next pass.
+ * drops its copy, but only once all k of them prove they hold the block
+ * (/shoal/prove/1.0.0: a hash of the block with a fresh nonce; HAVE and
+ * STORED are only claims, and a few peer IDs generated near a key could
+ * otherwise make every honest holder let go). With `oneProofPerAddress`,
+ * proofs from peers behind one IP address count once. A pass pushes at
+ * most maxPushesPerRun copies; the rest wait for the next pass.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import type { Overlay } from '../routing/index.ts'
@@ -18,9 +23,9 @@ import type { Placement } from './placement.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 
 export interface RepairerComponents {
-  node: Pick<Libp2p, 'peerId' | 'dialProtocol'>
+  node: Pick<Libp2p, 'peerId' | 'dialProtocol' | 'getConnections'>
   overlay: Pick<Overlay, 'planner'>
-  placement: Pick<Placement, 'whoHas'>
+  placement: Pick<Placement, 'whoHas' | 'proveHolders'>
   content: ContentStore
   logger: ComponentLogger
 }
@@ -28,6 +33,14 @@ export interface RepairerComponents {
 export interface RepairerInit {
   intervalMs: number
   maxPushesPerRun: number
+  /**
+   * Proofs from peers whose connections come from one IP address count as
+   * one (default true): one host running many peer IDs near a key must not
+   * stand for several holders. Off where addresses say nothing about who
+   * runs a peer: a swarm on one machine, a LAN (config
+   * `connections.privateAddresses` in effect).
+   */
+  oneProofPerAddress?: boolean
   metrics?: PlacementMetrics
 }
 
@@ -159,19 +172,45 @@ export class Repairer {
           this.log('repair: pushing to %s failed: %s', peer, (err as Error).message)
         }
       }
-      // not among the responsible any more, and every one of them holds it: let go
+      // not among the responsible any more, and every one of them says it
+      // holds the block: let go once they prove it
+      const leaving: number[] = []
       for (let i = 0; i < cids.length; i++) {
         const responsible = plan.responsible[i]
-        if (responsible.includes(selfId)) continue
-        const onResponsible = responsible.filter(p => holders[i].includes(p)).length
-        if (onResponsible >= Math.min(k, responsible.length) && responsible.length >= k) {
-          await content.dropReplica(cids[i])
-          report.dropped++
-          this.init.metrics?.repairDropped()
-        }
+        if (responsible.includes(selfId) || responsible.length < k) continue
+        const claimed = responsible.filter(p => holders[i].includes(p)).length
+        if (claimed >= Math.min(k, responsible.length)) leaving.push(i)
+      }
+      if (leaving.length === 0) continue
+      const proven = await placement.proveHolders(
+        leaving.map(i => cids[i]),
+        leaving.map(i => plan.responsible[i].filter(p => holders[i].includes(p))),
+        signal
+      )
+      for (let j = 0; j < leaving.length; j++) {
+        const i = leaving[j]
+        if (this.distinctHolders(proven[j]) < Math.min(k, plan.responsible[i].length)) continue
+        await content.dropReplica(cids[i])
+        report.dropped++
+        this.init.metrics?.repairDropped()
       }
     }
     report.ms = Math.round(performance.now() - started)
     return report
+  }
+
+  /** How many holders these proofs stand for: one per peer, or one per IP address. */
+  private distinctHolders (peers: string[]): number {
+    if (this.init.oneProofPerAddress === false) return new Set(peers).size
+    return new Set(peers.map(peer => this.addressOf(peer) ?? peer)).size
+  }
+
+  /** The IP address this peer's connection to `peer` comes from. */
+  private addressOf (peer: string): string | undefined {
+    for (const connection of this.components.node.getConnections(peerIdFromString(peer))) {
+      const first = connection.remoteAddr.getComponents()[0]
+      if ((first?.name === 'ip4' || first?.name === 'ip6') && first.value != null) return first.value
+    }
+    return undefined
   }
 }

@@ -15,12 +15,16 @@ import type { Identify } from '@libp2p/identify'
 import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Registry } from 'prom-client'
-import { AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, SHOAL_VERSION } from '../constants.ts'
+import {
+  AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+  INBOUND_UPGRADE_TIMEOUT_MS, MAX_INCOMING_PENDING_CONNECTIONS, SHOAL_VERSION
+} from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import type { Overlay, OverlayName } from './index.ts'
 import { kademlia } from './kademlia/index.ts'
 import { PeerStoreCache } from './peer-store-cache.ts'
 import { labTransport } from '../transport/link-delay.ts'
+import { isPrivateAddress, privateAddressesAllowed, type PrivateAddressesSetting } from './private-addresses.ts'
 
 export type ShoalServices = {
   identify: Identify
@@ -42,7 +46,13 @@ export interface ShoalNodeInit {
   announce?: string[]
   kBucketSize: number
   maxConnections: number
+  /** Address ranges exempt from the inbound connection limits (config `connections.allow`). */
   allow: string[]
+  /**
+   * Keep and dial other peers' private addresses (config
+   * `connections.privateAddresses`, see private-addresses.ts); default 'auto'.
+   */
+  privateAddresses?: PrivateAddressesSetting
   /** Registry for libp2p's metrics; none = metrics off (cheaper in big test swarms). */
   metricsRegistry?: Registry
   /**
@@ -62,12 +72,25 @@ export interface ShoalNodeInit {
   logger?: ComponentLogger
 }
 
+const peerStoreCaches = new WeakMap<ShoalNode, PeerStoreCache>()
+
+/** The peer-store cache in front of a node's datastore (tests check its bound). */
+export function peerStoreCacheOf (node: ShoalNode): PeerStoreCache | undefined {
+  return peerStoreCaches.get(node)
+}
+
 export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> {
-  return createLibp2p({
+  const privateAddresses = privateAddressesAllowed(init.privateAddresses ?? 'auto', init.listen, init.announce)
+  const peerStoreCache = new PeerStoreCache(init.datastore)
+  const node = await createLibp2p({
     privateKey: init.privateKey,
     logger: init.logger,
     // peer records in memory, written back to LevelDB in batches (see peer-store-cache.ts)
-    datastore: new PeerStoreCache(init.datastore),
+    datastore: peerStoreCache,
+    // a peer on the public network neither stores nor dials the private
+    // addresses remote peers name (see private-addresses.ts)
+    peerStore: privateAddresses ? undefined : { addressFilter: (_peer, ma) => !isPrivateAddress(ma) },
+    connectionGater: privateAddresses ? undefined : { denyDialMultiaddr: ma => isPrivateAddress(ma) },
     nodeInfo: { name: 'shoal', version: SHOAL_VERSION, userAgent: AGENT_VERSION },
     // started by ShoalPeer once the repo is locked and stores are open
     start: false,
@@ -81,8 +104,14 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
     streamMuxers: [yamux()],
     connectionManager: {
       maxConnections: init.maxConnections,
-      // local swarms and LANs open many connections per second from one host
-      allow: init.allow
+      // exempt from all of the limits below: only what the config lists
+      // (a local swarm's own addresses open many connections per second)
+      allow: init.allow,
+      // one host may hold at most rate x (timeout + 1 s) pending handshakes,
+      // well under the cap, so a slow host cannot lock the others out
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS
     },
     connectionMonitor: {
       // libp2p pings every connection every 10 s by default: with 20-100
@@ -100,9 +129,11 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
       // query paths at once; the default of 1 outbound ping stream per
       // connection fails lookups with "too many outbound protocol streams"
       ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
-      ...overlayServices(init)
+      ...overlayServices(init, privateAddresses)
     }
   })
+  peerStoreCaches.set(node, peerStoreCache)
+  return node
 }
 
 /**
@@ -110,8 +141,8 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
  * and whatever it runs on (kad-dht for Kademlia). A Chord node's `overlay`
  * is its `chord(init)` service, with no kad-dht.
  */
-function overlayServices (init: ShoalNodeInit): ReturnType<typeof kademlia> {
+function overlayServices (init: ShoalNodeInit, privateAddresses: boolean): ReturnType<typeof kademlia> {
   const name = init.overlay ?? 'kademlia'
-  if (name === 'kademlia') return kademlia({ kBucketSize: init.kBucketSize, plannedJoin: init.plannedJoin })
+  if (name === 'kademlia') return kademlia({ kBucketSize: init.kBucketSize, plannedJoin: init.plannedJoin, privateAddresses })
   throw new ShoalError(`the ${name} overlay is not built into this peer`)
 }

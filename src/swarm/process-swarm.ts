@@ -41,9 +41,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ApiClient } from '../api/client.ts'
-import { DHT_K_BUCKET_SIZE, MAX_CONNECTIONS, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
+import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW, MAX_CONNECTIONS, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { SwarmError, SwarmNotFoundError, InvalidInputError } from '../errors.ts'
-import { validateConfig, type ShoalConfig } from '../peer/config.ts'
+import { defaultConfig, validateConfig, type ShoalConfig } from '../peer/config.ts'
 import { kadIdOfPeer } from '../routing/kademlia/kad-distance.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
@@ -143,13 +143,16 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     if (lab != null) await buildLab(lab, options.signal)
     await mapConcurrent(repos, 8, async (repo, i) => {
       const peerConfig = { ...options.config, ...options.peer?.(i)?.config }
+      // the swarm's own addresses are exempt from the per-host inbound limits (a swarm
+      // joins many peers at once from one host); no other address is by default
+      const connections = { ...defaultConfig().connections, ...peerConfig.connections }
       const network: Partial<ShoalConfig> = lab != null
         ? {
             listen: [`/ip4/${peerAddress(i)}/tcp/${LAB_PEER_PORT}`],
             announce: [],
-            connections: { maxConnections: MAX_CONNECTIONS, ...peerConfig.connections, allow: [LAB_SUBNET_MULTIADDR] }
+            connections: { ...connections, allow: [...connections.allow, LAB_SUBNET_MULTIADDR] }
           }
-        : { listen: ['/ip4/127.0.0.1/tcp/0'] }
+        : { listen: ['/ip4/127.0.0.1/tcp/0'], connections: { ...connections, allow: [...connections.allow, LOCAL_SWARM_ALLOW] } }
       await Repo.init(repo, { ...peerConfig, ...network, api: '127.0.0.1:0', replicas })
       // a repo kept from an earlier swarm in this folder keeps its config but for where it listens
       if (lab != null) await patchConfig(repo, { ...network, api: '127.0.0.1:0' })

@@ -14,10 +14,10 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { DHT_K_BUCKET_SIZE } from '../constants.ts'
+import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW } from '../constants.ts'
 import { SwarmError } from '../errors.ts'
 import { ShoalPeer } from '../peer/peer.ts'
-import type { ShoalConfig } from '../peer/config.ts'
+import { defaultConfig, type ShoalConfig } from '../peer/config.ts'
 import { Repo } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
 import { routableThreshold } from './routable.ts'
@@ -62,7 +62,15 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
   const newPeer = async (bootstrap: string[]): Promise<ShoalPeer> => {
     const index = nextIndex++
     const repoPath = path.join(dir, `peer-${index}`)
-    await Repo.init(repoPath, { ...options.config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', dht: { kBucketSize: k } })
+    await Repo.init(repoPath, {
+      ...options.config,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      api: '127.0.0.1:0',
+      dht: { kBucketSize: k },
+      // the swarm's peers all dial from 127.0.0.1, many a second: exempt
+      // them (and only them) from the per-host inbound limits
+      connections: { ...defaultConfig().connections, ...options.config?.connections, allow: [...(options.config?.connections?.allow ?? []), LOCAL_SWARM_ALLOW] }
+    })
     const peer = await ShoalPeer.open(repoPath, {
       bootstrap,
       metrics: options.metrics ?? false

@@ -16,12 +16,15 @@
  * kad-dht is configured for a private network that works on loopback and
  * LANs: its own protocol, so it never mixes with the public IPFS DHT;
  * `clientMode: false`, since it would otherwise stay a client until it saw
- * a public address, which a loopback or LAN swarm never shows; and the
- * passthrough peer-info mapper, since the default drops the loopback and
- * private addresses local swarms need.
+ * a public address, which a loopback or LAN swarm never shows; and a
+ * peer-info mapper that keeps private addresses only where the node uses
+ * them (`privateAddresses`, see ../private-addresses.ts): kad-dht's default
+ * drops the loopback and private addresses local swarms need.
  */
 import { kadDHT, passthroughMapper, type KadDHT, type KadDHTComponents } from '@libp2p/kad-dht'
+import type { PeerInfo } from '@libp2p/interface'
 import { DHT_PROTOCOL } from '../../constants.ts'
+import { isPrivateAddress } from '../private-addresses.ts'
 import { KademliaOverlay, type KademliaOverlayComponents } from './kademlia-overlay.ts'
 
 export { KademliaOverlay, type KademliaOverlayComponents, type KademliaOverlayInit } from './kademlia-overlay.ts'
@@ -36,6 +39,16 @@ export interface KademliaInit {
    * (the plan already gave it contacts in every bucket). Default false.
    */
   plannedJoin?: boolean
+  /**
+   * Peers' private addresses are used here (default true). False: left out
+   * of the peer info this peer sends in replies, and a peer with no other
+   * address is not admitted to the routing table.
+   */
+  privateAddresses?: boolean
+}
+
+function withoutPrivateAddresses (peer: PeerInfo): PeerInfo {
+  return { ...peer, multiaddrs: peer.multiaddrs.filter(ma => !isPrivateAddress(ma)) }
 }
 
 export interface KademliaServices {
@@ -52,7 +65,7 @@ export function kademlia (init: KademliaInit): {
     dht: kadDHT({
       protocol: DHT_PROTOCOL,
       clientMode: false,
-      peerInfoMapper: passthroughMapper,
+      peerInfoMapper: init.privateAddresses === false ? withoutPrivateAddresses : passthroughMapper,
       kBucketSize: init.kBucketSize,
       logPrefix: 'shoal:kad-dht',
       datastorePrefix: '/shoal/dht',
