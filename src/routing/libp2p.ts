@@ -58,9 +58,9 @@ export interface ShoalNodeInit {
   /**
    * Also Node's process metrics (RSS, CPU, event-loop lag, GC) in that
    * registry (default true). Each registry that collects them runs its own
-   * event-loop-delay monitor and GC observer: 50 peers of one swarm host
-   * doing so cost ~20 CPU-s while a 100-peer swarm came up, for 50 copies of
-   * the same numbers. A host gives them to its first peer only.
+   * event-loop-delay monitor and GC observer: every peer of a swarm host
+   * doing so costs the host CPU for copies of the same numbers. A host gives
+   * them to its first peer only.
    */
   processMetrics?: boolean
   /**

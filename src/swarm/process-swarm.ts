@@ -24,9 +24,9 @@
  * Process layout: up to OWN_PROCESS_MAX_PEERS peers, every peer is its own
  * `shoal daemon` process (what tests that kill a peer need). Bigger swarms
  * run `peersPerProcess` peers in each swarm host process (swarm-host.ts),
- * about one host per core: a daemon process costs ~0.35 CPU-s just to load
- * and then runs libp2p cold, so 100 of them on 2 cores cannot come up fast
- * (measured in docs/benchmarks.md). Every peer still has its own repo,
+ * about one host per core: every daemon process pays to load and then runs
+ * libp2p cold, so a hundred of them on a few cores cannot come up fast
+ * (docs/benchmarks.md). Every peer still has its own repo,
  * identity, port, API and swarm.json entry; `swarm stop --peer I` stops one
  * peer of a host alone through its API.
  *

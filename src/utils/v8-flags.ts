@@ -2,7 +2,7 @@
  * V8 settings for processes that move bulk data: the daemon, a swarm host
  * and the benchmarks' raw-stream processes (so the fetch's ceiling is
  * measured the same way). What each costs and saves is measured in
- * docs/benchmarks.md (Fetch: what bounds the fetch).
+ * docs/benchmarks.md (Fetch).
  *
  * --external-memory-accounted-in-global-limit: by default V8 starts a full
  * mark-compact each time some tens of MB of ArrayBuffer memory (socket

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 // The swarm modules are imported in the actions: the host loads libp2p and the
-// whole peer, ~1.4 s of start-up every other command would pay for nothing.
+// whole peer, start-up every other command would pay for nothing.
 import type { SwarmUpProgress } from '../../swarm/process-swarm.ts'
 import { OWN_PROCESS_MAX_PEERS } from '../../constants.ts'
 import { globals, output, progressBar, showProgress } from '../context.ts'
