@@ -27,6 +27,7 @@ import type { BufferPool } from '../content/buffer-pool.ts'
 import { decodeFileNode } from '../content/dag-reader.ts'
 import type { HashWorker } from '../content/hash-worker.ts'
 import type { FetchSession } from '../store/fetch-session.ts'
+import { InvalidDagError } from '../store/errors.ts'
 import { mapConcurrent, raceSignal } from '../utils/wait.ts'
 import { resolveLayout, type FileLayout } from './file-layout.ts'
 import { FetchClock } from './fetch-timings.ts'
@@ -300,8 +301,13 @@ export class FetchJob {
    */
   private async deliver (i: number, bytes: Uint8Array): Promise<void> {
     const stored = this.stored!
+    const piece = this.layout!.pieces[i]
+    if (piece.raw && bytes.length !== piece.size) {
+      // the block is the CID's, so the DAG lies about it: no byte of it lands anywhere
+      throw new InvalidDagError(`leaf ${cidKey(piece.cid)} of ${cidKey(this.root)} holds ${bytes.length} bytes, the DAG says ${piece.size}`)
+    }
     stored.verify(i)
-    const { durable } = await this.outputs.deliver(this.layout!.pieces[i], bytes)
+    const { durable } = await this.outputs.deliver(piece, bytes)
     this.clock.blockWritten()
     stored.written(i, durable, err => { this.abort(err) })
   }
