@@ -18,6 +18,7 @@ import { BufferPool } from '../content/buffer-pool.ts'
 import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
 import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, type ImportResult, type Leaf } from '../content/importer.ts'
+import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
 import { parseByteSize } from '../utils/bytes.ts'
@@ -44,6 +45,8 @@ export interface ContentStoreComponents {
 export interface ContentStoreInit {
   /** config storage.quota: "auto" (default), bytes, or a size string. */
   quota?: 'auto' | number | string
+  /** config replicas: a replica held here is kept for at least this many copies (default DEFAULT_REPLICAS). */
+  replicas?: number
 }
 
 export interface ShareOptions {
@@ -93,6 +96,7 @@ export class ContentStore {
   private readonly fileLeaves: FileLeaves
   private readonly holdings: Holdings
   private readonly quota: NonNullable<ContentStoreInit['quota']>
+  private readonly replicas: number
   private readonly log: Logger
   private readonly lock = new RwLock()
   private readonly closing = new AbortController()
@@ -105,6 +109,7 @@ export class ContentStore {
     this.holdings = new Holdings(components.datastore)
     this.fileLeaves = new FileLeaves(components.datastore, this.log)
     this.quota = init.quota ?? 'auto'
+    this.replicas = init.replicas ?? DEFAULT_REPLICAS
   }
 
   async open (): Promise<void> {
@@ -269,6 +274,11 @@ export class ContentStore {
    * Keeps several blocks for others at once: each verified and written,
    * then one folder sync for all, then their replica holdings. Resolves, per
    * block, true (stored), false (already here) or the error that refused it.
+   *
+   * The k a replica is kept for is never lowered on anyone's word: a put
+   * may raise it, never below what was recorded nor this peer's own
+   * `replicas` (else one peer re-putting a block with k = 1 would make its
+   * every holder drop it on the next repair).
    */
   async storeReplicas (blocks: Array<{ cid: CID, bytes: Uint8Array, replicas: number }>): Promise<Array<boolean | Error>> {
     return this.lock.shared(async () => {
@@ -285,7 +295,9 @@ export class ContentStore {
       for (let i = 0; i < blocks.length; i++) {
         if (results[i] instanceof Error) continue
         const { cid, bytes, replicas } = blocks[i]
-        await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas })
+        const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
+        const k = Math.max(this.replicas, held?.replicas ?? 0, replicas)
+        await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k })
       }
       return results
     })
