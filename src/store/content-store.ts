@@ -13,10 +13,11 @@ import fs from 'node:fs/promises'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { BlockMismatchError, cidKey, RAW_CODE, verifyBlock } from '../content/cid.ts'
+import { BlockMismatchError, cidKey, matchesCid, RAW_CODE, SHA256_CODE, verifyBlock } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
 import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
+import { HashWorker } from '../content/hash-worker.ts'
 import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, type ImportResult, type Leaf } from '../content/importer.ts'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
@@ -31,7 +32,7 @@ import { FetchSession } from './fetch-session.ts'
 import { FileLeaves, type KeptFile } from './file-leaves.ts'
 import { InFlight } from './in-flight.ts'
 
-/** Leaves kept in files re-hashed at once by `hasBlocks` (each is read whole into memory). */
+/** Blocks re-hashed at once by `hasBlocks` with `recheck` (each is read whole into memory). */
 const RECHECKS_AT_ONCE = 16
 
 export interface ContentStoreComponents {
@@ -40,6 +41,8 @@ export interface ContentStoreComponents {
   /** The block files (its `sync` is config storage.sync); opened and closed with the store. */
   blockstore: FsBlockstore
   logger: ComponentLogger
+  /** Re-hashes blocks read from the blockstore off the main thread (default: the store's own worker). */
+  hasher?: Pick<HashWorker, 'digest'>
 }
 
 export interface ContentStoreInit {
@@ -102,6 +105,9 @@ export class ContentStore {
   private readonly closing = new AbortController()
   /** Blocks of downloads and imports in progress, which GC must not sweep. */
   private readonly inFlight = new InFlight()
+  private readonly hasher: Pick<HashWorker, 'digest'>
+  /** The hash worker this store started itself (closed with it). */
+  private readonly ownHasher?: HashWorker
 
   constructor (components: ContentStoreComponents, init: ContentStoreInit = {}) {
     this.log = components.logger.forComponent('shoal:store')
@@ -110,6 +116,8 @@ export class ContentStore {
     this.fileLeaves = new FileLeaves(components.datastore, this.log)
     this.quota = init.quota ?? 'auto'
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
+    if (components.hasher == null) this.ownHasher = new HashWorker()
+    this.hasher = components.hasher ?? this.ownHasher!
   }
 
   async open (): Promise<void> {
@@ -125,6 +133,7 @@ export class ContentStore {
     this.closing.abort(new ShoalError('the daemon is shutting down'))
     await this.lock.exclusive(async () => {})
     await this.blockstore.close()
+    await this.ownHasher?.close()
   }
 
   usage (): BlockstoreUsage {
@@ -135,16 +144,46 @@ export class ContentStore {
   readonly getBlock: BlockGetter = async (cid) => this.readBlock(cid)
 
   /**
-   * A block from the blockstore or, for a leaf kept in a fetched file, from
-   * that file (always re-hashed: the file is the user's). `verify: false`
-   * skips re-hashing blockstore blocks, for callers whose reader verifies.
+   * A verified block, from the blockstore or, for a leaf kept in a fetched
+   * file, from that file. Every block read is re-hashed (blockstore blocks
+   * on the hash worker): no byte leaves this store unverified, whoever asks
+   * (serving, placement, an output). A blockstore block that no longer
+   * matches is removed (`evictCorrupt`), so a good copy can take its
+   * place, and the read fails with BlockMismatchError. `options.verify` is
+   * accepted and ignored: there is no unverified read.
    */
   async readBlock (cid: CID, options: { verify?: boolean } = {}): Promise<Uint8Array> {
+    void options
     if (this.fileLeaves.has(cid)) {
       const bytes = await this.fileLeaves.read(cid)
       if (bytes != null) return bytes
     }
-    return this.blockstore.get(cid, options)
+    const bytes = await this.blockstore.get(cid, { verify: false })
+    if (!(await this.matches(cid, bytes))) {
+      await this.evictCorrupt(cid)
+      throw new BlockMismatchError(`block ${cid} in the store is corrupt (its bytes do not match the CID); it was removed, to be fetched again`)
+    }
+    return bytes
+  }
+
+  private async matches (cid: CID, bytes: Uint8Array): Promise<boolean> {
+    if (cid.multihash.code !== SHA256_CODE) return false
+    return Buffer.from(await this.hasher.digest(bytes)).equals(cid.multihash.digest)
+  }
+
+  /**
+   * Removes a blockstore block found corrupt (checked again first: a good
+   * copy may have replaced it meanwhile). A replica holding of it goes too:
+   * this peer no longer has it, so repair by the other holders puts a good
+   * copy back here or elsewhere. A DAG holding stays; the next fetch of it
+   * fetches the block again.
+   */
+  async evictCorrupt (cid: CID): Promise<void> {
+    const bytes = await this.blockstore.get(cid, { verify: false }).catch(() => undefined)
+    if (bytes == null || matchesCid(cid, bytes)) return
+    await this.blockstore.delete(cid)
+    const dropped = await this.holdings.remove(cid, ['replica'])
+    this.log.error('block %s was corrupt: removed%s', cidKey(cid), dropped.length > 0 ? ', with its replica holding' : '')
   }
 
   /** Size of a block held here (in the blockstore or a fetched file), or undefined. */
@@ -337,9 +376,10 @@ export class ContentStore {
 
   /**
    * True when the block is here. A leaf kept in a fetched file counts from
-   * the records alone, unless `recheck`: then the file is read and the
-   * leaf re-hashed (the user may have changed or deleted it), as a fetch
-   * does before it trusts it.
+   * the records alone and a block file from its name, unless `recheck`:
+   * then each is read and re-hashed (the user may have changed or deleted
+   * the file, a disk may have flipped a bit), as a fetch does before it
+   * trusts them; a corrupt block file is removed.
    */
   async hasBlock (cid: CID, options: { recheck?: boolean } = {}): Promise<boolean> {
     return (await this.hasBlocks([cid], options))[0]
@@ -347,19 +387,25 @@ export class ContentStore {
 
   /**
    * `hasBlock` for a list of blocks: the blockstore looked up in one pass
-   * (FsBlockstore.hasMany), then, with `recheck`, the leaves kept in files
-   * re-hashed RECHECKS_AT_ONCE at a time (each is read whole), `onRecheck`
-   * called after each.
+   * (FsBlockstore.hasMany), then, with `recheck`, the blocks found and the
+   * leaves kept in files re-hashed RECHECKS_AT_ONCE at a time (each is read
+   * whole), `onRecheck` called after each.
    */
   async hasBlocks (cids: CID[], options: { recheck?: boolean, onRecheck?: () => void } = {}): Promise<boolean[]> {
     const found = await this.blockstore.hasMany(cids)
-    const inFiles = cids.flatMap((cid, i) => !found[i] && this.fileLeaves.has(cid) ? [i] : [])
     if (options.recheck !== true) {
-      for (const i of inFiles) found[i] = true
+      for (let i = 0; i < cids.length; i++) if (!found[i] && this.fileLeaves.has(cids[i])) found[i] = true
       return found
     }
-    await mapConcurrent(inFiles, RECHECKS_AT_ONCE, async i => {
-      found[i] = await this.fileLeaves.confirm(cids[i])
+    // blockstore blocks re-hashed too (a corrupt one is removed, and counts
+    // as missing: the fetch brings a good copy), then leaves kept in files
+    await mapConcurrent(cids.map((_, i) => i), RECHECKS_AT_ONCE, async i => {
+      if (found[i]) {
+        const bytes = await this.blockstore.get(cids[i], { verify: false }).catch(() => undefined)
+        found[i] = bytes != null && await this.matches(cids[i], bytes)
+        if (bytes != null && !found[i]) await this.evictCorrupt(cids[i])
+      }
+      if (!found[i] && this.fileLeaves.has(cids[i])) found[i] = await this.fileLeaves.confirm(cids[i])
       options.onRecheck?.()
     })
     return found
