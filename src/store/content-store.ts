@@ -31,6 +31,7 @@ import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
 import { FetchSession } from './fetch-session.ts'
 import { FileLeaves, type KeptFile } from './file-leaves.ts'
 import { InFlight } from './in-flight.ts'
+import { NeedsRepair, type RepairNeed } from './needs-repair.ts'
 
 /** Blocks re-hashed at once by `hasBlocks` with `recheck` (each is read whole into memory). */
 const RECHECKS_AT_ONCE = 16
@@ -50,7 +51,12 @@ export interface ContentStoreInit {
   quota?: 'auto' | number | string
   /** config replicas: a replica held here is kept for at least this many copies (default DEFAULT_REPLICAS). */
   replicas?: number
+  /** A GC runs this often while the store is open (default GC_INTERVAL_MS; 0: never on its own). */
+  gcIntervalMs?: number
 }
+
+/** How often the store sweeps what nothing holds on its own (orphans of crashes and failed writes). */
+export const GC_INTERVAL_MS = 60 * 60 * 1000
 
 export interface ShareOptions {
   chunkSize?: number
@@ -76,6 +82,8 @@ export interface BlockPlaces {
 export interface GcResult {
   blocks: number
   bytes: number
+  /** Held DAGs that could not be walked whole (a node missing or corrupt): nothing was swept, they need repair. */
+  incomplete?: string[]
 }
 
 export interface VerifyResult {
@@ -85,6 +93,8 @@ export interface VerifyResult {
   bad: string[]
   /** True when the bad blocks were removed. */
   removed: boolean
+  /** With `repair`: held DAGs now missing blocks, recorded as needing repair (a fetch of each brings them back). */
+  needsRepair?: string[]
 }
 
 export interface RemoveResult {
@@ -108,12 +118,18 @@ export class ContentStore {
   private readonly hasher: Pick<HashWorker, 'digest'>
   /** The hash worker this store started itself (closed with it). */
   private readonly ownHasher?: HashWorker
+  /** Held DAGs found incomplete, until a fetch repairs them. */
+  private readonly needsRepair: NeedsRepair
+  private readonly gcIntervalMs: number
+  private gcTimer?: ReturnType<typeof setInterval>
 
   constructor (components: ContentStoreComponents, init: ContentStoreInit = {}) {
     this.log = components.logger.forComponent('shoal:store')
     this.blockstore = components.blockstore
     this.holdings = new Holdings(components.datastore)
     this.fileLeaves = new FileLeaves(components.datastore, this.log)
+    this.needsRepair = new NeedsRepair(components.datastore)
+    this.gcIntervalMs = init.gcIntervalMs ?? GC_INTERVAL_MS
     this.quota = init.quota ?? 'auto'
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     if (components.hasher == null) this.ownHasher = new HashWorker()
@@ -126,11 +142,21 @@ export class ContentStore {
     this.blockstore.quotaBytes = await resolveQuota(this.quota, this.blockstore.dir, this.blockstore.usage().bytes)
     const usage = this.blockstore.usage()
     this.log('blockstore: %d blocks, %d bytes, quota %d', usage.blocks, usage.bytes, usage.quotaBytes)
+    if (this.gcIntervalMs > 0 && this.gcTimer == null) {
+      // orphans (a crash mid-import, a failed write) are swept without anyone asking
+      this.gcTimer = setInterval(() => {
+        if (this.closing.signal.aborted) return
+        this.gc().catch(err => { this.log.error('periodic gc - %e', err) })
+      }, this.gcIntervalMs)
+      this.gcTimer.unref()
+    }
   }
 
   /** Aborts imports in progress and waits for every store operation to end. */
   async close (): Promise<void> {
     this.closing.abort(new ShoalError('the daemon is shutting down'))
+    clearInterval(this.gcTimer)
+    this.gcTimer = undefined
     await this.lock.exclusive(async () => {})
     await this.blockstore.close()
     await this.ownHasher?.close()
@@ -303,6 +329,7 @@ export class ContentStore {
       blockstore: this.blockstore,
       fileLeaves: this.fileLeaves,
       holdings: this.holdings,
+      needsRepair: this.needsRepair,
       lock: this.lock,
       inFlight: this.inFlight,
       closing: this.closing.signal
@@ -334,12 +361,29 @@ export class ContentStore {
       for (let i = 0; i < blocks.length; i++) {
         if (results[i] instanceof Error) continue
         const { cid, bytes, replicas } = blocks[i]
-        const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
-        const k = Math.max(this.replicas, held?.replicas ?? 0, replicas)
-        await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k })
+        try {
+          const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
+          const k = Math.max(this.replicas, held?.replicas ?? 0, replicas)
+          await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k })
+        } catch (err) {
+          // no holding (a datastore error): a block this put wrote would be
+          // an orphan, so it goes now unless something else wants it
+          if (results[i] === true) await this.dropIfUnwanted(cid)
+          results[i] = err as Error
+        }
       }
       return results
     })
+  }
+
+  /** Deletes a block this store just wrote whose holding failed, unless a holding, a fetch or an import wants it. */
+  private async dropIfUnwanted (cid: CID): Promise<void> {
+    try {
+      if (this.isInFlight(cidKey(cid)) || (await this.holdings.of(cid)).length > 0 || await this.isReachable(cid)) return
+      await this.blockstore.delete(cid)
+    } catch (err) {
+      this.log.error('could not remove %s after its holding failed (the next gc will) - %e', cidKey(cid), err)
+    }
   }
 
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
@@ -361,14 +405,17 @@ export class ContentStore {
     return this.inFlight.has(key)
   }
 
-  /** True when some holding still reaches the block (a DAG that contains it). */
+  /**
+   * True when some holding still reaches the block (a DAG that contains
+   * it), or might: a held DAG that cannot be walked whole may hold it.
+   */
   private async isReachable (cid: CID): Promise<boolean> {
     const key = cidKey(cid)
     for (const holding of await this.holdings.all()) {
       if (holding.cid === key) return true
       if (!holdsWholeDag(holding.reason)) continue
       const marked = new Set<string>()
-      await this.mark(CID.parse(holding.cid), marked)
+      if (!await this.mark(CID.parse(holding.cid), marked)) return true
       if (marked.has(key)) return true
     }
     return false
@@ -479,18 +526,26 @@ export class ContentStore {
   /**
    * Mark and sweep: marks every block a holding reaches (a whole DAG for
    * shared/fetched, the block alone for a replica) and deletes the rest.
-   * A DAG with missing blocks is marked as far as it can be walked.
+   * A held DAG whose nodes cannot all be read (missing or corrupt) stops
+   * the sweep: what lies under such a node is unknown, and would be lost.
+   * It is recorded as needing repair, and reported.
    */
   async gc (): Promise<GcResult> {
     return this.lock.exclusive(async () => {
       const marked = new Set<string>()
+      const incomplete: string[] = []
       for (const holding of await this.holdings.all()) {
         const root = CID.parse(holding.cid)
         if (!holdsWholeDag(holding.reason) || root.code === RAW_CODE) {
           marked.add(cidKey(root))
           continue
         }
-        await this.mark(root, marked)
+        if (!await this.mark(root, marked)) incomplete.push(holding.cid)
+      }
+      if (incomplete.length > 0) {
+        for (const root of incomplete) await this.needsRepair.add(root, 'a DAG node is missing or corrupt')
+        this.log.error('gc swept nothing: %d held DAG(s) cannot be walked whole and need repair (fetch them again): %s', incomplete.length, incomplete.join(', '))
+        return { blocks: 0, bytes: 0, incomplete }
       }
       let blocks = 0
       let bytes = 0
@@ -510,13 +565,24 @@ export class ContentStore {
     })
   }
 
-  private async mark (root: CID, marked: Set<string>): Promise<void> {
+  /**
+   * Marks every block of a DAG (dag-pb nodes read and verified: a rotten
+   * node would name the wrong children). False when a node is missing or
+   * corrupt: what was marked is kept, the rest of the DAG is unknown.
+   */
+  private async mark (root: CID, marked: Set<string>): Promise<boolean> {
     try {
-      for await (const cid of walkDag(root, async c => this.blockstore.get(c, { verify: false }))) marked.add(cidKey(cid))
+      for await (const cid of walkDag(root, async c => this.blockstore.get(c))) marked.add(cidKey(cid))
+      return true
     } catch (err) {
-      // a missing or unreadable node: keep what was marked, go on with the others
-      this.log('gc: DAG %s is incomplete or corrupt: %s', root, (err as Error).message)
+      this.log('DAG %s is incomplete or corrupt: %s', root, (err as Error).message)
+      return false
     }
+  }
+
+  /** Held DAGs recorded as incomplete here, until a fetch (or a verify) finds them whole. */
+  async needingRepair (): Promise<RepairNeed[]> {
+    return this.needsRepair.all()
   }
 
   /** Re-hashes every block; with `repair`, removes those that do not match. */
@@ -546,13 +612,49 @@ export class ContentStore {
         bad.push(leaf.cid)
         if (options.repair === true) await this.fileLeaves.forgetLeaf(leaf, 'verify found the file no longer holds it')
       }
-      return { checked, bytes, bad, removed: options.repair === true && bad.length > 0 }
+      if (options.repair !== true) return { checked, bytes, bad, removed: false }
+      // what was removed may belong to held DAGs: those are recorded as
+      // needing repair (a fetch brings the blocks back), and GC sweeps
+      // nothing under them meanwhile
+      const needsRepair = await this.findIncomplete(options.signal)
+      return { checked, bytes, bad, removed: bad.length > 0, needsRepair }
     }
     return options.repair === true ? this.lock.exclusive(run) : this.lock.shared(run)
+  }
+
+  /**
+   * Held DAGs missing a block here (a node or a leaf): recorded as needing
+   * repair, and returned; those found whole lose their record.
+   */
+  private async findIncomplete (signal?: AbortSignal): Promise<string[]> {
+    const incomplete: string[] = []
+    for (const holding of await this.holdings.all()) {
+      signal?.throwIfAborted()
+      if (!holdsWholeDag(holding.reason)) continue
+      const root = CID.parse(holding.cid)
+      const cids: CID[] = []
+      const walked = await (async () => {
+        try {
+          for await (const cid of walkDag(root, async c => this.blockstore.get(c), { signal })) cids.push(cid)
+          return true
+        } catch {
+          return false
+        }
+      })()
+      const whole = walked && (await this.hasBlocks(cids)).every(Boolean)
+      if (whole) {
+        await this.needsRepair.remove(root)
+      } else {
+        incomplete.push(holding.cid)
+        await this.needsRepair.add(root, 'blocks of it were corrupt and removed')
+      }
+    }
+    return incomplete
   }
 }
 
 /** Opens a path for import with one clear error for each way it can be wrong. */
+
 async function openForImport (filePath: string): Promise<fs.FileHandle> {
   let handle: fs.FileHandle
   try {
