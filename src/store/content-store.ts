@@ -22,11 +22,11 @@ import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, typ
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
-import { parseByteSize } from '../utils/bytes.ts'
+import { formatBytes, parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 import type { BlockstoreUsage, FsBlockstore, LeafBatch } from './blockstore.ts'
-import { ContentNotFoundError, InvalidPathError } from './errors.ts'
+import { ContentNotFoundError, InvalidPathError, QuotaExceededError } from './errors.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
 import { FetchSession } from './fetch-session.ts'
 import { FileLeaves, type KeptFile } from './file-leaves.ts'
@@ -47,8 +47,15 @@ export interface ContentStoreComponents {
 }
 
 export interface ContentStoreInit {
-  /** config storage.quota: "auto" (default), bytes, or a size string. */
+  /** config storage.quota, what the user's own shares and fetches may take: "auto" (default: half of the disk), bytes, or a size string. */
   quota?: 'auto' | number | string
+  /**
+   * What replicas kept for others may take, apart from `quota`, so a flood
+   * of them never makes the user's own share or fetch fail: "auto"
+   * (default: a quarter of the disk, i.e. of stored + free bytes when the
+   * store opens), bytes, or a size string.
+   */
+  replicaQuota?: 'auto' | number | string
   /** config replicas: a replica held here is kept for at least this many copies (default DEFAULT_REPLICAS). */
   replicas?: number
   /** A GC runs this often while the store is open (default GC_INTERVAL_MS; 0: never on its own). */
@@ -109,6 +116,9 @@ export class ContentStore {
   private readonly fileLeaves: FileLeaves
   private readonly holdings: Holdings
   private readonly quota: NonNullable<ContentStoreInit['quota']>
+  private readonly replicaQuota: NonNullable<ContentStoreInit['replicaQuota']>
+  /** Bytes of replica puts being written, counted against the replica quota already. */
+  private replicaReserved = 0
   private readonly replicas: number
   private readonly log: Logger
   private readonly lock = new RwLock()
@@ -131,6 +141,7 @@ export class ContentStore {
     this.needsRepair = new NeedsRepair(components.datastore)
     this.gcIntervalMs = init.gcIntervalMs ?? GC_INTERVAL_MS
     this.quota = init.quota ?? 'auto'
+    this.replicaQuota = init.replicaQuota ?? 'auto'
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     if (components.hasher == null) this.ownHasher = new HashWorker()
     this.hasher = components.hasher ?? this.ownHasher!
@@ -140,6 +151,10 @@ export class ContentStore {
     await this.blockstore.open()
     await this.fileLeaves.open()
     this.blockstore.quotaBytes = await resolveQuota(this.quota, this.blockstore.dir, this.blockstore.usage().bytes)
+    this.blockstore.replicaQuotaBytes = await resolveQuota(this.replicaQuota, this.blockstore.dir, this.blockstore.usage().bytes, REPLICA_AUTO_SHARE)
+    let replicaBytes = 0
+    for (const h of await this.holdings.all()) if (h.reason === 'replica') replicaBytes += h.size
+    this.blockstore.replicaBytes = replicaBytes
     const usage = this.blockstore.usage()
     this.log('blockstore: %d blocks, %d bytes, quota %d', usage.blocks, usage.bytes, usage.quotaBytes)
     if (this.gcIntervalMs > 0 && this.gcTimer == null) {
@@ -209,6 +224,7 @@ export class ContentStore {
     if (bytes == null || matchesCid(cid, bytes)) return
     await this.blockstore.delete(cid)
     const dropped = await this.holdings.remove(cid, ['replica'])
+    this.replicasGone(dropped)
     this.log.error('block %s was corrupt: removed%s', cidKey(cid), dropped.length > 0 ? ', with its replica holding' : '')
   }
 
@@ -350,11 +366,23 @@ export class ContentStore {
     return this.lock.shared(async () => {
       this.closing.signal.throwIfAborted()
       const results = await Promise.all(blocks.map(async ({ cid, bytes }) => {
+        let reserved = 0
         try {
           verifyBlock(cid, bytes)
-          return await this.blockstore.put(cid, bytes)
+          if (!(await this.blockstore.has(cid))) {
+            // replicas have their own quota: the user's stays for the user
+            const { replicaBytes, replicaQuotaBytes } = this.blockstore
+            if (replicaBytes + this.replicaReserved + bytes.length > replicaQuotaBytes) {
+              throw new QuotaExceededError(`replica quota exceeded: ${formatBytes(replicaBytes)} kept for others, quota ${formatBytes(replicaQuotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit`)
+            }
+            reserved = bytes.length
+            this.replicaReserved += reserved
+          }
+          return await this.blockstore.put(cid, bytes, { forOthers: true })
         } catch (err) {
           return err as Error
+        } finally {
+          this.replicaReserved -= reserved
         }
       }))
       await this.blockstore.sync()
@@ -365,6 +393,7 @@ export class ContentStore {
           const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
           const k = Math.max(this.replicas, held?.replicas ?? 0, replicas)
           await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k })
+          if (held == null) this.blockstore.replicaBytes += bytes.length
         } catch (err) {
           // no holding (a datastore error): a block this put wrote would be
           // an orphan, so it goes now unless something else wants it
@@ -391,6 +420,7 @@ export class ContentStore {
     const key = cidKey(cid)
     const removed = await this.holdings.remove(cid, ['replica'])
     if (removed.length === 0) return
+    this.replicasGone(removed)
     const stillWanted = async (): Promise<boolean> => (await this.holdings.of(cid)).length > 0 || this.isInFlight(key)
     if (await stillWanted()) return
     // decided again under the exclusive lock, like gc: a store or a fetch may
@@ -399,6 +429,11 @@ export class ContentStore {
       if (await stillWanted()) return
       if (!(await this.isReachable(cid))) await this.blockstore.delete(cid)
     })
+  }
+
+  /** Replica holdings removed: their bytes no longer count against the replica quota. */
+  private replicasGone (removed: Holding[]): void {
+    for (const h of removed) if (h.reason === 'replica') this.blockstore.replicaBytes = Math.max(0, this.blockstore.replicaBytes - h.size)
   }
 
   private isInFlight (key: string): boolean {
@@ -519,6 +554,7 @@ export class ContentStore {
   async remove (cid: CID): Promise<RemoveResult> {
     const removed = await this.holdings.remove(cid)
     if (removed.length === 0) throw new ContentNotFoundError(`${cidKey(cid)} is not held by this peer`)
+    this.replicasGone(removed)
     const freed = await this.gc()
     return { cid: cidKey(cid), removed, freed }
   }
@@ -678,10 +714,14 @@ async function openForImport (filePath: string): Promise<fs.FileHandle> {
   return handle
 }
 
-/** The quota in bytes: explicit, or "auto" = half of (stored + free disk). */
-export async function resolveQuota (quota: NonNullable<ContentStoreInit['quota']>, dir: string, storedBytes: number): Promise<number> {
+/** Of the disk (stored + free bytes), what "auto" gives the user's quota, and the replicas'. */
+const USER_AUTO_SHARE = 1 / 2
+const REPLICA_AUTO_SHARE = 1 / 4
+
+/** A quota in bytes: explicit, or "auto" = `share` of (stored + free disk), half by default. */
+export async function resolveQuota (quota: NonNullable<ContentStoreInit['quota']>, dir: string, storedBytes: number, share = USER_AUTO_SHARE): Promise<number> {
   if (typeof quota === 'number') return quota
   if (quota !== 'auto') return parseByteSize(quota) ?? 0
   const stat = await fs.statfs(dir)
-  return Math.floor((storedBytes + stat.bavail * stat.bsize) / 2)
+  return Math.floor((storedBytes + stat.bavail * stat.bsize) * share)
 }
