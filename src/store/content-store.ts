@@ -32,6 +32,7 @@ import { FetchSession } from './fetch-session.ts'
 import { FileLeaves, type KeptFile } from './file-leaves.ts'
 import { InFlight } from './in-flight.ts'
 import { NeedsRepair, type RepairNeed } from './needs-repair.ts'
+import { BlockIndex } from './block-index.ts'
 
 /** Blocks re-hashed at once by `hasBlocks` with `recheck` (each is read whole into memory). */
 const RECHECKS_AT_ONCE = 16
@@ -130,6 +131,8 @@ export class ContentStore {
   private readonly ownHasher?: HashWorker
   /** Held DAGs found incomplete, until a fetch repairs them. */
   private readonly needsRepair: NeedsRepair
+  /** Which held DAGs contain each block (for `holdsBlocks`). */
+  private readonly blockIndex: BlockIndex
   private readonly gcIntervalMs: number
   private gcTimer?: ReturnType<typeof setInterval>
 
@@ -139,6 +142,7 @@ export class ContentStore {
     this.holdings = new Holdings(components.datastore)
     this.fileLeaves = new FileLeaves(components.datastore, this.log)
     this.needsRepair = new NeedsRepair(components.datastore)
+    this.blockIndex = new BlockIndex(components.datastore)
     this.gcIntervalMs = init.gcIntervalMs ?? GC_INTERVAL_MS
     this.quota = init.quota ?? 'auto'
     this.replicaQuota = init.replicaQuota ?? 'auto'
@@ -155,6 +159,7 @@ export class ContentStore {
     let replicaBytes = 0
     for (const h of await this.holdings.all()) if (h.reason === 'replica') replicaBytes += h.size
     this.blockstore.replicaBytes = replicaBytes
+    await this.checkBlockIndex()
     const usage = this.blockstore.usage()
     this.log('blockstore: %d blocks, %d bytes, quota %d', usage.blocks, usage.bytes, usage.quotaBytes)
     if (this.gcIntervalMs > 0 && this.gcTimer == null) {
@@ -312,6 +317,7 @@ export class ContentStore {
           signal.throwIfAborted()
           await this.blockstore.sync()
           await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name })
+          await this.blockIndex.addDag(result.cid, keys)
           return { ...result, ...(options.name != null ? { name: options.name } : {}) }
         })
       })
@@ -346,6 +352,7 @@ export class ContentStore {
       fileLeaves: this.fileLeaves,
       holdings: this.holdings,
       needsRepair: this.needsRepair,
+      blockIndex: this.blockIndex,
       lock: this.lock,
       inFlight: this.inFlight,
       closing: this.closing.signal
@@ -495,28 +502,41 @@ export class ContentStore {
 
   /**
    * For each block: true when it is here and something holds it (a replica
-   * holding, or a shared or fetched DAG that contains it). A block left for
-   * GC does not count, so repair never relies on a copy about to go. The
-   * held DAGs are walked at most once per call. Only blockstore blocks
-   * count: a leaf kept in a fetched file is the user's to delete, so
-   * placement and repair do not count it as a copy (they may give this
-   * peer a replica of its own).
+   * holding, or a shared or fetched DAG that contains it: one lookup in the
+   * block index, not a walk). A block left for GC does not count, so repair
+   * never relies on a copy about to go. Only blockstore blocks count: a
+   * leaf kept in a fetched file is the user's to delete, so placement and
+   * repair do not count it as a copy (they may give this peer a replica of
+   * its own).
    */
   async holdsBlocks (cids: CID[]): Promise<boolean[]> {
-    let inDags: Set<string> | undefined
+    const here = await this.blockstore.hasMany(cids)
     const out: boolean[] = []
-    for (const cid of cids) {
-      if (!(await this.blockstore.has(cid))) { out.push(false); continue }
-      if ((await this.holdings.of(cid)).length > 0) { out.push(true); continue }
-      if (inDags == null) {
-        inDags = new Set()
-        for (const holding of await this.holdings.all()) {
-          if (holdsWholeDag(holding.reason)) await this.mark(CID.parse(holding.cid), inDags)
-        }
-      }
-      out.push(inDags.has(cidKey(cid)))
+    for (let i = 0; i < cids.length; i++) {
+      out.push(here[i] && ((await this.holdings.of(cids[i])).length > 0 || await this.blockIndex.inSomeDag(cids[i])))
     }
     return out
+  }
+
+  /**
+   * Brings the block index in line with the holdings when the store opens:
+   * a held DAG not indexed (a crash after its holding, a repo from before
+   * the index) is walked and indexed; a DAG indexed and no longer held (a
+   * crash while it was removed) is removed from it.
+   */
+  private async checkBlockIndex (): Promise<void> {
+    const held = new Set<string>()
+    for (const holding of await this.holdings.all()) {
+      if (!holdsWholeDag(holding.reason) || held.has(holding.cid)) continue
+      held.add(holding.cid)
+      if (await this.blockIndex.isIndexed(holding.cid)) continue
+      const marked = new Set<string>()
+      // an incomplete DAG is left unindexed: its blocks answer "not held", and repair may bring copies
+      if (await this.mark(CID.parse(holding.cid), marked)) await this.blockIndex.addDag(holding.cid, marked)
+    }
+    for (const root of await this.blockIndex.roots()) {
+      if (!held.has(root)) await this.blockIndex.removeDag(root)
+    }
   }
 
   /** Every CID of a DAG held here, parents first. */
@@ -555,6 +575,7 @@ export class ContentStore {
     const removed = await this.holdings.remove(cid)
     if (removed.length === 0) throw new ContentNotFoundError(`${cidKey(cid)} is not held by this peer`)
     this.replicasGone(removed)
+    if (removed.some(h => holdsWholeDag(h.reason))) await this.blockIndex.removeDag(cid)
     const freed = await this.gc()
     return { cid: cidKey(cid), removed, freed }
   }

@@ -18,6 +18,7 @@ import type { FileLeaf, FileLeaves } from './file-leaves.ts'
 import type { Holdings } from './holdings.ts'
 import type { InFlight } from './in-flight.ts'
 import type { NeedsRepair } from './needs-repair.ts'
+import type { BlockIndex } from './block-index.ts'
 
 export interface FetchSessionComponents {
   blockstore: Pick<FsBlockstore, 'stage' | 'put' | 'sync'>
@@ -25,6 +26,8 @@ export interface FetchSessionComponents {
   holdings: Pick<Holdings, 'add'>
   /** The DAG, once committed, no longer needs repair. */
   needsRepair: Pick<NeedsRepair, 'remove'>
+  /** Where the committed DAG's blocks are indexed (ContentStore.holdsBlocks). */
+  blockIndex: Pick<BlockIndex, 'addDag'>
   /** The store's lock: shared while writing; GC holds it exclusively. */
   lock: RwLock
   inFlight: InFlight
@@ -126,6 +129,7 @@ export class FetchSession {
     await this.underLock(async () => {
       await this.components.blockstore.sync()
       await this.components.holdings.add({ cid: root, reason: 'fetched', size: info.size, blocks: info.blocks })
+      await this.components.blockIndex.addDag(root, this.keys)
       // every block is here again: a DAG found incomplete is whole
       await this.components.needsRepair.remove(root)
     })
