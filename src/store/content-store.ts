@@ -399,7 +399,7 @@ export class ContentStore {
         try {
           const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
           const k = Math.max(this.replicas, held?.replicas ?? 0, replicas)
-          await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k })
+          await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k }, { sync: false })
           if (held == null) this.blockstore.replicaBytes += bytes.length
         } catch (err) {
           // no holding (a datastore error): a block this put wrote would be
@@ -408,6 +408,8 @@ export class ContentStore {
           results[i] = err as Error
         }
       }
+      // one durable write for the whole batch of holdings, before any is reported stored
+      await this.holdings.sync()
       return results
     })
   }

@@ -52,13 +52,22 @@ export class Holdings {
     this.durable = new DatastoreSync(datastore)
   }
 
-  async add (holding: Omit<Holding, 'since' | 'cid'> & { cid: CID }): Promise<Holding> {
+  /**
+   * Records a holding, durably unless `sync: false` (then the caller calls
+   * `sync()` once for a batch of them before it reports them done).
+   */
+  async add (holding: Omit<Holding, 'since' | 'cid'> & { cid: CID }, options: { sync?: boolean } = {}): Promise<Holding> {
     const record: Holding = { ...holding, cid: cidKey(holding.cid), since: new Date().toISOString() }
     if (record.name == null) delete record.name
     if (record.replicas == null) delete record.replicas
     await this.datastore.put(keyOf(record.cid, record.reason), new TextEncoder().encode(JSON.stringify(record)))
-    await this.durable.sync()
+    if (options.sync !== false) await this.durable.sync()
     return record
+  }
+
+  /** Makes every holding added so far durable. */
+  async sync (): Promise<void> {
+    await this.durable.sync()
   }
 
   /** Every holding of a CID. */

@@ -74,6 +74,15 @@ describe('hostile: local durability of what was reported done', function () {
     const holding = writes.findIndex(w => w.key.startsWith(`/shoal/holdings/${cidKey(root)}/shared`))
     assert.ok(holding >= 0, JSON.stringify(writes))
     assert.ok(writes.slice(holding + 1).some(w => w.sync), `a synced write after the holding: ${JSON.stringify(writes)}`)
+
+    // replicas: one synced write after the batch's last holding, not one per block
+    writes.length = 0
+    const blocks = Array.from({ length: 3 }, () => { const bytes = randomBytes(1000); return { cid: cidOf(RAW_CODE, bytes), bytes, replicas: 3 } })
+    await opened.store.storeReplicas(blocks)
+    const last = writes.findLastIndex(w => w.key.startsWith('/shoal/holdings/') && w.key.endsWith('/replica'))
+    assert.ok(last >= 0)
+    assert.equal(writes.slice(last + 1).filter(w => w.sync).length, 1, JSON.stringify(writes))
+    assert.equal(writes.filter(w => w.sync).length, 1, 'one fsync for the batch')
     await opened.close()
   })
 
