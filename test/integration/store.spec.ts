@@ -9,6 +9,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { defaultLogger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
+import type { CID } from 'multiformats/cid'
 import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { FsBlockstore } from '../../src/store/blockstore.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
@@ -165,13 +166,13 @@ describe('content store on disk', function () {
     assert.deepEqual((await store.verify()).bad, [])
     await assert.rejects(fs.access(victim!))
     // a read of a rotten block fails, and removes it (a good copy can take its place)
-    let other: string | undefined
-    for await (const block of blockstore.list()) if (block.cid.code === RAW_CODE) { other = blockstore.pathOf(block.cid); break }
-    const otherBytes = await fs.readFile(other!)
+    let other: CID | undefined
+    for await (const block of blockstore.list()) if (block.cid.code === RAW_CODE) { other = block.cid; break }
+    const otherBytes = await fs.readFile(blockstore.pathOf(other!))
     otherBytes[0] ^= 0xff
-    await fs.writeFile(other!, otherBytes)
-    await assert.rejects(async () => { for await (const _ of store.read(r.cid)) {} }, { name: 'BlockMismatchError' })
-    await assert.rejects(fs.access(other!))
+    await fs.writeFile(blockstore.pathOf(other!), otherBytes)
+    await assert.rejects(store.readBlock(other!), { name: 'BlockMismatchError' })
+    await assert.rejects(fs.access(blockstore.pathOf(other!)))
     await close()
   })
 
