@@ -12,9 +12,10 @@
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
-import { InvalidDagError, NotAFileError } from '../store/errors.ts'
+import { NotAFileError } from '../store/errors.ts'
+import { DAG_PB_CODE, RAW_CODE } from './cid.ts'
+import { InvalidDagError } from '../errors.ts'
 import { MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './chunker.ts'
-import { cidKey, DAG_PB_CODE, RAW_CODE } from './cid.ts'
 
 /** Fetches a block's bytes, already verified against the CID. */
 export type BlockGetter = (cid: CID, options?: { signal?: AbortSignal }) => Promise<Uint8Array>
@@ -88,12 +89,12 @@ export function decodeFileNode (cid: CID, bytes: Uint8Array): FileNode {
 /** Refuses a child whose own size disagrees with the one its parent gives. */
 export function checkChildSize (cid: CID, node: FileNode, expected: number): void {
   if (node.size !== expected) {
-    throw new InvalidDagError(`${cidKey(cid)} holds ${node.size} file bytes, its parent says ${expected}`)
+    throw new InvalidDagError(`${cid} holds ${node.size} file bytes, its parent says ${expected}`)
   }
 }
 
 function checkDepth (cid: CID, depth: number): void {
-  if (depth > DAG_LIMITS.maxDepth) throw new InvalidDagError(`${cidKey(cid)} is more than ${DAG_LIMITS.maxDepth} levels below its root`)
+  if (depth > DAG_LIMITS.maxDepth) throw new InvalidDagError(`${cid} is more than ${DAG_LIMITS.maxDepth} levels below its root`)
 }
 
 /**
@@ -105,7 +106,7 @@ export async function * walkDag (root: CID, getBlock: BlockGetter, options: { si
 }
 
 async function * walkFrom (cid: CID, expected: number | undefined, depth: number, seen: Set<string>, getBlock: BlockGetter, signal?: AbortSignal): AsyncGenerator<CID> {
-  const key = cidKey(cid)
+  const key = cid.toString()
   if (seen.has(key)) return
   seen.add(key)
   yield cid

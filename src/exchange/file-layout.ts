@@ -8,7 +8,7 @@
 import type { CID } from 'multiformats/cid'
 import { cidKey, RAW_CODE } from '../content/cid.ts'
 import { checkChildSize, DAG_LIMITS, decodeFileNode, maxPiecesOf, type FileNode } from '../content/dag-reader.ts'
-import { InvalidDagError } from '../store/errors.ts'
+import { InvalidDagError } from '../errors.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 
 export interface FilePiece {

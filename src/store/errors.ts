@@ -31,17 +31,6 @@ export class NotAFileError extends InvalidInputError {
   static name = 'NotAFileError'
 }
 
-/**
- * The CID names a file DAG that breaks Shoal's bounds or contradicts
- * itself: too many links in a node, too deep, more pieces than its size
- * allows, or sizes that disagree (a child's size against its parent's
- * blockSizes, a leaf's bytes against the size its parent gives). Such a DAG
- * is refused before it costs memory; nothing is stored for it.
- */
-export class InvalidDagError extends ShoalError {
-  static name = 'InvalidDagError'
-}
-
 /** The output path exists and --force was not given. */
 export class OutputExistsError extends InvalidInputError {
   static name = 'OutputExistsError'
