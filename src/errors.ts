@@ -97,6 +97,17 @@ export class TimeoutError extends ShoalError {
   static name = 'TimeoutError'
 }
 
+/**
+ * The CID names a file DAG that breaks Shoal's bounds or contradicts
+ * itself: too many links in a node, too deep, more pieces than its size
+ * allows, or sizes that disagree (a child's size against its parent's
+ * blockSizes, a leaf's bytes against the size its parent gives). Such a DAG
+ * is refused before it costs memory; nothing is stored for it. Exit 1.
+ */
+export class InvalidDagError extends ShoalError {
+  static name = 'InvalidDagError'
+}
+
 export function isShoalError (err: unknown): err is ShoalError {
   return err instanceof ShoalError
 }

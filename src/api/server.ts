@@ -13,7 +13,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { CID } from 'multiformats/cid'
 import type { ComponentLogger } from '@libp2p/interface'
 import { AGENT_VERSION, API_PREFIX, REPO_FILES } from '../constants.ts'
-import { AddressInUseError, InvalidInputError, isShoalError, ShoalError, TimeoutError } from '../errors.ts'
+import { AddressInUseError, InvalidDagError, InvalidInputError, isShoalError, ShoalError, TimeoutError } from '../errors.ts'
 import { parseApiAddress } from '../peer/config.ts'
 import { multiaddrProblem } from '../peer/multiaddrs.ts'
 import type { PeerStatus, ShoalPeer } from '../peer/peer.ts'
@@ -232,5 +232,7 @@ function statusOf (err: ShoalError): number {
   if (err instanceof ContentNotFoundError || err instanceof BlockNotFoundError) return 404
   if (err instanceof QuotaExceededError || err instanceof DiskFullError) return 507
   if (err instanceof TimeoutError) return 504
+  // a DAG that breaks Shoal's bounds: what was asked for cannot be served
+  if (err instanceof InvalidDagError) return 422
   return 500
 }

@@ -27,6 +27,7 @@ import type { BufferPool } from '../content/buffer-pool.ts'
 import { decodeFileNode } from '../content/dag-reader.ts'
 import type { HashWorker } from '../content/hash-worker.ts'
 import type { FetchSession } from '../store/fetch-session.ts'
+import { InvalidDagError } from '../errors.ts'
 import { mapConcurrent, raceSignal } from '../utils/wait.ts'
 import { resolveLayout, type FileLayout } from './file-layout.ts'
 import { FetchClock } from './fetch-timings.ts'
@@ -192,7 +193,8 @@ export class FetchJob {
   async pieceBytes (i: number): Promise<Uint8Array> {
     const piece = this.layout!.pieces[i]
     if (!piece.raw) await this.nodes.stored() // a dag-pb node may still be on its way to the store
-    const block = await this.components.content.readBlock(piece.cid, { verify: false })
+    // verified as it is read: a block that rotted here since it was counted never reaches an output
+    const block = await this.components.content.readBlock(piece.cid)
     return piece.raw ? block : decodeFileNode(piece.cid, block).data
   }
 
@@ -255,8 +257,9 @@ export class FetchJob {
     for (const cid of layout.nodes) this.store.keep(cid)
     for (const p of pieces) this.store.keep(p.cid)
     await this.store.kept()
-    // leaves kept in files are re-hashed before they count: the file may
-    // have changed, been deleted or recreated since (a resume's .part too)
+    // leaves are re-hashed before they count: one kept in a file may have
+    // changed, been deleted or recreated since (a resume's .part too), a
+    // block file may have rotted (it is removed, and fetched again)
     const rawAt = pieces.flatMap((p, i) => p.raw ? [i] : [])
     const found = await this.components.content.hasBlocks(rawAt.map(i => pieces[i].cid), {
       recheck: true,
@@ -300,8 +303,13 @@ export class FetchJob {
    */
   private async deliver (i: number, bytes: Uint8Array): Promise<void> {
     const stored = this.stored!
+    const piece = this.layout!.pieces[i]
+    if (piece.raw && bytes.length !== piece.size) {
+      // the block is the CID's, so the DAG lies about it: no byte of it lands anywhere
+      throw new InvalidDagError(`leaf ${cidKey(piece.cid)} of ${cidKey(this.root)} holds ${bytes.length} bytes, the DAG says ${piece.size}`)
+    }
     stored.verify(i)
-    const { durable } = await this.outputs.deliver(this.layout!.pieces[i], bytes)
+    const { durable } = await this.outputs.deliver(piece, bytes)
     this.clock.blockWritten()
     stored.written(i, durable, err => { this.abort(err) })
   }

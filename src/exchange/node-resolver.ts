@@ -10,7 +10,7 @@
  * for those writes before the download commits.
  */
 import type { CID } from 'multiformats/cid'
-import { cidKey, matchesCid } from '../content/cid.ts'
+import { BlockMismatchError, cidKey, matchesCid } from '../content/cid.ts'
 import type { FetchSession } from '../store/fetch-session.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
 import { raceSignal, sleep } from '../utils/wait.ts'
@@ -62,8 +62,14 @@ export class NodeResolver {
     await store.kept()
     const [here] = await content.hasBlocks([cid], { recheck: true })
     if (here) {
-      this.local++
-      return content.readBlock(cid)
+      try {
+        const bytes = await content.readBlock(cid)
+        this.local++
+        return bytes
+      } catch (err) {
+        // rotted since it was re-checked: the store removed it, fetch a good copy
+        if (!(err instanceof BlockMismatchError)) throw err
+      }
     }
     const tried = new Set<string>()
     while (true) {

@@ -154,9 +154,8 @@ export class XferServer {
       return { cid: NONE, presence: Presence.HAVE_SET, data: NONE, bits: packBits(held) }
     }
     try {
-      // Blockstore blocks are not re-hashed here (the fetcher verifies every block it receives); leaves kept in a fetched file are
-      // (the user may have changed the file), so this peer never sends bytes it knows to be wrong.
-      const data = await this.init.content.readBlock(CID.decode(work.cid), { verify: false })
+      // the store re-hashes every block it reads (and drops a rotten one), so this peer never sends bytes it knows to be wrong
+      const data = await this.init.content.readBlock(CID.decode(work.cid))
       return { cid: work.cid, presence: Presence.BLOCK, data, bits: NONE }
     } catch {
       return dontHave(work.cid)

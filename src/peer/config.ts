@@ -61,6 +61,13 @@ export interface ShoalConfig {
      */
     quota: 'auto' | number | string
     /**
+     * Most bytes of blocks held for others (replicas placed here), apart from
+     * `quota`, so replicas never crowd out what the user shares and fetches:
+     * a byte count, a size, or "auto" (a quarter of what the store could grow
+     * to when the daemon starts).
+     */
+    replicaQuota: 'auto' | number | string
+    /**
      * fsync every block before it becomes visible (default true): a power
      * loss then never leaves a bad block. Off, imports run at page-cache
      * speed instead of disk speed; a killed process still loses nothing.
@@ -87,7 +94,7 @@ export function defaultConfig (): ShoalConfig {
     connections: { maxConnections: MAX_CONNECTIONS, allow: [...DEFAULT_ALLOW_LIST], privateAddresses: 'auto' },
     replicas: DEFAULT_REPLICAS,
     repair: { intervalSeconds: 300, maxPushesPerRun: 1024 },
-    storage: { quota: 'auto', sync: true },
+    storage: { quota: 'auto', replicaQuota: 'auto', sync: true },
     transfer: { maxUploadRate: 0 }
   }
 }
@@ -161,12 +168,8 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
     replicas: int(1, 64),
     repair: section({ intervalSeconds: int(1, 86_400), maxPushesPerRun: int(1, 1_000_000) }),
     storage: section({
-      quota: (v, f) => {
-        if (v === 'auto') return
-        if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return
-        if (typeof v === 'string' && parseByteSize(v) != null) return
-        fail(f, `must be "auto", a byte count or a size like "20GiB", got ${JSON.stringify(v)}`)
-      },
+      quota: byteQuota(fail),
+      replicaQuota: byteQuota(fail),
       sync: (v, f) => { if (typeof v !== 'boolean') fail(f, `must be true or false, got ${JSON.stringify(v)}`) }
     }),
     transfer: section({
@@ -182,4 +185,14 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
 
 function isObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** The check of a quota setting: "auto", a byte count, or a size such as "20GiB". */
+function byteQuota (fail: (field: string, why: string) => never) {
+  return (v: unknown, f: string): void => {
+    if (v === 'auto') return
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return
+    if (typeof v === 'string' && parseByteSize(v) != null) return
+    fail(f, `must be "auto", a byte count or a size like "20GiB", got ${JSON.stringify(v)}`)
+  }
 }

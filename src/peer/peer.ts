@@ -167,7 +167,7 @@ export class ShoalPeer {
         datastore: this.datastore,
         blockstore: new FsBlockstore({}, { dir: this.repo.file('blocks'), sync: config.storage.sync }),
         logger: this.logger
-      }, { quota: config.storage.quota })
+      }, { quota: config.storage.quota, replicaQuota: config.storage.replicaQuota, replicas: config.replicas })
       await this.contentStore.open()
       this.registry = this.init.metrics === false ? undefined : new Registry()
       const listen = this.init.listen ?? config.listen

@@ -163,7 +163,7 @@ export class Placement {
           return
         }
         try {
-          await session.putMany(indexes.map(i => ({ cid: cids[i], load: async () => this.components.content.readBlock(cids[i], { verify: false }) })), k, (j, status, message, size) => {
+          await session.putMany(indexes.map(i => ({ cid: cids[i], load: async () => this.components.content.readBlock(cids[i]) })), k, (j, status, message, size) => {
             const i = indexes[j]
             if (isHeld(status)) {
               blocks[i].holders.push(peer)

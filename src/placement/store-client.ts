@@ -79,7 +79,15 @@ export class StoreSession extends ClientSession {
       const wait = resumeAt - performance.now()
       if (wait > 0) await sleep(wait, signal)
       const i = todo.shift()!
-      const data = await items[i].load()
+      let data: Uint8Array
+      try {
+        data = await items[i].load()
+      } catch (err) {
+        signal?.throwIfAborted()
+        // a block this peer cannot read (a rotten copy: the store drops it) is not offered; the others still are
+        onResult(i, StoreStatus.FAILED, `the block cannot be read here: ${(err as Error).message}`, 0)
+        continue
+      }
       const answered = this.request({ put: { cid: items[i].cid.bytes, data, replicas } }, signal).then(r => {
         const status = r.statuses[0] ?? StoreStatus.UNKNOWN
         const tries = busyAnswers.get(i) ?? 0

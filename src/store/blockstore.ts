@@ -108,11 +108,22 @@ export interface BlockstoreUsage {
   blocks: number
   bytes: number
   quotaBytes: number
+  /** Of `bytes`, those kept for others (replicas): outside `quotaBytes`, under `replicaQuotaBytes`. */
+  replicaBytes: number
+  replicaQuotaBytes: number
 }
 
 export class FsBlockstore {
   readonly dir: string
+  /** What the user's own writes (shares, fetches) may take, replicas not counted. */
   quotaBytes: number
+  /**
+   * Bytes of blocks kept for others, counted by the content store (it
+   * knows which blocks are replicas): the user's quota leaves them out, and
+   * their own quota is the content store's to check.
+   */
+  replicaBytes = 0
+  replicaQuotaBytes = Infinity
   readonly syncWrites: boolean
   private blocks = 0
   private bytes = 0
@@ -162,7 +173,7 @@ export class FsBlockstore {
   }
 
   usage (): BlockstoreUsage {
-    return { blocks: this.blocks, bytes: this.bytes, quotaBytes: this.quotaBytes }
+    return { blocks: this.blocks, bytes: this.bytes, quotaBytes: this.quotaBytes, replicaBytes: this.replicaBytes, replicaQuotaBytes: this.replicaQuotaBytes }
   }
 
   pathOf (cid: CID): string {
@@ -216,15 +227,17 @@ export class FsBlockstore {
   /**
    * Stores a block whose bytes the caller has checked against the CID.
    * Resolves true when the block is new, false when it was already there.
+   * `forOthers`: a replica, outside the user's quota (the caller checks
+   * the replica quota).
    */
-  async put (cid: CID, bytes: Uint8Array): Promise<boolean> {
+  async put (cid: CID, bytes: Uint8Array, options: { forOthers?: boolean } = {}): Promise<boolean> {
     const key = cidKey(cid)
     const pending = this.writing.get(key)
     if (pending != null) {
       await pending
       return false
     }
-    const write = this.write(key, bytes).finally(() => { this.writing.delete(key) })
+    const write = this.write(key, bytes, undefined, options.forOthers === true).finally(() => { this.writing.delete(key) })
     this.writing.set(key, write)
     return write
   }
@@ -257,14 +270,14 @@ export class FsBlockstore {
   }
 
   /** Writes a block; `onWritten` is called once its bytes are in the temp file (before the fsync). */
-  private async write (key: string, bytes: Uint8Array, onWritten?: () => void): Promise<boolean> {
+  private async write (key: string, bytes: Uint8Array, onWritten?: () => void, forOthers = false): Promise<boolean> {
     const shard = shardOf(key)
     const file = path.join(this.dir, shard, key)
     if (await fs.access(file).then(() => true, () => false)) return false
-    if (this.bytes + this.reserved + bytes.length > this.quotaBytes) {
-      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.bytes)} stored, quota ${formatBytes(this.quotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
+    if (!forOthers && this.userBytes() + this.reserved + bytes.length > this.quotaBytes) {
+      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.userBytes())} stored, quota ${formatBytes(this.quotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
     }
-    this.reserved += bytes.length
+    if (!forOthers) this.reserved += bytes.length
     const tmp = `${file}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`
     try {
       await this.ensureShard(shard)
@@ -285,7 +298,7 @@ export class FsBlockstore {
     } finally {
       // unlink, not rm: rm looks the path up first and walks it as a tree
       await fs.unlink(tmp).catch(() => {})
-      this.reserved -= bytes.length
+      if (!forOthers) this.reserved -= bytes.length
     }
     this.dirtyShards.add(shard)
     this.blocks++
@@ -301,7 +314,7 @@ export class FsBlockstore {
    * must stay open until this resolves.
    */
   async putLeaves (batch: LeafBatch): Promise<StoredLeaf[]> {
-    const write = this.bytes + this.reserved + batch.length <= this.quotaBytes
+    const write = this.userBytes() + this.reserved + batch.length <= this.quotaBytes
     if (write) this.reserved += batch.length
     this.workers ??= new LeafWorkers({ dir: this.dir, sync: this.syncWrites, tempSuffix: TEMP_SUFFIX, workers: this.leafWorkerCount })
     let result
@@ -331,9 +344,14 @@ export class FsBlockstore {
       leaves.push({ cid, size, written: status === LeafStatus.WRITTEN })
     }
     if (refused > 0) {
-      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.bytes)} stored, quota ${formatBytes(this.quotaBytes)}; ${formatBytes(refused)} more do not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
+      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.userBytes())} stored, quota ${formatBytes(this.quotaBytes)}; ${formatBytes(refused)} more do not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
     }
     return leaves
+  }
+
+  /** Bytes counted against the user's quota: all but the replicas'. */
+  private userBytes (): number {
+    return Math.max(0, this.bytes - this.replicaBytes)
   }
 
   /** Stops the leaf workers (they start again on the next `putLeaves`). */

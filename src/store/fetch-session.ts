@@ -17,11 +17,17 @@ import { BlockNotFoundError } from './errors.ts'
 import type { FileLeaf, FileLeaves } from './file-leaves.ts'
 import type { Holdings } from './holdings.ts'
 import type { InFlight } from './in-flight.ts'
+import type { NeedsRepair } from './needs-repair.ts'
+import type { BlockIndex } from './block-index.ts'
 
 export interface FetchSessionComponents {
   blockstore: Pick<FsBlockstore, 'stage' | 'put' | 'sync'>
   fileLeaves: Pick<FileLeaves, 'add' | 'renamed' | 'filesAt' | 'leavesIn' | 'read' | 'isKeptAt'>
   holdings: Pick<Holdings, 'add'>
+  /** The DAG, once committed, no longer needs repair. */
+  needsRepair: Pick<NeedsRepair, 'remove'>
+  /** Where the committed DAG's blocks are indexed (ContentStore.holdsBlocks). */
+  blockIndex: Pick<BlockIndex, 'addDag'>
   /** The store's lock: shared while writing; GC holds it exclusively. */
   lock: RwLock
   inFlight: InFlight
@@ -123,6 +129,9 @@ export class FetchSession {
     await this.underLock(async () => {
       await this.components.blockstore.sync()
       await this.components.holdings.add({ cid: root, reason: 'fetched', size: info.size, blocks: info.blocks })
+      await this.components.blockIndex.addDag(root, this.keys)
+      // every block is here again: a DAG found incomplete is whole
+      await this.components.needsRepair.remove(root)
     })
   }
 

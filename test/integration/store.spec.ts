@@ -9,6 +9,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { defaultLogger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
+import type { CID } from 'multiformats/cid'
 import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { FsBlockstore } from '../../src/store/blockstore.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
@@ -17,11 +18,11 @@ import { tempDir } from '../helpers/cli.ts'
 const KiB = 1024
 
 /** A store on `dir`; the test keeps its blockstore to look at the block files. */
-async function openStore (dir: string, quota: number | 'auto' = 'auto'): Promise<{ store: ContentStore, blockstore: FsBlockstore, close: () => Promise<void> }> {
+async function openStore (dir: string, quota: number | 'auto' = 'auto', replicas?: number): Promise<{ store: ContentStore, blockstore: FsBlockstore, close: () => Promise<void> }> {
   const datastore = new LevelDatastore(path.join(dir, 'datastore'))
   await datastore.open()
   const blockstore = new FsBlockstore({}, { dir: path.join(dir, 'blocks') })
-  const store = new ContentStore({ datastore, blockstore, logger: defaultLogger() }, { quota })
+  const store = new ContentStore({ datastore, blockstore, logger: defaultLogger() }, { quota, ...(replicas != null ? { replicas } : {}) })
   await store.open()
   return { store, blockstore, close: async () => { await store.close(); await datastore.close() } }
 }
@@ -145,7 +146,7 @@ describe('content store on disk', function () {
     await close()
   })
 
-  it('verify finds corrupt blocks and --repair removes them; reading one fails', async () => {
+  it('verify finds corrupt blocks and --repair removes them; reading one fails and removes it', async () => {
     const data = randomBytes(50 * KiB)
     await fs.writeFile(path.join(dir, 'f'), data)
     const { store, blockstore, close } = await openStore(dir)
@@ -157,7 +158,6 @@ describe('content store on disk', function () {
     const bytes = await fs.readFile(victim!)
     bytes[0] ^= 0xff
     await fs.writeFile(victim!, bytes)
-    await assert.rejects(async () => { for await (const _ of store.read(r.cid)) {} }, { name: 'BlockMismatchError' })
     const report = await store.verify()
     assert.equal(report.bad.length, 1)
     assert.equal(report.removed, false)
@@ -165,6 +165,14 @@ describe('content store on disk', function () {
     assert.equal(repaired.removed, true)
     assert.deepEqual((await store.verify()).bad, [])
     await assert.rejects(fs.access(victim!))
+    // a read of a rotten block fails, and removes it (a good copy can take its place)
+    let other: CID | undefined
+    for await (const block of blockstore.list()) if (block.cid.code === RAW_CODE) { other = block.cid; break }
+    const otherBytes = await fs.readFile(blockstore.pathOf(other!))
+    otherBytes[0] ^= 0xff
+    await fs.writeFile(blockstore.pathOf(other!), otherBytes)
+    await assert.rejects(store.readBlock(other!), { name: 'BlockMismatchError' })
+    await assert.rejects(fs.access(blockstore.pathOf(other!)))
     await close()
   })
 
@@ -189,5 +197,25 @@ describe('content store on disk', function () {
     for await (const p of opened.store.read(r.cid)) parts.push(p)
     assert.ok(Buffer.concat(parts).equals(data))
     await opened.close()
+  })
+
+  it('never lowers a replica\'s k on anyone\'s word: keeps the larger, never below its own replicas', async () => {
+    const { store, close } = await openStore(dir, 'auto', 3)
+    const block = randomBytes(1000)
+    const cid = cidOf(RAW_CODE, block)
+    const k = async (): Promise<number | undefined> => (await store.list(cid)).find(h => h.reason === 'replica')?.replicas
+    // placed for k = 5, then re-put by someone else for k = 1 (the block is here already)
+    assert.deepEqual(await store.storeReplicas([{ cid, bytes: block, replicas: 5 }]), [true])
+    assert.deepEqual(await store.storeReplicas([{ cid, bytes: block, replicas: 1 }]), [false])
+    assert.equal(await k(), 5)
+    // a put may raise it
+    await store.storeReplicas([{ cid, bytes: block, replicas: 7 }])
+    assert.equal(await k(), 7)
+    // a new replica placed for fewer copies than this peer keeps is kept for its own replicas
+    const other = randomBytes(1000)
+    const otherCid = cidOf(RAW_CODE, other)
+    await store.storeReplicas([{ cid: otherCid, bytes: other, replicas: 1 }])
+    assert.equal((await store.list(otherCid))[0].replicas, 3)
+    await close()
   })
 })
