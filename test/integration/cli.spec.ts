@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import net from 'node:net'
 import path from 'node:path'
-import { isAlive, runCli, startDaemon, tempDir } from '../helpers/cli.ts'
+import { assertExit, isAlive, runCli, startDaemon, tempDir } from '../helpers/cli.ts'
 
 /** Real `shoal` processes: exit codes, one-line errors, daemon lifecycle, swarms. */
 describe('shoal CLI', function () {
@@ -19,20 +19,20 @@ describe('shoal CLI', function () {
   describe('bad usage and bad input', () => {
     it('an unknown command exits 2 and points at the usage', async () => {
       const r = await runCli(['frobnicate'])
-      assert.equal(r.code, 2)
+      assertExit(r, 2)
       assert.match(r.stderr, /unknown command 'frobnicate'/)
       assert.match(r.stderr, /shoal --help/)
     })
 
     it('an unknown flag exits 2 and points at the usage', async () => {
       const r = await runCli(['init', '--frob'])
-      assert.equal(r.code, 2)
+      assertExit(r, 2)
       assert.match(r.stderr, /unknown option '--frob'/)
     })
 
     it('a bad flag value exits 2', async () => {
       const r = await runCli(['swarm', 'up', '--peers', 'many', '--dir', path.join(dir, 'never')])
-      assert.equal(r.code, 2)
+      assertExit(r, 2)
       assert.match(r.stderr, /--peers must be an integer/)
     })
 
@@ -40,10 +40,10 @@ describe('shoal CLI', function () {
       const repo = path.join(dir, 'bad-multiaddr')
       await runCli(['--repo', repo, 'init'])
       let r = await runCli(['--repo', repo, 'daemon', '--listen', '/ip4/nope/tcp/1'])
-      assert.equal(r.code, 2)
+      assertExit(r, 2)
       assert.equal(oneLine(r.stderr), 'shoal: --listen is not a valid multiaddr: "/ip4/nope/tcp/1"')
       r = await runCli(['--repo', repo, 'daemon', '--bootstrap', '/ip4/127.0.0.1/tcp/4001'])
-      assert.equal(r.code, 2)
+      assertExit(r, 2)
       assert.equal(oneLine(r.stderr), 'shoal: --bootstrap must end in /p2p/<peer id>, got "/ip4/127.0.0.1/tcp/4001"')
       await assert.rejects(fs.access(path.join(repo, 'repo.lock')), 'nothing was started')
     })
@@ -52,23 +52,23 @@ describe('shoal CLI', function () {
       const file = path.join(dir, 'a-file')
       await fs.writeFile(file, 'x')
       const r = await runCli(['--repo', file, 'init'])
-      assert.equal(r.code, 2)
+      assertExit(r, 2)
       assert.match(oneLine(r.stderr), /^shoal: repo path .*a-file is not a directory$/)
       assert.equal(await fs.readFile(file, 'utf8'), 'x', 'the file is untouched')
     })
 
     it('a corrupt config names the file and the field, exit 2', async () => {
       const repo = path.join(dir, 'corrupt')
-      assert.equal((await runCli(['--repo', repo, 'init'])).code, 0)
+      assertExit((await runCli(['--repo', repo, 'init'])), 0)
       const configFile = path.join(repo, 'config.json')
       const config = JSON.parse(await fs.readFile(configFile, 'utf8'))
       await fs.writeFile(configFile, JSON.stringify({ ...config, replicas: 'lots' }))
       let r = await runCli(['--repo', repo, 'daemon'])
-      assert.equal(r.code, 2)
+      assertExit(r, 2)
       assert.equal(oneLine(r.stderr), `shoal: invalid config ${configFile}: field "replicas" must be an integer from 1 to 64, got "lots"`)
       await fs.writeFile(configFile, '{ "listen": [')
       r = await runCli(['--repo', repo, 'daemon'])
-      assert.equal(r.code, 2)
+      assertExit(r, 2)
       assert.match(oneLine(r.stderr), new RegExp(`^shoal: invalid config ${configFile}: not valid JSON`))
     })
 
@@ -80,10 +80,10 @@ describe('shoal CLI', function () {
       const port = (server.address() as net.AddressInfo).port
       try {
         let r = await runCli(['--repo', repo, 'daemon', '--listen', `/ip4/127.0.0.1/tcp/${port}`, '--api', '127.0.0.1:0'])
-        assert.equal(r.code, 1)
+        assertExit(r, 1)
         assert.equal(oneLine(r.stderr), `shoal: listen address /ip4/127.0.0.1/tcp/${port} is already in use`)
         r = await runCli(['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', `127.0.0.1:${port}`])
-        assert.equal(r.code, 1)
+        assertExit(r, 1)
         assert.equal(oneLine(r.stderr), `shoal: API address 127.0.0.1:${port} is already in use`)
         await assert.rejects(fs.access(path.join(repo, 'repo.lock')), 'a failed start leaves no lock behind')
       } finally {
@@ -96,7 +96,7 @@ describe('shoal CLI', function () {
       await runCli(['--repo', repo, 'init'])
       for (const cmd of ['id', 'peers', 'status']) {
         const r = await runCli(['--repo', repo, cmd])
-        assert.equal(r.code, 1)
+        assertExit(r, 1)
         assert.match(oneLine(r.stderr), /no Shoal daemon is running on repo/)
       }
     })
@@ -105,7 +105,7 @@ describe('shoal CLI', function () {
   describe('the daemon', () => {
     it('serves, answers id/status, refuses a second daemon, and exits 0 on SIGTERM leaving nothing behind', async () => {
       const repo = path.join(dir, 'daemon')
-      assert.equal((await runCli(['--repo', repo, 'init'])).code, 0)
+      assertExit((await runCli(['--repo', repo, 'init'])), 0)
       const daemon = await startDaemon(['--repo', repo, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
       try {
         assert.match(daemon.output(), /daemon is ready/)
@@ -116,12 +116,12 @@ describe('shoal CLI', function () {
         assert.equal(status.peerId, id.peerId)
 
         const second = await runCli(['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0'])
-        assert.equal(second.code, 1)
+        assertExit(second, 1)
         assert.match(oneLine(second.stderr), new RegExp(`^shoal: repo ${repo} is in use by another Shoal daemon \\(pid ${daemon.child.pid}\\)$`))
       } finally {
         daemon.child.kill('SIGTERM')
       }
-      assert.equal(await daemon.exited, 0)
+      assert.deepEqual(await daemon.exited, { code: 0, signal: null }, daemon.output())
       assert.match(daemon.output(), /daemon stopped/)
       await assert.rejects(fs.access(path.join(repo, 'api')))
       await assert.rejects(fs.access(path.join(repo, 'repo.lock')))
@@ -132,7 +132,7 @@ describe('shoal CLI', function () {
     it('brings up 5 routable daemons, reports them, and stops them all', async () => {
       const swarmDir = path.join(dir, 'swarm')
       const up = await runCli(['--json', 'swarm', 'up', '--peers', '5', '--dir', swarmDir])
-      assert.equal(up.code, 0, up.stderr)
+      assertExit(up, 0, up.stderr)
       const file = JSON.parse(await fs.readFile(path.join(swarmDir, 'swarm.json'), 'utf8')) as { peers: Array<{ index: number, peerId: string, repo: string, api: string, multiaddrs: string[], pid: number }> }
       assert.equal(file.peers.length, 5)
       file.peers.forEach((p, i) => {
@@ -153,19 +153,19 @@ describe('shoal CLI', function () {
       assert.ok(peers.peers.length >= 4)
 
       const down = await runCli(['--json', 'swarm', 'down', '--dir', swarmDir])
-      assert.equal(down.code, 0, down.stderr)
+      assertExit(down, 0, down.stderr)
       assert.equal((JSON.parse(down.stdout) as { stopped: number }).stopped, 5)
       for (const p of file.peers) assert.equal(isAlive(p.pid), false, `pid ${p.pid} still running`)
 
       const after = await runCli(['swarm', 'status', '--dir', swarmDir])
-      assert.equal(after.code, 1)
+      assertExit(after, 1)
       assert.match(oneLine(after.stderr), /no swarm in/)
     })
 
     it('runs several peers per process on request, stops one of them alone, and stops all with down', async () => {
       const swarmDir = path.join(dir, 'hosted')
       const up = await runCli(['--json', 'swarm', 'up', '--peers', '6', '--peers-per-process', '3', '--dir', swarmDir])
-      assert.equal(up.code, 0, up.stderr)
+      assertExit(up, 0, up.stderr)
       type Entry = { index: number, peerId: string, repo: string, api: string, pid: number, peersInProcess: number }
       const file = JSON.parse(await fs.readFile(path.join(swarmDir, 'swarm.json'), 'utf8')) as { peers: Entry[] }
       assert.equal(file.peers.length, 6)
@@ -178,18 +178,19 @@ describe('shoal CLI', function () {
       assert.equal(id5.peerId, file.peers[5].peerId)
 
       const stop = await runCli(['--json', 'swarm', 'stop', '--peer', '4', '--dir', swarmDir])
-      assert.equal(stop.code, 0, stop.stderr)
+      assertExit(stop, 0, stop.stderr)
       assert.equal((JSON.parse(stop.stdout) as { stopped: boolean }).stopped, true)
       assert.ok(isAlive(file.peers[4].pid), 'the host keeps running its other peers')
       const gone = await runCli(['--repo', file.peers[4].repo, 'status'])
-      assert.equal(gone.code, 1)
+      assertExit(gone, 1)
+      assert.match(oneLine(gone.stderr), /no Shoal daemon is running on repo/)
       const status = JSON.parse((await runCli(['--json', 'swarm', 'status', '--dir', swarmDir])).stdout) as { alive: number, peers: Array<{ index: number, alive: boolean }> }
       assert.equal(status.alive, 5)
       assert.deepEqual(status.peers.filter(p => !p.alive).map(p => p.index), [4])
-      assert.equal((await runCli(['--repo', file.peers[3].repo, 'status'])).code, 0, 'its host neighbour still serves')
+      assertExit((await runCli(['--repo', file.peers[3].repo, 'status'])), 0, 'its host neighbour still serves')
 
       const down = await runCli(['--json', 'swarm', 'down', '--dir', swarmDir])
-      assert.equal(down.code, 0, down.stderr)
+      assertExit(down, 0, down.stderr)
       assert.equal((JSON.parse(down.stdout) as { stopped: number }).stopped, 6)
       for (const p of file.peers) assert.equal(isAlive(p.pid), false, `pid ${p.pid} still running`)
     })
