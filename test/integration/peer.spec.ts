@@ -115,7 +115,7 @@ describe('the control API of a daemon', function () {
   it('stops cleanly: API closed, address file and lock removed', async () => {
     await daemon.stop()
     assert.equal(peer.isStarted, false)
-    await assert.rejects(fetch(`${base}/api/v1/id`))
+    await assert.rejects(fetch(`${base}/api/v1/id`), (err: Error) => (err.cause as { code?: string }).code === 'ECONNREFUSED', 'nothing listens on the API address')
     await assert.rejects(fs.access(path.join(dir, 'api')))
     await assert.rejects(fs.access(path.join(dir, 'repo.lock')))
   })
