@@ -144,8 +144,16 @@ describe('shoal CLI', function () {
       })
       assert.equal(new Set(file.peers.map(p => p.peerId)).size, 5)
 
+      // a second up on a running swarm's folder is refused, and touches nothing
+      const again = await runCli(['swarm', 'up', '--peers', '2', '--dir', swarmDir])
+      assertExit(again, 1)
+      assert.equal(oneLine(again.stderr), `shoal: a swarm is already running in ${swarmDir} (stop it with "shoal swarm down --dir ${swarmDir}")`)
+      assert.deepEqual(JSON.parse(await fs.readFile(path.join(swarmDir, 'swarm.json'), 'utf8')), file, 'swarm.json unchanged')
+      for (const p of file.peers) assert.ok(isAlive(p.pid), `pid ${p.pid} still running`)
+
       const status = JSON.parse((await runCli(['--json', 'swarm', 'status', '--dir', swarmDir])).stdout) as { alive: number, peers: Array<{ routingTableSize: number }> }
       assert.equal(status.alive, 5)
+      assert.equal(status.peers.length, 5)
       for (const p of status.peers) assert.ok(p.routingTableSize >= 4, `routing table ${p.routingTableSize}`)
 
       // any command with --repo DIR/peer-<i> talks to that peer's daemon
@@ -160,6 +168,23 @@ describe('shoal CLI', function () {
       const after = await runCli(['swarm', 'status', '--dir', swarmDir])
       assertExit(after, 1)
       assert.match(oneLine(after.stderr), /no swarm in/)
+    })
+
+    it('gives up after --timeout with exit 1, stopping every process it started and writing no swarm.json', async () => {
+      const swarmDir = path.join(dir, 'too-slow')
+      // 5 daemon processes cannot all start within a second
+      const up = await runCli(['swarm', 'up', '--peers', '5', '--peers-per-process', '1', '--timeout', '1', '--dir', swarmDir])
+      assertExit(up, 1)
+      assert.match(oneLine(up.stderr), /^shoal: (daemon peer-\d did not start in time \(log: .*\)|swarm not routable in time: .*)$/)
+      await assert.rejects(fs.access(path.join(swarmDir, 'swarm.json')), { code: 'ENOENT' })
+      // no process is left running on the swarm's repos (a zombie has no command line)
+      const left: string[] = []
+      for (const pid of await fs.readdir('/proc')) {
+        if (!/^\d+$/.test(pid)) continue
+        const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+        if (cmdline.includes(swarmDir)) left.push(`${pid}: ${cmdline.replaceAll('\0', ' ')}`)
+      }
+      assert.deepEqual(left, [], 'processes of the failed swarm still running')
     })
 
     it('runs several peers per process on request, stops one of them alone, and stops all with down', async () => {
@@ -184,7 +209,10 @@ describe('shoal CLI', function () {
       const gone = await runCli(['--repo', file.peers[4].repo, 'status'])
       assertExit(gone, 1)
       assert.match(oneLine(gone.stderr), /no Shoal daemon is running on repo/)
-      const status = JSON.parse((await runCli(['--json', 'swarm', 'status', '--dir', swarmDir])).stdout) as { alive: number, peers: Array<{ index: number, alive: boolean }> }
+      // a peer down: status still reports every peer, and exits 1
+      const statusRun = await runCli(['--json', 'swarm', 'status', '--dir', swarmDir])
+      assertExit(statusRun, 1)
+      const status = JSON.parse(statusRun.stdout) as { alive: number, peers: Array<{ index: number, alive: boolean }> }
       assert.equal(status.alive, 5)
       assert.deepEqual(status.peers.filter(p => !p.alive).map(p => p.index), [4])
       assertExit((await runCli(['--repo', file.peers[3].repo, 'status'])), 0, 'its host neighbour still serves')

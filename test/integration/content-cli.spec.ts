@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { ApiClient } from '../../src/api/client.ts'
+import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { waitFor } from '../../src/utils/wait.ts'
 import { assertExit, runCli, runCliBytes, startDaemon, tempDir, type CliResult, type DaemonProcess } from '../helpers/cli.ts'
 
@@ -172,6 +173,43 @@ describe('content from the CLI', function () {
     assert.ok((await fs.readFile(existing)).equals(await fs.readFile(file)))
     const leftovers = (await fs.readdir(dir)).filter(f => f.endsWith('.part'))
     assert.deepEqual(leftovers, [])
+  })
+
+  it('cat of a file with a corrupt block stops short and exits 1 naming the file and how far it got', async () => {
+    const data = randomBytes(2 * MiB + 5)
+    const file = path.join(dir, 'corrupt-me')
+    await fs.writeFile(file, data)
+    const { cid } = await json<{ cid: string }>('share', file)
+    // the second 1 MiB leaf, one byte flipped on disk
+    const leaf = cidKey(cidOf(RAW_CODE, data.subarray(MiB, 2 * MiB)))
+    const leafFile = (await fs.readdir(path.join(repo, 'blocks'), { recursive: true })).find(f => path.basename(f) === leaf)
+    assert.ok(leafFile != null, `block file of ${leaf}`)
+    const bytes = await fs.readFile(path.join(repo, 'blocks', leafFile))
+    bytes[100] ^= 0xff
+    await fs.writeFile(path.join(repo, 'blocks', leafFile), bytes)
+    try {
+      const cat = await runCliBytes(['--repo', repo, 'cat', cid])
+      assertExit(cat, 1)
+      const cut = /^shoal: the daemon stopped sending (\S+) after (\d+) of (\d+) bytes \(.*\); a block may be corrupt: run "shoal verify"$/.exec(oneLine(cat.stderr))
+      assert.ok(cut != null, cat.stderr)
+      assert.deepEqual([cut[1], Number(cut[2]), Number(cut[3])], [cid, cat.stdout.length, data.length])
+      assert.ok(cat.stdout.length <= MiB, `${cat.stdout.length} bytes written: nothing past the corrupt block`)
+      assert.ok(cat.stdout.equals(data.subarray(0, cat.stdout.length)), 'what was written is the file\'s start')
+    } finally {
+      // the corrupt block goes with the file, so later verifies find the store clean
+      assertExit(await shoal('rm', cid), 0)
+    }
+  })
+
+  it('fetch on a daemon with no connection fails at once with exit 1', async () => {
+    const unknown = 'bafkreie3l3tbq3mqevjbsp6njkfjsfv6tzklf7qr6s3ge6ls4kjd4fgogu'
+    const target = path.join(dir, 'never-fetched')
+    const started = performance.now()
+    const r = await shoal('fetch', unknown, '-o', target, '--timeout', '60')
+    assertExit(r, 1)
+    assert.equal(oneLine(r.stderr), `shoal: ${unknown} is not held here and no peer is connected to fetch it from`)
+    assert.ok(performance.now() - started < 30_000, 'without waiting for the 60 s timeout')
+    await assert.rejects(fs.access(target), { code: 'ENOENT' })
   })
 
   it('rm frees the blocks, gc and verify report on the store', async () => {
