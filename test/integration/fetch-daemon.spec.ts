@@ -34,6 +34,12 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
     return client
   }
 
+  /** The fetcher daemon, started if no test before left one running. */
+  const runningFetcher = async (): Promise<ApiClient> => {
+    if (daemon == null || daemon.child.exitCode != null || daemon.child.signalCode != null) return startFetcher()
+    return ApiClient.fromRepo(repo)
+  }
+
   const shareOn = async (holders: ShoalPeer[], size: number): Promise<{ root: CID, data: Buffer }> =>
     shareOnPeers(holders, { dir, size, chunkSize: MiB })
 
@@ -89,8 +95,8 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
 
   it('streams a byte range of a file it does not hold, that range first, and the whole file on request', async () => {
     const { root, data } = await shareOn(swarm.peers, 16 * MiB + 5)
+    const client = await runningFetcher()
     for (const h of swarm.peers) h.uploadLimiter.setRate(1 * MiB)
-    const client = await ApiClient.fromRepo(repo)
     try {
       const offset = 13 * MiB + 7
       const res = await client.read(root.toString(), { offset, length: 1000 })
@@ -106,5 +112,21 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
     const whole = await client.read(root.toString())
     assert.equal(whole.headers.get('content-length'), String(data.length))
     assert.ok(Buffer.from(await whole.arrayBuffer()).equals(data))
+  })
+
+  it('`shoal fetch` whose holders stop sending blocks fails after --timeout seconds without one, exit 1, saying how many are missing', async () => {
+    const { root } = await shareOn(swarm.peers, 4 * MiB)
+    await runningFetcher()
+    // the root node (a few hundred bytes) gets through, a 1 MiB leaf would take minutes
+    for (const h of swarm.peers) h.uploadLimiter.setRate(10 * 1024)
+    try {
+      const target = path.join(dir, 'stalled.bin')
+      const r = await runCli(['--repo', repo, 'fetch', root.toString(), '-o', target, '--timeout', '3'])
+      assertExit(r, 1)
+      assert.equal(r.stderr.trim(), `shoal: no holder sent a block of ${root.toString()} for 3 s (4 of 5 blocks missing)`)
+      await assert.rejects(fs.access(target), { code: 'ENOENT' })
+    } finally {
+      for (const h of swarm.peers) h.uploadLimiter.setRate(0)
+    }
   })
 })
