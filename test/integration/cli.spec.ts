@@ -45,7 +45,7 @@ describe('shoal CLI', function () {
       r = await runCli(['--repo', repo, 'daemon', '--bootstrap', '/ip4/127.0.0.1/tcp/4001'])
       assertExit(r, 2)
       assert.equal(oneLine(r.stderr), 'shoal: --bootstrap must end in /p2p/<peer id>, got "/ip4/127.0.0.1/tcp/4001"')
-      await assert.rejects(fs.access(path.join(repo, 'repo.lock')), 'nothing was started')
+      await assert.rejects(fs.access(path.join(repo, 'repo.lock')), { code: 'ENOENT' }, 'nothing was started')
     })
 
     it('a repo path that is a file exits 2 with one line', async () => {
@@ -85,7 +85,7 @@ describe('shoal CLI', function () {
         r = await runCli(['--repo', repo, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--api', `127.0.0.1:${port}`])
         assertExit(r, 1)
         assert.equal(oneLine(r.stderr), `shoal: API address 127.0.0.1:${port} is already in use`)
-        await assert.rejects(fs.access(path.join(repo, 'repo.lock')), 'a failed start leaves no lock behind')
+        await assert.rejects(fs.access(path.join(repo, 'repo.lock')), { code: 'ENOENT' }, 'a failed start leaves no lock behind')
       } finally {
         server.close()
       }
@@ -123,8 +123,8 @@ describe('shoal CLI', function () {
       }
       assert.deepEqual(await daemon.exited, { code: 0, signal: null }, daemon.output())
       assert.match(daemon.output(), /daemon stopped/)
-      await assert.rejects(fs.access(path.join(repo, 'api')))
-      await assert.rejects(fs.access(path.join(repo, 'repo.lock')))
+      await assert.rejects(fs.access(path.join(repo, 'api')), { code: 'ENOENT' })
+      await assert.rejects(fs.access(path.join(repo, 'repo.lock')), { code: 'ENOENT' })
     })
   })
 

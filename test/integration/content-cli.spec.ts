@@ -160,7 +160,7 @@ describe('content from the CLI', function () {
       assertExit(r, 1, cmd.join(' '))
       assert.equal(oneLine(r.stderr), `shoal: ${unknown} is not held by this peer`)
     }
-    await assert.rejects(fs.access(path.join(dir, 'never')), 'no output file for an unknown CID')
+    await assert.rejects(fs.access(path.join(dir, 'never')), { code: 'ENOENT' }, 'no output file for an unknown CID')
 
     const { cid } = await json<{ cid: string }>('share', file)
     const existing = path.join(dir, 'existing')

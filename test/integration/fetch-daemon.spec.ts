@@ -80,7 +80,7 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
     assert.ok(blocksAtKill > 0, 'killed mid-fetch')
     const part = path.join(dir, `.resumed.bin.${root.toString()}.part`)
     await fs.access(part) // the temporary file is kept
-    await assert.rejects(fs.access(target), 'no output under the final name')
+    await assert.rejects(fs.access(target), { code: 'ENOENT' }, 'no output under the final name')
 
     client = await startFetcher()
     const result = await client.fetch(root.toString(), { path: target, timeoutSeconds: 30 })
@@ -89,7 +89,7 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
     assert.ok(result.localBytes >= (blocksAtKill - 1) * MiB, `${result.localBytes} bytes were already here; ${blocksAtKill} blocks were stored before the kill`)
     const received = Object.values(result.peers).reduce((a, b) => a + b, 0)
     assert.equal(received, data.length - result.localBytes, 'only the missing blocks were downloaded')
-    await assert.rejects(fs.access(part), 'the temporary file became the output')
+    await assert.rejects(fs.access(part), { code: 'ENOENT' }, 'the temporary file became the output')
     for (const h of swarm.peers) h.uploadLimiter.setRate(0)
   })
 

@@ -50,7 +50,7 @@ describe('a Shoal peer on its repo', function () {
       const peer = await ShoalPeer.open(dir, { metrics: false })
       await peer.start()
       await peer.stop()
-      await assert.rejects(fs.access(path.join(dir, 'repo.lock')), 'lock removed on stop')
+      await assert.rejects(fs.access(path.join(dir, 'repo.lock')), { code: 'ENOENT' }, 'lock removed on stop')
     } finally {
       await fs.rm(dir, { recursive: true, force: true })
     }
@@ -123,8 +123,8 @@ describe('the control API of a daemon', function () {
     await daemon.stop()
     assert.equal(peer.isStarted, false)
     await assert.rejects(fetch(`${base}/api/v1/id`), (err: Error) => (err.cause as { code?: string }).code === 'ECONNREFUSED', 'nothing listens on the API address')
-    await assert.rejects(fs.access(path.join(dir, 'api')))
-    await assert.rejects(fs.access(path.join(dir, 'repo.lock')))
+    await assert.rejects(fs.access(path.join(dir, 'api')), { code: 'ENOENT' })
+    await assert.rejects(fs.access(path.join(dir, 'repo.lock')), { code: 'ENOENT' })
     await fs.rm(dir, { recursive: true, force: true })
   })
 })

@@ -170,7 +170,7 @@ describe('content store on disk', function () {
     const repaired = await store.verify({ repair: true })
     assert.equal(repaired.removed, true)
     assert.deepEqual((await store.verify()).bad, [])
-    await assert.rejects(fs.access(victim!))
+    await assert.rejects(fs.access(victim!), { code: 'ENOENT' })
     await close()
   })
 
