@@ -24,7 +24,7 @@ const KiB = 1024
 describe('fetch from a holder found only through provider records', function () {
   this.timeout(120_000)
   let swarm: TestSwarm
-  before(async () => { swarm = await createTestSwarm(8) })
+  before(async () => { swarm = await createTestSwarm(6) })
   after(async () => { await swarm?.destroy() })
 
   /**
@@ -54,7 +54,7 @@ describe('fetch from a holder found only through provider records', function () 
   }
 
   it('finds the only holder by the root\'s provider records and fetches the exact bytes', async () => {
-    const [, seeder, , , , , , fetcherPeer] = swarm.peers
+    const [, seeder, , , , fetcherPeer] = swarm.peers
     const { root, data } = await shareOn([seeder], { dir: swarm.dir, size: 700 * KiB, chunkSize: 256 * KiB })
     const { fetcher, found } = fetcherWith(fetcherPeer, seeder, 'overlay')
     try {
@@ -70,7 +70,7 @@ describe('fetch from a holder found only through provider records', function () 
   })
 
   it('without the provider lookup, the same kind of fetch finds nobody', async () => {
-    const [, , seeder, , , , fetcherPeer] = swarm.peers
+    const [, , seeder, , fetcherPeer] = swarm.peers
     const { root } = await shareOn([seeder], { dir: swarm.dir, size: 700 * KiB, chunkSize: 256 * KiB })
     const { fetcher } = fetcherWith(fetcherPeer, seeder, 'none')
     try {
