@@ -116,7 +116,6 @@ describe('repair in a 20-peer swarm', function () {
     const displacedPeer = live().find(p => p.peerId.toString() === displaced[0])!
     assert.notEqual(displacedPeer, sharer)
     assert.equal(await displacedPeer.content.hasBlock(target), false, 'the displaced holder dropped its copy')
-    assert.deepEqual(await holders(target), after.toSorted(), 'the block is on its 3 closest live peers, no other')
     // every block: its closest hold it; the sharer keeps its own copy besides
     for (const cid of cids) {
       assert.deepEqual(await holders(cid), [...new Set([...trueClosest(cid), sharerId])].sort(), `block ${cid}`)
