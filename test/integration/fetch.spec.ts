@@ -261,7 +261,8 @@ describe('parallel fetch in a 10-peer swarm', function () {
     const pb = pbStream(stream, { ...STREAM_LIMITS, maxBufferSize: 64 * MiB })
     const flood = Array.from({ length: MAX_PENDING_WANTS + 50 }, () => root.bytes)
     await pb.write({ want: flood, have: [], cancel: [] }, XferRequestCodec)
-    await assert.rejects((async () => { while (true) await pb.read(XferResponseCodec) })(), { name: 'StreamResetError' }, 'the holder resets the flooding stream')
+    // (StreamResetError when the reset meets a read, StreamStateError when it came before)
+    await assert.rejects((async () => { while (true) await pb.read(XferResponseCodec) })(), (err: Error) => ['StreamResetError', 'StreamStateError'].includes(err.name), 'the holder resets the flooding stream')
     const session = await XferSession.open(asker.libp2p, holder.peerId.toString())
     try {
       const block = await session.want(root)

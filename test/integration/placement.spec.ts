@@ -80,7 +80,8 @@ describe('placement in a 20-peer swarm', function () {
     const wrong = await session.put(cid, randomBytes(1000), 3)
     assert.equal(wrong.status, StoreStatus.BAD_BLOCK)
     // the receiver resets the stream of a peer that sent wrong bytes
-    await assert.rejects(session.put(cid, data, 3), { name: 'StreamResetError' })
+    // (StreamResetError when the reset meets the write, StreamStateError when it came first)
+    await assert.rejects(session.put(cid, data, 3), (err: Error) => ['StreamResetError', 'StreamStateError'].includes(err.name))
 
     session = await StoreSession.open(sender.libp2p, closest)
     const big = randomBytes(4 * 1024 * 1024 + 1)
