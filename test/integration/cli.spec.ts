@@ -129,8 +129,17 @@ describe('shoal CLI', function () {
   })
 
   describe('swarm up / status / down', () => {
+    // a test that fails half way leaves no daemons behind
+    const swarmDirs: string[] = []
+    afterEach(async () => {
+      for (const d of swarmDirs.splice(0)) {
+        if (await fs.access(path.join(d, 'swarm.json')).then(() => true, () => false)) await runCli(['swarm', 'down', '--dir', d])
+      }
+    })
+
     it('brings up 5 routable daemons, reports them, and stops them all', async () => {
       const swarmDir = path.join(dir, 'swarm')
+      swarmDirs.push(swarmDir)
       const up = await runCli(['--json', 'swarm', 'up', '--peers', '5', '--dir', swarmDir])
       assertExit(up, 0, up.stderr)
       const file = JSON.parse(await fs.readFile(path.join(swarmDir, 'swarm.json'), 'utf8')) as { peers: Array<{ index: number, peerId: string, repo: string, api: string, multiaddrs: string[], pid: number }> }
@@ -172,6 +181,7 @@ describe('shoal CLI', function () {
 
     it('gives up after --timeout with exit 1, stopping every process it started and writing no swarm.json', async () => {
       const swarmDir = path.join(dir, 'too-slow')
+      swarmDirs.push(swarmDir)
       // 5 daemon processes cannot all start within a second
       const up = await runCli(['swarm', 'up', '--peers', '5', '--peers-per-process', '1', '--timeout', '1', '--dir', swarmDir])
       assertExit(up, 1)
@@ -189,6 +199,7 @@ describe('shoal CLI', function () {
 
     it('runs several peers per process on request, stops one of them alone, and stops all with down', async () => {
       const swarmDir = path.join(dir, 'hosted')
+      swarmDirs.push(swarmDir)
       const up = await runCli(['--json', 'swarm', 'up', '--peers', '6', '--peers-per-process', '3', '--dir', swarmDir])
       assertExit(up, 0, up.stderr)
       type Entry = { index: number, peerId: string, repo: string, api: string, pid: number, peersInProcess: number }
