@@ -57,7 +57,7 @@ describe('leaves kept in fetched files', function () {
     const report = await fetcher.content.verify()
     assert.deepEqual(report.bad, [cidKey(leaves[3])])
     assert.ok(await fetcher.content.hasBlock(leaves[3]), 'verify without --repair forgets nothing')
-    await assert.rejects(fetcher.content.readBlock(leaves[3]), /not in the store/)
+    await assert.rejects(fetcher.content.readBlock(leaves[3]), { name: 'BlockNotFoundError', message: `block ${leaves[3]} is not in the store` })
     assert.equal(await fetcher.content.hasBlock(leaves[3]), false, 'a leaf its file no longer holds is forgotten')
     assert.ok(await fetcher.content.hasBlock(leaves[4]))
 
@@ -101,12 +101,13 @@ describe('leaves kept in fetched files', function () {
     const c = path.join(swarm.dir, `c-${Math.random()}`)
     const part = path.join(swarm.dir, `.${path.basename(c)}.${second.root.toString()}.part`)
     const stop = new AbortController()
+    const cancel = new Error('cancelled')
     await assert.rejects(fetcher.fetcher.fetch(second.root, {
       output: { path: c },
       timeoutMs: 30_000,
       signal: stop.signal,
-      onProgress: p => { if (p.bytes >= MiB) stop.abort(new Error('cancelled')) }
-    }))
+      onProgress: p => { if (p.bytes >= MiB) stop.abort(cancel) }
+    }), (err: Error) => err === cancel, 'the fetch ends with the caller\'s reason')
     for (const h of holders) h.uploadLimiter.setRate(0)
     assert.ok(fetcher.content.keptFiles(second.root).some(f => f.path === part && f.leaves > 0), 'the interrupted fetch kept leaves in its .part')
     await fs.rm(part)
@@ -140,10 +141,14 @@ describe('leaves kept in fetched files', function () {
     })
     cancelled.catch(() => {})
     await going.promise
-    const kept = fetcher.fetcher.fetch(root, { output: { path: second }, timeoutMs: 30_000 })
-    await new Promise(resolve => setTimeout(resolve, 300))
-    stop.abort(new Error('cancelled'))
-    await assert.rejects(cancelled)
+    // cancelled once the second has joined the download (it reports progress)
+    const joined = Promise.withResolvers<void>()
+    const kept = fetcher.fetcher.fetch(root, { output: { path: second }, timeoutMs: 30_000, onProgress: () => { joined.resolve() } })
+    kept.catch(() => {})
+    await joined.promise
+    const cancel = new Error('cancelled')
+    stop.abort(cancel)
+    await assert.rejects(cancelled, (err: Error) => err === cancel, 'the fetch ends with the caller\'s reason')
     for (const h of holders) h.uploadLimiter.setRate(0)
     await kept
     assert.ok((await fs.readFile(second)).equals(data))
@@ -151,6 +156,7 @@ describe('leaves kept in fetched files', function () {
     const firstPart = path.join(swarm.dir, `.${path.basename(first)}.${root.toString()}.part`)
     assert.ok(fetcher.content.keptFiles(root).some(f => f.path === firstPart && f.leaves > 0))
     const leaves = (await fetcher.content.dagCids(root)).filter(cid => cid.code === RAW_CODE)
+    assert.equal(leaves.length, 16)
     const inStore = (await Promise.all(leaves.map(async l => (await fetcher.content.locate(l)).blockstore))).filter(Boolean).length
     // (and the rest of the download too: only the first output attached keeps leaves)
     assert.equal(inStore, leaves.length, 'what the given-up file kept went to the store')

@@ -50,7 +50,7 @@ describe('a Shoal peer on its repo', function () {
       const peer = await ShoalPeer.open(dir, { metrics: false })
       await peer.start()
       await peer.stop()
-      await assert.rejects(fs.access(path.join(dir, 'repo.lock')), 'lock removed on stop')
+      await assert.rejects(fs.access(path.join(dir, 'repo.lock')), { code: 'ENOENT' }, 'lock removed on stop')
     } finally {
       await fs.rm(dir, { recursive: true, force: true })
     }
@@ -113,10 +113,18 @@ describe('the control API of a daemon', function () {
   })
 
   it('stops cleanly: API closed, address file and lock removed', async () => {
+    // a daemon of its own: the others' keeps serving whatever runs after this
+    const dir = await tempDir()
+    await Repo.init(dir, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0' })
+    const daemon = await ShoalDaemon.open(dir)
+    await daemon.start()
+    const peer = daemon.peer
+    const base = `http://${daemon.apiAddress}`
     await daemon.stop()
     assert.equal(peer.isStarted, false)
-    await assert.rejects(fetch(`${base}/api/v1/id`))
-    await assert.rejects(fs.access(path.join(dir, 'api')))
-    await assert.rejects(fs.access(path.join(dir, 'repo.lock')))
+    await assert.rejects(fetch(`${base}/api/v1/id`), (err: Error) => (err.cause as { code?: string }).code === 'ECONNREFUSED', 'nothing listens on the API address')
+    await assert.rejects(fs.access(path.join(dir, 'api')), { code: 'ENOENT' })
+    await assert.rejects(fs.access(path.join(dir, 'repo.lock')), { code: 'ENOENT' })
+    await fs.rm(dir, { recursive: true, force: true })
   })
 })

@@ -35,9 +35,11 @@ describe('placement in a 20-peer swarm', function () {
     const sharer = swarm.peers[3]
     const { cids } = await share(sharer, 40 * 64 * KiB + 5, 3)
     assert.equal(cids.length, 42)
+    // (the peers running: whichever tests ran before may have stopped some)
+    const running = swarm.peers.filter(p => p.isStarted)
     for (const cid of cids) {
-      const expected = trueClosest(swarm.peers, cid, 3)
-      const holders = (await holdersOf(swarm.peers, cid)).filter(id => id !== sharer.peerId.toString())
+      const expected = trueClosest(running, cid, 3)
+      const holders = (await holdersOf(running, cid)).filter(id => id !== sharer.peerId.toString())
       assert.deepEqual(holders.sort(), expected.filter(id => id !== sharer.peerId.toString()).sort(), `holders of ${cid}`)
       for (const id of expected) {
         const holder = swarm.peers.find(p => p.peerId.toString() === id)!
@@ -51,7 +53,8 @@ describe('placement in a 20-peer swarm', function () {
   it('a third peer still gets the exact bytes after the sharer has left', async () => {
     const sharer = swarm.peers[5]
     const { root, cids, data } = await share(sharer, 10 * 64 * KiB + 77, 3)
-    const fetcherPeer = swarm.peers.find(p => p !== sharer && !trueClosest(swarm.peers, root, 3).includes(p.peerId.toString()))!
+    const running = swarm.peers.filter(p => p.isStarted)
+    const fetcherPeer = running.find(p => p !== sharer && !trueClosest(running, root, 3).includes(p.peerId.toString()))!
     await sharer.stop()
     const result = await fetcherPeer.fetcher.fetch(root, { timeoutMs: 30_000 })
     assert.equal(result.size, data.length)
@@ -67,7 +70,7 @@ describe('placement in a 20-peer swarm', function () {
     const sender = swarm.peers[0]
     const data = randomBytes(1000)
     const cid = cidOf(RAW_CODE, data)
-    // among the peers still running (the test before stopped one)
+    // among the peers still running (a test before may have stopped one)
     const running = swarm.peers.filter(p => p.isStarted)
     const [closest] = closestByXor(cid.multihash.bytes, running.map(p => p.peerId), 2).map(p => p.toString()).filter(id => id !== sender.peerId.toString())
     const receiver = swarm.peers.find(p => p.peerId.toString() === closest)!
@@ -77,7 +80,8 @@ describe('placement in a 20-peer swarm', function () {
     const wrong = await session.put(cid, randomBytes(1000), 3)
     assert.equal(wrong.status, StoreStatus.BAD_BLOCK)
     // the receiver resets the stream of a peer that sent wrong bytes
-    await assert.rejects(session.put(cid, data, 3))
+    // (StreamResetError when the reset meets the write, StreamStateError when it came first)
+    await assert.rejects(session.put(cid, data, 3), (err: Error) => ['StreamResetError', 'StreamStateError'].includes(err.name))
 
     session = await StoreSession.open(sender.libp2p, closest)
     const big = randomBytes(4 * 1024 * 1024 + 1)

@@ -40,7 +40,7 @@ import { buildProgram } from '../../src/cli/index.ts'
 import { readSwarmFile, swarmDown, type SwarmPeerInfo } from '../../src/swarm/process-swarm.ts'
 import { isProcessAlive } from '../../src/utils/process.ts'
 import { waitFor } from '../../src/utils/wait.ts'
-import { BIN, runCli, tempDir } from '../helpers/cli.ts'
+import { assertExit, BIN, runCli, tempDir, type Exit } from '../helpers/cli.ts'
 import { docCommands } from '../helpers/doc-commands.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -53,8 +53,7 @@ const CID_RE = /\b(baf[a-z2-7]{50,})\b/
 const PRELUDE = 'shoal () { "$SHOAL_TEST_BIN" "$@"; }\nnpx () { if [ "$1" = shoal ]; then shift; shoal "$@"; else command npx "$@"; fi; }\n'
 const SH_BIN = fileURLToPath(new URL('../../bin/shoal', import.meta.url))
 
-interface Run {
-  code: number | null
+interface Run extends Exit {
   stdout: Buffer
   text: string
   stderr: string
@@ -63,7 +62,7 @@ interface Run {
 interface Daemon {
   child: ChildProcess
   output: () => string
-  exited: Promise<number | null>
+  exited: Promise<Exit>
 }
 
 /** What earlier commands left for later ones. */
@@ -173,10 +172,10 @@ describe('the commands README.md and docs/ show, run as written', function () {
     child.stdout.on('data', (d: Buffer) => { out.push(d) })
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
     const timer = setTimeout(() => { child.kill('SIGKILL') }, 90_000)
-    const code = await new Promise<number | null>(resolve => child.on('close', c => { resolve(c) }))
+    const exit = await new Promise<Exit>(resolve => child.on('close', (code, signal) => { resolve({ code, signal }) }))
     clearTimeout(timer)
     const stdout = Buffer.concat(out)
-    return { code, stdout, text: stdout.toString(), stderr }
+    return { ...exit, stdout, text: stdout.toString(), stderr }
   }
 
   const sameAsShared = async (file: string): Promise<void> => {
@@ -197,10 +196,10 @@ describe('the commands README.md and docs/ show, run as written', function () {
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
     child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
+    const exited = new Promise<Exit>(resolve => child.on('exit', (code, signal) => { resolve({ code, signal }) }))
     state.daemon = { child, output: () => out, exited }
     await Promise.race([
-      exited.then(code => { throw new Error(`the daemon exited (${code}):\n${out}`) }),
+      exited.then(exit => { throw new Error(`the daemon exited (code ${exit.code}, signal ${exit.signal}):\n${out}`) }),
       waitFor(() => out.includes('daemon is ready'), { timeoutMs: 60_000, message: () => `the daemon did not get ready:\n${out}` })
     ])
     state.peerId = /peer ID\s+(12D3KooW\w+)/.exec(out)?.[1]
@@ -237,7 +236,7 @@ describe('the commands README.md and docs/ show, run as written', function () {
       env = { SHOAL_REPO: fetcher.repo }
     }
     const r = await sh(prepared, env)
-    assert.equal(r.code, 0, `${command}\nexit ${r.code}\nstdout: ${r.text.slice(0, 2000)}\nstderr: ${r.stderr}`)
+    assertExit(r, 0, `${command}\nexit ${r.code}\nstdout: ${r.text.slice(0, 2000)}\nstderr: ${r.stderr}`)
 
     if (parsed == null) {
       if (/^curl\b/.test(command) && /\/api\/v1\/content\//.test(command)) {
@@ -347,13 +346,13 @@ describe('the commands README.md and docs/ show, run as written', function () {
   })
 
   it('`npx shoal` from the project folder runs this checkout\'s CLI', async function () {
-    const r = await new Promise<{ code: number | null, out: string }>(resolve => {
+    const r = await new Promise<Exit & { out: string }>(resolve => {
       const child = spawn('npx', ['shoal', '--version'], { cwd: ROOT, env: { ...process.env, npm_config_update_notifier: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
       child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-      child.on('close', code => { resolve({ code, out }) })
+      child.on('close', (code, signal) => { resolve({ code, signal, out }) })
     })
-    assert.equal(r.code, 0)
+    assertExit(r, 0)
     assert.equal(r.out.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version)
   })
 
@@ -362,15 +361,15 @@ describe('the commands README.md and docs/ show, run as written', function () {
     try {
       // a user's shell whose `node` is some other (here: one that only fails)
       await fs.writeFile(path.join(dir, 'node'), '#!/bin/sh\necho "the node on PATH ran" >&2\nexit 3\n', { mode: 0o755 })
-      const r = await new Promise<{ code: number | null, out: string, err: string }>(resolve => {
+      const r = await new Promise<Exit & { out: string, err: string }>(resolve => {
         const child = spawn(SH_BIN, ['--version'], { env: { ...process.env, PATH: `${dir}:/usr/bin:/bin` }, stdio: ['ignore', 'pipe', 'pipe'] })
         let out = ''
         let err = ''
         child.stdout.on('data', (d: Buffer) => { out += d.toString() })
         child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-        child.on('close', code => { resolve({ code, out, err }) })
+        child.on('close', (code, signal) => { resolve({ code, signal, out, err }) })
       })
-      assert.equal(r.code, 0, r.err)
+      assertExit(r, 0, r.err)
       assert.equal(r.out.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version)
     } finally {
       await fs.rm(dir, { recursive: true, force: true })
@@ -393,10 +392,28 @@ describe('the commands README.md and docs/ show, run as written', function () {
   }
 
   it('the daemon stops cleanly on Ctrl-C (SIGINT)', async function () {
-    if (state.daemon == null) this.skip()
-    const daemon = state.daemon!
+    // run alone (--grep) or after a README command failed: a daemon of its own, started as the README starts it
+    if (state.daemon == null || state.daemon.child.exitCode != null || state.daemon.child.signalCode != null) {
+      state.repo = await fs.mkdtemp(path.join(state.work, 'sigint-repo-'))
+      const init = await sh('shoal init')
+      assertExit(init, 0, 'shoal init')
+      await fs.writeFile(path.join(state.repo, 'config.json'), JSON.stringify({
+        ...JSON.parse(await fs.readFile(path.join(state.repo, 'config.json'), 'utf8')), listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0'
+      }))
+      const child = spawn('bash', ['-c', `${PRELUDE}shoal daemon`], { cwd: state.work, env: environment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+      child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+      const exited = new Promise<Exit>(resolve => child.on('exit', (code, signal) => { resolve({ code, signal }) }))
+      state.daemon = { child, output: () => out, exited }
+      await Promise.race([
+        exited.then(exit => { throw new Error(`the daemon exited (code ${exit.code}, signal ${exit.signal}):\n${out}`) }),
+        waitFor(() => out.includes('daemon is ready'), { timeoutMs: 60_000, message: () => `the daemon did not get ready:\n${out}` })
+      ])
+    }
+    const daemon = state.daemon
     process.kill(-daemon.child.pid!, 'SIGINT')
-    assert.equal(await daemon.exited, 0, daemon.output())
+    assert.deepEqual(await daemon.exited, { code: 0, signal: null }, daemon.output())
     assert.match(daemon.output(), /daemon stopped/)
     assert.equal(existsSync(path.join(state.repo, 'api')), false, 'the api file is removed')
     assert.equal(existsSync(path.join(state.repo, 'repo.lock')), false, 'the lock is released')
@@ -450,7 +467,7 @@ describe('docs/cli.md against the CLI', () => {
 
   it('a command group without its subcommand is bad usage: exit 2', async () => {
     const r = await runCli(['swarm'])
-    assert.equal(r.code, 2)
+    assertExit(r, 2)
     assert.match(r.stderr, /Usage: shoal swarm/)
   })
 })

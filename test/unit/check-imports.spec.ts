@@ -14,10 +14,11 @@ import { checkImports, checkLayers, LAYERS, relativeImports } from '../../script
 const PROJECT = fileURLToPath(new URL('../..', import.meta.url))
 const SCRIPT = path.join(PROJECT, 'scripts', 'check-imports.ts')
 
-async function run (dir: string): Promise<{ code: number, stderr: string }> {
+async function run (dir: string): Promise<{ code: number | null, signal: NodeJS.Signals | null, stderr: string }> {
   return new Promise(resolve => {
     execFile(process.execPath, [SCRIPT, dir], (err, _stdout, stderr) => {
-      resolve({ code: err == null ? 0 : (err as { code?: number }).code ?? 1, stderr })
+      const e = err as { code?: number, signal?: NodeJS.Signals } | null
+      resolve({ code: e == null ? 0 : e.code ?? null, signal: e?.signal ?? null, stderr })
     })
   })
 }
@@ -39,11 +40,12 @@ describe('the import checker', function () {
     const bad = path.join(dir, 'src', 'routing', 'back-edge.ts')
     await fs.writeFile(bad, "import type { ShoalPeer } from '../peer/peer.ts'\nexport type P = ShoalPeer\n")
     try {
-      const { code, stderr } = await run(dir)
-      assert.equal(code, 1)
+      const { code, signal, stderr } = await run(dir)
+      assert.deepEqual({ code, signal }, { code: 1, signal: null }, stderr)
       assert.match(stderr, /src\/routing\/back-edge\.ts imports src\/peer\/peer\.ts: routing may not import peer \(a higher layer\)/)
       assert.match(stderr, /layers, lowest first: errors\.ts constants\.ts < utils < /)
-      assert.equal((await run(PROJECT)).code, 0, 'the real tree still passes')
+      const real = await run(PROJECT)
+      assert.deepEqual({ code: real.code, signal: real.signal }, { code: 0, signal: null }, `the real tree still passes: ${real.stderr}`)
     } finally {
       await fs.rm(bad)
     }

@@ -44,7 +44,7 @@ describe('output file', () => {
     }
     await out.finish()
     assert.ok((await fs.readFile(target)).equals(data))
-    await assert.rejects(fs.access(out.partPath))
+    await assert.rejects(fs.access(out.partPath), { code: 'ENOENT' })
   })
 
   it('keeps the temporary file with what was written when given up, and a new open resumes it', async () => {
