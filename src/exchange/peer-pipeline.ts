@@ -115,20 +115,27 @@ export class PeerPipeline {
 /** The PeerReport of every peer that took part in a fetch. */
 export class PeerReports {
   private readonly reports = new Map<string, PeerReport>()
+  /** What a peer sent through the pipelines it had before its current one (it may be dropped and come back). */
+  private readonly earlier = new Map<string, { bytes: number, blocks: number }>()
 
-  /** A peer joined, or came back after a timeout or a failed stream. */
+  /** A peer joined, or came back after a timeout or a failed stream (with a new pipeline, counting from 0). */
   joined (id: string): void {
     const report = this.reports.get(id)
-    if (report == null) this.reports.set(id, { bytes: 0, blocks: 0, rate: 0 })
-    else delete report.dropped
+    if (report == null) {
+      this.reports.set(id, { bytes: 0, blocks: 0, rate: 0 })
+      return
+    }
+    delete report.dropped
+    this.earlier.set(id, { bytes: report.bytes, blocks: report.blocks })
   }
 
-  /** It sent a verified block: its pipeline's totals and rate. */
+  /** It sent a verified block: its totals over every pipeline it had, and its current rate. */
   sent (peer: PeerPipeline): void {
     const report = this.reports.get(peer.id)
     if (report == null) return
-    report.bytes = peer.bytes
-    report.blocks = peer.blocks
+    const before = this.earlier.get(peer.id)
+    report.bytes = (before?.bytes ?? 0) + peer.bytes
+    report.blocks = (before?.blocks ?? 0) + peer.blocks
     report.rate = peer.bytesPerSecond()
   }
 
