@@ -9,6 +9,7 @@
  *   SHOAL_BENCH_LAB_LATENCY_MS=25     one-way delay of the distance runs
  *   SHOAL_BENCH_LAB_RUNS=3            fetches per figure (the median; the fetcher drops the file in between)
  *   SHOAL_BENCH_LAB_LOOKUPS=40        DHT lookups per figure
+ *   SHOAL_BENCH_LAB_DHT_PEERS=100     a second lab for lookups only (its default host layout); empty: skip
  *   SHOAL_BENCH_LAB_CHURN=0,0.1,0.3   churn rates (fraction of the peers per minute); empty: skip
  *   SHOAL_BENCH_LAB_CHURN_SECONDS=40  how long each churn rate runs
  *
@@ -45,9 +46,11 @@ const SLOW_UPLINK = MiB
 const LATENCY_MS = Number(env('SHOAL_BENCH_LAB_LATENCY_MS', '25'))
 const RUNS = Number(env('SHOAL_BENCH_LAB_RUNS', '3'))
 const LOOKUPS = Number(env('SHOAL_BENCH_LAB_LOOKUPS', '40'))
+const DHT_PEERS = env('SHOAL_BENCH_LAB_DHT_PEERS', '100').split(',').filter(s => s.trim() !== '').map(Number)
 const CHURN_RATES = env('SHOAL_BENCH_LAB_CHURN', '0,0.1,0.3').split(',').filter(s => s.trim() !== '').map(Number)
 const CHURN_SECONDS = Number(env('SHOAL_BENCH_LAB_CHURN_SECONDS', '40'))
 const HOLDER_COUNTS = [1, 2, 4, 8]
+const BIG_FILE_FACTOR = 4
 /** Holders are peers 1..8, the fetcher peer 0. */
 const FETCHER = 0
 const HEAL_FILE_MIB = 8
@@ -73,6 +76,7 @@ export interface LabFetch {
   holderMiBs: Record<string, number>
   /** The fetcher's CPU time over the fetch's wall time (its `timings.cpuMs`; 1 = one core busy throughout). */
   fetcherCpuShare: number | null
+  fileMiB: number
   sameSize: boolean
   /** Transfer MiB/s of every run (this row is the median one). */
   runs: number[]
@@ -89,11 +93,13 @@ export interface LabBenchResult {
   /** One TCP flow through one holder's uplink cap, MiB/s (null: not measured). */
   rawFlowMiBs: number | null
   aggregation: LabFetch[]
+  /** The most holders with a larger file (one run). */
+  bigFile: LabFetch
   /** The same 4-holder fetch with no cap on any link: what this machine moves in this run. */
   uncapped: LabFetch
   slow: { fetch: LabFetch, othersMiBs: number, slowMiBs: number }
   distance: { without: LabFetch, with: LabFetch }
-  lookups: Array<{ latencyMs: number, peers: number, lookups: number, msP50: number, msP95: number, hopsP50: number, hopsP95: number, hopsMax: number }>
+  lookups: Array<{ latencyMs: number, peers: number, hosts?: number, lookups: number, msP50: number, msP95: number, hopsP50: number, hopsP95: number, hopsMax: number }>
   heal: { groups: string, sharer: number, blocks: number, k: number, shareSecondsInPartition: number | null, shareSeconds: number | null, shareWaitSeconds: number, onTrueClosestAtHeal: number, statSecondsAtHeal: number, seconds: number | null, passes: number, onTrueClosestAtEnd: number, repairPushed: number }
   churn: Array<{ ratePerMinute: number, seconds: number, kills: number, starts: number, fetches: number, completed: number, secondsP50: number | null, secondsMax: number | null, errors: string[] }>
 }
@@ -103,6 +109,7 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
   const swarmDir = path.join(dir, 'swarm')
   const files = path.join(dir, 'files')
   await fs.mkdir(files)
+  let down = false
   try {
     const swarm = await swarmUp({
       peers: PEERS,
@@ -120,19 +127,19 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
       return file
     }
     /** A file shared with replicas 0 on exactly these holders, fetched by the fetcher. */
-    const fetchFrom = async (holders: number[], idealMiBs: number, label: string): Promise<LabFetch> => {
-      const file = await newFile(FILE_MIB)
+    const fetchFrom = async (holders: number[], idealMiBs: number, label: string, mib = FILE_MIB, runCount = RUNS): Promise<LabFetch> => {
+      const file = await newFile(mib)
       let cid = ''
       for (const h of holders) cid = (await clients[h].share({ path: file, replicas: 0 })).cid
       await fs.rm(file)
       const runs: LabFetch[] = []
-      for (let run = 0; run < RUNS; run++) {
+      for (let run = 0; run < runCount; run++) {
         const result = await clients[FETCHER].fetch(cid, { path: path.join(dir, 'out.bin'), force: true, timeoutSeconds: 120 })
         await fs.rm(path.join(dir, 'out.bin'), { force: true })
         // the fetcher is no holder (replicas 0 elsewhere): dropping the file makes the next run fetch it all again
         await clients[FETCHER].remove(cid)
         await clients[FETCHER].gc()
-        runs.push(summarize(result, holders.length, idealMiBs, byId))
+        runs.push(summarize(result, holders.length, idealMiBs, byId, mib))
       }
       const f = { ...[...runs].sort((a, b) => a.mibs - b.mibs)[Math.floor(runs.length / 2)], runs: runs.map(x => x.mibs) }
       log(`  ${label}: ${f.mibs} MiB/s over the transfer (runs ${f.runs.join(', ')}; ideal ${f.idealMiBs}), whole fetch ${f.wholeMiBs} MiB/s, fetcher CPU ${f.fetcherCpuShare}, sent ${JSON.stringify(f.sentMiB)} MiB at ${JSON.stringify(f.holderMiBs)} MiB/s${f.sameSize ? '' : ', WRONG SIZE'}`)
@@ -146,6 +153,9 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
 
     const aggregation: LabFetch[] = []
     for (const n of HOLDER_COUNTS) aggregation.push(await fetchFrom(holderList(n), n * uplinkMiBs, `${n} holder(s)`))
+    // the largest count again with a file BIG_FILE_FACTOR times larger: how much of the shortfall is the start of the transfer
+    const most = HOLDER_COUNTS[HOLDER_COUNTS.length - 1]
+    const bigFile = await fetchFrom(holderList(most), most * uplinkMiBs, `${most} holders, ${BIG_FILE_FACTOR * FILE_MIB} MiB`, BIG_FILE_FACTOR * FILE_MIB, 1)
 
     // no cap anywhere: what the processes move on this machine right now
     await swarmLink(swarmDir, 'all', { uplink: null })
@@ -175,6 +185,10 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
       for (const rate of CHURN_RATES) churn.push(await churnRun(swarm, swarmDir, rate, newFile, log))
     }
 
+    await swarmDown(swarmDir)
+    down = true
+    for (const n of DHT_PEERS) lookups.push(...await lookupLab(n, path.join(dir, `dht-${n}`), log))
+
     return {
       peers: PEERS,
       fileMiB: FILE_MIB,
@@ -185,6 +199,7 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
       loadAverage: os.loadavg().map(x => round(x, 1)),
       rawFlowMiBs,
       aggregation,
+      bigFile,
       uncapped,
       slow: { fetch: slowFetch, othersMiBs: 3 * uplinkMiBs, slowMiBs: SLOW_UPLINK / MiB },
       distance: { without, with: withDelay },
@@ -193,12 +208,12 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
       churn
     }
   } finally {
-    await swarmDown(swarmDir).catch((err: Error) => { log(`  swarm down: ${err.message}`) })
+    if (!down) await swarmDown(swarmDir).catch((err: Error) => { log(`  swarm down: ${err.message}`) })
     await fs.rm(dir, { recursive: true, force: true })
   }
 }
 
-function summarize (result: FetchResult, holders: number, idealMiBs: number, byId: Map<string, number>): LabFetch {
+function summarize (result: FetchResult, holders: number, idealMiBs: number, byId: Map<string, number>, mib: number): LabFetch {
   const transferMs = (result.timings.lastBlockMs ?? result.seconds * 1000) - (result.timings.firstSourceMs ?? 0)
   const sentMiB: Record<string, number> = {}
   for (const [id, bytes] of Object.entries(result.peers)) sentMiB[String(byId.get(id) ?? id)] = round(bytes / MiB, 1)
@@ -214,7 +229,8 @@ function summarize (result: FetchResult, holders: number, idealMiBs: number, byI
     holderMiBs,
     fetcherCpuShare: result.timings.cpuMs != null ? round(result.timings.cpuMs / (result.seconds * 1000), 2) : null,
     runs: [],
-    sameSize: result.size === FILE_MIB * MiB
+    fileMiB: mib,
+    sameSize: result.size === mib * MiB
   }
 }
 
@@ -247,6 +263,25 @@ async function lookupRun (swarm: SwarmUpResult, clients: ApiClient[], latencyMs:
   const row = { latencyMs, peers: swarm.peers.length, lookups: LOOKUPS, msP50: round(quantile(ms, 0.5), 0), msP95: round(quantile(ms, 0.95), 0), hopsP50: quantile(hops, 0.5), hopsP95: quantile(hops, 0.95), hopsMax: Math.max(...hops) }
   log(`  lookups at ${latencyMs} ms: p50 ${row.msP50} ms, p95 ${row.msP95} ms, hops p50 ${row.hopsP50}, max ${row.hopsMax}`)
   return row
+}
+
+/** A lab of `peers` (its default host layout) for lookups only, without and with the delay. */
+async function lookupLab (peers: number, swarmDir: string, log: (s: string) => void): Promise<LabBenchResult['lookups']> {
+  try {
+    const swarm = await swarmUp({ peers, dir: swarmDir, lab: {}, timeoutMs: 60_000 + 5_000 * peers })
+    log(`  ${peers} lab peers (${swarm.lab!.hosts.length} hosts) routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
+    const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
+    const rows = [await lookupRun(swarm, clients, 0, log)]
+    await swarmLink(swarmDir, 'all', { latencyMs: LATENCY_MS })
+    await sleep(1000)
+    rows.push(await lookupRun(swarm, clients, LATENCY_MS, log))
+    return rows.map(r => ({ ...r, hosts: swarm.lab!.hosts.length }))
+  } catch (err) {
+    log(`  lookups at ${peers} peers: ${(err as Error).message}`)
+    return []
+  } finally {
+    await swarmDown(swarmDir).catch(() => {})
+  }
 }
 
 /** A file shared inside one half of a partition; after heal, repair passes until every block is on its true k closest. */
@@ -369,6 +404,8 @@ export function renderLab (r: LabBenchResult): string[] {
   for (const f of r.aggregation) {
     lines.push(`| aggregation, ${f.holders} holder(s) | ${f.mibs} MiB/s (${f.runs.join(', ')}; whole ${f.wholeMiBs}; ${Object.keys(f.sentMiB).length} sent bytes; fetcher CPU ${f.fetcherCpuShare}) | >= 0.85 x ${f.idealMiBs} MiB/s (sum of uplinks) | ${ratio(f.mibs, f.idealMiBs)} | ${verdict(f.mibs >= 0.85 * f.idealMiBs)} |`)
   }
+  const b = r.bigFile
+  lines.push(`| aggregation, ${b.holders} holders, a ${b.fileMiB} MiB file (one run) | ${b.mibs} MiB/s (whole ${b.wholeMiBs}; ${Object.keys(b.sentMiB).length} sent bytes; fetcher CPU ${b.fetcherCpuShare}) | >= 0.85 x ${b.idealMiBs} MiB/s | ${ratio(b.mibs, b.idealMiBs)} | ${verdict(b.mibs >= 0.85 * b.idealMiBs)} |`)
   const s = r.slow
   lines.push(`| one holder at ${s.slowMiBs} MiB/s among 4 | ${s.fetch.mibs} MiB/s (${s.fetch.runs.join(', ')}; whole ${s.fetch.wholeMiBs}; MiB sent by holder: ${Object.entries(s.fetch.sentMiB).map(([p, m]) => `${p}: ${m}`).join(', ')}) | >= 0.85 x ${s.othersMiBs} MiB/s (the other three's sum) | ${ratio(s.fetch.mibs, s.othersMiBs)} | ${verdict(s.fetch.mibs >= 0.85 * s.othersMiBs)} |`)
   const d = r.distance
@@ -378,9 +415,9 @@ export function renderLab (r: LabBenchResult): string[] {
   lines.push('',
     `DHT lookups (\`GET /api/v1/dht/closest-peers\`, ${r.lookups[0]?.lookups} random keys from every peer in turn):`,
     '',
-    '| peers | one-way delay | p50 ms | p95 ms | hops p50 | hops p95 | hops max |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
-    ...r.lookups.map(l => `| ${l.peers} | ${l.latencyMs} ms | ${l.msP50} | ${l.msP95} | ${l.hopsP50} | ${l.hopsP95} | ${l.hopsMax} |`),
+    '| peers | hosts | one-way delay | p50 ms | p95 ms | hops p50 | hops p95 | hops max |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...r.lookups.map(l => `| ${l.peers} | ${l.hosts ?? l.peers} | ${l.latencyMs} ms | ${l.msP50} | ${l.msP95} | ${l.hopsP50} | ${l.hopsP95} | ${l.hopsMax} |`),
     '',
     `Heal: the file (${h.blocks} blocks) is shared by peer ${h.sharer} while the lab is cut into ${h.groups}; ${h.shareSecondsInPartition != null ? `the share returned in ${h.shareSecondsInPartition} s inside the partition` : `the share had not returned after ${h.shareWaitSeconds} s inside the partition (placement waits on peers across the cut; it returned ${h.shareSeconds != null ? `${h.shareSeconds} s after it began, after the heal` : 'not even by the end of the run'}), and the heal came then`}. At the heal ${h.onTrueClosestAtHeal} of its blocks are on their true ${h.k} closest of the whole swarm (XOR over all ${r.peers} IDs; the sharer's \`stat\` took ${h.statSecondsAtHeal} s). Then every peer runs a repair pass, all at once, and the sharer's \`stat\` is checked, until every block is; ${h.repairPushed} copies were pushed.`)
   if (r.churn.length > 0) {
@@ -403,6 +440,7 @@ export function plotLabAggregation (r: LabBenchResult): string {
     xScale: 'category',
     series: [
       { name: 'shoal fetch (transfer)', points: r.aggregation.map(f => ({ x: f.holders, y: f.mibs })) },
+      { name: 'no cap on any link (this machine, this run)', color: '#7f7f7f', valueLabels: false, points: r.aggregation.map(f => ({ x: f.holders, y: r.uncapped.mibs })) },
       { name: 'sum of the holders\' uplinks (ideal)', dashed: true, color: '#555', points: r.aggregation.map(f => ({ x: f.holders, y: f.idealMiBs })) },
       { name: 'goal: 0.85 of the ideal', dashed: true, color: '#d62728', valueLabels: false, points: r.aggregation.map(f => ({ x: f.holders, y: round(0.85 * f.idealMiBs, 1) })) }
     ]
