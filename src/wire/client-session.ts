@@ -9,6 +9,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { anySignal, type ClearableSignal } from '../utils/signals.ts'
+import { STREAM_OPEN_TIMEOUT_MS } from './limits.ts'
 import { raceSignal } from '../utils/wait.ts'
 
 export abstract class ClientSession {
@@ -21,9 +22,14 @@ export abstract class ClientSession {
     this.stream = stream
   }
 
-  /** A stream to `peerId` speaking `protocol`. */
+  /** A stream to `peerId` speaking `protocol`, within STREAM_OPEN_TIMEOUT_MS. */
   protected static async dial (node: Pick<Libp2p, 'dialProtocol'>, peerId: string, protocol: string, signal?: AbortSignal): Promise<Stream> {
-    return node.dialProtocol(peerIdFromString(peerId), protocol, { signal })
+    const deadline = anySignal([signal], { timeoutMs: STREAM_OPEN_TIMEOUT_MS, message: () => `opening a ${protocol} stream to ${peerId} took over ${STREAM_OPEN_TIMEOUT_MS / 1000} s` })
+    try {
+      return await node.dialProtocol(peerIdFromString(peerId), protocol, { signal: deadline })
+    } finally {
+      deadline.clear()
+    }
   }
 
   /** Why the session stopped, once it has. */

@@ -46,6 +46,13 @@ export const SLOW_READ_WINDOW_MS = 20_000
 /** See SLOW_READ_WINDOW_MS: a floor of 12.8 KiB/s. */
 export const SLOW_READ_MIN_BYTES = 256 * KiB
 
+/**
+ * Longest a session waits for its stream to open (a dial, or a new stream
+ * on a connection that a partition or a vanished peer left stalled, which
+ * would otherwise wait for TCP to give up).
+ */
+export const STREAM_OPEN_TIMEOUT_MS = 10_000
+
 /** A stream that waits this long for room in a shared budget is reset. */
 export const RESERVE_TIMEOUT_MS = 30_000
 
