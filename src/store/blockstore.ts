@@ -43,8 +43,8 @@ const HAS_SLICE = 128
 const SYNC_CONCURRENCY = 32
 /**
  * Block fsyncs in flight at once: each holds a libuv thread for the whole
- * disk write, and measured here 4-8 at once reach 600-870 MiB/s; more would
- * leave no thread for the reads and writes queued behind them.
+ * disk write, and a few at once reach the disk's speed (docs/benchmarks.md);
+ * more would leave no thread for the reads and writes queued behind them.
  */
 const FSYNCS_AT_ONCE = 6
 /** Bytes of staged blocks written and not yet fsynced, at most; `stage` waits beyond. */
@@ -187,9 +187,9 @@ export class FsBlockstore {
 
   /**
    * `has` for a list of blocks (a have list, a fetch's start), looked up
-   * with synchronous calls on this thread, HAS_SLICE at a time. Measured:
-   * 256 lookups as `has` cost 12-40 ms of CPU (a thread-pool round trip and
-   * a promise each), as `existsSync` 5-13; at the start of a fetch every
+   * with synchronous calls on this thread, HAS_SLICE at a time: as `has`
+   * each lookup costs a thread-pool round trip and a promise, several times
+   * an `existsSync` (docs/benchmarks.md); at the start of a fetch every
    * connected peer answers a have list at once, and on a loopback swarm
    * they all share the same cores.
    */

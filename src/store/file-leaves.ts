@@ -3,10 +3,10 @@
  * wrote them, inside the output file, instead of a second copy in the
  * blockstore (BitTorrent's way: the downloaded file is what is seeded).
  *
- * Why: on this kind of machine every byte written to disk costs 3.5-5
- * CPU-seconds per GiB (page cache, writeback, the virtual disk), and a fetch
- * that also stored each block wrote every byte twice; that, not the
- * network, bounded the fetch (docs/benchmarks.md).
+ * Why: every byte written to disk costs CPU (page cache, writeback, the
+ * virtual disk), and a fetch that also stored each block would write every
+ * byte twice; that, not the network, bounds a fetch on a loopback swarm
+ * (docs/benchmarks.md).
  *
  * In the LevelDB datastore, per file (a root may be in several files):
  *   /shoal/file-leaves/files/<id>            {"root", "path", "final"}

@@ -14,11 +14,10 @@
  * replaced by them (renamed over). The main thread only
  * dispatches jobs, keeps the accounting and builds the DAG.
  *
- * Why (measured, docs/benchmarks.md): the import did six thread-pool round
- * trips per block on the main thread (access, open, write, fsync, close,
- * rename) plus a read, each a futex wake and a promise, and hashed on one
- * worker; here each block costs its syscalls alone on a worker, and both
- * cores hash. fsync is the one call left asynchronous (on libuv's pool),
+ * Why (docs/benchmarks.md): writing a block from the main thread costs six
+ * thread-pool round trips (access, open, write, fsync, close, rename) plus
+ * a read, each a futex wake and a promise; here each block costs its
+ * syscalls alone on a worker, and every core hashes. fsync is the one call left asynchronous (on libuv's pool),
  * so a worker hashes its next chunk while the disk flushes the last.
  *
  * The worker is inline source (a function serialized with toString), so
