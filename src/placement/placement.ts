@@ -21,6 +21,7 @@ import { PROVE_PROTOCOL } from './prove-messages.ts'
 import { MAX_INBOUND_PROVE_STREAMS, ProveServer } from './prove-server.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 import { MAX_INBOUND_STORE_STREAMS, StoreServer } from './store-server.ts'
+import { anySignal } from '../utils/signals.ts'
 
 /** Target peers pushed to at once. */
 export const PUSH_PEERS_AT_ONCE = 8
@@ -285,13 +286,15 @@ export class Placement {
 
   /** Announces this peer as a provider of `root`; false if that failed. */
   private async announce (root: CID, signal?: AbortSignal): Promise<boolean> {
-    const timeout = AbortSignal.timeout(PROVIDE_TIMEOUT_MS)
+    const deadline = anySignal([signal], { timeoutMs: PROVIDE_TIMEOUT_MS, message: () => `announcing ${root} took over ${PROVIDE_TIMEOUT_MS / 1000} s` })
     try {
-      await this.components.overlay.provide(root, { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout })
+      await this.components.overlay.provide(root, { signal: deadline })
       return true
     } catch (err) {
       this.log('announcing %s failed: %s', root, (err as Error).message)
       return false
+    } finally {
+      deadline.clear()
     }
   }
 }

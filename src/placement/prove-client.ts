@@ -8,6 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'
 import type { Libp2p } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
+import { anySignal } from '../utils/signals.ts'
 import {
   MAX_PROVE_CIDS, MAX_PROVE_RESPONSE_BYTES, PROVE_NONCE_BYTES, PROVE_PROTOCOL, PROVE_TIMEOUT_MS,
   ProveRequestCodec, ProveResponseCodec, proofOf
@@ -29,24 +30,32 @@ export async function challengeHolder (challenge: ProveChallenge, peerId: string
   for (let start = 0; start < cids.length; start += MAX_PROVE_CIDS) {
     const batch = cids.slice(start, start + MAX_PROVE_CIDS)
     const nonce = randomBytes(PROVE_NONCE_BYTES)
-    const timeout = AbortSignal.timeout(PROVE_TIMEOUT_MS)
-    const combined = signal != null ? AbortSignal.any([signal, timeout]) : timeout
-    const stream = await challenge.node.dialProtocol(peerIdFromString(peerId), PROVE_PROTOCOL, { signal: combined })
+    const combined = anySignal([signal], { timeoutMs: PROVE_TIMEOUT_MS, message: () => `proving ${batch.length} blocks to ${peerId} took over ${PROVE_TIMEOUT_MS / 1000} s` })
     try {
-      const pb = pbStream(stream, { maxDataLength: MAX_PROVE_RESPONSE_BYTES, maxBufferSize: MAX_PROVE_RESPONSE_BYTES + 16 })
-      await pb.write({ nonce, cids: batch.map(c => c.bytes) }, ProveRequestCodec, { signal: combined })
-      const { proofs } = await pb.read(ProveResponseCodec, { signal: combined })
-      if (proofs.length !== batch.length) throw new Error(`peer ${peerId} answered ${proofs.length} proofs for ${batch.length} CIDs`)
-      await stream.close({ signal: combined }).catch(() => {})
-      for (let i = 0; i < batch.length; i++) {
-        if (proofs[i].length === 0) { out.push(false); continue }
-        const own = await challenge.readBlock(batch[i]).catch(() => undefined)
-        out.push(own != null && Buffer.from(proofOf(nonce, own)).equals(proofs[i]))
-      }
-    } catch (err) {
-      stream.abort(err as Error)
-      throw err
+      await proveBatch(challenge, peerId, batch, nonce, combined, out)
+    } finally {
+      combined.clear()
     }
   }
   return out
+}
+
+/** One challenge of at most MAX_PROVE_CIDS blocks on one stream; appends a verdict per CID to `out`. */
+async function proveBatch (challenge: ProveChallenge, peerId: string, batch: CID[], nonce: Uint8Array, combined: AbortSignal, out: boolean[]): Promise<void> {
+  const stream = await challenge.node.dialProtocol(peerIdFromString(peerId), PROVE_PROTOCOL, { signal: combined })
+  try {
+    const pb = pbStream(stream, { maxDataLength: MAX_PROVE_RESPONSE_BYTES, maxBufferSize: MAX_PROVE_RESPONSE_BYTES + 16 })
+    await pb.write({ nonce, cids: batch.map(c => c.bytes) }, ProveRequestCodec, { signal: combined })
+    const { proofs } = await pb.read(ProveResponseCodec, { signal: combined })
+    if (proofs.length !== batch.length) throw new Error(`peer ${peerId} answered ${proofs.length} proofs for ${batch.length} CIDs`)
+    await stream.close({ signal: combined }).catch(() => {})
+    for (let i = 0; i < batch.length; i++) {
+      if (proofs[i].length === 0) { out.push(false); continue }
+      const own = await challenge.readBlock(batch[i]).catch(() => undefined)
+      out.push(own != null && Buffer.from(proofOf(nonce, own)).equals(proofs[i]))
+    }
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
 }

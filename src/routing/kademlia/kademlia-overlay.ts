@@ -24,6 +24,7 @@ import {
   addOnlyConnectedContacts, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
 } from './kad-dht-internals.ts'
 import { compareDistance, kadIdOfKey, kadIdOfPeer } from './kad-distance.ts'
+import { anySignal } from '../../utils/signals.ts'
 
 /** Dials one join runs at once (a swarm joins all its peers together). */
 export const JOIN_DIAL_CONCURRENCY = 2
@@ -168,16 +169,15 @@ export class KademliaOverlay implements Overlay, Startable {
     const aborted = (): boolean => signal?.aborted === true
     await mapConcurrent(multiaddrs, JOIN_DIAL_CONCURRENCY, async ma => {
       if (aborted()) return
-      const timeout = AbortSignal.timeout(this.init.joinDialTimeoutMs ?? BOOTSTRAP_DIAL_TIMEOUT_MS)
+      const deadline = anySignal([signal], { timeoutMs: this.init.joinDialTimeoutMs ?? BOOTSTRAP_DIAL_TIMEOUT_MS })
       try {
         // the priority libp2p gives dials a user asks for (node.dial)
-        await this.components.connectionManager.openConnection(multiaddr(ma), {
-          priority: 75,
-          signal: signal == null ? timeout : AbortSignal.any([signal, timeout])
-        })
+        await this.components.connectionManager.openConnection(multiaddr(ma), { priority: 75, signal: deadline })
         connected++
       } catch (err) {
         if (!aborted()) this.log('join dial to %s failed - %e', ma, err)
+      } finally {
+        deadline.clear()
       }
     })
     return { connected, failed: multiaddrs.length - connected }
