@@ -9,8 +9,8 @@ export class ShoalError extends Error {
   static name = 'ShoalError'
   readonly exitCode: 1 | 2 = 1
 
-  constructor (message: string) {
-    super(message)
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
     this.name = (this.constructor as { name: string }).name
   }
 }
@@ -69,8 +69,8 @@ export class ApiError extends ShoalError {
   /** The daemon's name for the error (e.g. "QuotaExceededError"), if it sent one. */
   readonly remoteName?: string
 
-  constructor (message: string, status: number, exitCode: 1 | 2 = 1, remoteName?: string) {
-    super(message)
+  constructor (message: string, status: number, exitCode: 1 | 2 = 1, remoteName?: string, options?: ErrorOptions) {
+    super(message, options)
     this.status = status
     this.exitCode = exitCode
     this.remoteName = remoteName

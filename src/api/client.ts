@@ -260,7 +260,17 @@ export class ApiClient {
 async function readProgress<T, P> (response: Response, onProgress: (progress: P) => void): Promise<T> {
   const decoder = new TextDecoder()
   let buffered = ''
-  for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) {
+  const pieces = (response.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+  while (true) {
+    let next: IteratorResult<Uint8Array>
+    try {
+      next = await pieces.next()
+    } catch (err) {
+      // the daemon died or closed the connection in the middle of the answer
+      throw new ApiError(`the connection to the daemon broke off before the result (${(err as Error).message})`, 0, 1, undefined, { cause: err })
+    }
+    if (next.done === true) break
+    const piece = next.value
     buffered += decoder.decode(piece, { stream: true })
     let newline: number
     while ((newline = buffered.indexOf('\n')) >= 0) {
