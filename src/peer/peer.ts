@@ -343,7 +343,7 @@ export class ShoalPeer {
    * the config's `replicas`); see share.ts.
    */
   async share (source: ShareSource, options: Partial<PeerShareOptions> = {}): Promise<PeerShareResult> {
-    return share({ content: this.content, placement: this.placement }, source, {
+    return share({ content: this.content, placement: this.placement, repoPath: this.repo.path }, source, {
       ...options,
       replicas: options.replicas ?? this.repo.config.replicas
     })

@@ -13,9 +13,12 @@
  * Progress comes as typed events through `options.onProgress`: bytes
  * imported, then block copies placed.
  */
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import type { CID } from 'multiformats/cid'
 import type { Placement, PlaceResult } from '../placement/placement.ts'
 import type { ContentStore, ShareResult } from '../store/content-store.ts'
+import { InvalidPathError } from '../store/errors.ts'
 
 /** What to share: a file this process can read, or its bytes. */
 export type ShareSource = { path: string } | { stream: AsyncIterable<Uint8Array> }
@@ -47,6 +50,8 @@ export interface PeerShareResult extends ShareResult {
 export interface ShareComponents {
   content: Pick<ContentStore, 'shareFile' | 'shareStream' | 'dagCids'>
   placement: Pick<Placement, 'place'>
+  /** The peer's repo folder: nothing in it (identity key, token, stores) is ever shared. */
+  repoPath?: string
 }
 
 export async function share (components: ShareComponents, source: ShareSource, options: PeerShareOptions): Promise<PeerShareResult> {
@@ -58,6 +63,7 @@ export async function share (components: ShareComponents, source: ShareSource, o
     signal,
     onProgress: onProgress == null ? undefined : (bytes: number) => { onProgress({ name: 'share:imported', bytes }) }
   }
+  if ('path' in source && components.repoPath != null) await refuseRepoFile(source.path, components.repoPath)
   const importStarted = performance.now()
   const imported = 'path' in source
     ? await content.shareFile(source.path, importOptions)
@@ -70,4 +76,24 @@ export async function share (components: ShareComponents, source: ShareSource, o
     onProgress: onProgress == null ? undefined : (done, total) => { onProgress({ name: 'share:placed', done, total }) }
   })
   return { ...imported, placement: placed, importMs, placeMs: Math.round(performance.now() - placeStarted) }
+}
+
+/**
+ * A path inside the repo (the identity key, the API token, the stores) is
+ * refused, whoever asks: a share would hand its bytes to the whole network.
+ * Compared by real path, so a link to the key is refused too; a path that
+ * does not resolve is left to the import, which says what is wrong with it.
+ */
+async function refuseRepoFile (file: string, repoPath: string): Promise<void> {
+  let real: string
+  let repo: string
+  try {
+    [real, repo] = await Promise.all([fs.realpath(file), fs.realpath(repoPath)])
+  } catch {
+    return
+  }
+  const relative = path.relative(repo, real)
+  if (relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative))) {
+    throw new InvalidPathError(`refusing to share ${file}: it is inside the peer's repo ${repoPath} (identity key, API token, stores)`)
+  }
 }
