@@ -83,11 +83,13 @@ export class ChordOverlayService implements ChordOverlay {
     this.maintenance = this.createMaintenance()
     this.server = this.createServer()
     this.stabilizeTask = new PeriodicTask('stabilize', init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS, async options => {
+      const version = this.state.neighbourVersion
       // a peer whose join found nobody yet tries again through its bootstrap peers
       if (this.state.alone && this.state.predecessor == null && this.bootstrap.size > 0) {
         await this.joinThrough([...this.bootstrap], options)
       }
       await this.maintenance.stabilize(options)
+      return this.state.neighbourVersion !== version
     }, this.log)
     this.tasks = [
       this.stabilizeTask,

@@ -78,5 +78,7 @@ export const LEAVE_TIMEOUT_MS = 10_000
 
 /** Peers whose addresses and ring positions are remembered beyond the routing state (least recently used go first). */
 export const MAX_REMEMBERED_PEERS = 4_096
+/** Peers that said goodbye, remembered so an answer from before their leave cannot put them back. */
+export const MAX_DEPARTED_PEERS = 1_024
 /** Peers refused for not speaking Chord, remembered so each is logged once. */
 export const MAX_REFUSED_PEERS = 4_096

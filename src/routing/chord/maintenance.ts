@@ -25,7 +25,7 @@
  * the peer it points at is known to be alive.
  */
 import type { AbortOptions, Logger } from '@libp2p/interface'
-import { RING_BITS } from './constants.ts'
+import { MAX_DEPARTED_PEERS, RING_BITS } from './constants.ts'
 import type { LookupOptions, LookupOutcome } from './lookup.ts'
 import { decodePeer, decodePeers, type PeerInfo } from './messages.ts'
 import { fingerStart, inHalfOpen, inOpen } from './ring.ts'
@@ -51,6 +51,11 @@ export class Maintenance {
   /** Zave's rectify: the best notifier since the predecessor was last checked. */
   private rectifyWith: string | undefined
   private rectifying = false
+  /**
+   * Peers that said goodbye, and when: a stabilize round that got its
+   * answer before a goodbye arrived must not put the leaver back.
+   */
+  private readonly departed = new Map<string, number>()
 
   constructor (init: MaintenanceInit) {
     this.init = init
@@ -64,6 +69,7 @@ export class Maintenance {
    */
   async join (seeds: string[], options: AbortOptions = {}): Promise<boolean> {
     const { state } = this
+    const started = performance.now()
     const outcome = await this.init.lookup(state.selfPosition, state.r, { ...options, seeds })
     // the answer may already hold this peer (others still had it): what follows it are its successors
     const found = [...outcome.window.peers, outcome.window.left]
@@ -74,7 +80,7 @@ export class Maintenance {
       options.signal?.throwIfAborted()
       const answer = await this.askState(successor, true, options)
       if (answer == null) continue
-      state.adoptSuccessors([successor, ...answer.successors.map(p => p.id)])
+      this.adopt([successor, ...answer.successors.map(p => p.id)], started)
       this.init.log('joined the ring: successor %s', successor)
       return true
     }
@@ -84,12 +90,13 @@ export class Maintenance {
   /** One stabilize round. */
   async stabilize (options: AbortOptions = {}): Promise<void> {
     const { state } = this
+    const started = performance.now()
     if (state.alone) {
       // a ring of one that someone notified: that peer is the successor too
       const predecessor = state.predecessor
       if (predecessor == null) return
       const answer = await this.askState(predecessor, true, options)
-      if (answer != null) state.adoptSuccessors([predecessor, ...answer.successors.map(p => p.id)])
+      if (answer != null) this.adopt([predecessor, ...answer.successors.map(p => p.id)], started)
       return
     }
     let successor: string | undefined
@@ -117,7 +124,12 @@ export class Maintenance {
       successor = between
       answer = closer
     }
-    state.adoptSuccessors([successor, ...answer.successors.map(p => p.id)])
+    this.adopt([successor, ...answer.successors.map(p => p.id)], started)
+  }
+
+  /** Adopts a successor list built from answers got since `since`, without any peer that left meanwhile. */
+  private adopt (sequence: string[], since: number): void {
+    this.state.adoptSuccessors(sequence.filter(peer => (this.departed.get(peer) ?? -Infinity) < since))
   }
 
   /** One fix-fingers round: the next finger the successor list does not answer, by a lookup. */
@@ -182,6 +194,8 @@ export class Maintenance {
    */
   left (peer: string, predecessor: PeerInfo | undefined, successors: PeerInfo[]): void {
     const { state } = this
+    this.departed.set(peer, performance.now())
+    if (this.departed.size > MAX_DEPARTED_PEERS) this.departed.delete(this.departed.keys().next().value as string)
     for (const p of successors) this.init.learn(p)
     if (predecessor != null) this.init.learn(predecessor)
     if (state.predecessor === peer) {

@@ -38,6 +38,8 @@ export class RingState {
   private wrappedList = true
   private predecessorId: string | undefined
   readonly fingers = new FingerTable()
+  /** Goes up whenever the successor list or the predecessor changes. */
+  neighbourVersion = 0
   private readonly changed: (change: OverlayChange) => void
   private readonly admits: (peer: string) => boolean
 
@@ -209,14 +211,20 @@ export class RingState {
   private update (mutate: () => void): void {
     const before = new Set(this.knownPeers())
     const shape = this.shape()
+    const neighbours = this.neighbours()
     mutate()
     if (this.shape() === shape) return
+    if (this.neighbours() !== neighbours) this.neighbourVersion++
     const after = new Set(this.knownPeers())
     const change: OverlayChange = {
       added: [...after].filter(p => !before.has(p)),
       removed: [...before].filter(p => !after.has(p))
     }
     this.changed(change)
+  }
+
+  private neighbours (): string {
+    return JSON.stringify([this.successorList, this.wrappedList, this.predecessorId ?? null])
   }
 
   private shape (): string {
