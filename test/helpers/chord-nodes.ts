@@ -25,7 +25,7 @@ export type ChordNode = Libp2p<{ identify: Identify, chord: ChordOverlay }>
  * taking a live peer for dead.
  */
 export const FAST_TIMERS: ChordInit = {
-  stabilizeIntervalMs: 1_000,
+  stabilizeIntervalMs: 500,
   fixFingersIntervalMs: 4_000,
   checkPredecessorIntervalMs: 4_000,
   queryTimeoutMs: 10_000
@@ -92,24 +92,29 @@ export class ChordTestRing {
     return [...this.live()].sort((a, b) => (positionOf(a) < positionOf(b) ? -1 : positionOf(a) > positionOf(b) ? 1 : 0))
   }
 
-  /** What `node`'s successor list must be: the next r live peers clockwise (fewer in a smaller ring). */
-  expectedSuccessors (node: ChordNode, r: number): string[] {
+  /** Each live peer's place in ring order, computed once per check. */
+  private order (): { sorted: ChordNode[], at: Map<ChordNode, number> } {
     const sorted = this.sorted()
-    const at = sorted.indexOf(node)
+    return { sorted, at: new Map(sorted.map((node, i) => [node, i])) }
+  }
+
+  /** What `node`'s successor list must be: the next r live peers clockwise (fewer in a smaller ring). */
+  expectedSuccessors (node: ChordNode, r: number, order = this.order()): string[] {
+    const { sorted, at } = order
     const list: string[] = []
-    for (let i = 1; i < sorted.length && list.length < r; i++) list.push(sorted[(at + i) % sorted.length].peerId.toString())
+    for (let i = 1; i < sorted.length && list.length < r; i++) list.push(sorted[(at.get(node)! + i) % sorted.length].peerId.toString())
     return list
   }
 
-  expectedPredecessor (node: ChordNode): string | undefined {
-    const sorted = this.sorted()
+  expectedPredecessor (node: ChordNode, order = this.order()): string | undefined {
+    const { sorted, at } = order
     if (sorted.length < 2) return undefined
-    return sorted[(sorted.indexOf(node) - 1 + sorted.length) % sorted.length].peerId.toString()
+    return sorted[(at.get(node)! - 1 + sorted.length) % sorted.length].peerId.toString()
   }
 
   /** The true k responsible peers of a key position: its successor and the next k-1 among live peers. */
   responsible (key: bigint, k: number): string[] {
-    return [...this.live()]
+    return this.live()
       .sort((a, b) => {
         const da = clockwise(key, positionOf(a))
         const db = clockwise(key, positionOf(b))
@@ -121,12 +126,13 @@ export class ChordTestRing {
 
   /** Peers whose successor list or predecessor is not yet what the live ring says. */
   unstable (r: number): string[] {
+    const order = this.order()
     const wrong: string[] = []
     for (const node of this.live()) {
       const routing = node.services.chord.routing()
       if (routing.overlay !== 'chord') throw new Error('not a chord routing table')
-      const want = this.expectedSuccessors(node, r)
-      if (routing.successors.join() !== want.join() || routing.predecessor !== this.expectedPredecessor(node)) wrong.push(node.peerId.toString())
+      const want = this.expectedSuccessors(node, r, order)
+      if (routing.successors.join() !== want.join() || routing.predecessor !== this.expectedPredecessor(node, order)) wrong.push(node.peerId.toString())
     }
     return wrong
   }
@@ -168,6 +174,13 @@ export class ChordTestRing {
   }
 }
 
+const positions = new WeakMap<ChordNode, bigint>()
+
 export function positionOf (node: ChordNode): bigint {
-  return toPosition(kadIdOfPeer(node.peerId))
+  let position = positions.get(node)
+  if (position == null) {
+    position = toPosition(kadIdOfPeer(node.peerId))
+    positions.set(node, position)
+  }
+  return position
 }

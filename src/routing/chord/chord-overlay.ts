@@ -17,12 +17,12 @@ import {
   DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
   DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
   MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_RECORDS_PER_MESSAGE, MAX_REFUSED_PEERS,
-  MAX_SUCCESSOR_LIST_LENGTH
+  MAX_SUCCESSOR_LIST_LENGTH, SELF_ADDRESSES_MS
 } from './constants.ts'
 import { ChordNotRunningError, InvalidReplicasError, ProvideFailedError } from './errors.ts'
 import { findSuccessors, type LookupContext, type LookupOptions, type LookupOutcome } from './lookup.ts'
 import { Maintenance } from './maintenance.ts'
-import { decodePeers, withPeerId, type PeerInfo, type PeerMessage } from './messages.ts'
+import { decodePeers, peerIdBytes, withPeerId, type PeerInfo, type PeerMessage } from './messages.ts'
 import { PeriodicTask } from './periodic.ts'
 import { ChordPlanner } from './planner.ts'
 import { Positions } from './positions.ts'
@@ -470,19 +470,31 @@ export class ChordOverlayService implements ChordOverlay {
     })
   }
 
+  /** This peer's addresses, read again at most every SELF_ADDRESSES_MS (reading them asks every listener). */
   private ownAddrs (): Multiaddr[] {
-    return this.components.addressManager.getAddresses()
-      .map(addr => { try { return withPeerId(addr, this.state.self) } catch { return undefined } })
-      .filter((addr): addr is Multiaddr => addr != null)
-      .slice(0, MAX_ADDRS_PER_PEER)
+    const now = performance.now()
+    if (this.own == null || now - this.own.at > SELF_ADDRESSES_MS) {
+      const addrs = this.components.addressManager.getAddresses()
+        .map(addr => { try { return withPeerId(addr, this.state.self) } catch { return undefined } })
+        .filter((addr): addr is Multiaddr => addr != null)
+        .slice(0, MAX_ADDRS_PER_PEER)
+      this.own = { at: now, addrs, message: this.infoMessage({ id: this.state.self, addrs }) }
+    }
+    return this.own.addrs
   }
 
+  private own: { at: number, addrs: Multiaddr[], message: PeerMessage } | undefined
+
   private peerMessage (peer: string): PeerMessage {
-    return this.infoMessage({ id: peer, addrs: peer === this.state.self ? this.ownAddrs() : this.addresses.get(peer) })
+    if (peer === this.state.self) {
+      this.ownAddrs()
+      return this.own!.message
+    }
+    return this.infoMessage({ id: peer, addrs: this.addresses.get(peer) })
   }
 
   private infoMessage (peer: PeerInfo): PeerMessage {
-    return { id: peerIdFromString(peer.id).toMultihash().bytes, addrs: peer.addrs.slice(0, MAX_ADDRS_PER_PEER).map(a => a.bytes) }
+    return { id: peerIdBytes(peer.id), addrs: peer.addrs.slice(0, MAX_ADDRS_PER_PEER).map(a => a.bytes) }
   }
 
   private changed (change: OverlayChange): void {

@@ -76,6 +76,8 @@ export const MAX_PROVIDERS_PER_KEY = 32
 /** How long a graceful leave may take (hook, hand-off, goodbyes) when stop() runs it. */
 export const LEAVE_TIMEOUT_MS = 10_000
 
+/** This peer's own addresses, as sent in every request, are read again at most this often. */
+export const SELF_ADDRESSES_MS = 10_000
 /** Peers whose addresses and ring positions are remembered beyond the routing state (least recently used go first). */
 export const MAX_REMEMBERED_PEERS = 4_096
 /** Peers that said goodbye, remembered so an answer from before their leave cannot put them back. */

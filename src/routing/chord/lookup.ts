@@ -50,6 +50,13 @@ export interface LookupOptions extends AbortOptions {
    * do not answer from it: a join, when this peer is not on the ring yet.
    */
   seeds?: string[]
+  /**
+   * Take the answer only from a predecessor whose successor has confirmed
+   * it (a join: a peer that joined a moment ago and is not on the ring yet
+   * may point past peers that are). Unconfirmed answers are the fallback
+   * when no confirmed one comes.
+   */
+  confirmedOnly?: boolean
 }
 
 export interface LookupOutcome {
@@ -81,6 +88,7 @@ export async function findSuccessors (ctx: LookupContext, key: bigint, count: nu
 
   const depth = new Map<string, number>()
   const queried = new Set<string>()
+  let fallback: { window: RingWindow, hop: number } | undefined
   const path: LookupHop[] = []
   let messages = 0
   const seeds = options.seeds ?? state.closestPreceding(key, Number.MAX_SAFE_INTEGER, skip)
@@ -106,7 +114,10 @@ export async function findSuccessors (ctx: LookupContext, key: bigint, count: nu
       for (const p of [...successors, ...closer]) ctx.learn(p)
       if (answer.done && successors.length > 0 && inHalfOpen(state.positionOf(peer), key, state.positionOf(successors[0].id))) {
         const window: RingWindow = { left: peer, peers: successors.map(p => p.id), complete: answer.complete }
-        return await extend(ctx, window, count, { path, hops: hop, messages, started }, options)
+        if (answer.confirmed || options.confirmedOnly !== true) {
+          return await extend(ctx, window, count, { path, hops: hop, messages, started }, options)
+        }
+        fallback ??= { window, hop }
       }
       for (const p of closer) {
         if (skip(p.id) || queried.has(p.id)) continue
@@ -123,6 +134,7 @@ export async function findSuccessors (ctx: LookupContext, key: bigint, count: nu
       }
     }
   }
+  if (fallback != null) return extend(ctx, fallback.window, count, { path, hops: fallback.hop, messages, started }, options)
   throw new LookupFailedError(`no live peer on the way to ${key.toString(16).padStart(64, '0').slice(0, 16)}… answered (${messages} queries)`)
 }
 
@@ -161,26 +173,34 @@ async function extend (ctx: LookupContext, window: RingWindow, count: number, pr
   let complete = window.complete
   while (!complete && peers.length > 0 && peers.length < count && messages < MAX_LOOKUP_QUERIES) {
     const last = peers[peers.length - 1]
-    messages++
-    hops++
     let successors: PeerInfo[]
-    try {
-      const response = await ctx.rpc.request(last, { get_state: { notify: false } }, options)
-      successors = decodePeers(response.state!.successors)
-      progress.path.push({ peerId: last, hop: hops, ms: performance.now() - progress.started, ok: true })
-    } catch (err) {
-      if (options.signal?.aborted === true) throw err
-      progress.path.push({ peerId: last, hop: hops, ms: performance.now() - progress.started, ok: false })
-      ctx.failed(last)
-      break
+    if (last === ctx.state.self) {
+      // this peer's own list, no question needed
+      successors = [...ctx.state.successors, ...(ctx.state.wrapped ? [ctx.state.self] : [])].map(id => ({ id, addrs: [] }))
+    } else {
+      messages++
+      hops++
+      try {
+        const response = await ctx.rpc.request(last, { get_state: { notify: false } }, options)
+        successors = decodePeers(response.state!.successors)
+        progress.path.push({ peerId: last, hop: hops, ms: performance.now() - progress.started, ok: true })
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        progress.path.push({ peerId: last, hop: hops, ms: performance.now() - progress.started, ok: false })
+        ctx.failed(last)
+        break
+      }
     }
     const before = peers.length
+    let repeated = false
     for (const p of successors) {
-      ctx.learn(p)
-      if (p.id === window.left || peers.includes(p.id)) { complete = true; break }
+      if (p.addrs.length > 0) ctx.learn(p)
+      // back at the predecessor the window starts from: the ring is closed, every peer is in it
+      if (p.id === window.left) { peers.push(p.id); complete = true; break }
+      if (peers.includes(p.id)) { repeated = true; break }
       peers.push(p.id)
     }
-    if (peers.length === before) break
+    if (repeated || peers.length === before) break
   }
   return {
     window: { left: window.left, peers, complete },

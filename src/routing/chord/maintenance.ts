@@ -28,7 +28,7 @@ import type { AbortOptions, Logger } from '@libp2p/interface'
 import { MAX_DEPARTED_PEERS, RING_BITS } from './constants.ts'
 import type { LookupOptions, LookupOutcome } from './lookup.ts'
 import { decodePeer, decodePeers, type PeerInfo } from './messages.ts'
-import { fingerStart, inHalfOpen, inOpen } from './ring.ts'
+import { clockwise, inHalfOpen, inOpen } from './ring.ts'
 import type { RingState } from './ring-state.ts'
 import type { ChordRpc } from './rpc.ts'
 
@@ -70,7 +70,7 @@ export class Maintenance {
   async join (seeds: string[], options: AbortOptions = {}): Promise<boolean> {
     const { state } = this
     const started = performance.now()
-    const outcome = await this.init.lookup(state.selfPosition, state.r, { ...options, seeds })
+    const outcome = await this.init.lookup(state.selfPosition, state.r, { ...options, seeds, confirmedOnly: true })
     // the answer may already hold this peer (others still had it): what follows it are its successors
     const found = [...outcome.window.peers, outcome.window.left]
     const start = found.indexOf(state.self)
@@ -125,6 +125,7 @@ export class Maintenance {
       answer = closer
     }
     this.adopt([successor, ...answer.successors.map(p => p.id)], started)
+    state.successorSaid(successor, answer.predecessor?.id)
   }
 
   /** Adopts a successor list built from answers got since `since`, without any peer that left meanwhile. */
@@ -132,23 +133,51 @@ export class Maintenance {
     this.state.adoptSuccessors(sequence.filter(peer => (this.departed.get(peer) ?? -Infinity) < since))
   }
 
-  /** One fix-fingers round: the next finger the successor list does not answer, by a lookup. */
+  /**
+   * One fix-fingers round: the next finger the successor list does not
+   * answer. A finger already known is checked with the peer it points at
+   * (one request on a connection already open); only a finger not known, or
+   * whose peer does not answer, takes a lookup. Lookups from this peer open
+   * connections to every peer on their path, and checking keeps a peer's
+   * connections to its fingers and their neighbours.
+   */
   async fixFinger (options: AbortOptions = {}): Promise<void> {
     const { state } = this
     const first = state.firstFingerBeyondSuccessors()
     if (first >= RING_BITS || state.stranded) return
     let index = Math.max(this.nextFinger, first)
     if (index >= RING_BITS) index = first
-    const start = fingerStart(state.selfPosition, index)
-    const outcome = await this.init.lookup(start, 1, options)
-    const finger = outcome.window.peers[0]
+    const start = state.fingerStarts[index]
+    const finger = await this.checkFinger(index, start, options) ?? (await this.init.lookup(start, 1, options)).window.peers[0]
     let last = index
     if (finger != null && finger !== state.self) {
       // every later finger whose start the same peer succeeds
-      while (last + 1 < RING_BITS && inHalfOpen(state.selfPosition, fingerStart(state.selfPosition, last + 1), state.positionOf(finger))) last++
+      while (last + 1 < RING_BITS && inHalfOpen(state.selfPosition, state.fingerStarts[last + 1], state.positionOf(finger))) last++
       state.setFingers(index, last, finger)
     }
     this.nextFinger = last + 1 >= RING_BITS ? 0 : last + 1
+  }
+
+  /**
+   * The known finger for `start`, if its peer confirms it: a finger f is
+   * right when its predecessor lies before the start (start in (pred f, f]).
+   * Undefined when no finger is known, its peer did not answer, or a peer
+   * joined between (a lookup then finds the new finger: walking back from f
+   * would open a connection to every peer on the way).
+   */
+  private async checkFinger (index: number, start: bigint, options: AbortOptions): Promise<string | undefined> {
+    const { state } = this
+    const finger = state.fingers.get(index)
+    if (finger == null) return undefined
+    const fromSelf = (position: bigint): bigint => clockwise(state.selfPosition, position)
+    // a stand-in left by a dead finger may lie far past the start: look it up
+    if (fromSelf(state.positionOf(finger)) < fromSelf(start)) return undefined
+    const answer = await this.askState(finger, false, options)
+    if (answer == null) return undefined
+    const before = answer.predecessor?.id
+    if (before == null || before === state.self) return finger
+    const at = fromSelf(state.positionOf(before))
+    return at < fromSelf(start) || at >= fromSelf(state.positionOf(finger)) ? finger : undefined
   }
 
   /** Flush: a predecessor that no longer answers is dropped. */
@@ -167,6 +196,14 @@ export class Maintenance {
   notified (notifier: string): void {
     const { state } = this
     if (notifier === state.self) return
+    if (state.alone) {
+      // a peer alone just heard from another (it joined): a ring of two,
+      // each the other's successor and predecessor; the notifier is alive,
+      // it has just spoken
+      state.setPredecessor(notifier)
+      state.adoptSuccessors([notifier, state.self])
+      return
+    }
     const predecessor = state.predecessor
     if (predecessor == null || inOpen(state.positionOf(predecessor), state.positionOf(notifier), state.selfPosition)) {
       state.setPredecessor(notifier)

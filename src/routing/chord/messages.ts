@@ -4,7 +4,7 @@
  * sees it: sizes, counts, peer IDs and multiaddrs that parse. A message
  * failing them is a MalformedMessageError, and the stream is reset.
  */
-import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
 import { codecOf } from '../../wire/proto.ts'
@@ -39,6 +39,7 @@ export interface FindSuccessorResult {
   successors: PeerMessage[]
   complete: boolean
   closer: PeerMessage[]
+  confirmed: boolean
 }
 
 export interface StateResult {
@@ -75,25 +76,50 @@ export interface PeerInfo {
   addrs: Multiaddr[]
 }
 
+/**
+ * The same few peers come back in every stabilize answer: their decoded IDs
+ * and addresses are kept (peer IDs in base58 and multiaddrs are costly to
+ * decode each time). Past the limit the caches start over.
+ */
+const decodedIds = new Map<string, string>()
+const decodedAddrs = new Map<string, Multiaddr>()
+const DECODE_CACHE_ENTRIES = 8_192
+
 export function decodePeer (message: PeerMessage | null | undefined): PeerInfo {
   if (message == null) throw new MalformedMessageError('a peer is missing')
   if (message.id.length === 0 || message.id.length > MAX_PEER_ID_BYTES) throw new MalformedMessageError(`a peer ID of ${message.id.length} bytes`)
   if (message.addrs.length > MAX_ADDRS_PER_PEER) throw new MalformedMessageError(`a peer with ${message.addrs.length} addresses (at most ${MAX_ADDRS_PER_PEER})`)
-  let id: string
-  try {
-    id = peerIdFromMultihash(Digest.decode(message.id)).toString()
-  } catch (err) {
-    throw new MalformedMessageError(`a peer ID that does not decode: ${(err as Error).message}`)
+  const idKey = bytesKey(message.id)
+  let id = decodedIds.get(idKey)
+  if (id == null) {
+    try {
+      id = peerIdFromMultihash(Digest.decode(message.id)).toString()
+    } catch (err) {
+      throw new MalformedMessageError(`a peer ID that does not decode: ${(err as Error).message}`)
+    }
+    if (decodedIds.size >= DECODE_CACHE_ENTRIES) decodedIds.clear()
+    decodedIds.set(idKey, id)
   }
   const addrs = message.addrs.map(bytes => {
     if (bytes.length > MAX_ADDR_BYTES) throw new MalformedMessageError(`an address of ${bytes.length} bytes`)
-    try {
-      return withPeerId(multiaddr(bytes), id)
-    } catch (err) {
-      throw new MalformedMessageError(`an address that does not decode: ${(err as Error).message}`)
+    const addrKey = `${idKey}/${bytesKey(bytes)}`
+    let addr = decodedAddrs.get(addrKey)
+    if (addr == null) {
+      try {
+        addr = withPeerId(multiaddr(bytes), id)
+      } catch (err) {
+        throw new MalformedMessageError(`an address that does not decode: ${(err as Error).message}`)
+      }
+      if (decodedAddrs.size >= DECODE_CACHE_ENTRIES) decodedAddrs.clear()
+      decodedAddrs.set(addrKey, addr)
     }
+    return addr
   })
   return { id, addrs }
+}
+
+function bytesKey (bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
 export function decodePeers (messages: PeerMessage[], limit = MAX_PEERS_PER_MESSAGE): PeerInfo[] {
@@ -116,6 +142,19 @@ export function checkProviderKey (key: Uint8Array): Uint8Array {
 export function checkRecords (records: ProviderRecordMessage[]): ProviderRecordMessage[] {
   if (records.length > MAX_RECORDS_PER_MESSAGE) throw new MalformedMessageError(`${records.length} provider records in one message (at most ${MAX_RECORDS_PER_MESSAGE})`)
   return records
+}
+
+const idBytes = new Map<string, Uint8Array>()
+
+/** A peer ID string's multihash bytes (as a Peer message carries them). */
+export function peerIdBytes (id: string): Uint8Array {
+  let bytes = idBytes.get(id)
+  if (bytes == null) {
+    bytes = peerIdFromString(id).toMultihash().bytes
+    if (idBytes.size >= DECODE_CACHE_ENTRIES) idBytes.clear()
+    idBytes.set(id, bytes)
+  }
+  return bytes
 }
 
 /** `addr` ending in /p2p/<id>, so a dial to it checks whom it reached and reuses an open connection. */

@@ -32,14 +32,21 @@ export interface RingWindow {
 export class RingState {
   readonly self: string
   readonly selfPosition: bigint
+  /** Where each finger starts: self + 2^i. */
+  readonly fingerStarts: readonly bigint[]
   private readonly positions: Positions
   private readonly maxSuccessors: number
   private successorList: string[] = []
   private wrappedList = true
   private predecessorId: string | undefined
   readonly fingers = new FingerTable()
-  /** Goes up whenever the successor list or the predecessor changes. */
+  /** Goes up whenever the first successor or the predecessor changes. */
   neighbourVersion = 0
+  /**
+   * The first successor answered, at the last stabilize, with this peer as
+   * its predecessor: this peer is on the ring, not only pointing into it.
+   */
+  private confirmedBy: string | undefined
   private readonly changed: (change: OverlayChange) => void
   private readonly admits: (peer: string) => boolean
 
@@ -55,6 +62,7 @@ export class RingState {
     this.positions = positions
     this.selfPosition = positions.ofPeer(self)
     this.maxSuccessors = maxSuccessors
+    this.fingerStarts = Array.from({ length: RING_BITS }, (_, i) => fingerStart(this.selfPosition, i))
   }
 
   get r (): number { return this.maxSuccessors }
@@ -64,6 +72,21 @@ export class RingState {
   /** The first successor; this peer itself when it is alone. */
   get successor (): string | undefined { return this.successorList[0] ?? (this.wrappedList ? this.self : undefined) }
   get alone (): boolean { return this.successorList.length === 0 && this.wrappedList }
+  /** On the ring for sure: alone, or its first successor has it as predecessor. */
+  get confirmed (): boolean { return this.alone || (this.confirmedBy != null && this.confirmedBy === this.successorList[0]) }
+
+  /**
+   * What the first successor gave as its predecessor at the last stabilize,
+   * when that was not this peer: a peer that may lie between the two.
+   */
+  get successorsPredecessor (): string | undefined { return this.otherPredecessor }
+  private otherPredecessor: string | undefined
+
+  /** The first successor answered with `predecessor` as its predecessor. */
+  successorSaid (successor: string, predecessor: string | undefined): void {
+    this.confirmedBy = predecessor === this.self ? successor : undefined
+    this.otherPredecessor = predecessor === this.self || (predecessor != null && !this.admits(predecessor)) ? undefined : predecessor
+  }
   get stranded (): boolean { return this.successorList.length === 0 && !this.wrappedList }
 
   positionOf (peer: string): bigint {
@@ -94,6 +117,7 @@ export class RingState {
       if (list.length === this.maxSuccessors) break
       list.push(peer)
     }
+    if (wrapped === this.wrappedList && list.length === this.successorList.length && list.every((p, i) => p === this.successorList[i])) return
     this.update(() => {
       this.successorList = list
       this.wrappedList = wrapped
@@ -113,6 +137,8 @@ export class RingState {
 
   /** Back to a ring of one (before joining, after leaving). */
   reset (): void {
+    this.confirmedBy = undefined
+    this.otherPredecessor = undefined
     this.update(() => {
       this.successorList = []
       this.wrappedList = true
@@ -130,6 +156,7 @@ export class RingState {
   /** Fingers from..to point at `peer` (a fix-fingers lookup's answer). */
   setFingers (from: number, to: number, peer: string): void {
     if (peer === this.self || !this.admits(peer)) return
+    if (this.fingers.get(from) === peer && this.fingers.get(to) === peer && this.fingers.distinct().every(f => f.index <= from || f.index > to)) return
     this.update(() => { this.fingers.setRange(from, to, peer) })
   }
 
@@ -147,7 +174,7 @@ export class RingState {
     const last = this.successorList[this.successorList.length - 1]
     if (last == null) return 0
     for (let i = 0; i < RING_BITS; i++) {
-      if (!inHalfOpen(this.selfPosition, fingerStart(this.selfPosition, i), this.positionOf(last))) return i
+      if (!inHalfOpen(this.selfPosition, this.fingerStarts[i], this.positionOf(last))) return i
     }
     return RING_BITS
   }
@@ -198,7 +225,7 @@ export class RingState {
     this.fingers.edit(fingers => {
       let j = 0
       for (let i = 0; i < RING_BITS; i++) {
-        const start = fingerStart(this.selfPosition, i)
+        const start = this.fingerStarts[i]
         while (j < list.length && !inHalfOpen(this.selfPosition, start, this.positionOf(list[j]))) j++
         if (j < list.length) fingers[i] = list[j]
         // past the list of a closed ring the start's successor is this peer: no finger
@@ -224,7 +251,7 @@ export class RingState {
   }
 
   private neighbours (): string {
-    return JSON.stringify([this.successorList, this.wrappedList, this.predecessorId ?? null])
+    return `${this.successorList[0] ?? ''} ${this.predecessorId ?? ''}`
   }
 
   private shape (): string {

@@ -18,7 +18,7 @@ import {
   type ChordRequest, type ChordResponse, type PeerInfo, type PeerMessage
 } from './messages.ts'
 import type { ProviderStore } from './provider-store.ts'
-import { toPosition } from './ring.ts'
+import { inOpen, toPosition } from './ring.ts'
 import type { RingState } from './ring-state.ts'
 import { STREAM_OPTIONS } from './rpc.ts'
 
@@ -96,10 +96,15 @@ export class ChordServer {
     const { state } = this.init
     const key = toPosition(keyBytes)
     if (state.precedesKey(key)) {
-      return { done: true, successors: this.successorList(), complete: state.wrapped, closer: [] }
+      if (state.confirmed) return { done: true, successors: this.successorList(), complete: state.wrapped, closer: [], confirmed: true }
+      // not on the ring for sure yet: the answer may skip a peer, which the
+      // successor's own predecessor may be; a join asks that one too
+      const between = state.successorsPredecessor
+      const closer = between != null && inOpen(state.selfPosition, state.positionOf(between), key) ? [between] : []
+      return { done: true, successors: this.successorList(), complete: state.wrapped, closer: closer.map(this.init.peerMessage), confirmed: false }
     }
     const closer = state.closestPreceding(key, CLOSER_PEERS_PER_ANSWER)
-    return { done: false, successors: [], complete: false, closer: closer.map(this.init.peerMessage) }
+    return { done: false, successors: [], complete: false, closer: closer.map(this.init.peerMessage), confirmed: false }
   }
 
   private getState (from: string, notify: boolean): NonNullable<ChordResponse['state']> {
