@@ -176,6 +176,23 @@ describe('Chord and peers that do not speak it', function () {
     return node
   }
 
+  it('starts and stops twice harmlessly, and answers nothing once stopped', async () => {
+    const a = await createChordNode()
+    nodes.push(a)
+    await a.services.chord.start()
+    const changes: unknown[] = []
+    const unsubscribe = a.services.chord.onChange(change => { changes.push(change) })
+    const b = await createChordNode()
+    nodes.push(b)
+    await b.services.chord.join([a.getMultiaddrs()[0].toString()], { signal: AbortSignal.timeout(20_000) })
+    await waitFor(() => changes.length > 0, { timeoutMs: 20_000, message: () => 'no change reported' })
+    unsubscribe()
+    await a.services.chord.stop()
+    await a.services.chord.stop()
+    await assert.rejects(a.services.chord.lookup(randomBytes(34), 1), { name: 'ChordNotRunningError' })
+    await assert.rejects(b.services.chord.lookup(randomBytes(34), 0), { name: 'InvalidReplicasError' })
+  })
+
   it('refuses a peer of another overlay, once, and never puts it on the ring', async () => {
     const refused: string[] = []
     const a = await createChordNode({ onPeerRefused: (peer) => { refused.push(peer) } })
