@@ -1,7 +1,7 @@
 /**
  * One end of the raw-stream ceiling in bench/fetch.ts: two libp2p nodes in
  * two processes, one connection, bytes from memory. The transports,
- * encrypter and muxer are the ones src/peer/libp2p.ts gives a Shoal peer
+ * encrypter and muxer are the ones src/routing/libp2p.ts gives a Shoal peer
  * (tcp(), noise(), yamux(), their defaults); nothing else runs on either
  * node, so this is what any protocol over one Shoal connection can at best
  * move.

@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { ApiClient } from '../src/api/client.ts'
-import { closestByXor } from '../src/peer/kad-distance.ts'
+import { closestByXor } from '../src/routing/kademlia/kad-distance.ts'
 import { swarmDown, swarmStatus, swarmStopPeer, swarmUp } from '../src/swarm/process-swarm.ts'
 import { isProcessAlive } from '../src/utils/process.ts'
 

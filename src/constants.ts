@@ -15,16 +15,38 @@ export const DEFAULT_REPLICAS = 3
 export const MAX_CONNECTIONS = 400
 
 /**
- * Addresses exempt from libp2p's inbound rate limit (5 conns/s per host) and
- * its pending-connection cap: a local swarm or a LAN would trip both.
+ * Addresses exempt from libp2p's inbound limits (the per-host rate, the
+ * pending-connection cap, maxConnections) and from pruning: none by default.
+ * NAT, container proxies and tunnels make remote peers look private, so a
+ * private range is no proof of a friendly peer. Local swarms and the lab
+ * write their own addresses into `connections.allow`.
  */
-export const ALLOW_LIST = [
-  '/ip4/127.0.0.0/ipcidr/8',
-  '/ip4/10.0.0.0/ipcidr/8',
-  '/ip4/172.16.0.0/ipcidr/12',
-  '/ip4/192.168.0.0/ipcidr/16',
-  '/ip6/::1/ipcidr/128'
-]
+export const DEFAULT_ALLOW_LIST: readonly string[] = []
+
+/**
+ * Inbound connections one host (IP address) may open per second; more are
+ * refused before any handshake (libp2p's default, made explicit).
+ */
+export const INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 5
+/**
+ * An inbound connection must finish its handshake (Noise, multistream,
+ * yamux) within this long, or it is closed. libp2p's default: a few round
+ * trips need far less, but a loaded machine running a whole test swarm in
+ * one process can take seconds. A silent connection holds a pending slot
+ * until then.
+ */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 10_000
+/**
+ * Inbound connections still in their handshake, from all hosts together;
+ * more are refused. Sized so that one host, held to its rate for a whole
+ * upgrade timeout (libp2p's rate window is fixed, so up to rate x
+ * (timeout + 1 s) = 55), fills less than a quarter of it: one slow or
+ * silent host cannot lock everyone else out. A pending connection costs a
+ * socket and a little memory.
+ */
+export const MAX_INCOMING_PENDING_CONNECTIONS = 256
+/** What a swarm on one machine (test swarms, `swarm up`) puts in its peers' `connections.allow`. */
+export const LOCAL_SWARM_ALLOW = '/ip4/127.0.0.1'
 
 /** How many known peers to redial from the peer store on start. */
 export const RECONNECT_PEERS_ON_START = 20
@@ -47,6 +69,8 @@ export const REPO_FILES = {
   identity: 'identity.key',
   apiToken: 'api.token',
   apiAddress: 'api',
+  /** The control API's unix socket (see src/api/api-socket.ts). */
+  apiSocket: 'api.sock',
   lock: 'repo.lock',
   datastore: 'datastore',
   blocks: 'blocks'

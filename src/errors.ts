@@ -9,8 +9,8 @@ export class ShoalError extends Error {
   static name = 'ShoalError'
   readonly exitCode: 1 | 2 = 1
 
-  constructor (message: string) {
-    super(message)
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
     this.name = (this.constructor as { name: string }).name
   }
 }
@@ -19,6 +19,11 @@ export class ShoalError extends Error {
 export class InvalidInputError extends ShoalError {
   static name = 'InvalidInputError'
   override readonly exitCode = 2 as const
+}
+
+/** The CID names a DAG that is not a UnixFS file (e.g. a directory). */
+export class NotAFileError extends InvalidInputError {
+  static name = 'NotAFileError'
 }
 
 /** The repo path exists but is not a directory. */
@@ -64,8 +69,8 @@ export class ApiError extends ShoalError {
   /** The daemon's name for the error (e.g. "QuotaExceededError"), if it sent one. */
   readonly remoteName?: string
 
-  constructor (message: string, status: number, exitCode: 1 | 2 = 1, remoteName?: string) {
-    super(message)
+  constructor (message: string, status: number, exitCode: 1 | 2 = 1, remoteName?: string, options?: ErrorOptions) {
+    super(message, options)
     this.status = status
     this.exitCode = exitCode
     this.remoteName = remoteName
@@ -82,9 +87,25 @@ export class SwarmNotFoundError extends ShoalError {
   static name = 'SwarmNotFoundError'
 }
 
+/** This peer knows no other peer to ask (an empty routing table). */
+export class NoPeersError extends ShoalError {
+  static name = 'NoPeersError'
+}
+
 /** Something that was waited for did not happen in time. */
 export class TimeoutError extends ShoalError {
   static name = 'TimeoutError'
+}
+
+/**
+ * The CID names a file DAG that breaks Shoal's bounds or contradicts
+ * itself: too many links in a node, too deep, more pieces than its size
+ * allows, or sizes that disagree (a child's size against its parent's
+ * blockSizes, a leaf's bytes against the size its parent gives). Such a DAG
+ * is refused before it costs memory; nothing is stored for it. Exit 1.
+ */
+export class InvalidDagError extends ShoalError {
+  static name = 'InvalidDagError'
 }
 
 export function isShoalError (err: unknown): err is ShoalError {

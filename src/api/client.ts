@@ -1,19 +1,27 @@
 /**
- * Client for a daemon's control API, found through its repo folder:
- * `<repo>/api` holds HOST:PORT, `<repo>/api.token` the bearer token.
+ * Client for a daemon's control API, found through its repo folder: it
+ * talks over the unix socket `<repo>/api.sock` with the bearer token from
+ * `<repo>/api.token`. The token is never sent to the TCP address in
+ * `<repo>/api` (a file a crashed daemon leaves behind, naming a port anyone
+ * may have bound since); that address is for browsers and scripts, and for
+ * a client built with `new ApiClient(address, token)` on purpose.
  */
 import fs from 'node:fs/promises'
+import http from 'node:http'
 import path from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { API_PREFIX, API_REQUEST_TIMEOUT_MS, REPO_FILES } from '../constants.ts'
 import { ApiError, DaemonNotRunningError, InvalidInputError, ShoalError } from '../errors.ts'
-import type { ClosestPeersResult } from '../peer/closest-peers.ts'
-import type { ConnectedPeer, PeerStatus } from '../peer/peer.ts'
+import type { ConnectedPeer } from '../peer/peer.ts'
 import type { BlockstoreUsage } from '../store/blockstore.ts'
 import type { GcResult, RemoveResult, VerifyResult } from '../store/content-store.ts'
 import type { Holding } from '../store/holdings.ts'
 import type { FetchProgress, FetchResult } from '../exchange/fetcher.ts'
 import type { RepairReport } from '../placement/repairer.ts'
 import type { ShareProgress, ShareResponse, StatResponse } from './content-routes.ts'
+import type { ClosestPeersResult, StatusResponse } from './server.ts'
+import { connectSocket } from './api-socket.ts'
 
 export interface ShareRequest {
   /** A file the daemon reads itself... */
@@ -56,36 +64,47 @@ export interface SendOptions extends RequestOptions {
   body?: string | AsyncIterable<Uint8Array>
 }
 
+export interface ApiClientOptions {
+  /** Send every request over this unix socket instead of TCP to the address. */
+  socketPath?: string
+}
+
 export class ApiClient {
+  /** The API's TCP URL (what a browser or script would use). */
   readonly baseUrl: string
+  /** The unix socket requests go over, when the client was made for one. */
+  readonly socketPath?: string
   private readonly token: string
   /** Named in "no daemon" errors when known. */
   private readonly repoPath?: string
 
-  constructor (address: string, token: string, repoPath?: string) {
+  constructor (address: string, token: string, repoPath?: string, options: ApiClientOptions = {}) {
     this.baseUrl = `http://${address}`
     this.token = token
     this.repoPath = repoPath
+    this.socketPath = options.socketPath
   }
 
-  /** Reads the daemon's address and token from its repo; fails if no daemon runs. */
+  /** Finds the daemon's socket and token in its repo; fails if no daemon runs. */
   static async fromRepo (repoPath: string): Promise<ApiClient> {
-    let address: string
+    const socketPath = path.join(repoPath, REPO_FILES.apiSocket)
     try {
-      address = (await fs.readFile(path.join(repoPath, REPO_FILES.apiAddress), 'utf8')).trim()
+      if (!(await fs.stat(socketPath)).isSocket()) throw notRunning(repoPath)
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'ENOENT') throw notRunning(repoPath)
       if (code === 'ENOTDIR') throw new InvalidInputError(`repo path ${repoPath} is not a directory`)
       throw err
     }
+    // informational only (baseUrl): requests go over the socket
+    const address = (await fs.readFile(path.join(repoPath, REPO_FILES.apiAddress), 'utf8').catch(() => '')).trim()
     let token: string
     try {
       token = (await fs.readFile(path.join(repoPath, REPO_FILES.apiToken), 'utf8')).trim()
     } catch (err) {
       throw new ShoalError(`cannot read API token ${path.join(repoPath, REPO_FILES.apiToken)}: ${(err as Error).message}`)
     }
-    return new ApiClient(address, token, repoPath)
+    return new ApiClient(address === '' ? 'localhost' : address, token, repoPath, { socketPath })
   }
 
   /**
@@ -99,20 +118,24 @@ export class ApiClient {
       ...(timeoutMs > 0 ? [AbortSignal.timeout(timeoutMs)] : []),
       ...(options.signal != null ? [options.signal] : [])
     ])
+    const headers = { authorization: `Bearer ${this.token}`, ...options.headers }
     let response: Response
     try {
-      response = await fetch(this.baseUrl + route, {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...options.headers },
-        body: options.body as RequestInit['body'],
-        signal,
-        ...(options.body != null && typeof options.body !== 'string' ? { duplex: 'half' } : {})
-      } as RequestInit)
+      response = this.socketPath != null
+        ? await requestOverSocket(this.socketPath, method, route, headers, options.body, signal)
+        : await fetch(this.baseUrl + route, {
+          method,
+          headers,
+          body: options.body as RequestInit['body'],
+          signal,
+          ...(options.body != null && typeof options.body !== 'string' ? { duplex: 'half' } : {})
+        } as RequestInit)
     } catch (err) {
       if (options.signal?.aborted === true) throw err
-      if ((err as Error).name === 'TimeoutError') throw new ApiError(`the daemon did not answer ${method} ${route} in time`, 0)
-      // a stale <repo>/api file from a daemon that died: nobody listens there
-      throw this.repoPath != null ? notRunning(this.repoPath) : new DaemonNotRunningError(`no Shoal daemon answers at ${this.baseUrl}`)
+      if (signal.aborted) throw new ApiError(`the daemon did not answer ${method} ${route} in time`, 0)
+      if ((err as { code?: string }).code === 'EACCES') throw new ShoalError(`cannot connect to the daemon's API socket ${this.socketPath}: permission denied (it belongs to another user)`)
+      // a socket (or a <repo>/api address) a daemon that died left behind: nobody listens there
+      throw this.repoPath != null ? notRunning(this.repoPath) : new DaemonNotRunningError(`no Shoal daemon answers at ${this.socketPath ?? this.baseUrl}`)
     }
     if (!response.ok) throw errorFromResponse(response.status, await response.text())
     return response
@@ -133,7 +156,7 @@ export class ApiClient {
     return (await this.request<{ peers: ConnectedPeer[] }>('GET', `${API_PREFIX}/peers`, options)).peers
   }
 
-  async status (options?: RequestOptions): Promise<PeerStatus> {
+  async status (options?: RequestOptions): Promise<StatusResponse> {
     return this.request('GET', `${API_PREFIX}/status`, options)
   }
 
@@ -237,7 +260,17 @@ export class ApiClient {
 async function readProgress<T, P> (response: Response, onProgress: (progress: P) => void): Promise<T> {
   const decoder = new TextDecoder()
   let buffered = ''
-  for await (const piece of response.body as unknown as AsyncIterable<Uint8Array>) {
+  const pieces = (response.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
+  while (true) {
+    let next: IteratorResult<Uint8Array>
+    try {
+      next = await pieces.next()
+    } catch (err) {
+      // the daemon died or closed the connection in the middle of the answer
+      throw new ApiError(`the connection to the daemon broke off before the result (${(err as Error).message})`, 0, 1, undefined, { cause: err })
+    }
+    if (next.done === true) break
+    const piece = next.value
     buffered += decoder.decode(piece, { stream: true })
     let newline: number
     while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -251,6 +284,46 @@ async function readProgress<T, P> (response: Response, onProgress: (progress: P)
     }
   }
   throw new ApiError('the daemon ended the response without a result', 0)
+}
+
+/**
+ * One HTTP request over the unix socket, answered as fetch() would: a
+ * Response whose body streams. Resolves once the status and headers are in.
+ */
+async function requestOverSocket (socketPath: string, method: string, route: string, headers: Record<string, string>, body: SendOptions['body'], signal: AbortSignal): Promise<Response> {
+  signal.throwIfAborted()
+  const request = http.request({
+    method,
+    path: route,
+    headers: { host: 'localhost', ...headers },
+    // no agent: one connection per request, closed after it
+    createConnection: () => connectSocket(socketPath),
+    signal
+  })
+  const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
+    request.once('response', resolve)
+    request.once('error', reject)
+  })
+  if (body == null || typeof body === 'string') {
+    request.end(body)
+  } else {
+    // the daemon may answer (an error) before it has read the whole body
+    pipeline(Readable.from(body), request).catch(() => {})
+  }
+  const incoming = await answered
+  const responseHeaders = new Headers()
+  for (const [name, value] of Object.entries(incoming.headers)) {
+    if (Array.isArray(value)) value.forEach(v => { responseHeaders.append(name, v) })
+    else if (value != null) responseHeaders.set(name, value)
+  }
+  const status = incoming.statusCode ?? 500
+  const noBody = method === 'HEAD' || status === 204 || status === 205 || status === 304
+  if (noBody) incoming.resume()
+  return new Response(noBody ? null : Readable.toWeb(incoming) as ReadableStream<Uint8Array>, {
+    status,
+    statusText: incoming.statusMessage,
+    headers: responseHeaders
+  })
 }
 
 /** The daemon's error, as the error it was on the daemon's side. */

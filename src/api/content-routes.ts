@@ -9,7 +9,8 @@ import { parseCid } from '../content/cid.ts'
 import { InvalidInputError } from '../errors.ts'
 import type { FetchProgress, FetchResult } from '../exchange/fetcher.ts'
 import type { ShoalPeer } from '../peer/peer.ts'
-import type { ShareOptions, ShareResult } from '../store/content-store.ts'
+import type { PeerShareResult, ShareProgressEvent } from '../peer/share.ts'
+import type { ShareResult } from '../store/content-store.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 
 /** What `share` answers: the import, and the replicas placed. */
@@ -54,6 +55,7 @@ interface ShareBody {
 
 const PROGRESS_INTERVAL_MS = 100
 
+/** A progress line of `share` (the peer's ShareProgressEvent, as the API has always sent it). */
 export type ShareProgress = { phase: 'import', bytes: number } | { phase: 'place', done: number, total: number }
 
 export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, prefix: string): void {
@@ -70,39 +72,19 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     const controller = new AbortController()
     // The client went away before the import finished: stop importing.
     reply.raw.on('close', () => { if (!reply.raw.writableFinished) controller.abort(new InvalidInputError('the client closed the request')) })
-    const options: ShareOptions = { chunkSize, name, signal: controller.signal }
     const run = async (onProgress?: (progress: ShareProgress) => void): Promise<ShareResponse> => {
-      let result: ShareResult
-      const importStarted = performance.now()
-      const onBytes = onProgress != null ? (bytes: number) => { onProgress({ phase: 'import', bytes }) } : undefined
-      if (isUpload) {
-        result = await peer.content.shareStream(request.body as Readable, { ...options, onProgress: onBytes })
-      } else {
-        if (typeof fields.path !== 'string' || fields.path === '') throw new InvalidInputError('"path" (a file the daemon can read) or an application/octet-stream body is required')
-        result = await peer.content.shareFile(fields.path, { ...options, onProgress: onBytes })
+      if (!isUpload && (typeof fields.path !== 'string' || fields.path === '')) {
+        throw new InvalidInputError('"path" (a file the daemon can read) or an application/octet-stream body is required')
       }
-      const importMs = Math.round(performance.now() - importStarted)
-      const placeStarted = performance.now()
-      const cids = await peer.content.dagCids(result.cid, controller.signal)
-      const placed = await peer.placement.place(result.cid, cids, replicas, {
+      const source = isUpload ? { stream: request.body as Readable } : { path: fields.path as string }
+      const result = await peer.share(source, {
+        chunkSize,
+        name,
+        replicas,
         signal: controller.signal,
-        onProgress: onProgress != null ? (done, total) => { onProgress({ phase: 'place', done, total }) } : undefined
+        onProgress: onProgress == null ? undefined : event => { onProgress(progressLine(event)) }
       })
-      return {
-        ...result,
-        cid: result.cid.toString(),
-        replicas: { target: placed.target, min: placed.min, complete: placed.complete },
-        placement: {
-          lookups: placed.lookups,
-          planMs: placed.planMs,
-          pushMs: placed.pushMs,
-          bytesPushed: placed.bytesPushed,
-          announced: placed.announced,
-          refused: placed.refused,
-          importMs,
-          placeMs: Math.round(performance.now() - placeStarted)
-        }
-      }
+      return shareResponse(result)
     }
     if (!wantsProgress(request)) return run()
     return streamProgress(reply, run)
@@ -153,13 +135,13 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
     const cids = await peer.content.dagCids(root, signal)
     const sizes = await Promise.all(cids.map(async c => await peer.content.blockSize(c) ?? 0))
     // ask the 2k closest of each block (a holder may sit just outside the k)
-    const plan = await peer.placement.planner().plan(cids.map(c => c.multihash.bytes), 2 * k, signal)
-    const { holders } = await peer.placement.whoHas(cids, plan.closest, signal)
+    const plan = await peer.overlay.planner().plan(cids.map(c => c.multihash.bytes), 2 * k, { signal })
+    const { holders } = await peer.placement.whoHas(cids, plan.responsible, signal)
     return {
       cid: root.toString(),
       size: await peer.content.size(root, signal),
       replicas: k,
-      blocks: cids.map((cid, i) => ({ cid: cid.toString(), size: sizes[i], holders: holders[i], closest: plan.closest[i].slice(0, k) }))
+      blocks: cids.map((cid, i) => ({ cid: cid.toString(), size: sizes[i], holders: holders[i], closest: plan.responsible[i].slice(0, k) }))
     }
   })
 
@@ -192,6 +174,31 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
   app.post<{ Querystring: { repair?: string } }>(`${prefix}/store/verify`, async (request) => {
     return peer.content.verify({ repair: request.query.repair === 'true' || request.query.repair === '1' })
   })
+}
+
+function progressLine (event: ShareProgressEvent): ShareProgress {
+  return event.name === 'share:imported'
+    ? { phase: 'import', bytes: event.bytes }
+    : { phase: 'place', done: event.done, total: event.total }
+}
+
+function shareResponse (result: PeerShareResult): ShareResponse {
+  const { cid, placement, importMs, placeMs, ...imported } = result
+  return {
+    cid: cid.toString(),
+    ...imported,
+    replicas: { target: placement.target, min: placement.min, complete: placement.complete },
+    placement: {
+      lookups: placement.lookups,
+      planMs: placement.planMs,
+      pushMs: placement.pushMs,
+      bytesPushed: placement.bytesPushed,
+      announced: placement.announced,
+      refused: placement.refused,
+      importMs,
+      placeMs
+    }
+  }
 }
 
 function wantsProgress (request: FastifyRequest): boolean {

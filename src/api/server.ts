@@ -1,17 +1,24 @@
 /**
- * The daemon's control API: HTTP/JSON on a loopback address, every route
- * behind the bearer token from <repo>/api.token. Routes are listed in
- * docs/api.md.
+ * The daemon's control API: HTTP/JSON on a loopback address and on the
+ * unix socket `<repo>/api.sock` (what the CLI uses, see api-socket.ts),
+ * every route behind the bearer token from <repo>/api.token, each a thin
+ * adapter over the peer. Routes are listed in docs/api.md. A daemon serves
+ * it in front of a started peer (daemon.ts).
  */
 import { timingSafeEqual } from 'node:crypto'
+import fs from 'node:fs/promises'
+import http from 'node:http'
+import path from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { CID } from 'multiformats/cid'
 import type { ComponentLogger } from '@libp2p/interface'
-import { AGENT_VERSION, API_PREFIX } from '../constants.ts'
-import { AddressInUseError, InvalidInputError, isShoalError, type ShoalError } from '../errors.ts'
+import { AGENT_VERSION, API_PREFIX, REPO_FILES } from '../constants.ts'
+import { AddressInUseError, InvalidDagError, InvalidInputError, isShoalError, ShoalError, TimeoutError } from '../errors.ts'
 import { parseApiAddress } from '../peer/config.ts'
 import { multiaddrProblem } from '../peer/multiaddrs.ts'
-import type { ShoalPeer } from '../peer/peer.ts'
+import type { PeerStatus, ShoalPeer } from '../peer/peer.ts'
+import { BlockNotFoundError, ContentNotFoundError, DiskFullError, QuotaExceededError } from '../store/errors.ts'
+import { withSocketPath } from './api-socket.ts'
 import { registerContentRoutes } from './content-routes.ts'
 
 export interface ApiServerInit {
@@ -19,11 +26,34 @@ export interface ApiServerInit {
   address: string
   token: string
   logger: ComponentLogger
+  /**
+   * `POST /api/v1/shutdown`, once answered: the daemon exits as on
+   * SIGTERM; a swarm host stops just this peer.
+   */
+  onShutdownRequested: () => void
+  /** The unix socket to serve too (default `<repo>/api.sock`); false: none. */
+  socketPath?: string | false
+}
+
+/** `GET /status`: the peer's status and the API's own address. */
+export interface StatusResponse extends PeerStatus {
+  api: string | null
+}
+
+/** `GET /dht/closest-peers`: the other peers a full lookup finds, closest first. */
+export interface ClosestPeersResult {
+  peers: string[]
+  hops: number
+  /** Peers sent a query during the lookup. */
+  queried: number
+  ms: number
 }
 
 export interface ApiServer {
   /** HOST:PORT actually bound. */
   readonly address: string
+  /** The unix socket served, if any. */
+  readonly socketPath?: string
   close(): Promise<void>
 }
 
@@ -48,7 +78,9 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
     if (isShoalError(err)) {
       return reply.code(statusOf(err)).send({ error: { name: err.name, message: err.message, exitCode: err.exitCode } })
     }
-    // an AbortSignal.timeout() that fired inside a lookup or a dial: a timeout, not a crash
+    // an AbortSignal.timeout() that fired inside a lookup or a dial (a
+    // DOMException, or libp2p's own class): a timeout, not a crash; such
+    // errors from outside Shoal share only their name
     if ((err as Error).name === 'TimeoutError') {
       return reply.code(504).send({ error: { name: 'TimeoutError', message: `timed out: ${(err as Error).message}`, exitCode: 1 } })
     }
@@ -62,12 +94,14 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
     return reply.code(404).send({ error: { name: 'NotFoundError', message: `no such API route: ${request.method} ${request.url.split('?')[0]}`, exitCode: 2 } })
   })
 
-  registerRoutes(app, peer)
+  let boundAddress: string | null = null
+  registerRoutes(app, peer, { address: () => boundAddress, onShutdownRequested: init.onShutdownRequested })
   registerContentRoutes(app, peer, API_PREFIX)
 
   try {
     await app.listen({ host, port })
   } catch (err) {
+    // the listen error is the one to report; closing only releases the rest
     await app.close().catch(() => {})
     if ((err as { code?: string }).code === 'EADDRINUSE') {
       throw new AddressInUseError(`API address ${init.address} is already in use`)
@@ -78,14 +112,60 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
   const address = typeof bound === 'object' && bound != null
     ? `${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`
     : init.address
-  log('API listening on http://%s', address)
+  boundAddress = address
+  const socketPath = init.socketPath === false ? undefined : init.socketPath ?? path.join(peer.repo.path, REPO_FILES.apiSocket)
+  let socketServer: http.Server | undefined
+  try {
+    if (socketPath != null) socketServer = await listenOnSocket(app, socketPath)
+  } catch (err) {
+    await app.close().catch(() => {})
+    throw new ShoalError(`cannot serve the API on the unix socket ${socketPath}: ${(err as Error).message}`)
+  }
+  log('API listening on http://%s and %s', address, socketPath ?? 'no unix socket')
   return {
     address,
-    close: async () => { await app.close() }
+    socketPath,
+    close: async () => {
+      if (socketServer != null) {
+        const closed = new Promise<void>(resolve => { socketServer!.close(() => { resolve() }) })
+        socketServer.closeAllConnections()
+        await closed
+        await fs.rm(socketPath!, { force: true })
+      }
+      await app.close()
+    }
   }
 }
 
-function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
+/**
+ * Serves the same routes on a unix socket. A socket file already there was
+ * left by a daemon that died: the repo lock, taken before the API starts,
+ * says no other daemon owns this repo, so it is removed.
+ */
+async function listenOnSocket (app: FastifyInstance, file: string): Promise<http.Server> {
+  await fs.rm(file, { force: true })
+  const server = http.createServer((request, reply) => { app.routing(request, reply) })
+  await withSocketPath(file, async (socketPath) => {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(socketPath, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+  })
+  await fs.chmod(file, 0o600)
+  return server
+}
+
+
+interface RouteContext {
+  /** HOST:PORT bound, once listening. */
+  address: () => string | null
+  onShutdownRequested: () => void
+}
+
+function registerRoutes (app: FastifyInstance, peer: ShoalPeer, context: RouteContext): void {
   app.get(`${API_PREFIX}/id`, async () => ({
     peerId: peer.peerId.toString(),
     multiaddrs: peer.multiaddrs(),
@@ -95,7 +175,7 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
 
   app.get(`${API_PREFIX}/peers`, async () => ({ peers: peer.peers() }))
 
-  app.get(`${API_PREFIX}/status`, async () => peer.status())
+  app.get(`${API_PREFIX}/status`, async (): Promise<StatusResponse> => ({ ...peer.status(), api: context.address() }))
 
   app.get<{ Querystring: { key?: string } }>(`${API_PREFIX}/dht/closest-peers`, async (request) => {
     const key = request.query.key
@@ -106,7 +186,13 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
     } catch {
       throw new InvalidInputError(`"${key}" is not a valid CID`)
     }
-    return peer.closestPeers(cid.multihash.bytes, { signal: AbortSignal.timeout(30_000) })
+    // the overlay counts this peer among the responsible when it is one:
+    // one more, so the other peers are the lookup's whole answer
+    const k = peer.repo.config.dht.kBucketSize
+    const found = await peer.overlay.lookup(cid.multihash.bytes, k + 1, { signal: AbortSignal.timeout(30_000) })
+    const self = peer.peerId.toString()
+    const result: ClosestPeersResult = { peers: found.responsible.filter(id => id !== self).slice(0, k), hops: found.hops, queried: found.messages, ms: found.ms }
+    return result
   })
 
   app.get(`${API_PREFIX}/dht/routing-table`, async () => ({ peers: peer.routingTablePeers() }))
@@ -129,7 +215,7 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
 
   // stop this peer (the daemon exits; in a swarm host only this peer stops)
   app.post(`${API_PREFIX}/shutdown`, async (_request, reply) => {
-    reply.raw.once('finish', () => { setImmediate(() => { peer.requestShutdown() }) })
+    reply.raw.once('finish', () => { setImmediate(context.onShutdownRequested) })
     return { stopping: true, peerId: peer.peerId.toString() }
   })
 
@@ -143,16 +229,10 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer): void {
 /** HTTP status for an error Shoal raised on purpose. */
 function statusOf (err: ShoalError): number {
   if (err.exitCode === 2) return 400
-  switch (err.name) {
-    case 'ContentNotFoundError':
-    case 'BlockNotFoundError':
-      return 404
-    case 'QuotaExceededError':
-    case 'DiskFullError':
-      return 507
-    case 'TimeoutError':
-      return 504
-    default:
-      return 500
-  }
+  if (err instanceof ContentNotFoundError || err instanceof BlockNotFoundError) return 404
+  if (err instanceof QuotaExceededError || err instanceof DiskFullError) return 507
+  if (err instanceof TimeoutError) return 504
+  // a DAG that breaks Shoal's bounds: what was asked for cannot be served
+  if (err instanceof InvalidDagError) return 422
+  return 500
 }

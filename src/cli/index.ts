@@ -5,10 +5,8 @@
  *
  * Everything these modules import, every command loads before it runs:
  * heavy modules (libp2p, the multiaddr parser, cli-progress) are imported
- * in the actions that need them. Measured: `shoal ls` loaded 111 files and
- * started in 0.24 s (0.28 CPU-s); with the multiaddr parser and
- * cli-progress deferred and the codec numbers written out, 44 files and
- * 0.19 s (0.20 CPU-s).
+ * in the actions that need them (what a command's start costs:
+ * docs/benchmarks.md, Client commands).
  */
 import { Command, CommanderError } from 'commander'
 import { SHOAL_VERSION } from '../constants.ts'

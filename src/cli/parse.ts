@@ -10,7 +10,7 @@ export function collect<T> (parse: (value: string) => T): (value: string, previo
 
 /**
  * Multiaddr flags are checked in the command's action, not as they are
- * parsed: the multiaddr parser takes ~0.1 CPU-s to load, and every command
+ * parsed: the multiaddr parser is slow to load, and every command
  * would pay for it at start-up (a parser must be synchronous, an import in
  * an action need not). A bad one is bad input: one line, exit 2.
  */

@@ -1,8 +1,8 @@
 /**
- * Chunk buffers for imports, reused. Measured: allocating a fresh 1 MiB
- * buffer per chunk made the kernel fault in and zero 1 GiB of new pages per
- * GiB imported (~1 CPU-s of system time per GiB on this machine); a handful
- * of recycled buffers cost nothing after the first use. They are shared
+ * Chunk buffers for imports, reused: a fresh 1 MiB buffer per chunk makes
+ * the kernel fault in and zero as many new pages as the import has bytes
+ * (system time, docs/benchmarks.md); a handful of recycled buffers cost
+ * nothing after the first use. They are shared
  * memory so a leaf worker (src/store/leaf-workers.ts) reads them in place.
  */
 export class BufferPool {

@@ -88,3 +88,12 @@ export function verifyBlock (cid: CID, bytes: Uint8Array): void {
 export function cidKey (cid: CID): string {
   return cid.toV1().toString()
 }
+
+/**
+ * A binary CID as a map key, without parsing it: two byte strings get the
+ * same key exactly when they are equal. For wire code that matches answers
+ * and cancels to wants by the bytes a peer sent.
+ */
+export function cidBytesKey (bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+}

@@ -7,10 +7,9 @@
  * and from the bundled daemon.
  *
  * Until the worker is running, digests are computed here, on the caller's
- * thread: a worker takes ~0.1 s to start on an idle machine (the first
- * digest took 89-93 ms, now 6-7) and longer on a busy one, and the first
- * blocks of a daemon's first fetch waited for it (97 ms for the first
- * digest in one run of the README's 20-daemon demo).
+ * thread: a worker takes a noticeable while to start, longer on a busy
+ * machine, and the first blocks of a daemon's first fetch would wait for
+ * it.
  */
 import { createHash } from 'node:crypto'
 import { Worker } from 'node:worker_threads'

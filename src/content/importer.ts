@@ -45,8 +45,8 @@ export interface Leaf {
 export const DEFAULT_WRITE_CONCURRENCY = 4
 /**
  * With every block fsynced, a write waits mostly on the disk's flush: more
- * of them in flight let the filesystem commit them together. Measured on a
- * 1 GiB import: 4 -> ~4.9 s, 16 (with 16 pool threads) -> ~2.9 s.
+ * of them in flight let the filesystem commit them together
+ * (docs/benchmarks.md, Import).
  */
 export const SYNCED_WRITE_CONCURRENCY = 16
 

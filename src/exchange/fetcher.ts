@@ -16,23 +16,15 @@ import type { CID } from 'multiformats/cid'
 import { cidKey } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
 import { HashWorker } from '../content/hash-worker.ts'
+import { DEFAULT_REPLICAS } from '../constants.ts'
 import { TimeoutError } from '../errors.ts'
-import type { ShoalNode } from '../peer/libp2p.ts'
-import type { Placement } from '../placement/placement.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
-import type { ContentStore } from '../store/content-store.ts'
-import { FetchJob, type FetchTimings, type JobProgress } from './fetch-job.ts'
+import { FetchJob } from './fetch-job.ts'
+import type { FetchTimings } from './fetch-timings.ts'
 import { pieceAt } from './file-layout.ts'
-import { OutputFile } from './output-file.ts'
-import type { PeerReport } from './scheduler.ts'
-
-export interface FetchInit {
-  node: ShoalNode
-  content: ContentStore
-  placement: Placement
-  replicas: number
-  log: Logger
-}
+import type { FetcherComponents, FetcherInit, JobProgress } from './index.ts'
+import { nodeFileSystem, OutputFile, type OutputFileSystem } from './output-file.ts'
+import type { PeerReport } from './peer-pipeline.ts'
 
 export interface FetchOptions {
   signal?: AbortSignal
@@ -87,7 +79,10 @@ const ANNOUNCE_TIMEOUT_MS = 60_000
 const POOLED_BYTES = 32 * 1024 * 1024
 
 export class Fetcher {
-  private readonly init: FetchInit
+  private readonly components: FetcherComponents
+  private readonly replicas: number
+  private readonly log: Logger
+  private readonly files: OutputFileSystem
   private readonly jobs = new Map<string, FetchJob>()
   private readonly hasher = new HashWorker()
   /** Block buffers by size, shared by every fetch: fresh ones cost page faults. */
@@ -95,14 +90,17 @@ export class Fetcher {
   private readonly background = new Set<Promise<void>>()
   private readonly closing = new AbortController()
 
-  constructor (init: FetchInit) {
-    this.init = init
+  constructor (components: FetcherComponents, init: FetcherInit = {}) {
+    this.components = components
+    this.replicas = init.replicas ?? DEFAULT_REPLICAS
+    this.log = components.logger.forComponent('shoal:fetch')
+    this.files = components.files ?? nodeFileSystem
   }
 
   async fetch (root: CID, options: FetchOptions = {}): Promise<FetchResult> {
     const started = performance.now()
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
-    const out = options.output != null ? await OutputFile.prepare(options.output.path, cidKey(root), options.output.force === true) : undefined
+    const out = options.output != null ? await OutputFile.prepare(options.output.path, cidKey(root), options.output.force === true, this.files) : undefined
     const job = this.jobFor(root)
     job.acquire()
     const watch = this.watch(job, timeoutMs, options)
@@ -199,15 +197,10 @@ export class Fetcher {
     let job = this.jobs.get(key)
     if (job == null || job.signal.aborted) {
       const created = new FetchJob({
-        root,
-        node: this.init.node,
-        content: this.init.content,
-        planner: () => this.init.placement.planner(),
-        replicas: this.init.replicas,
+        ...this.components,
         hasher: this.hasher,
-        pools: size => this.poolFor(size),
-        log: this.init.log
-      })
+        pools: size => this.poolFor(size)
+      }, { root, replicas: this.replicas, log: this.log })
       created.onEnded = () => { if (this.jobs.get(key) === created) this.jobs.delete(key) }
       this.jobs.set(key, created)
       job = created
@@ -265,13 +258,13 @@ export class Fetcher {
   }
 
   private announceLater (root: CID): void {
-    if (this.init.node.getPeers().length === 0) return
+    if (this.components.connection.getPeers().length === 0) return
     const task = (async () => {
       try {
         const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(ANNOUNCE_TIMEOUT_MS)])
-        for await (const _ of this.init.node.services.dht.provide(root, { signal })) {}
+        await this.components.overlay.provide(root, { signal })
       } catch (err) {
-        this.init.log('announcing %s failed: %s', root, (err as Error).message)
+        this.log('announcing %s failed: %s', root, (err as Error).message)
       }
     })()
     this.background.add(task)

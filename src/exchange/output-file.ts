@@ -13,8 +13,14 @@
  * last block, other buffers, a filesystem that refuses O_DIRECT) goes
  * through the page cache as before. fsync works on the file, whichever
  * handle wrote.
+ *
+ * The temporary name is predictable and its folder may be shared, so it is
+ * opened without following a symbolic link (O_NOFOLLOW), and a file found
+ * there is reused only when it is a regular file of this user's with no
+ * other name (not a hard link to someone else's file): else another user
+ * could aim the daemon's writes at any file it can write.
  */
-import { constants } from 'node:fs'
+import { constants, type Stats } from 'node:fs'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { isCode, syncFolder } from '../utils/fs.ts'
@@ -25,11 +31,24 @@ const FLUSH_EVERY_BYTES = 32 * 1024 * 1024
 /** O_DIRECT needs the buffer's address, the offset and the length aligned to the device's block. */
 const DIRECT_ALIGN = 4096
 const O_DIRECT = constants.O_DIRECT ?? 0
+/** The temporary file, reopened (r+) or created (wx), never through a symbolic link. */
+const REOPEN_FLAGS = constants.O_RDWR | constants.O_NOFOLLOW
+const CREATE_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+
+/** How an output file opens its handles (tests give one whose disk fills up). */
+export interface OutputFileSystem {
+  open: (path: string, flags: string | number, mode?: number) => Promise<fs.FileHandle>
+}
+
+export const nodeFileSystem: OutputFileSystem = {
+  open: async (file, flags, mode) => fs.open(file, flags, mode)
+}
 
 export class OutputFile {
   readonly target: string
   readonly partPath: string
   private readonly force: boolean
+  private readonly files: OutputFileSystem
   private handle?: fs.FileHandle
   /** The same file opened with O_DIRECT, unless the filesystem refused it. */
   private direct?: fs.FileHandle
@@ -37,18 +56,19 @@ export class OutputFile {
   private unflushed = 0
   private flushing?: Promise<void>
 
-  private constructor (target: string, cid: string, force: boolean) {
+  private constructor (target: string, cid: string, force: boolean, files: OutputFileSystem) {
     this.target = target
     this.partPath = path.join(path.dirname(target), `.${path.basename(target)}.${cid}.part`)
     this.force = force
+    this.files = files
   }
 
   /** Checks that `target` may be written (exit 2 if not) before any byte is fetched. */
-  static async prepare (target: string, cid: string, force: boolean): Promise<OutputFile> {
+  static async prepare (target: string, cid: string, force: boolean, files = nodeFileSystem): Promise<OutputFile> {
     if (!path.isAbsolute(target)) throw new InvalidPathError(`output path must be absolute, got ${target}`)
     const parent = await fs.stat(path.dirname(target)).catch(() => undefined)
     if (parent?.isDirectory() !== true) throw new InvalidPathError(`cannot write ${target}: folder ${path.dirname(target)} does not exist`)
-    const out = new OutputFile(target, cid, force)
+    const out = new OutputFile(target, cid, force, files)
     await out.checkTarget()
     return out
   }
@@ -64,25 +84,42 @@ export class OutputFile {
   async open (size: number): Promise<void> {
     try {
       let created = false
-      this.handle = await fs.open(this.partPath, 'r+').catch(async (err: unknown) => {
+      this.handle = await this.files.open(this.partPath, REOPEN_FLAGS).catch(async (err: unknown) => {
+        if (isCode(err, 'ELOOP')) throw this.unsafePart('is a symbolic link')
         if (!isCode(err, 'ENOENT')) throw err
         created = true
-        return fs.open(this.partPath, 'wx', 0o644)
+        return this.files.open(this.partPath, CREATE_FLAGS, 0o644)
       })
+      const stat = await this.handle.stat()
+      this.checkPart(stat)
       // the name made durable: the leaves this file keeps are recorded as in it
       if (created) await syncFolder(path.dirname(this.partPath))
-      const stat = await this.handle.stat()
       if (stat.size !== size) await this.handle.truncate(size)
       if (O_DIRECT !== 0) {
-        this.direct = await fs.open(this.partPath, constants.O_WRONLY | O_DIRECT).catch((err: unknown) => {
+        this.direct = await this.files.open(this.partPath, constants.O_WRONLY | O_DIRECT | constants.O_NOFOLLOW).catch((err: unknown) => {
           if (isCode(err, 'EINVAL')) return undefined
+          if (isCode(err, 'ELOOP')) throw this.unsafePart('became a symbolic link')
           throw err
         })
+        // the same file as the first handle, not one put in its place meanwhile
+        if (this.direct != null && !sameFile(await this.direct.stat(), stat)) throw this.unsafePart('was replaced while it was opened')
       }
     } catch (err) {
       await this.closeHandles()
       throw this.fileError(err)
     }
+  }
+
+  /** A temporary file found here is reused only if it is a regular file of this user's, with no other name. */
+  private checkPart (stat: Stats): void {
+    if (!stat.isFile()) throw this.unsafePart('is not a regular file')
+    const uid = process.getuid?.()
+    if (uid != null && stat.uid !== uid) throw this.unsafePart(`belongs to another user (uid ${stat.uid})`)
+    if (stat.nlink !== 1) throw this.unsafePart(`has ${stat.nlink} names (a hard link to another file)`)
+  }
+
+  private unsafePart (why: string): InvalidPathError {
+    return new InvalidPathError(`refusing to write ${this.target}: its temporary file ${this.partPath} ${why}; remove it and fetch again`)
   }
 
   async write (offset: number, bytes: Uint8Array): Promise<void> {
@@ -134,8 +171,12 @@ export class OutputFile {
     try {
       await this.flushing
       await this.handle.datasync()
+      const written = await this.handle.stat()
       await this.closeHandles()
       await this.checkTarget()
+      // the name still leads to the file written (not to one put in its place)
+      const named = await fs.lstat(this.partPath).catch(() => undefined)
+      if (named == null || !sameFile(named, written)) throw this.unsafePart('was replaced while it was written')
       await fs.rename(this.partPath, this.target)
       await syncFolder(path.dirname(this.target))
     } catch (err) {
@@ -160,6 +201,10 @@ export class OutputFile {
     if (isCode(err, 'EACCES') || isCode(err, 'EROFS') || isCode(err, 'EISDIR')) return new InvalidPathError(`cannot write ${this.target}: ${(err as Error).message}`)
     return err as Error
   }
+}
+
+function sameFile (a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino
 }
 
 async function writeFully (handle: fs.FileHandle, bytes: Uint8Array, offset: number): Promise<void> {

@@ -1,30 +1,25 @@
 /**
  * The BitTorrent-style block scheduler of one fetch: which block to ask
- * which peer for, and when.
- *
- * - Every peer with something useful is kept busy: it has a pipeline of
- *   requests sized by its measured throughput (about PIPELINE_MS of data,
- *   2 to 16 blocks, at most MAX_INFLIGHT_BYTES_PER_PEER), so a fast peer
- *   gets more blocks and a slow one fewer, and the fastest are served first.
- * - Block choice: blocks in the priority range first (a streaming reader's
- *   range), then rarest-first (fewest known holders) among the next
- *   RAREST_WINDOW candidates in file order, which keeps a fetch close to
- *   sequential when every block is equally common.
- * - A request that runs well past the time its peer's rate predicts is
- *   "stalled": other peers may race it. Once every missing block has been
- *   asked for, idle peers race the oldest outstanding ones (the endgame);
- *   the first verified copy wins and the other requests are cancelled.
- * - A peer that sends nothing for PEER_TIMEOUT_MS while owing blocks, or
- *   whose stream fails, is dropped and its blocks go back to the others (it
- *   may be added again later, on a new stream). One that sends a block that
- *   does not hash to its CID is banned for the rest of the fetch.
- *
- * Memory is bounded: bytes asked for and not yet written never exceed
- * maxPendingBytes.
+ * which peer for, and when. RarestFirst picks the pieces, a PeerPipeline per
+ * peer sizes its requests; this class hands them out, fastest peers first,
+ * checks what comes back, and races and drops:
+ * - a request well past what its peer's rate predicts is "stalled": other
+ *   peers may race it; once every missing block has been asked for, idle
+ *   peers race the oldest outstanding ones (the endgame). The first
+ *   verified copy wins and the other requests are cancelled.
+ * - a peer silent for PEER_TIMEOUT_MS while owing blocks, or whose stream
+ *   fails, is dropped and its blocks go to the others (it may come back on
+ *   a new stream); one that sends a block that does not hash to its CID is
+ *   banned for the rest of the fetch.
+ * Bytes asked for and not yet delivered stay under maxPendingBytes, and
+ * MAX_INFLIGHT_BYTES_PER_PEER per peer.
  */
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { MAX_INFLIGHT_BYTES_PER_PEER, type XferSession } from './xfer-client.ts'
+import type { BlockSource } from './block-source.ts'
+import { PeerPipeline, PeerReports, type PeerReport, type Request } from './peer-pipeline.ts'
+import { PieceState, RarestFirst } from './rarest-first.ts'
+import { MAX_INFLIGHT_BYTES_PER_PEER } from './xfer-client.ts'
 
 /** A block the scheduler fetches: a raw leaf of the file. */
 export interface Piece {
@@ -36,108 +31,53 @@ export interface SchedulerInit {
   pieces: Piece[]
   /** Pieces already here (true) that need no fetching. */
   have: boolean[]
-  /** A block's buffer (from the session's allocator) is no longer used: it may be reused. */
+  /** A block's buffer (from the source's allocator) is no longer used: it may be reused. */
   recycle: (bytes: Uint8Array) => void
   /** True when `bytes` hash to `cid` (may run off the main thread). */
   verify: (cid: CID, bytes: Uint8Array) => Promise<boolean>
   /** Stores a verified piece; its bytes count against memory until it resolves. */
   deliver: (index: number, bytes: Uint8Array) => Promise<void>
   log: Logger
-  /** Bytes requested or received and not yet delivered, at most (default 64 MiB). */
+  /** Bytes requested or received and not yet delivered, at most (default DEFAULT_MAX_PENDING_BYTES). */
   maxPendingBytes?: number
 }
 
-export interface PeerReport {
-  bytes: number
-  blocks: number
-  /** Measured throughput (bytes/s), while it was busy. */
-  rate: number
-  dropped?: string
-}
-
-/** How much data (in time) each peer's pipeline aims to hold. */
-const PIPELINE_MS = 250
-const MIN_PIPELINE = 2
-const MAX_PIPELINE = 8
-const INITIAL_PIPELINE = 4
-/** Candidates looked at when picking the rarest block. */
-const RAREST_WINDOW = 64
 /** Copies of one block asked for at once, at most (endgame and stalls). */
 const MAX_RACERS = 3
-/** A request is stalled after this many times its expected time (and at least STALL_MIN_MS). */
-const STALL_FACTOR = 3
-const STALL_MIN_MS = 1_000
 /** A peer that owes blocks and sends nothing for this long is dropped. */
-export const PEER_TIMEOUT_MS = 15_000
+const PEER_TIMEOUT_MS = 15_000
+/** How often stalls and silent peers are looked for. */
 const TICK_MS = 200
-const DEFAULT_MAX_PENDING = 32 * 1024 * 1024
-
-interface Request {
-  sentAt: number
-  expectedBy: number
-}
-
-interface PeerState {
-  id: string
-  session: XferSession
-  has: Uint8Array
-  inflight: Map<number, Request>
-  inflightBytes: number
-  /** bytes/ms, exponentially averaged over deliveries. */
-  rate?: number
-  lastDeliveryAt: number
-  bytes: number
-  blocks: number
-}
+const DEFAULT_MAX_PENDING_BYTES = 32 * 1024 * 1024
 
 export class BlockScheduler {
   private readonly init: SchedulerInit
   private readonly pieces: Piece[]
-  /** 0 missing, 1 verifying, 2 verified (being delivered or delivered). */
-  private readonly state: Uint8Array
-  private readonly racers: Uint8Array
-  private readonly holders: Uint16Array
-  private readonly peers = new Map<string, PeerState>()
-  private readonly reports = new Map<string, PeerReport>()
+  private readonly picker: RarestFirst
+  private readonly peers = new Map<string, PeerPipeline>()
+  private readonly reports = new PeerReports()
   private readonly banned = new Set<string>()
   private readonly maxPending: number
   private pendingBytes = 0
-  private missing: number
   private delivered = 0
-  private firstMissing = 0
-  private priorityFrom = 0
-  private priorityTo = 0
   private timer?: ReturnType<typeof setInterval>
   private finished = false
   private readonly result = Promise.withResolvers<void>()
   /** Bytes that arrived for blocks already verified from another peer. */
   wasted = 0
-  /** Called after each piece is delivered. */
-  onDelivered?: (index: number) => void
 
   constructor (init: SchedulerInit) {
     this.init = init
     this.pieces = init.pieces
-    const n = init.pieces.length
-    this.state = new Uint8Array(n)
-    this.racers = new Uint8Array(n)
-    this.holders = new Uint16Array(n)
-    this.maxPending = init.maxPendingBytes ?? DEFAULT_MAX_PENDING
-    this.missing = 0
-    for (let i = 0; i < n; i++) {
-      if (init.have[i]) {
-        this.state[i] = 2
-        this.delivered++
-      } else {
-        this.missing++
-      }
-    }
-    this.result.promise.catch(() => {})
+    this.picker = new RarestFirst(init.have)
+    this.maxPending = init.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES
+    for (const h of init.have) if (h) this.delivered++
+    this.result.promise.catch(() => {}) // reaches whoever awaits run()
   }
 
   /** Resolves when every piece is delivered; rejects when a delivery fails or on abort. */
   async run (signal?: AbortSignal): Promise<void> {
-    if (this.delivered === this.pieces.length) this.finish()
+    if (this.done) this.finish()
     const onAbort = (): void => { this.finish(signal?.reason as Error) }
     signal?.addEventListener('abort', onAbort, { once: true })
     if (signal?.aborted === true) onAbort()
@@ -157,16 +97,12 @@ export class BlockScheduler {
 
   /** Pieces not yet verified that no known peer holds. */
   orphans (): number[] {
-    const out: number[] = []
-    for (let i = 0; i < this.pieces.length; i++) if (this.state[i] === 0 && this.holders[i] === 0) out.push(i)
-    return out
+    return this.picker.orphans()
   }
 
   /** Pieces still to verify. */
   needed (): number[] {
-    const out: number[] = []
-    for (let i = 0; i < this.pieces.length; i++) if (this.state[i] === 0) out.push(i)
-    return out
+    return this.picker.needed()
   }
 
   hasPeer (id: string): boolean {
@@ -179,47 +115,31 @@ export class BlockScheduler {
   }
 
   /** Adds a peer, or tells what more it holds: `indexes` of pieces it has. */
-  addPeer (session: XferSession, indexes: number[]): void {
-    if (this.finished || this.isBanned(session.peerId)) return
-    let peer = this.peers.get(session.peerId)
-    if (peer != null && peer.session !== session) {
+  addPeer (source: BlockSource, indexes: number[]): void {
+    if (this.finished || this.isBanned(source.peerId)) return
+    let peer = this.peers.get(source.peerId)
+    if (peer != null && peer.source !== source) {
       this.dropPeer(peer, 'replaced by a new stream')
       peer = undefined
     }
     if (peer == null) {
-      peer = {
-        id: session.peerId,
-        session,
-        has: new Uint8Array(this.pieces.length),
-        inflight: new Map(),
-        inflightBytes: 0,
-        lastDeliveryAt: 0,
-        bytes: 0,
-        blocks: 0
-      }
+      peer = new PeerPipeline(source, this.pieces.length)
       this.peers.set(peer.id, peer)
-      const report = this.reports.get(peer.id)
-      if (report == null) this.reports.set(peer.id, { bytes: 0, blocks: 0, rate: 0 })
-      else delete report.dropped // back after a timeout or a failed stream
+      this.reports.joined(peer.id)
     }
-    for (const i of indexes) {
-      if (peer.has[i] === 1) continue
-      peer.has[i] = 1
-      this.holders[i]++
-    }
+    this.picker.gained(peer.has, indexes)
     this.pump()
   }
 
   /** Fetches pieces `from` .. `to` (exclusive) before any other. */
   prioritize (from: number, to: number): void {
-    this.priorityFrom = Math.max(0, from)
-    this.priorityTo = Math.min(this.pieces.length, to)
+    this.picker.prioritize(from, to)
     this.pump()
   }
 
   /** Bytes, blocks and measured rate per peer that took part. */
   peerReports (): Record<string, PeerReport> {
-    return Object.fromEntries(this.reports)
+    return this.reports.all()
   }
 
   /** Peers with requests outstanding now. */
@@ -238,7 +158,7 @@ export class BlockScheduler {
     this.finished = true
     clearInterval(this.timer)
     for (const peer of this.peers.values()) {
-      for (const i of peer.inflight.keys()) peer.session.cancel(this.pieces[i].cid)
+      for (const i of peer.inflight.keys()) peer.source.cancel(this.pieces[i].cid)
       peer.inflight.clear()
     }
     if (err != null) this.result.reject(err)
@@ -249,13 +169,14 @@ export class BlockScheduler {
   private pump (): void {
     if (this.finished) return
     const peers = [...this.peers.values()].sort((a, b) => (b.rate ?? 0) - (a.rate ?? 0))
+    const pieceSize = Math.max(1, this.pieces.length === 0 ? 1 : this.pieces[0].size)
     let endgame: boolean | undefined
     for (const peer of peers) {
-      const window = this.windowOf(peer)
-      while (peer.inflight.size < window && peer.inflightBytes < MAX_INFLIGHT_BYTES_PER_PEER && this.pendingBytes < this.maxPending) {
-        let i = this.pickFresh(peer)
+      const depth = peer.depth(pieceSize)
+      while (peer.inflight.size < depth && peer.inflightBytes < MAX_INFLIGHT_BYTES_PER_PEER && this.pendingBytes < this.maxPending) {
+        let i = this.picker.pick(peer.has)
         if (i == null) {
-          endgame ??= !this.anyUnasked()
+          endgame ??= !this.picker.anyUnasked()
           i = this.pickRace(peer, endgame)
         }
         if (i == null) break
@@ -264,47 +185,19 @@ export class BlockScheduler {
     }
   }
 
-  private windowOf (peer: PeerState): number {
-    if (peer.rate == null) return INITIAL_PIPELINE
-    const avg = this.averagePieceSize()
-    return Math.max(MIN_PIPELINE, Math.min(MAX_PIPELINE, Math.ceil(peer.rate * PIPELINE_MS / avg)))
-  }
-
-  private averagePieceSize (): number {
-    return Math.max(1, this.pieces.length === 0 ? 1 : this.pieces[0].size)
-  }
-
-  /** A missing piece nobody is asking for that this peer has: priority range, then rarest in file order. */
-  private pickFresh (peer: PeerState): number | undefined {
-    for (let i = this.priorityFrom; i < this.priorityTo; i++) {
-      if (this.state[i] === 0 && this.racers[i] === 0 && peer.has[i] === 1) return i
-    }
-    // only verified pieces are passed for good: one being verified may fail and be missing again
-    while (this.firstMissing < this.pieces.length && this.state[this.firstMissing] === 2) this.firstMissing++
-    let best: number | undefined
-    let seen = 0
-    for (let i = this.firstMissing; i < this.pieces.length && seen < RAREST_WINDOW; i++) {
-      if (this.state[i] !== 0 || this.racers[i] !== 0 || peer.has[i] !== 1) continue
-      seen++
-      if (best == null || this.holders[i] < this.holders[best]) best = i
-      if (this.holders[i] <= 1) break
-    }
-    return best
-  }
-
   /**
    * A piece another peer is already fetching that this one may race: any
    * stalled request, or, once nothing is left unasked (endgame), the oldest
    * outstanding request.
    */
-  private pickRace (peer: PeerState, endgame: boolean): number | undefined {
+  private pickRace (peer: PeerPipeline, endgame: boolean): number | undefined {
     const now = performance.now()
     let best: number | undefined
     let bestSentAt = Infinity
     for (const other of this.peers.values()) {
       if (other === peer) continue
       for (const [i, req] of other.inflight) {
-        if (peer.has[i] !== 1 || peer.inflight.has(i) || this.racers[i] >= MAX_RACERS || this.state[i] !== 0) continue
+        if (peer.has[i] !== 1 || peer.inflight.has(i) || this.picker.racersOf(i) >= MAX_RACERS || this.picker.stateOf(i) !== PieceState.MISSING) continue
         if (!endgame && now < req.expectedBy) continue
         if (req.sentAt < bestSentAt) { best = i; bestSentAt = req.sentAt }
       }
@@ -312,39 +205,26 @@ export class BlockScheduler {
     return best
   }
 
-  private anyUnasked (): boolean {
-    for (let i = this.firstMissing; i < this.pieces.length; i++) {
-      if (this.state[i] === 0 && this.racers[i] === 0 && this.holders[i] > 0) return true
-    }
-    return false
-  }
-
-  private request (peer: PeerState, i: number): void {
+  private request (peer: PeerPipeline, i: number): void {
     const piece = this.pieces[i]
-    const now = performance.now()
-    peer.inflightBytes += piece.size
     this.pendingBytes += piece.size
-    this.racers[i]++
-    const expectedMs = peer.rate != null ? peer.inflightBytes / peer.rate : 0
-    const request: Request = { sentAt: now, expectedBy: now + Math.max(STALL_MIN_MS, STALL_FACTOR * expectedMs) }
-    peer.inflight.set(i, request)
-    peer.session.want(piece.cid).then(
+    this.picker.requested(i)
+    const request = peer.request(i, piece.size, performance.now())
+    peer.source.want(piece.cid).then(
       bytes => { this.answered(peer, i, request, bytes) },
       err => { this.dropPeer(peer, `stream failed: ${(err as Error).message}`) }
     )
   }
 
   /** Takes back a request (answered, cancelled or failed); false if it was already taken back. */
-  private release (peer: PeerState, i: number, request: Request): boolean {
-    if (peer.inflight.get(i) !== request) return false
-    peer.inflight.delete(i)
-    peer.inflightBytes -= this.pieces[i].size
+  private release (peer: PeerPipeline, i: number, request: Request): boolean {
+    if (!peer.release(i, request, this.pieces[i].size)) return false
     this.pendingBytes -= this.pieces[i].size
-    this.racers[i]--
+    this.picker.released(i)
     return true
   }
 
-  private answered (peer: PeerState, i: number, request: Request, bytes: Uint8Array | undefined): void {
+  private answered (peer: PeerPipeline, i: number, request: Request, bytes: Uint8Array | undefined): void {
     if (this.finished || !this.release(peer, i, request)) {
       if (bytes != null) {
         this.wasted += bytes.length
@@ -354,29 +234,25 @@ export class BlockScheduler {
     }
     if (bytes == null) {
       // the peer does not hold it after all
-      if (peer.has[i] === 1) { peer.has[i] = 0; this.holders[i]-- }
+      this.picker.lost(peer.has, i)
       this.pump()
       return
     }
-    if (this.state[i] !== 0) {
+    if (this.picker.stateOf(i) !== PieceState.MISSING) {
       this.wasted += bytes.length
       this.init.recycle(bytes)
       this.pump()
       return
     }
-    const now = performance.now()
-    const dt = Math.max(1, now - Math.max(peer.lastDeliveryAt, request.sentAt))
-    const sample = bytes.length / dt
-    peer.rate = peer.rate == null ? sample : 0.75 * peer.rate + 0.25 * sample
-    peer.lastDeliveryAt = now
-    this.state[i] = 1
+    peer.measure(bytes.length, request, performance.now())
+    this.picker.setState(i, PieceState.VERIFYING)
     this.pendingBytes += bytes.length
     this.init.verify(this.pieces[i].cid, bytes).then(ok => {
       if (this.finished) { this.init.recycle(bytes); return }
       if (!ok) {
         this.pendingBytes -= bytes.length
         this.init.recycle(bytes)
-        this.state[i] = 0
+        this.picker.setState(i, PieceState.MISSING)
         this.banned.add(peer.id)
         this.dropPeer(peer, 'sent a block that does not match its CID')
         return
@@ -385,59 +261,47 @@ export class BlockScheduler {
     }, err => { this.pendingBytes -= bytes.length; this.init.recycle(bytes); this.finish(err as Error) })
   }
 
-  private verified (peer: PeerState, i: number, bytes: Uint8Array): void {
-    this.state[i] = 2
-    this.missing--
+  private verified (peer: PeerPipeline, i: number, bytes: Uint8Array): void {
+    this.picker.setState(i, PieceState.VERIFIED)
     peer.bytes += bytes.length
     peer.blocks++
-    const report = this.reports.get(peer.id)
-    if (report != null) {
-      report.bytes = peer.bytes
-      report.blocks = peer.blocks
-      report.rate = Math.round((peer.rate ?? 0) * 1000)
-    }
+    this.reports.sent(peer)
     // the race is won: the others need not send it
     for (const other of this.peers.values()) {
       const req = other.inflight.get(i)
       if (req == null) continue
       this.release(other, i, req)
-      other.session.cancel(this.pieces[i].cid)
+      other.source.cancel(this.pieces[i].cid)
     }
     this.pump()
     this.init.deliver(i, bytes).finally(() => { this.init.recycle(bytes) }).then(() => {
       this.pendingBytes -= bytes.length
       this.delivered++
-      this.onDelivered?.(i)
-      if (this.delivered === this.pieces.length) this.finish()
+      if (this.done) this.finish()
       else this.pump()
     }, err => { this.finish(err as Error) })
   }
 
-  private dropPeer (peer: PeerState, why: string): void {
+  private dropPeer (peer: PeerPipeline, why: string): void {
     if (this.peers.get(peer.id) !== peer) return
     this.peers.delete(peer.id)
-    const report = this.reports.get(peer.id)
-    if (report != null) report.dropped = why
+    this.reports.dropped(peer.id, why)
     this.init.log('peer %s dropped from this fetch: %s', peer.id, why)
     for (const [i, req] of [...peer.inflight]) this.release(peer, i, req)
-    for (let i = 0; i < this.pieces.length; i++) if (peer.has[i] === 1) this.holders[i]--
-    peer.session.abort(new Error(`dropped: ${why}`))
+    this.picker.left(peer.has)
+    peer.source.abort(new Error(`dropped: ${why}`))
     this.pump()
   }
 
+  /** Races stalled requests and drops peers silent too long. */
   private tick (): void {
     if (this.finished) return
     const now = performance.now()
     let stalled = false
     for (const peer of [...this.peers.values()]) {
       if (peer.inflight.size === 0) continue
-      let oldest = Infinity
-      for (const req of peer.inflight.values()) {
-        oldest = Math.min(oldest, req.sentAt)
-        if (now >= req.expectedBy) stalled = true
-      }
-      // silent: not one byte since the oldest request it owes went out
-      if (now - Math.max(peer.session.lastByteAt, oldest) > PEER_TIMEOUT_MS) this.dropPeer(peer, `sent nothing for ${PEER_TIMEOUT_MS / 1000} s`)
+      if (peer.stalled(now)) stalled = true
+      if (peer.silentFor(now) > PEER_TIMEOUT_MS) this.dropPeer(peer, `sent nothing for ${PEER_TIMEOUT_MS / 1000} s`)
     }
     if (stalled) this.pump()
   }

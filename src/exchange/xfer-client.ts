@@ -6,14 +6,16 @@
  * answer nobody asked for, or a malformed one, is a protocol error: the
  * stream is reset and every pending want fails.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { raceSignal } from '../utils/wait.ts'
+import { cidBytesKey } from '../content/cid.ts'
+import { ClientSession } from '../wire/client-session.ts'
+import { WireProtocolError } from '../wire/errors.ts'
+import { lengthPrefixed } from '../wire/length-prefix.ts'
 import { MAX_MESSAGE_BYTES } from '../wire/limits.ts'
-import { lengthPrefixed, ResponseDecoder, type ResponseFrame } from '../wire/xfer-frames.ts'
+import { ResponseDecoder, type ResponseFrame } from '../wire/xfer-frames.ts'
 import {
-  MAX_HAVE_CIDS, Presence, XFER_PROTOCOL, XferRequestCodec, unpackBits, type XferRequest
+  MAX_CANCEL_CIDS, MAX_HAVE_CIDS, MAX_PENDING_WANTS, Presence, XFER_PROTOCOL, XferRequestCodec, unpackBits, type XferRequest
 } from '../wire/xfer-messages.ts'
 
 /** Bytes of blocks a fetcher may have asked one holder for and not yet received. */
@@ -35,30 +37,23 @@ export interface XferSessionOptions {
   release?: (buf: Uint8Array) => void
 }
 
-export class XferProtocolError extends Error {
+/** The holder answered what nobody asked, or closed the stream while answers were owed. */
+export class XferProtocolError extends WireProtocolError {
   static name = 'XferProtocolError'
-  constructor (message: string) {
-    super(message)
-    this.name = 'XferProtocolError'
-  }
 }
 
-export class XferSession {
-  readonly peerId: string
-  private readonly stream: Stream
+export class XferSession extends ClientSession {
   private readonly decoder: ResponseDecoder
   private readonly release: (buf: Uint8Array) => void
   private readonly wants = new Map<string, Array<Waiter<Uint8Array | undefined>>>()
   private readonly cancelled = new Map<string, number>()
   private readonly haves: Array<{ count: number, waiter: Waiter<boolean[]> }> = []
   private batch?: { want: Uint8Array[], cancel: Uint8Array[] }
-  private failure?: Error
   /** When the holder last sent anything (performance.now()): alive even mid-way through a large block. */
   lastByteAt = performance.now()
 
   private constructor (peerId: string, stream: Stream, options: XferSessionOptions) {
-    this.peerId = peerId
-    this.stream = stream
+    super(peerId, stream)
     this.release = options.release ?? (() => {})
     this.decoder = new ResponseDecoder({
       maxMessageBytes: MAX_MESSAGE_BYTES,
@@ -66,7 +61,7 @@ export class XferSession {
       onFrame: frame => { this.onFrame(frame) }
     })
     stream.addEventListener('message', evt => {
-      if (this.failure != null) return
+      if (this.failed != null) return
       this.lastByteAt = performance.now()
       try {
         if (evt.data instanceof Uint8Array) this.decoder.push(evt.data)
@@ -80,11 +75,7 @@ export class XferSession {
   }
 
   static async open (node: Pick<Libp2p, 'dialProtocol'>, peerId: string, options: XferSessionOptions = {}): Promise<XferSession> {
-    return new XferSession(peerId, await node.dialProtocol(peerIdFromString(peerId), XFER_PROTOCOL, { signal: options.signal }), options)
-  }
-
-  get failed (): Error | undefined {
-    return this.failure
+    return new XferSession(peerId, await ClientSession.dial(node, peerId, XFER_PROTOCOL, options.signal), options)
   }
 
   /**
@@ -92,8 +83,8 @@ export class XferSession {
    * undefined when the peer does not hold it or it was cancelled.
    */
   async want (cid: CID): Promise<Uint8Array | undefined> {
-    if (this.failure != null) throw this.failure
-    const key = keyOf(cid.bytes)
+    if (this.failed != null) throw this.failed
+    const key = cidBytesKey(cid.bytes)
     return new Promise((resolve, reject) => {
       let list = this.wants.get(key)
       if (list == null) this.wants.set(key, list = [])
@@ -104,9 +95,9 @@ export class XferSession {
 
   /** Withdraws a want: its promise resolves undefined now, and the peer skips it if it has not sent it yet. */
   cancel (cid: CID): void {
-    const key = keyOf(cid.bytes)
+    const key = cidBytesKey(cid.bytes)
     const list = this.wants.get(key)
-    if (list == null || this.failure != null) return
+    if (list == null || this.failed != null) return
     this.wants.delete(key)
     for (const waiter of list) waiter.resolve(undefined)
     this.cancelled.set(key, (this.cancelled.get(key) ?? 0) + list.length)
@@ -118,12 +109,10 @@ export class XferSession {
     const out: boolean[] = []
     for (let i = 0; i < cids.length; i += MAX_HAVE_CIDS) {
       const part = cids.slice(i, i + MAX_HAVE_CIDS)
-      if (this.failure != null) throw this.failure
+      if (this.failed != null) throw this.failed
       const answer = new Promise<boolean[]>((resolve, reject) => { this.haves.push({ count: part.length, waiter: { resolve, reject } }) })
       await this.write({ want: [], have: part.map(c => c.bytes), cancel: [] }, signal)
-      const timeout = AbortSignal.timeout(HAVE_TIMEOUT_MS)
-      const deadline = signal != null ? AbortSignal.any([signal, timeout]) : timeout
-      out.push(...await raceSignal(answer, deadline))
+      out.push(...await this.within(answer, signal, HAVE_TIMEOUT_MS, 'have list'))
     }
     return out
   }
@@ -136,16 +125,27 @@ export class XferSession {
     this.batch[kind].push(cid)
   }
 
+  /**
+   * The tick's cancels, then its wants: one Request, or as many as the
+   * holder's per-message limits need (cancels all go before the wants).
+   */
   private flush (): void {
     const batch = this.batch
     this.batch = undefined
-    if (batch == null || this.failure != null) return
-    this.write({ want: batch.want, have: [], cancel: batch.cancel }).catch(err => { this.fail(err as Error) })
+    if (batch == null || this.failed != null) return
+    const requests: XferRequest[] = []
+    if (batch.cancel.length <= MAX_CANCEL_CIDS && batch.want.length <= MAX_PENDING_WANTS) {
+      requests.push({ want: batch.want, have: [], cancel: batch.cancel })
+    } else {
+      for (let i = 0; i < batch.cancel.length; i += MAX_CANCEL_CIDS) requests.push({ want: [], have: [], cancel: batch.cancel.slice(i, i + MAX_CANCEL_CIDS) })
+      for (let i = 0; i < batch.want.length; i += MAX_PENDING_WANTS) requests.push({ want: batch.want.slice(i, i + MAX_PENDING_WANTS), have: [], cancel: [] })
+    }
+    for (const request of requests) this.write(request).catch(err => { this.fail(err as Error) })
   }
 
   /** One length-prefixed Request. */
   private async write (request: XferRequest, signal?: AbortSignal): Promise<void> {
-    if (!this.stream.send(lengthPrefixed(XferRequestCodec.encode(request)))) await this.stream.onDrain({ signal })
+    await this.send(lengthPrefixed(XferRequestCodec.encode(request)), signal)
   }
 
   private onFrame (frame: ResponseFrame): void {
@@ -159,7 +159,7 @@ export class XferSession {
       this.release(frame.data)
       throw new XferProtocolError(`peer ${this.peerId} answered presence ${frame.presence} to a want`)
     }
-    const key = keyOf(frame.cid)
+    const key = cidBytesKey(frame.cid)
     const list = this.wants.get(key)
     const waiter = list?.shift()
     if (waiter == null) {
@@ -180,38 +180,23 @@ export class XferSession {
     }
   }
 
-  private fail (err: Error): void {
-    if (this.failure != null) return
-    this.failure = err
+  protected onFailure (err: Error): void {
     const partial = this.decoder.partial
     if (partial != null) this.release(partial)
     for (const list of this.wants.values()) for (const w of list) w.reject(err)
     this.wants.clear()
     for (const h of this.haves.splice(0)) h.waiter.reject(err)
-    this.stream.abort(err)
   }
 
   /** Ends the session: gracefully when nothing is owed, else with a reset (no point receiving blocks nobody wants). */
   async close (): Promise<void> {
-    if (this.failure != null) return
+    if (this.failed != null) return
     const owed = this.wants.size > 0 || this.haves.length > 0
     const closing = new XferProtocolError('session closed')
     for (const list of this.wants.values()) for (const w of list) w.resolve(undefined)
     this.wants.clear()
     for (const h of this.haves.splice(0)) h.waiter.reject(closing)
-    if (owed) {
-      this.fail(closing)
-      return
-    }
-    this.failure = closing
-    await this.stream.close().catch(() => { this.stream.abort(closing) })
+    if (owed) this.fail(closing)
+    else await this.closeStream(closing)
   }
-
-  abort (err: Error): void {
-    this.fail(err)
-  }
-}
-
-function keyOf (cid: Uint8Array): string {
-  return Buffer.from(cid.buffer, cid.byteOffset, cid.byteLength).toString('base64')
 }

@@ -1,8 +1,8 @@
 /**
  * The control API's address. Its own module, without the config's other
  * dependencies: the CLI checks `--api` as it parses, and every command pays
- * for what the CLI loads (the multiaddr parser the config needs costs ~0.1
- * CPU-s to load).
+ * for what the CLI loads (the multiaddr parser the config needs is slow to
+ * load).
  */
 import { InvalidConfigError } from '../errors.ts'
 

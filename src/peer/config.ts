@@ -2,8 +2,9 @@
  * The repo's config.json: what it holds, its defaults, and validation that
  * names the file and the field at fault in one line.
  */
+import { multiaddr } from '@multiformats/multiaddr'
 import {
-  ALLOW_LIST, DEFAULT_API_PORT, DEFAULT_LISTEN_PORT, DEFAULT_REPLICAS,
+  DEFAULT_ALLOW_LIST, DEFAULT_API_PORT, DEFAULT_LISTEN_PORT, DEFAULT_REPLICAS,
   DHT_K_BUCKET_SIZE, MAX_CONNECTIONS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
@@ -30,8 +31,19 @@ export interface ShoalConfig {
   }
   connections: {
     maxConnections: number
-    /** Multiaddr prefixes exempt from inbound rate limits. */
+    /**
+     * Address ranges (`/ip4/A.B.C.D/ipcidr/N`, or one address) exempt from
+     * every inbound connection limit and from pruning. Default none; a local
+     * swarm or the lab lists its own addresses.
+     */
     allow: string[]
+    /**
+     * Keep and dial other peers' private and loopback addresses: true (a
+     * LAN), false, or "auto" (default): true only when every listen and
+     * announce address of this peer is private. See
+     * src/routing/private-addresses.ts.
+     */
+    privateAddresses: 'auto' | boolean
   }
   /** Replicas placed per block by `share` (Shoal's k, not the DHT's). */
   replicas: number
@@ -48,6 +60,13 @@ export interface ShoalConfig {
      * when the daemon starts: what it holds plus the free space).
      */
     quota: 'auto' | number | string
+    /**
+     * Most bytes of blocks held for others (replicas placed here), apart from
+     * `quota`, so replicas never crowd out what the user shares and fetches:
+     * a byte count, a size, or "auto" (a quarter of what the store could grow
+     * to when the daemon starts).
+     */
+    replicaQuota: 'auto' | number | string
     /**
      * fsync every block before it becomes visible (default true): a power
      * loss then never leaves a bad block. Off, imports run at page-cache
@@ -72,10 +91,10 @@ export function defaultConfig (): ShoalConfig {
     api: `127.0.0.1:${DEFAULT_API_PORT}`,
     bootstrap: [],
     dht: { kBucketSize: DHT_K_BUCKET_SIZE },
-    connections: { maxConnections: MAX_CONNECTIONS, allow: [...ALLOW_LIST] },
+    connections: { maxConnections: MAX_CONNECTIONS, allow: [...DEFAULT_ALLOW_LIST], privateAddresses: 'auto' },
     replicas: DEFAULT_REPLICAS,
     repair: { intervalSeconds: 300, maxPushesPerRun: 1024 },
-    storage: { quota: 'auto', sync: true },
+    storage: { quota: 'auto', replicaQuota: 'auto', sync: true },
     transfer: { maxUploadRate: 0 }
   }
 }
@@ -109,6 +128,15 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
       if (problem != null) fail(`${field}[${i}]`, problem)
     })
   }
+  // libp2p turns each entry into an IP range when it starts: refuse anything else here
+  const ipRangeList: Check = (value, field) => {
+    multiaddrList(false)(value, field)
+    ;(value as string[]).forEach((item, i) => {
+      const names = multiaddr(item).getComponents().map(c => c.name)
+      const ipRange = (names[0] === 'ip4' || names[0] === 'ip6') && names.slice(1).every(n => n === 'ipcidr') && names.length <= 2
+      if (!ipRange) fail(`${field}[${i}]`, `must be an address or range like "/ip4/127.0.0.1" or "/ip4/10.0.0.0/ipcidr/8", got "${item}"`)
+    })
+  }
   const int = (min: number, max: number): Check => (value, field) => {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
       fail(field, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`)
@@ -132,16 +160,16 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
     api: (v, f) => { if (typeof v !== 'string') fail(f, 'must be a "HOST:PORT" string'); parseApiAddress(v as string, f, file) },
     bootstrap: multiaddrList(true),
     dht: section({ kBucketSize: int(2, 200) }),
-    connections: section({ maxConnections: int(1, 100_000), allow: multiaddrList(false) }),
+    connections: section({
+      maxConnections: int(1, 100_000),
+      allow: ipRangeList,
+      privateAddresses: (v, f) => { if (v !== 'auto' && typeof v !== 'boolean') fail(f, `must be true, false or "auto", got ${JSON.stringify(v)}`) }
+    }),
     replicas: int(1, 64),
     repair: section({ intervalSeconds: int(1, 86_400), maxPushesPerRun: int(1, 1_000_000) }),
     storage: section({
-      quota: (v, f) => {
-        if (v === 'auto') return
-        if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return
-        if (typeof v === 'string' && parseByteSize(v) != null) return
-        fail(f, `must be "auto", a byte count or a size like "20GiB", got ${JSON.stringify(v)}`)
-      },
+      quota: byteQuota(fail),
+      replicaQuota: byteQuota(fail),
       sync: (v, f) => { if (typeof v !== 'boolean') fail(f, `must be true or false, got ${JSON.stringify(v)}`) }
     }),
     transfer: section({
@@ -157,4 +185,14 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
 
 function isObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** The check of a quota setting: "auto", a byte count, or a size such as "20GiB". */
+function byteQuota (fail: (field: string, why: string) => never) {
+  return (v: unknown, f: string): void => {
+    if (v === 'auto') return
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return
+    if (typeof v === 'string' && parseByteSize(v) != null) return
+    fail(f, `must be "auto", a byte count or a size like "20GiB", got ${JSON.stringify(v)}`)
+  }
 }

@@ -5,10 +5,10 @@
  *
  * Why: libp2p makes loggers all the time (for every connection, stream and
  * DHT query), and @libp2p/logger builds three debug instances each time,
- * each asking the OS whether stderr is a terminal (an isatty call). Measured
- * in a 100-peer swarm coming up: ~4.5% of all the CPU it used, for output
+ * each asking the OS whether stderr is a terminal (an isatty call): a
+ * visible share of a swarm's start-up CPU (docs/benchmarks.md), for output
  * nobody sees. With DEBUG set (read when a logger is made), loggers are
- * @libp2p/logger's as before.
+ * @libp2p/logger's.
  */
 import { defaultLogger } from '@libp2p/logger'
 import type { ComponentLogger, Logger } from '@libp2p/interface'

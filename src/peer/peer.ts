@@ -1,31 +1,34 @@
 /**
- * A Shoal peer: a repo (identity, config, datastore, lock), the libp2p node
- * built from it, bootstrapping, and the control API. `start()` brings them up
- * in that order and `stop()` takes them down in reverse, closing every
- * connection, timer and store.
+ * A Shoal peer: a repo (identity, config, datastore, lock), the content
+ * store, the libp2p node with its overlay, placement and repair, the xfer
+ * server and the fetcher, and bootstrapping. `start()` brings them up in
+ * that order and `stop()` takes them down in reverse, closing every
+ * connection, timer and store. What a user does with a peer is a method
+ * here (`share`, `join`, `status`) or one of its services (`fetcher`,
+ * `content`). The peer serves no API: a daemon (src/api/daemon.ts) puts the
+ * control API in front of a started peer.
  */
 import { LevelDatastore } from 'datastore-level'
 import { Registry } from 'prom-client'
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
-import {
-  BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INTERVAL_MS, DHT_PROTOCOL, SHOAL_VERSION
-} from '../constants.ts'
+import { BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INTERVAL_MS, SHOAL_VERSION } from '../constants.ts'
 import { AddressInUseError, ShoalError } from '../errors.ts'
-import { startApiServer, type ApiServer } from '../api/server.ts'
-import type { BlockstoreUsage } from '../store/blockstore.ts'
+import { FsBlockstore, type BlockstoreUsage } from '../store/blockstore.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { placementMetrics } from '../placement/metrics.ts'
 import { Placement } from '../placement/placement.ts'
 import { Repairer, type RepairReport } from '../placement/repairer.ts'
-import { Fetcher } from '../exchange/fetcher.ts'
+import { Fetcher } from '../exchange/index.ts'
 import { UploadLimiter } from '../exchange/upload-limiter.ts'
 import { MAX_INBOUND_XFER_STREAMS, XferServer } from '../exchange/xfer-server.ts'
+import { Bootstrapper } from '../routing/bootstrap.ts'
+import type { Overlay, RoutingSnapshot } from '../routing/index.ts'
+import { createShoalNode, type ShoalNode } from '../routing/libp2p.ts'
+import { privateAddressesAllowed } from '../routing/private-addresses.ts'
 import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
-import { Bootstrapper } from './bootstrap.ts'
-import { closestPeers, type ClosestPeersResult } from './closest-peers.ts'
-import { createShoalNode, type ShoalNode } from './libp2p.ts'
 import { shoalLogger } from './logger.ts'
 import { Repo } from './repo.ts'
+import { share, type PeerShareOptions, type PeerShareResult, type ShareSource } from './share.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 
 export interface ShoalPeerInit {
@@ -33,8 +36,6 @@ export interface ShoalPeerInit {
   listen?: string[]
   /** Extra bootstrap multiaddrs, dialled with the config's. */
   bootstrap?: string[]
-  /** API HOST:PORT; default: the config's. `false` = no API (in-process tests). */
-  api?: string | false
   /** libp2p metrics into a Prometheus registry (default true). */
   metrics?: boolean
   /** Node process metrics in that registry too (default true; see ShoalNodeInit). */
@@ -45,12 +46,6 @@ export interface ShoalPeerInit {
    * (`join`): see ShoalNodeInit.plannedJoin. Default false.
    */
   plannedJoin?: boolean
-  /**
-   * Called when a client asks this peer to shut down (`POST /api/v1/shutdown`);
-   * default: the peer stops itself. The daemon exits; a swarm host stops
-   * just this peer.
-   */
-  onShutdownRequested?: () => void
 }
 
 export interface PeerStatus {
@@ -62,7 +57,6 @@ export interface PeerStatus {
   connections: number
   peers: number
   dht: { mode: 'client' | 'server', routingTableSize: number, protocol: string, refreshing: boolean }
-  api: string | null
   store: BlockstoreUsage
 }
 
@@ -76,9 +70,10 @@ export interface ConnectedPeer {
 export class ShoalPeer {
   readonly repo: Repo
   readonly peerId: PeerId
+  /** The logger of every part of this peer (a daemon gives it to the API too). */
+  readonly logger: ComponentLogger
   private readonly init: ShoalPeerInit
   private readonly log: Logger
-  private readonly logger: ComponentLogger
   private node?: ShoalNode
   private datastore?: LevelDatastore
   private contentStore?: ContentStore
@@ -87,7 +82,6 @@ export class ShoalPeer {
   /** The upload rate limit of this peer's xfer server (config transfer.maxUploadRate; adjustable). */
   readonly uploadLimiter = new UploadLimiter(0)
   private repairer?: Repairer
-  private api?: ApiServer
   private registry?: Registry
   private bootstrapper?: Bootstrapper
   private startedAt = 0
@@ -113,6 +107,15 @@ export class ShoalPeer {
 
   get isStarted (): boolean {
     return this.node != null
+  }
+
+  /**
+   * How this peer finds the peers responsible for a key (Kademlia, the
+   * libp2p service `overlay`): lookups, planners, provider records, the
+   * routing state.
+   */
+  get overlay (): Overlay {
+    return this.libp2p.services.overlay
   }
 
   /** Replica placement on the k closest peers, and the store protocol. */
@@ -144,10 +147,6 @@ export class ShoalPeer {
     return this.contentStore
   }
 
-  get apiAddress (): string | undefined {
-    return this.api?.address
-  }
-
   get metricsRegistry (): Registry | undefined {
     return this.registry
   }
@@ -165,16 +164,15 @@ export class ShoalPeer {
       this.datastore = new LevelDatastore(this.repo.file('datastore'))
       await this.datastore.open()
       this.contentStore = new ContentStore({
-        blocksDir: this.repo.file('blocks'),
         datastore: this.datastore,
-        quota: config.storage.quota,
-        sync: config.storage.sync,
-        log: this.logger.forComponent('shoal:store')
-      })
+        blockstore: new FsBlockstore({}, { dir: this.repo.file('blocks'), sync: config.storage.sync }),
+        logger: this.logger
+      }, { quota: config.storage.quota, replicaQuota: config.storage.replicaQuota, replicas: config.replicas })
       await this.contentStore.open()
       this.registry = this.init.metrics === false ? undefined : new Registry()
       const listen = this.init.listen ?? config.listen
       const node = await createShoalNode({
+        overlay: 'kademlia',
         privateKey: this.repo.privateKey,
         datastore: this.datastore,
         listen,
@@ -182,6 +180,7 @@ export class ShoalPeer {
         kBucketSize: config.dht.kBucketSize,
         maxConnections: config.connections.maxConnections,
         allow: config.connections.allow,
+        privateAddresses: config.connections.privateAddresses,
         metricsRegistry: this.registry,
         processMetrics: this.init.processMetrics,
         plannedJoin: this.init.plannedJoin,
@@ -190,6 +189,7 @@ export class ShoalPeer {
       try {
         await node.start()
       } catch (err) {
+        // the start error is the one to report; stopping only releases what did start
         await Promise.resolve(node.stop()).catch(() => {})
         if (isAddressInUse(err)) {
           throw new AddressInUseError(`listen address ${listen.join(', ')} is already in use`)
@@ -198,25 +198,15 @@ export class ShoalPeer {
       }
       this.node = node
       this.startedAt = Date.now()
+      const overlay = node.services.overlay
       const metrics = placementMetrics(this.registry)
-      this.placementService = new Placement({
-        node,
-        content: this.contentStore,
-        lookupSize: config.dht.kBucketSize,
-        routingTablePeers: () => this.routingTablePeers(),
-        // kad-dht's queries wait for peers when the routing table is empty
-        lookup: async (key, signal) => this.routingTableSize() === 0 ? [] : (await this.closestPeers(key, { signal })).peers,
-        log: this.logger.forComponent('shoal:placement'),
-        metrics
-      })
+      this.placementService = new Placement({ node, overlay, content: this.contentStore, logger: this.logger }, { metrics, replicas: config.replicas })
       await this.placementService.start()
-      this.repairer = new Repairer({
-        placement: this.placementService,
-        content: this.contentStore,
-        selfId: this.peerId.toString(),
+      this.repairer = new Repairer({ node, overlay, placement: this.placementService, content: this.contentStore, logger: this.logger }, {
         intervalMs: config.repair.intervalSeconds * 1000,
         maxPushesPerRun: config.repair.maxPushesPerRun,
-        log: this.logger.forComponent('shoal:repair'),
+        // where private addresses are in use (one machine, a LAN), an address says nothing about who runs a peer
+        oneProofPerAddress: !privateAddressesAllowed(config.connections.privateAddresses, listen, config.announce),
         metrics
       })
       this.repairer.start()
@@ -228,22 +218,12 @@ export class ShoalPeer {
       })
       await node.handle(XFER_PROTOCOL, xfer.handle, { maxInboundStreams: MAX_INBOUND_XFER_STREAMS, maxOutboundStreams: 64 })
       this.fetcherService = new Fetcher({
-        node,
         content: this.contentStore,
-        placement: this.placementService,
-        replicas: config.replicas,
-        log: this.logger.forComponent('shoal:fetch')
-      })
-
-      if (this.init.api !== false) {
-        this.api = await startApiServer(this, {
-          address: this.init.api ?? config.api,
-          token: await this.repo.apiToken(),
-          logger: this.logger
-        })
-        await this.repo.writeApiAddress(this.api.address)
-      }
-      this.bootstrapper = new Bootstrapper(node, {
+        connection: node,
+        overlay,
+        logger: this.logger
+      }, { replicas: config.replicas })
+      this.bootstrapper = new Bootstrapper({ node, overlay }, {
         list: this.bootstrapList(),
         targetSize: config.dht.kBucketSize,
         routingTableSize: () => this.routingTableSize(),
@@ -259,6 +239,7 @@ export class ShoalPeer {
   }
 
   async stop (): Promise<void> {
+    // a start that failed has undone its own steps
     await this.starting?.catch(() => {})
     if (this.node == null) return
     await this.teardown()
@@ -269,8 +250,6 @@ export class ShoalPeer {
     this.bootstrapper?.stop()
     this.bootstrapper = undefined
     const steps: Array<() => Promise<void>> = [
-      async () => { await this.api?.close(); this.api = undefined },
-      async () => { await this.repo.removeApiAddress() },
       async () => { await this.repairer?.stop(); this.repairer = undefined },
       async () => {
         const fetcher = this.fetcherService
@@ -301,20 +280,14 @@ export class ShoalPeer {
     return this.node?.getMultiaddrs().map(ma => ma.toString()) ?? []
   }
 
-  /** Asks whoever runs this peer to stop it (see ShoalPeerInit.onShutdownRequested). */
-  requestShutdown (): void {
-    if (this.init.onShutdownRequested != null) this.init.onShutdownRequested()
-    else void this.stop().catch(err => { this.log.error('error while stopping - %e', err) })
-  }
-
   /** True while the peer is still looking itself up to fill its routing table. */
   get isBootstrapping (): boolean {
     return this.bootstrapper?.active ?? false
   }
 
   /**
-   * Looks this peer up in the DHT again until its routing table stops
-   * growing; local swarms call it on peers whose tables are still short.
+   * Looks this peer up through the overlay again until its routing table
+   * stops growing; local swarms call it on peers whose tables are still short.
    */
   refreshRouting (): void {
     this.bootstrapper?.refresh()
@@ -330,14 +303,11 @@ export class ShoalPeer {
     return this.bootstrapper.join(multiaddrs.filter(ma => !ma.endsWith(`/p2p/${self}`)), { signal: options.signal })
   }
 
-  /** Peer IDs in the DHT routing table (without this peer itself). */
+  /** Every peer in the overlay's routing state (without this peer), departed ones too. */
   routingTablePeers (): string[] {
-    const dht = this.node?.services.dht as unknown as { routingTable?: { kb?: { toIterable(): Iterable<{ peerId: PeerId }> } } } | undefined
-    const self = this.peerId.toString()
-    return [...(dht?.routingTable?.kb?.toIterable() ?? [])].map(p => p.peerId.toString()).filter(id => id !== self)
+    return this.node == null ? [] : peersIn(this.overlay.routing())
   }
 
-  /** Other peers in the routing table (kad-dht's own count may include this peer). */
   routingTableSize (): number {
     return this.routingTablePeers().length
   }
@@ -361,16 +331,30 @@ export class ShoalPeer {
       multiaddrs: this.multiaddrs(),
       connections: node.getConnections().length,
       peers: node.getPeers().length,
-      dht: { mode: node.services.dht.getMode(), routingTableSize: this.routingTableSize(), protocol: DHT_PROTOCOL, refreshing: this.isBootstrapping },
-      api: this.api?.address ?? null,
+      // every Shoal peer answers routing queries (kad-dht runs with clientMode false)
+      dht: { mode: 'server', routingTableSize: this.routingTableSize(), protocol: this.overlay.protocol, refreshing: this.isBootstrapping },
       store: this.content.usage()
     }
   }
 
-  /** The peers closest to a key, by a full DHT lookup, with hop count. */
-  async closestPeers (key: Uint8Array, options: AbortOptions = {}): Promise<ClosestPeersResult> {
-    return closestPeers(this.libp2p.services.dht, key, options)
+  /**
+   * Imports a file (a path this process can read, or its bytes) and places
+   * every block on its k responsible peers (k: `options.replicas`, default
+   * the config's `replicas`); see share.ts.
+   */
+  async share (source: ShareSource, options: Partial<PeerShareOptions> = {}): Promise<PeerShareResult> {
+    return share({ content: this.content, placement: this.placement }, source, {
+      ...options,
+      replicas: options.replicas ?? this.repo.config.replicas
+    })
   }
+}
+
+/** The distinct peers of a routing snapshot. */
+function peersIn (routing: RoutingSnapshot): string[] {
+  if (routing.overlay === 'kademlia') return routing.buckets.flatMap(b => b.peers)
+  return [...new Set([...(routing.predecessor == null ? [] : [routing.predecessor]), ...routing.successors, ...routing.fingers.map(f => f.peerId)])]
+    .filter(id => id !== routing.self)
 }
 
 function isAddressInUse (err: unknown): boolean {

@@ -132,6 +132,7 @@ export class Repo {
       } catch (err) {
         if (!isCode(err, 'EEXIST')) throw new ShoalError(`cannot create lock ${lockFile}: ${(err as Error).message}`)
       }
+      // a lock file gone or unreadable since is a lock nobody holds: take it over
       const pid = Number.parseInt(await fs.readFile(lockFile, 'utf8').catch(() => ''), 10)
       if (Number.isInteger(pid) && pid > 0 && isProcessAlive(pid)) {
         throw new RepoLockedError(`repo ${this.path} is in use by another Shoal daemon (pid ${pid})`)

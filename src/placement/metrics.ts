@@ -12,14 +12,16 @@ export interface PlacementMetrics {
   repairRun: () => void
   /** repair pushed a block to a closest peer that lacked it. */
   repairPushed: (bytes: number) => void
-  /** repair dropped a replica the new closest peers now hold. */
+  /** repair dropped a replica the new closest peers proved they hold. */
   repairDropped: () => void
+  /** a peer said it holds a block and did not prove it (one per block and peer). */
+  holderUnproven: () => void
 }
 
 export function placementMetrics (registry: Registry | undefined): PlacementMetrics {
   if (registry == null) {
     const none = (): void => {}
-    return { placed: none, replicaStored: none, replicaRefused: none, repairRun: none, repairPushed: none, repairDropped: none }
+    return { placed: none, replicaStored: none, replicaRefused: none, repairRun: none, repairPushed: none, repairDropped: none, holderUnproven: none }
   }
   const counter = (name: string, help: string, labelNames: string[] = []): Counter => new Counter({ name, help, labelNames, registers: [registry] })
   const placed = counter('shoal_placement_blocks_pushed_total', 'Blocks this peer placed on other peers (share)')
@@ -30,13 +32,15 @@ export function placementMetrics (registry: Registry | undefined): PlacementMetr
   const runs = counter('shoal_repair_runs_total', 'Repair passes over the replicas this peer holds')
   const pushed = counter('shoal_repair_blocks_pushed_total', 'Blocks repair pushed to closest peers that lacked them')
   const pushedBytes = counter('shoal_repair_bytes_pushed_total', 'Bytes repair pushed')
-  const dropped = counter('shoal_repair_replicas_dropped_total', 'Replicas dropped once the closest peers held them')
+  const dropped = counter('shoal_repair_replicas_dropped_total', 'Replicas dropped once the closest peers proved they held them')
+  const unproven = counter('shoal_repair_holders_unproven_total', 'Blocks a peer said it held and did not prove, when asked before a drop')
   return {
     placed: bytes => { placed.inc(); placedBytes.inc(bytes) },
     replicaStored: bytes => { stored.inc(); storedBytes.inc(bytes) },
     replicaRefused: reason => { refused.inc({ reason }) },
     repairRun: () => { runs.inc() },
     repairPushed: bytes => { pushed.inc(); pushedBytes.inc(bytes) },
-    repairDropped: () => { dropped.inc() }
+    repairDropped: () => { dropped.inc() },
+    holderUnproven: () => { unproven.inc() }
   }
 }

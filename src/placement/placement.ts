@@ -1,41 +1,44 @@
 /**
- * Placement: every block of a shared DAG goes to the k peers closest to its
- * key (XOR, as kad-dht measures it), and the root is announced as a provider
- * record. The receiving side (StoreServer) runs here too.
+ * Placement: every block of a shared DAG goes to the k peers responsible for
+ * its key (on Kademlia, the k closest by XOR), and the root is announced as
+ * a provider record. The receiving side (StoreServer) runs here too.
  *
- * Finding the closest peers is planned for all blocks at once
- * (ClosestPlanner: a handful of DHT lookups, not one per block); then one
- * store stream per target peer pushes that peer's blocks, several peers at
- * a time.
+ * The responsible peers are planned for all blocks at once (the overlay's
+ * planner: a handful of lookups, not one per block); then one store stream
+ * per target peer pushes that peer's blocks, several peers at a time.
+ * Holders prove what they hold here too (/shoal/prove/1.0.0: repair asks
+ * for proofs before it drops a copy).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { Logger } from '@libp2p/interface'
+import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { compareDistance, kadIdOfKey, kadIdOfPeer } from '../peer/kad-distance.ts'
-import type { ShoalNode } from '../peer/libp2p.ts'
+import type { Overlay } from '../routing/index.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 import { STORE_PROTOCOL, storeStatusName } from '../wire/store-messages.ts'
-import { ClosestPlanner } from './closest-planner.ts'
 import type { PlacementMetrics } from './metrics.ts'
+import { challengeHolder } from './prove-client.ts'
+import { PROVE_PROTOCOL } from './prove-messages.ts'
+import { MAX_INBOUND_PROVE_STREAMS, ProveServer } from './prove-server.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 import { MAX_INBOUND_STORE_STREAMS, StoreServer } from './store-server.ts'
+import { anySignal } from '../utils/signals.ts'
 
 /** Target peers pushed to at once. */
 export const PUSH_PEERS_AT_ONCE = 8
-/** How long a disconnected peer is left out of this peer's own rank. */
-const GONE_MEMORY_MS = 10 * 60_000
 /** How long share waits for the provider record of the root. */
 export const PROVIDE_TIMEOUT_MS = 30_000
 
-export interface PlacementInit {
-  node: ShoalNode
+export interface PlacementComponents {
+  node: Pick<Libp2p, 'peerId' | 'handle' | 'unhandle' | 'dialProtocol'>
+  overlay: Pick<Overlay, 'rank' | 'knownPeers' | 'planner' | 'provide'>
   content: ContentStore
-  lookupSize: number
-  routingTablePeers: () => string[]
-  lookup: (key: Uint8Array, signal?: AbortSignal) => Promise<string[]>
-  log: Logger
+  logger: ComponentLogger
+}
+
+export interface PlacementInit {
   metrics?: PlacementMetrics
+  /** This peer's replica count (config `replicas`): the k it ranks itself against when a block is placed here. */
+  replicas?: number
 }
 
 export interface BlockPlacement {
@@ -71,86 +74,43 @@ export interface PlaceOptions {
 
 export class Placement {
   readonly server: StoreServer
-  readonly node: ShoalNode
+  readonly proveServer: ProveServer
+  private readonly components: PlacementComponents
   private readonly init: PlacementInit
+  private readonly log: Logger
   private readonly selfId: string
-  private readonly kadIds = new Map<string, Uint8Array>()
 
-  constructor (init: PlacementInit) {
+  constructor (components: PlacementComponents, init: PlacementInit = {}) {
+    this.components = components
     this.init = init
-    this.node = init.node
-    this.selfId = init.node.peerId.toString()
+    this.log = components.logger.forComponent('shoal:placement')
+    this.selfId = components.node.peerId.toString()
     this.server = new StoreServer({
-      content: init.content,
-      rankOf: key => this.rankOf(key),
-      log: init.log,
+      content: components.content,
+      // among the peers the overlay believes alive, this peer itself included
+      rankOf: key => components.overlay.rank(key, this.selfId, components.overlay.knownPeers()),
+      log: this.log,
+      replicas: init.replicas,
       onStored: bytes => init.metrics?.replicaStored(bytes),
       onRefused: status => init.metrics?.replicaRefused(storeStatusName(status))
     })
+    this.proveServer = new ProveServer({ content: components.content, log: this.log })
   }
 
   async start (): Promise<void> {
-    this.init.node.addEventListener('peer:disconnect', this.onDisconnect)
-    this.init.node.addEventListener('peer:connect', this.onConnect)
-    await this.init.node.handle(STORE_PROTOCOL, this.server.handle, {
+    await this.components.node.handle(STORE_PROTOCOL, this.server.handle, {
       maxInboundStreams: MAX_INBOUND_STORE_STREAMS,
+      maxOutboundStreams: 16
+    })
+    await this.components.node.handle(PROVE_PROTOCOL, this.proveServer.handle, {
+      maxInboundStreams: MAX_INBOUND_PROVE_STREAMS,
       maxOutboundStreams: 16
     })
   }
 
   async stop (): Promise<void> {
-    this.init.node.removeEventListener('peer:disconnect', this.onDisconnect)
-    this.init.node.removeEventListener('peer:connect', this.onConnect)
-    await this.init.node.unhandle(STORE_PROTOCOL)
-  }
-
-  /**
-   * Peers that disconnected and have not come back, with when. Routing
-   * tables keep a peer that left until it fails a query, and a receiver
-   * that counted those as closer than itself would refuse the very blocks
-   * repair needs to move to it.
-   */
-  private readonly gone = new Map<string, number>()
-
-  private readonly onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {
-    const now = Date.now()
-    this.gone.set(evt.detail.toString(), now)
-    for (const [id, at] of this.gone) if (now - at > GONE_MEMORY_MS) this.gone.delete(id)
-  }
-
-  private readonly onConnect = (evt: CustomEvent<{ toString: () => string }>): void => {
-    this.gone.delete(evt.detail.toString())
-  }
-
-  kadIdOf (peerId: string): Uint8Array {
-    let id = this.kadIds.get(peerId)
-    if (id == null) {
-      id = kadIdOfPeer(peerIdFromString(peerId))
-      this.kadIds.set(peerId, id)
-    }
-    return id
-  }
-
-  /** This peer's rank for a key among itself and its routing table (0 = closest). */
-  rankOf (key: Uint8Array): number {
-    const target = kadIdOfKey(key)
-    const self = this.kadIdOf(this.selfId)
-    let rank = 0
-    for (const id of this.init.routingTablePeers()) {
-      if (this.gone.has(id)) continue
-      if (compareDistance(target, this.kadIdOf(id), self) < 0) rank++
-    }
-    return rank
-  }
-
-  planner (): ClosestPlanner {
-    return new ClosestPlanner({
-      selfId: this.selfId,
-      routingTablePeers: () => this.init.routingTablePeers().filter(id => !this.gone.has(id)),
-      lookup: this.init.lookup,
-      lookupSize: this.init.lookupSize,
-      kadIdOf: id => this.kadIdOf(id)
-    })
+    await this.components.node.unhandle(STORE_PROTOCOL)
+    await this.components.node.unhandle(PROVE_PROTOCOL)
   }
 
   /**
@@ -167,13 +127,13 @@ export class Placement {
     }
     const planStarted = performance.now()
 
-    const planner = this.planner()
-    let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
+    const planner = this.components.overlay.planner()
+    let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
     const planMs = performance.now() - planStarted
     const blocks: BlockPlacement[] = cids.map((cid, i) => ({
       cid: cid.toString(),
-      closest: plan.closest[i],
-      holders: plan.closest[i].includes(this.selfId) ? [this.selfId] : []
+      closest: plan.responsible[i],
+      holders: plan.responsible[i].includes(this.selfId) ? [this.selfId] : []
     }))
     let bytesPushed = 0
     let done = 0
@@ -183,7 +143,7 @@ export class Placement {
     // reached are left out and the blocks they were to hold planned again.
     for (let round = 0; round < 3; round++) {
       const byPeer = new Map<string, number[]>()
-      plan.closest.forEach((peers, i) => {
+      plan.responsible.forEach((peers, i) => {
         for (const peer of peers) {
           if (peer === this.selfId || blocks[i].holders.includes(peer)) continue
           let list = byPeer.get(peer)
@@ -196,15 +156,15 @@ export class Placement {
       await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
         let session: StoreSession | undefined
         try {
-          session = await StoreSession.open(this.init.node, peer, signal)
+          session = await StoreSession.open(this.components.node, peer, signal)
         } catch (err) {
           signal?.throwIfAborted()
           unreachable.push(peer)
-          this.init.log('placing on %s: unreachable (%s)', peer, (err as Error).message)
+          this.log('placing on %s: unreachable (%s)', peer, (err as Error).message)
           return
         }
         try {
-          await session.putMany(indexes.map(i => ({ cid: cids[i], load: async () => this.init.content.readBlock(cids[i], { verify: false }) })), k, (j, status, message, size) => {
+          await session.putMany(indexes.map(i => ({ cid: cids[i], load: async () => this.components.content.readBlock(cids[i]) })), k, (j, status, message, size) => {
             const i = indexes[j]
             if (isHeld(status)) {
               blocks[i].holders.push(peer)
@@ -213,7 +173,7 @@ export class Placement {
             } else {
               const name = storeStatusName(status)
               refused[name] = (refused[name] ?? 0) + 1
-              this.init.log('peer %s refused %s: %s %s', peer, cids[i], name, message)
+              this.log('peer %s refused %s: %s %s', peer, cids[i], name, message)
             }
             options.onProgress?.(++done, total)
           }, signal)
@@ -222,13 +182,13 @@ export class Placement {
           signal?.throwIfAborted()
           session.abort(err as Error)
           refused.FAILED = (refused.FAILED ?? 0) + 1
-          this.init.log('placing on %s failed: %s', peer, (err as Error).message)
+          this.log('placing on %s failed: %s', peer, (err as Error).message)
         }
       })
       if (unreachable.length === 0) break
       planner.exclude(unreachable)
-      plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
-      plan.closest.forEach((peers, i) => {
+      plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
+      plan.responsible.forEach((peers, i) => {
         blocks[i].closest = peers
         blocks[i].holders = blocks[i].holders.filter(h => peers.includes(h))
         if (peers.includes(this.selfId) && !blocks[i].holders.includes(this.selfId)) blocks[i].holders.push(this.selfId)
@@ -270,13 +230,13 @@ export class Placement {
     await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
       if (peer === this.selfId) {
         // as other peers answer: blockstore copies only (not leaves kept in a user's fetched file)
-        const held = await this.init.content.holdsBlocks(indexes.map(i => cids[i]))
+        const held = await this.components.content.holdsBlocks(indexes.map(i => cids[i]))
         indexes.forEach((i, j) => { if (held[j]) holders[i].push(peer) })
         return
       }
       let session: StoreSession | undefined
       try {
-        session = await StoreSession.open(this.init.node, peer, signal)
+        session = await StoreSession.open(this.components.node, peer, signal)
         const have = await session.has(indexes.map(i => cids[i]), signal)
         indexes.forEach((i, j) => { if (have[j]) holders[i].push(peer) })
         await session.close()
@@ -284,23 +244,57 @@ export class Placement {
         signal?.throwIfAborted()
         session?.abort(err as Error)
         unreachable.push(peer)
-        this.init.log('asking %s what it holds failed: %s', peer, (err as Error).message)
+        this.log('asking %s what it holds failed: %s', peer, (err as Error).message)
       }
     })
     return { holders, unreachable }
   }
 
+  /**
+   * Of the peers that say they hold each block, the ones that prove it
+   * (/shoal/prove/1.0.0, a fresh nonce per request, checked against this
+   * peer's own copy). A peer that cannot be asked or answers out of
+   * protocol proves nothing.
+   */
+  async proveHolders (cids: CID[], claimedPerBlock: string[][], signal?: AbortSignal): Promise<string[][]> {
+    const proven: string[][] = cids.map(() => [])
+    const byPeer = new Map<string, number[]>()
+    claimedPerBlock.forEach((peers, i) => {
+      for (const peer of peers) {
+        if (peer === this.selfId) continue
+        let list = byPeer.get(peer)
+        if (list == null) byPeer.set(peer, list = [])
+        list.push(i)
+      }
+    })
+    const challenge = { node: this.components.node, readBlock: async (cid: CID) => this.components.content.readBlock(cid) }
+    await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
+      try {
+        const ok = await challengeHolder(challenge, peer, indexes.map(i => cids[i]), signal)
+        indexes.forEach((i, j) => {
+          if (ok[j]) proven[i].push(peer)
+          else this.init.metrics?.holderUnproven()
+        })
+      } catch (err) {
+        signal?.throwIfAborted()
+        indexes.forEach(() => this.init.metrics?.holderUnproven())
+        this.log('asking %s to prove what it holds failed: %s', peer, (err as Error).message)
+      }
+    })
+    return proven
+  }
+
   /** Announces this peer as a provider of `root`; false if that failed. */
   private async announce (root: CID, signal?: AbortSignal): Promise<boolean> {
-    // with no peer to tell, kad-dht's provide would wait for one
-    if (this.init.routingTablePeers().length === 0) return false
-    const timeout = AbortSignal.timeout(PROVIDE_TIMEOUT_MS)
+    const deadline = anySignal([signal], { timeoutMs: PROVIDE_TIMEOUT_MS, message: () => `announcing ${root} took over ${PROVIDE_TIMEOUT_MS / 1000} s` })
     try {
-      for await (const _ of this.init.node.services.dht.provide(root, { signal: signal != null ? AbortSignal.any([signal, timeout]) : timeout })) {}
+      await this.components.overlay.provide(root, { signal: deadline })
       return true
     } catch (err) {
-      this.init.log('announcing %s failed: %s', root, (err as Error).message)
+      this.log('announcing %s failed: %s', root, (err as Error).message)
       return false
+    } finally {
+      deadline.clear()
     }
   }
 }

@@ -1,28 +1,46 @@
 /**
  * Repair, run by every peer on the replicas it holds for others: every
  * interval (jittered ±25% so peers do not run in step) it finds each
- * replica's k closest peers again (ClosestPlanner, a few lookups for all of
- * them), asks those peers which blocks they hold, and pushes a copy to each
- * closest peer that lacks one: after a holder leaves, the next closest takes
- * its place; when a new peer joins closer to a key, it receives the block.
- * A holder that is no longer among the k closest drops its copy, but only
- * once all k closest hold the block. A pass pushes at most maxPushesPerRun
- * copies; the rest wait for the next pass.
+ * replica's k responsible peers again (the overlay's planner, a few lookups
+ * for all of them), asks those peers which blocks they hold, and pushes a
+ * copy to each responsible peer that lacks one: after a holder leaves, the
+ * next one takes its place; when a new peer joins closer to a key, it
+ * receives the block. A holder that is no longer among the k responsible
+ * drops its copy, but only once all k of them prove they hold the block
+ * (/shoal/prove/1.0.0: a hash of the block with a fresh nonce; HAVE and
+ * STORED are only claims, and a few peer IDs generated near a key could
+ * otherwise make every honest holder let go). With `oneProofPerAddress`,
+ * proofs from peers behind one IP address count once. A pass pushes at
+ * most maxPushesPerRun copies; the rest wait for the next pass.
  */
-import type { Logger } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
+import type { Overlay } from '../routing/index.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import type { PlacementMetrics } from './metrics.ts'
 import type { Placement } from './placement.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 
-export interface RepairerInit {
-  placement: Placement
+export interface RepairerComponents {
+  node: Pick<Libp2p, 'peerId' | 'dialProtocol' | 'getConnections'>
+  overlay: Pick<Overlay, 'planner'>
+  placement: Pick<Placement, 'whoHas' | 'proveHolders'>
   content: ContentStore
-  selfId: string
+  logger: ComponentLogger
+}
+
+export interface RepairerInit {
   intervalMs: number
   maxPushesPerRun: number
-  log: Logger
+  /**
+   * Proofs from peers whose connections come from one IP address count as
+   * one (default true): one host running many peer IDs near a key must not
+   * stand for several holders. Off where addresses say nothing about who
+   * runs a peer: a swarm on one machine, a LAN (config
+   * `connections.privateAddresses` in effect).
+   */
+  oneProofPerAddress?: boolean
   metrics?: PlacementMetrics
 }
 
@@ -37,14 +55,18 @@ export interface RepairReport {
 }
 
 export class Repairer {
+  private readonly components: RepairerComponents
   private readonly init: RepairerInit
+  private readonly log: Logger
   private timer?: ReturnType<typeof setTimeout>
   private controller?: AbortController
   private running?: Promise<RepairReport>
   private passes = 0
 
-  constructor (init: RepairerInit) {
+  constructor (components: RepairerComponents, init: RepairerInit) {
+    this.components = components
     this.init = init
+    this.log = components.logger.forComponent('shoal:repair')
   }
 
   /** Repair passes finished since start. */
@@ -61,6 +83,7 @@ export class Repairer {
     clearTimeout(this.timer)
     this.timer = undefined
     this.controller?.abort()
+    // a failed pass was logged where it ran (schedule)
     await this.running?.catch(() => {})
   }
 
@@ -70,8 +93,8 @@ export class Repairer {
     this.timer = setTimeout(() => {
       this.running = this.runOnce(this.controller?.signal)
       this.running
-        .then(report => { if (report.pushed + report.dropped > 0) this.init.log('repair: %o', report) })
-        .catch(err => { if (this.controller?.signal.aborted !== true) this.init.log.error('repair pass failed - %e', err) })
+        .then(report => { if (report.pushed + report.dropped > 0) this.log('repair: %o', report) })
+        .catch(err => { if (this.controller?.signal.aborted !== true) this.log.error('repair pass failed - %e', err) })
         .finally(() => { this.passes++; this.running = undefined; this.schedule() })
     }, this.init.intervalMs * jitter)
     this.timer.unref?.()
@@ -80,7 +103,8 @@ export class Repairer {
   /** One pass over every replica held here. */
   async runOnce (signal?: AbortSignal): Promise<RepairReport> {
     const started = performance.now()
-    const { placement, content, selfId } = this.init
+    const { node, overlay, placement, content } = this.components
+    const selfId = node.peerId.toString()
     this.init.metrics?.repairRun()
     const replicas = (await content.list()).filter(h => h.reason === 'replica')
     const report: RepairReport = { checked: replicas.length, pushed: 0, bytes: 0, dropped: 0, missing: 0, ms: 0 }
@@ -93,22 +117,22 @@ export class Repairer {
       list.push(CID.parse(h.cid))
     }
     let budget = this.init.maxPushesPerRun
-    const planner = placement.planner()
+    const planner = overlay.planner()
     for (const [k, cids] of byK) {
       // peers gone since the routing tables last heard of them cannot answer:
       // leave them out and plan again, so the next closest take their place
-      let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
-      let asked = await placement.whoHas(cids, plan.closest, signal)
+      let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
+      let asked = await placement.whoHas(cids, plan.responsible, signal)
       for (let round = 0; asked.unreachable.length > 0 && round < 3; round++) {
         planner.exclude(asked.unreachable)
-        plan = await planner.plan(cids.map(c => c.multihash.bytes), k, signal)
-        asked = await placement.whoHas(cids, plan.closest, signal)
+        plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
+        asked = await placement.whoHas(cids, plan.responsible, signal)
       }
       const holders = asked.holders
       // peer -> blocks it lacks
       const toPush = new Map<string, number[]>()
       cids.forEach((_, i) => {
-        for (const peer of plan.closest[i]) {
+        for (const peer of plan.responsible[i]) {
           if (peer === selfId || holders[i].includes(peer)) continue
           let list = toPush.get(peer)
           if (list == null) toPush.set(peer, list = [])
@@ -127,7 +151,7 @@ export class Repairer {
         let answered = 0
         let session: StoreSession | undefined
         try {
-          session = await StoreSession.open(placement.node, peer, signal)
+          session = await StoreSession.open(node, peer, signal)
           await session.putMany(allowed.map(i => ({ cid: cids[i], load: async () => content.readBlock(cids[i]) })), k, (j, status, _message, size) => {
             const i = allowed[j]
             answered++
@@ -145,21 +169,48 @@ export class Repairer {
           signal?.throwIfAborted()
           session?.abort(err as Error)
           report.missing += allowed.length - answered
-          this.init.log('repair: pushing to %s failed: %s', peer, (err as Error).message)
+          this.log('repair: pushing to %s failed: %s', peer, (err as Error).message)
         }
       }
-      // not among the closest any more, and every one of them holds it: let go
+      // not among the responsible any more, and every one of them says it
+      // holds the block: let go once they prove it
+      const leaving: number[] = []
       for (let i = 0; i < cids.length; i++) {
-        if (plan.closest[i].includes(selfId)) continue
-        const onClosest = plan.closest[i].filter(p => holders[i].includes(p)).length
-        if (onClosest >= Math.min(k, plan.closest[i].length) && plan.closest[i].length >= k) {
-          await content.dropReplica(cids[i])
-          report.dropped++
-          this.init.metrics?.repairDropped()
-        }
+        const responsible = plan.responsible[i]
+        if (responsible.includes(selfId) || responsible.length < k) continue
+        const claimed = responsible.filter(p => holders[i].includes(p)).length
+        if (claimed >= Math.min(k, responsible.length)) leaving.push(i)
+      }
+      if (leaving.length === 0) continue
+      const proven = await placement.proveHolders(
+        leaving.map(i => cids[i]),
+        leaving.map(i => plan.responsible[i].filter(p => holders[i].includes(p))),
+        signal
+      )
+      for (let j = 0; j < leaving.length; j++) {
+        const i = leaving[j]
+        if (this.distinctHolders(proven[j]) < Math.min(k, plan.responsible[i].length)) continue
+        await content.dropReplica(cids[i])
+        report.dropped++
+        this.init.metrics?.repairDropped()
       }
     }
     report.ms = Math.round(performance.now() - started)
     return report
+  }
+
+  /** How many holders these proofs stand for: one per peer, or one per IP address. */
+  private distinctHolders (peers: string[]): number {
+    if (this.init.oneProofPerAddress === false) return new Set(peers).size
+    return new Set(peers.map(peer => this.addressOf(peer) ?? peer)).size
+  }
+
+  /** The IP address this peer's connection to `peer` comes from. */
+  private addressOf (peer: string): string | undefined {
+    for (const connection of this.components.node.getConnections(peerIdFromString(peer))) {
+      const first = connection.remoteAddr.getComponents()[0]
+      if ((first?.name === 'ip4' || first?.name === 'ip6') && first.value != null) return first.value
+    }
+    return undefined
   }
 }

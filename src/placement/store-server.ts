@@ -1,41 +1,88 @@
 /**
  * The receiving side of /shoal/store/1.0.0: keeps blocks other peers place
  * here, after checking each one. A block is refused, with a status, when it
- * is over the size limit, not a supported CID, not among this peer's k
- * closest (with a margin), past the quota, or when its bytes do not match
- * its CID (then the stream is also reset: the sender is broken or hostile).
- * A malformed or oversized message resets the stream. Each connection may
- * hold only a couple of store streams, each handling one message at a time,
- * so one peer's flood cannot starve the others.
+ * is over the size limit, not a supported CID, not among this peer's own k
+ * closest (with a margin), over its sender's rate of replicas (BUSY: the
+ * sender backs off and offers it again), past the quota, or when its bytes
+ * do not match its CID (then the stream is also reset: the sender is broken
+ * or hostile). A malformed or oversized message resets the stream.
+ *
+ * One peer's flood cannot starve the others: a peer may have only a few
+ * store streams open, the received blocks waiting to be stored share one
+ * budget of which each peer gets at most a share (its stream is simply not
+ * read while it is at its share), and each peer's replicas are rate-limited.
+ *
+ * The stream itself (framing, queue, budget, timeouts, teardown) is
+ * src/wire/request-stream.ts; this file is the two requests and their answers.
  */
-import { pbStream } from '@libp2p/utils'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { checkSupported, matchesCid } from '../content/cid.ts'
+import { DEFAULT_REPLICAS } from '../constants.ts'
 import type { ContentStore } from '../store/content-store.ts'
-import { MAX_BLOCK_BYTES, MAX_CIDS_PER_QUERY, STREAM_LIMITS } from '../wire/limits.ts'
-import { isEndOfStream } from '../wire/streams.ts'
+import { DiskFullError, QuotaExceededError } from '../store/errors.ts'
+import { ByteBudget } from '../wire/byte-budget.ts'
+import { WireProtocolError } from '../wire/errors.ts'
+import { whichHeld } from '../content/held.ts'
+import { lengthPrefixed } from '../wire/length-prefix.ts'
+import { MAX_BLOCK_BYTES, MAX_MESSAGE_BYTES, RESERVE_TIMEOUT_MS, SLOW_READ_MIN_BYTES, SLOW_READ_WINDOW_MS } from '../wire/limits.ts'
+import { PeerRateLimit, type RateLimit } from '../wire/peer-rate-limit.ts'
+import { PeerStreams } from '../wire/peer-streams.ts'
+import { RequestStream, type Answer, type Job, type RequestStreamLimits } from '../wire/request-stream.ts'
 import {
-  StoreRequestCodec, StoreResponseCodec, StoreStatus,
+  decodeStoreRequest, StoreResponseCodec, StoreStatus,
   type HasMessage, type PutMessage, type StoreRequest, type StoreResponse
 } from '../wire/store-messages.ts'
+import { PUT_WINDOW } from './store-client.ts'
 
-/** Store streams one connection may have open at once. */
+const MiB = 1024 * 1024
+
+/** Store streams one connection may have open at once (libp2p's per-connection cap). */
 export const MAX_INBOUND_STORE_STREAMS = 2
-/** A store stream idle this long is closed. */
+/**
+ * Store streams one peer may have open at once, over all its connections:
+ * as many as one connection allows. Each paused stream may hold what the
+ * sender still had window for (up to MUXER_MAX_WINDOW_BYTES), so this
+ * bounds a peer's memory here too.
+ */
+export const MAX_STORE_STREAMS_PER_PEER = MAX_INBOUND_STORE_STREAMS
+/** A store stream with nothing owed that sends no request for this long is reset. */
 export const STORE_IDLE_TIMEOUT_MS = 30_000
-/** Unanswered requests a sender may have on one store stream. */
+/** Requests read ahead on one store stream; while this many wait, the stream is not read. */
 export const MAX_PIPELINED_REQUESTS = 8
 /** Received block bytes held in memory before storing, across every store stream. */
-export const MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+export const MAX_BUFFERED_BYTES = 64 * MiB
+/** Of MAX_BUFFERED_BYTES, what one peer's streams may hold: an honest sender's whole window of puts. */
+export const MAX_BUFFERED_BYTES_PER_PEER = PUT_WINDOW * MAX_MESSAGE_BYTES
 /** The most replicas a sender may ask this peer to count itself in for. */
 export const MAX_REPLICAS = 64
+/** Replica bytes one peer may place here: on average per second, and at once. */
+export const PEER_REPLICA_BYTES: RateLimit = { perSecond: 64 * MiB, burst: 512 * MiB }
+/** Replicas (puts accepted) one peer may place here: on average per second, and at once. */
+export const PEER_REPLICA_PUTS: RateLimit = { perSecond: 1024, burst: 8192 }
+/** Peers whose replica rates are remembered at once (the least recently active are forgotten). */
+export const MAX_RATE_LIMITED_PEERS = 4096
+
+export const STORE_STREAM_LIMITS: RequestStreamLimits = {
+  maxMessageBytes: MAX_MESSAGE_BYTES,
+  idleTimeoutMs: STORE_IDLE_TIMEOUT_MS,
+  maxQueued: MAX_PIPELINED_REQUESTS,
+  slowRead: { windowMs: SLOW_READ_WINDOW_MS, minBytes: SLOW_READ_MIN_BYTES },
+  reserveTimeoutMs: RESERVE_TIMEOUT_MS
+}
 
 export interface StoreServerInit {
   content: ContentStore
   /** This peer's rank (0 = closest) for a key among the peers it knows, itself included. */
   rankOf: (key: Uint8Array) => number
   log: Logger
+  /** This peer's replica count (config `replicas`, default 3): the k it ranks itself against. */
+  replicas?: number
+  /** Per-peer rates of incoming replicas (defaults PEER_REPLICA_BYTES, PEER_REPLICA_PUTS). */
+  peerReplicaBytes?: RateLimit
+  peerReplicaPuts?: RateLimit
+  /** Stream limits (default STORE_STREAM_LIMITS). */
+  limits?: Partial<RequestStreamLimits>
   /** Counters for /metrics. */
   onStored?: (bytes: number) => void
   onRefused?: (status: number) => void
@@ -43,114 +90,71 @@ export interface StoreServerInit {
 
 export class StoreServer {
   private readonly init: StoreServerInit
+  private readonly limits: RequestStreamLimits
+  /** The k this peer ranks itself against, whatever a sender claims. */
+  private readonly replicas: number
+  /** Bytes of received blocks waiting to be stored, across all streams, with a share per peer. */
+  private readonly received = new ByteBudget(MAX_BUFFERED_BYTES, MAX_BUFFERED_BYTES_PER_PEER)
+  private readonly streams = new PeerStreams(MAX_STORE_STREAMS_PER_PEER)
+  private readonly replicaBytes: PeerRateLimit
+  private readonly replicaPuts: PeerRateLimit
 
   constructor (init: StoreServerInit) {
     this.init = init
+    this.limits = { ...STORE_STREAM_LIMITS, ...init.limits }
+    this.replicas = Math.min(Math.max(Math.floor(init.replicas ?? DEFAULT_REPLICAS), 1), MAX_REPLICAS)
+    this.replicaBytes = new PeerRateLimit(init.peerReplicaBytes ?? PEER_REPLICA_BYTES, MAX_RATE_LIMITED_PEERS)
+    this.replicaPuts = new PeerRateLimit(init.peerReplicaPuts ?? PEER_REPLICA_PUTS, MAX_RATE_LIMITED_PEERS)
+  }
+
+  /** What the server holds now: open streams, and bytes of received blocks waiting to be stored. */
+  get stats (): { streams: number, bufferedBytes: number } {
+    return { streams: this.streams.total, bufferedBytes: this.received.inUseBytes }
   }
 
   /**
-   * Accepts a block when this peer ranks among the `replicas` closest it
-   * knows plus a margin of as many again (at least 2): routing tables differ
-   * from peer to peer, and refusing a rightful replica is worse than keeping
-   * an extra one that repair later moves.
+   * Accepts a block when this peer ranks among its own `replicas` closest
+   * it knows plus a margin of as many again (at least 2): routing tables
+   * differ from peer to peer, and refusing a rightful replica is worse than
+   * keeping an extra one that repair later moves. The k a sender claims is
+   * not used here: with k up to 64, every key would qualify on every peer of
+   * a small network.
    */
-  isCloseEnough (key: Uint8Array, replicas: number): boolean {
-    const k = Math.min(Math.max(replicas, 1), MAX_REPLICAS)
+  isCloseEnough (key: Uint8Array): boolean {
+    const k = this.replicas
     return this.init.rankOf(key) < k + Math.max(2, k)
   }
 
-  /** Bytes of received blocks waiting to be stored, across all streams. */
-  private buffered = 0
-  private readonly bufferWaiters: Array<() => void> = []
-
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
-    const remote = connection.remotePeer.toString()
-    const pb = pbStream(stream, STREAM_LIMITS)
-    const queue: Array<{ request: StoreRequest, bytes: number }> = []
-    let readerDone = false
-    let closed = false
-    let failure: Error | undefined
-    let wake: (() => void) | undefined
-    // Requests are read ahead while earlier ones are stored, so a sender that
-    // pipelines its puts gets them written together.
-    const reader = (async () => {
-      try {
-        while (true) {
-          let request: StoreRequest
-          try {
-            request = await pb.read(StoreRequestCodec, { signal: AbortSignal.timeout(STORE_IDLE_TIMEOUT_MS) })
-          } catch (err) {
-            if (isEndOfStream(err)) return
-            throw err
-          }
-          if ((request.put == null) === (request.has == null)) throw new Error('a store request must carry exactly one of put / has')
-          if (queue.length >= MAX_PIPELINED_REQUESTS) throw new Error(`more than ${MAX_PIPELINED_REQUESTS} unanswered store requests`)
-          const bytes = request.put?.data.length ?? 0
-          await this.reserve(bytes)
-          // the writer gave up meanwhile: nobody will release this
-          if (closed) { this.release(bytes); return }
-          queue.push({ request, bytes })
-          wake?.()
-        }
-      } catch (err) {
-        failure = err as Error
-      } finally {
-        readerDone = true
-        wake?.()
-      }
-    })()
-    try {
-      while (true) {
-        if (failure != null) throw failure
-        if (queue.length === 0) {
-          if (readerDone) break
-          await new Promise<void>(resolve => { wake = resolve })
-          wake = undefined
-          continue
-        }
-        const first = queue[0]
-        if (first.request.has != null) {
-          queue.shift()
-          await pb.write(await this.has(first.request.has), StoreResponseCodec)
-          continue
-        }
-        // every put waiting now, stored together
+    const requests = new RequestStream<StoreRequest>(stream, connection, {
+      name: 'store',
+      log: this.init.log,
+      limits: this.limits,
+      streams: this.streams,
+      receiveBudget: this.received
+    })
+    await requests.serve({
+      onRequest: (body, queue, hold) => { queue.push(decodeStoreRequest(body), hold) },
+      // every put waiting now, stored together (one folder sync for the lot)
+      batchSize: jobs => {
         let n = 0
-        while (n < queue.length && queue[n].request.put != null) n++
-        const batch = queue.splice(0, n)
-        let responses: StoreResponse[]
-        try {
-          responses = await this.putBatch(batch.map(b => b.request.put!), remote)
-        } finally {
-          for (const b of batch) this.release(b.bytes)
-        }
-        for (const response of responses) {
-          await pb.write(response, StoreResponseCodec)
-          if (response.statuses[0] === StoreStatus.BAD_BLOCK) {
-            throw new Error(`peer ${remote} sent a block whose bytes do not match its CID`)
-          }
-        }
-      }
-      await reader
-      await stream.close()
-    } catch (err) {
-      this.init.log('store stream from %s reset: %s', remote, (err as Error).message)
-      closed = true
-      stream.abort(err as Error)
-      for (const b of queue.splice(0)) this.release(b.bytes)
-    }
+        while (n < jobs.length && jobs[n].work.put != null) n++
+        return n
+      },
+      answer: async jobs => this.answer(jobs, requests.remote)
+    })
   }
 
-  private async reserve (bytes: number): Promise<void> {
-    while (this.buffered > 0 && this.buffered + bytes > MAX_BUFFERED_BYTES) {
-      await new Promise<void>(resolve => { this.bufferWaiters.push(resolve) })
+  private async answer (jobs: Array<Job<StoreRequest>>, remote: string): Promise<Answer> {
+    const has = jobs[0].work.has
+    if (has != null) return { messages: [[encode(await this.has(has))]] }
+    const responses = await this.putBatch(jobs.map(j => j.work.put!), remote)
+    const bad = responses.findIndex(r => r.statuses[0] === StoreStatus.BAD_BLOCK)
+    if (bad < 0) return { messages: responses.map(r => [encode(r)]) }
+    return {
+      messages: responses.slice(0, bad + 1).map(r => [encode(r)]),
+      resetAfter: new WireProtocolError(`peer ${remote} sent a block whose bytes do not match its CID`)
     }
-    this.buffered += bytes
-  }
-
-  private release (bytes: number): void {
-    this.buffered -= bytes
-    this.bufferWaiters.shift()?.()
   }
 
   private async putBatch (puts: PutMessage[], remote: string): Promise<StoreResponse[]> {
@@ -161,6 +165,7 @@ export class StoreServer {
     }
     const responses: Array<StoreResponse | undefined> = []
     const accepted: Array<{ index: number, cid: CID, bytes: Uint8Array, replicas: number }> = []
+    let wait = 0
     puts.forEach((put, index) => {
       let cid: CID
       try {
@@ -172,8 +177,10 @@ export class StoreServer {
       }
       if (put.data.length > MAX_BLOCK_BYTES) {
         responses[index] = refuse(StoreStatus.TOO_LARGE, `block of ${put.data.length} bytes is over the ${MAX_BLOCK_BYTES}-byte limit`)
-      } else if (!this.isCloseEnough(cid.multihash.bytes, put.replicas)) {
-        responses[index] = refuse(StoreStatus.NOT_CLOSEST, `this peer is not among the ${put.replicas} closest to ${cid}`)
+      } else if (!this.isCloseEnough(cid.multihash.bytes)) {
+        responses[index] = refuse(StoreStatus.NOT_CLOSEST, `this peer is not among the ${this.replicas} closest to ${cid}`)
+      } else if ((wait = this.replicaWaitMs(remote, put.data.length)) > 0) {
+        responses[index] = { ...refuse(StoreStatus.BUSY, `over this sender's rate of replicas; offer again in ${wait} ms`), retry_after_ms: wait }
       } else if (!matchesCid(cid, put.data)) {
         responses[index] = refuse(StoreStatus.BAD_BLOCK, `bytes do not match ${cid}`)
       } else {
@@ -190,7 +197,7 @@ export class StoreServer {
       accepted.forEach(({ index, bytes }, i) => {
         const result = results[i]
         if (result instanceof Error) {
-          if (result.name === 'QuotaExceededError' || result.name === 'DiskFullError') {
+          if (result instanceof QuotaExceededError || result instanceof DiskFullError) {
             responses[index] = refuse(StoreStatus.OVER_QUOTA, result.message)
           } else {
             this.init.log.error('storing a replica failed - %e', result)
@@ -205,13 +212,21 @@ export class StoreServer {
     return responses as StoreResponse[]
   }
 
-  private async has (has: HasMessage): Promise<StoreResponse> {
-    if (has.cids.length > MAX_CIDS_PER_QUERY) throw new Error(`a has query of ${has.cids.length} CIDs is over the limit of ${MAX_CIDS_PER_QUERY}`)
-    const cids = has.cids.map(bytes => { try { return CID.decode(bytes) } catch { return undefined } })
-    const valid = cids.filter(c => c != null)
-    const held = await this.init.content.holdsBlocks(valid)
-    const heldKeys = new Set(valid.filter((_, i) => held[i]).map(c => c.toString()))
-    const statuses = cids.map(c => c != null && heldKeys.has(c.toString()) ? StoreStatus.HAVE : StoreStatus.DONT_HAVE)
-    return { statuses, message: '' }
+  /** 0, and the block counted against its sender's rates; or how long until the sender may place it. */
+  private replicaWaitMs (remote: string, bytes: number): number {
+    const wait = Math.max(this.replicaBytes.waitMs(remote, bytes), this.replicaPuts.waitMs(remote, 1))
+    if (wait > 0) return wait
+    this.replicaBytes.take(remote, bytes)
+    this.replicaPuts.take(remote, 1)
+    return 0
   }
+
+  private async has (has: HasMessage): Promise<StoreResponse> {
+    const held = await whichHeld(has.cids, async cids => this.init.content.holdsBlocks(cids))
+    return { statuses: held.map(h => h ? StoreStatus.HAVE : StoreStatus.DONT_HAVE), message: '' }
+  }
+}
+
+function encode (response: StoreResponse): Uint8Array {
+  return lengthPrefixed(StoreResponseCodec.encode(response))
 }

@@ -121,7 +121,12 @@ export interface Overlay {
   /** How many of `among` come before `peerId` in responsibility order for `key`. */
   rank: (key: Uint8Array, peerId: string, among: Iterable<string>) => number
 
-  /** Peers in this peer's routing state (without itself). */
+  /**
+   * Peers in this peer's routing state that it believes alive (without
+   * itself): what rank and planning count. Routing state that keeps a
+   * departed peer for a while (kad-dht's table does, until the peer fails
+   * a query) leaves out the peers known to have gone.
+   */
   knownPeers: () => string[]
   routing: () => RoutingSnapshot
 
@@ -132,7 +137,10 @@ export interface Overlay {
   /** A planner for many keys (one per placement or repair pass: it caches what it learns). */
   planner: () => ResponsiblePlanner
 
-  /** Announces this peer as a holder of the whole DAG under `root`. */
+  /**
+   * Announces this peer as a holder of the whole DAG under `root`; rejects
+   * when the announcement could not be made (NoPeersError: nobody to tell).
+   */
   provide: (root: CID, options?: AbortOptions) => Promise<void>
   /** Peers that announced `root`, as they are found. */
   findProviders: (root: CID, options?: AbortOptions) => AsyncIterable<string>

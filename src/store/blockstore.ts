@@ -25,7 +25,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import fs from 'node:fs/promises'
+import fs, { type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { CID } from 'multiformats/cid'
@@ -43,8 +43,8 @@ const HAS_SLICE = 128
 const SYNC_CONCURRENCY = 32
 /**
  * Block fsyncs in flight at once: each holds a libuv thread for the whole
- * disk write, and measured here 4-8 at once reach 600-870 MiB/s; more would
- * leave no thread for the reads and writes queued behind them.
+ * disk write, and a few at once reach the disk's speed (docs/benchmarks.md);
+ * more would leave no thread for the reads and writes queued behind them.
  */
 const FSYNCS_AT_ONCE = 6
 /** Bytes of staged blocks written and not yet fsynced, at most; `stage` waits beyond. */
@@ -52,9 +52,27 @@ const STAGED_MAX_BYTES = 32 * 1024 * 1024
 /** Filesystems without hard links (FAT) answer link() with one of these. */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
 
+/**
+ * The fsyncs a blockstore makes on this thread: a block file once written,
+ * and the folders its names went into. Tests slow them down or hold them.
+ */
+export interface BlockstoreSync {
+  /** fsyncs a block file just written (its handle is still open). */
+  file: (handle: FileHandle) => Promise<void>
+  /** fsyncs a folder, so the names in it are durable. */
+  folder: (dir: string) => Promise<void>
+}
+
+export interface BlockstoreComponents {
+  /** Default: the file's and the folder's own fsync. */
+  fsync?: BlockstoreSync
+}
+
 export interface BlockstoreInit {
-  /** Bytes the store may hold; Infinity for no limit. */
-  quotaBytes: number
+  /** The folder of block files. */
+  dir: string
+  /** Bytes the store may hold (default: no limit; the content store sets it once open). */
+  quotaBytes?: number
   /**
    * fsync each block before it is renamed into place (default true). Off,
    * a killed process still never leaves a bad block (the kernel keeps the
@@ -90,11 +108,22 @@ export interface BlockstoreUsage {
   blocks: number
   bytes: number
   quotaBytes: number
+  /** Of `bytes`, those kept for others (replicas): outside `quotaBytes`, under `replicaQuotaBytes`. */
+  replicaBytes: number
+  replicaQuotaBytes: number
 }
 
 export class FsBlockstore {
   readonly dir: string
+  /** What the user's own writes (shares, fetches) may take, replicas not counted. */
   quotaBytes: number
+  /**
+   * Bytes of blocks kept for others, counted by the content store (it
+   * knows which blocks are replicas): the user's quota leaves them out, and
+   * their own quota is the content store's to check.
+   */
+  replicaBytes = 0
+  replicaQuotaBytes = Infinity
   readonly syncWrites: boolean
   private blocks = 0
   private bytes = 0
@@ -110,10 +139,12 @@ export class FsBlockstore {
   private workers?: LeafWorkers
   private readonly fsyncs = new Budget(FSYNCS_AT_ONCE)
   private readonly staging = new Budget(STAGED_MAX_BYTES)
+  private readonly fsync: BlockstoreSync
 
-  constructor (dir: string, init: BlockstoreInit) {
-    this.dir = dir
-    this.quotaBytes = init.quotaBytes
+  constructor (components: BlockstoreComponents, init: BlockstoreInit) {
+    this.fsync = components.fsync ?? { file: async handle => { await handle.sync() }, folder: syncFolder }
+    this.dir = init.dir
+    this.quotaBytes = init.quotaBytes ?? Infinity
     this.syncWrites = init.sync ?? true
     this.leafWorkerCount = init.leafWorkers
   }
@@ -142,7 +173,7 @@ export class FsBlockstore {
   }
 
   usage (): BlockstoreUsage {
-    return { blocks: this.blocks, bytes: this.bytes, quotaBytes: this.quotaBytes }
+    return { blocks: this.blocks, bytes: this.bytes, quotaBytes: this.quotaBytes, replicaBytes: this.replicaBytes, replicaQuotaBytes: this.replicaQuotaBytes }
   }
 
   pathOf (cid: CID): string {
@@ -156,9 +187,9 @@ export class FsBlockstore {
 
   /**
    * `has` for a list of blocks (a have list, a fetch's start), looked up
-   * with synchronous calls on this thread, HAS_SLICE at a time. Measured:
-   * 256 lookups as `has` cost 12-40 ms of CPU (a thread-pool round trip and
-   * a promise each), as `existsSync` 5-13; at the start of a fetch every
+   * with synchronous calls on this thread, HAS_SLICE at a time: as `has`
+   * each lookup costs a thread-pool round trip and a promise, several times
+   * an `existsSync` (docs/benchmarks.md); at the start of a fetch every
    * connected peer answers a have list at once, and on a loopback swarm
    * they all share the same cores.
    */
@@ -196,15 +227,17 @@ export class FsBlockstore {
   /**
    * Stores a block whose bytes the caller has checked against the CID.
    * Resolves true when the block is new, false when it was already there.
+   * `forOthers`: a replica, outside the user's quota (the caller checks
+   * the replica quota).
    */
-  async put (cid: CID, bytes: Uint8Array): Promise<boolean> {
+  async put (cid: CID, bytes: Uint8Array, options: { forOthers?: boolean } = {}): Promise<boolean> {
     const key = cidKey(cid)
     const pending = this.writing.get(key)
     if (pending != null) {
       await pending
       return false
     }
-    const write = this.write(key, bytes).finally(() => { this.writing.delete(key) })
+    const write = this.write(key, bytes, undefined, options.forOthers === true).finally(() => { this.writing.delete(key) })
     this.writing.set(key, write)
     return write
   }
@@ -237,14 +270,14 @@ export class FsBlockstore {
   }
 
   /** Writes a block; `onWritten` is called once its bytes are in the temp file (before the fsync). */
-  private async write (key: string, bytes: Uint8Array, onWritten?: () => void): Promise<boolean> {
+  private async write (key: string, bytes: Uint8Array, onWritten?: () => void, forOthers = false): Promise<boolean> {
     const shard = shardOf(key)
     const file = path.join(this.dir, shard, key)
     if (await fs.access(file).then(() => true, () => false)) return false
-    if (this.bytes + this.reserved + bytes.length > this.quotaBytes) {
-      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.bytes)} stored, quota ${formatBytes(this.quotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
+    if (!forOthers && this.userBytes() + this.reserved + bytes.length > this.quotaBytes) {
+      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.userBytes())} stored, quota ${formatBytes(this.quotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
     }
-    this.reserved += bytes.length
+    if (!forOthers) this.reserved += bytes.length
     const tmp = `${file}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`
     try {
       await this.ensureShard(shard)
@@ -254,7 +287,7 @@ export class FsBlockstore {
         let done = 0
         while (done < bytes.length) done += (await handle.write(bytes, done, bytes.length - done, done)).bytesWritten
         onWritten?.()
-        if (this.syncWrites) await this.fsyncs.run(1, async () => { await handle.sync() })
+        if (this.syncWrites) await this.fsyncs.run(1, async () => { await this.fsync.file(handle) })
       } finally {
         await handle.close()
       }
@@ -265,7 +298,7 @@ export class FsBlockstore {
     } finally {
       // unlink, not rm: rm looks the path up first and walks it as a tree
       await fs.unlink(tmp).catch(() => {})
-      this.reserved -= bytes.length
+      if (!forOthers) this.reserved -= bytes.length
     }
     this.dirtyShards.add(shard)
     this.blocks++
@@ -281,7 +314,7 @@ export class FsBlockstore {
    * must stay open until this resolves.
    */
   async putLeaves (batch: LeafBatch): Promise<StoredLeaf[]> {
-    const write = this.bytes + this.reserved + batch.length <= this.quotaBytes
+    const write = this.userBytes() + this.reserved + batch.length <= this.quotaBytes
     if (write) this.reserved += batch.length
     this.workers ??= new LeafWorkers({ dir: this.dir, sync: this.syncWrites, tempSuffix: TEMP_SUFFIX, workers: this.leafWorkerCount })
     let result
@@ -311,9 +344,14 @@ export class FsBlockstore {
       leaves.push({ cid, size, written: status === LeafStatus.WRITTEN })
     }
     if (refused > 0) {
-      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.bytes)} stored, quota ${formatBytes(this.quotaBytes)}; ${formatBytes(refused)} more do not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
+      throw new QuotaExceededError(`storage quota exceeded: ${formatBytes(this.userBytes())} stored, quota ${formatBytes(this.quotaBytes)}; ${formatBytes(refused)} more do not fit (raise "storage.quota" in config.json or remove content with "shoal rm")`)
     }
     return leaves
+  }
+
+  /** Bytes counted against the user's quota: all but the replicas'. */
+  private userBytes (): number {
+    return Math.max(0, this.bytes - this.replicaBytes)
   }
 
   /** Stops the leaf workers (they start again on the next `putLeaves`). */
@@ -363,7 +401,7 @@ export class FsBlockstore {
       while (next < shards.length) {
         const shard = shards[next++]
         try {
-          await syncFolder(path.join(this.dir, shard))
+          await this.fsync.folder(path.join(this.dir, shard))
         } catch (err) {
           // not durable: dirty again, so the next sync retries it
           this.dirtyShards.add(shard)

@@ -10,37 +10,61 @@
  * exclusively, so a GC runs between two batches of a long import.
  */
 import fs from 'node:fs/promises'
-import type { Logger } from '@libp2p/interface'
+import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { BlockMismatchError, cidKey, RAW_CODE, verifyBlock } from '../content/cid.ts'
+import { BlockMismatchError, cidKey, matchesCid, RAW_CODE, SHA256_CODE, verifyBlock } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
 import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
+import { HashWorker } from '../content/hash-worker.ts'
 import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, type ImportResult, type Leaf } from '../content/importer.ts'
+import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
-import { parseByteSize } from '../utils/bytes.ts'
+import { formatBytes, parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
 import { mapConcurrent } from '../utils/wait.ts'
-import { FsBlockstore, type BlockstoreUsage, type LeafBatch } from './blockstore.ts'
-import { BlockNotFoundError, ContentNotFoundError, InvalidPathError } from './errors.ts'
+import type { BlockstoreUsage, FsBlockstore, LeafBatch } from './blockstore.ts'
+import { ContentNotFoundError, InvalidPathError, QuotaExceededError } from './errors.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
-import { FileLeaves, type FileLeaf } from './file-leaves.ts'
+import { FetchSession } from './fetch-session.ts'
+import { FileLeaves, type KeptFile } from './file-leaves.ts'
+import { InFlight } from './in-flight.ts'
+import { NeedsRepair, type RepairNeed } from './needs-repair.ts'
+import { BlockIndex } from './block-index.ts'
 
-/** Leaves kept in files re-hashed at once by `hasBlocks` (each is read whole into memory). */
+/** Blocks re-hashed at once by `hasBlocks` with `recheck` (each is read whole into memory). */
 const RECHECKS_AT_ONCE = 16
 
-export interface ContentStoreInit {
-  /** Folder of the blockstore. */
-  blocksDir: string
+export interface ContentStoreComponents {
+  /** Holdings and the records of leaves kept in fetched files. */
   datastore: Datastore
-  /** config storage.quota: "auto", bytes, or a size string. */
-  quota: 'auto' | number | string
-  /** config storage.sync: fsync every block before it is visible. */
-  sync?: boolean
-  log: Logger
+  /** The block files (its `sync` is config storage.sync); opened and closed with the store. */
+  blockstore: FsBlockstore
+  logger: ComponentLogger
+  /** Re-hashes blocks read from the blockstore off the main thread (default: the store's own worker). */
+  hasher?: Pick<HashWorker, 'digest'>
 }
+
+export interface ContentStoreInit {
+  /** config storage.quota, what the user's own shares and fetches may take: "auto" (default: half of the disk), bytes, or a size string. */
+  quota?: 'auto' | number | string
+  /**
+   * What replicas kept for others may take, apart from `quota`, so a flood
+   * of them never makes the user's own share or fetch fail: "auto"
+   * (default: a quarter of the disk, i.e. of stored + free bytes when the
+   * store opens), bytes, or a size string.
+   */
+  replicaQuota?: 'auto' | number | string
+  /** config replicas: a replica held here is kept for at least this many copies (default DEFAULT_REPLICAS). */
+  replicas?: number
+  /** A GC runs this often while the store is open (default GC_INTERVAL_MS; 0: never on its own). */
+  gcIntervalMs?: number
+}
+
+/** How often the store sweeps what nothing holds on its own (orphans of crashes and failed writes). */
+export const GC_INTERVAL_MS = 60 * 60 * 1000
 
 export interface ShareOptions {
   chunkSize?: number
@@ -56,42 +80,18 @@ export interface ShareResult extends ImportResult {
   name?: string
 }
 
-export interface FetchSession {
-  /** Protects a block already here from GC for the rest of the download (once `kept()` resolves). */
-  keep: (cid: CID) => void
-  /**
-   * Resolves once no GC that began before the last `keep` is still
-   * sweeping: only then may a block found here be counted on.
-   */
-  kept: () => Promise<void>
-  /**
-   * Stores a block; `verified` says the caller already hashed it against the
-   * CID. Resolves once the bytes are written (the caller may reuse them),
-   * with `stored`, which resolves when the block is durable and in the store.
-   */
-  storeBlock: (cid: CID, bytes: Uint8Array, options?: { verified?: boolean }) => Promise<{ stored: Promise<void> }>
-  /**
-   * Keeps raw leaves where they already are, in the file this download
-   * writes (`path`, renamed to `final` when complete), instead of a copy in
-   * the blockstore. The caller has made those bytes durable first.
-   */
-  keepInFile: (root: CID, path: string, final: string, leaves: FileLeaf[]) => Promise<void>
-  /** That file was renamed (to its final name). */
-  fileRenamed: (root: CID, from: string, to: string) => Promise<void>
-  /**
-   * Copies the leaves kept in `path` (a fetch's output given up while the
-   * download goes on for others) into the blockstore, so what is held does
-   * not depend on a file left behind. The file's records stay, as a second
-   * place (a resume into it finds them; reads re-hash and fall back).
-   */
-  moveToStore: (root: CID, path: string) => Promise<void>
-  commit: (root: CID, info: { size: number, blocks: number }) => Promise<void>
-  close: () => void
+export interface BlockPlaces {
+  /** A block file in the blockstore. */
+  blockstore: boolean
+  /** Fetched files that keep it (raw leaves only). */
+  files: Array<{ path: string, offset: number }>
 }
 
 export interface GcResult {
   blocks: number
   bytes: number
+  /** Held DAGs that could not be walked whole (a node missing or corrupt): nothing was swept, they need repair. */
+  incomplete?: string[]
 }
 
 export interface VerifyResult {
@@ -101,6 +101,8 @@ export interface VerifyResult {
   bad: string[]
   /** True when the bad blocks were removed. */
   removed: boolean
+  /** With `repair`: held DAGs now missing blocks, recorded as needing repair (a fetch of each brings them back). */
+  needsRepair?: string[]
 }
 
 export interface RemoveResult {
@@ -110,38 +112,74 @@ export interface RemoveResult {
 }
 
 export class ContentStore {
-  readonly blockstore: FsBlockstore
+  private readonly blockstore: FsBlockstore
   /** Leaves of fetched files kept inside those files (file-leaves.ts). */
-  readonly fileLeaves: FileLeaves
-  readonly holdings: Holdings
-  private readonly quota: ContentStoreInit['quota']
+  private readonly fileLeaves: FileLeaves
+  private readonly holdings: Holdings
+  private readonly quota: NonNullable<ContentStoreInit['quota']>
+  private readonly replicaQuota: NonNullable<ContentStoreInit['replicaQuota']>
+  /** Bytes of replica puts being written, counted against the replica quota already. */
+  private replicaReserved = 0
+  private readonly replicas: number
   private readonly log: Logger
   private readonly lock = new RwLock()
   private readonly closing = new AbortController()
   /** Blocks of downloads and imports in progress, which GC must not sweep. */
-  private readonly fetching = new Set<Set<string>>()
+  private readonly inFlight = new InFlight()
+  private readonly hasher: Pick<HashWorker, 'digest'>
+  /** The hash worker this store started itself (closed with it). */
+  private readonly ownHasher?: HashWorker
+  /** Held DAGs found incomplete, until a fetch repairs them. */
+  private readonly needsRepair: NeedsRepair
+  /** Which held DAGs contain each block (for `holdsBlocks`). */
+  private readonly blockIndex: BlockIndex
+  private readonly gcIntervalMs: number
+  private gcTimer?: ReturnType<typeof setInterval>
 
-  constructor (init: ContentStoreInit) {
-    this.blockstore = new FsBlockstore(init.blocksDir, { quotaBytes: Infinity, sync: init.sync })
-    this.holdings = new Holdings(init.datastore)
-    this.fileLeaves = new FileLeaves(init.datastore, init.log)
-    this.quota = init.quota
-    this.log = init.log
+  constructor (components: ContentStoreComponents, init: ContentStoreInit = {}) {
+    this.log = components.logger.forComponent('shoal:store')
+    this.blockstore = components.blockstore
+    this.holdings = new Holdings(components.datastore)
+    this.fileLeaves = new FileLeaves(components.datastore, this.log)
+    this.needsRepair = new NeedsRepair(components.datastore)
+    this.blockIndex = new BlockIndex(components.datastore)
+    this.gcIntervalMs = init.gcIntervalMs ?? GC_INTERVAL_MS
+    this.quota = init.quota ?? 'auto'
+    this.replicaQuota = init.replicaQuota ?? 'auto'
+    this.replicas = init.replicas ?? DEFAULT_REPLICAS
+    if (components.hasher == null) this.ownHasher = new HashWorker()
+    this.hasher = components.hasher ?? this.ownHasher!
   }
 
   async open (): Promise<void> {
     await this.blockstore.open()
     await this.fileLeaves.open()
     this.blockstore.quotaBytes = await resolveQuota(this.quota, this.blockstore.dir, this.blockstore.usage().bytes)
+    this.blockstore.replicaQuotaBytes = await resolveQuota(this.replicaQuota, this.blockstore.dir, this.blockstore.usage().bytes, REPLICA_AUTO_SHARE)
+    let replicaBytes = 0
+    for (const h of await this.holdings.all()) if (h.reason === 'replica') replicaBytes += h.size
+    this.blockstore.replicaBytes = replicaBytes
+    await this.checkBlockIndex()
     const usage = this.blockstore.usage()
     this.log('blockstore: %d blocks, %d bytes, quota %d', usage.blocks, usage.bytes, usage.quotaBytes)
+    if (this.gcIntervalMs > 0 && this.gcTimer == null) {
+      // orphans (a crash mid-import, a failed write) are swept without anyone asking
+      this.gcTimer = setInterval(() => {
+        if (this.closing.signal.aborted) return
+        this.gc().catch(err => { this.log.error('periodic gc - %e', err) })
+      }, this.gcIntervalMs)
+      this.gcTimer.unref()
+    }
   }
 
   /** Aborts imports in progress and waits for every store operation to end. */
   async close (): Promise<void> {
     this.closing.abort(new ShoalError('the daemon is shutting down'))
+    clearInterval(this.gcTimer)
+    this.gcTimer = undefined
     await this.lock.exclusive(async () => {})
     await this.blockstore.close()
+    await this.ownHasher?.close()
   }
 
   usage (): BlockstoreUsage {
@@ -152,21 +190,66 @@ export class ContentStore {
   readonly getBlock: BlockGetter = async (cid) => this.readBlock(cid)
 
   /**
-   * A block from the blockstore or, for a leaf kept in a fetched file, from
-   * that file (always re-hashed: the file is the user's). `verify: false`
-   * skips re-hashing blockstore blocks, for callers whose reader verifies.
+   * A verified block, from the blockstore or, for a leaf kept in a fetched
+   * file, from that file. Every block read is re-hashed (blockstore blocks
+   * on the hash worker): no byte leaves this store unverified, whoever asks
+   * (serving, placement, an output). A blockstore block that no longer
+   * matches is removed (`evictCorrupt`), so a good copy can take its
+   * place, and the read fails with BlockMismatchError. `options.verify` is
+   * accepted and ignored: there is no unverified read.
    */
   async readBlock (cid: CID, options: { verify?: boolean } = {}): Promise<Uint8Array> {
+    void options
     if (this.fileLeaves.has(cid)) {
       const bytes = await this.fileLeaves.read(cid)
       if (bytes != null) return bytes
     }
-    return this.blockstore.get(cid, options)
+    const bytes = await this.blockstore.get(cid, { verify: false })
+    if (!(await this.matches(cid, bytes))) {
+      await this.evictCorrupt(cid)
+      throw new BlockMismatchError(`block ${cid} in the store is corrupt (its bytes do not match the CID); it was removed, to be fetched again`)
+    }
+    return bytes
+  }
+
+  private async matches (cid: CID, bytes: Uint8Array): Promise<boolean> {
+    if (cid.multihash.code !== SHA256_CODE) return false
+    return Buffer.from(await this.hasher.digest(bytes)).equals(cid.multihash.digest)
+  }
+
+  /**
+   * Removes a blockstore block found corrupt (checked again first: a good
+   * copy may have replaced it meanwhile). A replica holding of it goes too:
+   * this peer no longer has it, so repair by the other holders puts a good
+   * copy back here or elsewhere. A DAG holding stays; the next fetch of it
+   * fetches the block again.
+   */
+  async evictCorrupt (cid: CID): Promise<void> {
+    const bytes = await this.blockstore.get(cid, { verify: false }).catch(() => undefined)
+    if (bytes == null || matchesCid(cid, bytes)) return
+    await this.blockstore.delete(cid)
+    const dropped = await this.holdings.remove(cid, ['replica'])
+    this.replicasGone(dropped)
+    this.log.error('block %s was corrupt: removed%s', cidKey(cid), dropped.length > 0 ? ', with its replica holding' : '')
   }
 
   /** Size of a block held here (in the blockstore or a fetched file), or undefined. */
   async blockSize (cid: CID): Promise<number | undefined> {
     return await this.blockstore.sizeOf(cid) ?? this.fileLeaves.locate(cid)?.size
+  }
+
+  /**
+   * Where a block is kept here: in the blockstore, and in which fetched
+   * files at which offsets (a leaf may be in both, or in several files).
+   * Files are not re-read: what the records say.
+   */
+  async locate (cid: CID): Promise<BlockPlaces> {
+    return { blockstore: await this.blockstore.has(cid), files: this.fileLeaves.placesOf(cid) }
+  }
+
+  /** The fetched files keeping leaves of `root` (a fetch's `.part` file, then its target). */
+  keptFiles (root: CID): KeptFile[] {
+    return this.fileLeaves.filesOf(root)
   }
 
   /** Imports a file the daemon can read, and records it as shared. */
@@ -234,6 +317,7 @@ export class ContentStore {
           signal.throwIfAborted()
           await this.blockstore.sync()
           await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name })
+          await this.blockIndex.addDag(result.cid, keys)
           return { ...result, ...(options.name != null ? { name: options.name } : {}) }
         })
       })
@@ -249,12 +333,11 @@ export class ContentStore {
 
   /** Runs an import with a set of its blocks that GC must not sweep until it ends. */
   private async importing<T> (fn: (keys: Set<string>) => Promise<T>): Promise<T> {
-    const keys = new Set<string>()
-    this.fetching.add(keys)
+    const keys = this.inFlight.open()
     try {
       return await fn(keys)
     } finally {
-      this.fetching.delete(keys)
+      this.inFlight.close(keys)
     }
   }
 
@@ -264,91 +347,81 @@ export class ContentStore {
    * records the DAG as fetched once its blocks are durable.
    */
   openFetch (): FetchSession {
-    const keys = new Set<string>()
-    this.fetching.add(keys)
-    return {
-      keep: (cid) => { keys.add(cidKey(cid)) },
-      // GC sweeps under the exclusive lock, so taking the shared one waits it out
-      kept: async () => { await this.lock.shared(async () => {}) },
-      storeBlock: async (cid, bytes, options) => {
-        if (options?.verified !== true) verifyBlock(cid, bytes)
-        keys.add(cidKey(cid))
-        // the shared lock is held until the block is in place (GC and
-        // dropReplica wait), but the caller goes on once the bytes are written
-        const written = Promise.withResolvers<void>()
-        const stored = this.lock.shared(async () => {
-          this.closing.signal.throwIfAborted()
-          const staged = await this.blockstore.stage(cid, bytes)
-          written.resolve()
-          await staged.stored
-        })
-        stored.catch(() => {})
-        await Promise.race([written.promise, stored])
-        return { stored }
-      },
-      keepInFile: async (root, path, final, leaves) => {
-        await this.lock.shared(async () => {
-          this.closing.signal.throwIfAborted()
-          await this.fileLeaves.add(root, path, final, leaves)
-        })
-      },
-      fileRenamed: async (root, from, to) => {
-        await this.lock.shared(async () => {
-          this.closing.signal.throwIfAborted()
-          await this.fileLeaves.renamed(root, from, to)
-        })
-      },
-      moveToStore: async (root, path) => {
-        const leaves = this.fileLeaves.filesAt(root, path).flatMap(file => this.fileLeaves.leavesIn(file))
-        // the lock per block, not for the whole copy: a GC or drop asked for
-        // meanwhile must not stall every store behind it (the keys protect
-        // the blocks copied so far)
-        for (const leaf of leaves) {
-          keys.add(cidKey(leaf.cid))
-          await this.lock.shared(async () => {
-            this.closing.signal.throwIfAborted()
-            const bytes = await this.fileLeaves.read(leaf.cid)
-            if (bytes == null) throw new BlockNotFoundError(`block ${leaf.cid} of ${cidKey(root)} is no longer in ${path}`)
-            await this.blockstore.put(leaf.cid, bytes)
-          })
-        }
-        await this.lock.shared(async () => { await this.blockstore.sync() })
-      },
-      commit: async (root, info) => {
-        await this.lock.shared(async () => {
-          this.closing.signal.throwIfAborted()
-          await this.blockstore.sync()
-          await this.holdings.add({ cid: root, reason: 'fetched', size: info.size, blocks: info.blocks })
-        })
-      },
-      close: () => { this.fetching.delete(keys) }
-    }
+    return new FetchSession({
+      blockstore: this.blockstore,
+      fileLeaves: this.fileLeaves,
+      holdings: this.holdings,
+      needsRepair: this.needsRepair,
+      blockIndex: this.blockIndex,
+      lock: this.lock,
+      inFlight: this.inFlight,
+      closing: this.closing.signal
+    })
   }
 
   /**
    * Keeps several blocks for others at once: each verified and written,
    * then one folder sync for all, then their replica holdings. Resolves, per
    * block, true (stored), false (already here) or the error that refused it.
+   *
+   * The k a replica is kept for is never lowered on anyone's word: a put
+   * may raise it, never below what was recorded nor this peer's own
+   * `replicas` (else one peer re-putting a block with k = 1 would make its
+   * every holder drop it on the next repair).
    */
   async storeReplicas (blocks: Array<{ cid: CID, bytes: Uint8Array, replicas: number }>): Promise<Array<boolean | Error>> {
     return this.lock.shared(async () => {
       this.closing.signal.throwIfAborted()
       const results = await Promise.all(blocks.map(async ({ cid, bytes }) => {
+        let reserved = 0
         try {
           verifyBlock(cid, bytes)
-          return await this.blockstore.put(cid, bytes)
+          if (!(await this.blockstore.has(cid))) {
+            // replicas have their own quota: the user's stays for the user
+            const { replicaBytes, replicaQuotaBytes } = this.blockstore
+            if (replicaBytes + this.replicaReserved + bytes.length > replicaQuotaBytes) {
+              throw new QuotaExceededError(`replica quota exceeded: ${formatBytes(replicaBytes)} kept for others, quota ${formatBytes(replicaQuotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit`)
+            }
+            reserved = bytes.length
+            this.replicaReserved += reserved
+          }
+          return await this.blockstore.put(cid, bytes, { forOthers: true })
         } catch (err) {
           return err as Error
+        } finally {
+          this.replicaReserved -= reserved
         }
       }))
       await this.blockstore.sync()
       for (let i = 0; i < blocks.length; i++) {
         if (results[i] instanceof Error) continue
         const { cid, bytes, replicas } = blocks[i]
-        await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas })
+        try {
+          const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
+          const k = Math.max(this.replicas, held?.replicas ?? 0, replicas)
+          await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k }, { sync: false })
+          if (held == null) this.blockstore.replicaBytes += bytes.length
+        } catch (err) {
+          // no holding (a datastore error): a block this put wrote would be
+          // an orphan, so it goes now unless something else wants it
+          if (results[i] === true) await this.dropIfUnwanted(cid)
+          results[i] = err as Error
+        }
       }
+      // one durable write for the whole batch of holdings, before any is reported stored
+      await this.holdings.sync()
       return results
     })
+  }
+
+  /** Deletes a block this store just wrote whose holding failed, unless a holding, a fetch or an import wants it. */
+  private async dropIfUnwanted (cid: CID): Promise<void> {
+    try {
+      if (this.isInFlight(cidKey(cid)) || (await this.holdings.of(cid)).length > 0 || await this.isReachable(cid)) return
+      await this.blockstore.delete(cid)
+    } catch (err) {
+      this.log.error('could not remove %s after its holding failed (the next gc will) - %e', cidKey(cid), err)
+    }
   }
 
   /** Stops holding a block as a replica; the block goes if nothing else holds it. */
@@ -356,6 +429,7 @@ export class ContentStore {
     const key = cidKey(cid)
     const removed = await this.holdings.remove(cid, ['replica'])
     if (removed.length === 0) return
+    this.replicasGone(removed)
     const stillWanted = async (): Promise<boolean> => (await this.holdings.of(cid)).length > 0 || this.isInFlight(key)
     if (await stillWanted()) return
     // decided again under the exclusive lock, like gc: a store or a fetch may
@@ -366,19 +440,26 @@ export class ContentStore {
     })
   }
 
-  private isInFlight (key: string): boolean {
-    for (const keys of this.fetching) if (keys.has(key)) return true
-    return false
+  /** Replica holdings removed: their bytes no longer count against the replica quota. */
+  private replicasGone (removed: Holding[]): void {
+    for (const h of removed) if (h.reason === 'replica') this.blockstore.replicaBytes = Math.max(0, this.blockstore.replicaBytes - h.size)
   }
 
-  /** True when some holding still reaches the block (a DAG that contains it). */
+  private isInFlight (key: string): boolean {
+    return this.inFlight.has(key)
+  }
+
+  /**
+   * True when some holding still reaches the block (a DAG that contains
+   * it), or might: a held DAG that cannot be walked whole may hold it.
+   */
   private async isReachable (cid: CID): Promise<boolean> {
     const key = cidKey(cid)
     for (const holding of await this.holdings.all()) {
       if (holding.cid === key) return true
       if (!holdsWholeDag(holding.reason)) continue
       const marked = new Set<string>()
-      await this.mark(CID.parse(holding.cid), marked)
+      if (!await this.mark(CID.parse(holding.cid), marked)) return true
       if (marked.has(key)) return true
     }
     return false
@@ -386,9 +467,10 @@ export class ContentStore {
 
   /**
    * True when the block is here. A leaf kept in a fetched file counts from
-   * the records alone, unless `recheck`: then the file is read and the
-   * leaf re-hashed (the user may have changed or deleted it), as a fetch
-   * does before it trusts it.
+   * the records alone and a block file from its name, unless `recheck`:
+   * then each is read and re-hashed (the user may have changed or deleted
+   * the file, a disk may have flipped a bit), as a fetch does before it
+   * trusts them; a corrupt block file is removed.
    */
   async hasBlock (cid: CID, options: { recheck?: boolean } = {}): Promise<boolean> {
     return (await this.hasBlocks([cid], options))[0]
@@ -396,19 +478,25 @@ export class ContentStore {
 
   /**
    * `hasBlock` for a list of blocks: the blockstore looked up in one pass
-   * (FsBlockstore.hasMany), then, with `recheck`, the leaves kept in files
-   * re-hashed RECHECKS_AT_ONCE at a time (each is read whole), `onRecheck`
-   * called after each.
+   * (FsBlockstore.hasMany), then, with `recheck`, the blocks found and the
+   * leaves kept in files re-hashed RECHECKS_AT_ONCE at a time (each is read
+   * whole), `onRecheck` called after each.
    */
   async hasBlocks (cids: CID[], options: { recheck?: boolean, onRecheck?: () => void } = {}): Promise<boolean[]> {
     const found = await this.blockstore.hasMany(cids)
-    const inFiles = cids.flatMap((cid, i) => !found[i] && this.fileLeaves.has(cid) ? [i] : [])
     if (options.recheck !== true) {
-      for (const i of inFiles) found[i] = true
+      for (let i = 0; i < cids.length; i++) if (!found[i] && this.fileLeaves.has(cids[i])) found[i] = true
       return found
     }
-    await mapConcurrent(inFiles, RECHECKS_AT_ONCE, async i => {
-      found[i] = await this.fileLeaves.confirm(cids[i])
+    // blockstore blocks re-hashed too (a corrupt one is removed, and counts
+    // as missing: the fetch brings a good copy), then leaves kept in files
+    await mapConcurrent(cids.map((_, i) => i), RECHECKS_AT_ONCE, async i => {
+      if (found[i]) {
+        const bytes = await this.blockstore.get(cids[i], { verify: false }).catch(() => undefined)
+        found[i] = bytes != null && await this.matches(cids[i], bytes)
+        if (bytes != null && !found[i]) await this.evictCorrupt(cids[i])
+      }
+      if (!found[i] && this.fileLeaves.has(cids[i])) found[i] = await this.fileLeaves.confirm(cids[i])
       options.onRecheck?.()
     })
     return found
@@ -416,28 +504,41 @@ export class ContentStore {
 
   /**
    * For each block: true when it is here and something holds it (a replica
-   * holding, or a shared or fetched DAG that contains it). A block left for
-   * GC does not count, so repair never relies on a copy about to go. The
-   * held DAGs are walked at most once per call. Only blockstore blocks
-   * count: a leaf kept in a fetched file is the user's to delete, so
-   * placement and repair do not count it as a copy (they may give this
-   * peer a replica of its own).
+   * holding, or a shared or fetched DAG that contains it: one lookup in the
+   * block index, not a walk). A block left for GC does not count, so repair
+   * never relies on a copy about to go. Only blockstore blocks count: a
+   * leaf kept in a fetched file is the user's to delete, so placement and
+   * repair do not count it as a copy (they may give this peer a replica of
+   * its own).
    */
   async holdsBlocks (cids: CID[]): Promise<boolean[]> {
-    let inDags: Set<string> | undefined
+    const here = await this.blockstore.hasMany(cids)
     const out: boolean[] = []
-    for (const cid of cids) {
-      if (!(await this.blockstore.has(cid))) { out.push(false); continue }
-      if ((await this.holdings.of(cid)).length > 0) { out.push(true); continue }
-      if (inDags == null) {
-        inDags = new Set()
-        for (const holding of await this.holdings.all()) {
-          if (holdsWholeDag(holding.reason)) await this.mark(CID.parse(holding.cid), inDags)
-        }
-      }
-      out.push(inDags.has(cidKey(cid)))
+    for (let i = 0; i < cids.length; i++) {
+      out.push(here[i] && ((await this.holdings.of(cids[i])).length > 0 || await this.blockIndex.inSomeDag(cids[i])))
     }
     return out
+  }
+
+  /**
+   * Brings the block index in line with the holdings when the store opens:
+   * a held DAG not indexed (a crash after its holding, a repo from before
+   * the index) is walked and indexed; a DAG indexed and no longer held (a
+   * crash while it was removed) is removed from it.
+   */
+  private async checkBlockIndex (): Promise<void> {
+    const held = new Set<string>()
+    for (const holding of await this.holdings.all()) {
+      if (!holdsWholeDag(holding.reason) || held.has(holding.cid)) continue
+      held.add(holding.cid)
+      if (await this.blockIndex.isIndexed(holding.cid)) continue
+      const marked = new Set<string>()
+      // an incomplete DAG is left unindexed: its blocks answer "not held", and repair may bring copies
+      if (await this.mark(CID.parse(holding.cid), marked)) await this.blockIndex.addDag(holding.cid, marked)
+    }
+    for (const root of await this.blockIndex.roots()) {
+      if (!held.has(root)) await this.blockIndex.removeDag(root)
+    }
   }
 
   /** Every CID of a DAG held here, parents first. */
@@ -475,6 +576,8 @@ export class ContentStore {
   async remove (cid: CID): Promise<RemoveResult> {
     const removed = await this.holdings.remove(cid)
     if (removed.length === 0) throw new ContentNotFoundError(`${cidKey(cid)} is not held by this peer`)
+    this.replicasGone(removed)
+    if (removed.some(h => holdsWholeDag(h.reason))) await this.blockIndex.removeDag(cid)
     const freed = await this.gc()
     return { cid: cidKey(cid), removed, freed }
   }
@@ -482,18 +585,26 @@ export class ContentStore {
   /**
    * Mark and sweep: marks every block a holding reaches (a whole DAG for
    * shared/fetched, the block alone for a replica) and deletes the rest.
-   * A DAG with missing blocks is marked as far as it can be walked.
+   * A held DAG whose nodes cannot all be read (missing or corrupt) stops
+   * the sweep: what lies under such a node is unknown, and would be lost.
+   * It is recorded as needing repair, and reported.
    */
   async gc (): Promise<GcResult> {
     return this.lock.exclusive(async () => {
       const marked = new Set<string>()
+      const incomplete: string[] = []
       for (const holding of await this.holdings.all()) {
         const root = CID.parse(holding.cid)
         if (!holdsWholeDag(holding.reason) || root.code === RAW_CODE) {
           marked.add(cidKey(root))
           continue
         }
-        await this.mark(root, marked)
+        if (!await this.mark(root, marked)) incomplete.push(holding.cid)
+      }
+      if (incomplete.length > 0) {
+        for (const root of incomplete) await this.needsRepair.add(root, 'a DAG node is missing or corrupt')
+        this.log.error('gc swept nothing: %d held DAG(s) cannot be walked whole and need repair (fetch them again): %s', incomplete.length, incomplete.join(', '))
+        return { blocks: 0, bytes: 0, incomplete }
       }
       let blocks = 0
       let bytes = 0
@@ -513,13 +624,24 @@ export class ContentStore {
     })
   }
 
-  private async mark (root: CID, marked: Set<string>): Promise<void> {
+  /**
+   * Marks every block of a DAG (dag-pb nodes read and verified: a rotten
+   * node would name the wrong children). False when a node is missing or
+   * corrupt: what was marked is kept, the rest of the DAG is unknown.
+   */
+  private async mark (root: CID, marked: Set<string>): Promise<boolean> {
     try {
-      for await (const cid of walkDag(root, async c => this.blockstore.get(c, { verify: false }))) marked.add(cidKey(cid))
+      for await (const cid of walkDag(root, async c => this.blockstore.get(c))) marked.add(cidKey(cid))
+      return true
     } catch (err) {
-      // a missing or unreadable node: keep what was marked, go on with the others
-      this.log('gc: DAG %s is incomplete or corrupt: %s', root, (err as Error).message)
+      this.log('DAG %s is incomplete or corrupt: %s', root, (err as Error).message)
+      return false
     }
+  }
+
+  /** Held DAGs recorded as incomplete here, until a fetch (or a verify) finds them whole. */
+  async needingRepair (): Promise<RepairNeed[]> {
+    return this.needsRepair.all()
   }
 
   /** Re-hashes every block; with `repair`, removes those that do not match. */
@@ -549,13 +671,49 @@ export class ContentStore {
         bad.push(leaf.cid)
         if (options.repair === true) await this.fileLeaves.forgetLeaf(leaf, 'verify found the file no longer holds it')
       }
-      return { checked, bytes, bad, removed: options.repair === true && bad.length > 0 }
+      if (options.repair !== true) return { checked, bytes, bad, removed: false }
+      // what was removed may belong to held DAGs: those are recorded as
+      // needing repair (a fetch brings the blocks back), and GC sweeps
+      // nothing under them meanwhile
+      const needsRepair = await this.findIncomplete(options.signal)
+      return { checked, bytes, bad, removed: bad.length > 0, needsRepair }
     }
     return options.repair === true ? this.lock.exclusive(run) : this.lock.shared(run)
+  }
+
+  /**
+   * Held DAGs missing a block here (a node or a leaf): recorded as needing
+   * repair, and returned; those found whole lose their record.
+   */
+  private async findIncomplete (signal?: AbortSignal): Promise<string[]> {
+    const incomplete: string[] = []
+    for (const holding of await this.holdings.all()) {
+      signal?.throwIfAborted()
+      if (!holdsWholeDag(holding.reason)) continue
+      const root = CID.parse(holding.cid)
+      const cids: CID[] = []
+      const walked = await (async () => {
+        try {
+          for await (const cid of walkDag(root, async c => this.blockstore.get(c), { signal })) cids.push(cid)
+          return true
+        } catch {
+          return false
+        }
+      })()
+      const whole = walked && (await this.hasBlocks(cids)).every(Boolean)
+      if (whole) {
+        await this.needsRepair.remove(root)
+      } else {
+        incomplete.push(holding.cid)
+        await this.needsRepair.add(root, 'blocks of it were corrupt and removed')
+      }
+    }
+    return incomplete
   }
 }
 
 /** Opens a path for import with one clear error for each way it can be wrong. */
+
 async function openForImport (filePath: string): Promise<fs.FileHandle> {
   let handle: fs.FileHandle
   try {
@@ -579,10 +737,14 @@ async function openForImport (filePath: string): Promise<fs.FileHandle> {
   return handle
 }
 
-/** The quota in bytes: explicit, or "auto" = half of (stored + free disk). */
-export async function resolveQuota (quota: ContentStoreInit['quota'], dir: string, storedBytes: number): Promise<number> {
+/** Of the disk (stored + free bytes), what "auto" gives the user's quota, and the replicas'. */
+const USER_AUTO_SHARE = 1 / 2
+const REPLICA_AUTO_SHARE = 1 / 4
+
+/** A quota in bytes: explicit, or "auto" = `share` of (stored + free disk), half by default. */
+export async function resolveQuota (quota: NonNullable<ContentStoreInit['quota']>, dir: string, storedBytes: number, share = USER_AUTO_SHARE): Promise<number> {
   if (typeof quota === 'number') return quota
   if (quota !== 'auto') return parseByteSize(quota) ?? 0
   const stat = await fs.statfs(dir)
-  return Math.floor((storedBytes + stat.bavail * stat.bsize) / 2)
+  return Math.floor((storedBytes + stat.bavail * stat.bsize) * share)
 }

@@ -26,11 +26,6 @@ export class InvalidPathError extends InvalidInputError {
   static name = 'InvalidPathError'
 }
 
-/** The CID names a DAG that is not a UnixFS file (e.g. a directory). */
-export class NotAFileError extends InvalidInputError {
-  static name = 'NotAFileError'
-}
-
 /** The output path exists and --force was not given. */
 export class OutputExistsError extends InvalidInputError {
   static name = 'OutputExistsError'

@@ -3,10 +3,10 @@
  * wrote them, inside the output file, instead of a second copy in the
  * blockstore (BitTorrent's way: the downloaded file is what is seeded).
  *
- * Why: on this kind of machine every byte written to disk costs 3.5-5
- * CPU-seconds per GiB (page cache, writeback, the virtual disk), and a fetch
- * that also stored each block wrote every byte twice; that, not the
- * network, bounded the fetch (docs/benchmarks.md).
+ * Why: every byte written to disk costs CPU (page cache, writeback, the
+ * virtual disk), and a fetch that also stored each block would write every
+ * byte twice; that, not the network, bounds a fetch on a loopback swarm
+ * (docs/benchmarks.md).
  *
  * In the LevelDB datastore, per file (a root may be in several files):
  *   /shoal/file-leaves/files/<id>            {"root", "path", "final"}
@@ -43,6 +43,16 @@ export interface LeafLocation {
   path: string
   offset: number
   size: number
+}
+
+/** A file that keeps leaves of a root. */
+export interface KeptFile {
+  /** Where it is now (a fetch's `.part` file, then its target). */
+  path: string
+  /** The name it gets when its fetch completes. */
+  final: string
+  /** Leaves recorded in it. */
+  leaves: number
 }
 
 interface FileRecord {
@@ -115,6 +125,21 @@ export class FileLeaves {
   /** True when `path` at `offset` is one of the places the leaf is kept. */
   isKeptAt (cid: CID, path: string, offset: number): boolean {
     return (this.places.get(cidKey(cid)) ?? []).some(p => p.offset === offset && this.files.get(p.file)?.path === path)
+  }
+
+  /** The files and offsets where the leaf is kept. */
+  placesOf (cid: CID): Array<{ path: string, offset: number }> {
+    return (this.places.get(cidKey(cid)) ?? []).flatMap(p => {
+      const record = this.files.get(p.file)
+      return record == null ? [] : [{ path: record.path, offset: p.offset }]
+    })
+  }
+
+  /** The files keeping leaves of `root`. */
+  filesOf (root: CID): KeptFile[] {
+    const rootKey = cidKey(root)
+    return [...this.files].filter(([, r]) => r.root === rootKey)
+      .map(([id, r]) => ({ path: r.path, final: r.final, leaves: this.byFile.get(id)?.size ?? 0 }))
   }
 
   /** Roots with leaves kept in files. */

@@ -7,10 +7,16 @@
  *  - fetched: this peer downloaded the file — the whole DAG is kept;
  *  - replica: this peer keeps one block for others (placement) — that block
  *    alone is kept, not what it links to.
+ *
+ * A holding is what the user is told is done, so `add` and `remove`
+ * resolve only once the change is durable (DatastoreSync: one LevelDB log
+ * fsync for every change of a burst); a power cut never loses a reported
+ * share, after which GC would have swept its blocks.
  */
 import { Key, type Datastore } from 'interface-datastore'
 import type { CID } from 'multiformats/cid'
 import { cidKey } from '../content/cid.ts'
+import { DatastoreSync } from './datastore-sync.ts'
 
 export const HOLD_REASONS = ['shared', 'fetched', 'replica'] as const
 export type HoldReason = typeof HOLD_REASONS[number]
@@ -39,17 +45,29 @@ const PREFIX = '/shoal/holdings'
 
 export class Holdings {
   private readonly datastore: Datastore
+  private readonly durable: DatastoreSync
 
   constructor (datastore: Datastore) {
     this.datastore = datastore
+    this.durable = new DatastoreSync(datastore)
   }
 
-  async add (holding: Omit<Holding, 'since' | 'cid'> & { cid: CID }): Promise<Holding> {
+  /**
+   * Records a holding, durably unless `sync: false` (then the caller calls
+   * `sync()` once for a batch of them before it reports them done).
+   */
+  async add (holding: Omit<Holding, 'since' | 'cid'> & { cid: CID }, options: { sync?: boolean } = {}): Promise<Holding> {
     const record: Holding = { ...holding, cid: cidKey(holding.cid), since: new Date().toISOString() }
     if (record.name == null) delete record.name
     if (record.replicas == null) delete record.replicas
     await this.datastore.put(keyOf(record.cid, record.reason), new TextEncoder().encode(JSON.stringify(record)))
+    if (options.sync !== false) await this.durable.sync()
     return record
+  }
+
+  /** Makes every holding added so far durable. */
+  async sync (): Promise<void> {
+    await this.durable.sync()
   }
 
   /** Every holding of a CID. */
@@ -65,6 +83,7 @@ export class Holdings {
   async remove (cid: CID, reasons: readonly HoldReason[] = HOLD_REASONS): Promise<Holding[]> {
     const removed = (await this.of(cid)).filter(h => reasons.includes(h.reason))
     for (const h of removed) await this.datastore.delete(keyOf(h.cid, h.reason))
+    if (removed.length > 0) await this.durable.sync()
     return removed
   }
 

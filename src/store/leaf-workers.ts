@@ -9,14 +9,15 @@
  * `sync` is on, then a hard link to its final name and the temp name
  * removed. The link fails with EEXIST when the block is already there, so
  * two writers of the same block (a file with repeated chunks, an import
- * racing a replica push) never both count it as new. The main thread only
+ * racing a replica push) never both count it as new. A block file already
+ * there counts only once compared with the chunk's bytes: a rotten one is
+ * replaced by them (renamed over). The main thread only
  * dispatches jobs, keeps the accounting and builds the DAG.
  *
- * Why (measured, docs/benchmarks.md): the import did six thread-pool round
- * trips per block on the main thread (access, open, write, fsync, close,
- * rename) plus a read, each a futex wake and a promise, and hashed on one
- * worker; here each block costs its syscalls alone on a worker, and both
- * cores hash. fsync is the one call left asynchronous (on libuv's pool),
+ * Why (docs/benchmarks.md): writing a block from the main thread costs six
+ * thread-pool round trips (access, open, write, fsync, close, rename) plus
+ * a read, each a futex wake and a promise; here each block costs its
+ * syscalls alone on a worker, and every core hashes. fsync is the one call left asynchronous (on libuv's pool),
  * so a worker hashes its next chunk while the disk flushes the last.
  *
  * The worker is inline source (a function serialized with toString), so
@@ -228,8 +229,14 @@ function leafWorkerMain (require: NodeJS.Require): void {
     const shard = key.slice(-3, -1)
     const folder = `${dir}/${shard}`
     const file = `${folder}/${key}`
-    if (fs.existsSync(file)) return PRESENT
-    if (!write) return REFUSED
+    // a leaf already here counts only if its file still holds these bytes:
+    // a rotten one is replaced (renamed over) by the good bytes in hand
+    let replace = false
+    if (fs.existsSync(file)) {
+      if (holds(file, bytes)) return PRESENT
+      replace = true
+    }
+    if (!write && !replace) return REFUSED
     if (!knownShards.has(shard)) {
       if (fs.mkdirSync(folder, { recursive: true }) != null) newShards.push(shard)
       knownShards.add(shard)
@@ -246,7 +253,21 @@ function leafWorkerMain (require: NodeJS.Require): void {
       throw err
     }
     fs.closeSync(fd)
+    if (replace) {
+      fs.renameSync(tmp, file)
+      return PRESENT
+    }
     return commit(tmp, file) ? WRITTEN : PRESENT
+  }
+
+  /** True when `file` holds exactly `bytes`. */
+  function holds (file: string, bytes: Uint8Array): boolean {
+    try {
+      const held = fs.readFileSync(file)
+      return held.length === bytes.length && held.equals(bytes)
+    } catch {
+      return false
+    }
   }
 
   async function runJob (job: { length: number, chunkSize: number, write: boolean, fd?: number, position?: number, bytes?: Uint8Array }): Promise<{ digests: Uint8Array, statuses: number[], newShards: string[] }> {

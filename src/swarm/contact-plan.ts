@@ -18,7 +18,7 @@
  * kad-dht itself adds a peer to its routing table once the connection is up
  * and identify has shown that the other side speaks the DHT protocol.
  */
-import { compareDistance } from '../peer/kad-distance.ts'
+import { compareDistance } from '../routing/kademlia/kad-distance.ts'
 
 export interface ContactPlanInit {
   /** XOR-closest peers each peer is connected to (default 8). */

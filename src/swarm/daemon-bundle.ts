@@ -2,10 +2,9 @@
  * The daemon entry that local swarms spawn, bundled into one file.
  *
  * Why: every daemon process of a swarm loads libp2p and its few hundred ES
- * modules and strips the types of ours. Measured here, `shoal --help` costs
- * ~1.1 CPU-s from the .ts sources and ~0.35 CPU-s from one minified bundle
- * with Node's compile cache, and a 100-peer swarm starts 100 of them on 2
- * cores. The bundle is rebuilt (esbuild, well under a second) whenever a
+ * modules and strips the types of ours; one minified bundle with Node's
+ * compile cache loads in a fraction of that CPU (docs/benchmarks.md), and a
+ * swarm starts many of them at once. The bundle is rebuilt (esbuild, well under a second) whenever a
  * source file is newer than it, so a swarm never runs stale code. Without
  * esbuild the swarm falls back to the .ts entry.
  */
@@ -37,14 +36,12 @@ export interface DaemonEntry {
  * stack the same way):
  *  - UV_USE_IO_URING=0: libuv's io_uring path copies file data on the main
  *    thread, where an import also runs; the thread pool copies it on other
- *    cores. Measured in a daemon on 1 GiB imports: 1.6-2.2 s without
- *    io_uring against 1.8-2.7 s with it.
+ *    cores (docs/benchmarks.md, Import).
  *  - glibc.malloc.hugetlb=1: malloc asks for transparent huge pages. Every
- *    block, Noise frame and socket read is fresh memory, and on this VM each
- *    4 KiB page faulted in costs ~17 us: in the fetch benchmark one libp2p
- *    stream between two processes went from 135 to 211 MiB/s, its receiver
- *    from 6.7 to 4.3 CPU-s per GiB (docs/benchmarks.md). Ignored where
- *    glibc is older than 2.35, or not glibc.
+ *    block, Noise frame and socket read is fresh memory, and on a VM each
+ *    4 KiB page faulted in is costly: huge pages fault in 512 at once
+ *    (docs/benchmarks.md, Fetch). Ignored where glibc is older than 2.35,
+ *    or not glibc.
  */
 export const DAEMON_ENV: Record<string, string> = {
   UV_USE_IO_URING: '0',

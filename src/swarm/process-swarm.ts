@@ -3,7 +3,8 @@
  * `shoal swarm up | status | down`.
  *
  *   DIR/peer-<i>/        each peer's repo (its daemon.log inside)
- *   DIR/swarm.json       index, peerId, repo, api, multiaddrs, pid per peer
+ *   DIR/swarm.json       index, peerId, repo, api, multiaddrs, pid per peer (swarm-file.ts)
+ *   DIR/lab/             a lab swarm's link files
  *
  * `up` works in two steps:
  * 1. every peer starts, connected to no one (all processes at once);
@@ -23,31 +24,41 @@
  * Process layout: up to OWN_PROCESS_MAX_PEERS peers, every peer is its own
  * `shoal daemon` process (what tests that kill a peer need). Bigger swarms
  * run `peersPerProcess` peers in each swarm host process (swarm-host.ts),
- * about one host per core: a daemon process costs ~0.35 CPU-s just to load
- * and then runs libp2p cold, so 100 of them on 2 cores cannot come up fast
- * (measured in docs/benchmarks.md). Every peer still has its own repo,
+ * about one host per core: every daemon process pays to load and then runs
+ * libp2p cold, so a hundred of them on a few cores cannot come up fast
+ * (docs/benchmarks.md). Every peer still has its own repo,
  * identity, port, API and swarm.json entry; `swarm stop --peer I` stops one
  * peer of a host alone through its API.
+ *
+ * The lab (`lab` option, `swarm up --netns`): each process runs in a
+ * network namespace of its own, a host on a lab bridge, with its link
+ * capped and delayed (src/swarm/lab/). Its network is recorded in
+ * swarm.json and then made before any peer starts; its peers listen on
+ * their own lab address at a fixed port. Everything else is the same.
  */
-import { spawn } from 'node:child_process'
-import { openSync, closeSync, readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ApiClient } from '../api/client.ts'
-import { DHT_K_BUCKET_SIZE, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
+import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { SwarmError, SwarmNotFoundError, InvalidInputError } from '../errors.ts'
-import type { ShoalConfig } from '../peer/config.ts'
-import { kadIdOfPeer } from '../peer/kad-distance.ts'
+import { defaultConfig, validateConfig, type ShoalConfig } from '../peer/config.ts'
+import { kadIdOfPeer } from '../routing/kademlia/kad-distance.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
-import { isProcessAlive } from '../utils/process.ts'
-import { mapConcurrent, sleep, waitFor } from '../utils/wait.ts'
-import { DAEMON_ENV, TS_ENTRY, daemonEntry, type DaemonEntry } from './daemon-bundle.ts'
+import { mapConcurrent, waitFor } from '../utils/wait.ts'
+import { daemonEntry } from './daemon-bundle.ts'
 import { planContacts } from './contact-plan.ts'
+import { LAB_PEER_PORT, LAB_SUBNET_MULTIADDR, UNLIMITED_LINK, type LabRecord, type LinkSpec } from './lab/index.ts'
+import { buildLab, labLeftovers, teardownLab, type LabTeardown } from './lab/lab-swarm.ts'
+import { healPartition } from './lab/partition.ts'
+import { checkLabPrivileges } from './lab/privileges.ts'
+import { peerAddress, planLab } from './lab/topology.ts'
+import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
 import { routableThreshold } from './routable.ts'
+import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmPeerInfo } from './swarm-file.ts'
 
-export const SWARM_FILE = 'swarm.json'
+export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
 export const MAX_SWARM_PEERS = 500
 /** Daemons starting at once: more only thrash a 2-core machine. */
 const START_CONCURRENCY = 8
@@ -58,24 +69,6 @@ const SWARM_POLL_INTERVAL_MS = 1_000
 export function defaultPeersPerProcess (peers: number): number {
   if (peers <= OWN_PROCESS_MAX_PEERS) return 1
   return Math.ceil(peers / Math.max(2, os.availableParallelism()))
-}
-
-export interface SwarmPeerInfo {
-  index: number
-  peerId: string
-  repo: string
-  api: string
-  multiaddrs: string[]
-  /** The process running this peer: its own daemon, or a swarm host shared with others. */
-  pid: number
-  /** How many peers that process runs (1: its own daemon). */
-  peersInProcess: number
-}
-
-export interface SwarmFile {
-  createdAt: string
-  replicas: number
-  peers: SwarmPeerInfo[]
 }
 
 export type SwarmUpProgress =
@@ -96,17 +89,10 @@ export interface SwarmUpOptions {
   peersPerProcess?: number
   /** Settings for single peers (benchmarks: a rate-capped holder, a profiled fetcher). */
   peer?: (index: number) => SwarmPeerOverrides | undefined
+  /** A lab swarm: every process its own host on the lab network, with this link (per-peer `link` overrides it). */
+  lab?: Partial<LinkSpec>
   onProgress?: (event: SwarmUpProgress) => void
   signal?: AbortSignal
-}
-
-export interface SwarmPeerOverrides {
-  /** Config over `config` for this peer's new repo. */
-  config?: Partial<ShoalConfig>
-  /** Node flags for this peer's daemon (own-process peers only), e.g. --cpu-prof, which NODE_OPTIONS refuses. */
-  nodeArgs?: string[]
-  /** Run bin/shoal.mjs instead of the minified bundle (own-process peers only): a CPU profile then names functions and files. */
-  source?: boolean
 }
 
 export interface SwarmUpResult extends SwarmFile {
@@ -119,6 +105,8 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   if (!Number.isInteger(count) || count < 1 || count > MAX_SWARM_PEERS) {
     throw new InvalidInputError(`--peers must be an integer from 1 to ${MAX_SWARM_PEERS}, got ${count}`)
   }
+  // before anything is made: the lab needs privileges this process may not have
+  if (options.lab != null) await checkLabPrivileges()
   const dir = path.resolve(options.dir)
   const existing = await readSwarmFile(dir).catch(() => undefined)
   if (existing?.peers.some(p => isSwarmProcess(p.pid, p.repo)) === true) {
@@ -131,33 +119,66 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   const started = performance.now()
   const deadline = Date.now() + (options.timeoutMs ?? 30_000 + 2000 * count)
   const replicas = options.replicas ?? 3
+  const createdAt = new Date().toISOString()
   const repos = Array.from({ length: count }, (_, i) => path.join(dir, `peer-${i}`))
-  await mapConcurrent(repos, 8, async (repo, i) => {
-    await Repo.init(repo, { ...options.config, ...options.peer?.(i)?.config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', replicas })
-    // a fresh swarm starts from scratch: no stale address or lock from a killed run
-    await fs.rm(path.join(repo, REPO_FILES.apiAddress), { force: true })
-  })
-
-  const entry = await daemonEntry()
   const perProcess = Math.max(1, Math.min(count, options.peersPerProcess ?? defaultPeersPerProcess(count)))
   if (!Number.isInteger(perProcess)) throw new InvalidInputError(`peers per process must be an integer, got ${options.peersPerProcess}`)
   const groups: number[][] = []
   for (let i = 0; i < count; i += perProcess) groups.push(Array.from({ length: Math.min(perProcess, count - i) }, (_, j) => i + j))
+
+  let lab: LabRecord | undefined
+  if (options.lab != null) {
+    const base = { ...UNLIMITED_LINK, ...options.lab }
+    lab = planLab(dir, groups, h => ({ ...base, ...options.peer?.(groups[h][0])?.link }))
+    // a lab of this folder that died without a down: its names are ours to reuse
+    if (existing?.lab != null || (await labLeftovers(dir)).length > 0) await teardownLab(dir, existing?.lab)
+    // recorded before it is made, so that a down finds it whatever happens next
+    await writeSwarmFile(dir, { createdAt, replicas, peers: [], lab })
+  }
+  const place = (group: number): ProcessPlace => lab != null ? { netns: lab.hosts[group].namespace, linkFile: lab.hosts[group].linkFile } : {}
+
   const peers: SwarmPeerInfo[] = []
   const pids: number[] = []
   try {
+    if (lab != null) await buildLab(lab, options.signal)
+    await mapConcurrent(repos, 8, async (repo, i) => {
+      const peerConfig = { ...options.config, ...options.peer?.(i)?.config }
+      // the swarm's own addresses are exempt from the per-host inbound limits (a swarm
+      // joins many peers at once from one host); no other address is by default
+      const connections = { ...defaultConfig().connections, ...peerConfig.connections }
+      const network: Partial<ShoalConfig> = lab != null
+        ? {
+            listen: [`/ip4/${peerAddress(i)}/tcp/${LAB_PEER_PORT}`],
+            announce: [],
+            connections: { ...connections, allow: [...connections.allow, LAB_SUBNET_MULTIADDR] }
+          }
+        : { listen: ['/ip4/127.0.0.1/tcp/0'], connections: { ...connections, allow: [...connections.allow, LOCAL_SWARM_ALLOW] } }
+      await Repo.init(repo, { ...peerConfig, ...network, api: '127.0.0.1:0', replicas })
+      // a repo kept from an earlier swarm in this folder keeps its config but for where it listens
+      if (lab != null) await patchConfig(repo, { ...network, api: '127.0.0.1:0' })
+      // a fresh swarm starts from scratch: no stale address or socket from a killed run
+      await fs.rm(path.join(repo, REPO_FILES.apiAddress), { force: true })
+      await fs.rm(path.join(repo, REPO_FILES.apiSocket), { force: true })
+    })
+
+    const entry = await daemonEntry()
     let startedCount = 0
-    const waitPeer = async (index: number, pid: number, log: string): Promise<void> => {
-      peers[index] = { ...await waitForDaemon(index, repos[index], pid, log, deadline, options.signal), peersInProcess: groups.find(g => g.includes(index))!.length }
+    const waitPeer = async (index: number, pid: number, log: string, group: number): Promise<void> => {
+      const info = await waitForDaemon(index, repos[index], pid, log, deadline, options.signal)
+      peers[index] = {
+        ...info,
+        peersInProcess: groups[group].length,
+        ...(lab != null ? { host: group, address: peerAddress(index) } : {})
+      }
       options.onProgress?.({ name: 'swarm:peer-started', started: ++startedCount, total: count })
     }
     /** Spawns a group's process; resolves when all of its peers are up. */
-    const startGroup = async (group: number[]): Promise<void> => {
+    const startGroup = async (group: number[], g: number): Promise<void> => {
       const { pid, log } = group.length === 1
-        ? spawnDaemon(entry, repos[group[0]], options.peer?.(group[0]))
-        : spawnHost(entry, dir, groups.indexOf(group), group.map(i => repos[i]))
+        ? spawnDaemon(entry, repos[group[0]], place(g), options.peer?.(group[0]))
+        : spawnHost(entry, dir, g, group.map(i => repos[i]), place(g))
       group.forEach(i => { pids[i] = pid })
-      await Promise.all(group.map(async i => waitPeer(i, pid, log)))
+      await Promise.all(group.map(async i => waitPeer(i, pid, log, g)))
     }
     // every peer up first, none connected to any other yet
     await mapConcurrent(groups, perProcess === 1 ? options.startConcurrency ?? START_CONCURRENCY : groups.length, startGroup)
@@ -196,83 +217,26 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
         return `swarm not routable in time: ${short.length} of ${count} peers know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
       }
     })
-    const file: SwarmFile = { createdAt: new Date().toISOString(), replicas, peers }
-    await writeFileAtomic(path.join(dir, SWARM_FILE), JSON.stringify(file, null, 2) + '\n', 0o644)
+    const file: SwarmFile = { createdAt, replicas, peers, ...(lab != null ? { lab } : {}) }
+    await writeSwarmFile(dir, file)
     return { ...file, dir, routableMs: performance.now() - started }
   } catch (err) {
     await stopProcesses(pids.map((pid, i) => ({ pid, repo: repos[i] })).filter(p => p.pid != null))
-    throw err
-  }
-}
-
-function spawnProcess (entry: DaemonEntry, args: string[], log: string, env: Record<string, string> = {}, nodeArgs: string[] = []): number {
-  const fd = openSync(log, 'a')
-  try {
-    const child = spawn(process.execPath, [...nodeArgs, entry.script, ...args], {
-      detached: true,
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, ...entry.env, ...env }
-    })
-    child.unref()
-    if (child.pid == null) throw new SwarmError(`could not start ${args.slice(0, 2).join(' ')} (log: ${log})`)
-    return child.pid
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function spawnDaemon (entry: DaemonEntry, repo: string, extra?: SwarmPeerOverrides): { pid: number, log: string } {
-  const log = path.join(repo, 'daemon.log')
-  const args = ['daemon', '--repo', repo, '--planned-join']
-  const script = extra?.source === true ? { script: TS_ENTRY, env: DAEMON_ENV } : entry
-  return { pid: spawnProcess(script, args, log, { SHOAL_REPO: repo }, extra?.nodeArgs), log }
-}
-
-/** A swarm host for several peers; every repo is its own argument (`down` checks /proc/PID/cmdline). */
-function spawnHost (entry: DaemonEntry, dir: string, host: number, hostRepos: string[]): { pid: number, log: string } {
-  const log = path.join(dir, `host-${host}.log`)
-  const args = ['swarm', 'host', ...hostRepos]
-  return { pid: spawnProcess(entry, args, log), log }
-}
-
-async function waitForDaemon (index: number, repo: string, pid: number, logFile: string, deadline: number, signal?: AbortSignal): Promise<Omit<SwarmPeerInfo, 'peersInProcess'>> {
-  let info: Omit<SwarmPeerInfo, 'peersInProcess'> | undefined
-  await waitFor(async () => {
-    if (!isProcessAlive(pid)) {
-      const tail = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').at(-1)
-      throw new SwarmError(`daemon peer-${index} exited while starting: ${tail ?? 'no output'} (log: ${logFile})`)
+    if (lab != null) {
+      // swarm.json stays (it lists the lab) unless the lab is gone for sure
+      const removed = await teardownLab(dir, lab).then(() => true, () => false)
+      if (removed) await fs.rm(path.join(dir, SWARM_FILE), { force: true })
     }
-    const client = await ApiClient.fromRepo(repo).catch(() => undefined)
-    if (client == null) return false
-    const id = await client.id({ signal, timeoutMs: 5000 }).catch(() => undefined)
-    if (id == null) return false
-    info = { index, peerId: id.peerId, repo, api: client.baseUrl.replace('http://', ''), multiaddrs: id.multiaddrs, pid }
-    return true
-  }, {
-    timeoutMs: Math.max(0, deadline - Date.now()),
-    intervalMs: 50,
-    signal,
-    message: () => `daemon peer-${index} did not start in time (log: ${logFile})`
-  })
-  return info!
-}
-
-export async function readSwarmFile (dir: string): Promise<SwarmFile> {
-  const file = path.join(path.resolve(dir), SWARM_FILE)
-  let text: string
-  try {
-    text = await fs.readFile(file, 'utf8')
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') throw new SwarmNotFoundError(`no swarm in ${path.resolve(dir)} (no ${SWARM_FILE}; start one with "shoal swarm up")`)
     throw err
   }
-  try {
-    const parsed = JSON.parse(text) as SwarmFile
-    if (!Array.isArray(parsed.peers)) throw new Error('"peers" is not an array')
-    return parsed
-  } catch (err) {
-    throw new InvalidInputError(`invalid ${file}: ${(err as Error).message}`)
-  }
+}
+
+/** Rewrites these fields of a repo's config.json (validated as the daemon will). */
+async function patchConfig (repo: string, fields: Partial<ShoalConfig>): Promise<void> {
+  const file = path.join(repo, REPO_FILES.config)
+  const current = JSON.parse(await fs.readFile(file, 'utf8')) as Record<string, unknown>
+  const next = validateConfig({ ...current, ...fields }, file)
+  await writeFileAtomic(file, JSON.stringify(next, null, 2) + '\n', 0o644)
 }
 
 export interface SwarmPeerStatus {
@@ -284,7 +248,7 @@ export interface SwarmPeerStatus {
   routingTableSize: number | null
 }
 
-export async function swarmStatus (dir: string, signal?: AbortSignal): Promise<{ dir: string, peers: SwarmPeerStatus[] }> {
+export async function swarmStatus (dir: string, signal?: AbortSignal): Promise<{ dir: string, peers: SwarmPeerStatus[], partition?: number[][] | null }> {
   const swarm = await readSwarmFile(dir)
   const peers = await Promise.all(swarm.peers.map(async (p): Promise<SwarmPeerStatus> => {
     const base = { index: p.index, peerId: p.peerId, pid: p.pid }
@@ -296,14 +260,40 @@ export async function swarmStatus (dir: string, signal?: AbortSignal): Promise<{
       return { ...base, alive: false, connections: null, routingTableSize: null }
     }
   }))
-  return { dir: path.resolve(dir), peers }
+  return { dir: path.resolve(dir), peers, ...(swarm.lab != null ? { partition: swarm.lab.partition } : {}) }
 }
 
-export async function swarmDown (dir: string): Promise<{ dir: string, stopped: number, killed: number }> {
-  const swarm = await readSwarmFile(dir)
+export interface SwarmDownResult {
+  dir: string
+  /** Peers stopped with SIGTERM. */
+  stopped: number
+  /** Peers SIGKILLed after the grace period. */
+  killed: number
+  /** Lab swarms: namespaces deleted and processes still in them SIGKILLed. */
+  lab?: LabTeardown
+}
+
+/**
+ * Stops every process and, for a lab, deletes every namespace; removes
+ * swarm.json last, so a down that dies midway leaves what the next one
+ * needs. A folder whose swarm.json is gone but whose lab namespaces are
+ * not (a down killed between the two) is cleaned too.
+ */
+export async function swarmDown (dir: string): Promise<SwarmDownResult> {
+  const resolved = path.resolve(dir)
+  let swarm: SwarmFile
+  try {
+    swarm = await readSwarmFile(dir)
+  } catch (err) {
+    if (!(err instanceof SwarmNotFoundError) || (await labLeftovers(dir).catch(() => [])).length === 0) throw err
+    return { dir: resolved, stopped: 0, killed: 0, lab: await teardownLab(dir) }
+  }
+  // peers say goodbye faster to peers they can reach: a partition ends first
+  if (swarm.lab?.partition != null) await healPartition(swarm.lab).catch(() => {})
   const result = await stopProcesses(swarm.peers)
-  await fs.rm(path.join(path.resolve(dir), SWARM_FILE), { force: true })
-  return { dir: path.resolve(dir), ...result }
+  const lab = swarm.lab != null ? await teardownLab(dir, swarm.lab) : undefined
+  await fs.rm(path.join(resolved, SWARM_FILE), { force: true })
+  return { dir: resolved, ...result, ...(lab != null ? { lab } : {}) }
 }
 
 /**
@@ -312,8 +302,7 @@ export async function swarmDown (dir: string): Promise<{ dir: string, stopped: n
  */
 export async function swarmStopPeer (dir: string, index: number): Promise<{ dir: string, index: number, peerId: string, pid: number, stopped: boolean }> {
   const swarm = await readSwarmFile(dir)
-  const peer = swarm.peers.find(p => p.index === index)
-  if (peer == null) throw new InvalidInputError(`no peer ${index} in the swarm in ${path.resolve(dir)} (it has peers 0 to ${swarm.peers.length - 1})`)
+  const peer = swarmPeer(swarm, dir, index)
   const base = { dir: path.resolve(dir), index, peerId: peer.peerId, pid: peer.pid }
   if (!isSwarmProcess(peer.pid, peer.repo)) return { ...base, stopped: false }
   if ((peer.peersInProcess ?? 1) <= 1) {
@@ -327,42 +316,11 @@ export async function swarmStopPeer (dir: string, index: number): Promise<{ dir:
   } catch {
     return { ...base, stopped: false }
   }
-  // the API address file goes when the peer has stopped
-  await waitFor(async () => !(await fs.access(path.join(peer.repo, REPO_FILES.apiAddress)).then(() => true, () => false)), {
+  // the API socket goes when the peer has stopped
+  await waitFor(async () => !(await fs.access(path.join(peer.repo, REPO_FILES.apiSocket)).then(() => true, () => false)), {
     timeoutMs: SHUTDOWN_TIMEOUT_MS,
     intervalMs: 50,
     message: () => `peer ${index} did not stop within ${SHUTDOWN_TIMEOUT_MS} ms`
   })
   return { ...base, stopped: true }
-}
-
-/**
- * SIGTERM to each process once, wait for a clean exit, SIGKILL what is left
- * after the grace period. Counts peers (a host's peers stop with it).
- */
-async function stopProcesses (procs: Array<{ pid: number, repo: string }>): Promise<{ stopped: number, killed: number }> {
-  const running = procs.filter(p => isSwarmProcess(p.pid, p.repo))
-  const pids = [...new Set(running.map(p => p.pid))]
-  for (const pid of pids) signalProcess(pid, 'SIGTERM')
-  const deadline = Date.now() + SHUTDOWN_TIMEOUT_MS + 2_000
-  while (pids.some(isProcessAlive) && Date.now() < deadline) await sleep(50)
-  const killedPids = pids.filter(isProcessAlive)
-  for (const pid of killedPids) signalProcess(pid, 'SIGKILL')
-  while (pids.some(isProcessAlive)) await sleep(20)
-  const killed = running.filter(p => killedPids.includes(p.pid)).length
-  return { stopped: running.length - killed, killed }
-}
-
-function signalProcess (pid: number, sig: NodeJS.Signals): void {
-  try { process.kill(pid, sig) } catch {}
-}
-
-/** Alive, and (where /proc tells) a shoal daemon on that repo, not a reused pid. */
-function isSwarmProcess (pid: number, repo: string): boolean {
-  if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return false
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(repo)
-  } catch {
-    return true
-  }
 }

@@ -15,8 +15,8 @@
  * list (`swarm up` gives none: once every peer of every host is up, it tells
  * each peer whom to connect to through its API, see process-swarm.ts).
  */
+import { ShoalDaemon } from '../api/daemon.ts'
 import { SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
-import { ShoalPeer } from '../peer/peer.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 
 export interface SwarmHostOptions {
@@ -29,13 +29,14 @@ export interface SwarmHostOptions {
 /** Starts the peers, runs until every peer has stopped or a signal came. */
 export async function runSwarmHost (options: SwarmHostOptions): Promise<void> {
   const log = options.log ?? ((line: string) => { process.stdout.write(line + '\n') })
-  const peers: ShoalPeer[] = []
+  const peers: ShoalDaemon[] = []
   let running = 0
   let allStopped!: () => void
   const done = new Promise<void>(resolve => { allStopped = resolve })
-  const stopOne = async (peer: ShoalPeer): Promise<void> => {
+  const stopOne = async (daemon: ShoalDaemon): Promise<void> => {
+    const { peer } = daemon
     if (!peer.isStarted) return
-    await peer.stop().catch(err => { log(`peer ${peer.repo.path} did not stop cleanly: ${(err as Error).message}`) })
+    await daemon.stop()
     log(`peer ${peer.peerId} (${peer.repo.path}) stopped`)
     if (--running === 0) allStopped()
   }
@@ -61,17 +62,17 @@ export async function runSwarmHost (options: SwarmHostOptions): Promise<void> {
   try {
     const startOne = async (repo: string, i: number): Promise<void> => {
       if (stopping) return
-      const peer = await ShoalPeer.open(repo, {
+      const daemon = await ShoalDaemon.open(repo, {
         bootstrap: options.bootstrap,
         plannedJoin: true,
         // the process's own metrics once per host, not once per peer (see libp2p.ts)
         processMetrics: i === 0,
-        onShutdownRequested: () => { void stopOne(peer) }
+        onShutdownRequested: () => { void stopOne(daemon) }
       })
-      peers.push(peer)
-      await peer.start()
+      peers.push(daemon)
+      await daemon.start()
       running++
-      log(`peer ${peer.peerId} (${repo}) up, API ${peer.apiAddress}`)
+      log(`peer ${daemon.peer.peerId} (${repo}) up, API ${daemon.apiAddress}`)
     }
     await mapConcurrent(options.repos, options.startConcurrency ?? 8, startOne)
   } catch (err) {

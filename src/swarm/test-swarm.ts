@@ -14,10 +14,10 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { DHT_K_BUCKET_SIZE } from '../constants.ts'
+import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW } from '../constants.ts'
 import { SwarmError } from '../errors.ts'
 import { ShoalPeer } from '../peer/peer.ts'
-import type { ShoalConfig } from '../peer/config.ts'
+import { defaultConfig, type ShoalConfig } from '../peer/config.ts'
 import { Repo } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
 import { routableThreshold } from './routable.ts'
@@ -29,8 +29,6 @@ export interface TestSwarmOptions {
   config?: Partial<ShoalConfig>
   /** kad-dht k (bucket size and lookup width); default 20. */
   kBucketSize?: number
-  /** Start each peer's control API (default false). */
-  api?: boolean
   /** Collect libp2p metrics (default false: cheaper for big swarms). */
   metrics?: boolean
   /** How long to wait for the swarm to become routable (default 30 s + 0.5 s/peer). */
@@ -64,10 +62,17 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
   const newPeer = async (bootstrap: string[]): Promise<ShoalPeer> => {
     const index = nextIndex++
     const repoPath = path.join(dir, `peer-${index}`)
-    await Repo.init(repoPath, { ...options.config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', dht: { kBucketSize: k } })
+    await Repo.init(repoPath, {
+      ...options.config,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      api: '127.0.0.1:0',
+      dht: { kBucketSize: k },
+      // the swarm's peers all dial from 127.0.0.1, many a second: exempt
+      // them (and only them) from the per-host inbound limits
+      connections: { ...defaultConfig().connections, ...options.config?.connections, allow: [...(options.config?.connections?.allow ?? []), LOCAL_SWARM_ALLOW] }
+    })
     const peer = await ShoalPeer.open(repoPath, {
       bootstrap,
-      api: options.api === true ? undefined : false,
       metrics: options.metrics ?? false
     })
     peers[index] = peer

@@ -34,8 +34,8 @@ export function formatBytes (n: number): string {
  * Copies `source[from, to)` into `target` at `at` as one memmove; returns
  * the bytes copied. Not `target.set(source.subarray(...), at)`: into shared
  * memory (the block pools are shared) V8 copies with relaxed atomic loads
- * and stores, measured here at 6.2 GB/s against 27.5 for Buffer's copy, and
- * in a fetch that copy was 7% of the fetcher's main thread.
+ * and stores, several times slower than Buffer's copy (docs/benchmarks.md,
+ * Fetch).
  */
 export function copyBytes (source: Uint8Array, target: Uint8Array, at: number, from = 0, to = source.length): number {
   return (Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number) => number).call(source, target, at, from, to)

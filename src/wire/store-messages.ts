@@ -1,5 +1,8 @@
 /** Messages of /shoal/store/1.0.0 (src/wire/store.proto). */
+import { WireProtocolError } from './errors.ts'
+import { MAX_CIDS_PER_QUERY, MAX_LIST_MESSAGE_BYTES } from './limits.ts'
 import { codecOf } from './proto.ts'
+import { countFields, LENGTH_DELIMITED, scanFields } from './proto-scan.ts'
 
 export const STORE_PROTOCOL = '/shoal/store/1.0.0'
 
@@ -14,7 +17,8 @@ export const StoreStatus = {
   UNSUPPORTED: 7,
   HAVE: 8,
   DONT_HAVE: 9,
-  FAILED: 10
+  FAILED: 10,
+  BUSY: 11
 } as const
 export type StoreStatus = typeof StoreStatus[keyof typeof StoreStatus]
 
@@ -40,7 +44,32 @@ export interface StoreRequest {
 export interface StoreResponse {
   statuses: number[]
   message: string
+  /** BUSY: when the sender may offer again. */
+  retry_after_ms?: number
 }
 
 export const StoreRequestCodec = codecOf<StoreRequest>('store.proto', 'shoal.store.StoreRequest')
 export const StoreResponseCodec = codecOf<StoreResponse>('store.proto', 'shoal.store.StoreResponse')
+
+/**
+ * A StoreRequest, checked before it is decoded: exactly one of put / has,
+ * and a has list within MAX_LIST_MESSAGE_BYTES and MAX_CIDS_PER_QUERY, so
+ * decoding allocates no more than those limits allow. Throws
+ * WireProtocolError otherwise.
+ */
+export function decodeStoreRequest (body: Uint8Array): StoreRequest {
+  let kind: 'put' | 'has' | undefined
+  let has: Uint8Array | undefined
+  scanFields(body, (field, wireType, start, end) => {
+    if (field !== 1 && field !== 2) return // a field from a later version
+    if (wireType !== LENGTH_DELIMITED || kind != null) throw new WireProtocolError('a store request must carry exactly one of put / has')
+    kind = field === 1 ? 'put' : 'has'
+    if (kind === 'has') has = body.subarray(start, end)
+  })
+  if (kind == null) throw new WireProtocolError('a store request must carry exactly one of put / has')
+  if (has != null) {
+    if (has.length > MAX_LIST_MESSAGE_BYTES) throw new WireProtocolError(`a has query of ${has.length} bytes (most ${MAX_LIST_MESSAGE_BYTES})`)
+    countFields(has, [1], [MAX_CIDS_PER_QUERY], ['CIDs in a has query'])
+  }
+  return StoreRequestCodec.decode(body)
+}

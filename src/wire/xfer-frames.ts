@@ -7,6 +7,8 @@
  * through the protobufjs codec.
  */
 import { copyBytes } from '../utils/bytes.ts'
+import { WireProtocolError } from './errors.ts'
+import { pushVarint } from './length-prefix.ts'
 import type { XferResponse } from './xfer-messages.ts'
 
 /** A decoded Response; `data` is the buffer the decoder's `allocate` gave. */
@@ -17,12 +19,11 @@ export interface ResponseFrame {
   bits: Uint8Array
 }
 
-export class MalformedFrameError extends Error {
+export { lengthPrefixed } from './length-prefix.ts'
+
+/** A Response that is not well-formed protobuf, or over the size limit. */
+export class MalformedFrameError extends WireProtocolError {
   static name = 'MalformedFrameError'
-  constructor (message: string) {
-    super(message)
-    this.name = 'MalformedFrameError'
-  }
 }
 
 /**
@@ -178,22 +179,4 @@ export class ResponseDecoder {
     this.state = 'length'
     this.init.onFrame(frame)
   }
-}
-
-/** `body` behind its length as an unsigned varint: one message on a Shoal stream. */
-export function lengthPrefixed (body: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  pushVarint(prefix, body.length)
-  const message = new Uint8Array(prefix.length + body.length)
-  message.set(prefix)
-  message.set(body, prefix.length)
-  return message
-}
-
-function pushVarint (out: number[], value: number): void {
-  while (value >= 0x80) {
-    out.push((value % 128) | 0x80)
-    value = Math.floor(value / 128)
-  }
-  out.push(value)
 }

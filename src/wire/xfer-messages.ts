@@ -1,5 +1,8 @@
 /** Messages of /shoal/xfer/1.0.0 (src/wire/xfer.proto). */
+import { WireProtocolError } from './errors.ts'
+import { MAX_LIST_MESSAGE_BYTES } from './limits.ts'
 import { codecOf } from './proto.ts'
+import { countFields } from './proto-scan.ts'
 
 export const XFER_PROTOCOL = '/shoal/xfer/1.0.0'
 
@@ -9,8 +12,11 @@ export const MAX_PENDING_WANTS = 256
 /** Unanswered have lists a holder keeps per stream. */
 export const MAX_PENDING_HAVES = 4
 
-/** Most CIDs in one have list (~300 KiB of CIDs, well under the message limit). */
+/** Most CIDs in one have list (~300 KiB of CIDs, under MAX_LIST_MESSAGE_BYTES). */
 export const MAX_HAVE_CIDS = 8192
+
+/** Most cancels in one Request (no more wants than that can be unanswered). */
+export const MAX_CANCEL_CIDS = MAX_PENDING_WANTS
 
 export const Presence = {
   UNKNOWN: 0,
@@ -34,6 +40,17 @@ export interface XferResponse {
 
 export const XferRequestCodec = codecOf<XferRequest>('xfer.proto', 'shoal.xfer.Request')
 export const XferResponseCodec = codecOf<XferResponse>('xfer.proto', 'shoal.xfer.Response')
+
+/**
+ * A Request, checked before it is decoded: at most MAX_LIST_MESSAGE_BYTES,
+ * MAX_PENDING_WANTS wants, MAX_HAVE_CIDS haves and MAX_CANCEL_CIDS cancels,
+ * counted without building any list. Throws WireProtocolError otherwise.
+ */
+export function decodeXferRequest (body: Uint8Array): XferRequest {
+  if (body.length > MAX_LIST_MESSAGE_BYTES) throw new WireProtocolError(`a request of ${body.length} bytes (most ${MAX_LIST_MESSAGE_BYTES})`)
+  countFields(body, [1, 2, 3], [MAX_PENDING_WANTS, MAX_HAVE_CIDS, MAX_CANCEL_CIDS], ['wants', 'CIDs in a have list', 'cancels'])
+  return XferRequestCodec.decode(body)
+}
 
 /** Packs booleans into `bits` (bit i of byte i >> 3, low bit first). */
 export function packBits (flags: boolean[]): Uint8Array {

@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { ApiClient } from '../../src/api/client.ts'
-import { runCli, runCliBytes, startDaemon, tempDir, type DaemonProcess } from '../helpers/cli.ts'
+import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
+import { waitFor } from '../../src/utils/wait.ts'
+import { assertExit, runCli, runCliBytes, startDaemon, tempDir, type CliResult, type DaemonProcess } from '../helpers/cli.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -22,7 +24,7 @@ describe('content from the CLI', function () {
   const shoal = async (...args: string[]): ReturnType<typeof runCli> => runCli(['--repo', repo, ...args])
   const json = async <T>(...args: string[]): Promise<T> => {
     const r = await shoal('--json', ...args)
-    assert.equal(r.code, 0, r.stderr)
+    assertExit(r, 0, r.stderr)
     return JSON.parse(r.stdout) as T
   }
   const oneLine = (stderr: string): string => {
@@ -38,7 +40,7 @@ describe('content from the CLI', function () {
   before(async () => {
     dir = await tempDir('shoal-content-')
     repo = path.join(dir, 'repo')
-    assert.equal((await runCli(['--repo', repo, 'init'])).code, 0)
+    assertExit((await runCli(['--repo', repo, 'init'])), 0)
     await start()
   })
   after(async () => {
@@ -66,7 +68,7 @@ describe('content from the CLI', function () {
     assert.deepEqual({ reason: entry?.reason, size: entry?.size, name: entry?.name }, { reason: 'shared', size: data.length, name: 'data.bin' })
 
     const cat = await runCliBytes(['--repo', repo, 'cat', shared.cid])
-    assert.equal(cat.code, 0, cat.stderr)
+    assertExit(cat, 0, cat.stderr)
     assert.ok(cat.stdout.equals(data), 'cat gives the exact bytes')
 
     const out = path.join(dir, 'out.bin')
@@ -115,12 +117,12 @@ describe('content from the CLI', function () {
     assert.equal(r.cid, 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku')
     assert.equal(r.size, 0)
     const out = path.join(dir, 'empty.out')
-    assert.equal((await shoal('get', r.cid, '-o', out)).code, 0)
+    assertExit((await shoal('get', r.cid, '-o', out)), 0)
     assert.equal((await fs.stat(out)).size, 0)
 
     const data = randomBytes(MiB + 3)
     const piped = await runCliBytes(['--repo', repo, '--json', 'share', '-'], data)
-    assert.equal(piped.code, 0, piped.stderr)
+    assertExit(piped, 0, piped.stderr)
     const fromStdin = JSON.parse(piped.stdout.toString()) as { cid: string, size: number }
     assert.equal(fromStdin.size, data.length)
     const cat = await runCliBytes(['--repo', repo, 'cat', fromStdin.cid])
@@ -134,41 +136,80 @@ describe('content from the CLI', function () {
     await writer
     assert.equal(viaPipe.cid, fromStdin.cid)
     const client = await ApiClient.fromRepo(repo)
-    await assert.rejects(client.share({ path: fifo }), /is not a regular file/, 'the daemon refuses a pipe by path instead of blocking on it')
+    await assert.rejects(client.share({ path: fifo }), { name: 'ApiError', remoteName: 'InvalidPathError', message: `${fifo} is not a regular file: send its bytes as a stream instead` }, 'the daemon refuses a pipe by path instead of blocking on it')
   })
 
   it('refuses bad input with one line and the right exit code, writing nothing', async () => {
+    const file = path.join(dir, 'bad-input.bin')
+    await fs.writeFile(file, randomBytes(100_000))
     let r = await shoal('share', path.join(dir, 'missing'))
-    assert.equal(r.code, 2)
+    assertExit(r, 2)
     assert.match(oneLine(r.stderr), /^shoal: no such file: .*missing$/)
     r = await shoal('share', dir)
-    assert.equal(r.code, 2)
+    assertExit(r, 2)
     assert.match(oneLine(r.stderr), /is a directory, not a file$/)
-    r = await shoal('share', path.join(dir, 'data.bin'), '--chunk-size', '1KiB')
-    assert.equal(r.code, 2)
+    r = await shoal('share', file, '--chunk-size', '1KiB')
+    assertExit(r, 2)
     assert.match(r.stderr, /--chunk-size must be a size from 16384 to 4194304/)
     r = await shoal('cat', 'not-a-cid')
-    assert.equal(r.code, 2)
+    assertExit(r, 2)
     assert.equal(oneLine(r.stderr), 'shoal: malformed CID "not-a-cid"')
     const unknown = 'bafkreie3l3tbq3mqevjbsp6njkfjsfv6tzklf7qr6s3ge6ls4kjd4fgogu'
     for (const cmd of [['cat', unknown], ['get', unknown, '-o', path.join(dir, 'never')], ['rm', unknown]]) {
       r = await shoal(...cmd)
-      assert.equal(r.code, 1, cmd.join(' '))
+      assertExit(r, 1, cmd.join(' '))
       assert.equal(oneLine(r.stderr), `shoal: ${unknown} is not held by this peer`)
     }
-    await assert.rejects(fs.access(path.join(dir, 'never')), 'no output file for an unknown CID')
+    await assert.rejects(fs.access(path.join(dir, 'never')), { code: 'ENOENT' }, 'no output file for an unknown CID')
 
-    const { cid } = await json<{ cid: string }>('share', path.join(dir, 'data.bin'))
+    const { cid } = await json<{ cid: string }>('share', file)
     const existing = path.join(dir, 'existing')
     await fs.writeFile(existing, 'keep me')
     r = await shoal('get', cid, '-o', existing)
-    assert.equal(r.code, 2)
+    assertExit(r, 2)
     assert.match(oneLine(r.stderr), /already exists \(use --force to overwrite\)$/)
     assert.equal(await fs.readFile(existing, 'utf8'), 'keep me')
-    assert.equal((await shoal('get', cid, '-o', existing, '--force')).code, 0)
-    assert.ok((await fs.readFile(existing)).equals(await fs.readFile(path.join(dir, 'data.bin'))))
+    assertExit((await shoal('get', cid, '-o', existing, '--force')), 0)
+    assert.ok((await fs.readFile(existing)).equals(await fs.readFile(file)))
     const leftovers = (await fs.readdir(dir)).filter(f => f.endsWith('.part'))
     assert.deepEqual(leftovers, [])
+  })
+
+  it('cat of a file with a corrupt block stops short and exits 1 naming the file and how far it got', async () => {
+    const data = randomBytes(2 * MiB + 5)
+    const file = path.join(dir, 'corrupt-me')
+    await fs.writeFile(file, data)
+    const { cid } = await json<{ cid: string }>('share', file)
+    // the second 1 MiB leaf, one byte flipped on disk
+    const leaf = cidKey(cidOf(RAW_CODE, data.subarray(MiB, 2 * MiB)))
+    const leafFile = (await fs.readdir(path.join(repo, 'blocks'), { recursive: true })).find(f => path.basename(f) === leaf)
+    assert.ok(leafFile != null, `block file of ${leaf}`)
+    const bytes = await fs.readFile(path.join(repo, 'blocks', leafFile))
+    bytes[100] ^= 0xff
+    await fs.writeFile(path.join(repo, 'blocks', leafFile), bytes)
+    try {
+      const cat = await runCliBytes(['--repo', repo, 'cat', cid])
+      assertExit(cat, 1)
+      const cut = /^shoal: the daemon stopped sending (\S+) after (\d+) of (\d+) bytes \(.*\); a block may be corrupt: run "shoal verify"$/.exec(oneLine(cat.stderr))
+      assert.ok(cut != null, cat.stderr)
+      assert.deepEqual([cut[1], Number(cut[2]), Number(cut[3])], [cid, cat.stdout.length, data.length])
+      assert.ok(cat.stdout.length <= MiB, `${cat.stdout.length} bytes written: nothing past the corrupt block`)
+      assert.ok(cat.stdout.equals(data.subarray(0, cat.stdout.length)), 'what was written is the file\'s start')
+    } finally {
+      // the corrupt block goes with the file, so later verifies find the store clean
+      assertExit(await shoal('rm', cid), 0)
+    }
+  })
+
+  it('fetch on a daemon with no connection fails at once with exit 1', async () => {
+    const unknown = 'bafkreie3l3tbq3mqevjbsp6njkfjsfv6tzklf7qr6s3ge6ls4kjd4fgogu'
+    const target = path.join(dir, 'never-fetched')
+    const started = performance.now()
+    const r = await shoal('fetch', unknown, '-o', target, '--timeout', '60')
+    assertExit(r, 1)
+    assert.equal(oneLine(r.stderr), `shoal: ${unknown} is not held here and no peer is connected to fetch it from`)
+    assert.ok(performance.now() - started < 30_000, 'without waiting for the 60 s timeout')
+    await assert.rejects(fs.access(target), { code: 'ENOENT' })
   })
 
   it('rm frees the blocks, gc and verify report on the store', async () => {
@@ -176,14 +217,15 @@ describe('content from the CLI', function () {
     const file = path.join(dir, 'rm-me')
     await fs.writeFile(file, data)
     const { cid } = await json<{ cid: string }>('share', file)
-    const before = await json<{ store: { blocks: number } }>('ls')
+    const before = await json<{ store: { blocks: number, bytes: number } }>('ls')
     const removed = await json<{ removed: Array<{ reason: string }>, freed: { blocks: number, bytes: number } }>('rm', cid)
     assert.deepEqual(removed.removed.map(h => h.reason), ['shared'])
-    assert.deepEqual(removed.freed, { blocks: 4, bytes: data.length + (removed.freed.bytes - data.length) })
-    assert.ok(removed.freed.bytes > data.length)
-    const after = await json<{ store: { blocks: number } }>('ls')
-    assert.equal(after.store.blocks, before.store.blocks - 4)
-    assert.equal((await shoal('cat', cid)).code, 1)
+    // 3 leaves (the file's bytes) and the root node
+    assert.equal(removed.freed.blocks, 4)
+    assert.ok(removed.freed.bytes > data.length && removed.freed.bytes < data.length + 1024, `${removed.freed.bytes} bytes freed: the file's and a root node's`)
+    const after = await json<{ store: { blocks: number, bytes: number } }>('ls')
+    assert.deepEqual([after.store.blocks, after.store.bytes], [before.store.blocks - 4, before.store.bytes - removed.freed.bytes], 'the store shrank by what rm said it freed')
+    assertExit((await shoal('cat', cid)), 1)
     assert.deepEqual(await json('gc'), { blocks: 0, bytes: 0 })
     const verify = await json<{ checked: number, bad: string[] }>('verify')
     assert.equal(verify.checked, after.store.blocks)
@@ -201,11 +243,16 @@ describe('content from the CLI', function () {
     const before = await countBlocks()
     const share = shoal('share', big, '--chunk-size', '16KiB')
     // wait until the import has written some blocks, then kill the daemon hard
-    while (await countBlocks() < before + 200) await new Promise(resolve => setTimeout(resolve, 20))
+    let shareEnded: CliResult | undefined
+    void share.then(r => { shareEnded = r })
+    await waitFor(async () => {
+      assert.equal(shareEnded, undefined, `the share ended before the daemon was killed:\n${shareEnded?.stderr}\n${daemon.output()}`)
+      return await countBlocks() >= before + 200
+    }, { timeoutMs: 60_000, intervalMs: 20, message: () => `the import did not write 200 blocks within 60 s:\n${daemon.output()}` })
     daemon.child.kill('SIGKILL')
     await daemon.exited
     const r = await share
-    assert.equal(r.code, 1, 'the interrupted share fails')
+    assertExit(r, 1, 'the interrupted share fails')
     assert.ok((await countBlocks()) < before + 16 * 1024, 'the import was interrupted before it finished')
 
     await start()
@@ -232,15 +279,23 @@ describe('content from the CLI', function () {
     for (const e of stored) used += (await fs.stat(path.join(e.parentPath, e.name))).size
     await fs.writeFile(configFile, JSON.stringify({ ...config, storage: { ...config.storage, quota: used + MiB } }))
     await start()
-    const before = await json<{ store: { blocks: number, bytes: number } }>('ls')
-    const file = path.join(dir, 'too-big')
-    await fs.writeFile(file, randomBytes(3 * MiB))
-    const r = await shoal('share', file)
-    assert.equal(r.code, 1)
-    assert.match(oneLine(r.stderr), /^shoal: storage quota exceeded: .* \(raise "storage.quota" in config.json or remove content with "shoal rm"\)$/)
-    const after = await json<{ store: { blocks: number, bytes: number } }>('ls')
-    assert.deepEqual(after.store, { ...before.store })
-    const temps = (await fs.readdir(path.join(repo, 'blocks'), { recursive: true })).filter(f => f.endsWith('.tmp'))
-    assert.deepEqual(temps, [])
+    try {
+      const before = await json<{ store: { blocks: number, bytes: number } }>('ls')
+      const file = path.join(dir, 'too-big')
+      await fs.writeFile(file, randomBytes(3 * MiB))
+      const r = await shoal('share', file)
+      assertExit(r, 1)
+      assert.match(oneLine(r.stderr), /^shoal: storage quota exceeded: .* \(raise "storage.quota" in config.json or remove content with "shoal rm"\)$/)
+      const after = await json<{ store: { blocks: number, bytes: number } }>('ls')
+      assert.deepEqual(after.store, { ...before.store })
+      const temps = (await fs.readdir(path.join(repo, 'blocks'), { recursive: true })).filter(f => f.endsWith('.tmp'))
+      assert.deepEqual(temps, [])
+    } finally {
+      // the next test (in whatever order) gets the daemon as before() started it
+      daemon.child.kill('SIGTERM')
+      await daemon.exited
+      await fs.writeFile(configFile, JSON.stringify(config))
+      await start()
+    }
   })
 })

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { closestByXor } from '../../src/peer/kad-distance.ts'
+import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 
 /**
  * A 20-peer swarm over real TCP: for 20 random keys, asked from 5 different
- * peers, a DHT lookup must return exactly the true closest peers, computed by
- * XOR over all 20 IDs the way kad-dht measures distance. (With the default
- * k=20 every peer should know every other; bench/swarm.ts measures how
- * often lookups in bigger swarms find the true closest.)
+ * peers, the Kademlia overlay's lookup must return exactly the true k
+ * closest peers (the asking peer included when it is one of them), computed
+ * by XOR over all 20 IDs the way kad-dht measures distance, with the path
+ * it took. (With the default k=20 every peer should know every other;
+ * bench/swarm.ts measures how often lookups in bigger swarms find the true
+ * closest.)
  */
 {
   const k = 20
@@ -23,14 +25,17 @@ import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
       for (let i = 0; i < 20; i++) {
         const key = randomBytes(34)
         const asker = askers[i % askers.length]
-        const result = await asker.closestPeers(key, { signal: AbortSignal.timeout(20_000) })
-        // the lookup never returns the asking peer itself
-        const others = all.filter(p => !p.equals(asker.peerId))
-        const expected = closestByXor(key, others, k).map(p => p.toString())
+        const result = await asker.overlay.lookup(key, k, { signal: AbortSignal.timeout(20_000) })
         // same peers, and in the same order: our XOR metric is the DHT's
-        assert.deepEqual(result.peers, expected, `key ${i} from ${asker.peerId}`)
-        assert.equal(result.peers.length, 19)
+        const expected = closestByXor(key, all, k).map(p => p.toString())
+        assert.deepEqual(result.responsible, expected, `key ${i} from ${asker.peerId}`)
+        assert.equal(result.responsible.length, 20, 'the 19 others kad-dht found, and the asker')
         assert.ok(result.hops >= 1)
+        // every query sent is on the path, once answered or given up
+        assert.equal(result.path.length, result.messages)
+        assert.ok(result.messages >= 1 && result.messages <= 19, `${result.messages} queries`)
+        assert.ok(result.path.every(h => h.peerId !== asker.peerId.toString() && h.hop >= 1))
+        assert.ok(result.path.some(h => h.ok))
       }
     })
   })

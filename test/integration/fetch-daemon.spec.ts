@@ -4,7 +4,6 @@
  * the API streams a byte range of a file it does not hold, that range first.
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
@@ -12,7 +11,8 @@ import { ApiClient } from '../../src/api/client.ts'
 import type { ShoalPeer } from '../../src/peer/peer.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { waitFor } from '../../src/utils/wait.ts'
-import { runCli, startDaemon, tempDir, type DaemonProcess } from '../helpers/cli.ts'
+import { assertExit, runCli, startDaemon, tempDir, type DaemonProcess } from '../helpers/cli.ts'
+import { shareOn as shareOnPeers } from '../helpers/swarm.ts'
 
 const MiB = 1024 * 1024
 
@@ -34,23 +34,20 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
     return client
   }
 
-  async function shareOn (holders: ShoalPeer[], size: number): Promise<{ root: CID, data: Buffer }> {
-    const data = randomBytes(size)
-    const file = path.join(dir, `file-${Math.random()}`)
-    await fs.writeFile(file, data)
-    let root: CID | undefined
-    for (const peer of holders) {
-      root = (await peer.content.shareFile(file, { chunkSize: MiB })).cid
-      await peer.placement.place(root, [], 0)
-    }
-    return { root: root!, data }
+  /** The fetcher daemon, started if no test before left one running. */
+  const runningFetcher = async (): Promise<ApiClient> => {
+    if (daemon == null || daemon.child.exitCode != null || daemon.child.signalCode != null) return startFetcher()
+    return ApiClient.fromRepo(repo)
   }
+
+  const shareOn = async (holders: ShoalPeer[], size: number): Promise<{ root: CID, data: Buffer }> =>
+    shareOnPeers(holders, { dir, size, chunkSize: MiB })
 
   before(async () => {
     swarm = await createTestSwarm(3)
     dir = await tempDir('shoal-fetchd-')
     repo = path.join(dir, 'fetcher')
-    assert.equal((await runCli(['--repo', repo, 'init'])).code, 0)
+    assertExit((await runCli(['--repo', repo, 'init'])), 0)
   })
   after(async () => {
     daemon?.child.kill('SIGTERM')
@@ -74,12 +71,17 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
           daemon!.child.kill('SIGKILL')
         }
       }
-    }), 'the fetch dies with its daemon')
+    }), (err: Error) => {
+      // the API's progress stream cut off: the daemon's side of the socket closed
+      assert.equal(err.name, 'ApiError', String(err))
+      assert.match(err.message, /^the connection to the daemon broke off before the result/)
+      return true
+    }, 'the fetch dies with its daemon')
     await daemon!.exited
     assert.ok(blocksAtKill > 0, 'killed mid-fetch')
     const part = path.join(dir, `.resumed.bin.${root.toString()}.part`)
     await fs.access(part) // the temporary file is kept
-    await assert.rejects(fs.access(target), 'no output under the final name')
+    await assert.rejects(fs.access(target), { code: 'ENOENT' }, 'no output under the final name')
 
     client = await startFetcher()
     const result = await client.fetch(root.toString(), { path: target, timeoutSeconds: 30 })
@@ -88,14 +90,14 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
     assert.ok(result.localBytes >= (blocksAtKill - 1) * MiB, `${result.localBytes} bytes were already here; ${blocksAtKill} blocks were stored before the kill`)
     const received = Object.values(result.peers).reduce((a, b) => a + b, 0)
     assert.equal(received, data.length - result.localBytes, 'only the missing blocks were downloaded')
-    await assert.rejects(fs.access(part), 'the temporary file became the output')
+    await assert.rejects(fs.access(part), { code: 'ENOENT' }, 'the temporary file became the output')
     for (const h of swarm.peers) h.uploadLimiter.setRate(0)
   })
 
   it('streams a byte range of a file it does not hold, that range first, and the whole file on request', async () => {
     const { root, data } = await shareOn(swarm.peers, 16 * MiB + 5)
+    const client = await runningFetcher()
     for (const h of swarm.peers) h.uploadLimiter.setRate(1 * MiB)
-    const client = await ApiClient.fromRepo(repo)
     try {
       const offset = 13 * MiB + 7
       const res = await client.read(root.toString(), { offset, length: 1000 })
@@ -111,5 +113,21 @@ describe('fetch by a daemon: resume after SIGKILL, streaming ranges', function (
     const whole = await client.read(root.toString())
     assert.equal(whole.headers.get('content-length'), String(data.length))
     assert.ok(Buffer.from(await whole.arrayBuffer()).equals(data))
+  })
+
+  it('`shoal fetch` whose holders stop sending blocks fails after --timeout seconds without one, exit 1, saying how many are missing', async () => {
+    const { root } = await shareOn(swarm.peers, 4 * MiB)
+    await runningFetcher()
+    // the root node (a few hundred bytes) gets through, a 1 MiB leaf would take minutes
+    for (const h of swarm.peers) h.uploadLimiter.setRate(10 * 1024)
+    try {
+      const target = path.join(dir, 'stalled.bin')
+      const r = await runCli(['--repo', repo, 'fetch', root.toString(), '-o', target, '--timeout', '3'])
+      assertExit(r, 1)
+      assert.equal(r.stderr.trim(), `shoal: no holder sent a block of ${root.toString()} for 3 s (4 of 5 blocks missing)`)
+      await assert.rejects(fs.access(target), { code: 'ENOENT' })
+    } finally {
+      for (const h of swarm.peers) h.uploadLimiter.setRate(0)
+    }
   })
 })

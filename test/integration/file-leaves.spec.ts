@@ -17,6 +17,7 @@ import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { FileLeaves } from '../../src/store/file-leaves.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { tempDir } from '../helpers/cli.ts'
+import { shareOn } from '../helpers/swarm.ts'
 
 const MiB = 1024 * 1024
 
@@ -28,11 +29,7 @@ describe('leaves kept in fetched files', function () {
 
   it('keeps a fetched file\'s leaves only in the file, serves them from it, and catches a change to the file', async () => {
     const [holder, fetcher, second] = swarm.peers
-    const data = randomBytes(6 * MiB + 5)
-    const source = path.join(swarm.dir, 'source')
-    await fs.writeFile(source, data)
-    const root = (await holder.content.shareFile(source, { chunkSize: MiB })).cid
-    await holder.placement.place(root, [], 0)
+    const { root, data } = await shareOn([holder], { dir: swarm.dir, size: 6 * MiB + 5, chunkSize: MiB })
 
     const storedBefore = fetcher.content.usage().bytes
     const target = path.join(swarm.dir, 'fetched.bin')
@@ -42,7 +39,7 @@ describe('leaves kept in fetched files', function () {
     assert.equal(leaves.length, 7)
     assert.ok(fetcher.content.usage().bytes - storedBefore < 64 * 1024, 'the blockstore got the root node, not the leaves')
     for (const [i, leaf] of leaves.entries()) {
-      assert.ok(fetcher.content.fileLeaves.isKeptAt(leaf, target, i * MiB), `leaf ${i} kept in the output file`)
+      assert.deepEqual(await fetcher.content.locate(leaf), { blockstore: false, files: [{ path: target, offset: i * MiB }] }, `leaf ${i} kept in the output file only`)
       assert.ok(await fetcher.content.hasBlock(leaf))
     }
 
@@ -60,29 +57,20 @@ describe('leaves kept in fetched files', function () {
     const report = await fetcher.content.verify()
     assert.deepEqual(report.bad, [cidKey(leaves[3])])
     assert.ok(await fetcher.content.hasBlock(leaves[3]), 'verify without --repair forgets nothing')
-    await assert.rejects(fetcher.content.readBlock(leaves[3]), /not in the store/)
+    await assert.rejects(fetcher.content.readBlock(leaves[3]), { name: 'BlockNotFoundError', message: `block ${leaves[3]} is not in the store` })
     assert.equal(await fetcher.content.hasBlock(leaves[3]), false, 'a leaf its file no longer holds is forgotten')
     assert.ok(await fetcher.content.hasBlock(leaves[4]))
 
     // rm forgets the file's leaves; the file is the user's and stays
     await fetcher.content.remove(root)
-    assert.equal(fetcher.content.fileLeaves.roots().has(cidKey(root)), false)
+    assert.deepEqual(fetcher.content.keptFiles(root), [])
     assert.equal(await fetcher.content.hasBlock(leaves[4]), false)
     await fs.access(target)
   })
 
   /** A new random file shared (k = 0) by the given peers; its root and bytes. */
-  async function seed (holders: typeof swarm.peers, size: number): Promise<{ root: CID, data: Buffer }> {
-    const data = randomBytes(size)
-    const source = path.join(swarm.dir, `source-${Math.random()}`)
-    await fs.writeFile(source, data)
-    let root: CID | undefined
-    for (const h of holders) {
-      root = (await h.content.shareFile(source, { chunkSize: 256 * 1024 })).cid
-      await h.placement.place(root, [], 0)
-    }
-    return { root: root!, data }
-  }
+  const seed = async (holders: typeof swarm.peers, size: number): Promise<{ root: CID, data: Buffer }> =>
+    shareOn(holders, { dir: swarm.dir, size, chunkSize: 256 * 1024 })
 
   it('re-checks kept leaves before trusting them: a deleted output, a deleted .part, a file overwritten by another fetch', async () => {
     const holders = swarm.peers.slice(1, 3)
@@ -101,7 +89,7 @@ describe('leaves kept in fetched files', function () {
     const small = await seed(holders, 1000)
     const d = path.join(swarm.dir, `d-${Math.random()}`)
     await fetcher.fetcher.fetch(small.root, { output: { path: d }, timeoutMs: 30_000 })
-    assert.ok(fetcher.content.fileLeaves.isKeptAt(small.root, d, 0))
+    assert.deepEqual((await fetcher.content.locate(small.root)).files, [{ path: d, offset: 0 }])
     await fs.rm(d)
     const e = path.join(swarm.dir, `e-${Math.random()}`)
     await fetcher.fetcher.fetch(small.root, { output: { path: e }, timeoutMs: 30_000 })
@@ -113,14 +101,15 @@ describe('leaves kept in fetched files', function () {
     const c = path.join(swarm.dir, `c-${Math.random()}`)
     const part = path.join(swarm.dir, `.${path.basename(c)}.${second.root.toString()}.part`)
     const stop = new AbortController()
+    const cancel = new Error('cancelled')
     await assert.rejects(fetcher.fetcher.fetch(second.root, {
       output: { path: c },
       timeoutMs: 30_000,
       signal: stop.signal,
-      onProgress: p => { if (p.bytes >= MiB) stop.abort(new Error('cancelled')) }
-    }))
+      onProgress: p => { if (p.bytes >= MiB) stop.abort(cancel) }
+    }), (err: Error) => err === cancel, 'the fetch ends with the caller\'s reason')
     for (const h of holders) h.uploadLimiter.setRate(0)
-    assert.ok(fetcher.content.fileLeaves.filesAt(second.root, part).length > 0, 'the interrupted fetch kept leaves in its .part')
+    assert.ok(fetcher.content.keptFiles(second.root).some(f => f.path === part && f.leaves > 0), 'the interrupted fetch kept leaves in its .part')
     await fs.rm(part)
     await fetcher.fetcher.fetch(second.root, { output: { path: c }, timeoutMs: 30_000 })
     assert.ok((await fs.readFile(c)).equals(second.data), 'no hole where the deleted .part was')
@@ -130,7 +119,8 @@ describe('leaves kept in fetched files', function () {
     await fetcher.fetcher.fetch(third.root, { output: { path: c, force: true }, timeoutMs: 30_000 })
     assert.ok((await fs.readFile(c)).equals(third.data))
     const secondLeaves = (await fetcher.content.dagCids(second.root)).filter(cid => cid.code === RAW_CODE)
-    for (const leaf of secondLeaves) assert.equal(fetcher.content.fileLeaves.has(leaf), false, 'records of the replaced file are gone')
+    assert.equal(secondLeaves.length, 16)
+    for (const leaf of secondLeaves) assert.deepEqual((await fetcher.content.locate(leaf)).files, [], 'records of the replaced file are gone')
   })
 
   it('moves what a cancelled output kept into the store when another fetch of the file goes on', async () => {
@@ -151,18 +141,23 @@ describe('leaves kept in fetched files', function () {
     })
     cancelled.catch(() => {})
     await going.promise
-    const kept = fetcher.fetcher.fetch(root, { output: { path: second }, timeoutMs: 30_000 })
-    await new Promise(resolve => setTimeout(resolve, 300))
-    stop.abort(new Error('cancelled'))
-    await assert.rejects(cancelled)
+    // cancelled once the second has joined the download (it reports progress)
+    const joined = Promise.withResolvers<void>()
+    const kept = fetcher.fetcher.fetch(root, { output: { path: second }, timeoutMs: 30_000, onProgress: () => { joined.resolve() } })
+    kept.catch(() => {})
+    await joined.promise
+    const cancel = new Error('cancelled')
+    stop.abort(cancel)
+    await assert.rejects(cancelled, (err: Error) => err === cancel, 'the fetch ends with the caller\'s reason')
     for (const h of holders) h.uploadLimiter.setRate(0)
     await kept
     assert.ok((await fs.readFile(second)).equals(data))
     // (the given-up file's records stay, as a second place: a resume into it finds them)
     const firstPart = path.join(swarm.dir, `.${path.basename(first)}.${root.toString()}.part`)
-    assert.ok(fetcher.content.fileLeaves.filesAt(root, firstPart).length > 0)
+    assert.ok(fetcher.content.keptFiles(root).some(f => f.path === firstPart && f.leaves > 0))
     const leaves = (await fetcher.content.dagCids(root)).filter(cid => cid.code === RAW_CODE)
-    const inStore = (await Promise.all(leaves.map(async l => fetcher.content.blockstore.has(l)))).filter(Boolean).length
+    assert.equal(leaves.length, 16)
+    const inStore = (await Promise.all(leaves.map(async l => (await fetcher.content.locate(l)).blockstore))).filter(Boolean).length
     // (and the rest of the download too: only the first output attached keeps leaves)
     assert.equal(inStore, leaves.length, 'what the given-up file kept went to the store')
     // the given-up .part is the user's to delete: what this peer holds must not depend on it

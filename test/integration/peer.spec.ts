@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { ShoalDaemon } from '../../src/api/daemon.ts'
 import { ShoalPeer } from '../../src/peer/peer.ts'
 import { Repo } from '../../src/peer/repo.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
@@ -18,7 +19,7 @@ describe('a Shoal peer on its repo', function () {
     const id = old.peerId.toString()
     await old.stop()
     // no bootstrap list at all: only what the LevelDB peer store kept
-    const again = await ShoalPeer.open(repoPath, { api: false, metrics: false })
+    const again = await ShoalPeer.open(repoPath, { metrics: false })
     swarm.peers[5] = again
     await again.start()
     assert.equal(again.peerId.toString(), id)
@@ -27,12 +28,12 @@ describe('a Shoal peer on its repo', function () {
       timeoutMs: 30_000,
       message: () => `restarted peer knows only ${again.routingTableSize()} peers`
     })
-    const result = await again.closestPeers(new TextEncoder().encode('after restart'), { signal: AbortSignal.timeout(20_000) })
-    assert.equal(result.peers.length, 5)
+    const result = await again.overlay.lookup(new TextEncoder().encode('after restart'), 20, { signal: AbortSignal.timeout(20_000) })
+    assert.deepEqual(new Set(result.responsible), new Set(swarm.peers.map(p => p.peerId.toString())), 'the lookup finds every peer of the swarm')
   })
 
   it('refuses a second peer on a repo that is in use', async () => {
-    const second = await ShoalPeer.open(swarm.peers[1].repo.path, { api: false })
+    const second = await ShoalPeer.open(swarm.peers[1].repo.path)
     await assert.rejects(second.start(), (err: Error) => {
       assert.equal(err.name, 'RepoLockedError')
       assert.match(err.message, /in use by another Shoal daemon \(pid \d+\)/)
@@ -46,36 +47,38 @@ describe('a Shoal peer on its repo', function () {
     try {
       await Repo.init(dir, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0' })
       await fs.writeFile(path.join(dir, 'repo.lock'), '999999999\n')
-      const peer = await ShoalPeer.open(dir, { api: false, metrics: false })
+      const peer = await ShoalPeer.open(dir, { metrics: false })
       await peer.start()
       await peer.stop()
-      await assert.rejects(fs.access(path.join(dir, 'repo.lock')), 'lock removed on stop')
+      await assert.rejects(fs.access(path.join(dir, 'repo.lock')), { code: 'ENOENT' }, 'lock removed on stop')
     } finally {
       await fs.rm(dir, { recursive: true, force: true })
     }
   })
 })
 
-describe('the control API', function () {
+describe('the control API of a daemon', function () {
   let dir: string
+  let daemon: ShoalDaemon
   let peer: ShoalPeer
   let base: string
   let token: string
   before(async () => {
     dir = await tempDir()
     await Repo.init(dir, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0' })
-    peer = await ShoalPeer.open(dir)
-    await peer.start()
+    daemon = await ShoalDaemon.open(dir)
+    await daemon.start()
+    peer = daemon.peer
     base = `http://${(await fs.readFile(path.join(dir, 'api'), 'utf8')).trim()}`
     token = (await fs.readFile(path.join(dir, 'api.token'), 'utf8')).trim()
   })
   after(async () => {
-    await peer?.stop()
+    await daemon?.stop()
     await fs.rm(dir, { recursive: true, force: true })
   })
 
   it('writes its address to <repo>/api and its token with mode 0600', async () => {
-    assert.equal(base, `http://${peer.apiAddress}`)
+    assert.equal(base, `http://${daemon.apiAddress}`)
     assert.equal((await fs.stat(path.join(dir, 'api.token'))).mode & 0o777, 0o600)
     assert.equal((await fs.stat(path.join(dir, 'identity.key'))).mode & 0o777, 0o600)
   })
@@ -92,8 +95,9 @@ describe('the control API', function () {
     const headers = { authorization: `Bearer ${token}` }
     const id = await (await fetch(`${base}/api/v1/id`, { headers })).json() as { peerId: string }
     assert.equal(id.peerId, peer.peerId.toString())
-    const status = await (await fetch(`${base}/api/v1/status`, { headers })).json() as { dht: { mode: string } }
+    const status = await (await fetch(`${base}/api/v1/status`, { headers })).json() as { dht: { mode: string }, api: string }
     assert.equal(status.dht.mode, 'server')
+    assert.equal(`http://${status.api}`, base)
     const metrics = await fetch(`${base}/metrics`, { headers })
     assert.equal(metrics.status, 200)
     assert.match(metrics.headers.get('content-type') ?? '', /text\/plain/)
@@ -109,9 +113,18 @@ describe('the control API', function () {
   })
 
   it('stops cleanly: API closed, address file and lock removed', async () => {
-    await peer.stop()
-    await assert.rejects(fetch(`${base}/api/v1/id`))
-    await assert.rejects(fs.access(path.join(dir, 'api')))
-    await assert.rejects(fs.access(path.join(dir, 'repo.lock')))
+    // a daemon of its own: the others' keeps serving whatever runs after this
+    const dir = await tempDir()
+    await Repo.init(dir, { listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0' })
+    const daemon = await ShoalDaemon.open(dir)
+    await daemon.start()
+    const peer = daemon.peer
+    const base = `http://${daemon.apiAddress}`
+    await daemon.stop()
+    assert.equal(peer.isStarted, false)
+    await assert.rejects(fetch(`${base}/api/v1/id`), (err: Error) => (err.cause as { code?: string }).code === 'ECONNREFUSED', 'nothing listens on the API address')
+    await assert.rejects(fs.access(path.join(dir, 'api')), { code: 'ENOENT' })
+    await assert.rejects(fs.access(path.join(dir, 'repo.lock')), { code: 'ENOENT' })
+    await fs.rm(dir, { recursive: true, force: true })
   })
 })

@@ -6,9 +6,10 @@
  * command in the README to one that does not work and this test fails.
  *
  * What the test fills in, as a reader would:
- * - `npx shoal` runs this checkout's bin/shoal.mjs with this Node, through a
- *   shell function (npx costs ~1.5 s a call; one test runs the real
- *   `npx shoal` to show it resolves to this checkout);
+ * - `shoal` (on PATH after the README's `npm link`) and `npx shoal` run this
+ *   checkout's bin/shoal, through shell functions (CI does not link, and
+ *   npx costs ~0.7 s a call; one test runs the real `npx shoal` to show it
+ *   resolves to this checkout, another bin/shoal under an older Node);
  * - `~/.shoal` is a temporary repo (also $SHOAL_REPO), `/tmp/` a temporary
  *   folder, `<CID>` the CID the last `share` printed, and a file `share` is
  *   given that does not exist is created (3 MiB + 11 random bytes);
@@ -39,20 +40,20 @@ import { buildProgram } from '../../src/cli/index.ts'
 import { readSwarmFile, swarmDown, type SwarmPeerInfo } from '../../src/swarm/process-swarm.ts'
 import { isProcessAlive } from '../../src/utils/process.ts'
 import { waitFor } from '../../src/utils/wait.ts'
-import { BIN, runCli, tempDir } from '../helpers/cli.ts'
+import { assertExit, BIN, runCli, tempDir, type Exit } from '../helpers/cli.ts'
 import { docCommands } from '../helpers/doc-commands.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const DOCS = ['README.md', 'docs/api.md', 'docs/cli.md'].map(f => path.join(ROOT, f))
-const NOT_RUN = ['npm install && npm start', 'npm test']
+const NOT_RUN = ['npm install && npm link && npm start', 'npm test']
 const FILE_SIZE = 3 * 1024 * 1024 + 11
 const CID_RE = /\b(baf[a-z2-7]{50,})\b/
 
-// Runs `npx shoal ...` as this checkout's CLI with this Node; any other npx as npx.
-const PRELUDE = 'npx () { if [ "$1" = shoal ]; then shift; "$SHOAL_TEST_NODE" "$SHOAL_TEST_BIN" "$@"; else command npx "$@"; fi; }\n'
+// Runs `shoal ...` and `npx shoal ...` as this checkout's bin/shoal; any other npx as npx.
+const PRELUDE = 'shoal () { "$SHOAL_TEST_BIN" "$@"; }\nnpx () { if [ "$1" = shoal ]; then shift; shoal "$@"; else command npx "$@"; fi; }\n'
+const SH_BIN = fileURLToPath(new URL('../../bin/shoal', import.meta.url))
 
-interface Run {
-  code: number | null
+interface Run extends Exit {
   stdout: Buffer
   text: string
   stderr: string
@@ -61,7 +62,7 @@ interface Run {
 interface Daemon {
   child: ChildProcess
   output: () => string
-  exited: Promise<number | null>
+  exited: Promise<Exit>
 }
 
 /** What earlier commands left for later ones. */
@@ -75,13 +76,14 @@ interface State {
   peerId?: string
 }
 
-/** `npx shoal [--repo D] [--json] sub [subsub] args...` split up; undefined for other commands. */
+/** `shoal [--repo D] [--json] sub [subsub] args...` (or `npx shoal ...`) split up; undefined for other commands. */
 function shoalArgs (command: string): { json: boolean, sub: string, args: string[] } | undefined {
   const words = command.split(/\s+/)
   const end = words.findIndex(w => ['>', '<', '|', '&&', ';', '||'].includes(w))
   const tokens = end === -1 ? words : words.slice(0, end)
-  if (tokens[0] !== 'npx' || tokens[1] !== 'shoal') return undefined
-  let i = 2
+  if (tokens[0] === 'npx') tokens.shift()
+  if (tokens[0] !== 'shoal') return undefined
+  let i = 1
   let json = false
   for (; i < tokens.length; i++) {
     if (tokens[i] === '--repo') i++
@@ -120,7 +122,8 @@ describe('the commands README.md and docs/ show, run as written', function () {
   const all = DOCS.flatMap(f => docCommands(f))
   const shown = all.filter(c => !NOT_RUN.includes(c.command))
   // the README's swarm first: the daemon joins it; the rest in the order shown
-  const order = [...shown.filter(c => /^npx shoal swarm up\b/.test(c.command)), ...shown.filter(c => !/^npx shoal swarm up\b/.test(c.command))]
+  const isSwarmUp = (c: { command: string }): boolean => /^(npx )?shoal swarm up\b/.test(c.command)
+  const order = [...shown.filter(isSwarmUp), ...shown.filter(c => !isSwarmUp(c))]
   const state: State = { work: '', repo: '' }
   const homeRepo = path.join(process.env.HOME ?? '/nonexistent', '.shoal')
   const hadHomeRepo = existsSync(homeRepo)
@@ -158,8 +161,7 @@ describe('the commands README.md and docs/ show, run as written', function () {
   const environment = (env: Record<string, string> = {}): NodeJS.ProcessEnv => ({
     ...process.env,
     SHOAL_REPO: state.repo,
-    SHOAL_TEST_NODE: process.execPath,
-    SHOAL_TEST_BIN: BIN,
+    SHOAL_TEST_BIN: SH_BIN,
     ...env
   })
 
@@ -170,10 +172,10 @@ describe('the commands README.md and docs/ show, run as written', function () {
     child.stdout.on('data', (d: Buffer) => { out.push(d) })
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
     const timer = setTimeout(() => { child.kill('SIGKILL') }, 90_000)
-    const code = await new Promise<number | null>(resolve => child.on('close', c => { resolve(c) }))
+    const exit = await new Promise<Exit>(resolve => child.on('close', (code, signal) => { resolve({ code, signal }) }))
     clearTimeout(timer)
     const stdout = Buffer.concat(out)
-    return { code, stdout, text: stdout.toString(), stderr }
+    return { ...exit, stdout, text: stdout.toString(), stderr }
   }
 
   const sameAsShared = async (file: string): Promise<void> => {
@@ -194,10 +196,10 @@ describe('the commands README.md and docs/ show, run as written', function () {
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
     child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
+    const exited = new Promise<Exit>(resolve => child.on('exit', (code, signal) => { resolve({ code, signal }) }))
     state.daemon = { child, output: () => out, exited }
     await Promise.race([
-      exited.then(code => { throw new Error(`the daemon exited (${code}):\n${out}`) }),
+      exited.then(exit => { throw new Error(`the daemon exited (code ${exit.code}, signal ${exit.signal}):\n${out}`) }),
       waitFor(() => out.includes('daemon is ready'), { timeoutMs: 60_000, message: () => `the daemon did not get ready:\n${out}` })
     ])
     state.peerId = /peer ID\s+(12D3KooW\w+)/.exec(out)?.[1]
@@ -234,7 +236,7 @@ describe('the commands README.md and docs/ show, run as written', function () {
       env = { SHOAL_REPO: fetcher.repo }
     }
     const r = await sh(prepared, env)
-    assert.equal(r.code, 0, `${command}\nexit ${r.code}\nstdout: ${r.text.slice(0, 2000)}\nstderr: ${r.stderr}`)
+    assertExit(r, 0, `${command}\nexit ${r.code}\nstdout: ${r.text.slice(0, 2000)}\nstderr: ${r.stderr}`)
 
     if (parsed == null) {
       if (/^curl\b/.test(command) && /\/api\/v1\/content\//.test(command)) {
@@ -344,14 +346,34 @@ describe('the commands README.md and docs/ show, run as written', function () {
   })
 
   it('`npx shoal` from the project folder runs this checkout\'s CLI', async function () {
-    const r = await new Promise<{ code: number | null, out: string }>(resolve => {
+    const r = await new Promise<Exit & { out: string }>(resolve => {
       const child = spawn('npx', ['shoal', '--version'], { cwd: ROOT, env: { ...process.env, npm_config_update_notifier: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
       child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-      child.on('close', code => { resolve({ code, out }) })
+      child.on('close', (code, signal) => { resolve({ code, signal, out }) })
     })
-    assert.equal(r.code, 0)
+    assertExit(r, 0)
     assert.equal(r.out.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version)
+  })
+
+  it('bin/shoal, which `npm link` puts on PATH, runs the CLI under the pinned Node, not the `node` first on PATH', async function () {
+    const dir = await tempDir('shoal-oldnode-')
+    try {
+      // a user's shell whose `node` is some other (here: one that only fails)
+      await fs.writeFile(path.join(dir, 'node'), '#!/bin/sh\necho "the node on PATH ran" >&2\nexit 3\n', { mode: 0o755 })
+      const r = await new Promise<Exit & { out: string, err: string }>(resolve => {
+        const child = spawn(SH_BIN, ['--version'], { env: { ...process.env, PATH: `${dir}:/usr/bin:/bin` }, stdio: ['ignore', 'pipe', 'pipe'] })
+        let out = ''
+        let err = ''
+        child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+        child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+        child.on('close', (code, signal) => { resolve({ code, signal, out, err }) })
+      })
+      assertExit(r, 0, r.err)
+      assert.equal(r.out.trim(), JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version)
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true })
+    }
   })
 
   for (const doc of order) {
@@ -370,10 +392,28 @@ describe('the commands README.md and docs/ show, run as written', function () {
   }
 
   it('the daemon stops cleanly on Ctrl-C (SIGINT)', async function () {
-    if (state.daemon == null) this.skip()
-    const daemon = state.daemon!
+    // run alone (--grep) or after a README command failed: a daemon of its own, started as the README starts it
+    if (state.daemon == null || state.daemon.child.exitCode != null || state.daemon.child.signalCode != null) {
+      state.repo = await fs.mkdtemp(path.join(state.work, 'sigint-repo-'))
+      const init = await sh('shoal init')
+      assertExit(init, 0, 'shoal init')
+      await fs.writeFile(path.join(state.repo, 'config.json'), JSON.stringify({
+        ...JSON.parse(await fs.readFile(path.join(state.repo, 'config.json'), 'utf8')), listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0'
+      }))
+      const child = spawn('bash', ['-c', `${PRELUDE}shoal daemon`], { cwd: state.work, env: environment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+      child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+      const exited = new Promise<Exit>(resolve => child.on('exit', (code, signal) => { resolve({ code, signal }) }))
+      state.daemon = { child, output: () => out, exited }
+      await Promise.race([
+        exited.then(exit => { throw new Error(`the daemon exited (code ${exit.code}, signal ${exit.signal}):\n${out}`) }),
+        waitFor(() => out.includes('daemon is ready'), { timeoutMs: 60_000, message: () => `the daemon did not get ready:\n${out}` })
+      ])
+    }
+    const daemon = state.daemon
     process.kill(-daemon.child.pid!, 'SIGINT')
-    assert.equal(await daemon.exited, 0, daemon.output())
+    assert.deepEqual(await daemon.exited, { code: 0, signal: null }, daemon.output())
     assert.match(daemon.output(), /daemon stopped/)
     assert.equal(existsSync(path.join(state.repo, 'api')), false, 'the api file is removed')
     assert.equal(existsSync(path.join(state.repo, 'repo.lock')), false, 'the lock is released')
@@ -427,7 +467,7 @@ describe('docs/cli.md against the CLI', () => {
 
   it('a command group without its subcommand is bad usage: exit 2', async () => {
     const r = await runCli(['swarm'])
-    assert.equal(r.code, 2)
+    assertExit(r, 2)
     assert.match(r.stderr, /Usage: shoal swarm/)
   })
 })

@@ -15,6 +15,7 @@ import { MemoryBlockstore } from 'blockstore-core/memory'
 import { MemoryDatastore } from 'datastore-core/memory'
 import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { CID } from 'multiformats/cid'
+import { FsBlockstore } from '../../src/store/blockstore.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
 import { tempDir } from '../helpers/cli.ts'
 import { pieces } from '../helpers/bytes.ts'
@@ -42,16 +43,20 @@ describe('import through the content store (leaf workers)', function () {
   beforeEach(async () => { dir = await tempDir('shoal-import-') })
   afterEach(async () => { await fs.rm(dir, { recursive: true, force: true }) })
 
-  async function openStore (sync: boolean): Promise<ContentStore> {
-    const store = new ContentStore({ blocksDir: path.join(dir, `blocks-${sync}-${Math.random()}`), datastore: new MemoryDatastore(), quota: 'auto', sync, log: defaultLogger().forComponent('test:import') })
+  /** A content store, and its blockstore for the test to look at the block files. */
+  interface Opened { store: ContentStore, blockstore: FsBlockstore }
+
+  async function openStore (sync: boolean): Promise<Opened> {
+    const blockstore = new FsBlockstore({}, { dir: path.join(dir, `blocks-${sync}-${Math.random()}`), sync })
+    const store = new ContentStore({ datastore: new MemoryDatastore(), blockstore, logger: defaultLogger() })
     await store.open()
-    return store
+    return { store, blockstore }
   }
 
   /** Every block the store holds, by multihash, with its bytes read back (and verified). */
-  async function storedBlocks (store: ContentStore): Promise<Map<string, { cid: CID, bytes: Uint8Array }>> {
+  async function storedBlocks (blockstore: FsBlockstore): Promise<Map<string, { cid: CID, bytes: Uint8Array }>> {
     const out = new Map<string, { cid: CID, bytes: Uint8Array }>()
-    for await (const { cid } of store.blockstore.list()) out.set(multihashKey(cid), { cid, bytes: await store.blockstore.get(cid) })
+    for await (const { cid } of blockstore.list()) out.set(multihashKey(cid), { cid, bytes: await blockstore.get(cid) })
     return out
   }
 
@@ -60,8 +65,8 @@ describe('import through the content store (leaf workers)', function () {
     return Buffer.from(cid.multihash.bytes).toString('hex')
   }
 
-  async function assertSameAsHelia (store: ContentStore, bytes: Uint8Array, chunkSize: number, how: 'file' | 'stream'): Promise<void> {
-    const before = await storedBlocks(store)
+  async function assertSameAsHelia ({ store, blockstore }: Opened, bytes: Uint8Array, chunkSize: number, how: 'file' | 'stream'): Promise<void> {
+    const before = await storedBlocks(blockstore)
     let result
     if (how === 'file') {
       const file = path.join(dir, 'input')
@@ -73,14 +78,14 @@ describe('import through the content store (leaf workers)', function () {
     const ref = await heliaImport(bytes, chunkSize)
     assert.equal(result.cid.toString(), ref.cid.toString(), `${how}: root CID of ${bytes.length} bytes, chunk ${chunkSize}`)
     assert.equal(result.size, bytes.length)
-    const after = await storedBlocks(store)
+    const after = await storedBlocks(blockstore)
     let refBlocks = 0
     for await (const { cid, bytes: block } of ref.blockstore.getAll()) {
       refBlocks++
       const ours = after.get(multihashKey(cid))
       assert.ok(ours != null, `${how}: block ${cid} is stored`)
       assert.deepEqual(Buffer.from(ours.bytes), Buffer.from(await toBytes(block)))
-      await fs.access(store.blockstore.pathOf(ours.cid))
+      await fs.access(blockstore.pathOf(ours.cid))
     }
     // the reference stores an empty chunk twice under one key: compare distinct blocks
     const added = [...after.keys()].filter(k => !before.has(k)).length
@@ -90,23 +95,23 @@ describe('import through the content store (leaf workers)', function () {
 
   for (const sync of [true, false]) {
     it(`same root CID and blocks as Helia, by path and by stream (sync ${sync})`, async () => {
-      const store = await openStore(sync)
+      const opened = await openStore(sync)
       try {
         for (const how of ['file', 'stream'] as const) {
-          for (const size of [0, 1, MiB, MiB + 1, 3 * MiB + 12_345]) await assertSameAsHelia(store, randomBytes(size), MiB, how)
+          for (const size of [0, 1, MiB, MiB + 1, 3 * MiB + 12_345]) await assertSameAsHelia(opened, randomBytes(size), MiB, how)
           // 20,000: a chunk size that is no multiple of the filesystem's 4 KiB blocks
-          for (const chunkSize of [16 * KiB, 20_000, 256 * KiB, 4 * MiB]) await assertSameAsHelia(store, randomBytes(3 * chunkSize + 12_345), chunkSize, how)
+          for (const chunkSize of [16 * KiB, 20_000, 256 * KiB, 4 * MiB]) await assertSameAsHelia(opened, randomBytes(3 * chunkSize + 12_345), chunkSize, how)
           // 1025 leaves: two levels of nodes
-          await assertSameAsHelia(store, randomBytes(1025 * 16 * KiB + 7), 16 * KiB, how)
+          await assertSameAsHelia(opened, randomBytes(1025 * 16 * KiB + 7), 16 * KiB, how)
         }
       } finally {
-        await store.close()
+        await opened.store.close()
       }
     })
   }
 
   it('a repeated chunk is stored and counted once; sharing again writes nothing', async () => {
-    const store = await openStore(true)
+    const { store, blockstore } = await openStore(true)
     try {
       const chunk = randomBytes(256 * KiB)
       const file = path.join(dir, 'repeats')
@@ -117,8 +122,8 @@ describe('import through the content store (leaf workers)', function () {
       const usage = store.usage()
       // the leaf, the tail and the root node
       assert.equal(usage.blocks, 3)
-      assert.equal(usage.bytes, 256 * KiB + 100 + (await store.blockstore.sizeOf(first.cid))!)
-      const names = await fs.readdir(store.blockstore.dir, { recursive: true })
+      assert.equal(usage.bytes, 256 * KiB + 100 + (await blockstore.sizeOf(first.cid))!)
+      const names = await fs.readdir(blockstore.dir, { recursive: true })
       assert.deepEqual(names.filter(n => n.endsWith('.tmp')), [], 'no temp file left')
       const again = await store.shareFile(file, { chunkSize: 256 * KiB })
       assert.equal(again.cid.toString(), first.cid.toString())

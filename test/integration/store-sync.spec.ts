@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { cidOf, RAW_CODE } from '../../src/content/cid.ts'
-import { FsBlockstore } from '../../src/store/blockstore.ts'
+import { FsBlockstore, type BlockstoreSync } from '../../src/store/blockstore.ts'
+import { syncFolder } from '../../src/utils/fs.ts'
 import { tempDir } from '../helpers/cli.ts'
 
 describe('blockstore folder sync', function () {
@@ -20,89 +21,72 @@ describe('blockstore folder sync', function () {
   afterEach(async () => { await fs.rm(dir, { recursive: true, force: true }) })
 
   it('sync() waits for folder fsyncs already running for earlier writes', async () => {
-    const bs = new FsBlockstore(path.join(dir, 'blocks'), { quotaBytes: Infinity, sync: true })
+    // folder fsyncs are slow and logged
+    const events: string[] = []
+    const fsync: BlockstoreSync = {
+      file: async handle => { await handle.sync() },
+      folder: async folder => {
+        await new Promise(resolve => setTimeout(resolve, 200))
+        await syncFolder(folder)
+        events.push(`synced ${path.basename(folder)}`)
+      }
+    }
+    const bs = new FsBlockstore({ fsync }, { dir: path.join(dir, 'blocks'), sync: true })
     await bs.open()
     const bytes = randomBytes(1000)
     await bs.put(cidOf(RAW_CODE, bytes), bytes)
-    // folder fsyncs are slow and logged
-    const events: string[] = []
-    const open = fs.open
-    fs.open = (async (file: string, flags?: string) => {
-      const handle = await open(file, flags)
-      if (flags !== 'r') return handle
-      return {
-        sync: async () => {
-          await new Promise(resolve => setTimeout(resolve, 200))
-          await handle.sync()
-          events.push(`synced ${path.basename(file)}`)
-        },
-        close: async () => { await handle.close() }
-      }
-    }) as typeof fs.open
-    try {
-      const first = bs.sync()
-      // nothing new was written since: still, this caller must not return before the round above
-      const second = bs.sync()
-      await second
-      events.push('second returned')
-      await first
-      assert.equal(events.indexOf('second returned'), events.length - 1, events.join(', '))
-      assert.ok(events.some(e => e.startsWith('synced')), events.join(', '))
-      // a write after a round started is synced by a later round before its caller returns
-      const third = bs.sync()
-      const more = randomBytes(1001)
-      const moreCid = cidOf(RAW_CODE, more)
-      await bs.put(moreCid, more)
-      await bs.sync()
-      const shard = path.basename(path.dirname(bs.pathOf(moreCid)))
-      assert.ok(events.includes(`synced ${shard}`), events.join(', '))
-      await third
-    } finally {
-      fs.open = open
-    }
+    const first = bs.sync()
+    // nothing new was written since: still, this caller must not return before the round above
+    const second = bs.sync()
+    await second
+    events.push('second returned')
+    await first
+    assert.equal(events.indexOf('second returned'), events.length - 1, events.join(', '))
+    assert.ok(events.some(e => e.startsWith('synced')), events.join(', '))
+    // a write after a round started is synced by a later round before its caller returns
+    const third = bs.sync()
+    const more = randomBytes(1001)
+    const moreCid = cidOf(RAW_CODE, more)
+    await bs.put(moreCid, more)
+    await bs.sync()
+    const shard = path.basename(path.dirname(bs.pathOf(moreCid)))
+    assert.ok(events.includes(`synced ${shard}`), events.join(', '))
+    await third
   })
 
   it('stage() returns once the bytes are written; the block is named only after its fsync; waiting fsyncs are bounded', async () => {
-    const bs = new FsBlockstore(path.join(dir, 'blocks'), { quotaBytes: Infinity, sync: true })
-    await bs.open()
     // block fsyncs wait for the gate
     const gate = Promise.withResolvers<void>()
     let held = 0
-    const open = fs.open
-    fs.open = (async (file: string, flags?: string, mode?: number) => {
-      const handle = await open(file, flags, mode)
-      if (flags !== 'wx') return handle
-      const sync = handle.sync.bind(handle)
-      handle.sync = async () => { held++; await gate.promise; await sync() }
-      return handle
-    }) as typeof fs.open
-    try {
-      const MiB = 1024 * 1024
-      const blocks = Array.from({ length: 40 }, () => randomBytes(MiB))
-      const cids = blocks.map(b => cidOf(RAW_CODE, b))
-      const copies = blocks.map(b => Buffer.from(b))
-      const first = await bs.stage(cids[0], blocks[0])
-      // the writer may reuse its buffer now: the bytes are in the file already
-      blocks[0].fill(0)
-      assert.equal(await bs.has(cids[0]), false, 'not visible before its fsync')
-      // staging goes on up to the bound (32 MiB), then waits
-      const staged: Array<{ stored: Promise<boolean> } | undefined> = new Array(40)
-      staged[0] = first
-      const all = cids.slice(1).map(async (cid, j) => { staged[j + 1] = await bs.stage(cid, blocks[j + 1]) })
-      await new Promise(resolve => setTimeout(resolve, 500))
-      const through = staged.filter(s => s != null).length
-      assert.ok(through >= 8 && through <= 32, `${through} blocks staged while no fsync ended`)
-      assert.ok(held <= 6, `${held} fsyncs in flight at once`)
-      gate.resolve()
-      await Promise.all(all)
-      assert.deepEqual(await Promise.all(staged.map(async s => s!.stored)), cids.map(() => true))
-      for (let i = 0; i < cids.length; i++) assert.ok(copies[i].equals(await bs.get(cids[i])), `block ${i} whole`)
-      // staging a block already there resolves false, and writes nothing
-      const again = await bs.stage(cids[1], copies[1])
-      assert.equal(await again.stored, false)
-      assert.equal(bs.usage().blocks, 40)
-    } finally {
-      fs.open = open
+    const fsync: BlockstoreSync = {
+      file: async handle => { held++; await gate.promise; await handle.sync() },
+      folder: syncFolder
     }
+    const bs = new FsBlockstore({ fsync }, { dir: path.join(dir, 'blocks'), sync: true })
+    await bs.open()
+    const MiB = 1024 * 1024
+    const blocks = Array.from({ length: 40 }, () => randomBytes(MiB))
+    const cids = blocks.map(b => cidOf(RAW_CODE, b))
+    const copies = blocks.map(b => Buffer.from(b))
+    const first = await bs.stage(cids[0], blocks[0])
+    // the writer may reuse its buffer now: the bytes are in the file already
+    blocks[0].fill(0)
+    assert.equal(await bs.has(cids[0]), false, 'not visible before its fsync')
+    // staging goes on up to the bound (32 MiB), then waits
+    const staged: Array<{ stored: Promise<boolean> } | undefined> = new Array(40)
+    staged[0] = first
+    const all = cids.slice(1).map(async (cid, j) => { staged[j + 1] = await bs.stage(cid, blocks[j + 1]) })
+    await new Promise(resolve => setTimeout(resolve, 500))
+    const through = staged.filter(s => s != null).length
+    assert.ok(through >= 8 && through <= 32, `${through} blocks staged while no fsync ended`)
+    assert.ok(held <= 6, `${held} fsyncs in flight at once`)
+    gate.resolve()
+    await Promise.all(all)
+    assert.deepEqual(await Promise.all(staged.map(async s => s!.stored)), cids.map(() => true))
+    for (let i = 0; i < cids.length; i++) assert.ok(copies[i].equals(await bs.get(cids[i])), `block ${i} whole`)
+    // staging a block already there resolves false, and writes nothing
+    const again = await bs.stage(cids[1], copies[1])
+    assert.equal(await again.stored, false)
+    assert.equal(bs.usage().blocks, 40)
   })
 })

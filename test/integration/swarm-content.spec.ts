@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { runCli, tempDir } from '../helpers/cli.ts'
+import { assertExit, runCli, tempDir } from '../helpers/cli.ts'
 
 describe('share, stat and fetch across a swarm of daemons', function () {
   this.timeout(180_000)
@@ -18,7 +18,7 @@ describe('share, stat and fetch across a swarm of daemons', function () {
     dir = await tempDir('shoal-swarm-content-')
     swarmDir = path.join(dir, 'swarm')
     const up = await runCli(['swarm', 'up', '--peers', '6', '--dir', swarmDir])
-    assert.equal(up.code, 0, up.stderr)
+    assertExit(up, 0, up.stderr)
   })
   after(async () => {
     await runCli(['swarm', 'down', '--dir', swarmDir])
@@ -31,31 +31,32 @@ describe('share, stat and fetch across a swarm of daemons', function () {
     const file = path.join(dir, 'data.bin')
     await fs.writeFile(file, data)
     const shared = await runCli(['--json', '--repo', repo(0), 'share', file, '--chunk-size', '256KiB'])
-    assert.equal(shared.code, 0, shared.stderr)
+    assertExit(shared, 0, shared.stderr)
     const result = JSON.parse(shared.stdout) as { cid: string, blocks: number, replicas: { target: number, min: number, complete: boolean } }
     assert.deepEqual(result.replicas, { target: 3, min: 3, complete: true })
 
     const stat = await runCli(['--json', '--repo', repo(0), 'stat', result.cid])
-    assert.equal(stat.code, 0, stat.stderr)
+    assertExit(stat, 0, stat.stderr)
     const s = JSON.parse(stat.stdout) as { cid: string, size: number, blocks: Array<{ cid: string, size: number, holders: string[], closest: string[] }> }
     assert.equal(s.size, data.length)
     assert.equal(s.blocks.length, result.blocks)
     for (const b of s.blocks) {
+      assert.equal(b.closest.length, 3, `block ${b.cid}: its 3 closest peers are named`)
       for (const id of b.closest) assert.ok(b.holders.includes(id), `block ${b.cid}: closest peer ${id} holds it`)
     }
 
-    assert.equal((await runCli(['swarm', 'stop', '--peer', '0', '--dir', swarmDir])).code, 0)
+    assertExit((await runCli(['swarm', 'stop', '--peer', '0', '--dir', swarmDir])), 0)
     const out = path.join(dir, 'fetched.bin')
     const fetched = await runCli(['--json', '--repo', repo(4), 'fetch', result.cid, '-o', out, '--timeout', '60'])
-    assert.equal(fetched.code, 0, fetched.stderr)
+    assertExit(fetched, 0, fetched.stderr)
     assert.ok((await fs.readFile(out)).equals(data), 'the fetched file is byte for byte the shared one')
     const f = JSON.parse(fetched.stdout) as { size: number, peers: Record<string, number> }
     assert.equal(f.size, data.length)
     assert.ok(Object.keys(f.peers).length >= 1)
 
     const missing = await runCli(['--repo', repo(4), 'fetch', 'bafkreie3l3tbq3mqevjbsp6njkfjsfv6tzklf7qr6s3ge6ls4kjd4fgogu', '-o', path.join(dir, 'never'), '--timeout', '5'])
-    assert.equal(missing.code, 1)
-    assert.match(missing.stderr.trim(), /^shoal: no holder of bafkreie3l3tbq3mqevjbsp6njkfjsfv6tzklf7qr6s3ge6ls4kjd4fgogu (found|answered within 5 s)$/)
-    await assert.rejects(fs.access(path.join(dir, 'never')))
+    assertExit(missing, 1)
+    assert.equal(missing.stderr.trim(), 'shoal: no holder of bafkreie3l3tbq3mqevjbsp6njkfjsfv6tzklf7qr6s3ge6ls4kjd4fgogu answered within 5 s')
+    await assert.rejects(fs.access(path.join(dir, 'never')), { code: 'ENOENT' })
   })
 })

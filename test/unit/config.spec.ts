@@ -7,8 +7,11 @@ describe('config validation', () => {
     const partial = validateConfig({ replicas: 5 }, 'c.json')
     assert.equal(partial.replicas, 5)
     assert.deepEqual(partial.dht, defaultConfig().dht)
-    assert.deepEqual(validateConfig({ storage: { quota: '20GiB' } }, 'c.json').storage, { quota: '20GiB', sync: true })
-    assert.deepEqual(validateConfig({ storage: { quota: 1000, sync: false } }, 'c.json').storage, { quota: 1000, sync: false })
+    assert.deepEqual(validateConfig({ storage: { quota: '20GiB' } }, 'c.json').storage, { quota: '20GiB', replicaQuota: 'auto', sync: true })
+    assert.deepEqual(validateConfig({ storage: { quota: 1000, sync: false } }, 'c.json').storage, { quota: 1000, replicaQuota: 'auto', sync: false })
+    assert.deepEqual(validateConfig({ storage: { replicaQuota: '1GiB' } }, 'c.json').storage, { quota: 'auto', replicaQuota: '1GiB', sync: true })
+    assert.deepEqual(defaultConfig().connections.allow, [], 'no address is exempt from the inbound limits by default')
+    assert.deepEqual(validateConfig({ connections: { allow: ['/ip4/127.0.0.1', '/ip4/10.0.0.0/ipcidr/8'] } }, 'c.json').connections.allow, ['/ip4/127.0.0.1', '/ip4/10.0.0.0/ipcidr/8'])
   })
 
   const bad: Array<[string, unknown, RegExp]> = [
@@ -21,7 +24,10 @@ describe('config validation', () => {
     ['a k-bucket size out of range', { dht: { kBucketSize: 1 } }, /field "dht.kBucketSize" must be an integer from 2/],
     ['an array at the root', [], /field "\(root\)" must be a JSON object/],
     ['a quota that is not a size', { storage: { quota: 'lots' } }, /field "storage.quota" must be "auto", a byte count or a size like "20GiB", got "lots"/],
+    ['a replica quota that is not a size', { storage: { replicaQuota: 'lots' } }, /field "storage.replicaQuota" must be "auto", a byte count or a size/],
     ['a negative quota', { storage: { quota: -1 } }, /field "storage.quota" must be "auto"/],
+    ['an allow entry that is not an IP range', { connections: { allow: ['/ip4/127.0.0.1/tcp/4101'] } }, /field "connections.allow\[0\]" must be an address or range/],
+    ['a privateAddresses setting that is neither a boolean nor "auto"', { connections: { privateAddresses: 'yes' } }, /field "connections.privateAddresses" must be true, false or "auto"/],
     ['a sync flag that is not a boolean', { storage: { sync: 'yes' } }, /field "storage.sync" must be true or false/]
   ]
   for (const [what, raw, message] of bad) {

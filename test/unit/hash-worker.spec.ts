@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { HashWorker } from '../../src/content/hash-worker.ts'
+import { waitFor } from '../../src/utils/wait.ts'
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 const hex = (digest: Uint8Array): string => Buffer.from(digest).toString('hex')
@@ -24,8 +25,8 @@ describe('hash worker', () => {
       // at once: the first ones before the thread is up
       const early = await Promise.all(blocks.map(async b => hasher.digest(b)))
       assert.deepEqual(early.map(hex), blocks.map(sha256))
-      // and once it surely runs
-      await new Promise(resolve => setTimeout(resolve, 500))
+      // and once its thread runs (the flag digest() reads to send work to it)
+      await waitFor(() => hasher['online'], { timeoutMs: 30_000, intervalMs: 10, message: () => 'the hash worker thread did not come online' })
       const late = await Promise.all(blocks.map(async b => hasher.digest(b)))
       assert.deepEqual(late.map(hex), blocks.map(sha256))
       await hasher.close()

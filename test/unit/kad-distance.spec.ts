@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { closestByXor, compareDistance, kadIdOfKey, kadIdOfPeer } from '../../src/peer/kad-distance.ts'
+import { closestByXor, compareDistance, kadIdOfKey, kadIdOfPeer } from '../../src/routing/kademlia/kad-distance.ts'
 
 describe('kad distance', () => {
   it('orders peers by XOR of sha2-256 keyspace IDs, closest first', async () => {

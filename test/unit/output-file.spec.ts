@@ -44,7 +44,7 @@ describe('output file', () => {
     }
     await out.finish()
     assert.ok((await fs.readFile(target)).equals(data))
-    await assert.rejects(fs.access(out.partPath))
+    await assert.rejects(fs.access(out.partPath), { code: 'ENOENT' })
   })
 
   it('keeps the temporary file with what was written when given up, and a new open resumes it', async () => {
@@ -66,5 +66,58 @@ describe('output file', () => {
     }
     await second.finish()
     assert.ok((await fs.readFile(target)).equals(data))
+  })
+
+  describe('a temporary file planted by someone else', () => {
+    const refused = async (out: OutputFile, why: RegExp): Promise<void> => {
+      await assert.rejects(out.open(100), (err: Error) => {
+        assert.equal(err.name, 'InvalidPathError')
+        assert.match(err.message, /^refusing to write .*: its temporary file .*\.part /)
+        assert.match(err.message, why)
+        return true
+      })
+    }
+
+    it('refuses a .part that is a symbolic link, and leaves the file it points to alone', async () => {
+      const victim = path.join(dir, 'victim')
+      await fs.writeFile(victim, 'precious')
+      const out = await OutputFile.prepare(path.join(dir, 'sym.bin'), 'bafysym', false)
+      await fs.symlink(victim, out.partPath)
+      await refused(out, /is a symbolic link/)
+      assert.equal(await fs.readFile(victim, 'utf8'), 'precious')
+      // a dangling link is no better: nothing is created where it points
+      const dangling = await OutputFile.prepare(path.join(dir, 'dangling.bin'), 'bafysym', false)
+      await fs.symlink(path.join(dir, 'created-through-link'), dangling.partPath)
+      await refused(dangling, /is a symbolic link/)
+      await assert.rejects(fs.access(path.join(dir, 'created-through-link')))
+    })
+
+    it('refuses a .part that is a hard link to another file, not a regular file, or another user\'s', async () => {
+      const victim = path.join(dir, 'victim-hard')
+      await fs.writeFile(victim, 'precious')
+      const hard = await OutputFile.prepare(path.join(dir, 'hard.bin'), 'bafyhard', false)
+      await fs.link(victim, hard.partPath)
+      await refused(hard, /has 2 names/)
+      assert.equal(await fs.readFile(victim, 'utf8'), 'precious')
+
+      const folder = await OutputFile.prepare(path.join(dir, 'folder.bin'), 'bafyfolder', false)
+      await fs.mkdir(folder.partPath)
+      await assert.rejects(folder.open(100), (err: Error) => err.name === 'InvalidPathError')
+
+      const theirs = await OutputFile.prepare(path.join(dir, 'theirs.bin'), 'bafytheirs', false)
+      await fs.writeFile(theirs.partPath, 'theirs')
+      if (process.getuid?.() === 0) {
+        await fs.chown(theirs.partPath, 12345, 12345)
+        await refused(theirs, /belongs to another user \(uid 12345\)/)
+      }
+    })
+
+    it('still resumes its own .part', async () => {
+      const out = await OutputFile.prepare(path.join(dir, 'own.bin'), 'bafyown', false)
+      await fs.writeFile(out.partPath, Buffer.from('abc'))
+      await out.open(3)
+      await out.finish()
+      assert.equal(await fs.readFile(path.join(dir, 'own.bin'), 'utf8'), 'abc')
+    })
   })
 })

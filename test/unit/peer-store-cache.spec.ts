@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
-import { PeerStoreCache } from '../../src/peer/peer-store-cache.ts'
+import { PeerStoreCache } from '../../src/routing/peer-store-cache.ts'
 import { tempDir } from '../helpers/cli.ts'
 
 describe('peer-store write-back cache', () => {
@@ -59,4 +59,19 @@ describe('peer-store write-back cache', () => {
     for await (const { key } of cache.query({ prefix: '/peers/', filters: [p => p.key.toString() !== '/peers/c'], limit: 1 })) limited.push(key.toString())
     assert.deepEqual(limited, ['/peers/e'])
   })
+
+  it('holds at most maxEntries read and maxEntries dirty keys, negative lookups included, and loses nothing it evicts', async () => {
+    const cache = new PeerStoreCache(level, { maxEntries: 100 })
+    for (let i = 0; i < 1_000; i++) {
+      await cache.put(new Key(`/peers/p${i}`), bytes(String(i)))
+      assert.ok(cache.pendingWrites <= 100, `${cache.pendingWrites} dirty keys`)
+    }
+    for (let i = 0; i < 1_000; i++) assert.equal(await cache.has(new Key(`/peers/absent${i}`)), false)
+    assert.ok(cache.cachedEntries <= 100, `${cache.cachedEntries} cached keys`)
+    for (let i = 0; i < 1_000; i += 97) assert.equal(text(await cache.get(new Key(`/peers/p${i}`))), String(i))
+    let count = 0
+    for await (const _ of cache.query({ prefix: '/peers/' })) count++
+    assert.equal(count, 1_000)
+  })
+
 })

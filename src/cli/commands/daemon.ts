@@ -26,8 +26,8 @@ export function registerDaemon (program: Command): void {
       await checkMultiaddrs('--bootstrap', opts.bootstrap, true)
       useBulkTransferV8Flags(DAEMON_V8_FLAGS)
       // loaded here so commands that only talk to a daemon start fast
-      const { ShoalPeer } = await import('../../peer/peer.ts')
-      const peer = await ShoalPeer.open(g.repo, {
+      const { ShoalDaemon } = await import('../../api/daemon.ts')
+      const daemon = await ShoalDaemon.open(g.repo, {
         listen: opts.listen.length > 0 ? opts.listen : undefined,
         bootstrap: opts.bootstrap,
         api: opts.api,
@@ -35,8 +35,9 @@ export function registerDaemon (program: Command): void {
         // POST /api/v1/shutdown: the same clean stop as SIGTERM
         onShutdownRequested: () => { process.kill(process.pid, 'SIGTERM') }
       })
-      await peer.start()
-      output(g, { peerId: peer.peerId.toString(), multiaddrs: peer.multiaddrs(), api: peer.apiAddress, repo: peer.repo.path },
+      await daemon.start()
+      const { peer } = daemon
+      output(g, { peerId: peer.peerId.toString(), multiaddrs: peer.multiaddrs(), api: daemon.apiAddress, repo: peer.repo.path },
         r => [
           `Shoal daemon ${SHOAL_VERSION}`,
           `repo      ${r.repo}`,
@@ -52,7 +53,7 @@ export function registerDaemon (program: Command): void {
         process.exit(1)
       }, SHUTDOWN_TIMEOUT_MS)
       timer.unref()
-      await peer.stop()
+      await daemon.stop()
       clearTimeout(timer)
       if (!g.json) process.stdout.write('daemon stopped\n')
     })

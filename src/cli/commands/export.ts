@@ -144,6 +144,7 @@ async function writeAtomically (target: string, source: Readable, expected: numb
     await fs.rename(tmp, target)
     return written
   } catch (err) {
+    // the write's error is the one to report; the temp file goes either way
     await handle.close().catch(() => {})
     await fs.rm(tmp, { force: true })
     throw err

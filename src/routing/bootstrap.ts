@@ -3,7 +3,7 @@
  *
  * - Dials the bootstrap peers on start, and again every few seconds while the
  *   peer has no connection at all (a bootstrap peer may start after us).
- * - Looks itself up in the DHT while its routing table is below `targetSize`
+ * - Looks itself up through the overlay while its routing table is below `targetSize`
  *   and still growing, backing off between lookups (x1.5, up to 5 s). It
  *   stops after `maxIdleLookups` lookups in a row that added nobody: in a
  *   network smaller than k the table never reaches k, and each lookup costs
@@ -16,12 +16,13 @@
  * kad-dht themselves on start.
  */
 import { multiaddr } from '@multiformats/multiaddr'
-import type { Logger } from '@libp2p/interface'
-import { mapConcurrent } from '../utils/wait.ts'
-import type { ShoalNode } from './libp2p.ts'
+import type { Libp2p, Logger } from '@libp2p/interface'
+import type { Overlay } from './index.ts'
 
-/** Dials one join runs at once (a swarm joins all its peers together). */
-export const JOIN_DIAL_CONCURRENCY = 2
+export interface BootstrapperComponents {
+  node: Pick<Libp2p, 'dial' | 'getConnections' | 'peerId'>
+  overlay: Pick<Overlay, 'join' | 'lookup'>
+}
 
 export interface BootstrapperInit {
   list: string[]
@@ -39,15 +40,17 @@ export interface BootstrapperInit {
 }
 
 export class Bootstrapper {
-  private readonly node: ShoalNode
+  private readonly node: BootstrapperComponents['node']
+  private readonly overlay: BootstrapperComponents['overlay']
   private readonly init: BootstrapperInit
   private controller?: AbortController
   private dialTimer?: ReturnType<typeof setInterval>
   private lookupTimer?: ReturnType<typeof setTimeout>
   private lookingUp = false
 
-  constructor (node: ShoalNode, init: BootstrapperInit) {
-    this.node = node
+  constructor (components: BootstrapperComponents, init: BootstrapperInit) {
+    this.node = components.node
+    this.overlay = components.overlay
     this.init = init
   }
 
@@ -76,27 +79,15 @@ export class Bootstrapper {
   }
 
   /**
-   * Connects to these peers (`/p2p/<id>` multiaddrs), at most `concurrency`
-   * dials at a time, and keeps them as bootstrap peers. Resolves once every
-   * dial has finished; kad-dht adds each peer it connected to once identify
-   * shows it speaks the DHT protocol.
+   * Joins the overlay through these peers (`/p2p/<id>` multiaddrs) and keeps
+   * them as bootstrap peers. Resolves once every dial has finished.
    */
-  async join (list: string[], options: { concurrency?: number, signal?: AbortSignal } = {}): Promise<{ connected: number, failed: number }> {
+  async join (list: string[], options: { signal?: AbortSignal } = {}): Promise<{ connected: number, failed: number }> {
     const shutdown = this.controller?.signal
     if (shutdown == null) return { connected: 0, failed: list.length }
     this.init.list = [...new Set([...this.init.list, ...list])]
-    let connected = 0
     const signal = options.signal == null ? shutdown : AbortSignal.any([shutdown, options.signal])
-    await mapConcurrent(list, options.concurrency ?? JOIN_DIAL_CONCURRENCY, async ma => {
-      if (signal.aborted) return
-      try {
-        await this.node.dial(multiaddr(ma), { signal: AbortSignal.any([signal, AbortSignal.timeout(this.init.dialTimeoutMs)]) })
-        connected++
-      } catch (err) {
-        if (!signal.aborted) this.init.log('join dial to %s failed - %e', ma, err)
-      }
-    })
-    return { connected, failed: list.length - connected }
+    return this.overlay.join(list, { signal })
   }
 
   stop (): void {
@@ -143,9 +134,8 @@ export class Bootstrapper {
     if (this.node.getConnections().length === 0) return
     try {
       const signal = AbortSignal.any([shutdown, AbortSignal.timeout(10_000)])
-      for await (const _ of this.node.services.dht.getClosestPeers(this.node.peerId.toMultihash().bytes, { signal })) {
-        // draining the query is what fills the table: every peer contacted is added
-      }
+      // the lookup is what fills the table: every peer it contacts is added
+      await this.overlay.lookup(this.node.peerId.toMultihash().bytes, 1, { signal })
     } catch (err) {
       if (!shutdown.aborted) this.init.log('self lookup failed - %e', err)
     }

@@ -1,5 +1,6 @@
 /**
- * Finds the k peers closest to each of many keys without a DHT walk per key.
+ * Finds the k peers closest to each of many keys without a DHT walk per key:
+ * Kademlia's ResponsiblePlanner.
  *
  * A lookup for a key X returns the DHT's closest peers S to X (kad-dht's k,
  * 20 by default), so every peer outside S is farther from X than the
@@ -15,26 +16,21 @@
  * Candidates are every peer seen: the routing table, all lookup results,
  * and this peer itself.
  */
-import { kadIdOfKey } from '../peer/kad-distance.ts'
+import type { AbortOptions } from '@libp2p/interface'
+import type { PlanResult, ResponsiblePlanner } from '../index.ts'
+import { kadIdOfKey } from './kad-distance.ts'
 
-export interface PlannerPeer {
+export interface ClosestPlannerComponents {
   /** This peer's ID (a candidate like any other). */
   selfId: string
-  /** Peer IDs in the routing table. */
-  routingTablePeers: () => string[]
+  /** Peer IDs in the routing table that are believed alive. */
+  knownPeers: () => string[]
   /** A DHT lookup: peer IDs closest to the key, closest first (not self). */
-  lookup: (key: Uint8Array, signal?: AbortSignal) => Promise<string[]>
+  lookup: (key: Uint8Array, options?: AbortOptions) => Promise<string[]>
   /** kad-dht's k: the most peers a lookup returns. */
   lookupSize: number
   /** Keyspace ID of a peer (sha2-256 of its multihash). */
-  kadIdOf: (peerId: string) => Uint8Array
-}
-
-export interface PlanResult {
-  /** For each key (same order), its k closest peers, closest first. */
-  closest: string[][]
-  lookups: number
-  ms: number
+  idOfPeer: (peerId: string) => Uint8Array
 }
 
 interface Lookup {
@@ -46,28 +42,29 @@ interface Lookup {
 
 const LOOKUPS_AT_ONCE = 4
 
-export class ClosestPlanner {
-  private readonly peer: PlannerPeer
+export class ClosestPlanner implements ResponsiblePlanner {
+  private readonly components: ClosestPlannerComponents
   private readonly kadIds = new Map<string, bigint>()
   private readonly candidates = new Set<string>()
   private readonly excluded = new Set<string>()
   private readonly lookups: Lookup[] = []
   private lookupCount = 0
 
-  constructor (peer: PlannerPeer) {
-    this.peer = peer
-    this.addCandidate(peer.selfId)
-    for (const id of peer.routingTablePeers()) this.addCandidate(id)
+  constructor (components: ClosestPlannerComponents) {
+    this.components = components
+    this.addCandidate(components.selfId)
+    for (const id of components.knownPeers()) this.addCandidate(id)
   }
 
-  /** The k closest peers to each key (keys: e.g. a CID's multihash bytes). */
-  async plan (keys: Uint8Array[], k: number, signal?: AbortSignal): Promise<PlanResult> {
+  /** The k closest peers to each key (keys: e.g. a CID's multihash bytes), closest first. */
+  async plan (keys: Uint8Array[], k: number, options: AbortOptions = {}): Promise<PlanResult> {
+    const { signal } = options
     const started = performance.now()
     // a lookup never returns more than lookupSize peers, so no radius could
     // ever prove a larger k: plan at most that many
-    k = Math.min(k, this.peer.lookupSize)
+    k = Math.min(k, this.components.lookupSize)
     const targets = keys.map(key => toBigInt(kadIdOfKey(key)))
-    const closest: string[][] = new Array(keys.length)
+    const responsible: string[][] = new Array(keys.length)
     // keyspace order, so one lookup's neighbourhood serves the keys next to it
     let pending = targets.map((_, i) => i).sort((a, b) => (targets[a] < targets[b] ? -1 : targets[a] > targets[b] ? 1 : 0))
     while (pending.length > 0) {
@@ -75,7 +72,7 @@ export class ClosestPlanner {
       const uncovered: number[] = []
       for (const i of pending) {
         const best = this.closestKnown(targets[i], k)
-        if (this.isCovered(targets[i], best)) closest[i] = best
+        if (this.isCovered(targets[i], best)) responsible[i] = best
         else uncovered.push(i)
       }
       if (uncovered.length === 0) break
@@ -88,14 +85,14 @@ export class ClosestPlanner {
       await Promise.all([...picks].map(async i => { await this.lookup(keys[i], targets[i], signal) }))
       pending = uncovered
     }
-    return { closest, lookups: this.lookupCount, ms: performance.now() - started }
+    return { responsible, lookups: this.lookupCount, ms: performance.now() - started }
   }
 
   private async lookup (key: Uint8Array, target: bigint, signal?: AbortSignal): Promise<void> {
-    const found = await this.peer.lookup(key, signal)
+    const found = await this.components.lookup(key, { signal })
     this.lookupCount++
     for (const id of found) this.addCandidate(id)
-    const complete = found.length < this.peer.lookupSize
+    const complete = found.length < this.components.lookupSize
     const radius = found.length === 0 ? 0n : this.kadId(found[found.length - 1]) ^ target
     this.lookups.push({ target, radius, complete })
     if (found.length === 0 && !complete) this.lookups.pop()
@@ -135,7 +132,7 @@ export class ClosestPlanner {
   private kadId (id: string): bigint {
     let v = this.kadIds.get(id)
     if (v == null) {
-      v = toBigInt(this.peer.kadIdOf(id))
+      v = toBigInt(this.components.idOfPeer(id))
       this.kadIds.set(id, v)
     }
     return v

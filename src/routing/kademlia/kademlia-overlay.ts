@@ -1,0 +1,246 @@
+/**
+ * The Overlay over kad-dht: responsibility is XOR closeness, the planner is
+ * the ClosestPlanner, lookups are kad-dht's closest-peers queries with their
+ * path, provider records are kad-dht's. It runs as a libp2p service beside
+ * the `dht` service, which it reads from its components.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type {
+  AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, Startable, TypedEventTarget
+} from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import { BOOTSTRAP_DIAL_TIMEOUT_MS, DHT_PROTOCOL } from '../../constants.ts'
+import { NoPeersError } from '../../errors.ts'
+import { mapConcurrent } from '../../utils/wait.ts'
+import type {
+  KademliaRouting, LookupResult, Overlay, OverlayChange, ResponsiblePlanner
+} from '../index.ts'
+import { ClosestPlanner } from './closest-planner.ts'
+import { kadLookup } from './closest-peers.ts'
+import {
+  addOnlyConnectedContacts, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
+} from './kad-dht-internals.ts'
+import { compareDistance, kadIdOfKey, kadIdOfPeer } from './kad-distance.ts'
+import { anySignal } from '../../utils/signals.ts'
+
+/** Dials one join runs at once (a swarm joins all its peers together). */
+export const JOIN_DIAL_CONCURRENCY = 2
+/** How long a disconnected peer is left out of knownPeers() (unless it comes back). */
+export const GONE_MEMORY_MS = 10 * 60_000
+
+export interface KademliaOverlayComponents {
+  peerId: PeerId
+  /** The kad-dht service (registered before this one). */
+  dht: KadDHT
+  /** libp2p's connection manager (the two methods used here). */
+  connectionManager: {
+    openConnection: (peer: Multiaddr, options?: AbortOptions & { priority?: number }) => Promise<unknown>
+    getConnections: (peerId?: PeerId) => Connection[]
+  }
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+}
+
+export interface KademliaOverlayInit {
+  /** See KademliaInit.plannedJoin. */
+  plannedJoin?: boolean
+  joinDialTimeoutMs?: number
+}
+
+export class KademliaOverlay implements Overlay, Startable {
+  readonly name = 'kademlia'
+  readonly protocol = DHT_PROTOCOL
+  private readonly components: KademliaOverlayComponents
+  private readonly init: KademliaOverlayInit
+  private readonly log: Logger
+  private readonly selfId: string
+  private readonly ids = new Map<string, Uint8Array>()
+  /**
+   * Peers that disconnected and have not come back, with when. kad-dht's
+   * table keeps a peer that left until it fails a query; counting such a
+   * peer as responsible would make a receiver refuse the very blocks repair
+   * needs to move to it, and plans would target it.
+   */
+  private readonly gone = new Map<string, number>()
+
+  constructor (components: KademliaOverlayComponents, init: KademliaOverlayInit = {}) {
+    this.components = components
+    this.init = init
+    this.log = components.logger.forComponent('shoal:kademlia')
+    this.selfId = components.peerId.toString()
+    // before kad-dht starts: these replace what its start would set in motion
+    const isConnected = (peerId: PeerId): boolean => components.connectionManager.getConnections(peerId).some(c => c.status === 'open')
+    skipPingOfConnectedContacts(components.dht, isConnected)
+    if (init.plannedJoin === true) {
+      addOnlyConnectedContacts(components.dht, isConnected)
+      skipStartupRandomWalk(components.dht)
+    }
+  }
+
+  start (): void {
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events.addEventListener('peer:connect', this.onConnect)
+  }
+
+  stop (): void {
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.components.events.removeEventListener('peer:connect', this.onConnect)
+    this.gone.clear()
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const now = Date.now()
+    this.gone.set(evt.detail.toString(), now)
+    for (const [id, at] of this.gone) if (now - at > GONE_MEMORY_MS) this.gone.delete(id)
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    this.gone.delete(evt.detail.toString())
+  }
+
+  idOfPeer (peerId: string): Uint8Array {
+    let id = this.ids.get(peerId)
+    if (id == null) {
+      id = kadIdOfPeer(peerIdFromString(peerId))
+      this.ids.set(peerId, id)
+    }
+    return id
+  }
+
+  idOfKey (key: Uint8Array): Uint8Array {
+    return kadIdOfKey(key)
+  }
+
+  order (key: Uint8Array, peers: Iterable<string>): string[] {
+    const target = kadIdOfKey(key)
+    return [...new Set(peers)].sort((a, b) => compareDistance(target, this.idOfPeer(a), this.idOfPeer(b)))
+  }
+
+  rank (key: Uint8Array, peerId: string, among: Iterable<string>): number {
+    const target = kadIdOfKey(key)
+    const own = this.idOfPeer(peerId)
+    let rank = 0
+    for (const id of among) {
+      if (id !== peerId && compareDistance(target, this.idOfPeer(id), own) < 0) rank++
+    }
+    return rank
+  }
+
+  /** Routing-table peers, without those that disconnected and have not come back. */
+  knownPeers (): string[] {
+    return this.tablePeers().filter(id => !this.gone.has(id))
+  }
+
+  /** Every routing-table peer (without this peer), departed or not. */
+  private tablePeers (): string[] {
+    return routingTableContacts(this.components.dht).map(c => c.peerId.toString()).filter(id => id !== this.selfId)
+  }
+
+  /** The routing table as k-buckets: peers grouped by the leading bits they share with this peer. */
+  routing (): KademliaRouting {
+    const self = this.idOfPeer(this.selfId)
+    const buckets = new Map<number, string[]>()
+    for (const contact of routingTableContacts(this.components.dht)) {
+      const id = contact.peerId.toString()
+      if (id === this.selfId) continue
+      const prefix = commonPrefixLength(self, contact.kadId)
+      let peers = buckets.get(prefix)
+      if (peers == null) buckets.set(prefix, peers = [])
+      peers.push(id)
+    }
+    return {
+      overlay: 'kademlia',
+      self: this.selfId,
+      buckets: [...buckets].sort((a, b) => a[0] - b[0]).map(([prefix, peers]) => ({ prefix, peers }))
+    }
+  }
+
+  /**
+   * Dials each peer; kad-dht adds it to the routing table once identify
+   * shows it speaks the DHT protocol (a self-lookup then fills the table:
+   * see the Bootstrapper).
+   */
+  async join (multiaddrs: string[], options: AbortOptions = {}): Promise<{ connected: number, failed: number }> {
+    let connected = 0
+    const { signal } = options
+    const aborted = (): boolean => signal?.aborted === true
+    await mapConcurrent(multiaddrs, JOIN_DIAL_CONCURRENCY, async ma => {
+      if (aborted()) return
+      const deadline = anySignal([signal], { timeoutMs: this.init.joinDialTimeoutMs ?? BOOTSTRAP_DIAL_TIMEOUT_MS })
+      try {
+        // the priority libp2p gives dials a user asks for (node.dial)
+        await this.components.connectionManager.openConnection(multiaddr(ma), { priority: 75, signal: deadline })
+        connected++
+      } catch (err) {
+        if (!aborted()) this.log('join dial to %s failed - %e', ma, err)
+      } finally {
+        deadline.clear()
+      }
+    })
+    return { connected, failed: multiaddrs.length - connected }
+  }
+
+  /**
+   * A kad-dht closest-peers lookup; this peer joins the answer when it is
+   * among the k closest. With an empty routing table kad-dht waits for a
+   * peer to ask, until `options.signal` gives up.
+   */
+  async lookup (key: Uint8Array, k: number, options: AbortOptions = {}): Promise<LookupResult> {
+    const found = await kadLookup(this.components.dht, key, options)
+    const responsible = this.order(key, [...found.peers, this.selfId]).slice(0, k)
+    const hops = responsible.reduce((max, id) => id === this.selfId ? max : Math.max(max, found.depthOf(id)), 0)
+    return { responsible, path: found.path, hops, messages: found.messages, ms: found.ms }
+  }
+
+  planner (): ResponsiblePlanner {
+    const dht = this.components.dht
+    return new ClosestPlanner({
+      selfId: this.selfId,
+      knownPeers: () => this.knownPeers(),
+      // kad-dht's queries wait for peers when the routing table is empty:
+      // then this peer is all the network it knows
+      lookup: async (key, options) => this.tablePeers().length === 0 ? [] : (await kadLookup(dht, key, options)).peers,
+      lookupSize: dht.k,
+      idOfPeer: id => this.idOfPeer(id)
+    })
+  }
+
+  async provide (root: CID, options: AbortOptions = {}): Promise<void> {
+    // with no peer to tell, kad-dht's provide would wait for one
+    if (this.tablePeers().length === 0) throw new NoPeersError(`no peer in the routing table to announce ${root} to`)
+    for await (const _ of this.components.dht.provide(root, { signal: options.signal })) {
+      // draining the query is what stores the record on the closest peers
+    }
+  }
+
+  async * findProviders (root: CID, options: AbortOptions = {}): AsyncGenerator<string> {
+    const seen = new Set<string>()
+    for await (const event of this.components.dht.findProviders(root, { signal: options.signal })) {
+      if (event.name !== 'PROVIDER') continue
+      for (const provider of event.providers) {
+        const id = provider.id.toString()
+        if (seen.has(id)) continue
+        seen.add(id)
+        yield id
+      }
+    }
+  }
+
+  onChange (listener: (change: OverlayChange) => void): () => void {
+    return watchRoutingTable(this.components.dht,
+      peerId => { if (!peerId.equals(this.components.peerId)) listener({ added: [peerId.toString()], removed: [] }) },
+      peerId => { if (!peerId.equals(this.components.peerId)) listener({ added: [], removed: [peerId.toString()] }) })
+  }
+}
+
+/** Leading bits two 32-byte keyspace IDs share (256 when equal). */
+export function commonPrefixLength (a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ^ b[i]
+    if (x !== 0) return i * 8 + Math.clz32(x) - 24
+  }
+  return a.length * 8
+}

@@ -1,0 +1,148 @@
+/**
+ * Assembles the libp2p node a Shoal peer runs: TCP + Noise + Yamux, identify,
+ * ping, and the services of its overlay (`ShoalNodeInit.overlay`), whose
+ * Overlay is `node.services.overlay`.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import type { KadDHT } from '@libp2p/kad-dht'
+import { ping, type Ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Identify } from '@libp2p/identify'
+import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+import type { Registry } from 'prom-client'
+import {
+  AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+  INBOUND_UPGRADE_TIMEOUT_MS, MAX_INCOMING_PENDING_CONNECTIONS, SHOAL_VERSION
+} from '../constants.ts'
+import { ShoalError } from '../errors.ts'
+import type { Overlay, OverlayName } from './index.ts'
+import { kademlia } from './kademlia/index.ts'
+import { PeerStoreCache } from './peer-store-cache.ts'
+import { labTransport } from '../transport/link-delay.ts'
+import { isPrivateAddress, privateAddressesAllowed, type PrivateAddressesSetting } from './private-addresses.ts'
+
+export type ShoalServices = {
+  identify: Identify
+  ping: Ping
+  /** The overlay placement, repair and fetch route through. */
+  overlay: Overlay
+  /** kad-dht itself: part of a Kademlia node only (the Overlay is what the rest of Shoal uses). */
+  dht?: KadDHT
+}
+
+export type ShoalNode = Libp2p<ShoalServices>
+
+export interface ShoalNodeInit {
+  /** Which overlay's services the node runs (default 'kademlia'). */
+  overlay?: OverlayName
+  privateKey: PrivateKey
+  datastore: Datastore
+  listen: string[]
+  announce?: string[]
+  kBucketSize: number
+  maxConnections: number
+  /** Address ranges exempt from the inbound connection limits (config `connections.allow`). */
+  allow: string[]
+  /**
+   * Keep and dial other peers' private addresses (config
+   * `connections.privateAddresses`, see private-addresses.ts); default 'auto'.
+   */
+  privateAddresses?: PrivateAddressesSetting
+  /** Registry for libp2p's metrics; none = metrics off (cheaper in big test swarms). */
+  metricsRegistry?: Registry
+  /**
+   * Also Node's process metrics (RSS, CPU, event-loop lag, GC) in that
+   * registry (default true). Each registry that collects them runs its own
+   * event-loop-delay monitor and GC observer: every peer of a swarm host
+   * doing so costs the host CPU for copies of the same numbers. A host gives
+   * them to its first peer only.
+   */
+  processMetrics?: boolean
+  /**
+   * The peer is one of a local swarm whose launcher tells it whom to connect
+   * to (src/swarm/contact-plan.ts); see KademliaInit.plannedJoin. Default false.
+   */
+  plannedJoin?: boolean
+  /** For libp2p and its services (default: @libp2p/logger's). */
+  logger?: ComponentLogger
+}
+
+const peerStoreCaches = new WeakMap<ShoalNode, PeerStoreCache>()
+
+/** The peer-store cache in front of a node's datastore (tests check its bound). */
+export function peerStoreCacheOf (node: ShoalNode): PeerStoreCache | undefined {
+  return peerStoreCaches.get(node)
+}
+
+export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> {
+  const privateAddresses = privateAddressesAllowed(init.privateAddresses ?? 'auto', init.listen, init.announce)
+  const peerStoreCache = new PeerStoreCache(init.datastore)
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    logger: init.logger,
+    // peer records in memory, written back to LevelDB in batches (see peer-store-cache.ts)
+    datastore: peerStoreCache,
+    // a peer on the public network neither stores nor dials the private
+    // addresses remote peers name (see private-addresses.ts)
+    peerStore: privateAddresses ? undefined : { addressFilter: (_peer, ma) => !isPrivateAddress(ma) },
+    connectionGater: privateAddresses ? undefined : { denyDialMultiaddr: ma => isPrivateAddress(ma) },
+    nodeInfo: { name: 'shoal', version: SHOAL_VERSION, userAgent: AGENT_VERSION },
+    // started by ShoalPeer once the repo is locked and stores are open
+    start: false,
+    addresses: {
+      listen: init.listen,
+      announce: init.announce ?? []
+    },
+    // a lab peer's link delay (docs/lab.md); plain TCP everywhere else
+    transports: [labTransport(tcp())],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: {
+      maxConnections: init.maxConnections,
+      // exempt from all of the limits below: only what the config lists
+      // (a local swarm's own addresses open many connections per second)
+      allow: init.allow,
+      // one host may hold at most rate x (timeout + 1 s) pending handshakes,
+      // well under the cap, so a slow host cannot lock the others out
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS
+    },
+    connectionMonitor: {
+      // libp2p pings every connection every 10 s by default: with 20-100
+      // connections per peer that was most of an idle daemon's CPU, and on a
+      // loaded machine a slow pong aborted healthy connections
+      pingInterval: CONNECTION_PING_INTERVAL_MS,
+      abortConnectionOnPingFailure: false
+    },
+    metrics: init.metricsRegistry == null
+      ? undefined
+      : prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: init.processMetrics ?? true }),
+    services: {
+      identify: identify(),
+      // kad-dht pings contacts from its routing table, new-contact and
+      // query paths at once; the default of 1 outbound ping stream per
+      // connection fails lookups with "too many outbound protocol streams"
+      ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
+      ...overlayServices(init, privateAddresses)
+    }
+  })
+  peerStoreCaches.set(node, peerStoreCache)
+  return node
+}
+
+/**
+ * The overlay's libp2p services: an `overlay` service implementing Overlay,
+ * and whatever it runs on (kad-dht for Kademlia). A Chord node's `overlay`
+ * is its `chord(init)` service, with no kad-dht.
+ */
+function overlayServices (init: ShoalNodeInit, privateAddresses: boolean): ReturnType<typeof kademlia> {
+  const name = init.overlay ?? 'kademlia'
+  if (name === 'kademlia') return kademlia({ kBucketSize: init.kBucketSize, plannedJoin: init.plannedJoin, privateAddresses })
+  throw new ShoalError(`the ${name} overlay is not built into this peer`)
+}
