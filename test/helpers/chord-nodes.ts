@@ -9,12 +9,12 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { ALLOW_LIST } from '../../src/constants.ts'
+import { LOCAL_SWARM_ALLOW } from '../../src/constants.ts'
 import { chord, type ChordInit, type ChordOverlay } from '../../src/routing/chord/index.ts'
 import { clockwise } from '../../src/routing/chord/ring.ts'
 import { toPosition } from '../../src/routing/chord/ring.ts'
 import { mapConcurrent, waitFor } from '../../src/utils/wait.ts'
-import { kadIdOfPeer } from '../../src/peer/kad-distance.ts'
+import { kadIdOfPeer } from '../../src/routing/kademlia/kad-distance.ts'
 
 export type ChordNode = Libp2p<{ identify: Identify, chord: ChordOverlay }>
 
@@ -37,7 +37,7 @@ export async function createChordNode (init: ChordInit = {}): Promise<ChordNode>
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { allow: ALLOW_LIST, maxConnections: 400 },
+    connectionManager: { allow: [LOCAL_SWARM_ALLOW], maxConnections: 400 },
     connectionMonitor: { enabled: false },
     services: {
       identify: identify(),

@@ -10,7 +10,7 @@ import type { Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { ALLOW_LIST } from '../../src/constants.ts'
+import { LOCAL_SWARM_ALLOW } from '../../src/constants.ts'
 import type { ChordRouting } from '../../src/routing/index.ts'
 import { CHORD_PROTOCOL } from '../../src/routing/chord/index.ts'
 import { ChordRequestCodec, ChordResponseCodec } from '../../src/routing/chord/messages.ts'
@@ -169,7 +169,7 @@ describe('Chord and peers that do not speak it', function () {
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      connectionManager: { allow: ALLOW_LIST },
+      connectionManager: { allow: [LOCAL_SWARM_ALLOW] },
       services: { identify: identify() }
     })
     plain.push(node)

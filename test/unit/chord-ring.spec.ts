@@ -9,7 +9,7 @@ import {
   RING_SIZE, clockwise, clockwiseFrom, fingerStart, fromPosition, inHalfOpen, inOpen, toPosition
 } from '../../src/routing/chord/ring.ts'
 import { RingState } from '../../src/routing/chord/ring-state.ts'
-import { kadIdOfKey, kadIdOfPeer } from '../../src/peer/kad-distance.ts'
+import { kadIdOfKey, kadIdOfPeer } from '../../src/routing/kademlia/kad-distance.ts'
 
 const MAX = RING_SIZE - 1n
 

@@ -5,7 +5,7 @@
  * comparison on the ring needs them.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { kadIdOfKey, kadIdOfPeer } from '../../peer/kad-distance.ts'
+import { kadIdOfKey, kadIdOfPeer } from '../kademlia/kad-distance.ts'
 import { MAX_REMEMBERED_PEERS } from './constants.ts'
 import { toPosition } from './ring.ts'
 
