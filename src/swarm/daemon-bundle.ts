@@ -88,13 +88,15 @@ async function build (): Promise<void> {
     logLevel: 'silent'
   })
   // wire schemas are read at run time beside the module that loads them
-  // (src/wire/proto.ts), which in the bundle is the bundle itself
-  const wire = path.join(ROOT, 'src', 'wire')
-  for (const file of await fs.readdir(wire)) {
+  // (src/wire/*.proto, src/routing/chord/chord.proto), which in the bundle
+  // is the bundle itself: every .proto under src/ goes beside it
+  const src = path.join(ROOT, 'src')
+  for (const file of await fs.readdir(src, { recursive: true })) {
     if (!file.endsWith('.proto')) continue
-    const copy = path.join(CACHE_DIR, `${file}.${process.pid}.tmp`)
-    await fs.copyFile(path.join(wire, file), copy)
-    await fs.rename(copy, path.join(CACHE_DIR, file))
+    const name = path.basename(file)
+    const copy = path.join(CACHE_DIR, `${name}.${process.pid}.tmp`)
+    await fs.copyFile(path.join(src, file), copy)
+    await fs.rename(copy, path.join(CACHE_DIR, name))
   }
   // rename: concurrent swarms never see a half-written bundle
   await fs.rename(tmp, BUNDLE)

@@ -19,12 +19,18 @@ export interface Codec<T> {
 
 const roots = new Map<string, protobuf.Root>()
 
-export function protoRoot (file: string): protobuf.Root {
-  let root = roots.get(file)
+/**
+ * A .proto file by name beside this module (src/wire/), or by URL for one
+ * that lives beside the module that defines its messages
+ * (`new URL('x.proto', import.meta.url)`).
+ */
+export function protoRoot (file: string | URL): protobuf.Root {
+  const url = typeof file === 'string' ? new URL(file, import.meta.url) : file
+  let root = roots.get(url.href)
   if (root == null) {
-    const text = readFileSync(new URL(file, import.meta.url), 'utf8')
+    const text = readFileSync(url, 'utf8')
     root = protobuf.parse(text, { keepCase: true }).root
-    roots.set(file, root)
+    roots.set(url.href, root)
   }
   return root
 }
@@ -34,7 +40,7 @@ export function protoRoot (file: string): protobuf.Root {
  * schema and turns missing fields into their defaults ([] , 0, '', empty
  * bytes), so handlers see complete objects.
  */
-export function codecOf<T> (file: string, type: string): Codec<T> {
+export function codecOf<T> (file: string | URL, type: string): Codec<T> {
   const message = protoRoot(file).lookupType(type)
   return {
     encode: (value) => message.encode(message.fromObject(value as Record<string, unknown>)).finish(),

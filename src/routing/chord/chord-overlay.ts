@@ -1,0 +1,560 @@
+/**
+ * The Chord overlay service: owns the ring state, the maintenance timers,
+ * the protocol handler and the provider records, and implements `Overlay`
+ * on top of them. The pieces: ring-state.ts (what this peer knows),
+ * maintenance.ts (Zave's operations), lookup.ts (iterative lookups),
+ * planner.ts (many keys), server.ts (answers), rpc.ts (questions).
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { AbortOptions, IdentifyResult, Logger } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import type { ChordRouting, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
+import type { ChordComponents, ChordInit, ChordLeave, ChordOverlay, ChordStats } from './index.ts'
+import { AddressBook } from './address-book.ts'
+import {
+  CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS,
+  DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
+  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
+  MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_RECORDS_PER_MESSAGE, MAX_REFUSED_PEERS,
+  MAX_SUCCESSOR_LIST_LENGTH, SELF_ADDRESSES_MS
+} from './constants.ts'
+import { ChordNotRunningError, InvalidReplicasError, ProvideFailedError } from './errors.ts'
+import { findSuccessors, type LookupContext, type LookupOptions, type LookupOutcome } from './lookup.ts'
+import { Maintenance } from './maintenance.ts'
+import { decodePeers, peerIdBytes, withPeerId, type PeerInfo, type PeerMessage } from './messages.ts'
+import { PeriodicTask } from './periodic.ts'
+import { ChordPlanner } from './planner.ts'
+import { Positions } from './positions.ts'
+import { ProviderStore } from './provider-store.ts'
+import { clockwise, clockwiseFrom } from './ring.ts'
+import { RingState } from './ring-state.ts'
+import { ChordRpc } from './rpc.ts'
+import { ChordServer } from './server.ts'
+import { InvalidInputError } from '../../errors.ts'
+
+export class ChordOverlayService implements ChordOverlay {
+  readonly name = 'chord' as const
+  readonly protocol = CHORD_PROTOCOL
+  readonly successorListLength: number
+  readonly [Symbol.toStringTag] = 'shoal:chord'
+
+  private readonly components: ChordComponents
+  private readonly init: ChordInit
+  private readonly log: Logger
+  private readonly positions = new Positions()
+  private readonly state: RingState
+  private readonly addresses: AddressBook
+  private readonly providers: ProviderStore
+  private readonly refused = new Set<string>()
+  /** Peers given to join(): the way back when every successor is lost. */
+  private readonly bootstrap = new Set<string>()
+  /** Roots this peer announced, announced again every reprovide interval. */
+  private readonly provided = new Map<string, CID>()
+  /** Addresses already written to the peer store, per peer. */
+  private readonly published = new Map<string, string>()
+  private readonly listeners = new Set<(change: OverlayChange) => void>()
+  private readonly queryTimeoutMs: number
+  private readonly lookupTimeoutMs: number
+  private readonly providerReplicas: number
+  private lifetime = new AbortController()
+  private rpc: ChordRpc
+  private maintenance: Maintenance
+  private server: ChordServer
+  private readonly tasks: PeriodicTask[]
+  private readonly stabilizeTask: PeriodicTask
+  private started = false
+  private leaving: Promise<void> | undefined
+  private joining: Promise<void> | undefined
+  private answered = 0
+
+  constructor (components: ChordComponents, init: ChordInit = {}) {
+    this.components = components
+    this.init = init
+    this.log = components.logger.forComponent(init.logPrefix ?? 'shoal:chord')
+    this.successorListLength = checkCount('successorListLength', init.successorListLength ?? DEFAULT_SUCCESSOR_LIST_LENGTH, MAX_SUCCESSOR_LIST_LENGTH)
+    this.queryTimeoutMs = init.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS
+    this.lookupTimeoutMs = init.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS
+    this.providerReplicas = checkCount('providerReplicas', init.providerReplicas ?? DEFAULT_PROVIDER_REPLICAS, MAX_PEERS_PER_MESSAGE)
+    this.providers = new ProviderStore(init.providerTtlMs ?? DEFAULT_PROVIDER_TTL_MS)
+    this.state = new RingState(components.peerId.toString(), this.positions, this.successorListLength, change => { this.changed(change) }, peer => !this.refused.has(peer))
+    this.addresses = new AddressBook(peer => this.bootstrap.has(peer) || this.state.knownPeers().includes(peer))
+    this.rpc = this.createRpc()
+    this.maintenance = this.createMaintenance()
+    this.server = this.createServer()
+    this.stabilizeTask = new PeriodicTask('stabilize', init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS, async options => {
+      const version = this.state.neighbourVersion
+      // a peer whose join found nobody yet tries again through its bootstrap peers
+      if (this.state.alone && this.state.predecessor == null && this.bootstrap.size > 0) {
+        await this.joinThrough([...this.bootstrap], options)
+      }
+      await this.maintenance.stabilize(options)
+      return this.state.neighbourVersion !== version
+    }, this.log)
+    this.tasks = [
+      this.stabilizeTask,
+      new PeriodicTask('fix-fingers', init.fixFingersIntervalMs ?? DEFAULT_FIX_FINGERS_INTERVAL_MS, async options => { await this.maintenance.fixFinger(options) }, this.log),
+      new PeriodicTask('check-predecessor', init.checkPredecessorIntervalMs ?? DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, async options => {
+        await this.maintenance.checkPredecessor(options)
+        this.providers.prune()
+      }, this.log),
+      new PeriodicTask('reprovide', init.reprovideIntervalMs ?? DEFAULT_REPROVIDE_INTERVAL_MS, async options => { await this.reprovide(options) }, this.log)
+    ]
+  }
+
+  // ---- lifecycle ----
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.lifetime = new AbortController()
+    this.leaving = undefined
+    this.state.reset()
+    await this.components.registrar.handle(CHORD_PROTOCOL, this.server.handle, {
+      maxInboundStreams: MAX_INBOUND_STREAMS,
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+    })
+    this.components.events.addEventListener('peer:identify', this.onIdentify)
+    for (const task of this.tasks) task.start(this.lifetime.signal)
+    this.started = true
+  }
+
+  async beforeStop (): Promise<void> {
+    if (!this.started || this.init.leaveOnStop === false) return
+    try {
+      await this.leave({ signal: AbortSignal.timeout(LEAVE_TIMEOUT_MS) })
+    } catch (err) {
+      this.log.error('leaving the ring failed - %e', err)
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    for (const task of this.tasks) task.stop()
+    this.lifetime.abort(new ChordNotRunningError('the Chord overlay stopped'))
+    this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    await this.components.registrar.unhandle(CHORD_PROTOCOL)
+    this.rpc.closeAll()
+    this.state.reset()
+    this.providers.clear()
+  }
+
+  async leave (options: AbortOptions = {}): Promise<void> {
+    if (!this.started) return
+    this.leaving ??= this.leaveRing(options)
+    await this.leaving
+  }
+
+  private async leaveRing (options: AbortOptions): Promise<void> {
+    for (const task of this.tasks) task.stop()
+    const signal = AbortSignal.any([this.lifetime.signal, ...(options.signal != null ? [options.signal] : [])])
+    const successors = [...this.state.successors]
+    const predecessor = this.state.predecessor
+    const info: ChordLeave = { successors, predecessor }
+    try {
+      await this.init.onLeave?.(info, { signal })
+    } catch (err) {
+      this.log.error('the leave hook failed - %e', err)
+    }
+    await this.handOffProviders(successors.slice(0, this.providerReplicas), { signal })
+    const goodbye = {
+      leave: {
+        predecessor: predecessor != null ? this.peerMessage(predecessor) : null,
+        successors: [...successors, ...(this.state.wrapped ? [this.state.self] : [])].map(p => this.peerMessage(p))
+      }
+    }
+    const neighbours = [...new Set([predecessor, successors[0]].filter((p): p is string => p != null))]
+    await Promise.all(neighbours.map(async peer => {
+      try {
+        await this.rpc.request(peer, goodbye, { signal })
+      } catch (err) {
+        this.log('%s did not take our leave: %s', peer, (err as Error).message)
+      }
+    }))
+    this.log('left the ring (successor %s, predecessor %s)', successors[0], predecessor)
+    this.rpc.closeAll()
+    this.state.reset()
+  }
+
+  /** Provider records kept here go to the peers that take over: among a leaver's first k successors is each root's new k-th. */
+  private async handOffProviders (to: string[], options: AbortOptions): Promise<void> {
+    const records = this.providers.all()
+    if (records.length === 0 || to.length === 0) return
+    const batches: Array<typeof records> = []
+    for (let i = 0; i < records.length; i += MAX_RECORDS_PER_MESSAGE) batches.push(records.slice(i, i + MAX_RECORDS_PER_MESSAGE))
+    await Promise.all(to.map(async peer => {
+      for (const batch of batches) {
+        try {
+          await this.rpc.request(peer, {
+            add_providers: {
+              replicas: this.providerReplicas,
+              records: batch.map(r => ({ key: r.key, providers: r.providers.slice(-MAX_PEERS_PER_MESSAGE).map(p => this.infoMessage(p)) }))
+            }
+          }, options)
+        } catch (err) {
+          if (options.signal?.aborted === true) return
+          this.log('handing provider records to %s failed: %s', peer, (err as Error).message)
+          return
+        }
+      }
+    }))
+  }
+
+  // ---- Overlay: identifiers and order ----
+
+  idOfPeer (peerId: string): Uint8Array {
+    return this.positions.idOfPeer(peerId)
+  }
+
+  idOfKey (key: Uint8Array): Uint8Array {
+    return this.positions.idOfKey(key)
+  }
+
+  order (key: Uint8Array, peers: Iterable<string>): string[] {
+    return clockwiseFrom(this.positions.ofKey(key), new Set(peers), peer => this.positions.ofPeer(peer))
+  }
+
+  rank (key: Uint8Array, peerId: string, among: Iterable<string>): number {
+    const origin = this.positions.ofKey(key)
+    const own = clockwise(origin, this.positions.ofPeer(peerId))
+    let before = 0
+    for (const peer of new Set(among)) {
+      if (peer !== peerId && clockwise(origin, this.positions.ofPeer(peer)) < own) before++
+    }
+    return before
+  }
+
+  knownPeers (): string[] {
+    return this.state.knownPeers()
+  }
+
+  routing (): ChordRouting {
+    return {
+      overlay: 'chord',
+      self: this.state.self,
+      predecessor: this.state.predecessor,
+      successors: [...this.state.successors],
+      fingers: this.state.fingers.distinct()
+    }
+  }
+
+  onChange (listener: (change: OverlayChange) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  stats (): ChordStats {
+    return { sent: this.rpc.sent, answered: this.answered }
+  }
+
+  // ---- Overlay: joining ----
+
+  /**
+   * Dials each address and checks with a ping that the peer speaks Chord
+   * (`connected` counts those; `failed` the dials that failed and the peers
+   * refused). A peer not on a ring yet (alone, or stranded) then joins
+   * through them; one already on a ring keeps them as a way back.
+   */
+  async join (multiaddrs: string[], options: AbortOptions = {}): Promise<{ connected: number, failed: number }> {
+    this.checkRunning()
+    const reached: string[] = []
+    let failed = 0
+    await Promise.all(multiaddrs.map(async text => {
+      try {
+        const addr = multiaddr(text)
+        const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(this.queryTimeoutMs), ...(options.signal != null ? [options.signal] : [])])
+        const connection = await this.components.connectionManager.openConnection(addr, { signal })
+        const peer = connection.remotePeer.toString()
+        if (peer === this.state.self) { failed++; return }
+        this.addresses.add(peer, [withPeerId(addr, peer)])
+        await this.rpc.request(peer, { ping: {} }, options)
+        this.bootstrap.add(peer)
+        reached.push(peer)
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        this.log('bootstrap peer %s: %s', text, (err as Error).message)
+        failed++
+      }
+    }))
+    if (reached.length > 0 && (this.state.stranded || (this.state.alone && this.state.predecessor == null))) {
+      await this.joinThrough(reached, options)
+    }
+    return { connected: reached.length, failed }
+  }
+
+  /** One join at a time: a second caller (the stabilize timer retrying) waits for the one under way. */
+  private async joinThrough (seeds: string[], options: AbortOptions): Promise<void> {
+    if (this.joining == null) {
+      this.joining = this.maintenance.join(seeds, options)
+        .then(joined => { if (joined) this.stabilizeTask.runNow() })
+        .catch(err => {
+          if (options.signal?.aborted === true) throw err
+          this.log('joining through %d peers failed: %s', seeds.length, (err as Error).message)
+        })
+        .finally(() => { this.joining = undefined })
+    }
+    await this.joining
+  }
+
+  // ---- Overlay: lookups ----
+
+  async lookup (key: Uint8Array, k: number, options: AbortOptions = {}): Promise<LookupResult> {
+    this.checkRunning()
+    if (!Number.isInteger(k) || k < 1 || k > MAX_PEERS_PER_MESSAGE) throw new InvalidReplicasError(`k must be 1..${MAX_PEERS_PER_MESSAGE}, got ${k}`)
+    const outcome = await this.findSuccessors(this.positions.ofKey(key), k, { signal: this.lookupSignal(options) })
+    const responsible = [...new Set(outcome.window.peers)].slice(0, k)
+    for (const peer of responsible) this.publish(peer)
+    return { responsible, path: outcome.path, hops: outcome.hops, messages: outcome.messages, ms: outcome.ms }
+  }
+
+  planner (): ResponsiblePlanner {
+    this.checkRunning()
+    return new ChordPlanner({
+      ownWindow: () => this.state.ownWindow(),
+      findWindow: async (key, count, options) => {
+        const outcome = await this.findSuccessors(key, count, { signal: this.lookupSignal(options ?? {}) })
+        for (const peer of outcome.window.peers) this.publish(peer)
+        return outcome.window
+      },
+      positionOfKey: key => this.positions.ofKey(key),
+      positionOfPeer: peer => this.state.positionOf(peer)
+    })
+  }
+
+  private async findSuccessors (key: bigint, count: number, options: LookupOptions): Promise<LookupOutcome> {
+    return findSuccessors(this.lookupContext(), key, count, options)
+  }
+
+  private lookupContext (): LookupContext {
+    return {
+      state: this.state,
+      rpc: this.rpc,
+      learn: peer => { this.learn(peer) },
+      failed: peer => { this.state.forgetPeer(peer) },
+      skip: peer => this.refused.has(peer)
+    }
+  }
+
+  private lookupSignal (options: AbortOptions): AbortSignal {
+    return AbortSignal.any([this.lifetime.signal, options.signal ?? AbortSignal.timeout(this.lookupTimeoutMs)])
+  }
+
+  // ---- Overlay: provider records ----
+
+  async provide (root: CID, options: AbortOptions = {}): Promise<void> {
+    this.checkRunning()
+    const key = root.multihash.bytes
+    this.provided.set(root.toString(), root)
+    const { responsible } = await this.lookup(key, this.providerReplicas, options)
+    const self: PeerInfo = { id: this.state.self, addrs: this.ownAddrs() }
+    let kept = 0
+    await Promise.all(responsible.map(async peer => {
+      if (peer === this.state.self) {
+        if (this.providers.add(key, self)) kept++
+        return
+      }
+      try {
+        const response = await this.rpc.request(peer, {
+          add_providers: { replicas: this.providerReplicas, records: [{ key, providers: [this.peerMessage(this.state.self)] }] }
+        }, options)
+        if ((response.add_providers?.accepted ?? 0) > 0) kept++
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        this.log('%s did not take a provider record: %s', peer, (err as Error).message)
+      }
+    }))
+    if (kept === 0) throw new ProvideFailedError(`none of the ${responsible.length} peers responsible for ${root} kept its provider record`)
+  }
+
+  async * findProviders (root: CID, options: AbortOptions = {}): AsyncIterable<string> {
+    this.checkRunning()
+    const key = root.multihash.bytes
+    const { responsible } = await this.lookup(key, this.providerReplicas, options)
+    const seen = new Set<string>([this.state.self])
+    const found = (providers: PeerInfo[]): string[] => {
+      const fresh: string[] = []
+      for (const provider of providers) {
+        if (seen.has(provider.id)) continue
+        seen.add(provider.id)
+        this.learn(provider)
+        this.publish(provider.id)
+        fresh.push(provider.id)
+      }
+      return fresh
+    }
+    if (responsible.includes(this.state.self)) yield * found(this.providers.get(key))
+    // every responsible peer asked at once; providers yielded as each answers
+    const pending = new Map<string, Promise<{ peer: string, providers: PeerInfo[] }>>()
+    for (const peer of responsible) {
+      if (peer === this.state.self) continue
+      pending.set(peer, this.rpc.request(peer, { get_providers: { key } }, options)
+        .then(response => ({ peer, providers: decodePeers(response.get_providers!.providers) }))
+        .catch(err => {
+          this.log('%s did not answer get-providers: %s', peer, (err as Error).message)
+          return { peer, providers: [] }
+        }))
+    }
+    while (pending.size > 0) {
+      options.signal?.throwIfAborted()
+      const { peer, providers } = await Promise.race(pending.values())
+      pending.delete(peer)
+      yield * found(providers)
+    }
+  }
+
+  private async reprovide (options: AbortOptions): Promise<void> {
+    for (const root of [...this.provided.values()]) {
+      try {
+        await this.provide(root, options)
+      } catch (err) {
+        if (options.signal?.aborted === true) throw err
+        this.log('announcing %s again failed: %s', root, (err as Error).message)
+      }
+    }
+  }
+
+  /** Keeps a record for `key` when this peer ranks among its `replicas` responsible peers it knows, with a margin (as /shoal/store does). */
+  private acceptsRecord (key: Uint8Array, replicas: number): boolean {
+    const k = Math.min(Math.max(replicas, 1), MAX_PEERS_PER_MESSAGE)
+    return this.rank(key, this.state.self, this.state.knownPeers()) < k + Math.max(2, k)
+  }
+
+  // ---- peers ----
+
+  private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => {
+    const { peerId, protocols } = event.detail
+    const peer = peerId.toString()
+    if (protocols.includes(CHORD_PROTOCOL)) {
+      this.refused.delete(peer)
+      return
+    }
+    this.refuse(peer, `identify shows it does not speak ${CHORD_PROTOCOL} (a peer of another overlay?)`)
+  }
+
+  /** A peer that does not speak Chord: logged once, never on the ring. */
+  private refuse (peer: string, reason: string): void {
+    if (this.refused.has(peer) || peer === this.state.self) return
+    if (this.refused.size >= MAX_REFUSED_PEERS) this.refused.delete(this.refused.values().next().value as string)
+    this.refused.add(peer)
+    this.log.error('refusing peer %s: %s; it is not added to the ring', peer, reason)
+    this.state.dropSuccessor(peer)
+    this.state.forgetPeer(peer)
+    try {
+      this.init.onPeerRefused?.(peer, reason)
+    } catch (err) {
+      this.log.error('onPeerRefused failed - %e', err)
+    }
+  }
+
+  /** Remembers where a peer named in a message can be reached. */
+  private learn (peer: PeerInfo): void {
+    if (peer.id === this.state.self || this.refused.has(peer.id)) return
+    this.addresses.add(peer.id, peer.addrs)
+  }
+
+  /** Writes a peer's addresses to the peer store (once per address set), for Shoal's other protocols. */
+  private publish (peer: string): void {
+    if (peer === this.state.self) return
+    const addrs = this.addresses.get(peer)
+    if (addrs.length === 0) return
+    const text = addrs.map(a => a.toString()).join(' ')
+    if (this.published.get(peer) === text) return
+    this.published.set(peer, text)
+    if (this.published.size > 4 * MAX_REFUSED_PEERS) this.published.delete(this.published.keys().next().value as string)
+    this.components.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs }).catch(err => {
+      this.log('could not record the addresses of %s: %s', peer, (err as Error).message)
+    })
+  }
+
+  /** This peer's addresses, read again at most every SELF_ADDRESSES_MS (reading them asks every listener). */
+  private ownAddrs (): Multiaddr[] {
+    const now = performance.now()
+    if (this.own == null || now - this.own.at > SELF_ADDRESSES_MS) {
+      const addrs = this.components.addressManager.getAddresses()
+        .map(addr => { try { return withPeerId(addr, this.state.self) } catch { return undefined } })
+        .filter((addr): addr is Multiaddr => addr != null)
+        .slice(0, MAX_ADDRS_PER_PEER)
+      this.own = { at: now, addrs, message: this.infoMessage({ id: this.state.self, addrs }) }
+    }
+    return this.own.addrs
+  }
+
+  private own: { at: number, addrs: Multiaddr[], message: PeerMessage } | undefined
+
+  private peerMessage (peer: string): PeerMessage {
+    if (peer === this.state.self) {
+      this.ownAddrs()
+      return this.own!.message
+    }
+    return this.infoMessage({ id: peer, addrs: this.addresses.get(peer) })
+  }
+
+  private infoMessage (peer: PeerInfo): PeerMessage {
+    return { id: peerIdBytes(peer.id), addrs: peer.addrs.slice(0, MAX_ADDRS_PER_PEER).map(a => a.bytes) }
+  }
+
+  private changed (change: OverlayChange): void {
+    for (const peer of change.added) this.publish(peer)
+    for (const listener of this.listeners) {
+      try {
+        listener(change)
+      } catch (err) {
+        this.log.error('an onChange listener failed - %e', err)
+      }
+    }
+  }
+
+  private checkRunning (): void {
+    if (!this.started) throw new ChordNotRunningError('the Chord overlay is not started')
+    if (this.leaving != null) throw new ChordNotRunningError('this peer has left the Chord ring')
+  }
+
+  // ---- wiring of the parts ----
+
+  private createRpc (): ChordRpc {
+    return new ChordRpc({
+      connectionManager: this.components.connectionManager,
+      addresses: this.addresses,
+      self: () => this.peerMessage(this.state.self),
+      queryTimeoutMs: this.queryTimeoutMs,
+      lifetime: () => this.lifetime.signal,
+      onRefused: (peer, reason) => { this.refuse(peer, reason) },
+      log: this.log
+    })
+  }
+
+  private createMaintenance (): Maintenance {
+    return new Maintenance({
+      state: this.state,
+      rpc: this.rpc,
+      lookup: async (key, count, options) => this.findSuccessors(key, count, options ?? {}),
+      learn: peer => { this.learn(peer) },
+      failed: peer => { this.state.forgetPeer(peer) },
+      fallbackSeeds: () => [...this.bootstrap],
+      log: this.log
+    })
+  }
+
+  private createServer (): ChordServer {
+    return new ChordServer({
+      state: this.state,
+      maintenance: this.maintenance,
+      providers: this.providers,
+      peerMessage: peer => this.peerMessage(peer),
+      learn: peer => { this.learn(peer) },
+      acceptsRecord: (key, replicas) => this.acceptsRecord(key, replicas),
+      closed: () => this.leaving != null,
+      log: this.log,
+      onRequest: () => { this.answered++ }
+    })
+  }
+}
+
+function checkCount (field: string, value: number, max: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new InvalidInputError(`chord ${field} must be an integer 1..${max}, got ${value}`)
+  return value
+}

@@ -1,0 +1,302 @@
+/**
+ * The ring-maintenance operations, after Zave's corrected Chord ("Reasoning
+ * about identifier spaces: How to make Chord correct", IEEE TSE 2017); see
+ * docs/overlays.md for the rules and how each is followed here.
+ *
+ *  - join: find this peer's successor through bootstrap peers, ask that
+ *    successor (live: it answers) for its list and take it; no predecessor.
+ *  - stabilize: ask the first successor s for its predecessor p and list;
+ *    a dead s is dropped (update) and the next one asked. If p lies between
+ *    this peer and s, p is asked for its list and becomes the successor, only
+ *    once it has answered (and again from p, up to r steps a round); the
+ *    list becomes the successor + its list (reconcile). The same question
+ *    notifies the successor (notify).
+ *  - notified (rectify): a notifier between the predecessor and this peer
+ *    becomes the predecessor; one that is not replaces it only once the
+ *    predecessor fails to answer a ping.
+ *  - check-predecessor (flush): a predecessor that does not answer a ping
+ *    is dropped.
+ *  - fix-fingers: one finger per round, by a lookup of its start; the
+ *    fingers the successor list answers need none.
+ *  - a peer left: its neighbours close the gap at once from what it sent.
+ *
+ * A peer only ever takes a successor or predecessor that has just answered
+ * it (or just spoke to it): Zave's rule that no pointer is adopted before
+ * the peer it points at is known to be alive.
+ */
+import type { AbortOptions, Logger } from '@libp2p/interface'
+import { MAX_DEPARTED_PEERS, RING_BITS } from './constants.ts'
+import type { LookupOptions, LookupOutcome } from './lookup.ts'
+import { decodePeer, decodePeers, type PeerInfo } from './messages.ts'
+import { clockwise, inHalfOpen, inOpen } from './ring.ts'
+import type { RingState } from './ring-state.ts'
+import type { ChordRpc } from './rpc.ts'
+
+export interface MaintenanceInit {
+  state: RingState
+  rpc: ChordRpc
+  lookup: (key: bigint, count: number, options?: LookupOptions) => Promise<LookupOutcome>
+  learn: (peer: PeerInfo) => void
+  /** A peer did not answer: forget it wherever it is a hint (fingers). */
+  failed: (peer: string) => void
+  /** Peers to rejoin through when every successor is lost (bootstrap peers). */
+  fallbackSeeds: () => string[]
+  log: Logger
+}
+
+export class Maintenance {
+  private readonly init: MaintenanceInit
+  private readonly state: RingState
+  private nextFinger = 0
+  /** Zave's rectify: the best notifier since the predecessor was last checked. */
+  private rectifyWith: string | undefined
+  private rectifying = false
+  /**
+   * Peers that said goodbye, and when: a stabilize round that got its
+   * answer before a goodbye arrived must not put the leaver back.
+   */
+  private readonly departed = new Map<string, number>()
+
+  constructor (init: MaintenanceInit) {
+    this.init = init
+    this.state = init.state
+  }
+
+  /**
+   * Joins the ring through `seeds`: looks up this peer's own position,
+   * then takes the successor found, once it answers, with its list.
+   * Resolves whether a live successor was found.
+   */
+  async join (seeds: string[], options: AbortOptions = {}): Promise<boolean> {
+    const { state } = this
+    const started = performance.now()
+    const outcome = await this.init.lookup(state.selfPosition, state.r, { ...options, seeds, confirmedOnly: true })
+    // the answer may already hold this peer (others still had it): what follows it are its successors
+    const found = [...outcome.window.peers, outcome.window.left]
+    const start = found.indexOf(state.self)
+    const candidates = [...new Set(start >= 0 ? [...found.slice(start + 1), ...found.slice(0, start)] : found)]
+      .filter(p => p !== state.self)
+    for (const successor of candidates) {
+      options.signal?.throwIfAborted()
+      const answer = await this.askState(successor, true, options)
+      if (answer == null) continue
+      this.adopt([successor, ...answer.successors.map(p => p.id)], started)
+      this.init.log('joined the ring: successor %s', successor)
+      return true
+    }
+    return false
+  }
+
+  /** One stabilize round. */
+  async stabilize (options: AbortOptions = {}): Promise<void> {
+    const { state } = this
+    const started = performance.now()
+    if (state.alone) {
+      // a ring of one that someone notified: that peer is the successor too
+      const predecessor = state.predecessor
+      if (predecessor == null) return
+      const answer = await this.askState(predecessor, true, options)
+      if (answer != null) this.adopt([predecessor, ...answer.successors.map(p => p.id)], started)
+      return
+    }
+    let successor: string | undefined
+    let answer: StateAnswer | undefined
+    while ((successor = state.successors[0]) != null) {
+      options.signal?.throwIfAborted()
+      answer = await this.askState(successor, true, options)
+      if (answer != null) break
+      // update: the first successor is dead, the next one takes its place
+      state.dropSuccessor(successor)
+    }
+    if (successor == null || answer == null) {
+      await this.rejoin(options)
+      return
+    }
+    // a peer between this one and the successor (it joined there) becomes
+    // the successor once it answers; walking back repeats the step, as
+    // many stabilize rounds in a row would, up to r peers
+    for (let step = 0; step < state.r; step++) {
+      const between = answer.predecessor?.id
+      if (between == null || between === state.self ||
+          !inOpen(state.selfPosition, state.positionOf(between), state.positionOf(successor))) break
+      const closer = await this.askState(between, true, options)
+      if (closer == null) break
+      successor = between
+      answer = closer
+    }
+    this.adopt([successor, ...answer.successors.map(p => p.id)], started)
+    state.successorSaid(successor, answer.predecessor?.id)
+  }
+
+  /** Adopts a successor list built from answers got since `since`, without any peer that left meanwhile. */
+  private adopt (sequence: string[], since: number): void {
+    this.state.adoptSuccessors(sequence.filter(peer => (this.departed.get(peer) ?? -Infinity) < since))
+  }
+
+  /**
+   * One fix-fingers round: the next finger the successor list does not
+   * answer. A finger already known is checked with the peer it points at
+   * (one request on a connection already open); only a finger not known, or
+   * whose peer does not answer, takes a lookup. Lookups from this peer open
+   * connections to every peer on their path, and checking keeps a peer's
+   * connections to its fingers and their neighbours.
+   */
+  async fixFinger (options: AbortOptions = {}): Promise<void> {
+    const { state } = this
+    const first = state.firstFingerBeyondSuccessors()
+    if (first >= RING_BITS || state.stranded) return
+    let index = Math.max(this.nextFinger, first)
+    if (index >= RING_BITS) index = first
+    const start = state.fingerStarts[index]
+    const finger = await this.checkFinger(index, start, options) ?? (await this.init.lookup(start, 1, options)).window.peers[0]
+    let last = index
+    if (finger != null && finger !== state.self) {
+      // every later finger whose start the same peer succeeds
+      while (last + 1 < RING_BITS && inHalfOpen(state.selfPosition, state.fingerStarts[last + 1], state.positionOf(finger))) last++
+      state.setFingers(index, last, finger)
+    }
+    this.nextFinger = last + 1 >= RING_BITS ? 0 : last + 1
+  }
+
+  /**
+   * The known finger for `start`, if its peer confirms it: a finger f is
+   * right when its predecessor lies before the start (start in (pred f, f]).
+   * Undefined when no finger is known, its peer did not answer, or a peer
+   * joined between (a lookup then finds the new finger: walking back from f
+   * would open a connection to every peer on the way).
+   */
+  private async checkFinger (index: number, start: bigint, options: AbortOptions): Promise<string | undefined> {
+    const { state } = this
+    const finger = state.fingers.get(index)
+    if (finger == null) return undefined
+    const fromSelf = (position: bigint): bigint => clockwise(state.selfPosition, position)
+    // a stand-in left by a dead finger may lie far past the start: look it up
+    if (fromSelf(state.positionOf(finger)) < fromSelf(start)) return undefined
+    const answer = await this.askState(finger, false, options)
+    if (answer == null) return undefined
+    const before = answer.predecessor?.id
+    if (before == null || before === state.self) return finger
+    const at = fromSelf(state.positionOf(before))
+    return at < fromSelf(start) || at >= fromSelf(state.positionOf(finger)) ? finger : undefined
+  }
+
+  /** Flush: a predecessor that no longer answers is dropped. */
+  async checkPredecessor (options: AbortOptions = {}): Promise<void> {
+    const predecessor = this.state.predecessor
+    if (predecessor == null) return
+    if (await this.ping(predecessor, options)) return
+    if (this.state.predecessor === predecessor) {
+      this.init.log('predecessor %s is gone', predecessor)
+      this.state.setPredecessor(undefined)
+      this.init.failed(predecessor)
+    }
+  }
+
+  /** Rectify: `notifier` (which just spoke to this peer) says it may be the predecessor. */
+  notified (notifier: string): void {
+    const { state } = this
+    if (notifier === state.self) return
+    if (state.alone) {
+      // a peer alone just heard from another (it joined): a ring of two,
+      // each the other's successor and predecessor; the notifier is alive,
+      // it has just spoken
+      state.setPredecessor(notifier)
+      state.adoptSuccessors([notifier, state.self])
+      return
+    }
+    const predecessor = state.predecessor
+    if (predecessor == null || inOpen(state.positionOf(predecessor), state.positionOf(notifier), state.selfPosition)) {
+      state.setPredecessor(notifier)
+      return
+    }
+    if (predecessor === notifier) return
+    // not better than the predecessor: it takes over only if the predecessor is dead
+    if (this.rectifyWith == null || inOpen(state.positionOf(this.rectifyWith), state.positionOf(notifier), state.selfPosition)) {
+      this.rectifyWith = notifier
+    }
+    if (this.rectifying) return
+    this.rectifying = true
+    void this.ping(predecessor).then(alive => {
+      const candidate = this.rectifyWith
+      this.rectifyWith = undefined
+      if (!alive && state.predecessor === predecessor && candidate != null) state.setPredecessor(candidate)
+    }).finally(() => { this.rectifying = false })
+  }
+
+  /**
+   * A neighbour leaves. Its successor forgets it as predecessor (the next
+   * notify from the leaver's predecessor, which learns of this peer from
+   * the same leave, sets the new one); its predecessor puts the leaver's
+   * successors in its place, and verifies them at the next stabilize.
+   */
+  left (peer: string, predecessor: PeerInfo | undefined, successors: PeerInfo[]): void {
+    const { state } = this
+    this.departed.set(peer, performance.now())
+    if (this.departed.size > MAX_DEPARTED_PEERS) this.departed.delete(this.departed.keys().next().value as string)
+    for (const p of successors) this.init.learn(p)
+    if (predecessor != null) this.init.learn(predecessor)
+    if (state.predecessor === peer) {
+      state.setPredecessor(undefined)
+      if (predecessor != null && predecessor.id !== state.self) this.notifiedLater(predecessor.id)
+    }
+    const at = state.successors.indexOf(peer)
+    if (at >= 0) {
+      state.adoptSuccessors([...state.successors.slice(0, at), ...successors.map(p => p.id).filter(p => p !== peer)])
+    }
+    state.forgetPeer(peer)
+  }
+
+  /** The leaver's predecessor, adopted as predecessor once it answers a ping. */
+  private notifiedLater (candidate: string): void {
+    void this.ping(candidate).then(alive => {
+      if (alive && this.state.predecessor == null) this.state.setPredecessor(candidate)
+    })
+  }
+
+  /** Stranded (every successor dead): join again through every peer still known. */
+  private async rejoin (options: AbortOptions): Promise<void> {
+    const { state } = this
+    const seeds = [...new Set([...state.knownPeers(), ...this.init.fallbackSeeds()])].filter(p => p !== state.self)
+    if (seeds.length === 0) return
+    this.init.log('every successor is gone: rejoining through %d known peers', seeds.length)
+    try {
+      await this.join(seeds, options)
+    } catch (err) {
+      if (options.signal?.aborted !== true) this.init.log('rejoining failed: %s', (err as Error).message)
+    }
+  }
+
+  private async askState (peer: string, notify: boolean, options: AbortOptions = {}): Promise<StateAnswer | undefined> {
+    try {
+      const response = await this.init.rpc.request(peer, { get_state: { notify } }, options)
+      const state = response.state!
+      const answer: StateAnswer = {
+        predecessor: state.predecessor != null ? decodePeer(state.predecessor) : undefined,
+        successors: decodePeers(state.successors)
+      }
+      if (answer.predecessor != null) this.init.learn(answer.predecessor)
+      for (const p of answer.successors) this.init.learn(p)
+      return answer
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      this.init.log('%s did not answer get-state: %s', peer, (err as Error).message)
+      this.init.failed(peer)
+      return undefined
+    }
+  }
+
+  private async ping (peer: string, options: AbortOptions = {}): Promise<boolean> {
+    try {
+      await this.init.rpc.request(peer, { ping: {} }, options)
+      return true
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      return false
+    }
+  }
+}
+
+interface StateAnswer {
+  predecessor?: PeerInfo
+  successors: PeerInfo[]
+}
