@@ -183,15 +183,8 @@ describe('the commands README.md and docs/ show, run as written', function () {
     assert.ok((await fs.readFile(path.resolve(state.work, file))).equals(state.file.data), `${file} holds the shared bytes`)
   }
 
-  const startDaemon = async (command: string): Promise<void> => {
-    // a repo made by `init`, set to listen on free loopback ports and to join the swarm
-    const configFile = path.join(state.repo, 'config.json')
-    const config = JSON.parse(await fs.readFile(configFile, 'utf8'))
-    assert.ok(state.swarm != null, 'the README brings up a swarm for the daemon to join')
-    const bootstrap = state.swarm.peers[0].multiaddrs.find(ma => ma.startsWith('/ip4/127.0.0.1/'))
-    assert.ok(bootstrap != null)
-    await fs.writeFile(configFile, JSON.stringify({ ...config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', bootstrap: [bootstrap] }, null, 2))
-    // its own process group, as in a terminal, so SIGINT reaches it as Ctrl-C does
+  /** Runs a `shoal daemon` command in its own process group (as in a terminal, so SIGINT is Ctrl-C) until it is ready; its output so far. */
+  const runDaemon = async (command: string): Promise<string> => {
     const child = spawn('bash', ['-c', PRELUDE + command], { cwd: state.work, env: environment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     let out = ''
     child.stdout.on('data', (d: Buffer) => { out += d.toString() })
@@ -202,6 +195,18 @@ describe('the commands README.md and docs/ show, run as written', function () {
       exited.then(exit => { throw new Error(`the daemon exited (code ${exit.code}, signal ${exit.signal}):\n${out}`) }),
       waitFor(() => out.includes('daemon is ready'), { timeoutMs: 60_000, message: () => `the daemon did not get ready:\n${out}` })
     ])
+    return out
+  }
+
+  const startDaemon = async (command: string): Promise<void> => {
+    // a repo made by `init`, set to listen on free loopback ports and to join the swarm
+    const configFile = path.join(state.repo, 'config.json')
+    const config = JSON.parse(await fs.readFile(configFile, 'utf8'))
+    assert.ok(state.swarm != null, 'the README brings up a swarm for the daemon to join')
+    const bootstrap = state.swarm.peers[0].multiaddrs.find(ma => ma.startsWith('/ip4/127.0.0.1/'))
+    assert.ok(bootstrap != null)
+    await fs.writeFile(configFile, JSON.stringify({ ...config, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', bootstrap: [bootstrap] }, null, 2))
+    const out = await runDaemon(command)
     state.peerId = /peer ID\s+(12D3KooW\w+)/.exec(out)?.[1]
     assert.ok(state.peerId != null, out)
     // before anything is shared, the daemon knows the swarm (as a user would wait for it)
@@ -400,18 +405,10 @@ describe('the commands README.md and docs/ show, run as written', function () {
       await fs.writeFile(path.join(state.repo, 'config.json'), JSON.stringify({
         ...JSON.parse(await fs.readFile(path.join(state.repo, 'config.json'), 'utf8')), listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0'
       }))
-      const child = spawn('bash', ['-c', `${PRELUDE}shoal daemon`], { cwd: state.work, env: environment(), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-      let out = ''
-      child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-      child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-      const exited = new Promise<Exit>(resolve => child.on('exit', (code, signal) => { resolve({ code, signal }) }))
-      state.daemon = { child, output: () => out, exited }
-      await Promise.race([
-        exited.then(exit => { throw new Error(`the daemon exited (code ${exit.code}, signal ${exit.signal}):\n${out}`) }),
-        waitFor(() => out.includes('daemon is ready'), { timeoutMs: 60_000, message: () => `the daemon did not get ready:\n${out}` })
-      ])
+      await runDaemon('shoal daemon')
     }
     const daemon = state.daemon
+    assert.ok(daemon != null, 'a daemon runs')
     process.kill(-daemon.child.pid!, 'SIGINT')
     assert.deepEqual(await daemon.exited, { code: 0, signal: null }, daemon.output())
     assert.match(daemon.output(), /daemon stopped/)
