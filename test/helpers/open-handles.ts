@@ -1,13 +1,23 @@
 /**
- * Mocha root hooks (.mocharc.json `require`): the test process must end by
- * itself once the suite is done, every peer, daemon, socket and timer of
- * the tests released. If something still keeps it alive OPEN_HANDLES_GRACE_MS
- * after the last test, this lists what (sockets with their addresses,
- * timers with their callbacks, child processes) and fails the run, instead
- * of hanging or of `exit: true` hiding the leak.
+ * Mocha root hooks (.mocharc.json `require`): every peer, daemon, socket,
+ * child process and timer a test file opens is released by the end of it.
+ *
+ * The suite runs in parallel (`--parallel`): each spec file runs in a
+ * worker process, and these hooks run around each file. After the file's
+ * last test, the handles that keep a process alive and were not there
+ * before it started must go within OPEN_HANDLES_GRACE_MS; if any is left,
+ * the file's "after all" hook fails with a list of them (sockets with their
+ * addresses, timers with their callbacks, child processes), so the leak is
+ * named next to the file that made it, instead of hanging the run.
+ *
+ * Run serially (`npx mocha FILE`), the same check covers the whole run, and
+ * a last timer (unref'd: it only fires if something else keeps the process
+ * alive) makes sure a leak the check could not see still fails the run
+ * rather than hanging it.
  */
 
 const OPEN_HANDLES_GRACE_MS = 15_000
+const POLL_MS = 50
 
 interface Handle {
   constructor?: { name?: string }
@@ -39,19 +49,45 @@ function describeHandle (h: Handle): string {
   }
 }
 
+/** Handles that keep this process alive, without its own stdio. */
+function liveHandles (): Handle[] {
+  const getHandles = (process as unknown as { _getActiveHandles: () => Handle[] })._getActiveHandles
+  return getHandles().filter(h =>
+    h !== (process.stdout as unknown) && h !== (process.stderr as unknown) && h !== (process.stdin as unknown) &&
+    (typeof h.hasRef !== 'function' || h.hasRef()))
+}
+
+/** A mocha worker (a forked child with an IPC channel), as opposed to a serial run's only process. */
+const inWorker = typeof process.send === 'function'
+
+let before = new Set<Handle>()
+
 export const mochaHooks = {
-  afterAll (): void {
+  beforeAll (): void {
+    before = new Set(liveHandles())
+  },
+
+  async afterAll (): Promise<void> {
+    const deadline = Date.now() + OPEN_HANDLES_GRACE_MS
+    let left = liveHandles().filter(h => !before.has(h))
+    while (left.length > 0 && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, POLL_MS))
+      left = liveHandles().filter(h => !before.has(h))
+    }
+    if (left.length > 0) {
+      throw new Error(`still open ${OPEN_HANDLES_GRACE_MS / 1000} s after the last test:\n` +
+        `  resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n` +
+        left.map(h => `  ${describeHandle(h)}\n`).join(''))
+    }
+    if (inWorker) return
     const timer = setTimeout(() => {
-      const getHandles = (process as unknown as { _getActiveHandles: () => Handle[] })._getActiveHandles
-      const handles = getHandles().filter(h => h !== (process.stdout as unknown) && h !== (process.stderr as unknown) && h !== (process.stdin as unknown))
       process.stderr.write(`\nthe test process is still alive ${OPEN_HANDLES_GRACE_MS / 1000} s after the last test; what keeps it:\n` +
         `  resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n` +
-        handles.map(h => `  ${describeHandle(h)}\n`).join(''))
+        liveHandles().map(h => `  ${describeHandle(h)}\n`).join(''))
       // (mocha's own exit listener sets the exit code to the failure count: this one runs after it)
       process.on('exit', () => { process.exitCode = 1 })
       process.exit(1)
     }, OPEN_HANDLES_GRACE_MS)
-    // fires only if something else keeps the process alive: a leak
     timer.unref()
   }
 }
