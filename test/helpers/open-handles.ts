@@ -74,20 +74,25 @@ export const mochaHooks = {
       await new Promise(resolve => setTimeout(resolve, POLL_MS))
       left = liveHandles().filter(h => !before.has(h))
     }
+    if (!inWorker) exitIfStillAlive()
     if (left.length > 0) {
       throw new Error(`still open ${OPEN_HANDLES_GRACE_MS / 1000} s after the last test:\n` +
         `  resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n` +
         left.map(h => `  ${describeHandle(h)}\n`).join(''))
     }
-    if (inWorker) return
-    const timer = setTimeout(() => {
-      process.stderr.write(`\nthe test process is still alive ${OPEN_HANDLES_GRACE_MS / 1000} s after the last test; what keeps it:\n` +
-        `  resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n` +
-        liveHandles().map(h => `  ${describeHandle(h)}\n`).join(''))
-      // (mocha's own exit listener sets the exit code to the failure count: this one runs after it)
-      process.on('exit', () => { process.exitCode = 1 })
-      process.exit(1)
-    }, OPEN_HANDLES_GRACE_MS)
-    timer.unref()
   }
+}
+
+/** A serial run's last guard: fails the run if the process is still alive a while after mocha is done. */
+function exitIfStillAlive (): void {
+  const timer = setTimeout(() => {
+    process.stderr.write(`\nthe test process is still alive ${OPEN_HANDLES_GRACE_MS / 1000} s after the last test; what keeps it:\n` +
+      `  resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n` +
+      liveHandles().map(h => `  ${describeHandle(h)}\n`).join(''))
+    // (mocha's own exit listener sets the exit code to the failure count: this one runs after it)
+    process.on('exit', () => { process.exitCode = 1 })
+    process.exit(1)
+  }, OPEN_HANDLES_GRACE_MS)
+  // fires only if something else keeps the process alive: a leak
+  timer.unref()
 }
