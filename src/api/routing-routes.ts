@@ -56,6 +56,11 @@ export function parseLookupKey (text: string | undefined): { key: string, bytes:
   return { key: cid.toString(), bytes: cid.multihash.bytes }
 }
 
+/** The key bytes of a `key` a lookup answered (a CID, or lower-case hex). */
+export function keyBytes (key: string): Uint8Array {
+  return parseLookupKey(key).bytes
+}
+
 /** `replicas`: 1 to 64, default the peer's config `replicas`. */
 export function parseLookupReplicas (text: string | undefined, fallback: number): number {
   if (text == null || text === '') return fallback
