@@ -251,22 +251,23 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
  * each is still a ring of its own can form several rings, or one that
  * loops around twice, and no stabilization undoes that (Chord's correctness
  * needs one ring that newcomers join). So the launcher, which knows the true
- * ring, lets them join one at a time in ring order, each through the peer
- * before it: that peer is on the ring, and the lookup of the newcomer's
- * position ends there with the right successor at once. Stabilization then
- * fixes predecessors and fills the successor lists.
+ * ring, lets them join one at a time against ring order, each through the
+ * peer after it: that peer is on the ring and is the newcomer's true
+ * successor, whose successor list (of peers that joined before) is already
+ * right, so the newcomer's list is right from the start. Stabilization then
+ * fixes predecessors and the lists that wrap around past the last joiner.
  */
 async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions): Promise<void> {
   const order = new SwarmRing(peers.map(p => p.peerId)).order.map(id => peers.findIndex(p => p.peerId === id))
-  for (let j = 1; j < order.length; j++) {
-    const [before, index] = [order[j - 1], order[j]]
-    await clients[index].join(peers[before].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+  for (let j = order.length - 2; j >= 0; j--) {
+    const [after, index] = [order[j + 1], order[j]]
+    await clients[index].join(peers[after].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
   }
 }
 
 /**
  * Waits until the Chord ring is correct at every peer (routable.ts). A peer
- * on no ring (its join failed) joins again through the peer before it.
+ * on no ring (its join failed) joins again through the peer after it.
  */
 async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions): Promise<void> {
   const ids = peers.map(p => p.peerId)
@@ -282,9 +283,9 @@ async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline:
         return
       }
       short.set(i, why)
-      const before = ring.predecessorOf(ids[i])
-      if (routing.overlay === 'chord' && routing.successors.length === 0 && before != null) {
-        await clients[i].join(peers[ids.indexOf(before)].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+      const after = ring.successorsOf(ids[i])[0]
+      if (routing.overlay === 'chord' && routing.successors.length === 0 && after != null) {
+        await clients[i].join(peers[ids.indexOf(after)].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
       }
     }))
     options.onProgress?.({ name: 'swarm:routing', routable: ids.length - short.size, total: ids.length })

@@ -89,12 +89,14 @@ export class ChordOverlayService implements ChordOverlay {
     this.server = this.createServer()
     this.stabilizeTask = new PeriodicTask('stabilize', init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS, async options => {
       const version = this.state.neighbourVersion
+      const list = this.state.successors.join()
       // a peer whose join found nobody yet tries again through its bootstrap peers
       if (this.state.alone && this.state.predecessor == null && this.bootstrap.size > 0) {
         await this.joinThrough([...this.bootstrap], options)
       }
       await this.maintenance.stabilize(options)
-      return this.state.neighbourVersion !== version
+      // a changed list too: lists fill by one peer per round down the ring
+      return this.state.neighbourVersion !== version || this.state.successors.join() !== list
     }, this.log)
     this.tasks = [
       this.stabilizeTask,
