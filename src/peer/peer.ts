@@ -111,8 +111,8 @@ export class ShoalPeer {
 
   /**
    * How this peer finds the peers responsible for a key (Kademlia or
-   * Chord, config `overlay`; the libp2p service `overlay`): lookups, planners, provider records, the
-   * routing state.
+   * Chord, config `overlay`; the libp2p service `overlay`): lookups,
+   * planners, provider records, the routing state.
    */
   get overlay (): Overlay {
     return this.libp2p.services.overlay
