@@ -36,6 +36,7 @@ import { closestByXor } from '../src/routing/kademlia/kad-distance.ts'
 import { idOfKey, idOfPeer } from '../src/routing/key-space.ts'
 import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
 import { median, round } from './stats.ts'
+import { svgPlot } from './svg-plot.ts'
 
 const K = 3
 const OVERLAYS: OverlayName[] = ['kademlia', 'chord']
@@ -187,8 +188,26 @@ export function renderOverlay (r: OverlayBenchResult): string[] {
       ? `| ${s.peers} | ${s.overlay} | - | not routable in ${s.timeoutSeconds} s | - | - | - | ${s.halfLog2N} | ${s.log2N} | - | - | - | - | - | - |`
       : `| ${s.peers} | ${s.overlay} | ${s.processes} | ${s.routableSeconds} | ${s.routingStatePerPeer} | ${s.hopsMean} | ${s.hopsP95} | ${s.halfLog2N} | ${s.log2N} | ${s.messagesMean} | ${s.lookupMsP50} | ${s.lookupMsP95} | ${Math.round((s.trueK ?? 0) * 100)}% | ${dash(s.shareSeconds)} | ${dash(s.fetchSeconds)} |`),
     '',
-    `share: \`${r.runs[0]?.fileMiB ?? 0} MiB\` file shared on peer 0 (import and placement on the k responsible); fetch: the same file fetched by the last peer.`
+    `share: a ${r.runs[0]?.fileMiB ?? 0} MiB file shared on peer 0 (import, and placement on each block's k responsible); fetch: the same file fetched by the last peer. Routing state: distinct peers in \`GET /api/v1/routing\`, mean over the peers.`,
+    '',
+    '![Lookup hops on Kademlia and on Chord against swarm size, next to log2 N and half of it](plots/overlay-hops.svg)'
   ]
+}
+
+/** docs/plots/overlay-hops.svg: lookup hops (mean) of each overlay by swarm size, next to log2 N and ½ log2 N. */
+export function plotOverlayHops (r: OverlayBenchResult): string {
+  const measured = (overlay: OverlayName): OverlayRun[] => r.runs.filter(s => s.overlay === overlay && s.hopsMean != null)
+  const sizes = [...new Map(r.runs.map(s => [s.peers, s])).values()]
+  return svgPlot({
+    title: 'Lookup hops (mean) on Kademlia and on Chord, same swarm sizes and keys',
+    xLabel: 'peers in the swarm',
+    yLabel: 'hops',
+    series: [
+      ...OVERLAYS.map(overlay => ({ name: `${overlay} hops mean`, kind: 'bar' as const, decimals: 2, points: measured(overlay).map(s => ({ x: s.peers, y: s.hopsMean ?? 0 })) })),
+      { name: 'log2 N', dashed: true, color: '#555', decimals: 1, points: sizes.map(s => ({ x: s.peers, y: s.log2N })) },
+      { name: '½ log2 N', dashed: true, color: '#999', decimals: 1, points: sizes.map(s => ({ x: s.peers, y: s.halfLog2N })) }
+    ]
+  })
 }
 
 // `node bench/overlay.ts` runs this benchmark alone and prints the section.

@@ -29,7 +29,7 @@ import { benchCli, renderCli } from './cli.ts'
 import { benchFetch, plotFetch, renderFetch } from './fetch.ts'
 import { benchImport, plotImport, renderImport } from './import.ts'
 import { benchLab, plotLabAggregation, renderLab } from './lab.ts'
-import { benchOverlay, renderOverlay } from './overlay.ts'
+import { benchOverlay, plotOverlayHops, renderOverlay } from './overlay.ts'
 import { benchPlacement, renderPlacement } from './placement.ts'
 import { benchSwarm, plotLookupHops, plotLookupLatency, renderSwarm } from './swarm.ts'
 
@@ -76,7 +76,8 @@ const suites: Record<string, Suite<unknown>> = {
   } satisfies Suite<Awaited<ReturnType<typeof benchLab>>>,
   overlay: {
     run: benchOverlay,
-    render: renderOverlay
+    render: renderOverlay,
+    plots: r => ({ 'overlay-hops.svg': plotOverlayHops(r) })
   } satisfies Suite<Awaited<ReturnType<typeof benchOverlay>>>
 }
 
