@@ -54,6 +54,13 @@ export const BOOTSTRAP_DIAL_TIMEOUT_MS = 10_000
 /** Retry bootstrapping this often while the peer has no connection at all. */
 export const BOOTSTRAP_RETRY_INTERVAL_MS = 5_000
 
+/**
+ * How long a stopping peer may spend leaving its overlay (Chord: handing
+ * its replicas and records on); under SHUTDOWN_TIMEOUT_MS, so a swarm down
+ * never kills a peer that is still leaving.
+ */
+export const OVERLAY_LEAVE_TIMEOUT_MS = 8_000
+
 /** libp2p's connection monitor: one ping per connection this often. */
 export const CONNECTION_PING_INTERVAL_MS = 60_000
 

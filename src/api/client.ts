@@ -20,6 +20,7 @@ import type { Holding } from '../store/holdings.ts'
 import type { FetchProgress, FetchResult } from '../exchange/fetcher.ts'
 import type { RepairReport } from '../placement/repairer.ts'
 import type { ShareProgress, ShareResponse, StatResponse } from './content-routes.ts'
+import type { LookupResponse, RoutingResponse } from './routing-routes.ts'
 import type { ClosestPeersResult, StatusResponse } from './server.ts'
 import { connectSocket } from './api-socket.ts'
 
@@ -162,6 +163,17 @@ export class ApiClient {
 
   async closestPeers (cid: string, options?: RequestOptions): Promise<ClosestPeersResult> {
     return this.request('GET', `${API_PREFIX}/dht/closest-peers?key=${encodeURIComponent(cid)}`, options)
+  }
+
+  /** This peer's routing state as its overlay arranges it (`GET /api/v1/routing`). */
+  async routing (options?: RequestOptions): Promise<RoutingResponse> {
+    return this.request('GET', `${API_PREFIX}/routing`, options)
+  }
+
+  /** One lookup through the overlay, with its path and the k responsible peers (`GET /api/v1/lookup`). */
+  async lookup (key: string, options: RequestOptions & { replicas?: number } = {}): Promise<LookupResponse> {
+    const query = new URLSearchParams({ key, ...(options.replicas != null ? { replicas: String(options.replicas) } : {}) })
+    return this.request('GET', `${API_PREFIX}/lookup?${query}`, options)
   }
 
   async refreshRouting (options?: RequestOptions): Promise<{ routingTableSize: number, refreshing: boolean }> {

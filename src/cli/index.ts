@@ -15,8 +15,10 @@ import { registerDaemon } from './commands/daemon.ts'
 import { registerExport } from './commands/export.ts'
 import { registerInfo } from './commands/info.ts'
 import { registerInit } from './commands/init.ts'
+import { registerLookup } from './commands/lookup.ts'
 import { registerLs } from './commands/ls.ts'
 import { registerRm } from './commands/rm.ts'
+import { registerRouting } from './commands/routing.ts'
 import { registerShare } from './commands/share.ts'
 import { registerStat } from './commands/stat.ts'
 import { registerStore } from './commands/store.ts'
@@ -24,7 +26,7 @@ import { registerSwarm } from './commands/swarm.ts'
 
 export function buildProgram (): Command {
   const program = new Command('shoal')
-    .description('Shoal: peer-to-peer file sharing on a Kademlia DHT')
+    .description('Shoal: peer-to-peer file sharing on a Kademlia or Chord DHT')
     .version(SHOAL_VERSION)
     .option('--repo <dir>', 'repo folder (default: $SHOAL_REPO, else ~/.shoal)')
     .option('--json', 'machine-readable output: one JSON document on stdout')
@@ -39,6 +41,8 @@ export function buildProgram (): Command {
   registerStat(program)
   registerExport(program)
   registerStore(program)
+  registerLookup(program)
+  registerRouting(program)
   registerSwarm(program)
   // commander's own messages (unknown command/option, bad value) go to stderr
   const applyTo = (cmd: Command): void => {

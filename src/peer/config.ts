@@ -8,6 +8,8 @@ import {
   DHT_K_BUCKET_SIZE, MAX_CONNECTIONS
 } from '../constants.ts'
 import { InvalidConfigError } from '../errors.ts'
+import { OVERLAY_NAMES, type OverlayName } from '../routing/index.ts'
+import { DEFAULT_SUCCESSOR_LIST_LENGTH as CHORD_SUCCESSOR_LIST_LENGTH, MAX_SUCCESSOR_LIST_LENGTH as MAX_CHORD_SUCCESSOR_LIST_LENGTH } from '../routing/chord/constants.ts'
 import { parseByteSize } from '../utils/bytes.ts'
 import { multiaddrProblem } from './multiaddrs.ts'
 import { parseApiAddress } from './api-address.ts'
@@ -25,6 +27,16 @@ export interface ShoalConfig {
   api: string
   /** Multiaddrs (with /p2p/<id>) dialled on start. */
   bootstrap: string[]
+  /**
+   * The overlay this peer routes through: "kademlia" (default) or "chord"
+   * (docs/overlays.md). Every peer of a swarm runs the same one: a peer
+   * refuses peers of the other.
+   */
+  overlay: OverlayName
+  chord: {
+    /** r, the successor list's length: how many successive failures the ring survives. */
+    successorListLength: number
+  }
   dht: {
     /** Peers per k-bucket and per lookup result (kad-dht's k). */
     kBucketSize: number
@@ -90,6 +102,8 @@ export function defaultConfig (): ShoalConfig {
     announce: [],
     api: `127.0.0.1:${DEFAULT_API_PORT}`,
     bootstrap: [],
+    overlay: 'kademlia',
+    chord: { successorListLength: CHORD_SUCCESSOR_LIST_LENGTH },
     dht: { kBucketSize: DHT_K_BUCKET_SIZE },
     connections: { maxConnections: MAX_CONNECTIONS, allow: [...DEFAULT_ALLOW_LIST], privateAddresses: 'auto' },
     replicas: DEFAULT_REPLICAS,
@@ -114,6 +128,7 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
   const obj = raw as Record<string, unknown>
   const defaults = defaultConfig()
   const merged: Record<string, unknown> = { ...defaults, ...obj }
+  merged.chord = { ...defaults.chord, ...(isObject(obj.chord) ? obj.chord : {}) }
   merged.dht = { ...defaults.dht, ...(isObject(obj.dht) ? obj.dht : {}) }
   merged.connections = { ...defaults.connections, ...(isObject(obj.connections) ? obj.connections : {}) }
   merged.repair = { ...defaults.repair, ...(isObject(obj.repair) ? obj.repair : {}) }
@@ -159,6 +174,8 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
     announce: multiaddrList(false),
     api: (v, f) => { if (typeof v !== 'string') fail(f, 'must be a "HOST:PORT" string'); parseApiAddress(v as string, f, file) },
     bootstrap: multiaddrList(true),
+    overlay: (v, f) => { if (!(OVERLAY_NAMES as readonly unknown[]).includes(v)) fail(f, `must be ${OVERLAY_NAMES.map(n => `"${n}"`).join(' or ')}, got ${JSON.stringify(v)}`) },
+    chord: section({ successorListLength: int(1, MAX_CHORD_SUCCESSOR_LIST_LENGTH) }),
     dht: section({ kBucketSize: int(2, 200) }),
     connections: section({
       maxConnections: int(1, 100_000),

@@ -11,7 +11,7 @@
 import { LevelDatastore } from 'datastore-level'
 import { Registry } from 'prom-client'
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
-import { BOOTSTRAP_DIAL_TIMEOUT_MS, BOOTSTRAP_RETRY_INTERVAL_MS, SHOAL_VERSION } from '../constants.ts'
+import { BOOTSTRAP_RETRY_INTERVAL_MS, OVERLAY_LEAVE_TIMEOUT_MS, SHOAL_VERSION } from '../constants.ts'
 import { AddressInUseError, ShoalError } from '../errors.ts'
 import { FsBlockstore, type BlockstoreUsage } from '../store/blockstore.ts'
 import { ContentStore } from '../store/content-store.ts'
@@ -110,9 +110,9 @@ export class ShoalPeer {
   }
 
   /**
-   * How this peer finds the peers responsible for a key (Kademlia, the
-   * libp2p service `overlay`): lookups, planners, provider records, the
-   * routing state.
+   * How this peer finds the peers responsible for a key (Kademlia or
+   * Chord, config `overlay`; the libp2p service `overlay`): lookups,
+   * planners, provider records, the routing state.
    */
   get overlay (): Overlay {
     return this.libp2p.services.overlay
@@ -172,7 +172,10 @@ export class ShoalPeer {
       this.registry = this.init.metrics === false ? undefined : new Registry()
       const listen = this.init.listen ?? config.listen
       const node = await createShoalNode({
-        overlay: 'kademlia',
+        overlay: config.overlay,
+        successorListLength: config.chord.successorListLength,
+        // a Chord peer leaving the ring hands the replicas it holds to the peers that take over
+        onLeave: async (_leave, options) => { await this.handOver(options) },
         privateKey: this.repo.privateKey,
         datastore: this.datastore,
         listen,
@@ -228,8 +231,7 @@ export class ShoalPeer {
         targetSize: config.dht.kBucketSize,
         routingTableSize: () => this.routingTableSize(),
         log: this.log,
-        retryIntervalMs: BOOTSTRAP_RETRY_INTERVAL_MS,
-        dialTimeoutMs: BOOTSTRAP_DIAL_TIMEOUT_MS
+        retryIntervalMs: BOOTSTRAP_RETRY_INTERVAL_MS
       })
       this.bootstrapper.start()
     } catch (err) {
@@ -238,18 +240,24 @@ export class ShoalPeer {
     }
   }
 
-  async stop (): Promise<void> {
+  /**
+   * Stops the peer. It first leaves the overlay gracefully (Chord: the
+   * replicas it holds go to the peers that take them over, then its
+   * neighbours are told); `leave: false` stops it as if it crashed.
+   */
+  async stop (options: { leave?: boolean } = {}): Promise<void> {
     // a start that failed has undone its own steps
     await this.starting?.catch(() => {})
     if (this.node == null) return
-    await this.teardown()
+    await this.teardown(options.leave ?? true)
   }
 
   /** Reverse order of start; every step runs even if one before it failed. */
-  private async teardown (): Promise<void> {
+  private async teardown (leave = false): Promise<void> {
     this.bootstrapper?.stop()
     this.bootstrapper = undefined
     const steps: Array<() => Promise<void>> = [
+      async () => { if (leave && this.node != null) await this.overlay.leave({ signal: AbortSignal.timeout(OVERLAY_LEAVE_TIMEOUT_MS) }) },
       async () => { await this.repairer?.stop(); this.repairer = undefined },
       async () => {
         const fetcher = this.fetcherService
@@ -267,6 +275,16 @@ export class ShoalPeer {
     for (const step of steps) {
       await step().catch(err => { this.log.error('error while stopping - %e', err) })
     }
+  }
+
+  /**
+   * Pushes every replica held here to the peers responsible for it once
+   * this peer is gone (a repair pass that counts this peer out), so a
+   * graceful leave loses no copy (the overlay's leave calls it).
+   */
+  private async handOver (options: AbortOptions): Promise<void> {
+    const report = await this.repairer?.runOnce(options.signal, { handOver: true })
+    if (report != null && report.checked > 0) this.log('leaving: %d replicas handed over (%d copies pushed, %d missing)', report.checked, report.pushed, report.missing)
   }
 
   /** Bootstrap multiaddrs from config and init, without our own. */

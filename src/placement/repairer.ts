@@ -100,8 +100,11 @@ export class Repairer {
     this.timer.unref?.()
   }
 
-  /** One pass over every replica held here. */
-  async runOnce (signal?: AbortSignal): Promise<RepairReport> {
+  /**
+   * One pass over every replica held here. `handOver`: this peer is
+   * leaving, so it counts itself out of every plan and keeps its copies.
+   */
+  async runOnce (signal?: AbortSignal, options: { handOver?: boolean } = {}): Promise<RepairReport> {
     const started = performance.now()
     const { node, overlay, placement, content } = this.components
     const selfId = node.peerId.toString()
@@ -118,6 +121,7 @@ export class Repairer {
     }
     let budget = this.init.maxPushesPerRun
     const planner = overlay.planner()
+    if (options.handOver === true) planner.exclude([selfId])
     for (const [k, cids] of byK) {
       // peers gone since the routing tables last heard of them cannot answer:
       // leave them out and plan again, so the next closest take their place
@@ -181,7 +185,7 @@ export class Repairer {
         const claimed = responsible.filter(p => holders[i].includes(p)).length
         if (claimed >= Math.min(k, responsible.length)) leaving.push(i)
       }
-      if (leaving.length === 0) continue
+      if (leaving.length === 0 || options.handOver === true) continue
       const proven = await placement.proveHolders(
         leaving.map(i => cids[i]),
         leaving.map(i => plan.responsible[i].filter(p => holders[i].includes(p))),

@@ -1,8 +1,9 @@
 /**
  * Joining the network and staying joined.
  *
- * - Dials the bootstrap peers on start, and again every few seconds while the
- *   peer has no connection at all (a bootstrap peer may start after us).
+ * - Joins the overlay through the bootstrap peers on start (`Overlay.join`),
+ *   and again every few seconds while the peer has no connection at all (a
+ *   bootstrap peer may start after us).
  * - Looks itself up through the overlay while its routing table is below `targetSize`
  *   and still growing, backing off between lookups (x1.5, up to 5 s). It
  *   stops after `maxIdleLookups` lookups in a row that added nobody: in a
@@ -15,12 +16,11 @@
  * Known peers from the persisted peer store are redialled by libp2p and
  * kad-dht themselves on start.
  */
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Logger } from '@libp2p/interface'
 import type { Overlay } from './index.ts'
 
 export interface BootstrapperComponents {
-  node: Pick<Libp2p, 'dial' | 'getConnections' | 'peerId'>
+  node: Pick<Libp2p, 'getConnections' | 'peerId'>
   overlay: Pick<Overlay, 'join' | 'lookup'>
 }
 
@@ -31,7 +31,6 @@ export interface BootstrapperInit {
   routingTableSize: () => number
   log: Logger
   retryIntervalMs: number
-  dialTimeoutMs: number
   /** First pause between self-lookups; grows x1.5 up to maxLookupIntervalMs. */
   lookupIntervalMs?: number
   maxLookupIntervalMs?: number
@@ -98,16 +97,17 @@ export class Bootstrapper {
     clearTimeout(this.lookupTimer)
   }
 
+  /** Joins the overlay through the bootstrap list (Kademlia: dials it; Chord: dials, checks and joins the ring). */
   private async dialAll (): Promise<void> {
     const shutdown = this.controller?.signal
     if (shutdown == null) return
-    await Promise.all(this.init.list.map(async ma => {
-      try {
-        await this.node.dial(multiaddr(ma), { signal: AbortSignal.any([shutdown, AbortSignal.timeout(this.init.dialTimeoutMs)]) })
-      } catch (err) {
-        if (!shutdown.aborted) this.init.log('bootstrap dial to %s failed - %e', ma, err)
-      }
-    }))
+    try {
+      // each overlay bounds every dial of a join itself
+      const { failed } = await this.overlay.join(this.init.list, { signal: shutdown })
+      if (failed > 0 && !shutdown.aborted) this.init.log('bootstrap: %d of %d peers could not be reached', failed, this.init.list.length)
+    } catch (err) {
+      if (!shutdown.aborted) this.init.log('bootstrap join failed - %e', err)
+    }
   }
 
   private scheduleLookup (delayMs: number, idleLookups: number): void {

@@ -145,6 +145,15 @@ export interface Overlay {
   /** Peers that announced `root`, as they are found. */
   findProviders: (root: CID, options?: AbortOptions) => AsyncIterable<string>
 
+  /**
+   * Leaves the overlay gracefully before the peer stops: Chord hands its
+   * keys on (its `onLeave` hook) and its provider records to its
+   * successors, then tells its neighbours; Kademlia has no leave (kad-dht
+   * peers notice a departure when a query fails), so it does nothing.
+   * After it, the overlay answers no lookups.
+   */
+  leave: (options?: AbortOptions) => Promise<void>
+
   /** Calls `listener` on every change of the routing state; returns the unsubscribe. */
   onChange: (listener: (change: OverlayChange) => void) => () => void
 }

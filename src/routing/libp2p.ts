@@ -10,6 +10,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import { ping, type Ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
 import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
@@ -21,7 +22,9 @@ import {
 } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import type { Overlay, OverlayName } from './index.ts'
+import { chord, type ChordLeave } from './chord/index.ts'
 import { kademlia } from './kademlia/index.ts'
+import { guardOverlay } from './overlay-guard.ts'
 import { PeerStoreCache } from './peer-store-cache.ts'
 import { labTransport } from '../transport/link-delay.ts'
 import { isPrivateAddress, privateAddressesAllowed, type PrivateAddressesSetting } from './private-addresses.ts'
@@ -68,6 +71,13 @@ export interface ShoalNodeInit {
    * to (src/swarm/contact-plan.ts); see KademliaInit.plannedJoin. Default false.
    */
   plannedJoin?: boolean
+  /** Chord only: r, the successor list's length (config `chord.successorListLength`). */
+  successorListLength?: number
+  /**
+   * Chord only: called first when the peer leaves the ring, while the ring
+   * still holds it, to hand the keys it holds to the peers that take over.
+   */
+  onLeave?: (leave: ChordLeave, options: AbortOptions) => Promise<void>
   /** For libp2p and its services (default: @libp2p/logger's). */
   logger?: ComponentLogger
 }
@@ -129,20 +139,43 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
       // query paths at once; the default of 1 outbound ping stream per
       // connection fails lookups with "too many outbound protocol streams"
       ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
-      ...overlayServices(init, privateAddresses)
+      ...overlayServices(init, privateAddresses, peer => hangUp(peer))
     }
   })
+  const hangUp = (peer: string): void => {
+    void node.hangUp(peerIdFromString(peer)).catch(() => {})
+  }
+  guardOverlay(node, init.overlay ?? 'kademlia', hangUp)
   peerStoreCaches.set(node, peerStoreCache)
   return node
+}
+
+/** libp2p service factories: the overlay, and kad-dht under a Kademlia one. */
+interface OverlayServiceFactories {
+  // each factory declares the components it needs; libp2p hands every service all of them
+  overlay: (components: any) => Overlay
+  dht?: (components: any) => KadDHT
 }
 
 /**
  * The overlay's libp2p services: an `overlay` service implementing Overlay,
  * and whatever it runs on (kad-dht for Kademlia). A Chord node's `overlay`
- * is its `chord(init)` service, with no kad-dht.
+ * is its `chord(init)` service, with no kad-dht; it refuses (logs once, then
+ * `refused` hangs up) every peer whose identify shows no Chord.
  */
-function overlayServices (init: ShoalNodeInit, privateAddresses: boolean): ReturnType<typeof kademlia> {
+function overlayServices (init: ShoalNodeInit, privateAddresses: boolean, refused: (peer: string) => void): OverlayServiceFactories {
   const name = init.overlay ?? 'kademlia'
   if (name === 'kademlia') return kademlia({ kBucketSize: init.kBucketSize, plannedJoin: init.plannedJoin, privateAddresses })
-  throw new ShoalError(`the ${name} overlay is not built into this peer`)
+  if (name === 'chord') {
+    return {
+      overlay: chord({
+        successorListLength: init.successorListLength,
+        // the peer leaves the ring itself, before placement stops (ShoalPeer.stop)
+        leaveOnStop: false,
+        onLeave: init.onLeave,
+        onPeerRefused: refused
+      })
+    }
+  }
+  throw new ShoalError(`the ${name as string} overlay is not built into this peer`)
 }

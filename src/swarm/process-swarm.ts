@@ -13,9 +13,11 @@
  *    farther bucket, at least min(N-1, k) contacts each, every pair once)
  *    and hands each peer its list (`POST /api/v1/dht/join`). kad-dht adds
  *    a contact to its routing table once connected and identified.
- * It returns only when every routing table holds min(N-1, k) peers; a peer
- * still short (a dial failed) dials its contacts again, and one more close
- * peer each time. Swarm peers run with `plannedJoin` (see libp2p.ts): no
+ * It returns only when the swarm is routable (routable.ts). Kademlia: every
+ * routing table holds min(N-1, k) peers; a peer still short (a dial failed)
+ * dials its contacts again, and one more close peer each time. Chord (the
+ * contacts are the peers it joins the ring through): the ring is correct at
+ * every peer; a peer on no ring yet joins through its contacts again. Swarm peers run with `plannedJoin` (see libp2p.ts): no
  * start-up random walk and no dialling of every peer a reply names, so they
  * open about the planned connections and no more. Daemons run detached, so they outlive the CLI that
  * started them; `down` stops them with SIGTERM (SIGKILL after a grace
@@ -55,7 +57,8 @@ import { healPartition } from './lab/partition.ts'
 import { checkLabPrivileges } from './lab/privileges.ts'
 import { peerAddress, planLab } from './lab/topology.ts'
 import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
-import { routableThreshold } from './routable.ts'
+import type { OverlayName } from '../routing/index.ts'
+import { routableThreshold, routingShortfall, SwarmRing } from './routable.ts'
 import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
@@ -79,6 +82,8 @@ export interface SwarmUpOptions {
   peers: number
   dir: string
   replicas?: number
+  /** The overlay every peer runs (default kademlia); recorded in swarm.json. */
+  overlay?: OverlayName
   /** Other config settings for every peer's new repo (e.g. a repair interval). */
   config?: Partial<ShoalConfig>
   /** Default: 30 s + 2 s per peer. */
@@ -119,6 +124,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   const started = performance.now()
   const deadline = Date.now() + (options.timeoutMs ?? 30_000 + 2000 * count)
   const replicas = options.replicas ?? 3
+  const overlay = options.overlay ?? options.config?.overlay ?? 'kademlia'
   const createdAt = new Date().toISOString()
   const repos = Array.from({ length: count }, (_, i) => path.join(dir, `peer-${i}`))
   const perProcess = Math.max(1, Math.min(count, options.peersPerProcess ?? defaultPeersPerProcess(count)))
@@ -133,7 +139,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     // a lab of this folder that died without a down: its names are ours to reuse
     if (existing?.lab != null || (await labLeftovers(dir)).length > 0) await teardownLab(dir, existing?.lab)
     // recorded before it is made, so that a down finds it whatever happens next
-    await writeSwarmFile(dir, { createdAt, replicas, peers: [], lab })
+    await writeSwarmFile(dir, { createdAt, replicas, overlay, peers: [], lab })
   }
   const place = (group: number): ProcessPlace => lab != null ? { netns: lab.hosts[group].namespace, linkFile: lab.hosts[group].linkFile } : {}
 
@@ -153,9 +159,10 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
             connections: { ...connections, allow: [...connections.allow, LAB_SUBNET_MULTIADDR] }
           }
         : { listen: ['/ip4/127.0.0.1/tcp/0'], connections: { ...connections, allow: [...connections.allow, LOCAL_SWARM_ALLOW] } }
-      await Repo.init(repo, { ...peerConfig, ...network, api: '127.0.0.1:0', replicas })
-      // a repo kept from an earlier swarm in this folder keeps its config but for where it listens
-      if (lab != null) await patchConfig(repo, { ...network, api: '127.0.0.1:0' })
+      const { created } = await Repo.init(repo, { ...peerConfig, ...network, api: '127.0.0.1:0', replicas, overlay })
+      // a repo kept from an earlier swarm in this folder keeps its config but
+      // for where it listens and the overlay the swarm runs now
+      if (!created) await patchConfig(repo, { ...(lab != null ? network : {}), api: '127.0.0.1:0', overlay })
       // a fresh swarm starts from scratch: no stale address or socket from a killed run
       await fs.rm(path.join(repo, REPO_FILES.apiAddress), { force: true })
       await fs.rm(path.join(repo, REPO_FILES.apiSocket), { force: true })
@@ -188,36 +195,44 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const clients = await Promise.all(repos.map(async repo => ApiClient.fromRepo(repo)))
     const plan = planContacts(peers.map(p => kadIdOfPeer(peerIdFromString(p.peerId))), { minContacts: need })
     const addrs = (list: number[]): string[] => list.flatMap(j => peers[j].multiaddrs)
-    await Promise.all(plan.dials.map(async (dials, i) => {
-      await clients[i].join(addrs(dials), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-    }))
-
-    const sizes = new Array<number>(count).fill(0)
-    const retries = new Array<number>(count).fill(0)
-    await waitFor(async () => {
-      await Promise.all(clients.map(async (client, i) => {
-        if (sizes[i] >= need) return
-        sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
-        if (sizes[i] >= need) return
-        // a dial failed (or a connection dropped): this peer dials all its
-        // contacts itself (libp2p reuses the connections it has), then one
-        // more of its closest peers each time it is still short
-        const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
-        const again = [...plan.contacts[i], ...extra]
-        sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
+    if (overlay === 'chord') {
+      await joinRing(clients, peers, deadline, options)
+    } else {
+      await Promise.all(plan.dials.map(async (dials, i) => {
+        await clients[i].join(addrs(dials), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
       }))
-      options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
-      return sizes.every(s => s >= need)
-    }, {
-      timeoutMs: Math.max(0, deadline - Date.now()),
-      intervalMs: SWARM_POLL_INTERVAL_MS,
-      signal: options.signal,
-      message: () => {
-        const short = sizes.map((s, i) => [i, s]).filter(([, s]) => s < need)
-        return `swarm not routable in time: ${short.length} of ${count} peers know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
-      }
-    })
-    const file: SwarmFile = { createdAt, replicas, peers, ...(lab != null ? { lab } : {}) }
+    }
+
+    if (overlay === 'chord') {
+      await waitRing(clients, peers, deadline, options)
+    } else {
+      const sizes = new Array<number>(count).fill(0)
+      const retries = new Array<number>(count).fill(0)
+      await waitFor(async () => {
+        await Promise.all(clients.map(async (client, i) => {
+          if (sizes[i] >= need) return
+          sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
+          if (sizes[i] >= need) return
+          // a dial failed (or a connection dropped): this peer dials all its
+          // contacts itself (libp2p reuses the connections it has), then one
+          // more of its closest peers each time it is still short
+          const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
+          const again = [...plan.contacts[i], ...extra]
+          sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
+        }))
+        options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
+        return sizes.every(s => s >= need)
+      }, {
+        timeoutMs: Math.max(0, deadline - Date.now()),
+        intervalMs: SWARM_POLL_INTERVAL_MS,
+        signal: options.signal,
+        message: () => {
+          const short = sizes.map((s, i) => [i, s]).filter(([, s]) => s < need)
+          return `swarm not routable in time: ${short.length} of ${count} peers know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
+        }
+      })
+    }
+    const file: SwarmFile = { createdAt, replicas, overlay, peers, ...(lab != null ? { lab } : {}) }
     await writeSwarmFile(dir, file)
     return { ...file, dir, routableMs: performance.now() - started }
   } catch (err) {
@@ -229,6 +244,58 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     }
     throw err
   }
+}
+
+/**
+ * Puts a swarm's peers on one Chord ring. Peers that all join at once while
+ * each is still a ring of its own can form several rings, or one that
+ * loops around twice, and no stabilization undoes that (Chord's correctness
+ * needs one ring that newcomers join). So the launcher, which knows the true
+ * ring, lets them join one at a time against ring order, each through the
+ * peer after it: that peer is on the ring and is the newcomer's true
+ * successor, whose successor list (of peers that joined before) is already
+ * right, so the newcomer's list is right from the start. Stabilization then
+ * fixes predecessors and the lists that wrap around past the last joiner.
+ */
+async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions): Promise<void> {
+  const order = new SwarmRing(peers.map(p => p.peerId)).order.map(id => peers.findIndex(p => p.peerId === id))
+  for (let j = order.length - 2; j >= 0; j--) {
+    const [after, index] = [order[j + 1], order[j]]
+    await clients[index].join(peers[after].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+  }
+}
+
+/**
+ * Waits until the Chord ring is correct at every peer (routable.ts). A peer
+ * on no ring (its join failed) joins again through the peer after it.
+ */
+async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions): Promise<void> {
+  const ids = peers.map(p => p.peerId)
+  const ring = new SwarmRing(ids, options.config?.chord?.successorListLength)
+  const routable = { overlay: 'chord' as const, kBucketSize: DHT_K_BUCKET_SIZE, successorListLength: options.config?.chord?.successorListLength }
+  const short = new Map<number, string>(ids.map((_, i) => [i, 'not asked yet']))
+  await waitFor(async () => {
+    await Promise.all([...short.keys()].map(async i => {
+      const routing = await clients[i].routing({ signal: options.signal })
+      const why = routingShortfall(routing, ids, routable, ring)
+      if (why == null) {
+        short.delete(i)
+        return
+      }
+      short.set(i, why)
+      const after = ring.successorsOf(ids[i])[0]
+      if (routing.overlay === 'chord' && routing.successors.length === 0 && after != null) {
+        await clients[i].join(peers[ids.indexOf(after)].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+      }
+    }))
+    options.onProgress?.({ name: 'swarm:routing', routable: ids.length - short.size, total: ids.length })
+    return short.size === 0
+  }, {
+    timeoutMs: Math.max(0, deadline - Date.now()),
+    intervalMs: SWARM_POLL_INTERVAL_MS,
+    signal: options.signal,
+    message: () => `Chord ring not correct in time at ${short.size} of ${ids.length} peers (${[...short].slice(0, 5).map(([i, why]) => `peer-${i}: ${why}`).join(', ')})`
+  })
 }
 
 /** Rewrites these fields of a repo's config.json (validated as the daemon will). */

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { InvalidInputError, SwarmNotFoundError } from '../errors.ts'
 import { writeFileAtomic } from '../peer/repo.ts'
+import type { OverlayName } from '../routing/index.ts'
 import type { LabRecord } from './lab/index.ts'
 
 export const SWARM_FILE = 'swarm.json'
@@ -33,6 +34,8 @@ export interface SwarmPeerInfo {
 export interface SwarmFile {
   createdAt: string
   replicas: number
+  /** The overlay every peer runs (absent in files of swarms made before it was chosen: kademlia). */
+  overlay?: OverlayName
   /** Empty while `up` is still starting them. */
   peers: SwarmPeerInfo[]
   /** Lab swarms (`up --netns`): the namespaces, links and partition. */

@@ -8,7 +8,8 @@
  *   await swarm.destroy()
  *
  * Peer 0 starts first and every other peer bootstraps from it; `createTestSwarm`
- * returns once every routing table holds min(N-1, k) peers. `destroy()` stops
+ * returns once the swarm is routable (routable.ts: on Kademlia every routing
+ * table holds min(N-1, k) peers, on Chord the ring is correct at every peer). `destroy()` stops
  * peers in reverse order and removes the temporary folder it made.
  */
 import fs from 'node:fs/promises'
@@ -20,13 +21,16 @@ import { ShoalPeer } from '../peer/peer.ts'
 import { defaultConfig, type ShoalConfig } from '../peer/config.ts'
 import { Repo } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
-import { routableThreshold } from './routable.ts'
+import type { OverlayName } from '../routing/index.ts'
+import { routingShortfall, SwarmRing } from './routable.ts'
 
 export interface TestSwarmOptions {
   /** Parent folder for peer repos; default: a new temporary folder (removed on destroy). */
   dir?: string
   /** Config settings for every peer's repo (e.g. a short repair interval). */
   config?: Partial<ShoalConfig>
+  /** The overlay every peer runs (default: `config.overlay`, else kademlia). */
+  overlay?: OverlayName
   /** kad-dht k (bucket size and lookup width); default 20. */
   kBucketSize?: number
   /** Collect libp2p metrics (default false: cheaper for big swarms). */
@@ -56,6 +60,7 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
   const ownDir = options.dir == null
   const dir = options.dir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-swarm-'))
   const k = options.kBucketSize ?? DHT_K_BUCKET_SIZE
+  const overlay = options.overlay ?? options.config?.overlay ?? 'kademlia'
   const peers: ShoalPeer[] = []
   let nextIndex = 0
 
@@ -64,6 +69,7 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
     const repoPath = path.join(dir, `peer-${index}`)
     await Repo.init(repoPath, {
       ...options.config,
+      overlay,
       listen: ['/ip4/127.0.0.1/tcp/0'],
       api: '127.0.0.1:0',
       dht: { kBucketSize: k },
@@ -89,10 +95,13 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
     addPeer: async () => newPeer(bootstrapAddrs()),
     waitRoutable: async (opts = {}) => {
       const running = peers.filter(p => p.isStarted)
-      const need = routableThreshold(running.length, k)
+      const ids = running.map(p => p.peerId.toString())
+      const routable = { overlay, kBucketSize: k, successorListLength: options.config?.chord?.successorListLength }
+      const ring = overlay === 'chord' ? new SwarmRing(ids, routable.successorListLength) : undefined
+      const shortOf = (p: ShoalPeer): string | undefined => routingShortfall(p.overlay.routing(), ids, routable, ring)
       let lastRefresh = Date.now()
       await waitFor(() => {
-        const short = running.filter(p => p.routingTableSize() < need)
+        const short = running.filter(p => shortOf(p) != null)
         if (short.length > 0 && Date.now() - lastRefresh > 3_000) {
           // early peers stop looking themselves up before later ones arrive
           lastRefresh = Date.now()
@@ -104,9 +113,9 @@ export async function createTestSwarm (count: number, options: TestSwarmOptions 
         intervalMs: 50,
         signal: opts.signal ?? options.signal,
         message: () => {
-          const short = running.map((p, i) => [i, p.routingTableSize()]).filter(([, size]) => size < need)
+          const short = running.map(p => [peers.indexOf(p), shortOf(p)] as const).filter(([, why]) => why != null)
           if (short.length === 0) return `swarm of ${running.length}: peers still bootstrapping after the routing tables filled`
-          return `swarm of ${running.length} not routable: ${short.length} peer(s) know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
+          return `${overlay} swarm of ${running.length} not routable: ${short.length} peer(s) short (${short.slice(0, 5).map(([i, why]) => `peer-${i}: ${why}`).join(', ')})`
         }
       })
     },

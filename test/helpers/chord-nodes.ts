@@ -14,7 +14,7 @@ import { chord, type ChordInit, type ChordOverlay } from '../../src/routing/chor
 import { clockwise } from '../../src/routing/chord/ring.ts'
 import { toPosition } from '../../src/routing/chord/ring.ts'
 import { mapConcurrent, waitFor } from '../../src/utils/wait.ts'
-import { kadIdOfPeer } from '../../src/routing/kademlia/kad-distance.ts'
+import { idOfPeer } from '../../src/routing/key-space.ts'
 
 export type ChordNode = Libp2p<{ identify: Identify, chord: ChordOverlay }>
 
@@ -179,7 +179,7 @@ const positions = new WeakMap<ChordNode, bigint>()
 export function positionOf (node: ChordNode): bigint {
   let position = positions.get(node)
   if (position == null) {
-    position = toPosition(kadIdOfPeer(node.peerId))
+    position = toPosition(idOfPeer(node.peerId))
     positions.set(node, position)
   }
   return position

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { RING_BITS } from '../../src/routing/chord/constants.ts'
@@ -9,7 +9,7 @@ import {
   RING_SIZE, clockwise, clockwiseFrom, fingerStart, fromPosition, inHalfOpen, inOpen, toPosition
 } from '../../src/routing/chord/ring.ts'
 import { RingState } from '../../src/routing/chord/ring-state.ts'
-import { kadIdOfKey, kadIdOfPeer } from '../../src/routing/kademlia/kad-distance.ts'
+import { idOfKey, idOfPeer } from '../../src/routing/key-space.ts'
 
 const MAX = RING_SIZE - 1n
 
@@ -65,10 +65,12 @@ describe('chord ring arithmetic', () => {
   it('places peers and keys exactly as Kademlia does (sha2-256 of the multihash, of the key)', async () => {
     const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     const positions = new Positions()
-    assert.deepEqual(positions.idOfPeer(peer.toString()), kadIdOfPeer(peer))
+    assert.deepEqual(positions.idOfPeer(peer.toString()), idOfPeer(peer))
+    assert.deepEqual(Buffer.from(positions.idOfPeer(peer.toString())), createHash('sha256').update(peer.toMultihash().bytes).digest())
     const key = randomBytes(34)
-    assert.deepEqual(positions.idOfKey(key), kadIdOfKey(key))
-    assert.equal(positions.ofPeer(peer.toString()), toPosition(kadIdOfPeer(peer)))
+    assert.deepEqual(positions.idOfKey(key), idOfKey(key))
+    assert.deepEqual(Buffer.from(positions.idOfKey(key)), createHash('sha256').update(key).digest())
+    assert.equal(positions.ofPeer(peer.toString()), toPosition(idOfPeer(peer)))
   })
 })
 

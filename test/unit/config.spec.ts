@@ -7,6 +7,8 @@ describe('config validation', () => {
     const partial = validateConfig({ replicas: 5 }, 'c.json')
     assert.equal(partial.replicas, 5)
     assert.deepEqual(partial.dht, defaultConfig().dht)
+    assert.equal(partial.overlay, 'kademlia')
+    assert.deepEqual(validateConfig({ overlay: 'chord', chord: { successorListLength: 8 } }, 'c.json').chord, { successorListLength: 8 })
     assert.deepEqual(validateConfig({ storage: { quota: '20GiB' } }, 'c.json').storage, { quota: '20GiB', replicaQuota: 'auto', sync: true })
     assert.deepEqual(validateConfig({ storage: { quota: 1000, sync: false } }, 'c.json').storage, { quota: 1000, replicaQuota: 'auto', sync: false })
     assert.deepEqual(validateConfig({ storage: { replicaQuota: '1GiB' } }, 'c.json').storage, { quota: 'auto', replicaQuota: '1GiB', sync: true })
@@ -23,6 +25,8 @@ describe('config validation', () => {
     ['an unknown nested field', { dht: { k: 3 } }, /field "dht.k" is not a known setting/],
     ['a k-bucket size out of range', { dht: { kBucketSize: 1 } }, /field "dht.kBucketSize" must be an integer from 2/],
     ['an array at the root', [], /field "\(root\)" must be a JSON object/],
+    ['an overlay Shoal does not have', { overlay: 'pastry' }, /field "overlay" must be "kademlia" or "chord", got "pastry"/],
+    ['a successor list out of range', { chord: { successorListLength: 0 } }, /field "chord.successorListLength" must be an integer from 1 to 64, got 0/],
     ['a quota that is not a size', { storage: { quota: 'lots' } }, /field "storage.quota" must be "auto", a byte count or a size like "20GiB", got "lots"/],
     ['a replica quota that is not a size', { storage: { replicaQuota: 'lots' } }, /field "storage.replicaQuota" must be "auto", a byte count or a size/],
     ['a negative quota', { storage: { quota: -1 } }, /field "storage.quota" must be "auto"/],

@@ -9,6 +9,8 @@ import { checkMultiaddrs, collect, intOption } from '../parse.ts'
 import { useBulkTransferV8Flags } from '../../utils/v8-flags.ts'
 import { formatBytes, parseByteSize } from '../../utils/bytes.ts'
 import { InvalidInputError } from '../../errors.ts'
+import type { OverlayName } from '../../routing/index.ts'
+import { overlayOption } from './init.ts'
 
 const DEFAULT_DIR = '.shoal-swarm'
 /** Link rates: 1 KiB/s (a few frames per tbf burst) to 1 TiB/s. */
@@ -77,13 +79,14 @@ export function registerSwarm (program: Command): void {
     .requiredOption('--peers <n>', 'number of peers', intOption('--peers', 1, 500))
     .option('--dir <dir>', 'folder for the peer repos and swarm.json', DEFAULT_DIR)
     .option('--replicas <k>', 'replicas per block for shares in this swarm', intOption('--replicas', 1, 64), 3)
+    .option('--overlay <name>', 'the overlay every peer runs: kademlia or chord (recorded in swarm.json)', overlayOption, 'kademlia')
     .option('--timeout <seconds>', 'give up if not routable by then (default 30 + 2 per peer)', intOption('--timeout', 1, 3600))
     .option('--peers-per-process <n>', `peers run by one process; 1 = each peer its own daemon (default: 1 up to ${OWN_PROCESS_MAX_PEERS} peers, else about one process per core)`, intOption('--peers-per-process', 1, 500))
     .option('--netns', 'the lab: every process its own host (network namespace) on a lab bridge; needs root (see docs/lab.md)')
     .option('--uplink <rate>', 'lab: what each host may send, bytes/s as a size (e.g. 16MiB); default no cap', rateOption('--uplink'))
     .option('--downlink <rate>', 'lab: what each host may receive, bytes/s as a size; default no cap', rateOption('--downlink'))
     .option('--latency <ms>', 'lab: one-way delay added to every byte a host receives', intOption('--latency', 0, MAX_LATENCY_MS))
-    .action(async (opts: { peers: number, dir: string, replicas: number, timeout?: number, peersPerProcess?: number, netns?: boolean } & LinkFlags, command: Command) => {
+    .action(async (opts: { peers: number, dir: string, replicas: number, overlay: OverlayName, timeout?: number, peersPerProcess?: number, netns?: boolean } & LinkFlags, command: Command) => {
       const g = globals(command)
       if (opts.netns !== true && (opts.uplink !== undefined || opts.downlink !== undefined || opts.latency !== undefined)) {
         throw new InvalidInputError('--uplink, --downlink and --latency shape the links of a lab swarm: add --netns')
@@ -100,6 +103,7 @@ export function registerSwarm (program: Command): void {
           peers: opts.peers,
           dir: opts.dir,
           replicas: opts.replicas,
+          overlay: opts.overlay,
           timeoutMs: opts.timeout != null ? opts.timeout * 1000 : undefined,
           peersPerProcess: opts.peersPerProcess,
           lab: opts.netns === true ? linkChange(opts) : undefined,
@@ -108,7 +112,7 @@ export function registerSwarm (program: Command): void {
         bar?.stop()
         const link = result.lab?.hosts[0].link
         output(g, result, r => [
-          `swarm of ${r.peers.length} peers routable in ${(r.routableMs / 1000).toFixed(1)} s` +
+          `swarm of ${r.peers.length} peers routable in ${(r.routableMs / 1000).toFixed(1)} s, overlay ${r.overlay ?? 'kademlia'}` +
             (r.peers[0].peersInProcess > 1 ? ` (${new Set(r.peers.map(p => p.pid)).size} processes of up to ${r.peers[0].peersInProcess} peers)` : ''),
           ...(r.lab != null && link != null
             ? [`lab ${r.lab.subnet}: ${r.lab.hosts.length} hosts, links up ${rateText(link.uplink)}, down ${rateText(link.downlink)}, latency ${link.latencyMs} ms`]

@@ -17,7 +17,7 @@ import {
   DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
   DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
   MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_RECORDS_PER_MESSAGE, MAX_REFUSED_PEERS,
-  MAX_SUCCESSOR_LIST_LENGTH, SELF_ADDRESSES_MS
+  MAX_SUCCESSOR_LIST_LENGTH, REFUSAL_EXPLAIN_MS, SELF_ADDRESSES_MS
 } from './constants.ts'
 import { ChordNotRunningError, InvalidReplicasError, ProvideFailedError } from './errors.ts'
 import { findSuccessors, type LookupContext, type LookupOptions, type LookupOutcome } from './lookup.ts'
@@ -31,6 +31,7 @@ import { clockwise, clockwiseFrom } from './ring.ts'
 import { RingState } from './ring-state.ts'
 import { ChordRpc } from './rpc.ts'
 import { ChordServer } from './server.ts'
+import { DHT_PROTOCOL } from '../../constants.ts'
 import { InvalidInputError } from '../../errors.ts'
 
 export class ChordOverlayService implements ChordOverlay {
@@ -47,6 +48,8 @@ export class ChordOverlayService implements ChordOverlay {
   private readonly addresses: AddressBook
   private readonly providers: ProviderStore
   private readonly refused = new Set<string>()
+  /** Peers refused for a failed request, not reported yet: identify will say what they run. */
+  private readonly unexplained = new Map<string, ReturnType<typeof setTimeout>>()
   /** Peers given to join(): the way back when every successor is lost. */
   private readonly bootstrap = new Set<string>()
   /** Roots this peer announced, announced again every reprovide interval. */
@@ -66,6 +69,8 @@ export class ChordOverlayService implements ChordOverlay {
   private started = false
   private leaving: Promise<void> | undefined
   private joining: Promise<void> | undefined
+  /** The leave hook runs: planners still work (lookups go out; this peer answers none). */
+  private handingOver = false
   private answered = 0
 
   constructor (components: ChordComponents, init: ChordInit = {}) {
@@ -84,12 +89,14 @@ export class ChordOverlayService implements ChordOverlay {
     this.server = this.createServer()
     this.stabilizeTask = new PeriodicTask('stabilize', init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS, async options => {
       const version = this.state.neighbourVersion
+      const list = this.state.successors.join()
       // a peer whose join found nobody yet tries again through its bootstrap peers
       if (this.state.alone && this.state.predecessor == null && this.bootstrap.size > 0) {
         await this.joinThrough([...this.bootstrap], options)
       }
       await this.maintenance.stabilize(options)
-      return this.state.neighbourVersion !== version
+      // a changed list too: lists fill by one peer per round down the ring
+      return this.state.neighbourVersion !== version || this.state.successors.join() !== list
     }, this.log)
     this.tasks = [
       this.stabilizeTask,
@@ -137,6 +144,8 @@ export class ChordOverlayService implements ChordOverlay {
     for (const task of this.tasks) task.stop()
     this.lifetime.abort(new ChordNotRunningError('the Chord overlay stopped'))
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    for (const timer of this.unexplained.values()) clearTimeout(timer)
+    this.unexplained.clear()
     await this.components.registrar.unhandle(CHORD_PROTOCOL)
     this.rpc.closeAll()
     this.state.reset()
@@ -155,10 +164,14 @@ export class ChordOverlayService implements ChordOverlay {
     const successors = [...this.state.successors]
     const predecessor = this.state.predecessor
     const info: ChordLeave = { successors, predecessor }
+    // the hook may plan with this overlay (placement hands replicas on)
+    this.handingOver = true
     try {
       await this.init.onLeave?.(info, { signal })
     } catch (err) {
       this.log.error('the leave hook failed - %e', err)
+    } finally {
+      this.handingOver = false
     }
     await this.handOffProviders(successors.slice(0, this.providerReplicas), { signal })
     const goodbye = {
@@ -312,7 +325,7 @@ export class ChordOverlayService implements ChordOverlay {
   }
 
   planner (): ResponsiblePlanner {
-    this.checkRunning()
+    if (!this.handingOver) this.checkRunning()
     return new ChordPlanner({
       ownWindow: () => this.state.ownWindow(),
       findWindow: async (key, count, options) => {
@@ -430,19 +443,50 @@ export class ChordOverlayService implements ChordOverlay {
     const peer = peerId.toString()
     if (protocols.includes(CHORD_PROTOCOL)) {
       this.refused.delete(peer)
+      clearTimeout(this.unexplained.get(peer))
+      this.unexplained.delete(peer)
       return
     }
-    this.refuse(peer, `identify shows it does not speak ${CHORD_PROTOCOL} (a peer of another overlay?)`)
+    const reason = protocols.includes(DHT_PROTOCOL)
+      ? `it runs the kademlia overlay (${DHT_PROTOCOL}), this peer runs chord (config "overlay")`
+      : `identify shows it does not speak ${CHORD_PROTOCOL}`
+    const pending = this.unexplained.get(peer)
+    if (pending != null) {
+      // refused already by a failed request: identify says why
+      clearTimeout(pending)
+      this.unexplained.delete(peer)
+      this.reportRefusal(peer, reason)
+      return
+    }
+    this.refuse(peer, reason)
   }
 
-  /** A peer that does not speak Chord: logged once, never on the ring. */
-  private refuse (peer: string, reason: string): void {
+  /**
+   * A peer that does not speak Chord: never on the ring, reported once (a
+   * log line and onPeerRefused). Refused for a request it did not take
+   * (`explained` false), it is reported once identify shows what it runs,
+   * or after REFUSAL_EXPLAIN_MS without it.
+   */
+  private refuse (peer: string, reason: string, explained = true): void {
     if (this.refused.has(peer) || peer === this.state.self) return
     if (this.refused.size >= MAX_REFUSED_PEERS) this.refused.delete(this.refused.values().next().value as string)
     this.refused.add(peer)
-    this.log.error('refusing peer %s: %s; it is not added to the ring', peer, reason)
     this.state.dropSuccessor(peer)
     this.state.forgetPeer(peer)
+    if (explained) {
+      this.reportRefusal(peer, reason)
+      return
+    }
+    const timer = setTimeout(() => {
+      this.unexplained.delete(peer)
+      this.reportRefusal(peer, reason)
+    }, REFUSAL_EXPLAIN_MS)
+    timer.unref?.()
+    this.unexplained.set(peer, timer)
+  }
+
+  private reportRefusal (peer: string, reason: string): void {
+    this.log.error('refusing peer %s: %s; not added to the ring, disconnected', peer, reason)
     try {
       this.init.onPeerRefused?.(peer, reason)
     } catch (err) {
@@ -522,7 +566,7 @@ export class ChordOverlayService implements ChordOverlay {
       self: () => this.peerMessage(this.state.self),
       queryTimeoutMs: this.queryTimeoutMs,
       lifetime: () => this.lifetime.signal,
-      onRefused: (peer, reason) => { this.refuse(peer, reason) },
+      onRefused: (peer, reason) => { this.refuse(peer, reason, false) },
       log: this.log
     })
   }

@@ -73,6 +73,12 @@ export const DEFAULT_REPROVIDE_INTERVAL_MS = 12 * 60 * 60 * 1000
 export const MAX_PROVIDER_KEYS = 100_000
 export const MAX_PROVIDERS_PER_KEY = 32
 
+/**
+ * A peer that refused a Chord request is reported once identify shows what
+ * it runs (another overlay, or no overlay), or after this long without.
+ */
+export const REFUSAL_EXPLAIN_MS = 2_000
+
 /** How long a graceful leave may take (hook, hand-off, goodbyes) when stop() runs it. */
 export const LEAVE_TIMEOUT_MS = 10_000
 

@@ -1,11 +1,11 @@
 /**
- * Ring positions of peers and keys, exactly as Kademlia places them
- * (src/peer/kad-distance.ts): sha2-256 of a peer ID's multihash bytes, and of
+ * Ring positions of peers and keys in the identifier space both overlays
+ * share (../key-space.ts): sha2-256 of a peer ID's multihash bytes, and of
  * a key's bytes. Peer positions are cached by peer ID string, since every
  * comparison on the ring needs them.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { kadIdOfKey, kadIdOfPeer } from '../kademlia/kad-distance.ts'
+import { idOfKey, idOfPeer } from '../key-space.ts'
 import { MAX_REMEMBERED_PEERS } from './constants.ts'
 import { toPosition } from './ring.ts'
 
@@ -14,12 +14,12 @@ export class Positions {
 
   /** 32-byte identifier of a peer. */
   idOfPeer (peerId: string): Uint8Array {
-    return kadIdOfPeer(peerIdFromString(peerId))
+    return idOfPeer(peerIdFromString(peerId))
   }
 
   /** 32-byte identifier of a key. */
   idOfKey (key: Uint8Array): Uint8Array {
-    return kadIdOfKey(key)
+    return idOfKey(key)
   }
 
   ofPeer (peerId: string): bigint {

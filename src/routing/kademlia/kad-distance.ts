@@ -1,19 +1,17 @@
 /**
  * XOR distance exactly as kad-dht measures it: both a peer ID and a key are
- * mapped into the keyspace by sha2-256 (of the peer's multihash bytes, and of
- * the raw key bytes), then compared by XOR, most significant byte first.
- * Placement uses this to decide who the k closest peers to a block are.
+ * mapped into the identifier space (../key-space.ts: sha2-256 of the peer's
+ * multihash bytes, and of the raw key bytes), then compared by XOR, most
+ * significant byte first. The Kademlia overlay uses this to decide who the
+ * k closest peers to a block are.
  */
-import { createHash } from 'node:crypto'
 import type { PeerId } from '@libp2p/interface'
+import { idOfKey, idOfPeer } from '../key-space.ts'
 
-export function kadIdOfKey (key: Uint8Array): Uint8Array {
-  return createHash('sha256').update(key).digest()
-}
-
-export function kadIdOfPeer (peerId: PeerId): Uint8Array {
-  return kadIdOfKey(peerId.toMultihash().bytes)
-}
+/** A key's identifier, as kad-dht computes it (the shared key space's). */
+export const kadIdOfKey = idOfKey
+/** A peer's identifier, as kad-dht computes it (the shared key space's). */
+export const kadIdOfPeer = idOfPeer
 
 /** Negative when a is closer to target than b, positive when farther. */
 export function compareDistance (target: Uint8Array, a: Uint8Array, b: Uint8Array): number {

@@ -195,6 +195,9 @@ export class KademliaOverlay implements Overlay, Startable {
     return { responsible, path: found.path, hops, messages: found.messages, ms: found.ms }
   }
 
+  /** kad-dht has no leave: peers find a departed one out when it fails a query. */
+  async leave (): Promise<void> {}
+
   planner (): ResponsiblePlanner {
     const dht = this.components.dht
     return new ClosestPlanner({

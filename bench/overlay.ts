@@ -1,0 +1,217 @@
+/**
+ * The two overlays side by side (`SHOAL_BENCH=overlay`): the same swarm
+ * size, the same random keys and the same file on a Kademlia swarm and on
+ * a Chord swarm of daemons (`swarm up --overlay`, its default process
+ * layout, on loopback).
+ *
+ * - routable in: `swarm up` until routable (routable.ts: Kademlia, every
+ *   routing table holds min(N-1, 20) peers; Chord, the ring is correct at
+ *   every peer).
+ * - routing state per peer: distinct peers in `GET /api/v1/routing` right
+ *   after (buckets; or predecessor, successors and fingers), mean.
+ * - lookups: LOOKUPS lookups of random CIDs with k = 3 (`GET /api/v1/lookup`),
+ *   spread over the peers: hops mean and p95 next to log2 N and ½ log2 N,
+ *   messages (queries sent) per lookup, latency p50/p95, and the share whose
+ *   3 responsible peers are the true 3 (the overlay's order over every ID).
+ * - a SHOAL_BENCH_OVERLAY_FILE_MIB file shared on peer 0 (k = 3, 1 MiB
+ *   chunks: import and placement) and fetched by the last peer (time).
+ *
+ *   SHOAL_BENCH_OVERLAY_SIZES=50,100   swarm sizes
+ *   SHOAL_BENCH_OVERLAY_LOOKUPS=100    lookups per swarm
+ *   SHOAL_BENCH_OVERLAY_FILE_MIB=64    file shared and fetched (0: none)
+ */
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { ApiClient } from '../src/api/client.ts'
+import type { RoutingResponse } from '../src/api/routing-routes.ts'
+import { clockwiseFrom, toPosition } from '../src/routing/chord/ring.ts'
+import type { OverlayName } from '../src/routing/index.ts'
+import { closestByXor } from '../src/routing/kademlia/kad-distance.ts'
+import { idOfKey, idOfPeer } from '../src/routing/key-space.ts'
+import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
+import { median, round } from './stats.ts'
+import { svgPlot } from './svg-plot.ts'
+
+const K = 3
+const OVERLAYS: OverlayName[] = ['kademlia', 'chord']
+
+export interface OverlayRun {
+  overlay: OverlayName
+  peers: number
+  /** null: not routable within `timeoutSeconds` (see `error`). */
+  routableSeconds: number | null
+  timeoutSeconds?: number
+  error?: string
+  processes: number | null
+  routingStatePerPeer: number | null
+  lookups: number
+  hopsMean: number | null
+  hopsP95: number | null
+  log2N: number
+  halfLog2N: number
+  messagesMean: number | null
+  lookupMsP50: number | null
+  lookupMsP95: number | null
+  /** Share of lookups whose k responsible peers were the true k, in order. */
+  trueK: number | null
+  fileMiB: number
+  shareSeconds: number | null
+  fetchSeconds: number | null
+}
+
+export interface OverlayBenchResult {
+  runs: OverlayRun[]
+  /** 1-minute load average of the machine before and after the suite (others may share it). */
+  loadBefore: number
+  loadAfter: number
+}
+
+const list = (name: string, fallback: string): number[] => (process.env[name] ?? fallback).split(',').map(Number).filter(n => n > 0)
+
+export async function benchOverlay (log: (s: string) => void): Promise<OverlayBenchResult> {
+  const loadBefore = round(os.loadavg()[0], 1)
+  const runs: OverlayRun[] = []
+  const lookups = list('SHOAL_BENCH_OVERLAY_LOOKUPS', '100')[0] ?? 100
+  const fileMiB = Number(process.env.SHOAL_BENCH_OVERLAY_FILE_MIB ?? '64')
+  for (const peers of list('SHOAL_BENCH_OVERLAY_SIZES', '50,100')) {
+    // the same keys on both overlays
+    const keys = await Promise.all(Array.from({ length: lookups }, async () => CID.createV1(raw.code, await sha256.digest(randomBytes(32)))))
+    for (const overlay of OVERLAYS) {
+      log(`${overlay} swarm of ${peers}`)
+      runs.push(await benchOne(overlay, peers, keys, fileMiB, log))
+    }
+  }
+  return { runs, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
+}
+
+/** The k responsible peers of `key` among `peers`, as the overlay orders them. */
+function truth (overlay: OverlayName, key: Uint8Array, peers: string[], k: number): string[] {
+  if (overlay === 'kademlia') return closestByXor(key, peers.map(p => peerIdFromString(p)), k).map(String)
+  return clockwiseFrom(toPosition(idOfKey(key)), peers, p => toPosition(idOfPeer(peerIdFromString(p)))).slice(0, k)
+}
+
+function peersIn (routing: RoutingResponse): number {
+  if (routing.overlay === 'kademlia') return new Set(routing.buckets.flatMap(b => b.peers)).size
+  return new Set([...(routing.predecessor != null ? [routing.predecessor] : []), ...routing.successors, ...routing.fingers.map(f => f.peerId)]).size
+}
+
+async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileMiB: number, log: (s: string) => void): Promise<OverlayRun> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-overlay-'))
+  const timeoutMs = 60_000 + 5_000 * peers
+  const base = { overlay, peers, log2N: round(Math.log2(peers), 2), halfLog2N: round(Math.log2(peers) / 2, 2), fileMiB }
+  try {
+    let swarm
+    try {
+      swarm = await swarmUp({ peers, dir, overlay, timeoutMs, replicas: K })
+    } catch (err) {
+      log(`  not routable: ${(err as Error).message}`)
+      return {
+        ...base, routableSeconds: null, timeoutSeconds: timeoutMs / 1000, error: (err as Error).message, processes: null, routingStatePerPeer: null,
+        lookups: 0, hopsMean: null, hopsP95: null, messagesMean: null, lookupMsP50: null, lookupMsP95: null, trueK: null, shareSeconds: null, fetchSeconds: null
+      }
+    }
+    log(`  routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
+    const ids = swarm.peers.map(p => p.peerId)
+    const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
+    const routing = await Promise.all(clients.map(async c => c.routing()))
+    const hops: number[] = []
+    const messages: number[] = []
+    const ms: number[] = []
+    let exact = 0
+    for (let i = 0; i < keys.length; i++) {
+      const result = await clients[i % peers].lookup(keys[i].toString(), { replicas: K, timeoutMs: 60_000 })
+      hops.push(result.hops)
+      messages.push(result.messages)
+      ms.push(result.ms)
+      const want = truth(overlay, keys[i].multihash.bytes, ids, K)
+      if (want.every((id, j) => result.responsible[j] === id)) exact++
+    }
+    log(`  ${keys.length} lookups: hops mean ${round(mean(hops), 2)}, ${Math.round(exact / keys.length * 100)}% true k`)
+    let shareSeconds: number | null = null
+    let fetchSeconds: number | null = null
+    if (fileMiB > 0) {
+      const file = path.join(dir, 'file.bin')
+      await fs.writeFile(file, randomBytes(fileMiB * 2 ** 20))
+      let started = performance.now()
+      const shared = await clients[0].share({ path: file, replicas: K })
+      shareSeconds = round((performance.now() - started) / 1000, 2)
+      started = performance.now()
+      await clients[peers - 1].fetch(shared.cid, { path: path.join(dir, 'fetched.bin'), timeoutSeconds: 120 })
+      fetchSeconds = round((performance.now() - started) / 1000, 2)
+      log(`  ${fileMiB} MiB: share ${shareSeconds} s, fetch ${fetchSeconds} s`)
+    }
+    return {
+      ...base,
+      routableSeconds: round(swarm.routableMs / 1000, 1),
+      processes: new Set(swarm.peers.map(p => p.pid)).size,
+      routingStatePerPeer: round(mean(routing.map(peersIn)), 1),
+      lookups: keys.length,
+      hopsMean: round(mean(hops), 2),
+      hopsP95: quantile(hops, 0.95),
+      messagesMean: round(mean(messages), 1),
+      lookupMsP50: round(median(ms), 0),
+      lookupMsP95: round(quantile(ms, 0.95), 0),
+      trueK: round(exact / keys.length, 2),
+      shareSeconds,
+      fetchSeconds
+    }
+  } finally {
+    await swarmDown(dir).catch(() => {})
+    await fs.rm(dir, { recursive: true, force: true })
+  }
+}
+
+function mean (values: number[]): number {
+  return values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)
+}
+
+function quantile (values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+}
+
+/** The markdown section for docs/benchmarks.md. */
+export function renderOverlay (r: OverlayBenchResult): string[] {
+  const dash = (v: number | null, unit = ''): string => v == null ? '-' : `${v}${unit}`
+  return [
+    `### Kademlia and Chord on the same swarm sizes (\`swarm up --overlay\`, k = ${K}, the same random keys on both; machine load average ${r.loadBefore} before, ${r.loadAfter} after)`,
+    '',
+    '| peers | overlay | processes | routable in (s) | routing state per peer | hops mean | hops p95 | ½ log2 N | log2 N | messages per lookup | lookup p50 (ms) | lookup p95 (ms) | true k | share (s) | fetch (s) |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.runs.map(s => s.routableSeconds == null
+      ? `| ${s.peers} | ${s.overlay} | - | not routable in ${s.timeoutSeconds} s | - | - | - | ${s.halfLog2N} | ${s.log2N} | - | - | - | - | - | - |`
+      : `| ${s.peers} | ${s.overlay} | ${s.processes} | ${s.routableSeconds} | ${s.routingStatePerPeer} | ${s.hopsMean} | ${s.hopsP95} | ${s.halfLog2N} | ${s.log2N} | ${s.messagesMean} | ${s.lookupMsP50} | ${s.lookupMsP95} | ${Math.round((s.trueK ?? 0) * 100)}% | ${dash(s.shareSeconds)} | ${dash(s.fetchSeconds)} |`),
+    '',
+    `share: a ${r.runs[0]?.fileMiB ?? 0} MiB file shared on peer 0 (import, and placement on each block's k responsible); fetch: the same file fetched by the last peer. Routing state: distinct peers in \`GET /api/v1/routing\`, mean over the peers.`,
+    '',
+    '![Lookup hops on Kademlia and on Chord against swarm size, next to log2 N and half of it](plots/overlay-hops.svg)'
+  ]
+}
+
+/** docs/plots/overlay-hops.svg: lookup hops (mean) of each overlay by swarm size, next to log2 N and ½ log2 N. */
+export function plotOverlayHops (r: OverlayBenchResult): string {
+  const measured = (overlay: OverlayName): OverlayRun[] => r.runs.filter(s => s.overlay === overlay && s.hopsMean != null)
+  const sizes = [...new Map(r.runs.map(s => [s.peers, s])).values()]
+  return svgPlot({
+    title: 'Lookup hops (mean) on Kademlia and on Chord, same swarm sizes and keys',
+    xLabel: 'peers in the swarm',
+    yLabel: 'hops',
+    series: [
+      ...OVERLAYS.map(overlay => ({ name: `${overlay} hops mean`, kind: 'bar' as const, decimals: 2, points: measured(overlay).map(s => ({ x: s.peers, y: s.hopsMean ?? 0 })) })),
+      { name: 'log2 N', dashed: true, color: '#555', decimals: 1, points: sizes.map(s => ({ x: s.peers, y: s.log2N })) },
+      { name: '½ log2 N', dashed: true, color: '#999', decimals: 1, points: sizes.map(s => ({ x: s.peers, y: s.halfLog2N })) }
+    ]
+  })
+}
+
+// `node bench/overlay.ts` runs this benchmark alone and prints the section.
+if (import.meta.main === true) {
+  const result = await benchOverlay(s => { process.stderr.write(s + '\n') })
+  process.stdout.write(renderOverlay(result).join('\n') + '\n')
+}
