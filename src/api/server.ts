@@ -20,6 +20,7 @@ import type { PeerStatus, ShoalPeer } from '../peer/peer.ts'
 import { BlockNotFoundError, ContentNotFoundError, DiskFullError, QuotaExceededError } from '../store/errors.ts'
 import { withSocketPath } from './api-socket.ts'
 import { registerContentRoutes } from './content-routes.ts'
+import { registerRoutingRoutes } from './routing-routes.ts'
 import { registerUiRoutes } from './ui-routes.ts'
 
 export interface ApiServerInit {
@@ -109,6 +110,7 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
 
   registerRoutes(app, peer, { address: () => boundAddress, onShutdownRequested: init.onShutdownRequested })
   registerContentRoutes(app, peer, API_PREFIX)
+  registerRoutingRoutes(app, peer, API_PREFIX)
 
   try {
     await app.listen({ host, port })
