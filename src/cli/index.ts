@@ -21,6 +21,7 @@ import { registerShare } from './commands/share.ts'
 import { registerStat } from './commands/stat.ts'
 import { registerStore } from './commands/store.ts'
 import { registerSwarm } from './commands/swarm.ts'
+import { registerUi } from './commands/ui.ts'
 
 export function buildProgram (): Command {
   const program = new Command('shoal')
@@ -40,6 +41,7 @@ export function buildProgram (): Command {
   registerExport(program)
   registerStore(program)
   registerSwarm(program)
+  registerUi(program)
   // commander's own messages (unknown command/option, bad value) go to stderr
   const applyTo = (cmd: Command): void => {
     cmd.exitOverride()

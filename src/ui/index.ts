@@ -99,6 +99,13 @@ export class UiAssets {
   }
 }
 
+/** The folder of an installed package (not every package exports its package.json). */
 function packageDir (name: string): string {
-  return path.dirname(require.resolve(`${name}/package.json`))
+  let dir = path.dirname(require.resolve(name))
+  while (!dir.endsWith(path.join('node_modules', name))) {
+    const up = path.dirname(dir)
+    if (up === dir) throw new Error(`cannot find the folder of the package ${name}`)
+    dir = up
+  }
+  return dir
 }

@@ -1,0 +1,192 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium through
+ * playwright-core), against the control APIs of an in-process swarm: the
+ * one-time login, the security headers and checks, share and fetch through
+ * the page, the file view against `stat`, the network and swarm views.
+ * One browser for the whole file; each test its own context where cookies
+ * matter.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import http from 'node:http'
+import path from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { StatResponse } from '../../src/api/content-routes.ts'
+import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
+import { apiJson, launchChromium, loginUrl, openDashboard, rawRequest, startPeerApi, type PeerApi } from './dashboard.ts'
+
+const MiB = 1024 * 1024
+
+describe('dashboard in Chromium', function () {
+  this.timeout(120_000)
+  let swarm: TestSwarm
+  let browser: Browser
+  let a: PeerApi
+  let b: PeerApi
+  let dashA: { context: BrowserContext, page: Page, csp: string[] }
+  const contexts: BrowserContext[] = []
+
+  before(async () => {
+    ;[swarm, browser] = await Promise.all([createTestSwarm(4), launchChromium()])
+    a = await startPeerApi(swarm.peers[0])
+    b = await startPeerApi(swarm.peers[1])
+    dashA = await openDashboard(browser, a)
+    contexts.push(dashA.context)
+  })
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {})
+    await browser?.close()
+    await a?.server.close()
+    await b?.server.close()
+    await swarm?.destroy()
+  })
+
+  it('logs in with the one-time URL into an HttpOnly, SameSite=Strict session; the same URL a second time is refused', async () => {
+    const url = await loginUrl(a)
+    const context = await browser.newContext()
+    contexts.push(context)
+    const page = await context.newPage()
+    const first = await page.goto(url)
+    assert.equal(new URL(page.url()).pathname, '/', 'the login redirects to the page, the code leaves the address bar')
+    assert.equal(first?.status(), 200)
+    await page.waitForSelector('#peer-id')
+    assert.equal(await page.textContent('#peer-id'), a.peer.peerId.toString())
+    const cookies = await context.cookies(a.origin)
+    assert.equal(cookies.length, 1)
+    assert.equal(cookies[0].httpOnly, true)
+    assert.equal(cookies[0].sameSite, 'Strict')
+    assert.equal(await page.evaluate('document.cookie'), '', 'page script cannot read the session')
+    assert.equal((await page.content()).includes(a.token), false, 'the API token is nowhere in the page')
+
+    const again = await (await browser.newContext()).newPage()
+    contexts.push(again.context())
+    const second = await again.goto(url)
+    assert.equal(second?.status(), 403)
+    assert.match(await again.textContent('body') ?? '', /used up or expired/)
+    assert.deepEqual(await again.context().cookies(a.origin), [])
+  })
+
+  it('serves every page, file and API answer with a strict CSP, and the page breaks none of it', async () => {
+    await dashA.page.goto(`${a.origin}/#/peer`)
+    const response = await dashA.page.reload()
+    const csp = response?.headers()['content-security-policy'] ?? ''
+    assert.match(csp, /default-src 'none'/)
+    assert.match(csp, /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'(;|$)/)
+    assert.match(csp, /style-src 'self'(;|$)/)
+    await dashA.page.waitForSelector('#peer-id')
+    const status = await dashA.page.evaluate(async () => (await fetch('/api/v1/status')).headers.get('content-security-policy'))
+    assert.equal(status, csp)
+    for (const view of ['file', 'network', 'swarm', 'peer']) {
+      await dashA.page.click(`nav a[data-view=${view}]`)
+      await dashA.page.waitForSelector('main section.panel')
+    }
+    assert.deepEqual(dashA.csp, [])
+  })
+
+  it('refuses a forged Host header, with or without the session', async () => {
+    const page = await rawRequest(a, 'GET', '/', { host: 'rebound.example:80' })
+    assert.equal(page.status, 403)
+    assert.equal(JSON.parse(page.body).error.name, 'ForbiddenError')
+    const cookie = (await dashA.context.cookies(a.origin)).map(c => `${c.name}=${c.value}`).join('; ')
+    const withSession = await rawRequest(a, 'GET', '/api/v1/status', { host: `rebound.example:${new URL(a.origin).port}`, cookie })
+    assert.equal(withSession.status, 403)
+    const right = await rawRequest(a, 'GET', '/api/v1/status', { host: new URL(a.origin).host, cookie })
+    assert.equal(right.status, 200)
+  })
+
+  it('refuses a page from another origin: its form post and its fetch never reach a route', async () => {
+    const evil = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html')
+      res.end(`<form id="f" method="POST" action="${a.origin}/api/v1/store/gc"></form>`)
+    })
+    await new Promise<void>(resolve => { evil.listen(0, '127.0.0.1', resolve) })
+    try {
+      const port = (evil.address() as { port: number }).port
+      const page = await dashA.context.newPage()
+      await page.goto(`http://127.0.0.1:${port}/`)
+      // a fetch that wants to read the answer: the browser's CORS check fails it
+      const fetched = await page.evaluate(async (url) => {
+        try {
+          await fetch(url, { method: 'POST', credentials: 'include', headers: { 'x-shoal-ui': '1' } })
+          return 'answered'
+        } catch (err) { return (err as Error).name }
+      }, `${a.origin}/api/v1/store/gc`)
+      assert.equal(fetched, 'TypeError')
+      // a form post is a navigation: the session cookie goes along (another port is same-site), the API refuses it
+      const [nav] = await Promise.all([page.waitForNavigation(), page.evaluate('document.getElementById("f").submit()')])
+      assert.equal(nav?.status(), 403)
+      assert.match(await page.textContent('body') ?? '', /ForbiddenError/)
+      await page.close()
+    } finally {
+      await new Promise<void>(resolve => { evil.close(() => { resolve() }) })
+    }
+    const cookie = (await dashA.context.cookies(a.origin)).map(c => `${c.name}=${c.value}`).join('; ')
+    const host = new URL(a.origin).host
+    const noHeader = await rawRequest(a, 'POST', '/api/v1/store/gc', { host, cookie, origin: a.origin })
+    assert.equal(noHeader.status, 403, 'without X-Shoal-UI')
+    const otherOrigin = await rawRequest(a, 'POST', '/api/v1/store/gc', { host, cookie, origin: 'http://127.0.0.1:1', 'x-shoal-ui': '1' })
+    assert.equal(otherOrigin.status, 403, 'from another origin')
+  })
+
+  it('shares a file through the file picker: it is listed as shared and each block is coloured as stat finds its holders', async () => {
+    const { page } = dashA
+    await page.goto(`${a.origin}/#/peer`)
+    await page.setInputFiles('#share-input', { name: 'picked.bin', mimeType: 'application/octet-stream', buffer: randomBytes(3 * MiB + 1000) })
+    const row = await page.waitForSelector('#holdings tr[data-reason=shared]')
+    const cid = await row.getAttribute('data-cid')
+    assert.ok(cid != null)
+    await page.waitForSelector('.share-job[data-status=done]')
+    await page.click(`#holdings a[href="#/file/${cid}"]`)
+    await page.waitForSelector('#blocks .block')
+    const stat = await apiJson<StatResponse>(a, 'GET', `/content/${cid}/stat`)
+    assert.equal(stat.blocks.length, 5, '4 leaves of 1 MiB and the root')
+    const shown = await page.evaluate<Array<{ cls: string, closest: number }>>(`[...document.querySelectorAll('#blocks .block')].map(e => ({ cls: e.className, closest: Number(e.dataset.closestHolders) }))`)
+    assert.deepEqual(shown.map(s => s.closest), stat.blocks.map(bk => bk.holders.filter(h => bk.closest.includes(h)).length))
+    assert.deepEqual(shown.map(s => s.cls), stat.blocks.map(() => 'block full'), 'every block on its k closest once the share is placed')
+  })
+
+  it('fetches a CID through another peer\'s page: the progress fills, then the file is held as fetched', async () => {
+    const holder = swarm.peers[2]
+    const file = path.join(swarm.dir, 'only-on-2.bin')
+    await fs.writeFile(file, randomBytes(4 * MiB))
+    const { cid } = await holder.share({ path: file }, { chunkSize: 256 * 1024, replicas: 0 })
+    holder.uploadLimiter.setRate(3 * MiB)
+    const dashB = await openDashboard(browser, b)
+    contexts.push(dashB.context)
+    const page = dashB.page
+    await page.fill('#fetch-cid', cid.toString())
+    await page.click('#fetch-go')
+    // a progress line seen while it runs: blocks, bytes, peers, rate, ETA
+    await page.locator('.fetch-job[data-status=running] .fetch-meta', { hasText: /^\d+ of 17 blocks · .+ of 4\.0 MiB · \d+ peers · .+\/s · ETA / }).waitFor()
+    await page.waitForSelector(`.fetch-job[data-cid="${cid}"][data-status=done]`, { timeout: 60_000 })
+    await page.waitForSelector(`#holdings tr[data-cid="${cid}"][data-reason=fetched]`)
+    assert.deepEqual(dashB.csp, [])
+  })
+
+  it('draws the routing table\'s peers in the network view, and a lookup hop by hop', async () => {
+    const { page } = dashA
+    await page.goto(`${a.origin}/#/network`)
+    await page.waitForSelector('#routing-table [data-peer]')
+    const listed = await page.evaluate<string[]>(`[...document.querySelectorAll('#routing-table [data-peer]')].map(e => e.dataset.peer)`)
+    assert.deepEqual(listed.sort(), a.peer.routingTablePeers().sort())
+    const drawn = await page.evaluate<number>(`document.querySelectorAll('#keyspace circle[data-peer]').length`)
+    assert.equal(drawn, listed.length)
+    const holding = (await a.peer.content.list())[0]
+    await page.fill('#lookup-key', holding.cid)
+    await page.click('#lookup-go')
+    await page.waitForSelector('#lookup-summary')
+    await page.waitForSelector('#keyspace circle[data-hop="1"]')
+  })
+
+  it('shows the swarm of swarm.json with each peer up or down', async () => {
+    const { page } = dashA
+    await page.goto(`${a.origin}/#/swarm`)
+    await page.waitForSelector('#no-swarm')
+    const peers = swarm.peers.map((p, index) => ({ index, peerId: p.peerId.toString(), repo: p.repo.path, api: '', pid: index === 3 ? 0 : process.pid }))
+    await fs.writeFile(path.join(swarm.dir, 'swarm.json'), JSON.stringify({ createdAt: new Date().toISOString(), replicas: 3, peers }))
+    await page.waitForSelector('#swarm-peers tr[data-index="3"]')
+    const states = await page.evaluate<string[]>(`[...document.querySelectorAll('#swarm-peers tbody tr .tag')].map(e => e.textContent)`)
+    assert.deepEqual(states, ['up', 'up', 'up', 'down'])
+  })
+})
