@@ -23,6 +23,11 @@ import { readSwarmView, swarmDirOf } from './ui-swarm.ts'
 export type UiTopic = 'status' | 'peers' | 'holdings' | 'routing' | 'swarm'
 const TOPICS: UiTopic[] = ['status', 'peers', 'holdings', 'routing', 'swarm']
 const FLUSH_MS = 200
+/**
+ * A peer of the swarm closes its connections before its process exits: the
+ * swarm topic is sent again this long after the last connection change.
+ */
+const SWARM_RECHECK_MS = 3000
 
 /** A share or fetch under way, as the `progress` event carries it. */
 export interface UiProgress {
@@ -47,6 +52,7 @@ export class UiEvents {
   private readonly streams = new Set<ServerResponse>()
   private readonly dirty = new Set<UiTopic>()
   private timer?: NodeJS.Timeout
+  private swarmTimer?: NodeJS.Timeout
   private unwatch: Array<() => void> = []
 
   constructor (peer: ShoalPeer, init: UiEventsInit) {
@@ -111,7 +117,12 @@ export class UiEvents {
 
   private watch (): void {
     const node = this.peer.libp2p
-    const onConnection = (): void => { this.changed('peers', 'status', 'swarm') }
+    const onConnection = (): void => {
+      this.changed('peers', 'status', 'swarm')
+      clearTimeout(this.swarmTimer)
+      this.swarmTimer = setTimeout(() => { this.changed('swarm') }, SWARM_RECHECK_MS)
+      this.swarmTimer.unref()
+    }
     node.addEventListener('connection:open', onConnection)
     node.addEventListener('connection:close', onConnection)
     const offRouting = this.peer.overlay.onChange(() => { this.changed('routing', 'status') })
@@ -136,6 +147,8 @@ export class UiEvents {
     this.unwatch = []
     clearTimeout(this.timer)
     this.timer = undefined
+    clearTimeout(this.swarmTimer)
+    this.swarmTimer = undefined
     this.dirty.clear()
   }
 }

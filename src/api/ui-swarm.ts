@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { isProcessAlive } from '../utils/process.ts'
 
 const SWARM_FILE = 'swarm.json'
 
@@ -54,7 +55,7 @@ export async function readSwarmView (repoPath: string): Promise<SwarmView | null
       index: p.index,
       peerId: p.peerId,
       api: p.api,
-      up: isAlive(p.pid),
+      up: Number.isInteger(p.pid) && p.pid > 0 && isProcessAlive(p.pid),
       self: path.resolve(p.repo) === repo,
       ...(p.host == null ? {} : { host: p.host }),
       ...(p.address == null ? {} : { address: p.address })
@@ -67,16 +68,5 @@ export async function readSwarmView (repoPath: string): Promise<SwarmView | null
             partition: parsed.lab.partition ?? null
           }
         })
-  }
-}
-
-function isAlive (pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    // EPERM: alive, owned by someone else
-    return (err as { code?: string }).code === 'EPERM'
   }
 }

@@ -15,6 +15,7 @@
  * paths), which the Content-Security-Policy allows by its sha-256 hash.
  */
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -25,7 +26,7 @@ export interface UiAsset {
   type: string
 }
 
-const ASSETS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'assets')
+const ASSETS_DIR = assetsDir()
 const require = createRequire(import.meta.url)
 
 /** The UI library's ESM builds, by the name the page imports them under. */
@@ -96,6 +97,21 @@ export class UiAssets {
       if ((err as { code?: string }).code === 'ENOENT') return undefined
       throw err
     }
+  }
+}
+
+/**
+ * ./assets beside this module; from the daemon bundle local swarms run
+ * (node_modules/.cache/shoal/…, src/swarm/daemon-bundle.ts), the checkout's
+ * src/ui/assets found by walking up.
+ */
+function assetsDir (): string {
+  const here = path.dirname(fileURLToPath(import.meta.url))
+  if (existsSync(path.join(here, 'assets', 'index.html'))) return path.join(here, 'assets')
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'src', 'ui', 'assets')
+    if (existsSync(path.join(candidate, 'index.html'))) return candidate
+    if (path.dirname(dir) === dir) return path.join(here, 'assets')
   }
 }
 

@@ -66,4 +66,7 @@ function App () {
     </main>`
 }
 
-render(html`<${App} />`, document.getElementById('app'))
+const root = document.getElementById('app')
+// the loading note is static markup: replaced, not kept beside the app
+root.textContent = ''
+render(html`<${App} />`, root)

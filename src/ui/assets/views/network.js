@@ -75,7 +75,7 @@ function LookupDrawing ({ lookup, spots, keySpot, shown, selfId, overlay }) {
   }
   return html`<g>
     ${lines.filter(([a, b]) => spots[a] && spots[b]).map(([a, b]) => html`<line class="hopline" x1=${spots[a][0]} y1=${spots[a][1]} x2=${spots[b][0]} y2=${spots[b][1]} />`)}
-    ${visible.filter(h => spots[h.peerId]).map(h => html`<circle class=${`peer ${!h.ok ? 'fail' : shown > lookup.hops && lookup.responsible.includes(h.peerId) ? 'resp' : 'hop'}`} r="6" cx=${spots[h.peerId][0]} cy=${spots[h.peerId][1]} data-hop=${h.hop}><title>${`hop ${h.hop}: ${h.peerId} (${h.ms} ms${h.ok ? '' : ', failed'})`}</title></circle>`)}
+    ${visible.filter(h => spots[h.peerId]).map(h => html`<circle class=${`peer ${!h.ok ? 'fail' : shown > lookup.hops && lookup.responsible.includes(h.peerId) ? 'resp' : 'hop'}`} r="6" cx=${spots[h.peerId][0]} cy=${spots[h.peerId][1]} data-hop=${h.hop}><title>${`hop ${h.hop}: ${h.peerId} (${Math.round(h.ms)} ms${h.ok ? '' : ', failed'})`}</title></circle>`)}
     ${keySpot != null && html`<circle class="key" r="9" cx=${keySpot[0]} cy=${keySpot[1]}><title>${`key ${lookup.key}`}</title></circle>`}
   </g>`
 }
@@ -128,7 +128,7 @@ export function NetworkView ({ state }) {
   return html`
     <section class="panel"><h2>${chord ? 'Chord ring' : 'Kademlia buckets'} · ${peers.length} peers known</h2>
       <${Lookup} onResult=${setLookup} />
-      ${lookup != null && html`<p id="lookup-summary">Lookup of <code>${lookup.key}</code>: ${lookup.hops} hops, ${lookup.messages} queries, ${lookup.ms} ms · responsible: ${lookup.responsible.map(short).join(', ')}</p>`}
+      ${lookup != null && html`<p id="lookup-summary">Lookup of <code>${lookup.key}</code>: ${lookup.hops} hops, ${lookup.messages} queries, ${Math.round(lookup.ms)} ms · responsible: ${lookup.responsible.map(short).join(', ')}</p>`}
       <svg class="keyspace" id="keyspace" viewBox=${`0 0 ${SIZE} ${SIZE}`} data-overlay=${routing.overlay}>
         ${rings.map(r => html`<circle class="ring" cx=${C} cy=${C} r=${r} />`)}
         ${!chord && routing.buckets.map(b => html`<text x=${C + 4} y=${C - ringRadius(b.prefix) + 12}>${`bucket ${b.prefix}`}</text>`)}

@@ -14,7 +14,8 @@ export function SwarmView ({ state }) {
   const groupOf = index => swarm.lab?.partition?.findIndex(g => g.includes(index)) ?? -1
   const hostOf = index => swarm.lab?.hosts.find(h => h.peers.includes(index))
   return html`
-    <section class="panel"><h2>Swarm in ${swarm.dir}</h2>
+    <section class="panel"><h2>Swarm</h2>
+      <p class="mono">${swarm.dir}</p>
       <p>${up} of ${swarm.peers.length} peers up · replicas ${swarm.replicas}${swarm.lab != null ? ` · lab with ${swarm.lab.hosts.length} hosts` : ''}${swarm.lab?.partition != null ? ` · partitioned into ${swarm.lab.partition.length} groups` : ''}</p>
       <table id="swarm-peers"><thead><tr><th>#</th><th>peer</th><th>state</th><th>API</th>${swarm.lab != null && html`<th>host</th><th>link (up / down / latency)</th><th>partition group</th>`}</tr></thead>
       <tbody>${swarm.peers.map(p => {
