@@ -38,7 +38,8 @@ export interface UiProgress {
   name?: string
   /** Progress fields as the route's NDJSON lines have them; `done` once it ended. */
   progress?: Record<string, unknown>
-  done?: { ok: boolean, message?: string }
+  /** A fetch's `sources` (bytes and blocks per peer) when it has ended well. */
+  done?: { ok: boolean, message?: string, sources?: Record<string, { bytes: number, blocks: number }> }
 }
 
 export interface UiEventsInit {

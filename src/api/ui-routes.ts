@@ -165,9 +165,13 @@ function tapProgress (payload: Readable, events: UiEvents, base: Omit<UiProgress
       const line = rest.slice(0, nl)
       rest = rest.slice(nl + 1)
       try {
-        const parsed = JSON.parse(line) as { progress?: Record<string, unknown>, result?: { cid?: string }, error?: { message?: string } }
+        const parsed = JSON.parse(line) as { progress?: Record<string, unknown>, result?: { cid?: string, sources?: Record<string, { bytes: number, blocks: number }> }, error?: { message?: string } }
         if (parsed.progress != null) events.progress({ ...base, progress: parsed.progress })
-        else if (parsed.result != null) events.progress({ ...base, ...(parsed.result.cid == null ? {} : { cid: parsed.result.cid }), done: { ok: true } })
+        else if (parsed.result != null) {
+          const { cid, sources } = parsed.result
+          const bySource = sources == null ? undefined : Object.fromEntries(Object.entries(sources).map(([peer, s]) => [peer, { bytes: s.bytes, blocks: s.blocks }]))
+          events.progress({ ...base, ...(cid == null ? {} : { cid }), done: { ok: true, ...(bySource == null ? {} : { sources: bySource }) } })
+        }
         else if (parsed.error != null) events.progress({ ...base, done: { ok: false, message: parsed.error.message } })
       } catch {
         // not a line of ours: passed on all the same

@@ -146,6 +146,19 @@ describe('dashboard in Chromium', function () {
     assert.deepEqual(shown.map(s => s.cls), stat.blocks.map(() => 'block full'), 'every block on its k closest once the share is placed')
   })
 
+  it('shares a file dropped on the page', async () => {
+    const { page } = dashA
+    await page.goto(`${a.origin}/#/peer`)
+    await page.waitForSelector('#drop')
+    // a drop as the browser makes it: a DataTransfer holding a File
+    const drop = await page.evaluateHandle(`(() => { const t = new DataTransfer(); t.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' })); return t })()`)
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer: drop })
+    await page.locator('#holdings tr[data-reason=shared]', { hasText: 'dropped.txt' }).waitFor()
+    const held = (await a.peer.content.list()).filter(h => h.name === 'dropped.txt')
+    assert.equal(held.length, 1)
+    assert.equal(held[0].size, 13)
+  })
+
   it('fetches a CID through another peer\'s page: the progress fills, then the file is held as fetched', async () => {
     const holder = swarm.peers[2]
     const file = path.join(swarm.dir, 'only-on-2.bin')
@@ -161,6 +174,13 @@ describe('dashboard in Chromium', function () {
     await page.locator('.fetch-job[data-status=running] .fetch-meta', { hasText: /^\d+ of 17 blocks · .+ of 4\.0 MiB · \d+ peers · .+\/s · ETA / }).waitFor()
     await page.waitForSelector(`.fetch-job[data-cid="${cid}"][data-status=done]`, { timeout: 60_000 })
     await page.waitForSelector(`#holdings tr[data-cid="${cid}"][data-reason=fetched]`)
+    // where the blocks came from: all from the one holder
+    const sources = await page.evaluate<Array<[string, number]>>(`[...document.querySelectorAll('.fetch-job .bar.stacked > div')].map(e => [e.dataset.peer, Number(e.dataset.blocks)])`)
+    assert.deepEqual(sources, [[holder.peerId.toString(), 16]])
+    // and rm through the page: the holding goes
+    await page.click(`#holdings button[data-rm="${cid}"]`)
+    await page.waitForSelector(`#holdings tr[data-cid="${cid}"]`, { state: 'detached' })
+    assert.deepEqual(await b.peer.content.list(cid), [])
     assert.deepEqual(dashB.csp, [])
   })
 
