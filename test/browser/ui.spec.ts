@@ -172,11 +172,13 @@ describe('dashboard in Chromium', function () {
     await page.click('#fetch-go')
     // a progress line seen while it runs: blocks, bytes, peers, rate, ETA
     await page.locator('.fetch-job[data-status=running] .fetch-meta', { hasText: /^\d+ of 17 blocks · .+ of 4\.0 MiB · \d+ peers · .+\/s · ETA / }).waitFor()
+    // the piece bar fills as pieces arrive, each in its sender's colour
+    await page.locator('.fetch-job[data-status=running] .piece.from').first().waitFor()
     await page.waitForSelector(`.fetch-job[data-cid="${cid}"][data-status=done]`, { timeout: 60_000 })
     await page.waitForSelector(`#holdings tr[data-cid="${cid}"][data-reason=fetched]`)
-    // where the blocks came from: all from the one holder
-    const sources = await page.evaluate<Array<[string, number]>>(`[...document.querySelectorAll('.fetch-job .bar.stacked > div')].map(e => [e.dataset.peer, Number(e.dataset.blocks)])`)
-    assert.deepEqual(sources, [[holder.peerId.toString(), 16]])
+    // where the pieces came from: every one from the one holder
+    const pieces = await page.evaluate<string[]>(`[...document.querySelectorAll('.fetch-job .piece')].map(e => e.className + ' ' + e.dataset.from)`)
+    assert.deepEqual(pieces, Array.from({ length: 16 }, () => `piece from ${holder.peerId.toString()}`))
     // and rm through the page: the holding goes
     await page.click(`#holdings button[data-rm="${cid}"]`)
     await page.waitForSelector(`#holdings tr[data-cid="${cid}"]`, { state: 'detached' })

@@ -4,6 +4,7 @@ import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { api, subscribe } from './api.js'
 import { html } from './html.js'
+import { foldPieces } from './pieces.js'
 import { PeerView } from './views/peer.js'
 import { FileView } from './views/file.js'
 import { NetworkView } from './views/network.js'
@@ -42,7 +43,8 @@ function App () {
     return subscribe((topic, data) => {
       setState(s => {
         if (topic !== 'progress') return { ...s, [topic]: data }
-        const jobs = { ...s.jobs, [data.id]: { ...s.jobs[data.id], ...data } }
+        const prev = s.jobs[data.id]
+        const jobs = { ...s.jobs, [data.id]: { ...prev, ...data, cells: foldPieces(prev?.cells, data.progress?.pieces) } }
         return { ...s, jobs }
       })
     }, setLive)

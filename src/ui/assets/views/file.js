@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, formatBytes, short } from '../api.js'
 import { html } from '../html.js'
+import { PieceBar } from '../pieces.js'
 
 /** 'full' (k of k), 'some' (fewer) or 'none', counting holders among the k closest. */
 export function blockClass (block, k) {
@@ -43,7 +44,8 @@ export function FileView ({ cid, state }) {
       </form>
       ${held.length > 0 && html`<p>${held.map(h => html`<span class=${`tag ${h.reason}`}>${h.reason}</span> `)} ${held[0].name ?? ''} · ${formatBytes(held[0].size)}</p>`}
       ${job != null && job.kind === 'fetch' && html`<div class="job"><div class="bar"><div style=${{ width: `${jobDone ? 100 : p?.totalBlocks > 0 ? Math.round(100 * p.blocks / p.totalBlocks) : 0}%` }}></div></div>
-        <div class="meta">${jobDone ? 'fetched' : p != null ? `fetching: ${p.blocks} of ${p.totalBlocks} blocks from ${p.peers} peers` : 'fetching'}</div></div>`}
+        <div class="meta">${jobDone ? 'fetched' : p != null ? `fetching: ${p.blocks} of ${p.totalBlocks} blocks from ${p.peers} peers` : 'fetching'}</div>
+        <${PieceBar} cells=${job.cells} done=${jobDone} sources=${job.done?.sources} /></div>`}
       ${loading && html`<p class="muted">Asking each block's closest peers…</p>`}
       ${error != null && html`<p class="error">${error}</p>`}
     </section>

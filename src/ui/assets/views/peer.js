@@ -4,6 +4,7 @@
 import { useState } from 'preact/hooks'
 import { api, fetchCid, formatBytes, shareFile, short } from '../api.js'
 import { html } from '../html.js'
+import { PieceBar } from '../pieces.js'
 
 function Stat ({ label, value, id }) {
   return html`<div class="stat"><div class="value" id=${id}>${value}</div><div class="label">${label}</div></div>`
@@ -17,20 +18,6 @@ function Bar ({ done, total }) {
 function seconds (s) {
   if (s == null) return '–'
   return s >= 3600 ? `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min` : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`
-}
-
-const PALETTE = ['#4fb3ff', '#3fb950', '#d29922', '#c678dd', '#f778ba', '#56d4dd', '#e3b341', '#8b949e']
-
-/** Which peers the blocks came from: one segment per peer, as wide as its share of blocks. */
-function Sources ({ sources }) {
-  const entries = Object.entries(sources).filter(([, s]) => s.blocks > 0).sort((a, b) => b[1].blocks - a[1].blocks)
-  const total = entries.reduce((n, [, s]) => n + s.blocks, 0)
-  if (total === 0) return html`<div class="meta">every block was here already</div>`
-  return html`<div class="sources">
-    <div class="bar stacked">${entries.map(([peer, s], i) => html`<div title=${`${peer}: ${s.blocks} blocks, ${formatBytes(s.bytes)}`} data-peer=${peer} data-blocks=${s.blocks}
-      style=${{ width: `${100 * s.blocks / total}%`, background: PALETTE[i % PALETTE.length] }}></div>`)}</div>
-    <div class="legend">${entries.map(([peer, s], i) => html`<span style=${{ '--c': PALETTE[i % PALETTE.length] }}>${short(peer)}: ${s.blocks} blocks</span>`)}</div>
-  </div>`
 }
 
 function Job ({ job }) {
@@ -47,7 +34,7 @@ function Job ({ job }) {
   return html`<div class="job fetch-job" data-cid=${job.cid} data-status=${job.done == null ? 'running' : job.done.ok ? 'done' : 'failed'}>
     <div>Fetch <a href=${`#/file/${job.cid}`} class="mono">${job.cid}</a> <span class="muted">${status}</span></div>
     <${Bar} done=${job.done?.ok ? 1 : p.blocks ?? 0} total=${job.done?.ok ? 1 : p.totalBlocks ?? 0} />
-    ${job.done?.sources != null && html`<${Sources} sources=${job.done.sources} />`}
+    <${PieceBar} cells=${job.cells} done=${job.done?.ok === true} sources=${job.done?.sources} />
     <div class="meta fetch-meta">${p.blocks != null && `${p.blocks} of ${p.totalBlocks} blocks · ${formatBytes(p.bytes)} of ${formatBytes(p.size)} · ${p.peers} peers · ${formatBytes(p.rate)}/s · ETA ${seconds(p.eta)}`}</div>
   </div>`
 }
