@@ -16,8 +16,9 @@ const say = (line: string): void => { process.stdout.write(line + '\n') }
 await fs.rm(dir, { recursive: true, force: true })
 await fs.mkdir(out, { recursive: true })
 say(`starting a swarm of ${PEERS} daemons in ${dir} ...`)
-// the last peer uploads slowly, so a fetch from it shows its progress
-const swarm = await swarmUp({ peers: PEERS, dir, peersPerProcess: 1, peer: i => i === PEERS - 1 ? { config: { transfer: { maxUploadRate: 3 * MiB } } } : undefined })
+// the last three peers hold the file fetched on camera, and upload it slowly
+const SOURCES = [PEERS - 3, PEERS - 2, PEERS - 1]
+const swarm = await swarmUp({ peers: PEERS, dir, peersPerProcess: 1, peer: i => SOURCES.includes(i) ? { config: { transfer: { maxUploadRate: MiB } } } : undefined })
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] })
 try {
   const peerApi = async (index: number): Promise<{ origin: string, call: <T>(method: string, route: string, body?: unknown) => Promise<T> }> => {
@@ -57,8 +58,11 @@ try {
 
   const a = await login(0)
   const { cid } = await a.api.call<{ cid: string }>('POST', '/content', { path: shared, chunkSize: '512KiB', name: 'holiday-video.mp4' })
-  const last = await peerApi(PEERS - 1)
-  const { cid: slowCid } = await last.call<{ cid: string }>('POST', '/content', { path: slow, chunkSize: '256KiB', replicas: 0, name: 'dataset.tar' })
+  let slowCid = ''
+  for (const index of SOURCES) {
+    const source = await peerApi(index)
+    slowCid = (await source.call<{ cid: string }>('POST', '/content', { path: slow, chunkSize: '256KiB', replicas: 0, name: 'dataset.tar' })).cid
+  }
 
   await a.page.waitForSelector(`#holdings tr[data-cid="${cid}"]`)
   await shot(a.page, 'peer')
@@ -79,6 +83,8 @@ try {
   await b.page.fill('#fetch-cid', slowCid)
   await b.page.click('#fetch-go')
   await b.page.locator('.fetch-job[data-status=running] .fetch-meta', { hasText: /ETA \d/ }).waitFor({ timeout: 60_000 })
+  // about a third of the pieces in
+  await b.page.locator('.fetch-job[data-status=running] .piece.from').nth(32).waitFor({ timeout: 60_000 })
   await shot(b.page, 'fetch')
   await b.page.waitForSelector('.fetch-job[data-status=done]', { timeout: 120_000 })
 
