@@ -46,9 +46,12 @@ export class UiAccess {
   /** sha-256 of each session -> expiry. */
   private readonly sessions = new Map<string, number>()
   private readonly address: () => string | null
+  private readonly now: () => number
 
-  constructor (address: () => string | null) {
+  /** `now`: the clock codes and sessions expire by (tests move it). */
+  constructor (address: () => string | null, init: { now?: () => number } = {}) {
     this.address = address
+    this.now = init.now ?? Date.now
   }
 
   /** The session cookie's name: one per API port (cookies do not tell ports apart). */
@@ -65,7 +68,7 @@ export class UiAccess {
   newCode (): LoginCode {
     this.prune()
     const code = randomBytes(24).toString('base64url')
-    const expiresAt = Date.now() + LOGIN_CODE_TTL_MS
+    const expiresAt = this.now() + LOGIN_CODE_TTL_MS
     this.codes.set(digest(code), expiresAt)
     while (this.codes.size > MAX_PENDING_CODES) this.codes.delete(this.codes.keys().next().value!)
     return { code, expiresAt }
@@ -76,10 +79,10 @@ export class UiAccess {
     const key = digest(code)
     const expiresAt = this.codes.get(key)
     this.codes.delete(key)
-    if (expiresAt == null || expiresAt < Date.now()) return undefined
+    if (expiresAt == null || expiresAt < this.now()) return undefined
     this.prune()
     const session = randomBytes(32).toString('base64url')
-    this.sessions.set(digest(session), Date.now() + SESSION_TTL_MS)
+    this.sessions.set(digest(session), this.now() + SESSION_TTL_MS)
     while (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
     return session
   }
@@ -100,7 +103,7 @@ export class UiAccess {
     const value = readCookie(request.headers.cookie, this.cookieName)
     if (value == null) return false
     const expiresAt = this.sessions.get(digest(value))
-    return expiresAt != null && expiresAt >= Date.now()
+    return expiresAt != null && expiresAt >= this.now()
   }
 
   /**
@@ -122,7 +125,7 @@ export class UiAccess {
   }
 
   private prune (): void {
-    const now = Date.now()
+    const now = this.now()
     for (const [key, at] of this.codes) if (at < now) this.codes.delete(key)
     for (const [key, at] of this.sessions) if (at < now) this.sessions.delete(key)
   }
