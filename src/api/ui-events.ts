@@ -6,6 +6,7 @@
  *  libp2p connection:open/close --> peers, status, swarm
  *  overlay onChange -------------> routing, status
  *  a content route answered -----> holdings, status   (UiEvents.changed)
+ *  a replica placed here/dropped -> holdings, status   (peer.onHoldingsChange)
  *  share / fetch progress -------> progress           (UiEvents.progress)
  *  DIR/swarm.json written -------> swarm
  * ```
@@ -127,6 +128,7 @@ export class UiEvents {
     node.addEventListener('connection:open', onConnection)
     node.addEventListener('connection:close', onConnection)
     const offRouting = this.peer.overlay.onChange(() => { this.changed('routing', 'status') })
+    const offHoldings = this.peer.onHoldingsChange(() => { this.changed('holdings', 'status') })
     let watcher: FSWatcher | undefined
     try {
       watcher = watch(swarmDirOf(this.peer.repo.path), { persistent: false }, (_event, file) => {
@@ -139,6 +141,7 @@ export class UiEvents {
     this.unwatch = [
       () => { node.removeEventListener('connection:open', onConnection); node.removeEventListener('connection:close', onConnection) },
       offRouting,
+      offHoldings,
       () => { watcher?.close() }
     ]
   }

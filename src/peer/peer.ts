@@ -86,6 +86,7 @@ export class ShoalPeer {
   private bootstrapper?: Bootstrapper
   private startedAt = 0
   private starting?: Promise<void>
+  private readonly holdingsListeners = new Set<() => void>()
 
   constructor (repo: Repo, init: ShoalPeerInit = {}) {
     this.repo = repo
@@ -199,7 +200,14 @@ export class ShoalPeer {
       this.node = node
       this.startedAt = Date.now()
       const overlay = node.services.overlay
-      const metrics = placementMetrics(this.registry)
+      const counters = placementMetrics(this.registry)
+      // replicas other peers place here, and those repair drops, change the holdings with no call of ours
+      const changed = (): void => { for (const listener of this.holdingsListeners) listener() }
+      const metrics = {
+        ...counters,
+        replicaStored: (bytes: number) => { counters.replicaStored(bytes); changed() },
+        repairDropped: () => { counters.repairDropped(); changed() }
+      }
       this.placementService = new Placement({ node, overlay, content: this.contentStore, logger: this.logger }, { metrics, replicas: config.replicas })
       await this.placementService.start()
       this.repairer = new Repairer({ node, overlay, placement: this.placementService, content: this.contentStore, logger: this.logger }, {
@@ -267,6 +275,16 @@ export class ShoalPeer {
     for (const step of steps) {
       await step().catch(err => { this.log.error('error while stopping - %e', err) })
     }
+  }
+
+  /**
+   * Calls `listener` when what this peer holds changes with no call of its
+   * own: another peer placed a replica here, or repair dropped one (the
+   * dashboard's events). Returns the unsubscribe.
+   */
+  onHoldingsChange (listener: () => void): () => void {
+    this.holdingsListeners.add(listener)
+    return () => { this.holdingsListeners.delete(listener) }
   }
 
   /** Bootstrap multiaddrs from config and init, without our own. */

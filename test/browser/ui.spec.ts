@@ -25,6 +25,7 @@ describe('dashboard in Chromium', function () {
   let a: PeerApi
   let b: PeerApi
   let dashA: { context: BrowserContext, page: Page, csp: string[] }
+  let dashB: { context: BrowserContext, page: Page, csp: string[] }
   const contexts: BrowserContext[] = []
 
   before(async () => {
@@ -32,7 +33,8 @@ describe('dashboard in Chromium', function () {
     a = await startPeerApi(swarm.peers[0])
     b = await startPeerApi(swarm.peers[1])
     dashA = await openDashboard(browser, a)
-    contexts.push(dashA.context)
+    dashB = await openDashboard(browser, b)
+    contexts.push(dashA.context, dashB.context)
   })
   after(async () => {
     for (const c of contexts) await c.close().catch(() => {})
@@ -144,6 +146,12 @@ describe('dashboard in Chromium', function () {
     const shown = await page.evaluate<Array<{ cls: string, closest: number }>>(`[...document.querySelectorAll('#blocks .block')].map(e => ({ cls: e.className, closest: Number(e.dataset.closestHolders) }))`)
     assert.deepEqual(shown.map(s => s.closest), stat.blocks.map(bk => bk.holders.filter(h => bk.closest.includes(h)).length))
     assert.deepEqual(shown.map(s => s.cls), stat.blocks.map(() => 'block full'), 'every block on its k closest once the share is placed')
+    // the replicas placed on another peer appear on its open page as they are stored
+    const replicas = (await b.peer.content.list()).filter(h => h.reason === 'replica').map(h => h.cid).sort()
+    assert.ok(replicas.length > 0, 'peer b holds replicas of the file')
+    await dashB.page.locator('#holdings tr[data-reason=replica]').nth(replicas.length - 1).waitFor()
+    const listed = await dashB.page.evaluate<string[]>(`[...document.querySelectorAll('#holdings tr[data-reason=replica]')].map(e => e.dataset.cid)`)
+    assert.deepEqual(listed.sort(), replicas)
   })
 
   it('shares a file dropped on the page', async () => {
@@ -165,8 +173,6 @@ describe('dashboard in Chromium', function () {
     await fs.writeFile(file, randomBytes(4 * MiB))
     const { cid } = await holder.share({ path: file }, { chunkSize: 256 * 1024, replicas: 0 })
     holder.uploadLimiter.setRate(3 * MiB)
-    const dashB = await openDashboard(browser, b)
-    contexts.push(dashB.context)
     const page = dashB.page
     await page.fill('#fetch-cid', cid.toString())
     await page.click('#fetch-go')
