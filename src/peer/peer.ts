@@ -152,6 +152,16 @@ export class ShoalPeer {
     return this.registry
   }
 
+  /**
+   * Calls `listener` when what this peer holds changes with no call of its
+   * own: another peer placed a replica here, or repair dropped one (the
+   * dashboard's events). Returns the unsubscribe.
+   */
+  onHoldingsChange (listener: () => void): () => void {
+    this.holdingsListeners.add(listener)
+    return () => { this.holdingsListeners.delete(listener) }
+  }
+
   async start (): Promise<void> {
     if (this.node != null) return
     this.starting ??= this.doStart().finally(() => { this.starting = undefined })
@@ -275,16 +285,6 @@ export class ShoalPeer {
     for (const step of steps) {
       await step().catch(err => { this.log.error('error while stopping - %e', err) })
     }
-  }
-
-  /**
-   * Calls `listener` when what this peer holds changes with no call of its
-   * own: another peer placed a replica here, or repair dropped one (the
-   * dashboard's events). Returns the unsubscribe.
-   */
-  onHoldingsChange (listener: () => void): () => void {
-    this.holdingsListeners.add(listener)
-    return () => { this.holdingsListeners.delete(listener) }
   }
 
   /** Bootstrap multiaddrs from config and init, without our own. */

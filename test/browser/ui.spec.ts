@@ -205,6 +205,11 @@ describe('dashboard in Chromium', function () {
     await page.click('#lookup-go')
     await page.waitForSelector('#lookup-summary')
     await page.waitForSelector('#keyspace circle[data-hop="1"]')
+    // unrolled: the k responsible peers ringed, as a lookup through the API finds them (a 4-peer swarm: every lookup knows all)
+    await page.waitForSelector('#keyspace circle[data-responsible]')
+    const ringed = await page.evaluate<string[]>(`[...document.querySelectorAll('#keyspace circle[data-responsible]')].map(e => e.dataset.responsible)`)
+    const lookup = await apiJson<{ responsible: string[] }>(a, 'GET', `/lookup?key=${holding.cid}`)
+    assert.deepEqual(ringed.sort(), [...lookup.responsible].sort())
   })
 
   it('shows the swarm of swarm.json with each peer up or down', async () => {

@@ -76,6 +76,7 @@ function LookupDrawing ({ lookup, spots, keySpot, shown, selfId, overlay }) {
   return html`<g>
     ${lines.filter(([a, b]) => spots[a] && spots[b]).map(([a, b]) => html`<line class="hopline" x1=${spots[a][0]} y1=${spots[a][1]} x2=${spots[b][0]} y2=${spots[b][1]} />`)}
     ${visible.filter(h => spots[h.peerId]).map(h => html`<circle class=${`peer ${!h.ok ? 'fail' : shown > lookup.hops && lookup.responsible.includes(h.peerId) ? 'resp' : 'hop'}`} r="6" cx=${spots[h.peerId][0]} cy=${spots[h.peerId][1]} data-hop=${h.hop}><title>${`hop ${h.hop}: ${h.peerId} (${Math.round(h.ms)} ms${h.ok ? '' : ', failed'})`}</title></circle>`)}
+    ${shown > lookup.hops && lookup.responsible.filter(id => spots[id]).map(id => html`<circle class="resp-mark" r="10" cx=${spots[id][0]} cy=${spots[id][1]} data-responsible=${id}><title>${`responsible: ${id}`}</title></circle>`)}
     ${keySpot != null && html`<circle class="key" r="9" cx=${keySpot[0]} cy=${keySpot[1]}><title>${`key ${lookup.key}`}</title></circle>`}
   </g>`
 }
