@@ -71,7 +71,9 @@ export function registerUiRoutes (app: FastifyInstance, peer: ShoalPeer, init: U
 
   const isPublic = (request: FastifyRequest): boolean => {
     const url = request.url.split('?')[0]
-    return (request.method === 'GET' || request.method === 'HEAD') && (url === '/' || url === '/ui/login' || url.startsWith('/ui/app/') || url.startsWith('/ui/vendor/'))
+    // the login only by GET (its handler refuses a HEAD: a link preview must not spend the code)
+    if (url === '/ui/login') return request.method === 'GET'
+    return (request.method === 'GET' || request.method === 'HEAD') && (url === '/' || url.startsWith('/ui/app/') || url.startsWith('/ui/vendor/'))
   }
 
   app.addHook('onSend', async (request, reply, payload) => {
@@ -107,6 +109,7 @@ export function registerUiRoutes (app: FastifyInstance, peer: ShoalPeer, init: U
   app.get('/ui/vendor/*', send)
 
   app.get<{ Querystring: { code?: string } }>('/ui/login', async (request, reply) => {
+    if (request.method !== 'GET') return reply.code(405).header('allow', 'GET').send()
     const session = access.redeem(request.query.code ?? '')
     if (session == null) {
       return reply.code(403).type('text/plain').send('This login link is used up or expired. Run "shoal ui" for a new one.')
