@@ -25,7 +25,6 @@ import { UiEvents, type UiProgress } from './ui-events.ts'
 import { readSwarmView } from './ui-swarm.ts'
 import { UiAccess, type LoginCode, type Refusal } from './ui-session.ts'
 
-export { LOGIN_CODE_TTL_MS, UI_HEADER } from './ui-session.ts'
 export type { LoginCode }
 
 export interface UiInit {

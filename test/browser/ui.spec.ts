@@ -215,14 +215,27 @@ describe('dashboard in Chromium', function () {
     assert.deepEqual(ringed.sort(), [...lookup.responsible].sort())
   })
 
-  it('shows the swarm of swarm.json with each peer up or down', async () => {
+  it('shows the swarm of swarm.json with each peer up or down, and a lab\'s links and partition', async () => {
     const { page } = dashA
     await page.goto(`${a.origin}/#/swarm`)
     await page.waitForSelector('#no-swarm')
-    const peers = swarm.peers.map((p, index) => ({ index, peerId: p.peerId.toString(), repo: p.repo.path, api: '', pid: index === 3 ? 0 : process.pid }))
-    await fs.writeFile(path.join(swarm.dir, 'swarm.json'), JSON.stringify({ createdAt: new Date().toISOString(), replicas: 3, peers }))
+    const peers = swarm.peers.map((p, index) => ({ index, peerId: p.peerId.toString(), repo: p.repo.path, api: '', pid: index === 3 ? 0 : process.pid, host: index >> 1 }))
+    const file = path.join(swarm.dir, 'swarm.json')
+    await fs.writeFile(file, JSON.stringify({ createdAt: new Date().toISOString(), replicas: 3, peers }))
     await page.waitForSelector('#swarm-peers tr[data-index="3"]')
     const states = await page.evaluate<string[]>(`[...document.querySelectorAll('#swarm-peers tbody tr .tag')].map(e => e.textContent)`)
     assert.deepEqual(states, ['up', 'up', 'up', 'down'])
+    // the lab's record, as swarm up --netns and swarm partition write it
+    const link = (uplink: number | null, latencyMs: number): object => ({ uplink, downlink: null, latencyMs })
+    const lab = { hosts: [{ index: 0, peers: [0, 1], link: link(1024 * 1024, 20) }, { index: 1, peers: [2, 3], link: link(null, 0) }], partition: [[0, 2], [1, 3]] }
+    await fs.writeFile(file, JSON.stringify({ createdAt: new Date().toISOString(), replicas: 3, peers, lab }))
+    await page.waitForSelector('#swarm-peers td.partition')
+    const rows = await page.evaluate<string[][]>(`[...document.querySelectorAll('#swarm-peers tbody tr')].map(r => [...r.querySelectorAll('td.host, td.link, td.partition')].map(c => c.textContent))`)
+    assert.deepEqual(rows, [
+      ['0', '1.0 MiB/s / unlimited / 20 ms', '0'],
+      ['0', '1.0 MiB/s / unlimited / 20 ms', '1'],
+      ['1', 'unlimited / unlimited / 0 ms', '0'],
+      ['1', 'unlimited / unlimited / 0 ms', '1']
+    ])
   })
 })

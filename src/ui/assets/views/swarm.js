@@ -22,7 +22,7 @@ export function SwarmView ({ state }) {
         const host = hostOf(p.index)
         return html`<tr data-index=${p.index}><td>${p.index}${p.self ? ' (this)' : ''}</td><td class="mono" title=${p.peerId}>${short(p.peerId)}</td>
           <td><span class=${`tag ${p.up ? 'up' : 'down'}`}>${p.up ? 'up' : 'down'}</span></td><td class="mono">${p.api}</td>
-          ${swarm.lab != null && html`<td>${host?.index ?? ''}</td><td>${host == null ? '' : `${rate(host.link.uplink)} / ${rate(host.link.downlink)} / ${host.link.latencyMs} ms`}</td><td>${groupOf(p.index) < 0 ? '–' : groupOf(p.index)}</td>`}</tr>`
+          ${swarm.lab != null && html`<td class="host">${host?.index ?? ''}</td><td class="link">${host == null ? '' : `${rate(host.link.uplink)} / ${rate(host.link.downlink)} / ${host.link.latencyMs} ms`}</td><td class="partition">${groupOf(p.index) < 0 ? '–' : groupOf(p.index)}</td>`}</tr>`
       })}</tbody></table>
     </section>`
 }
