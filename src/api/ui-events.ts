@@ -8,7 +8,7 @@
  *  a content route answered -----> holdings, status   (UiEvents.changed)
  *  a replica placed here/dropped -> holdings, status   (peer.onHoldingsChange)
  *  share / fetch progress -------> progress           (UiEvents.progress)
- *  DIR/swarm.json written -------> swarm
+ *  DIR/swarm.json written -------> swarm              (when the repo is a swarm's)
  * ```
  *
  * Each topic is sent whole (`event: routing`, `data: {...}`), once when a
@@ -17,9 +17,10 @@
  */
 import { watch, type FSWatcher } from 'node:fs'
 import type { ServerResponse } from 'node:http'
+import path from 'node:path'
 import type { Logger } from '@libp2p/interface'
 import type { ShoalPeer } from '../peer/peer.ts'
-import { readSwarmView, swarmDirOf } from './ui-swarm.ts'
+import { readSwarmView, SWARM_FILE, swarmDirOf } from './ui-swarm.ts'
 
 export type UiTopic = 'status' | 'peers' | 'holdings' | 'routing' | 'swarm'
 const TOPICS: UiTopic[] = ['status', 'peers', 'holdings', 'routing', 'swarm']
@@ -130,13 +131,17 @@ export class UiEvents {
     const offRouting = this.peer.overlay.onChange(() => { this.changed('routing', 'status') })
     const offHoldings = this.peer.onHoldingsChange(() => { this.changed('holdings', 'status') })
     let watcher: FSWatcher | undefined
-    try {
-      watcher = watch(swarmDirOf(this.peer.repo.path), { persistent: false }, (_event, file) => {
-        if (file === 'swarm.json') this.changed('swarm')
-      })
-      watcher.on('error', () => { watcher?.close() })
-    } catch {
-      // a folder that cannot be watched: the swarm view updates with connections only
+    // only a repo laid out as a swarm's (DIR/peer-N) may have a swarm.json beside it: ~/.shoal's folder is not watched
+    const dir = swarmDirOf(this.peer.repo.path)
+    if (/^peer-\d+$/.test(path.basename(this.peer.repo.path))) {
+      try {
+        watcher = watch(dir, { persistent: false }, (_event, file) => {
+          if (file === SWARM_FILE) this.changed('swarm')
+        })
+        watcher.on('error', () => { watcher?.close() })
+      } catch {
+        // a folder that cannot be watched: the swarm view updates with connections only
+      }
     }
     this.unwatch = [
       () => { node.removeEventListener('connection:open', onConnection); node.removeEventListener('connection:close', onConnection) },

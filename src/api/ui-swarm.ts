@@ -10,7 +10,8 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { isProcessAlive } from '../utils/process.ts'
 
-const SWARM_FILE = 'swarm.json'
+/** The swarm's record, beside its peers' repos. */
+export const SWARM_FILE = 'swarm.json'
 
 interface LinkFields { uplink: number | null, downlink: number | null, latencyMs: number }
 
