@@ -26,9 +26,10 @@ export interface PeerApi {
   origin: string
 }
 
-export async function startPeerApi (peer: ShoalPeer): Promise<PeerApi> {
+/** The control API of an in-process peer on 127.0.0.1 (`address`: a port again after a restart, default a free one). */
+export async function startPeerApi (peer: ShoalPeer, address = '127.0.0.1:0'): Promise<PeerApi> {
   const token = randomBytes(16).toString('hex')
-  const server = await startApiServer(peer, { address: '127.0.0.1:0', token, logger: peer.logger, onShutdownRequested: () => {}, socketPath: false })
+  const server = await startApiServer(peer, { address, token, logger: peer.logger, onShutdownRequested: () => {}, socketPath: false })
   return { peer, server, token, origin: `http://${server.address}` }
 }
 

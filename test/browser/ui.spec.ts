@@ -215,6 +215,18 @@ describe('dashboard in Chromium', function () {
     assert.deepEqual(ringed.sort(), [...lookup.responsible].sort())
   })
 
+  it('asks for a new login when the daemon\'s API restarts (sessions live in its memory only)', async () => {
+    const { page } = dashB
+    await page.goto(`${b.origin}/#/peer`)
+    await page.waitForSelector('#live.on')
+    const address = b.server.address
+    await b.server.close()
+    b = await startPeerApi(b.peer, address)
+    // the events stream reconnects, is refused, and the page says how to log in again
+    await page.locator('main', { hasText: 'Not logged in' }).waitFor()
+    assert.match(await page.textContent('main') ?? '', /shoal ui/)
+  })
+
   it('shows the swarm of swarm.json with each peer up or down, and a lab\'s links and partition', async () => {
     const { page } = dashA
     await page.goto(`${a.origin}/#/swarm`)

@@ -67,15 +67,17 @@ export async function fetchCid (cid, onProgress) {
 
 /**
  * The events stream: calls onEvent(topic, data) for each event, and
- * onState(true|false) as it connects and drops (EventSource reconnects).
+ * onState(live, closed) as it connects and drops (EventSource reconnects
+ * unless the daemon refused it: closed).
  */
 export function subscribe (onEvent, onState) {
   const source = new EventSource(`${API}/events`)
   for (const topic of ['status', 'peers', 'holdings', 'routing', 'swarm', 'progress']) {
     source.addEventListener(topic, e => { onEvent(topic, JSON.parse(e.data)) })
   }
-  source.onopen = () => { onState(true) }
-  source.onerror = () => { onState(false) }
+  source.onopen = () => { onState(true, false) }
+  // CLOSED: the daemon refused the stream (a session gone with a restart), so no reconnecting
+  source.onerror = () => { onState(false, source.readyState === EventSource.CLOSED) }
   return () => { source.close() }
 }
 

@@ -47,7 +47,10 @@ function App () {
         const jobs = { ...s.jobs, [data.id]: { ...prev, ...data, cells: foldPieces(prev?.cells, data.progress?.pieces) } }
         return { ...s, jobs }
       })
-    }, setLive)
+    }, (isLive, closed) => {
+      setLive(isLive)
+      if (closed) api('GET', '/status').catch(err => { if (err.status === 401) setAuth('login') })
+    })
   }, [auth])
 
   if (auth === 'checking') return html`<main><p class="muted">Connecting…</p></main>`
