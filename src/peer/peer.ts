@@ -212,7 +212,12 @@ export class ShoalPeer {
       const overlay = node.services.overlay
       const counters = placementMetrics(this.registry)
       // replicas other peers place here, and those repair drops, change the holdings with no call of ours
-      const changed = (): void => { for (const listener of this.holdingsListeners) listener() }
+      const changed = (): void => {
+        for (const listener of this.holdingsListeners) {
+          // a listener's failure must not fail the store that called it
+          try { listener() } catch (err) { this.log.error('holdings listener failed - %e', err) }
+        }
+      }
       const metrics = {
         ...counters,
         replicaStored: (bytes: number) => { counters.replicaStored(bytes); changed() },
