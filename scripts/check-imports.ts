@@ -23,7 +23,7 @@ export const LAYERS: ReadonlyArray<readonly string[]> = [
   ['store'],
   ['routing'],
   ['placement', 'exchange'],
-  ['peer'],
+  ['peer', 'ui'],
   ['api'],
   ['swarm'],
   ['cli'],

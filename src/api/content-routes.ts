@@ -207,18 +207,24 @@ function wantsProgress (request: FastifyRequest): boolean {
 
 /**
  * Runs `work` while streaming NDJSON: `{"progress":{...}}` lines at
- * most every 100 ms, then one `{"result":...}` or `{"error":...}` line.
+ * most every 100 ms (the last one held back always written), then one
+ * `{"result":...}` or `{"error":...}` line.
  */
 async function streamProgress<T, P> (reply: FastifyReply, work: (onProgress: (progress: P) => void) => Promise<T>): Promise<FastifyReply> {
   const out = new PassThrough()
   let last = 0
+  // the latest line held back by the rate limit: written before the end, so the last progress is never lost
+  let held: P | undefined
   const line = (value: unknown): void => { out.write(JSON.stringify(value) + '\n') }
+  const flush = (): void => { if (held != null) line({ progress: held }); held = undefined }
   work(progress => {
     const now = Date.now()
-    if (now - last < PROGRESS_INTERVAL_MS) return
+    if (now - last < PROGRESS_INTERVAL_MS) { held = progress; return }
     last = now
+    held = undefined
     line({ progress })
-  }).then(result => { line({ result }) }, (err: Error & { exitCode?: number }) => {
+  }).then(result => { flush(); line({ result }) }, (err: Error & { exitCode?: number }) => {
+    flush()
     line({ error: { name: err.name, message: err.message, exitCode: err.exitCode ?? 1 } })
   }).finally(() => out.end())
   return reply.type('application/x-ndjson').send(out)

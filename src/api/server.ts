@@ -21,6 +21,7 @@ import { BlockNotFoundError, ContentNotFoundError, DiskFullError, QuotaExceededE
 import { withSocketPath } from './api-socket.ts'
 import { registerContentRoutes } from './content-routes.ts'
 import { registerRoutingRoutes } from './routing-routes.ts'
+import { registerUiRoutes } from './ui-routes.ts'
 
 export interface ApiServerInit {
   /** HOST:PORT; port 0 picks a free one. */
@@ -65,14 +66,26 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
   const log = init.logger.forComponent('shoal:api')
   const app = Fastify({ logger: false, forceCloseConnections: true })
   const expected = Buffer.from(`Bearer ${init.token}`)
+  let boundAddress: string | null = null
+  // the dashboard: its files, its login, and its session cookie (ui-routes.ts)
+  const ui = registerUiRoutes(app, peer, { address: () => boundAddress, logger: init.logger })
 
   app.addHook('onRequest', async (request, reply) => {
     const given = Buffer.from(request.headers.authorization ?? '')
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({
-        error: { name: 'UnauthorizedError', message: 'missing or wrong API token (see <repo>/api.token)' }
-      })
+    if (given.length === expected.length && timingSafeEqual(given, expected)) {
+      ui.markBearer(request)
+      return
     }
+    if (request.headers.authorization == null) {
+      const verdict = ui.authorize(request)
+      if (verdict.allow) return
+      if (verdict.refusal.status === 403) {
+        return reply.code(403).send({ error: { name: verdict.refusal.name, message: verdict.refusal.message, exitCode: 1 } })
+      }
+    }
+    return reply.code(401).header('www-authenticate', 'Bearer').send({
+      error: { name: 'UnauthorizedError', message: 'missing or wrong API token (see <repo>/api.token)' }
+    })
   })
 
   app.setErrorHandler(async (err, _request, reply) => {
@@ -95,7 +108,6 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
     return reply.code(404).send({ error: { name: 'NotFoundError', message: `no such API route: ${request.method} ${request.url.split('?')[0]}`, exitCode: 2 } })
   })
 
-  let boundAddress: string | null = null
   registerRoutes(app, peer, { address: () => boundAddress, onShutdownRequested: init.onShutdownRequested })
   registerContentRoutes(app, peer, API_PREFIX)
   registerRoutingRoutes(app, peer, API_PREFIX)
@@ -134,6 +146,7 @@ export async function startApiServer (peer: ShoalPeer, init: ApiServerInit): Pro
         await closed
         await fs.rm(socketPath!, { force: true })
       }
+      ui.close()
       await app.close()
     }
   }

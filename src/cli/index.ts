@@ -23,6 +23,7 @@ import { registerShare } from './commands/share.ts'
 import { registerStat } from './commands/stat.ts'
 import { registerStore } from './commands/store.ts'
 import { registerSwarm } from './commands/swarm.ts'
+import { registerUi } from './commands/ui.ts'
 
 export function buildProgram (): Command {
   const program = new Command('shoal')
@@ -44,6 +45,7 @@ export function buildProgram (): Command {
   registerLookup(program)
   registerRouting(program)
   registerSwarm(program)
+  registerUi(program)
   // commander's own messages (unknown command/option, bad value) go to stderr
   const applyTo = (cmd: Command): void => {
     cmd.exitOverride()

@@ -81,6 +81,9 @@ export class FetchJob {
   private totalBlocks = 0
   private stored?: StoredPieces
   private scheduler?: BlockScheduler
+  /** Pieces here before the download, and each piece verified since with the peer that sent it, in order. */
+  private here: number[] = []
+  private readonly arrivals: Array<[number, string]> = []
   // lifetime: who wants it, and its end
   private readonly controller = new AbortController()
   private interest = 0
@@ -145,6 +148,21 @@ export class FetchJob {
       bytes: this.stored?.bytes ?? 0,
       size: this.layout?.size ?? 0,
       peers: this.scheduler?.activePeers() ?? 0
+    }
+  }
+
+  /**
+   * The pieces (layout order) once the layout is known: their number, those
+   * here before the download (with `cursor` 0), and the arrivals from
+   * `cursor` on; `next` is the cursor for the next call.
+   */
+  piecesSince (cursor: number): { total: number, here?: number[], arrived: Array<[number, string]>, next: number } | undefined {
+    if (this.layout == null || this.stored == null) return undefined
+    return {
+      total: this.layout.pieces.length,
+      ...(cursor === 0 ? { here: this.here } : {}),
+      arrived: this.arrivals.slice(cursor),
+      next: this.arrivals.length
     }
   }
 
@@ -273,6 +291,7 @@ export class FetchJob {
     const have = pieces.map(p => !p.raw)
     rawAt.forEach((i, j) => { have[i] = found[j] })
     this.stored = new StoredPieces(pieces, have)
+    this.here = have.flatMap((h, i) => h ? [i] : [])
     // blocks are received into shared memory: the hash worker reads them in place
     const largest = pieces.reduce((m, p) => p.raw ? Math.max(m, p.size) : m, 1)
     const pool = this.components.pools(largest)
@@ -283,6 +302,7 @@ export class FetchJob {
       recycle: bytes => { pool.release(bytes) },
       verify: async (cid, bytes) => this.verify(cid, bytes),
       deliver: async (i, bytes) => { await this.deliver(i, bytes) },
+      onVerified: (i, peerId) => { this.arrivals.push([i, peerId]) },
       log: this.init.log
     })
     this.layoutReady.resolve(layout)

@@ -32,6 +32,7 @@ export interface FetchOptions {
   timeoutMs?: number
   /** Also write the file here (absolute path), through a temporary file renamed when complete. */
   output?: { path: string, force?: boolean }
+  /** Called every PROGRESS_MS while it runs, and once more as it ends (the last pieces' arrivals). */
   onProgress?: (progress: FetchProgress) => void
 }
 
@@ -40,6 +41,12 @@ export interface FetchProgress extends JobProgress {
   rate: number
   /** Seconds left at that rate, when known. */
   eta?: number
+  /**
+   * The file's pieces, once its layout is known: `total`, `here` (those
+   * held before, in the first report only) and `arrived`: [piece, peer ID]
+   * of each piece verified since the previous report.
+   */
+  pieces?: { total: number, here?: number[], arrived: Array<[number, string]> }
 }
 
 export interface FetchResult {
@@ -223,16 +230,30 @@ export class Fetcher {
       failed.reject(err)
     }
     const samples: Array<{ at: number, bytes: number }> = []
+    let cursor = 0
+    const report = (now: number, progress: JobProgress, onProgress: (progress: FetchProgress) => void): void => {
+      samples.push({ at: now, bytes: progress.bytes })
+      while (samples.length > 2 && now - samples[0].at > RATE_WINDOW_MS) samples.shift()
+      const first = samples[0]
+      const rate = now > first.at ? (progress.bytes - first.bytes) / ((now - first.at) / 1000) : 0
+      const found = job.piecesSince(cursor)
+      let pieces: FetchProgress['pieces']
+      if (found != null) {
+        const { next, ...rest } = found
+        cursor = next
+        pieces = rest
+      }
+      onProgress({
+        ...progress,
+        rate: Math.round(rate),
+        ...(rate > 0 && progress.size > 0 ? { eta: Math.round((progress.size - progress.bytes) / rate) } : {}),
+        ...(pieces != null ? { pieces } : {})
+      })
+    }
     const timer = setInterval(() => {
       const now = performance.now()
       const progress = job.progress()
-      if (options.onProgress != null) {
-        samples.push({ at: now, bytes: progress.bytes })
-        while (samples.length > 2 && now - samples[0].at > RATE_WINDOW_MS) samples.shift()
-        const first = samples[0]
-        const rate = now > first.at ? (progress.bytes - first.bytes) / ((now - first.at) / 1000) : 0
-        options.onProgress({ ...progress, rate: Math.round(rate), ...(rate > 0 && progress.size > 0 ? { eta: Math.round((progress.size - progress.bytes) / rate) } : {}) })
-      }
+      if (options.onProgress != null) report(now, progress, options.onProgress)
       if (now - job.lastProgressAt > timeoutMs) {
         const seconds = Math.round(timeoutMs / 1000)
         fail(progress.size === 0 && progress.totalBlocks === 0
@@ -251,6 +272,8 @@ export class Fetcher {
       failed: failed.promise,
       stop: () => {
         clearInterval(timer)
+        // the pieces that arrived since the last report
+        if (options.onProgress != null) report(performance.now(), job.progress(), options.onProgress)
         options.signal?.removeEventListener('abort', onAbort)
         this.closing.signal.removeEventListener('abort', onClosing)
       }

@@ -37,6 +37,8 @@ export interface SchedulerInit {
   verify: (cid: CID, bytes: Uint8Array) => Promise<boolean>
   /** Stores a verified piece; its bytes count against memory until it resolves. */
   deliver: (index: number, bytes: Uint8Array) => Promise<void>
+  /** A piece was verified, sent by this peer (progress by source: the dashboard's piece bar). */
+  onVerified?: (index: number, peerId: string) => void
   log: Logger
   /** Bytes requested or received and not yet delivered, at most (default DEFAULT_MAX_PENDING_BYTES). */
   maxPendingBytes?: number
@@ -266,6 +268,7 @@ export class BlockScheduler {
     peer.bytes += bytes.length
     peer.blocks++
     this.reports.sent(peer)
+    this.init.onVerified?.(i, peer.id)
     // the race is won: the others need not send it
     for (const other of this.peers.values()) {
       const req = other.inflight.get(i)

@@ -86,6 +86,7 @@ export class ShoalPeer {
   private bootstrapper?: Bootstrapper
   private startedAt = 0
   private starting?: Promise<void>
+  private readonly holdingsListeners = new Set<() => void>()
 
   constructor (repo: Repo, init: ShoalPeerInit = {}) {
     this.repo = repo
@@ -151,6 +152,16 @@ export class ShoalPeer {
     return this.registry
   }
 
+  /**
+   * Calls `listener` when what this peer holds changes with no call of its
+   * own: another peer placed a replica here, or repair dropped one (the
+   * dashboard's events). Returns the unsubscribe.
+   */
+  onHoldingsChange (listener: () => void): () => void {
+    this.holdingsListeners.add(listener)
+    return () => { this.holdingsListeners.delete(listener) }
+  }
+
   async start (): Promise<void> {
     if (this.node != null) return
     this.starting ??= this.doStart().finally(() => { this.starting = undefined })
@@ -202,7 +213,19 @@ export class ShoalPeer {
       this.node = node
       this.startedAt = Date.now()
       const overlay = node.services.overlay
-      const metrics = placementMetrics(this.registry)
+      const counters = placementMetrics(this.registry)
+      // replicas other peers place here, and those repair drops, change the holdings with no call of ours
+      const changed = (): void => {
+        for (const listener of this.holdingsListeners) {
+          // a listener's failure must not fail the store that called it
+          try { listener() } catch (err) { this.log.error('holdings listener failed - %e', err) }
+        }
+      }
+      const metrics = {
+        ...counters,
+        replicaStored: (bytes: number) => { counters.replicaStored(bytes); changed() },
+        repairDropped: () => { counters.repairDropped(); changed() }
+      }
       this.placementService = new Placement({ node, overlay, content: this.contentStore, logger: this.logger }, { metrics, replicas: config.replicas })
       await this.placementService.start()
       this.repairer = new Repairer({ node, overlay, placement: this.placementService, content: this.contentStore, logger: this.logger }, {

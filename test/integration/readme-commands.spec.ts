@@ -315,6 +315,16 @@ describe('the commands README.md and docs/ show, run as written', function () {
       case 'rm':
         assert.match(out, new RegExp(`^removed ${state.cid} \\(shared\\); freed \\d+ blocks?, `))
         break
+      case 'ui': {
+        // a login link to the daemon's own API address, good for exactly one login
+        const url = /^(http:\/\/127\.0\.0\.1:\d+\/ui\/login\?code=[\w-]+)\n/.exec(out)?.[1]
+        assert.ok(url != null, out)
+        const first = await fetch(url, { redirect: 'manual' })
+        assert.equal(first.status, 303)
+        assert.match(first.headers.get('set-cookie') ?? '', /^shoal_ui_\d+=[\w-]+; HttpOnly; SameSite=Strict; Path=\//)
+        assert.equal((await fetch(url, { redirect: 'manual' })).status, 403)
+        break
+      }
       case 'swarm up': {
         const dir = flagValue(args, '--dir')
         assert.ok(dir != null, 'swarm up names its --dir')
