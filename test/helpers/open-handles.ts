@@ -67,7 +67,7 @@ export const mochaHooks = {
     before = new Set(liveHandles())
   },
 
-  async afterAll (): Promise<void> {
+  async afterAll (this: Mocha.Context): Promise<void> {
     const deadline = Date.now() + OPEN_HANDLES_GRACE_MS
     let left = liveHandles().filter(h => !before.has(h))
     while (left.length > 0 && Date.now() < deadline) {
@@ -76,7 +76,8 @@ export const mochaHooks = {
     }
     if (!inWorker) exitIfStillAlive()
     if (left.length > 0) {
-      throw new Error(`still open ${OPEN_HANDLES_GRACE_MS / 1000} s after the last test:\n` +
+      const files = [...new Set((this.test?.parent?.suites ?? []).map(s => s.file).filter(f => f != null))]
+      throw new Error(`still open ${OPEN_HANDLES_GRACE_MS / 1000} s after the last test of ${files.join(', ') || 'the run'}:\n` +
         `  resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n` +
         left.map(h => `  ${describeHandle(h)}\n`).join(''))
     }
