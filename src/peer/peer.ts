@@ -205,6 +205,7 @@ export class ShoalPeer {
       this.repairer = new Repairer({ node, overlay, placement: this.placementService, content: this.contentStore, logger: this.logger }, {
         intervalMs: config.repair.intervalSeconds * 1000,
         maxPushesPerRun: config.repair.maxPushesPerRun,
+        replicas: config.replicas,
         // where private addresses are in use (one machine, a LAN), an address says nothing about who runs a peer
         oneProofPerAddress: !privateAddressesAllowed(config.connections.privateAddresses, listen, config.announce),
         metrics

@@ -72,6 +72,8 @@ export interface ShareOptions {
   writeConcurrency?: number
   /** File name recorded with the holding. */
   name?: string
+  /** The k its blocks are placed with, recorded with the holding (repair keeps that many copies). */
+  replicas?: number
   signal?: AbortSignal
   onProgress?: (bytes: number) => void
 }
@@ -316,7 +318,7 @@ export class ContentStore {
         return this.lock.shared(async () => {
           signal.throwIfAborted()
           await this.blockstore.sync()
-          await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name })
+          await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name, replicas: options.replicas })
           await this.blockIndex.addDag(result.cid, keys)
           return { ...result, ...(options.name != null ? { name: options.name } : {}) }
         })
