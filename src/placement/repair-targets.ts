@@ -15,6 +15,7 @@ import type { Logger } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { cidKey } from '../content/cid.ts'
 import type { ContentStore } from '../store/content-store.ts'
+import { replicaKCap } from '../store/replica-k.ts'
 
 export interface RepairTarget {
   cid: CID
@@ -49,7 +50,8 @@ export async function repairTargets (
     signal?.throwIfAborted()
     const root = CID.parse(holding.cid)
     if (holding.reason === 'replica') {
-      add(root, holding.replicas ?? defaultK, 'replica')
+      // a k recorded before the cap existed is capped here too
+      add(root, Math.min(holding.replicas ?? defaultK, replicaKCap(defaultK)), 'replica')
       continue
     }
     const k = holding.reason === 'shared' ? holding.replicas ?? defaultK : defaultK
