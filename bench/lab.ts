@@ -405,6 +405,12 @@ async function surviveRun (swarm: SwarmUpResult, swarmDir: string, clients: ApiC
   const sharer = swarm.peers.length - 2
   const k = swarm.replicas
   const { cid, data } = await shareNew(clients[sharer], SURVIVE_FILE_MIB)
+  // the two replica holders with the most of its blocks (the sharer, which holds them all, stays)
+  const stat = await clients[sharer].stat(cid, k, { timeoutMs: 60_000 })
+  const counts = new Map<string, number>()
+  for (const b of stat.blocks) for (const h of b.holders) counts.set(h, (counts.get(h) ?? 0) + 1)
+  const victims = [...counts].sort((a, b) => b[1] - a[1]).map(([id]) => swarm.peers.findIndex(p => p.peerId === id))
+    .filter(i => i !== sharer && i !== FETCHER).slice(0, 2)
   await swarmLink(swarmDir, FETCHER, { downlink: SURVIVE_DOWNLINK })
   const killed: number[] = []
   let bytes = 0
@@ -419,11 +425,6 @@ async function surviveRun (swarm: SwarmUpResult, swarmDir: string, clients: ApiC
   let error: string | null = null
   try {
     await waitUntil(() => bytes > 0, 60_000)
-    const stat = await clients[sharer].stat(cid, k, { timeoutMs: 60_000 })
-    const counts = new Map<string, number>()
-    for (const b of stat.blocks) for (const h of b.holders) counts.set(h, (counts.get(h) ?? 0) + 1)
-    const victims = [...counts].sort((a, b) => b[1] - a[1]).map(([id]) => swarm.peers.findIndex(p => p.peerId === id))
-      .filter(i => i !== sharer && i !== FETCHER).slice(0, 2)
     for (const v of victims) { await swarmKillPeer(swarmDir, v); killed.push(v) }
     bytesAtCut = bytes
     await swarmPartition(swarmDir, String(FETCHER))

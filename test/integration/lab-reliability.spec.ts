@@ -119,6 +119,13 @@ describe('the lab: reliability through partitions, kills and churn', function ()
     const fetcher = 9
     const { file, data } = await newFile(3 * MiB + 11)
     const { cid } = await clients[sharer].share({ path: file, chunkSize: 128 * KiB, replicas: K })
+    // two holders of its blocks (replicas; the sharer, which holds them all, stays)
+    const stat = await clients[sharer].stat(cid, K, { timeoutMs: 30_000 })
+    const counts = new Map<string, number>()
+    for (const b of stat.blocks) for (const h of b.holders) counts.set(h, (counts.get(h) ?? 0) + 1)
+    const victims = [...counts].sort((a, b) => b[1] - a[1]).map(([id]) => swarm.peers.findIndex(p => p.peerId === id))
+      .filter(i => i !== sharer && i !== fetcher).slice(0, 2)
+    assert.equal(victims.length, 2)
     // the fetch takes seconds, not milliseconds: the faults land in the middle of it
     await swarmLink(swarmDir, fetcher, { downlink: 384 * KiB })
     const killed: number[] = []
@@ -128,13 +135,6 @@ describe('the lab: reliability through partitions, kills and churn', function ()
       const fetching = clients[fetcher].fetch(cid, { path: out, timeoutSeconds: 110, onProgress: p => { bytes = p.bytes } })
       fetching.catch(() => {})
       await waitFor(() => bytes > 0, { timeoutMs: 30_000, intervalMs: 50, message: () => 'the fetch moved no byte' })
-      // two holders of its blocks (replicas; the sharer, which holds them all, stays)
-      const stat = await clients[sharer].stat(cid, K, { timeoutMs: 30_000 })
-      const counts = new Map<string, number>()
-      for (const b of stat.blocks) for (const h of b.holders) counts.set(h, (counts.get(h) ?? 0) + 1)
-      const victims = [...counts].sort((a, b) => b[1] - a[1]).map(([id]) => swarm.peers.findIndex(p => p.peerId === id))
-        .filter(i => i !== sharer && i !== fetcher).slice(0, 2)
-      assert.equal(victims.length, 2)
       for (const v of victims) { assert.equal((await swarmKillPeer(swarmDir, v)).killed, true); killed.push(v) }
       const atCut = bytes
       await swarmPartition(swarmDir, String(fetcher))
