@@ -14,11 +14,17 @@
  * otherwise make every honest holder let go). With `oneProofPerAddress`,
  * proofs from peers behind one IP address count once. A pass pushes at
  * most maxPushesPerRun copies; the rest wait for the next pass.
+ *
+ * A pass begins with the DAGs held here that were found incomplete (gc or
+ * verify recorded them as needing repair: a node or leaf missing or
+ * rotten): each is fetched again (`refetch`, the peer's fetcher), which
+ * brings the missing blocks from their holders and clears the record; one
+ * that cannot be fetched now stays recorded for the next pass.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
-import type { CID } from 'multiformats/cid'
+import { CID } from 'multiformats/cid'
 import type { Overlay } from '../routing/index.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import type { PlacementMetrics } from './metrics.ts'
@@ -32,7 +38,16 @@ export interface RepairerComponents {
   placement: Pick<Placement, 'whoHas' | 'proveHolders'>
   content: ContentStore
   logger: ComponentLogger
+  /**
+   * Fetches a DAG's missing blocks from the network (the peer's fetcher,
+   * failing after REFETCH_TIMEOUT_MS without a block); without it,
+   * incomplete DAGs wait for a user's fetch.
+   */
+  refetch?: (root: CID, signal: AbortSignal) => Promise<unknown>
 }
+
+/** How long a refetch of an incomplete DAG may go without a block before the pass moves on. */
+export const REFETCH_TIMEOUT_MS = 60_000
 
 export interface RepairerInit {
   intervalMs: number
@@ -57,6 +72,9 @@ export interface RepairReport {
   dropped: number
   /** Copies that could not be pushed (refused, unreachable, over the pass's limit). */
   missing: number
+  /** Incomplete DAGs made whole by fetching their missing blocks again, and those still waiting. */
+  refetched: number
+  incomplete: number
   ms: number
 }
 
@@ -112,8 +130,9 @@ export class Repairer {
     const { node, overlay, placement, content } = this.components
     const selfId = node.peerId.toString()
     this.init.metrics?.repairRun()
+    const report: RepairReport = { checked: 0, pushed: 0, bytes: 0, dropped: 0, missing: 0, refetched: 0, incomplete: 0, ms: 0 }
+    await this.refetchIncomplete(report, signal)
     const byK = await repairTargets(content, this.init.replicas ?? DEFAULT_REPLICAS, this.log, signal)
-    const report: RepairReport = { checked: 0, pushed: 0, bytes: 0, dropped: 0, missing: 0, ms: 0 }
     let budget = this.init.maxPushesPerRun
     const planner = overlay.planner()
     for (const [k, targets] of byK) {
@@ -202,6 +221,24 @@ export class Repairer {
     }
     report.ms = Math.round(performance.now() - started)
     return report
+  }
+
+  /** Fetches again every held DAG recorded as incomplete. */
+  private async refetchIncomplete (report: RepairReport, signal?: AbortSignal): Promise<void> {
+    const { content, refetch } = this.components
+    const needs = await content.needingRepair()
+    if (refetch == null) { report.incomplete = needs.length; return }
+    for (const need of needs) {
+      signal?.throwIfAborted()
+      try {
+        await refetch(CID.parse(need.cid), signal ?? new AbortController().signal)
+        report.refetched++
+      } catch (err) {
+        signal?.throwIfAborted()
+        report.incomplete++
+        this.log('repair: refetching incomplete %s failed: %s', need.cid, (err as Error).message)
+      }
+    }
   }
 
   /** How many holders these proofs stand for: one per peer, or one per IP address. */

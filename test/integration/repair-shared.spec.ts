@@ -5,12 +5,15 @@
  * joined, one repair pass on each live peer (the sharer's covers its
  * shared holding, whose k was recorded at share time) puts every block on
  * its true k closest. A fetcher places the blocks of what it fetched that
- * it is itself among the k closest of, and no others. No periodic pass
+ * it is itself among the k closest of, and no others. A DAG found
+ * incomplete here is fetched again by the next pass. No periodic pass
  * runs: every pass here is asked for.
  */
 import assert from 'node:assert/strict'
+import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
+import { cidKey, matchesCid, RAW_CODE } from '../../src/content/cid.ts'
 import type { ShoalPeer } from '../../src/peer/peer.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { holdersOf, shareRandom, trueClosest } from '../helpers/swarm.ts'
@@ -25,12 +28,15 @@ describe('repair of a share whose placement failed', function () {
   after(async () => { await swarm?.destroy() })
 
   const live = (): ShoalPeer[] => swarm.peers.filter(p => p.isStarted)
+  /** The file the first case shares (peer 0), placed on its true k by the end of it. */
+  let first: { root: CID, cids: CID[], data: Buffer } | undefined
 
   it('places the blocks on their true k closest once the targets are back', async () => {
     const [sharer, a, b] = swarm.peers
     await a.stop()
     await b.stop()
-    const { root, cids, result } = await shareRandom(sharer, { dir: swarm.dir, size: 6 * 16 * KiB + 7, chunkSize: 16 * KiB, replicas: K })
+    const { root, cids, result, data } = await shareRandom(sharer, { dir: swarm.dir, size: 6 * 16 * KiB + 7, chunkSize: 16 * KiB, replicas: K })
+    first = { root, cids, data }
     assert.equal(result.placement.complete, false)
     assert.equal(result.placement.min, 1)
     const shared = (await sharer.content.list(root)).find(h => h.reason === 'shared')
@@ -72,5 +78,28 @@ describe('repair of a share whose placement failed', function () {
       const want = mine.includes(cid) ? [...new Set([...trueClosest(live(), cid, K), ...pair])].sort() : pair
       assert.deepEqual(await holdersOf(live(), cid), want, `block ${cid}`)
     }
+  })
+
+  it('fetches again a DAG a verify found incomplete here, and the record of it goes', async () => {
+    assert.ok(first != null, 'the first case shared a file')
+    const sharer = swarm.peers[0]
+    const leaf = first.cids.find(c => c.code === RAW_CODE)!
+    const key = cidKey(leaf)
+    const file = path.join(swarm.dir, 'peer-0', 'blocks', key.slice(-3, -1), key)
+    const bytes = await fs.readFile(file)
+    bytes[100] ^= 0x10
+    await fs.writeFile(file, bytes)
+    const verified = await sharer.content.verify({ repair: true })
+    assert.deepEqual(verified.bad, [key])
+    assert.deepEqual(verified.needsRepair, [cidKey(first.root)])
+
+    const report = await sharer.repairNow()
+    assert.equal(report.refetched, 1)
+    assert.equal(report.incomplete, 0)
+    assert.deepEqual(await sharer.content.needingRepair(), [])
+    assert.ok(matchesCid(leaf, await fs.readFile(file)), 'the leaf is back, good')
+    const parts: Uint8Array[] = []
+    for await (const part of sharer.content.read(first.root)) parts.push(part)
+    assert.ok(Buffer.concat(parts).equals(first.data), 'the file reads exactly')
   })
 })
