@@ -2,8 +2,8 @@
  * Reliability in the lab (`swarm up --netns`, every peer its own host and
  * process): what a swarm keeps through a partition and its heal, a fetch
  * through holder kills and a partition, and churn. Small sizes so it runs
- * in `npm test`; the full-size runs (20 peers, 30% per minute for 60 s)
- * are in bench/lab.ts (SHOAL_BENCH=lab). Every repair pass here is asked
+ * in `npm test`; the full-size runs (20 peers, a 10 s cut, 30% per minute
+ * for 60 s) are in bench/lab.ts (SHOAL_BENCH=lab). Every repair pass here is asked
  * for (the periodic one is an hour away), so progress is counted in
  * passes. Needs root, as the lab does (CI runs as root).
  */
@@ -114,10 +114,13 @@ describe('the lab: reliability through partitions, kills and churn', function ()
     }
   })
 
-  it('a fetch survives two of its holders SIGKILLed and a 10 s partition that cuts it off, and its bytes are exact', async () => {
+  // the bench's run cuts for 10 s; the longer the cut, the longer stalled
+  // connections take to resume after the heal (docs/lab.md, Partitions),
+  // which here would only add wall time
+  it('a fetch survives two of its holders SIGKILLed and a 5 s partition that cuts it off, and its bytes are exact', async () => {
     const sharer = 2
     const fetcher = 9
-    const { file, data } = await newFile(3 * MiB + 11)
+    const { file, data } = await newFile(2 * MiB + 11)
     const { cid } = await clients[sharer].share({ path: file, chunkSize: 128 * KiB, replicas: K })
     // two holders of its blocks (replicas; the sharer, which holds them all, stays)
     const stat = await clients[sharer].stat(cid, K, { timeoutMs: 30_000 })
@@ -138,7 +141,7 @@ describe('the lab: reliability through partitions, kills and churn', function ()
       for (const v of victims) { assert.equal((await swarmKillPeer(swarmDir, v)).killed, true); killed.push(v) }
       const atCut = bytes
       await swarmPartition(swarmDir, String(fetcher))
-      await new Promise(resolve => setTimeout(resolve, 10_000))
+      await new Promise(resolve => setTimeout(resolve, 5_000))
       assert.ok(bytes < data.length, `the fetch was still running when the cut healed (${atCut} then ${bytes} of ${data.length} bytes)`)
       await swarmHeal(swarmDir)
       const result = await fetching
@@ -147,7 +150,7 @@ describe('the lab: reliability through partitions, kills and churn', function ()
     } finally {
       await swarmHeal(swarmDir)
       await swarmLink(swarmDir, fetcher, { downlink: null })
-      for (const v of killed) await swarmStartPeer(swarmDir, v)
+      await Promise.all(killed.map(async v => swarmStartPeer(swarmDir, v)))
     }
   })
 
