@@ -578,7 +578,34 @@ export function renderLab (r: LabBenchResult): string[] {
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
       ...r.churn.map(c => `| ${Math.round(c.ratePerMinute * 100)}% | ${c.kills} | ${c.completed} of ${c.fetches} | ${c.exact} | ${c.secondsP50 ?? '-'} | ${c.secondsMax ?? '-'} | ${c.errors.join('; ') || '-'} | ${c.onTrueKAtEnd} of ${c.blocks} | ${c.repairSeconds != null ? `${c.repairSeconds} s, ${c.repairPasses} pass(es)` : `not reached in ${CHURN_REPAIR_TIMEOUT_MS / 1000} s`} |`))
   }
+  lines.push('', ...closingNote(r))
   return lines
+}
+
+/** How each figure compares with its goal, in words, from the figures of this run. */
+function closingNote (r: LabBenchResult): string[] {
+  const fetches = [...r.aggregation, r.bigFile]
+  const missed = fetches.filter(f => f.mibs < 0.85 * f.idealMiBs)
+  const saturated = (f: LabFetch): boolean => f.machineBusy != null && f.machineBusy >= 0.95
+  const aboveCeiling = missed.filter(f => 0.85 * f.idealMiBs >= r.uncapped.mibs)
+  const out = [`**Against the goals.** Aggregation: ${fetches.length - missed.length} of ${fetches.length} fetches reach 0.85 of their holders' uplinks.`]
+  if (missed.length > 0) {
+    out.push(`The ${missed.map(f => `${f.holders}-holder${f === r.bigFile ? ` (${f.fileMiB} MiB)` : ''}`).join(', ')} fetch${missed.length > 1 ? 'es' : ''} fall short; ${missed.filter(saturated).length} of them ran with the machine saturated (busy >= 0.95 of its cores, the lab's daemons getting ${missed.map(f => f.daemonsCpuCores).join(', ')} cores of them)${aboveCeiling.length > 0 ? `, and for ${aboveCeiling.length} of them 0.85 of the ideal is at or above what the same daemons moved with no cap at all in this run (${r.uncapped.mibs} MiB/s), so for those the limit is this machine's CPU, not the links or the scheduler` : ''}.`)
+  }
+  const s = r.slow
+  out.push(`One slow holder among 4: ${ratio(s.fetch.mibs, s.othersMiBs)} of the other three's sum (goal 0.85). Distance: ${ratio(r.distance.with.mibs, r.distance.without.mibs)} of the no-delay rate with ${r.latencyMs} ms one-way (goal 0.85).`)
+  const h = r.heal
+  out.push(h.seconds != null
+    ? `Heal: every block on its true ${h.k} closest ${h.seconds} s after the heal, in ${h.passes} repair pass(es) (goal: all of them).`
+    : `Heal: ${h.onTrueClosestAtEnd} of ${h.blocks} blocks on their true ${h.k} closest after ${HEAL_TIMEOUT_MS / 1000} s (goal: all of them).`)
+  const v = r.survive
+  out.push(`Kills and a cut: ${v.seconds != null ? `the fetch completed, ${v.exact ? 'every byte exact' : 'WITH WRONG BYTES'}` : 'the fetch failed'} (goal: complete and exact).`)
+  if (r.churn.length > 0) {
+    const allExact = r.churn.every(c => c.completed === c.fetches && c.exact === c.fetches)
+    const allBack = r.churn.every(c => c.repairSeconds != null)
+    out.push(`Churn: ${allExact ? 'every fetch at every rate completed with exact bytes' : `${r.churn.map(c => `${c.exact} of ${c.fetches} exact at ${Math.round(c.ratePerMinute * 100)}%`).join(', ')}`}, and ${allBack ? `every file was back on its true k after ${Math.max(...r.churn.map(c => c.repairPasses))} repair pass(es) at most` : 'some blocks were not back on their true k'} (goal: both).`)
+  }
+  return [out.join(' ')]
 }
 
 /** docs/plots/lab-aggregation.svg: fetch MiB/s by holders against the sum of their uplinks. */
