@@ -11,7 +11,7 @@
  *   SHOAL_BENCH_LAB_LOOKUPS=40        DHT lookups per figure
  *   SHOAL_BENCH_LAB_DHT_PEERS=100     a second lab for lookups only (its default host layout); empty: skip
  *   SHOAL_BENCH_LAB_CHURN=0,0.1,0.3   churn rates (fraction of the peers per minute); empty: skip
- *   SHOAL_BENCH_LAB_CHURN_SECONDS=40  how long each churn rate runs
+ *   SHOAL_BENCH_LAB_CHURN_SECONDS=60  how long each churn rate runs
  *
  * Every goal is a ratio to something measured or configured in the same run:
  * the holders' configured uplinks, the same fetch without delay, the other
@@ -31,6 +31,7 @@ import type { FetchResult } from '../src/exchange/fetcher.ts'
 import { closestByXor } from '../src/routing/kademlia/kad-distance.ts'
 import { swarmChurn, type ChurnEvent } from '../src/swarm/lab/churn.ts'
 import { swarmHeal, swarmLink, swarmPartition } from '../src/swarm/lab/lab-swarm.ts'
+import { swarmKillPeer, swarmStartPeer } from '../src/swarm/peer-restart.ts'
 import { swarmDown, swarmUp, type SwarmUpResult } from '../src/swarm/process-swarm.ts'
 import { round } from './stats.ts'
 import { svgPlot } from './svg-plot.ts'
@@ -48,7 +49,7 @@ const RUNS = Number(env('SHOAL_BENCH_LAB_RUNS', '3'))
 const LOOKUPS = Number(env('SHOAL_BENCH_LAB_LOOKUPS', '40'))
 const DHT_PEERS = env('SHOAL_BENCH_LAB_DHT_PEERS', '100').split(',').filter(s => s.trim() !== '').map(Number)
 const CHURN_RATES = env('SHOAL_BENCH_LAB_CHURN', '0,0.1,0.3').split(',').filter(s => s.trim() !== '').map(Number)
-const CHURN_SECONDS = Number(env('SHOAL_BENCH_LAB_CHURN_SECONDS', '40'))
+const CHURN_SECONDS = Number(env('SHOAL_BENCH_LAB_CHURN_SECONDS', '60'))
 const HOLDER_COUNTS = [1, 2, 4, 8]
 const BIG_FILE_FACTOR = 4
 /** Holders are peers 1..8, the fetcher peer 0. */
@@ -59,6 +60,13 @@ const HEAL_TIMEOUT_MS = 180_000
 const HEAL_SHARE_WAIT_MS = 45_000
 const CHURN_FILE_MIB = 16
 const CHURN_UPLINK = 2 * MiB
+/** Fetchers of the churn runs (never killed), each fetching its own file again and again. */
+const CHURN_FETCHERS = [0, 1, 2]
+const CHURN_REPAIR_TIMEOUT_MS = 180_000
+/** The fetch through kills and a cut: its file, the fetcher's downlink, how long the cut lasts. */
+const SURVIVE_FILE_MIB = 16
+const SURVIVE_DOWNLINK = MiB
+const SURVIVE_CUT_MS = 10_000
 const RAW_PORT = 5001
 
 export interface LabFetch {
@@ -76,6 +84,12 @@ export interface LabFetch {
   holderMiBs: Record<string, number>
   /** The fetcher's CPU time over the fetch's wall time (its `timings.cpuMs`; 1 = one core busy throughout). */
   fetcherCpuShare: number | null
+  /** CPU time of every lab daemon (fetcher and holders) over the fetch's wall time, in cores. */
+  daemonsCpuCores: number | null
+  /** The holders' share of that. */
+  holdersCpuCores: number | null
+  /** How busy the whole machine was during the fetch (every process, other users' too), of all its cores (1: saturated). */
+  machineBusy: number | null
   fileMiB: number
   sameSize: boolean
   /** Transfer MiB/s of every run (this row is the median one). */
@@ -101,7 +115,9 @@ export interface LabBenchResult {
   distance: { without: LabFetch, with: LabFetch }
   lookups: Array<{ latencyMs: number, peers: number, hosts?: number, lookups: number, msP50: number, msP95: number, hopsP50: number, hopsP95: number, hopsMax: number }>
   heal: { groups: string, sharer: number, blocks: number, k: number, shareSecondsInPartition: number | null, shareSeconds: number | null, shareWaitSeconds: number, onTrueClosestAtHeal: number, statSecondsAtHeal: number, seconds: number | null, passes: number, onTrueClosestAtEnd: number, repairPushed: number }
-  churn: Array<{ ratePerMinute: number, seconds: number, kills: number, starts: number, fetches: number, completed: number, secondsP50: number | null, secondsMax: number | null, errors: string[] }>
+  /** A fetch through two holder kills and a partition that cuts the fetcher off. */
+  survive: { fileMiB: number, downlinkMiBs: number, killed: number[], cutSeconds: number, bytesAtCut: number, bytesAtHeal: number, seconds: number | null, afterHealSeconds: number | null, exact: boolean, error: string | null }
+  churn: Array<{ ratePerMinute: number, seconds: number, kills: number, starts: number, fetches: number, completed: number, exact: number, secondsP50: number | null, secondsMax: number | null, errors: string[], repairSeconds: number | null, repairPasses: number, onTrueKAtEnd: number, blocks: number }>
 }
 
 export async function benchLab (log: (s: string) => void): Promise<LabBenchResult> {
@@ -134,15 +150,17 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
       await fs.rm(file)
       const runs: LabFetch[] = []
       for (let run = 0; run < runCount; run++) {
+        const cpu = await cpuSample(swarm.peers.map(p => p.pid))
         const result = await clients[FETCHER].fetch(cid, { path: path.join(dir, 'out.bin'), force: true, timeoutSeconds: 120 })
+        const used = cpuUsed(cpu, await cpuSample(swarm.peers.map(p => p.pid)), holders)
         await fs.rm(path.join(dir, 'out.bin'), { force: true })
         // the fetcher is no holder (replicas 0 elsewhere): dropping the file makes the next run fetch it all again
         await clients[FETCHER].remove(cid)
         await clients[FETCHER].gc()
-        runs.push(summarize(result, holders.length, idealMiBs, byId, mib))
+        runs.push({ ...summarize(result, holders.length, idealMiBs, byId, mib), ...used })
       }
       const f = { ...[...runs].sort((a, b) => a.mibs - b.mibs)[Math.floor(runs.length / 2)], runs: runs.map(x => x.mibs) }
-      log(`  ${label}: ${f.mibs} MiB/s over the transfer (runs ${f.runs.join(', ')}; ideal ${f.idealMiBs}), whole fetch ${f.wholeMiBs} MiB/s, fetcher CPU ${f.fetcherCpuShare}, sent ${JSON.stringify(f.sentMiB)} MiB at ${JSON.stringify(f.holderMiBs)} MiB/s${f.sameSize ? '' : ', WRONG SIZE'}`)
+      log(`  ${label}: ${f.mibs} MiB/s over the transfer (runs ${f.runs.join(', ')}; ideal ${f.idealMiBs}), whole fetch ${f.wholeMiBs} MiB/s, fetcher CPU ${f.fetcherCpuShare}, daemons ${f.daemonsCpuCores} cores (holders ${f.holdersCpuCores}), machine busy ${f.machineBusy}, sent ${JSON.stringify(f.sentMiB)} MiB at ${JSON.stringify(f.holderMiBs)} MiB/s${f.sameSize ? '' : ', WRONG SIZE'}`)
       return f
     }
     const holderList = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1)
@@ -179,11 +197,10 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
     await sleep(1000)
 
     const heal = await healRun(swarm, swarmDir, clients, newFile, log)
+    await swarmLink(swarmDir, 'all', { uplink: CHURN_UPLINK })
+    const survive = await surviveRun(swarm, swarmDir, clients, log)
     const churn: LabBenchResult['churn'] = []
-    if (CHURN_RATES.length > 0) {
-      await swarmLink(swarmDir, 'all', { uplink: CHURN_UPLINK })
-      for (const rate of CHURN_RATES) churn.push(await churnRun(swarm, swarmDir, rate, newFile, log))
-    }
+    for (const rate of CHURN_RATES) churn.push(await churnRun(swarm, swarmDir, clients, rate, log))
 
     await swarmDown(swarmDir)
     down = true
@@ -205,6 +222,7 @@ export async function benchLab (log: (s: string) => void): Promise<LabBenchResul
       distance: { without, with: withDelay },
       lookups,
       heal,
+      survive,
       churn
     }
   } finally {
@@ -228,6 +246,9 @@ function summarize (result: FetchResult, holders: number, idealMiBs: number, byI
     sentMiB,
     holderMiBs,
     fetcherCpuShare: result.timings.cpuMs != null ? round(result.timings.cpuMs / (result.seconds * 1000), 2) : null,
+    daemonsCpuCores: null,
+    holdersCpuCores: null,
+    machineBusy: null,
     runs: [],
     fileMiB: mib,
     sameSize: result.size === mib * MiB
@@ -339,39 +360,152 @@ async function healRun (swarm: SwarmUpResult, swarmDir: string, clients: ApiClie
   return { groups, sharer, blocks: atHeal.blocks, k, shareSecondsInPartition: shareReturned, shareSeconds, shareWaitSeconds: HEAL_SHARE_WAIT_MS / 1000, onTrueClosestAtHeal: atHeal.ok, statSecondsAtHeal: statSeconds, seconds, passes, onTrueClosestAtEnd: state.ok, repairPushed: pushed }
 }
 
-/** Fetches of one file, again and again (removed in between), while peers churn at this rate. */
-async function churnRun (swarm: SwarmUpResult, swarmDir: string, rate: number, newFile: (mib: number) => Promise<string>, log: (s: string) => void): Promise<LabBenchResult['churn'][number]> {
-  const sharer = swarm.peers.length - 1
-  const file = await newFile(CHURN_FILE_MIB)
-  const sharerClient = await ApiClient.fromRepo(swarm.peers[sharer].repo)
-  const { cid } = await sharerClient.share({ path: file })
-  await fs.rm(file)
-  const fetcher = await ApiClient.fromRepo(swarm.peers[FETCHER].repo)
+/** A file on `k` closest: `stat` through `via`, every block checked against its true k closest of the whole swarm (XOR over every ID). */
+async function onTrueClosest (swarm: SwarmUpResult, client: ApiClient, cid: string, k: number): Promise<{ ok: number, blocks: number }> {
+  const ids = swarm.peers.map(p => peerIdFromString(p.peerId))
+  const stat = await client.stat(cid, k, { timeoutMs: 60_000 })
+  let ok = 0
+  for (const b of stat.blocks) {
+    const truth = closestByXor(CID.parse(b.cid).multihash.bytes, ids, k).map(String)
+    if (truth.every(id => b.holders.includes(id))) ok++
+  }
+  return { ok, blocks: stat.blocks.length }
+}
+
+/** A new random file of `mib` MiB shared by `client` with the swarm's k; its CID and bytes. */
+async function shareNew (client: ApiClient, mib: number): Promise<{ cid: string, data: Buffer }> {
+  const data = randomBytes(mib * MiB)
+  const file = path.join(os.tmpdir(), `shoal-lab-${process.pid}-${randomBytes(4).toString('hex')}.bin`)
+  await fs.writeFile(file, data)
+  try {
+    const { cid } = await client.share({ path: file })
+    return { cid, data }
+  } finally {
+    await fs.rm(file, { force: true })
+  }
+}
+
+/** Fetches `cid` through `client` to a scratch file; whether its bytes are exactly `data`. */
+async function fetchExact (client: ApiClient, cid: string, data: Buffer, timeoutSeconds: number, onProgress?: (bytes: number) => void): Promise<boolean> {
+  const out = path.join(os.tmpdir(), `shoal-lab-out-${process.pid}-${randomBytes(4).toString('hex')}.bin`)
+  try {
+    await client.fetch(cid, { path: out, force: true, timeoutSeconds, onProgress: onProgress == null ? undefined : p => { onProgress(p.bytes) } })
+    return (await fs.readFile(out)).equals(data)
+  } finally {
+    await fs.rm(out, { force: true })
+  }
+}
+
+/**
+ * A fetch through faults: the fetcher's downlink capped so it lasts, two of
+ * the file's replica holders SIGKILLed once bytes flow, then the fetcher cut
+ * off from every other peer for SURVIVE_CUT_MS, then the heal.
+ */
+async function surviveRun (swarm: SwarmUpResult, swarmDir: string, clients: ApiClient[], log: (s: string) => void): Promise<LabBenchResult['survive']> {
+  const sharer = swarm.peers.length - 2
+  const k = swarm.replicas
+  const { cid, data } = await shareNew(clients[sharer], SURVIVE_FILE_MIB)
+  // the two replica holders with the most of its blocks (the sharer, which holds them all, stays)
+  const stat = await clients[sharer].stat(cid, k, { timeoutMs: 60_000 })
+  const counts = new Map<string, number>()
+  for (const b of stat.blocks) for (const h of b.holders) counts.set(h, (counts.get(h) ?? 0) + 1)
+  const victims = [...counts].sort((a, b) => b[1] - a[1]).map(([id]) => swarm.peers.findIndex(p => p.peerId === id))
+    .filter(i => i !== sharer && i !== FETCHER).slice(0, 2)
+  await swarmLink(swarmDir, FETCHER, { downlink: SURVIVE_DOWNLINK })
+  const killed: number[] = []
+  let bytes = 0
+  let bytesAtCut = 0
+  let bytesAtHeal = 0
+  let healedAt = 0
+  const t0 = performance.now()
+  let done: number | null = null
+  const fetching = fetchExact(clients[FETCHER], cid, data, 300, b => { bytes = b }).then(exact => { done = performance.now(); return exact })
+  fetching.catch(() => {})
+  let exact = false
+  let error: string | null = null
+  try {
+    await waitUntil(() => bytes > 0, 60_000)
+    for (const v of victims) { await swarmKillPeer(swarmDir, v); killed.push(v) }
+    bytesAtCut = bytes
+    await swarmPartition(swarmDir, String(FETCHER))
+    await sleep(SURVIVE_CUT_MS)
+    bytesAtHeal = bytes
+    await swarmHeal(swarmDir)
+    healedAt = performance.now()
+    exact = await fetching
+  } catch (err) {
+    error = (err as Error).message
+  } finally {
+    await swarmHeal(swarmDir).catch(() => {})
+    await swarmLink(swarmDir, FETCHER, { downlink: FETCHER_DOWNLINK })
+    for (const v of killed) await swarmStartPeer(swarmDir, v).catch((err: Error) => { log(`  restarting peer ${v}: ${err.message}`) })
+    await clients[FETCHER].remove(cid).catch(() => {})
+    await clients[FETCHER].gc().catch(() => {})
+  }
+  const row = {
+    fileMiB: SURVIVE_FILE_MIB,
+    downlinkMiBs: SURVIVE_DOWNLINK / MiB,
+    killed,
+    cutSeconds: SURVIVE_CUT_MS / 1000,
+    bytesAtCut,
+    bytesAtHeal,
+    seconds: done != null ? round((done - t0) / 1000, 1) : null,
+    afterHealSeconds: done != null && healedAt > 0 ? round((done - healedAt) / 1000, 1) : null,
+    exact,
+    error
+  }
+  log(`  kills + cut: peers ${killed.join(', ')} killed at ${round(bytesAtCut / MiB, 1)} MiB, ${round(bytesAtHeal / MiB, 1)} MiB at the heal; ${row.seconds != null ? `done in ${row.seconds} s (${row.afterHealSeconds} s after the heal), ${exact ? 'exact' : 'WRONG BYTES'}` : `failed: ${error}`}`)
+  return row
+}
+
+/**
+ * Churn at `rate`: CHURN_FETCHERS (never killed) each fetch a file of their
+ * own, placed with the swarm's k, again and again (removed in between, every
+ * output compared byte for byte) while peers are killed and restarted; then
+ * every peer runs repair passes until every block of the three files is on
+ * its true k closest.
+ */
+async function churnRun (swarm: SwarmUpResult, swarmDir: string, clients: ApiClient[], rate: number, log: (s: string) => void): Promise<LabBenchResult['churn'][number]> {
+  const k = swarm.replicas
+  const sharers = CHURN_FETCHERS.map((_, i) => swarm.peers.length - 1 - i)
+  const files = await Promise.all(sharers.map(async s => ({ via: s, ...await shareNew(clients[s], CHURN_FILE_MIB) })))
   const events: ChurnEvent[] = []
   const churn = rate > 0
-    ? swarmChurn({ dir: swarmDir, ratePerMinute: rate, forSeconds: CHURN_SECONDS, seed: 7, spare: [FETCHER], onEvent: e => { events.push(e) } })
+    ? swarmChurn({ dir: swarmDir, ratePerMinute: rate, forSeconds: CHURN_SECONDS, seed: 7, spare: CHURN_FETCHERS, onEvent: e => { events.push(e) } })
     : sleep(CHURN_SECONDS * 1000).then(() => undefined)
   let churning = true
   void churn.finally(() => { churning = false })
   const times: number[] = []
   const errors: string[] = []
   let fetches = 0
-  while (churning) {
-    fetches++
-    const t0 = performance.now()
-    try {
-      const out = path.join(os.tmpdir(), `shoal-lab-churn-${process.pid}.bin`)
-      const r = await fetcher.fetch(cid, { path: out, force: true, timeoutSeconds: 60 })
-      await fs.rm(out, { force: true })
-      if (r.size !== CHURN_FILE_MIB * MiB) throw new Error(`fetched ${r.size} bytes`)
-      times.push((performance.now() - t0) / 1000)
-    } catch (err) {
-      errors.push((err as Error).message)
+  let exact = 0
+  await Promise.all(CHURN_FETCHERS.map(async (f, i) => {
+    while (churning) {
+      fetches++
+      const t0 = performance.now()
+      try {
+        if (await fetchExact(clients[f], files[i].cid, files[i].data, 120)) exact++
+        times.push((performance.now() - t0) / 1000)
+      } catch (err) {
+        errors.push((err as Error).message)
+      }
+      await clients[f].remove(files[i].cid).catch(() => {})
+      await clients[f].gc().catch(() => {})
     }
-    await fetcher.remove(cid).catch(() => {})
-    await fetcher.gc().catch(() => {})
-  }
+  }))
   const result = await churn
+  // after the churn: repair passes on every peer, all at once, until every block is on its true k
+  const t0 = performance.now()
+  let passes = 0
+  let state = { ok: 0, blocks: 0 }
+  let repairSeconds: number | null = null
+  while (performance.now() - t0 < CHURN_REPAIR_TIMEOUT_MS) {
+    passes++
+    await Promise.allSettled(clients.map(async c => c.repair({ timeoutMs: 120_000 })))
+    const each = await Promise.all(files.map(async f => onTrueClosest(swarm, clients[f.via], f.cid, k).catch(() => ({ ok: 0, blocks: 0 }))))
+    state = { ok: each.reduce((n, e) => n + e.ok, 0), blocks: each.reduce((n, e) => n + e.blocks, 0) }
+    if (state.blocks > 0 && state.ok === state.blocks) { repairSeconds = round((performance.now() - t0) / 1000, 1); break }
+  }
   const row = {
     ratePerMinute: rate,
     seconds: CHURN_SECONDS,
@@ -379,11 +513,16 @@ async function churnRun (swarm: SwarmUpResult, swarmDir: string, rate: number, n
     starts: result?.starts ?? 0,
     fetches,
     completed: times.length,
+    exact,
     secondsP50: times.length > 0 ? round(quantile(times, 0.5), 1) : null,
     secondsMax: times.length > 0 ? round(Math.max(...times), 1) : null,
-    errors: [...new Set(errors)].slice(0, 3)
+    errors: [...new Set(errors)].slice(0, 3),
+    repairSeconds,
+    repairPasses: passes,
+    onTrueKAtEnd: state.ok,
+    blocks: state.blocks
   }
-  log(`  churn ${rate * 100}%/min: ${row.kills} kills, ${row.completed} of ${row.fetches} fetches completed, p50 ${row.secondsP50} s, max ${row.secondsMax} s${errors.length > 0 ? `; ${errors[0]}` : ''}`)
+  log(`  churn ${rate * 100}%/min: ${row.kills} kills, ${row.completed} of ${row.fetches} fetches completed (${row.exact} exact), p50 ${row.secondsP50} s, max ${row.secondsMax} s${errors.length > 0 ? `; ${errors[0]}` : ''}; then ${state.ok} of ${state.blocks} blocks on their true ${k} after ${passes} repair pass(es)${repairSeconds != null ? ` in ${repairSeconds} s` : ''}`)
   return row
 }
 
@@ -415,6 +554,12 @@ export function renderLab (r: LabBenchResult): string[] {
   const h = r.heal
   lines.push(`| heal (${h.groups}, k = ${h.k}) | ${h.seconds != null ? `${h.seconds} s, ${h.passes} repair pass(es)` : `not reached in ${HEAL_TIMEOUT_MS / 1000} s (${h.onTrueClosestAtEnd} of ${h.blocks} blocks)`} | every block on its true ${h.k} closest | ${h.onTrueClosestAtEnd} / ${h.blocks} blocks | ${verdict(h.seconds != null)} |`)
   lines.push('',
+    'CPU during the aggregation fetches (the median run of each; from /proc: the lab daemons\' CPU time over the fetch\'s wall time, in cores, and how busy the whole machine was, every process of every user, of its cores):',
+    '',
+    '| holders | MiB/s | of the ideal | fetcher CPU (cores) | holders\' CPU (cores) | all lab daemons (cores) | machine busy |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...[...r.aggregation, r.bigFile].map(f => `| ${f.holders}${f === r.bigFile ? ` (${f.fileMiB} MiB)` : ''} | ${f.mibs} | ${ratio(f.mibs, f.idealMiBs)} | ${f.fetcherCpuShare ?? '-'} | ${f.holdersCpuCores ?? '-'} | ${f.daemonsCpuCores ?? '-'} | ${f.machineBusy ?? '-'} |`))
+  lines.push('',
     `DHT lookups (\`GET /api/v1/dht/closest-peers\`, ${r.lookups[0]?.lookups} random keys from every peer in turn):`,
     '',
     '| peers | hosts | one-way delay | p50 ms | p95 ms | hops p50 | hops p95 | hops max |',
@@ -422,15 +567,45 @@ export function renderLab (r: LabBenchResult): string[] {
     ...r.lookups.map(l => `| ${l.peers} | ${l.hosts ?? l.peers} | ${l.latencyMs} ms | ${l.msP50} | ${l.msP95} | ${l.hopsP50} | ${l.hopsP95} | ${l.hopsMax} |`),
     '',
     `Heal: the file (${h.blocks} blocks) is shared by peer ${h.sharer} while the lab is cut into ${h.groups}; ${h.shareSecondsInPartition != null ? `the share returned in ${h.shareSecondsInPartition} s inside the partition` : `the share had not returned after ${h.shareWaitSeconds} s inside the partition (its placement waits on peers across the cut): the request was cut off then (its import was done, the file pinned), and the heal came right after`}. At the heal ${h.onTrueClosestAtHeal} of its blocks are on their true ${h.k} closest of the whole swarm (XOR over all ${r.peers} IDs; the sharer's \`stat\` took ${h.statSecondsAtHeal} s). Then every peer runs a repair pass, all at once, and the sharer's \`stat\` is checked, until every block is; the repair passes pushed ${h.repairPushed} copies${h.repairPushed === 0 ? ' (so the blocks reached their true closest through the share\'s own placement, which the daemon carries on once the cut is healed)' : ''}.`)
+  const v = r.survive
+  lines.push('',
+    `Kills and a cut: every uplink at ${CHURN_UPLINK / MiB} MiB/s, the fetcher's downlink at ${v.downlinkMiBs} MiB/s, a ${v.fileMiB} MiB file placed with k = ${h.k}. Once its bytes flow, two of its replica holders (peers ${v.killed.join(' and ')}) are SIGKILLed, then the fetcher is cut off from every other peer for ${v.cutSeconds} s, then the cut heals: ${v.seconds != null ? `the fetch completed in **${v.seconds} s**, ${v.afterHealSeconds} s after the heal, ${v.exact ? '**every byte exact**' : '**with wrong bytes**'}` : `**the fetch failed**: ${v.error ?? ''}`} (${round(v.bytesAtCut / MiB, 1)} MiB had arrived at the kills, ${round(v.bytesAtHeal / MiB, 1)} MiB at the heal).`)
   if (r.churn.length > 0) {
     lines.push('',
-      `Churn: every uplink at ${CHURN_UPLINK / MiB} MiB/s, a ${CHURN_FILE_MIB} MiB file placed with k = ${h.k}, fetched again and again (removed in between) by a peer never killed, for ${r.churn[0].seconds} s at each rate; a killed peer restarts 5 s later.`,
+      `Churn: every uplink at ${CHURN_UPLINK / MiB} MiB/s; three peers never killed each fetch a ${CHURN_FILE_MIB} MiB file of their own, placed with k = ${h.k}, again and again (removed in between, every output compared byte for byte with the file) for ${r.churn[0].seconds} s at each rate, while the other peers are killed (SIGKILL) and restarted 5 s later on their repos; when the churn ends every peer runs repair passes, all at once, until every block of the three files is on its true ${h.k} closest of the whole swarm.`,
       '',
-      '| churn per minute | kills | fetches completed | p50 s | max s | errors |',
-      '| --- | --- | --- | --- | --- | --- |',
-      ...r.churn.map(c => `| ${Math.round(c.ratePerMinute * 100)}% | ${c.kills} | ${c.completed} of ${c.fetches} | ${c.secondsP50 ?? '-'} | ${c.secondsMax ?? '-'} | ${c.errors.join('; ') || '-'} |`))
+      '| churn per minute | kills | fetches completed | exact | p50 s | max s | errors | after the churn: blocks on their true k | repair |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...r.churn.map(c => `| ${Math.round(c.ratePerMinute * 100)}% | ${c.kills} | ${c.completed} of ${c.fetches} | ${c.exact} | ${c.secondsP50 ?? '-'} | ${c.secondsMax ?? '-'} | ${c.errors.join('; ') || '-'} | ${c.onTrueKAtEnd} of ${c.blocks} | ${c.repairSeconds != null ? `${c.repairSeconds} s, ${c.repairPasses} pass(es)` : `not reached in ${CHURN_REPAIR_TIMEOUT_MS / 1000} s`} |`))
   }
+  lines.push('', ...closingNote(r))
   return lines
+}
+
+/** How each figure compares with its goal, in words, from the figures of this run. */
+function closingNote (r: LabBenchResult): string[] {
+  const fetches = [...r.aggregation, r.bigFile]
+  const missed = fetches.filter(f => f.mibs < 0.85 * f.idealMiBs)
+  const saturated = (f: LabFetch): boolean => f.machineBusy != null && f.machineBusy >= 0.95
+  const aboveCeiling = missed.filter(f => 0.85 * f.idealMiBs >= r.uncapped.mibs)
+  const out = [`**Against the goals.** Aggregation: ${fetches.length - missed.length} of ${fetches.length} fetches reach 0.85 of their holders' uplinks.`]
+  if (missed.length > 0) {
+    out.push(`The ${missed.map(f => `${f.holders}-holder${f === r.bigFile ? ` (${f.fileMiB} MiB)` : ''}`).join(', ')} fetch${missed.length > 1 ? 'es' : ''} fall short; ${missed.filter(saturated).length} of them ran with the machine saturated (busy >= 0.95 of its cores, the lab's daemons getting ${missed.map(f => f.daemonsCpuCores).join(', ')} cores of them)${aboveCeiling.length > 0 ? `, and for ${aboveCeiling.length} of them 0.85 of the ideal is at or above what the same daemons moved with no cap at all in this run (${r.uncapped.mibs} MiB/s), so for those the limit is this machine's CPU, not the links or the scheduler` : ''}.`)
+  }
+  const s = r.slow
+  out.push(`One slow holder among 4: ${ratio(s.fetch.mibs, s.othersMiBs)} of the other three's sum (goal 0.85). Distance: ${ratio(r.distance.with.mibs, r.distance.without.mibs)} of the no-delay rate with ${r.latencyMs} ms one-way (goal 0.85).`)
+  const h = r.heal
+  out.push(h.seconds != null
+    ? `Heal: every block on its true ${h.k} closest ${h.seconds} s after the heal, in ${h.passes} repair pass(es) (goal: all of them).`
+    : `Heal: ${h.onTrueClosestAtEnd} of ${h.blocks} blocks on their true ${h.k} closest after ${HEAL_TIMEOUT_MS / 1000} s (goal: all of them).`)
+  const v = r.survive
+  out.push(`Kills and a cut: ${v.seconds != null ? `the fetch completed, ${v.exact ? 'every byte exact' : 'WITH WRONG BYTES'}` : 'the fetch failed'} (goal: complete and exact).`)
+  if (r.churn.length > 0) {
+    const allExact = r.churn.every(c => c.completed === c.fetches && c.exact === c.fetches)
+    const allBack = r.churn.every(c => c.repairSeconds != null)
+    out.push(`Churn: ${allExact ? 'every fetch at every rate completed with exact bytes' : `${r.churn.map(c => `${c.exact} of ${c.fetches} exact at ${Math.round(c.ratePerMinute * 100)}%`).join(', ')}`}, and ${allBack ? `every file was back on its true k after ${Math.max(...r.churn.map(c => c.repairPasses))} repair pass(es) at most` : 'some blocks were not back on their true k'} (goal: both).`)
+  }
+  return [out.join(' ')]
 }
 
 /** docs/plots/lab-aggregation.svg: fetch MiB/s by holders against the sum of their uplinks. */
@@ -448,6 +623,45 @@ export function plotLabAggregation (r: LabBenchResult): string {
     ]
   })
 }
+
+interface CpuSample {
+  at: number
+  /** Clock ticks of CPU time by pid (user + system; a process gone counts 0). */
+  ticks: Map<number, number>
+  /** The machine's busy and total ticks, every core. */
+  busy: number
+  total: number
+}
+
+/** CPU time so far of these processes, and of the whole machine (/proc). */
+async function cpuSample (pids: number[]): Promise<CpuSample> {
+  const ticks = new Map<number, number>()
+  for (const pid of pids) {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    // fields after the command's closing parenthesis: utime and stime are the 12th and 13th
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks.set(pid, stat === '' ? 0 : Number(fields[11]) + Number(fields[12]))
+  }
+  const cpu = (await fs.readFile('/proc/stat', 'utf8')).split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0)
+  // idle and iowait are not busy
+  return { at: performance.now(), ticks, busy: total - cpu[3] - cpu[4], total }
+}
+
+/** CPU between two samples: the lab daemons' and the holders' in cores, the machine's busy share. */
+function cpuUsed (a: CpuSample, b: CpuSample, holders: number[]): Pick<LabFetch, 'daemonsCpuCores' | 'holdersCpuCores' | 'machineBusy'> {
+  const seconds = (b.at - a.at) / 1000
+  const pids = [...b.ticks.keys()]
+  const cores = (of: number[]): number => round(of.reduce((n, pid) => n + (b.ticks.get(pid)! - (a.ticks.get(pid) ?? 0)), 0) / CLOCK_TICKS / seconds, 2)
+  return {
+    daemonsCpuCores: cores(pids),
+    holdersCpuCores: cores(holders.map(h => pids[h])),
+    machineBusy: round((b.busy - a.busy) / (b.total - a.total), 2)
+  }
+}
+
+/** USER_HZ: /proc counts CPU time in these per second (100 on Linux). */
+const CLOCK_TICKS = 100
 
 function quantile (values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b)

@@ -17,7 +17,7 @@ import { FsBlockstore, type BlockstoreUsage } from '../store/blockstore.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { placementMetrics } from '../placement/metrics.ts'
 import { Placement } from '../placement/placement.ts'
-import { Repairer, type RepairReport } from '../placement/repairer.ts'
+import { REFETCH_TIMEOUT_MS, Repairer, type RepairReport } from '../placement/repairer.ts'
 import { Fetcher } from '../exchange/index.ts'
 import { UploadLimiter } from '../exchange/upload-limiter.ts'
 import { MAX_INBOUND_XFER_STREAMS, XferServer } from '../exchange/xfer-server.ts'
@@ -228,9 +228,18 @@ export class ShoalPeer {
       }
       this.placementService = new Placement({ node, overlay, content: this.contentStore, logger: this.logger }, { metrics, replicas: config.replicas })
       await this.placementService.start()
-      this.repairer = new Repairer({ node, overlay, placement: this.placementService, content: this.contentStore, logger: this.logger }, {
+      this.repairer = new Repairer({
+        node,
+        overlay,
+        placement: this.placementService,
+        content: this.contentStore,
+        logger: this.logger,
+        // incomplete DAGs held here are fetched again (the fetcher starts after the repairer, before any pass)
+        refetch: async (root, signal) => this.fetcher.fetch(root, { signal, timeoutMs: REFETCH_TIMEOUT_MS })
+      }, {
         intervalMs: config.repair.intervalSeconds * 1000,
         maxPushesPerRun: config.repair.maxPushesPerRun,
+        replicas: config.replicas,
         // where private addresses are in use (one machine, a LAN), an address says nothing about who runs a peer
         oneProofPerAddress: !privateAddressesAllowed(config.connections.privateAddresses, listen, config.announce),
         metrics

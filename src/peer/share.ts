@@ -60,6 +60,7 @@ export async function share (components: ShareComponents, source: ShareSource, o
   const importOptions = {
     chunkSize: options.chunkSize,
     name: options.name,
+    replicas: options.replicas,
     signal,
     onProgress: onProgress == null ? undefined : (bytes: number) => { onProgress({ name: 'share:imported', bytes }) }
   }

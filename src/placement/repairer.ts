@@ -1,5 +1,7 @@
 /**
- * Repair, run by every peer on the replicas it holds for others: every
+ * Repair, run by every peer on what it holds (repair-targets.ts: the
+ * replicas it keeps for others, every block of the files it shared, and the
+ * blocks of files it fetched that it is itself responsible for): every
  * interval (jittered ±25% so peers do not run in step) it finds each
  * replica's k responsible peers again (the overlay's planner, a few lookups
  * for all of them), asks those peers which blocks they hold, and pushes a
@@ -12,14 +14,22 @@
  * otherwise make every honest holder let go). With `oneProofPerAddress`,
  * proofs from peers behind one IP address count once. A pass pushes at
  * most maxPushesPerRun copies; the rest wait for the next pass.
+ *
+ * A pass begins with the DAGs held here that were found incomplete (gc or
+ * verify recorded them as needing repair: a node or leaf missing or
+ * rotten): each is fetched again (`refetch`, the peer's fetcher), which
+ * brings the missing blocks from their holders and clears the record; one
+ * that cannot be fetched now stays recorded for the next pass.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
+import { DEFAULT_REPLICAS } from '../constants.ts'
 import type { ComponentLogger, Libp2p, Logger } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import type { Overlay } from '../routing/index.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import type { PlacementMetrics } from './metrics.ts'
 import type { Placement } from './placement.ts'
+import { repairTargets } from './repair-targets.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 
 export interface RepairerComponents {
@@ -28,11 +38,22 @@ export interface RepairerComponents {
   placement: Pick<Placement, 'whoHas' | 'proveHolders'>
   content: ContentStore
   logger: ComponentLogger
+  /**
+   * Fetches a DAG's missing blocks from the network (the peer's fetcher,
+   * failing after REFETCH_TIMEOUT_MS without a block); without it,
+   * incomplete DAGs wait for a user's fetch.
+   */
+  refetch?: (root: CID, signal: AbortSignal) => Promise<unknown>
 }
+
+/** How long a refetch of an incomplete DAG may go without a block before the pass moves on. */
+export const REFETCH_TIMEOUT_MS = 60_000
 
 export interface RepairerInit {
   intervalMs: number
   maxPushesPerRun: number
+  /** config `replicas`: the k of a fetched file's blocks, and of a shared file whose holding has none (default DEFAULT_REPLICAS). */
+  replicas?: number
   /**
    * Proofs from peers whose connections come from one IP address count as
    * one (default true): one host running many peer IDs near a key must not
@@ -51,6 +72,9 @@ export interface RepairReport {
   dropped: number
   /** Copies that could not be pushed (refused, unreachable, over the pass's limit). */
   missing: number
+  /** Incomplete DAGs made whole by fetching their missing blocks again, and those still waiting. */
+  refetched: number
+  incomplete: number
   ms: number
 }
 
@@ -101,41 +125,41 @@ export class Repairer {
   }
 
   /**
-   * One pass over every replica held here. `handOver`: this peer is
-   * leaving, so it counts itself out of every plan and keeps its copies.
+   * One pass over every block repair looks after here (repair-targets.ts).
+   * `handOver`: this peer is leaving, so it counts itself out of every plan
+   * and keeps its copies (and refetches nothing).
    */
   async runOnce (signal?: AbortSignal, options: { handOver?: boolean } = {}): Promise<RepairReport> {
     const started = performance.now()
     const { node, overlay, placement, content } = this.components
     const selfId = node.peerId.toString()
     this.init.metrics?.repairRun()
-    const replicas = (await content.list()).filter(h => h.reason === 'replica')
-    const report: RepairReport = { checked: replicas.length, pushed: 0, bytes: 0, dropped: 0, missing: 0, ms: 0 }
-    if (replicas.length === 0) return report
-    const byK = new Map<number, CID[]>()
-    for (const h of replicas) {
-      const k = h.replicas ?? 3
-      let list = byK.get(k)
-      if (list == null) byK.set(k, list = [])
-      list.push(CID.parse(h.cid))
-    }
+    const report: RepairReport = { checked: 0, pushed: 0, bytes: 0, dropped: 0, missing: 0, refetched: 0, incomplete: 0, ms: 0 }
+    if (options.handOver !== true) await this.refetchIncomplete(report, signal)
+    const byK = await repairTargets(content, this.init.replicas ?? DEFAULT_REPLICAS, this.log, signal)
     let budget = this.init.maxPushesPerRun
     const planner = overlay.planner()
     if (options.handOver === true) planner.exclude([selfId])
-    for (const [k, cids] of byK) {
+    for (const [k, targets] of byK) {
+      const cids = targets.map(t => t.cid)
       // peers gone since the routing tables last heard of them cannot answer:
       // leave them out and plan again, so the next closest take their place
       let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
-      let asked = await placement.whoHas(cids, plan.responsible, signal)
+      // a fetched file's blocks this peer is not responsible for are left to those that are
+      const looked = (i: number): boolean => !targets[i].onlyIfResponsible || plan.responsible[i].includes(selfId)
+      const ask = (): string[][] => plan.responsible.map((peers, i) => looked(i) ? peers : [])
+      let asked = await placement.whoHas(cids, ask(), signal)
       for (let round = 0; asked.unreachable.length > 0 && round < 3; round++) {
         planner.exclude(asked.unreachable)
         plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
-        asked = await placement.whoHas(cids, plan.responsible, signal)
+        asked = await placement.whoHas(cids, ask(), signal)
       }
+      report.checked += cids.filter((_, i) => looked(i)).length
       const holders = asked.holders
       // peer -> blocks it lacks
       const toPush = new Map<string, number[]>()
       cids.forEach((_, i) => {
+        if (!looked(i)) return
         for (const peer of plan.responsible[i]) {
           if (peer === selfId || holders[i].includes(peer)) continue
           let list = toPush.get(peer)
@@ -152,6 +176,7 @@ export class Repairer {
         const allowed = indexes.slice(0, Math.max(0, budget))
         report.missing += indexes.length - allowed.length
         budget -= allowed.length
+        if (allowed.length === 0) continue
         let answered = 0
         let session: StoreSession | undefined
         try {
@@ -181,7 +206,7 @@ export class Repairer {
       const leaving: number[] = []
       for (let i = 0; i < cids.length; i++) {
         const responsible = plan.responsible[i]
-        if (responsible.includes(selfId) || responsible.length < k) continue
+        if (!targets[i].mayDrop || responsible.includes(selfId) || responsible.length < k) continue
         const claimed = responsible.filter(p => holders[i].includes(p)).length
         if (claimed >= Math.min(k, responsible.length)) leaving.push(i)
       }
@@ -201,6 +226,24 @@ export class Repairer {
     }
     report.ms = Math.round(performance.now() - started)
     return report
+  }
+
+  /** Fetches again every held DAG recorded as incomplete. */
+  private async refetchIncomplete (report: RepairReport, signal?: AbortSignal): Promise<void> {
+    const { content, refetch } = this.components
+    const needs = await content.needingRepair()
+    if (refetch == null) { report.incomplete = needs.length; return }
+    for (const need of needs) {
+      signal?.throwIfAborted()
+      try {
+        await refetch(CID.parse(need.cid), signal ?? new AbortController().signal)
+        report.refetched++
+      } catch (err) {
+        signal?.throwIfAborted()
+        report.incomplete++
+        this.log('repair: refetching incomplete %s failed: %s', need.cid, (err as Error).message)
+      }
+    }
   }
 
   /** How many holders these proofs stand for: one per peer, or one per IP address. */

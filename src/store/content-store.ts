@@ -33,6 +33,7 @@ import { FileLeaves, type KeptFile } from './file-leaves.ts'
 import { InFlight } from './in-flight.ts'
 import { NeedsRepair, type RepairNeed } from './needs-repair.ts'
 import { BlockIndex } from './block-index.ts'
+import { acceptedReplicaK } from './replica-k.ts'
 
 /** Blocks re-hashed at once by `hasBlocks` with `recheck` (each is read whole into memory). */
 const RECHECKS_AT_ONCE = 16
@@ -72,6 +73,8 @@ export interface ShareOptions {
   writeConcurrency?: number
   /** File name recorded with the holding. */
   name?: string
+  /** The k its blocks are placed with, recorded with the holding (repair keeps that many copies). */
+  replicas?: number
   signal?: AbortSignal
   onProgress?: (bytes: number) => void
 }
@@ -316,7 +319,7 @@ export class ContentStore {
         return this.lock.shared(async () => {
           signal.throwIfAborted()
           await this.blockstore.sync()
-          await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name })
+          await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name, replicas: options.replicas })
           await this.blockIndex.addDag(result.cid, keys)
           return { ...result, ...(options.name != null ? { name: options.name } : {}) }
         })
@@ -367,7 +370,8 @@ export class ContentStore {
    * The k a replica is kept for is never lowered on anyone's word: a put
    * may raise it, never below what was recorded nor this peer's own
    * `replicas` (else one peer re-putting a block with k = 1 would make its
-   * every holder drop it on the next repair).
+   * every holder drop it on the next repair), and never past a cap
+   * (replica-k.ts).
    */
   async storeReplicas (blocks: Array<{ cid: CID, bytes: Uint8Array, replicas: number }>): Promise<Array<boolean | Error>> {
     return this.lock.shared(async () => {
@@ -398,7 +402,7 @@ export class ContentStore {
         const { cid, bytes, replicas } = blocks[i]
         try {
           const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
-          const k = Math.max(this.replicas, held?.replicas ?? 0, replicas)
+          const k = acceptedReplicaK(this.replicas, replicas, held?.replicas)
           await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k }, { sync: false })
           if (held == null) this.blockstore.replicaBytes += bytes.length
         } catch (err) {

@@ -35,7 +35,7 @@ export interface Holding {
   blocks: number
   /** File name given when it was shared, if any. */
   name?: string
-  /** For a replica: the k it was placed for (repair keeps that many copies). */
+  /** For a replica, and a shared DAG: the k its blocks are placed with (repair keeps that many copies). */
   replicas?: number
   /** When the holding was recorded (ISO 8601). */
   since: string
