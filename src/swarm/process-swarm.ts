@@ -44,7 +44,7 @@ import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ApiClient } from '../api/client.ts'
 import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
-import { SwarmError, SwarmNotFoundError, InvalidInputError } from '../errors.ts'
+import { ApiError, InvalidInputError, SwarmError, SwarmNotFoundError, TimeoutError } from '../errors.ts'
 import { defaultConfig, validateConfig, type ShoalConfig } from '../peer/config.ts'
 import { kadIdOfPeer } from '../routing/kademlia/kad-distance.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
@@ -241,6 +241,11 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       // swarm.json stays (it lists the lab) unless the lab is gone for sure
       const removed = await teardownLab(dir, lab).then(() => true, () => false)
       if (removed) await fs.rm(path.join(dir, SWARM_FILE), { force: true })
+    }
+    // a daemon still busy joining when --timeout ran out: the swarm was not
+    // routable in time, whichever request was waiting then
+    if (err instanceof ApiError && err.status === 0 && Date.now() >= deadline) {
+      throw new TimeoutError('swarm not routable in time: peers were still joining their contacts when the timeout ran out', { cause: err })
     }
     throw err
   }
