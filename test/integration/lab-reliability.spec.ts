@@ -1,27 +1,23 @@
 /**
  * Reliability in the lab (`swarm up --netns`, every peer its own host and
- * process): what a swarm keeps through a partition and its heal, a fetch
- * through holder kills and a partition, and churn. Small sizes so it runs
- * in `npm test`; the full-size runs (20 peers, a 10 s cut, 30% per minute
- * for 60 s) are in bench/lab.ts (SHOAL_BENCH=lab). Every repair pass here is asked
+ * process): what a swarm keeps through a partition and its heal, and a
+ * fetch through holder kills and a 10 s partition (churn: lab-churn.spec.ts;
+ * the figures: bench/lab.ts, SHOAL_BENCH=lab). Every repair pass here is asked
  * for (the periodic one is an hour away), so progress is counted in
  * passes. Needs root, as the lab does (CI runs as root).
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { CID } from 'multiformats/cid'
 import { ApiClient } from '../../src/api/client.ts'
-import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
-import { swarmChurn } from '../../src/swarm/lab/churn.ts'
 import { swarmHeal, swarmLink, swarmPartition } from '../../src/swarm/lab/lab-swarm.ts'
 import { labId, listNamespaces } from '../../src/swarm/lab/topology.ts'
 import { swarmKillPeer, swarmStartPeer } from '../../src/swarm/peer-restart.ts'
 import { swarmDown, swarmUp, type SwarmUpResult } from '../../src/swarm/process-swarm.ts'
 import { waitFor } from '../../src/utils/wait.ts'
 import { tempDir } from '../helpers/cli.ts'
+import { labChecks, type LabChecks } from '../helpers/lab.ts'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -30,13 +26,17 @@ const K = 3
 /** Repair passes (every live peer at once) a file may need to be back on its true k. */
 const MAX_PASSES = 4
 
-describe('the lab: reliability through partitions, kills and churn', function () {
+describe('the lab: reliability through a partition, and through holder kills and a cut', function () {
   this.timeout(120_000)
   let dir: string
   let swarmDir: string
   let swarm: SwarmUpResult
   let clients: ApiClient[]
   let ids: ReturnType<typeof peerIdFromString>[]
+  let newFile: LabChecks['newFile']
+  let fetchBytes: LabChecks['fetchBytes']
+  let onTrueK: LabChecks['onTrueK']
+  let repairUntilTrueK: LabChecks['repairUntilTrueK']
 
   before(async function () {
     this.timeout(180_000)
@@ -45,6 +45,7 @@ describe('the lab: reliability through partitions, kills and churn', function ()
     swarm = await swarmUp({ peers: PEERS, dir: swarmDir, peersPerProcess: 1, replicas: K, lab: {}, config: { repair: { intervalSeconds: 3600, maxPushesPerRun: 4096 } } })
     clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
     ids = swarm.peers.map(p => peerIdFromString(p.peerId))
+    ;({ newFile, fetchBytes, onTrueK, repairUntilTrueK } = labChecks({ dir, clients, ids, k: K, maxPasses: MAX_PASSES }))
   })
   after(async function () {
     this.timeout(60_000)
@@ -52,37 +53,6 @@ describe('the lab: reliability through partitions, kills and churn', function ()
     if (swarmDir != null) assert.deepEqual([...await listNamespaces()].filter(n => n.startsWith(`shoal-${labId(swarmDir)}-`)), [], 'no namespace of the lab is left')
     if (dir != null) await fs.rm(dir, { recursive: true, force: true })
   })
-
-  const newFile = async (bytes: number): Promise<{ file: string, data: Buffer }> => {
-    const data = randomBytes(bytes)
-    const file = path.join(dir, `${randomBytes(4).toString('hex')}.bin`)
-    await fs.writeFile(file, data)
-    return { file, data }
-  }
-  /** Fetches `cid` through peer `i` to a new file and returns its bytes. */
-  const fetchBytes = async (i: number, cid: string, timeoutSeconds = 60): Promise<Buffer> => {
-    const out = path.join(dir, `out-${randomBytes(4).toString('hex')}.bin`)
-    await clients[i].fetch(cid, { path: out, timeoutSeconds })
-    return fs.readFile(out)
-  }
-  /** Of the file's blocks, how many are on their true k closest of the whole swarm (XOR over every ID), as `stat` through `via` finds them. */
-  const onTrueK = async (via: number, cid: string): Promise<{ ok: number, blocks: number }> => {
-    const stat = await clients[via].stat(cid, K, { timeoutMs: 60_000 })
-    const ok = stat.blocks.filter(b => closestByXor(CID.parse(b.cid).multihash.bytes, ids, K).every(id => b.holders.includes(id.toString()))).length
-    return { ok, blocks: stat.blocks.length }
-  }
-  /** Repair passes on every peer at once until every block of each file is on its true k; the passes it took. */
-  const repairUntilTrueK = async (files: Array<{ via: number, cid: string }>): Promise<number> => {
-    let state: Array<{ ok: number, blocks: number }> = []
-    for (let pass = 1; pass <= MAX_PASSES; pass++) {
-      const reports = await Promise.allSettled(clients.map(async c => c.repair({ timeoutMs: 120_000 })))
-      const failed = reports.filter(r => r.status === 'rejected')
-      assert.deepEqual(failed.map(r => (r as PromiseRejectedResult).reason.message), [], 'every peer ran its repair pass')
-      state = await Promise.all(files.map(async f => onTrueK(f.via, f.cid)))
-      if (state.every(s => s.ok === s.blocks)) return pass
-    }
-    assert.fail(`after ${MAX_PASSES} repair passes: ${state.map(s => `${s.ok} of ${s.blocks}`).join(', ')} blocks on their true ${K} closest`)
-  }
 
   it('a file shared inside one group of a partition ends on its true k closest of the whole swarm after heal and repair, and the other group fetches it exactly', async () => {
     const sharer = 7
@@ -114,10 +84,7 @@ describe('the lab: reliability through partitions, kills and churn', function ()
     }
   })
 
-  // the bench's run cuts for 10 s; the longer the cut, the longer stalled
-  // connections take to resume after the heal (docs/lab.md, Partitions),
-  // which here would only add wall time
-  it('a fetch survives two of its holders SIGKILLed and a 5 s partition that cuts it off, and its bytes are exact', async () => {
+  it('a fetch survives two of its holders SIGKILLed and a 10 s partition that cuts it off, and its bytes are exact', async () => {
     const sharer = 2
     const fetcher = 9
     const { file, data } = await newFile(2 * MiB + 11)
@@ -141,7 +108,7 @@ describe('the lab: reliability through partitions, kills and churn', function ()
       for (const v of victims) { assert.equal((await swarmKillPeer(swarmDir, v)).killed, true); killed.push(v) }
       const atCut = bytes
       await swarmPartition(swarmDir, String(fetcher))
-      await new Promise(resolve => setTimeout(resolve, 5_000))
+      await new Promise(resolve => setTimeout(resolve, 10_000))
       assert.ok(bytes < data.length, `the fetch was still running when the cut healed (${atCut} then ${bytes} of ${data.length} bytes)`)
       await swarmHeal(swarmDir)
       const result = await fetching
@@ -151,37 +118,6 @@ describe('the lab: reliability through partitions, kills and churn', function ()
       await swarmHeal(swarmDir)
       await swarmLink(swarmDir, fetcher, { downlink: null })
       await Promise.all(killed.map(async v => swarmStartPeer(swarmDir, v)))
-    }
-  })
-
-  it('churn: peers killed and restarted while three fetches run; every fetch exact, and after churn and repair every file on its true k', async () => {
-    const fetchers = [0, 1, 2]
-    const sharers = [5, 6, 7]
-    const files: Array<{ cid: string, data: Buffer, via: number }> = []
-    for (const s of sharers) {
-      const { file, data } = await newFile(2 * MiB + s)
-      const { cid } = await clients[s].share({ path: file, chunkSize: 128 * KiB, replicas: K })
-      files.push({ cid, data, via: s })
-    }
-    // fetches that last a few seconds each, spread over the churn
-    for (const f of fetchers) await swarmLink(swarmDir, f, { downlink: MiB })
-    try {
-      const churn = swarmChurn({ dir: swarmDir, ratePerMinute: 1.2, forSeconds: 16, seed: 3, downtimeSeconds: 3, spare: fetchers })
-      const fetched = fetchers.map(async (f, i) => {
-        await new Promise(resolve => setTimeout(resolve, i * 4_000))
-        return fetchBytes(f, files[i].cid, 100)
-      })
-      const outcomes = await Promise.allSettled(fetched)
-      const result = await churn
-      assert.ok(result.kills >= 2, `churn killed ${result.kills} peers`)
-      assert.equal(result.starts, result.kills)
-      outcomes.forEach((o, i) => {
-        assert.equal(o.status, 'fulfilled', `fetch ${i}: ${o.status === 'rejected' ? (o.reason as Error).message : ''}`)
-        assert.ok((o as PromiseFulfilledResult<Buffer>).value.equals(files[i].data), `fetch ${i} is byte for byte the file`)
-      })
-      await repairUntilTrueK(files)
-    } finally {
-      for (const f of fetchers) await swarmLink(swarmDir, f, { downlink: null })
     }
   })
 })
