@@ -325,6 +325,18 @@ describe('the commands README.md and docs/ show, run as written', function () {
         assert.equal((await fetch(url, { redirect: 'manual' })).status, 403)
         break
       }
+      case 'lookup': {
+        // the lookup of the shared file's root, answered with its 3 closest of the swarm (the daemon among the candidates)
+        assert.match(out, new RegExp(`^kademlia lookup of ${state.cid}: \\d+ hops, \\d+ messages, \\d+ ms$`, 'm'))
+        const responsible = [...out.matchAll(/^ {2}\d\. (12D3KooW\w+)/gm)].map(m => m[1])
+        assert.equal(responsible.length, 3, out)
+        const stat = await (await ApiClient.fromRepo(state.repo)).stat(state.cid!)
+        assert.deepEqual(responsible, stat.blocks[0].closest, 'the k responsible are the root block\'s k closest, in order')
+        break
+      }
+      case 'routing':
+        assert.match(out, new RegExp(`^kademlia routing table of ${state.peerId}: [1-9]\\d* peers in [1-9]\\d* buckets`))
+        break
       case 'swarm up': {
         const dir = flagValue(args, '--dir')
         assert.ok(dir != null, 'swarm up names its --dir')
