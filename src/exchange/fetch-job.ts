@@ -202,9 +202,17 @@ export class FetchJob {
    * a file left behind.
    */
   async detach (sink: OutputFile): Promise<void> {
-    if (!await this.outputs.remove(sink)) return
-    if (this.signal.aborted || this.interest <= 1) return
-    this.stored!.track(this.store.moveToStore(this.root, sink.partPath), err => { this.abort(err) })
+    const removed = this.outputs.remove(sink)
+    const stored = this.stored
+    if (stored == null) { await removed; return } // no layout yet: nothing was kept
+    // tracked before the flush inside remove() has finished: a download that
+    // completes meanwhile must still wait for the move before it commits
+    const moving = removed.then(async kept => {
+      if (!kept || this.signal.aborted || this.interest <= 1) return
+      await this.store.moveToStore(this.root, sink.partPath)
+    })
+    stored.track(moving, err => { this.abort(err) })
+    await removed
   }
 
   /** The file bytes of piece `i`, once stored. */
