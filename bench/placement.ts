@@ -34,6 +34,8 @@ import { renderProfile, summarizeProfile, type CpuProfile } from './profile-summ
 import { cpuSecondsOf, round } from './stats.ts'
 
 const MiB = 1024 * 1024
+/** How long the swarm's idle CPU is sampled before each share. */
+const IDLE_SAMPLE_MS = 3000
 const GiB = 1024 * MiB
 const PEERS = 20
 const K = 3
@@ -57,6 +59,8 @@ export interface PlacementRun {
   /** CPU-s of the sharer per GiB it pushed, and of all receivers together per GiB they received. */
   sharerCpuPerGiB?: number
   receiversCpuPerGiB?: number
+  /** Of receiversCpuPerGiB, what they spend idle over as long (measured just before the share). */
+  receiversIdleCpuPerGiB?: number
   /** The busiest receiver's CPU-s per GiB it received. */
   busiestReceiverCpuPerGiB?: number
 }
@@ -97,6 +101,12 @@ export async function benchPlacement (log: (s: string) => void): Promise<Placeme
     for (const mib of sizes) {
       const file = path.join(work, `file-${mib}`)
       await fs.writeFile(file, randomBytes(mib * MiB))
+      // what the receivers spend doing nothing (timers, routing upkeep), over as long again before the share
+      const idleBefore = swarm.peers.map(p => cpuSecondsOf(p.pid))
+      const idleStarted = performance.now()
+      await new Promise(resolve => setTimeout(resolve, IDLE_SAMPLE_MS))
+      const idleSeconds = (performance.now() - idleStarted) / 1000
+      const idleRate = swarm.peers.slice(1).reduce((n, p, i) => n + cpuSecondsOf(p.pid) - idleBefore[i + 1], 0) / idleSeconds
       const cpuBefore = swarm.peers.map(p => cpuSecondsOf(p.pid))
       const fromUs = Number(process.hrtime.bigint() / 1000n)
       const started = performance.now()
@@ -130,10 +140,11 @@ export async function benchPlacement (log: (s: string) => void): Promise<Placeme
         shareMiBs: round(mib / shareSeconds, 1),
         sharerCpuPerGiB: round(cpu[0] / receivedGiB, 2),
         receiversCpuPerGiB: round(receivers.reduce((a, b) => a + b, 0) / receivedGiB, 2),
+        receiversIdleCpuPerGiB: round(idleRate * shareSeconds / receivedGiB, 2),
         busiestReceiverCpuPerGiB: round(receivers[busiest - 1] / (busiestBytes / GiB), 2)
       }
       runs.push(run)
-      log(`  ${mib} MiB: shared in ${run.shareSeconds} s (${run.shareMiBs} MiB/s of file); placed in ${run.placeSeconds} s (${run.fileMiBs} MiB/s of file, ${run.movedMiBs} MiB/s moved; plan ${run.planSeconds} s with ${run.lookups} lookups, push ${run.pushSeconds} s), complete=${run.complete}; CPU-s per GiB: sharer ${run.sharerCpuPerGiB} (sent), receivers ${run.receiversCpuPerGiB} (received), busiest receiver ${run.busiestReceiverCpuPerGiB}`)
+      log(`  ${mib} MiB: shared in ${run.shareSeconds} s (${run.shareMiBs} MiB/s of file); placed in ${run.placeSeconds} s (${run.fileMiBs} MiB/s of file, ${run.movedMiBs} MiB/s moved; plan ${run.planSeconds} s with ${run.lookups} lookups, push ${run.pushSeconds} s), complete=${run.complete}; CPU-s per GiB: sharer ${run.sharerCpuPerGiB} (sent), receivers ${run.receiversCpuPerGiB} (received; ${run.receiversIdleCpuPerGiB} of it idle), busiest receiver ${run.busiestReceiverCpuPerGiB}`)
       await fs.rm(file, { force: true })
     }
 
@@ -211,9 +222,9 @@ function table (runs: PlacementRun[]): string[] {
   }
   const cpu = (v: number | undefined, g: number): string => v == null ? '-' : `${v} (goal ${g}, ${round(g / v, 2)}x)`
   return [
-    '| file (MiB) | blocks | share (s) | MiB/s of file | import (s) | place (s) | finding closest (s) | moving bytes (s) | moved (MiB) | MiB/s moved | sharer CPU-s per GiB sent | receivers CPU-s per GiB received | busiest receiver | complete |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...runs.map(x => `| ${x.fileMiB} | ${x.blocks} | ${x.shareSeconds ?? '-'} | ${x.shareMiBs ?? x.fileMiBs}${goal(x)} | ${x.importSeconds} | ${x.placeSeconds} | ${x.planSeconds} | ${x.pushSeconds} | ${x.movedMiB} | ${x.movedMiBs} | ${cpu(x.sharerCpuPerGiB, GOAL_SHARER_CPU_PER_GIB)} | ${cpu(x.receiversCpuPerGiB, GOAL_RECEIVER_CPU_PER_GIB)} | ${x.busiestReceiverCpuPerGiB ?? '-'} | ${x.complete ? 'yes' : 'NO'} |`)
+    '| file (MiB) | blocks | share (s) | MiB/s of file | import (s) | place (s) | finding closest (s) | moving bytes (s) | moved (MiB) | MiB/s moved | sharer CPU-s per GiB sent | receivers CPU-s per GiB received | of which idle | busiest receiver | complete |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...runs.map(x => `| ${x.fileMiB} | ${x.blocks} | ${x.shareSeconds ?? '-'} | ${x.shareMiBs ?? x.fileMiBs}${goal(x)} | ${x.importSeconds} | ${x.placeSeconds} | ${x.planSeconds} | ${x.pushSeconds} | ${x.movedMiB} | ${x.movedMiBs} | ${cpu(x.sharerCpuPerGiB, GOAL_SHARER_CPU_PER_GIB)} | ${cpu(x.receiversCpuPerGiB, GOAL_RECEIVER_CPU_PER_GIB)} | ${x.receiversIdleCpuPerGiB ?? '-'} | ${x.busiestReceiverCpuPerGiB ?? '-'} | ${x.complete ? 'yes' : 'NO'} |`)
   ]
 }
 
@@ -228,7 +239,7 @@ export function renderPlacement (r: PlacementBenchResult): string[] {
     ...(r.before != null
       ? [`The run before${r.before.commit != null ? ` (commit ${r.before.commit}` : ' ('}${r.before.date != null ? `, ${r.before.date.slice(0, 16)}` : ''}${r.before.load != null ? `, load average ${r.before.load}` : ''}):`, '', ...table(r.before.runs), '']
       : []),
-    `"share" is the API call from start to answer (import and placement); the ratios are goal / figure for CPU (above 1: within the goal) and figure / goal for speed. Receivers' CPU is every daemon but the sharer, over the share, per GiB they received; "busiest receiver" is the one that spent the most CPU, per GiB it received.`,
+    `"share" is the API call from start to answer (import and placement); the ratios are goal / figure for CPU (above 1: within the goal) and figure / goal for speed. Receivers' CPU is every daemon but the sharer, over the share, per GiB they received; "of which idle" is what the same daemons spent doing nothing for as long, measured over ${IDLE_SAMPLE_MS / 1000} s just before the share; "busiest receiver" is the one that spent the most CPU, per GiB it received.`,
     '',
     `Repair: the holder of ${r.repair.killedHeldBlocks} of the ${r.repair.blocks} blocks of the ${r.runs[0]?.fileMiB ?? '?'} MiB file killed with SIGKILL, then one repair pass started on every live peer; every block was back to ${r.replicas} copies on its closest live peers **${r.repair.seconds ?? 'not within 180'} s** after the kill (${r.repair.pushed} copies pushed; \`stat\` polled each second). In the field add the wait for the next periodic pass: up to \`repair.intervalSeconds\` (default 300 s, ±25%).`
   ]

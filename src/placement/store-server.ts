@@ -17,7 +17,7 @@
  */
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
-import { checkSupported, matchesCid } from '../content/cid.ts'
+import { BlockMismatchError, checkSupported } from '../content/cid.ts'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import { DiskFullError, QuotaExceededError } from '../store/errors.ts'
@@ -36,6 +36,8 @@ import {
 import { PUT_WINDOW } from './store-client.ts'
 
 const MiB = 1024 * 1024
+/** Puts whose bytes are in a buffer of their own message's alone (which may go to a worker without a copy). */
+const owned = new WeakSet<PutMessage>()
 
 /** Store streams one connection may have open at once (libp2p's per-connection cap). */
 export const MAX_INBOUND_STORE_STREAMS = 2
@@ -54,8 +56,16 @@ export const MAX_PIPELINED_REQUESTS = 8
 export const MAX_BUFFERED_BYTES = 64 * MiB
 /** Of MAX_BUFFERED_BYTES, what one peer's streams may hold: an honest sender's whole window of puts. */
 export const MAX_BUFFERED_BYTES_PER_PEER = PUT_WINDOW * MAX_MESSAGE_BYTES
-/** The most replicas a sender may ask this peer to count itself in for. */
+/** The most replicas a holding records from a put (a larger claim is clamped). */
 export const MAX_REPLICAS = 64
+/**
+ * The largest k a sender's claim makes this peer rank a put against (its
+ * own configured k counts whatever it is): a DHT lookup knows the 20
+ * closest peers of a key, so no sender can tell further ranks apart, and a
+ * larger claim would let one sender make every peer of a network take
+ * every block.
+ */
+export const MAX_RANKED_REPLICAS = 20
 /** Replica bytes one peer may place here: on average per second, and at once. */
 export const PEER_REPLICA_BYTES: RateLimit = { perSecond: 64 * MiB, burst: 512 * MiB }
 /** Replicas (puts accepted) one peer may place here: on average per second, and at once. */
@@ -113,16 +123,22 @@ export class StoreServer {
   }
 
   /**
-   * Accepts a block when this peer ranks among its own `replicas` closest
-   * it knows plus a margin of as many again (at least 2): routing tables
-   * differ from peer to peer, and refusing a rightful replica is worse than
-   * keeping an extra one that repair later moves. The k a sender claims is
-   * not used here: with k up to 64, every key would qualify on every peer of
-   * a small network.
+   * Accepts a block when this peer ranks among the k closest it knows plus
+   * a margin: k is the sender's claim, at least this peer's own `replicas`
+   * and at most MAX_RANKED_REPLICAS (or its own k, if larger); the margin
+   * is its own k, at least 2 (routing tables differ from peer to peer, and
+   * refusing a rightful replica is worse than keeping an extra one that
+   * repair later moves).
    */
-  isCloseEnough (key: Uint8Array): boolean {
-    const k = this.replicas
-    return this.init.rankOf(key) < k + Math.max(2, k)
+  isCloseEnough (key: Uint8Array, claimed = 0): boolean {
+    const own = this.replicas
+    const k = Math.min(Math.max(own, claimed), Math.max(own, MAX_RANKED_REPLICAS))
+    return this.init.rankOf(key) < k + Math.max(2, own)
+  }
+
+  /** The k a replica holding records for a put: its claim, clamped to 1..MAX_REPLICAS. */
+  private replicasFor (claimed: number): number {
+    return Math.min(Math.max(claimed, 1), MAX_REPLICAS)
   }
 
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
@@ -134,7 +150,13 @@ export class StoreServer {
       receiveBudget: this.received
     })
     await requests.serve({
-      onRequest: (body, queue, hold) => { queue.push(decodeStoreRequest(body), hold) },
+      onRequest: (body, queue, hold) => {
+        const request = decodeStoreRequest(body)
+        // a body that is its buffer whole was joined from the network's pieces for this message alone
+        if (request.put != null) owned.add(request.put)
+        if (request.put != null && (body.byteOffset !== 0 || body.buffer.byteLength !== body.byteLength)) owned.delete(request.put)
+        queue.push(request, hold)
+      },
       // every put waiting now, stored together (one folder sync for the lot)
       batchSize: jobs => {
         let n = 0
@@ -164,7 +186,7 @@ export class StoreServer {
       return { statuses: [status], message }
     }
     const responses: Array<StoreResponse | undefined> = []
-    const accepted: Array<{ index: number, cid: CID, bytes: Uint8Array, replicas: number }> = []
+    const accepted: Array<{ index: number, cid: CID, bytes: Uint8Array, replicas: number, transfer: boolean, size: number }> = []
     let wait = 0
     puts.forEach((put, index) => {
       let cid: CID
@@ -177,14 +199,15 @@ export class StoreServer {
       }
       if (put.data.length > MAX_BLOCK_BYTES) {
         responses[index] = refuse(StoreStatus.TOO_LARGE, `block of ${put.data.length} bytes is over the ${MAX_BLOCK_BYTES}-byte limit`)
-      } else if (!this.isCloseEnough(cid.multihash.bytes)) {
-        responses[index] = refuse(StoreStatus.NOT_CLOSEST, `this peer is not among the ${this.replicas} closest to ${cid}`)
+      } else if (!this.isCloseEnough(cid.multihash.bytes, put.replicas)) {
+        responses[index] = refuse(StoreStatus.NOT_CLOSEST, `this peer is not among the ${Math.min(Math.max(this.replicas, put.replicas), Math.max(this.replicas, MAX_RANKED_REPLICAS))} closest to ${cid}`)
       } else if ((wait = this.replicaWaitMs(remote, put.data.length)) > 0) {
         responses[index] = { ...refuse(StoreStatus.BUSY, `over this sender's rate of replicas; offer again in ${wait} ms`), retry_after_ms: wait }
-      } else if (!matchesCid(cid, put.data)) {
-        responses[index] = refuse(StoreStatus.BAD_BLOCK, `bytes do not match ${cid}`)
       } else {
-        accepted.push({ index, cid, bytes: put.data, replicas: Math.min(Math.max(put.replicas, 1), MAX_REPLICAS) })
+        // hashed and checked against the CID where it is stored, off this thread;
+        // a buffer that is this message's alone goes to the worker without a copy
+        const bytes = owned.has(put) && put.data.buffer instanceof ArrayBuffer ? put.data : put.data.slice()
+        accepted.push({ index, cid, bytes, replicas: this.replicasFor(put.replicas), transfer: true, size: bytes.byteLength })
       }
     })
     if (accepted.length > 0) {
@@ -194,10 +217,12 @@ export class StoreServer {
       } catch (err) {
         results = accepted.map(() => err as Error)
       }
-      accepted.forEach(({ index, bytes }, i) => {
+      accepted.forEach(({ index, size, cid }, i) => {
         const result = results[i]
         if (result instanceof Error) {
-          if (result instanceof QuotaExceededError || result instanceof DiskFullError) {
+          if (result instanceof BlockMismatchError) {
+            responses[index] = refuse(StoreStatus.BAD_BLOCK, `bytes do not match ${cid}`)
+          } else if (result instanceof QuotaExceededError || result instanceof DiskFullError) {
             responses[index] = refuse(StoreStatus.OVER_QUOTA, result.message)
           } else {
             this.init.log.error('storing a replica failed - %e', result)
@@ -205,7 +230,7 @@ export class StoreServer {
           }
           return
         }
-        if (result) this.init.onStored?.(bytes.length)
+        if (result) this.init.onStored?.(size)
         responses[index] = { statuses: [result ? StoreStatus.STORED : StoreStatus.ALREADY_HELD], message: '' }
       })
     }

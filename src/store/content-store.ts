@@ -18,6 +18,7 @@ import { BufferPool } from '../content/buffer-pool.ts'
 import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
 import { HashWorker } from '../content/hash-worker.ts'
+import { ReplicaPuts, type ReplicaPut } from './replica-puts.ts'
 import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, type ImportResult, type Leaf } from '../content/importer.ts'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
@@ -119,7 +120,7 @@ export class ContentStore {
   private readonly quota: NonNullable<ContentStoreInit['quota']>
   private readonly replicaQuota: NonNullable<ContentStoreInit['replicaQuota']>
   /** Bytes of replica puts being written, counted against the replica quota already. */
-  private replicaReserved = 0
+  private readonly replicaPuts: ReplicaPuts
   private readonly replicas: number
   private readonly log: Logger
   private readonly lock = new RwLock()
@@ -149,6 +150,7 @@ export class ContentStore {
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     if (components.hasher == null) this.ownHasher = new HashWorker()
     this.hasher = components.hasher ?? this.ownHasher!
+    this.replicaPuts = new ReplicaPuts({ blockstore: this.blockstore, holdings: this.holdings, hasher: this.hasher, replicas: this.replicas, dropIfUnwanted: async cid => this.dropIfUnwanted(cid) })
   }
 
   async open (): Promise<void> {
@@ -360,57 +362,21 @@ export class ContentStore {
   }
 
   /**
-   * Keeps several blocks for others at once: each verified and written,
-   * then one folder sync for all, then their replica holdings. Resolves, per
-   * block, true (stored), false (already here) or the error that refused it.
+   * Keeps several blocks for others at once (replica-puts.ts): each
+   * verified and written off this thread, then one folder sync for all,
+   * then their replica holdings in one batch. Resolves, per block, true
+   * (stored), false (already here) or the error that refused it
+   * (BlockMismatchError: the bytes are not the CID's).
    *
    * The k a replica is kept for is never lowered on anyone's word: a put
    * may raise it, never below what was recorded nor this peer's own
    * `replicas` (else one peer re-putting a block with k = 1 would make its
    * every holder drop it on the next repair).
    */
-  async storeReplicas (blocks: Array<{ cid: CID, bytes: Uint8Array, replicas: number }>): Promise<Array<boolean | Error>> {
+  async storeReplicas (blocks: ReplicaPut[]): Promise<Array<boolean | Error>> {
     return this.lock.shared(async () => {
       this.closing.signal.throwIfAborted()
-      const results = await Promise.all(blocks.map(async ({ cid, bytes }) => {
-        let reserved = 0
-        try {
-          verifyBlock(cid, bytes)
-          if (!(await this.blockstore.has(cid))) {
-            // replicas have their own quota: the user's stays for the user
-            const { replicaBytes, replicaQuotaBytes } = this.blockstore
-            if (replicaBytes + this.replicaReserved + bytes.length > replicaQuotaBytes) {
-              throw new QuotaExceededError(`replica quota exceeded: ${formatBytes(replicaBytes)} kept for others, quota ${formatBytes(replicaQuotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit`)
-            }
-            reserved = bytes.length
-            this.replicaReserved += reserved
-          }
-          return await this.blockstore.put(cid, bytes, { forOthers: true })
-        } catch (err) {
-          return err as Error
-        } finally {
-          this.replicaReserved -= reserved
-        }
-      }))
-      await this.blockstore.sync()
-      for (let i = 0; i < blocks.length; i++) {
-        if (results[i] instanceof Error) continue
-        const { cid, bytes, replicas } = blocks[i]
-        try {
-          const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
-          const k = Math.max(this.replicas, held?.replicas ?? 0, replicas)
-          await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k }, { sync: false })
-          if (held == null) this.blockstore.replicaBytes += bytes.length
-        } catch (err) {
-          // no holding (a datastore error): a block this put wrote would be
-          // an orphan, so it goes now unless something else wants it
-          if (results[i] === true) await this.dropIfUnwanted(cid)
-          results[i] = err as Error
-        }
-      }
-      // one durable write for the whole batch of holdings, before any is reported stored
-      await this.holdings.sync()
-      return results
+      return this.replicaPuts.store(blocks)
     })
   }
 
