@@ -55,8 +55,12 @@ interface ShareBody {
 
 const PROGRESS_INTERVAL_MS = 100
 
-/** A progress line of `share` (the peer's ShareProgressEvent, as the API has always sent it). */
-export type ShareProgress = { phase: 'import', bytes: number } | { phase: 'place', done: number, total: number }
+/**
+ * A progress line of `share`: `phase` says which moved (bytes imported, or
+ * a copy placed); every line carries both (placement runs during the
+ * import), and `imported` once the import is over.
+ */
+export type ShareProgress = { phase: 'import' | 'place', bytes: number, done: number, total: number, imported: boolean }
 
 export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, prefix: string): void {
   // An uploaded file is handed to the importer as the raw request stream:
@@ -177,9 +181,8 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
 }
 
 function progressLine (event: ShareProgressEvent): ShareProgress {
-  return event.name === 'share:imported'
-    ? { phase: 'import', bytes: event.bytes }
-    : { phase: 'place', done: event.done, total: event.total }
+  const { bytes, done, total, imported } = event
+  return { phase: event.name === 'share:imported' ? 'import' : 'place', bytes, done, total, imported }
 }
 
 function shareResponse (result: PeerShareResult): ShareResponse {

@@ -75,6 +75,8 @@ export interface ShareOptions {
   name?: string
   signal?: AbortSignal
   onProgress?: (bytes: number) => void
+  /** Each block of the DAG once it is stored (leaves as their batch is, nodes as they are built): placement streams from here. */
+  onBlock?: (cid: CID, size: number) => void
 }
 
 export interface ShareResult extends ImportResult {
@@ -299,6 +301,7 @@ export class ContentStore {
             signal.throwIfAborted()
             const leaves = await this.blockstore.putLeaves(batch)
             for (const leaf of leaves) keys.add(cidKey(leaf.cid))
+            for (const leaf of leaves) options.onBlock?.(leaf.cid, leaf.size)
             return leaves
           } finally {
             release?.(batch)
@@ -308,6 +311,7 @@ export class ContentStore {
           signal.throwIfAborted()
           await this.blockstore.put(node.cid, node.bytes)
           keys.add(cidKey(node.cid))
+          options.onBlock?.(node.cid, node.bytes.length)
         })
         const result = await importBatches(batches(signal), storeLeaves, storeNode, {
           signal,
