@@ -24,6 +24,7 @@
  * are kept as "before", so the section shows a change's effect.
  */
 import { randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -108,12 +109,17 @@ export async function benchPlacement (log: (s: string) => void): Promise<Placeme
       const idleSeconds = (performance.now() - idleStarted) / 1000
       const idleRate = swarm.peers.slice(1).reduce((n, p, i) => n + cpuSecondsOf(p.pid) - idleBefore[i + 1], 0) / idleSeconds
       const cpuBefore = swarm.peers.map(p => cpuSecondsOf(p.pid))
+      const threadsBefore = swarm.peers.slice(1).map(p => threadCpu(p.pid))
       const fromUs = Number(process.hrtime.bigint() / 1000n)
       const started = performance.now()
       const r = await sharer.share({ path: file, replicas: K })
       const shareSeconds = (performance.now() - started) / 1000
       lastShare = { fromUs, toUs: Number(process.hrtime.bigint() / 1000n) }
       const cpu = swarm.peers.map((p, i) => cpuSecondsOf(p.pid) - cpuBefore[i])
+      const byThread = new Map<string, number>()
+      swarm.peers.slice(1).forEach((p, i) => {
+        for (const [name, seconds] of threadCpu(p.pid)) byThread.set(name, (byThread.get(name) ?? 0) + seconds - (threadsBefore[i].get(name) ?? 0))
+      })
       const receivedGiB = r.placement.bytesPushed / GiB
       const receivers = cpu.slice(1)
       // the busiest receiver by CPU, and what it received: blocks it now holds of this file
@@ -144,6 +150,7 @@ export async function benchPlacement (log: (s: string) => void): Promise<Placeme
         busiestReceiverCpuPerGiB: round(receivers[busiest - 1] / (busiestBytes / GiB), 2)
       }
       runs.push(run)
+      log(`    receivers' CPU-s per GiB received, by thread: ${[...byThread].sort((a, b) => b[1] - a[1]).map(([name, s]) => `${name} ${round(s / receivedGiB, 2)}`).join(', ')}`)
       log(`  ${mib} MiB: shared in ${run.shareSeconds} s (${run.shareMiBs} MiB/s of file); placed in ${run.placeSeconds} s (${run.fileMiBs} MiB/s of file, ${run.movedMiBs} MiB/s moved; plan ${run.planSeconds} s with ${run.lookups} lookups, push ${run.pushSeconds} s), complete=${run.complete}; CPU-s per GiB: sharer ${run.sharerCpuPerGiB} (sent), receivers ${run.receiversCpuPerGiB} (received; ${run.receiversIdleCpuPerGiB} of it idle), busiest receiver ${run.busiestReceiverCpuPerGiB}`)
       await fs.rm(file, { force: true })
     }
@@ -198,6 +205,26 @@ function gitCommit (): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** CPU seconds of each of a process's threads, summed by thread name. */
+function threadCpu (pid: number): Map<string, number> {
+  const out = new Map<string, number>()
+  let tids: string[] = []
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[0-9]+$/, '').trim()
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100)
+    } catch {}
+  }
+  return out
 }
 
 async function logProfile (dir: string, window: { fromUs: number, toUs: number }, log: (s: string) => void): Promise<void> {

@@ -18,6 +18,7 @@ import { BufferPool } from '../content/buffer-pool.ts'
 import { HashWorker } from '../content/hash-worker.ts'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { TimeoutError } from '../errors.ts'
+import { asTimeout } from '../utils/timeouts.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
 import { FetchJob } from './fetch-job.ts'
 import type { FetchTimings } from './fetch-timings.ts'
@@ -127,6 +128,9 @@ export class Fetcher {
         timings: outcome.timings,
         seconds: (performance.now() - started) / 1000
       }
+    } catch (err) {
+      // a lookup or dial that gave up below is a timeout, as the stall deadline is
+      throw asTimeout(err, `fetching ${cidKey(root)}`)
     } finally {
       watch.stop()
       if (out != null && !finished) {
@@ -223,6 +227,25 @@ export class Fetcher {
       failed.reject(err)
     }
     const samples: Array<{ at: number, bytes: number }> = []
+    // the stall deadline has a timer of its own, set for the moment it falls
+    // due (and set again when the download moved meanwhile), so a timeout
+    // of S seconds gives up at S seconds, not at the next progress tick
+    let stallTimer: ReturnType<typeof setTimeout> | undefined
+    const checkStall = (): void => {
+      const now = performance.now()
+      const due = job.lastProgressAt + timeoutMs
+      if (now < due) {
+        stallTimer = setTimeout(checkStall, Math.ceil(due - now))
+        stallTimer.unref()
+        return
+      }
+      const progress = job.progress()
+      const seconds = Math.round(timeoutMs / 1000)
+      fail(progress.size === 0 && progress.totalBlocks === 0
+        ? new ContentNotFoundError(`no holder of ${cidKey(job.root)} answered within ${seconds} s`)
+        : new TimeoutError(`no holder sent a block of ${cidKey(job.root)} for ${seconds} s (${progress.totalBlocks - progress.blocks} of ${progress.totalBlocks} blocks missing)`))
+    }
+    checkStall()
     const timer = setInterval(() => {
       const now = performance.now()
       const progress = job.progress()
@@ -232,12 +255,6 @@ export class Fetcher {
         const first = samples[0]
         const rate = now > first.at ? (progress.bytes - first.bytes) / ((now - first.at) / 1000) : 0
         options.onProgress({ ...progress, rate: Math.round(rate), ...(rate > 0 && progress.size > 0 ? { eta: Math.round((progress.size - progress.bytes) / rate) } : {}) })
-      }
-      if (now - job.lastProgressAt > timeoutMs) {
-        const seconds = Math.round(timeoutMs / 1000)
-        fail(progress.size === 0 && progress.totalBlocks === 0
-          ? new ContentNotFoundError(`no holder of ${cidKey(job.root)} answered within ${seconds} s`)
-          : new TimeoutError(`no holder sent a block of ${cidKey(job.root)} for ${seconds} s (${progress.totalBlocks - progress.blocks} of ${progress.totalBlocks} blocks missing)`))
       }
     }, PROGRESS_MS)
     timer.unref()
@@ -251,6 +268,7 @@ export class Fetcher {
       failed: failed.promise,
       stop: () => {
         clearInterval(timer)
+        clearTimeout(stallTimer)
         options.signal?.removeEventListener('abort', onAbort)
         this.closing.signal.removeEventListener('abort', onClosing)
       }

@@ -177,7 +177,8 @@ export class PlaceStream {
     const started = performance.now()
     const plan = await planner.plan(indexes.map(i => this.cids[i].multihash.bytes), this.k, { signal: this.signal })
     this.totals.planMs += performance.now() - started
-    this.totals.lookups += plan.lookups
+    // the planner counts every lookup it made so far
+    this.totals.lookups = plan.lookups
     indexes.forEach((i, j) => {
       const block = this.totals.blocks[i]
       const closest = plan.responsible[j]

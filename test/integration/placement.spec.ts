@@ -50,6 +50,17 @@ describe('placement in a 20-peer swarm', function () {
     }
   })
 
+  it('a share for k=10, over twice the receivers\' own replicas (3), is complete on exactly its true 10 closest', async () => {
+    const sharer = swarm.peers[5]
+    const { cids } = await share(sharer, 8 * 64 * KiB, 10)
+    const running = swarm.peers.filter(p => p.isStarted)
+    for (const cid of cids) {
+      const expected = trueClosest(running, cid, 10).filter(id => id !== sharer.peerId.toString())
+      const holders = (await holdersOf(running, cid)).filter(id => id !== sharer.peerId.toString())
+      assert.deepEqual(holders.sort(), expected.sort(), `holders of ${cid}`)
+    }
+  })
+
   it('a third peer still gets the exact bytes after the sharer has left', async () => {
     const sharer = swarm.peers[5]
     const { root, cids, data } = await share(sharer, 10 * 64 * KiB + 77, 3)
