@@ -20,6 +20,7 @@ import { DEFAULT_REPLICAS } from '../constants.ts'
 import { TimeoutError } from '../errors.ts'
 import { asTimeout } from '../utils/timeouts.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
+import { fetchDagLayout, type DagLayout } from './dag-layout.ts'
 import { FetchJob } from './fetch-job.ts'
 import type { FetchTimings } from './fetch-timings.ts'
 import { pieceAt } from './file-layout.ts'
@@ -138,6 +139,20 @@ export class Fetcher {
         await out.abandon()
       }
       job.release(0)
+    }
+  }
+
+  /**
+   * The DAG's nodes and leaves of `root` without its leaves' bytes, from
+   * the peers that hold it (dag-layout.ts); ContentNotFoundError when
+   * nobody answers within `timeoutMs` (default DEFAULT_TIMEOUT_MS).
+   */
+  async layout (root: CID, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<DagLayout> {
+    const signal = options.signal != null ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal
+    try {
+      return await fetchDagLayout(this.components, root, { replicas: this.replicas, log: this.log, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal })
+    } catch (err) {
+      throw asTimeout(err, `resolving ${cidKey(root)}`)
     }
   }
 

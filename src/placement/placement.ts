@@ -22,7 +22,7 @@ import { challengeHolder } from './prove-client.ts'
 import { PROVE_PROTOCOL } from './prove-messages.ts'
 import { MAX_INBOUND_PROVE_STREAMS, ProveServer } from './prove-server.ts'
 import { PlaceStream, type BlockPlacement } from './place-stream.ts'
-import { StoreSession } from './store-client.ts'
+import { isHeld, StoreSession } from './store-client.ts'
 import { MAX_INBOUND_STORE_STREAMS, StoreServer } from './store-server.ts'
 import { anySignal } from '../utils/signals.ts'
 
@@ -45,6 +45,13 @@ export interface PlacementInit {
 }
 
 export type { BlockPlacement }
+
+/** What `handOff` did: blocks this peer was among the k closest of, copies now on the next closest, copies refused or failed. */
+export interface HandOffResult {
+  blocks: number
+  copies: number
+  failed: number
+}
 
 /** Placement fed block by block (Placement.stream). */
 export interface PlacementStream {
@@ -165,6 +172,57 @@ export class Placement {
         return { target: k, min: Number.isFinite(min) ? min : 0, complete: min >= k, announced, ...totals }
       }
     }
+  }
+
+  /**
+   * Before this peer lets go of blocks: each one of them for which it is
+   * among the k closest goes to the k closest without it (the next closest
+   * takes its place), to those that do not hold it yet, so the swarm does
+   * not drop to k-1 copies until a repair pass notices. Never throws for a
+   * peer that refuses or fails: the result counts the copies handed on.
+   */
+  async handOff (cids: CID[], k: number, signal?: AbortSignal): Promise<HandOffResult> {
+    const result: HandOffResult = { blocks: 0, copies: 0, failed: 0 }
+    if (cids.length === 0 || k === 0) return result
+    const planner = this.components.overlay.planner()
+    const withSelf = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
+    const mine = cids.filter((_, i) => withSelf.responsible[i].includes(this.selfId))
+    if (mine.length === 0) return result
+    result.blocks = mine.length
+    planner.exclude([this.selfId])
+    const next = await planner.plan(mine.map(c => c.multihash.bytes), k, { signal })
+    const { holders } = await this.whoHas(mine, next.responsible, signal)
+    const byPeer = new Map<string, number[]>()
+    next.responsible.forEach((peers, i) => {
+      for (const peer of peers) {
+        if (holders[i].includes(peer)) continue
+        let list = byPeer.get(peer)
+        if (list == null) byPeer.set(peer, list = [])
+        list.push(i)
+      }
+    })
+    await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
+      let session: StoreSession | undefined
+      try {
+        session = await StoreSession.open(this.components.node, peer, signal)
+        await session.putMany(indexes.map(i => ({ cid: mine[i], load: async () => this.components.content.readBlock(mine[i]) })), k, (_j, status, message, size) => {
+          if (isHeld(status)) {
+            result.copies++
+            this.init.metrics?.placed(size)
+          } else {
+            result.failed++
+            this.log('handing a block to %s: refused, %s %s', peer, storeStatusName(status), message)
+          }
+        }, signal)
+        await session.close()
+      } catch (err) {
+        signal?.throwIfAborted()
+        session?.abort(err as Error)
+        result.failed += indexes.length
+        this.log('handing blocks to %s failed: %s', peer, (err as Error).message)
+      }
+    })
+    return result
   }
 
   /**
