@@ -183,7 +183,8 @@ export class Placement {
    */
   async handOff (cids: CID[], k: number, signal?: AbortSignal): Promise<HandOffResult> {
     const result: HandOffResult = { blocks: 0, copies: 0, failed: 0 }
-    if (cids.length === 0 || k === 0) return result
+    // nobody to hand them to (a planner with no candidate left would look forever)
+    if (cids.length === 0 || k === 0 || this.components.overlay.knownPeers().length === 0) return result
     const planner = this.components.overlay.planner()
     const withSelf = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
     const mine = cids.filter((_, i) => withSelf.responsible[i].includes(this.selfId))

@@ -87,6 +87,8 @@ export interface LeafWorkersInit {
 
 /** More than this many hashing threads has not been measured. */
 export const MAX_LEAF_WORKERS = 4
+/** Jobs every running worker has waiting before another worker is started. */
+const SPAWN_AT_QUEUED = 2
 
 export function defaultLeafWorkers (): number {
   return Math.max(1, Math.min(MAX_LEAF_WORKERS, os.availableParallelism()))
@@ -131,13 +133,25 @@ export class LeafWorkers {
     await Promise.all(workers.map(async w => w.terminate()))
   }
 
+  /**
+   * An idle worker if there is one; else a new one once every running
+   * worker has SPAWN_AT_QUEUED jobs waiting (a trickle of small jobs, such
+   * as replicas received one block at a time, keeps to one thread instead
+   * of paying for another's start); else the least busy.
+   */
   private leastBusy (): Slot {
     let best: Slot | undefined
+    let free = -1
     for (let i = 0; i < this.slots.length; i++) {
-      const slot = this.slots[i] ?? this.spawn(i)
+      const slot = this.slots[i]
+      if (slot == null) {
+        if (free < 0) free = i
+        continue
+      }
       if (slot.jobs.size === 0) return slot
       if (best == null || slot.jobs.size < best.jobs.size) best = slot
     }
+    if (free >= 0 && (best == null || best.jobs.size >= SPAWN_AT_QUEUED)) return this.spawn(free)
     return best!
   }
 
