@@ -64,6 +64,8 @@ export interface PlacementRun {
   receiversIdleCpuPerGiB?: number
   /** The busiest receiver's CPU-s per GiB it received. */
   busiestReceiverCpuPerGiB?: number
+  /** receiversCpuPerGiB by thread name (/proc/PID/task): the main thread, the leaf workers, V8's helpers. */
+  receiversCpuPerGiBByThread?: Record<string, number>
 }
 
 export interface PlacementBenchResult {
@@ -147,10 +149,11 @@ export async function benchPlacement (log: (s: string) => void): Promise<Placeme
         sharerCpuPerGiB: round(cpu[0] / receivedGiB, 2),
         receiversCpuPerGiB: round(receivers.reduce((a, b) => a + b, 0) / receivedGiB, 2),
         receiversIdleCpuPerGiB: round(idleRate * shareSeconds / receivedGiB, 2),
-        busiestReceiverCpuPerGiB: round(receivers[busiest - 1] / (busiestBytes / GiB), 2)
+        busiestReceiverCpuPerGiB: round(receivers[busiest - 1] / (busiestBytes / GiB), 2),
+        receiversCpuPerGiBByThread: Object.fromEntries([...byThread].filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]).map(([name, s]) => [name, round(s / receivedGiB, 2)]))
       }
       runs.push(run)
-      log(`    receivers' CPU-s per GiB received, by thread: ${[...byThread].sort((a, b) => b[1] - a[1]).map(([name, s]) => `${name} ${round(s / receivedGiB, 2)}`).join(', ')}`)
+      log(`    receivers' CPU-s per GiB received, by thread: ${Object.entries(run.receiversCpuPerGiBByThread ?? {}).map(([name, s]) => `${name} ${s}`).join(', ')}`)
       log(`  ${mib} MiB: shared in ${run.shareSeconds} s (${run.shareMiBs} MiB/s of file); placed in ${run.placeSeconds} s (${run.fileMiBs} MiB/s of file, ${run.movedMiBs} MiB/s moved; plan ${run.planSeconds} s with ${run.lookups} lookups, push ${run.pushSeconds} s), complete=${run.complete}; CPU-s per GiB: sharer ${run.sharerCpuPerGiB} (sent), receivers ${run.receiversCpuPerGiB} (received; ${run.receiversIdleCpuPerGiB} of it idle), busiest receiver ${run.busiestReceiverCpuPerGiB}`)
       await fs.rm(file, { force: true })
     }
@@ -266,6 +269,8 @@ export function renderPlacement (r: PlacementBenchResult): string[] {
     ...(r.before != null
       ? [`The run before${r.before.commit != null ? ` (commit ${r.before.commit}` : ' ('}${r.before.date != null ? `, ${r.before.date.slice(0, 16)}` : ''}${r.before.load != null ? `, load average ${r.before.load}` : ''}):`, '', ...table(r.before.runs), '']
       : []),
+    ...r.runs.filter(x => x.receiversCpuPerGiBByThread != null).map(x => `Receivers' CPU-s per GiB received by thread, ${x.fileMiB} MiB file: ${Object.entries(x.receiversCpuPerGiBByThread!).map(([name, s]) => `${name} ${s}`).join(', ')} (node-MainThread: libp2p's transport and the store server; WorkerThread: the leaf workers' sha2-256 and block writes; node-V8Worker: garbage collection and compilation).`),
+    '',
     `"share" is the API call from start to answer (import and placement); the ratios are goal / figure for CPU (above 1: within the goal) and figure / goal for speed. Receivers' CPU is every daemon but the sharer, over the share, per GiB they received; "of which idle" is what the same daemons spent doing nothing for as long, measured over ${IDLE_SAMPLE_MS / 1000} s just before the share; "busiest receiver" is the one that spent the most CPU, per GiB it received.`,
     '',
     `Repair: the holder of ${r.repair.killedHeldBlocks} of the ${r.repair.blocks} blocks of the ${r.runs[0]?.fileMiB ?? '?'} MiB file killed with SIGKILL, then one repair pass started on every live peer; every block was back to ${r.replicas} copies on its closest live peers **${r.repair.seconds ?? 'not within 180'} s** after the kill (${r.repair.pushed} copies pushed; \`stat\` polled each second). In the field add the wait for the next periodic pass: up to \`repair.intervalSeconds\` (default 300 s, ±25%).`

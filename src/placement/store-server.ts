@@ -33,11 +33,12 @@ import {
   decodeStoreRequest, StoreResponseCodec, StoreStatus,
   type HasMessage, type PutMessage, type StoreRequest, type StoreResponse
 } from '../wire/store-messages.ts'
+import { ReceiveBuffers } from './receive-buffers.ts'
 import { PUT_WINDOW } from './store-client.ts'
 
 const MiB = 1024 * 1024
-/** Puts whose bytes are in a buffer of their own message's alone (which may go to a worker without a copy). */
-const owned = new WeakSet<PutMessage>()
+/** Puts whose bytes are in a pooled shared buffer (a worker reads them in place). */
+const pooled = new WeakSet<PutMessage>()
 
 /** Store streams one connection may have open at once (libp2p's per-connection cap). */
 export const MAX_INBOUND_STORE_STREAMS = 2
@@ -108,6 +109,8 @@ export class StoreServer {
   private readonly streams = new PeerStreams(MAX_STORE_STREAMS_PER_PEER)
   private readonly replicaBytes: PeerRateLimit
   private readonly replicaPuts: PeerRateLimit
+  /** Where received puts are joined. */
+  private readonly buffers = new ReceiveBuffers()
 
   constructor (init: StoreServerInit) {
     this.init = init
@@ -147,15 +150,18 @@ export class StoreServer {
       log: this.init.log,
       limits: this.limits,
       streams: this.streams,
-      receiveBudget: this.received
+      receiveBudget: this.received,
+      allocate: size => this.buffers.acquire(size)
     })
     await requests.serve({
       onRequest: (body, queue, hold) => {
         const request = decodeStoreRequest(body)
-        // a body that is its buffer whole was joined from the network's pieces for this message alone
-        if (request.put != null) owned.add(request.put)
-        if (request.put != null && (body.byteOffset !== 0 || body.buffer.byteLength !== body.byteLength)) owned.delete(request.put)
-        queue.push(request, hold)
+        const job = queue.push(request, hold)
+        // a body joined from the network's pieces lies in a pooled buffer of its own: back to the pool once answered
+        if (this.buffers.owns(body)) {
+          if (request.put != null) pooled.add(request.put)
+          job.hold({ release: () => { this.buffers.release(body) } })
+        }
       },
       // every put waiting now, stored together (one folder sync for the lot)
       batchSize: jobs => {
@@ -206,8 +212,10 @@ export class StoreServer {
       } else {
         // hashed and checked against the CID where it is stored, off this thread;
         // a buffer that is this message's alone goes to the worker without a copy
-        const bytes = owned.has(put) && put.data.buffer instanceof ArrayBuffer ? put.data : put.data.slice()
-        accepted.push({ index, cid, bytes, replicas: this.replicasFor(put.replicas), transfer: true, size: bytes.byteLength })
+        // in a pooled buffer: a worker reads it in place; else (a message that came in one piece) a copy of its own, handed over
+        const inPool = pooled.has(put)
+        const bytes = inPool ? put.data : put.data.slice()
+        accepted.push({ index, cid, bytes, replicas: this.replicasFor(put.replicas), transfer: !inPool, size: bytes.byteLength })
       }
     })
     if (accepted.length > 0) {
