@@ -13,21 +13,21 @@ import fs from 'node:fs/promises'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { BlockMismatchError, cidKey, matchesCid, RAW_CODE, SHA256_CODE, verifyBlock } from '../content/cid.ts'
+import { BlockMismatchError, cidKey, matchesCid, RAW_CODE, SHA256_CODE } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
 import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
 import { HashWorker } from '../content/hash-worker.ts'
-import { ReplicaPuts, type ReplicaPut } from './replica-puts.ts'
 import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, type ImportResult, type Leaf } from '../content/importer.ts'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
-import { formatBytes, parseByteSize } from '../utils/bytes.ts'
+import { parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 import type { BlockstoreUsage, FsBlockstore, LeafBatch } from './blockstore.ts'
-import { ContentNotFoundError, InvalidPathError, QuotaExceededError } from './errors.ts'
+import { ContentNotFoundError, InvalidPathError } from './errors.ts'
+import { ReplicaPuts, type ReplicaPut } from './replica-puts.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
 import { FetchSession } from './fetch-session.ts'
 import { FileLeaves, type KeptFile } from './file-leaves.ts'
@@ -121,7 +121,7 @@ export class ContentStore {
   private readonly holdings: Holdings
   private readonly quota: NonNullable<ContentStoreInit['quota']>
   private readonly replicaQuota: NonNullable<ContentStoreInit['replicaQuota']>
-  /** Bytes of replica puts being written, counted against the replica quota already. */
+  /** Replica puts: their batches, and the bytes being written counted against the replica quota. */
   private readonly replicaPuts: ReplicaPuts
   private readonly replicas: number
   private readonly log: Logger
