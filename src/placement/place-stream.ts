@@ -266,6 +266,12 @@ class PushRound {
         const { index, targets } = this.toLoad.shift()!
         const reserved = Math.min(this.hooks.sizeOf(index) ?? MiB, LOADED_BYTES)
         await this.budget.acquire(reserved)
+        if (this.signal.aborted) {
+          // stopped while waiting for room: nothing more is queued
+          this.budget.release(reserved)
+          this.toLoad.length = 0
+          return
+        }
         let left = targets.length
         const release = (): void => { if (--left === 0) this.budget.release(reserved) }
         let bytes: Promise<Uint8Array> | undefined
