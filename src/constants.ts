@@ -10,6 +10,15 @@ export const DHT_K_BUCKET_SIZE = 20
 export const DEFAULT_LISTEN_PORT = 4101
 export const DEFAULT_API_PORT = 5101
 export const DEFAULT_REPLICAS = 3
+/**
+ * The largest k a sender's claim makes a peer rank a put against, and the
+ * largest k a replica holding keeps (a peer's own configured k counts
+ * whatever it is): a DHT lookup knows the 20 closest peers of a key, so no
+ * sender can tell further ranks apart, and a larger claim would let one
+ * sender make every peer of a network take every block, and every holder
+ * push it to that many peers on every repair pass.
+ */
+export const MAX_RANKED_REPLICAS = 20
 
 /** Enough for 100 local peers all connected to one bootstrap peer, with room. */
 export const MAX_CONNECTIONS = 400

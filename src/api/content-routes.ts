@@ -2,6 +2,8 @@
  * Content routes of the control API: share (import), list, read (with HTTP
  * Range), remove, garbage-collect and verify. Listed in docs/api.md.
  */
+import { removeContent } from '../peer/remove.ts'
+import { statContent, type StatResult } from '../peer/stat.ts'
 import path from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -33,12 +35,7 @@ export interface ShareResponse extends Omit<ShareResult, 'cid'> {
 }
 
 /** `shoal stat`: the DAG and who holds each block now. */
-export interface StatResponse {
-  cid: string
-  size: number
-  replicas: number
-  blocks: Array<{ cid: string, size: number, holders: string[], closest: string[] }>
-}
+export type StatResponse = StatResult
 
 interface ShareQuery {
   chunkSize?: string
@@ -55,8 +52,12 @@ interface ShareBody {
 
 const PROGRESS_INTERVAL_MS = 100
 
-/** A progress line of `share` (the peer's ShareProgressEvent, as the API has always sent it). */
-export type ShareProgress = { phase: 'import', bytes: number } | { phase: 'place', done: number, total: number }
+/**
+ * A progress line of `share`: `phase` says which moved (bytes imported, or
+ * a copy placed); every line carries both (placement runs during the
+ * import), and `imported` once the import is over.
+ */
+export type ShareProgress = { phase: 'import' | 'place', bytes: number, done: number, total: number, imported: boolean }
 
 export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, prefix: string): void {
   // An uploaded file is handed to the importer as the raw request stream:
@@ -131,22 +132,13 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
   app.get<{ Params: { cid: string }, Querystring: { replicas?: string } }>(`${prefix}/content/:cid/stat`, async (request): Promise<StatResponse> => {
     const root = parseCid(request.params.cid)
     const k = optionalInt(request.query.replicas, 'replicas', 1, 64) ?? peer.repo.config.replicas
-    const signal = AbortSignal.timeout(60_000)
-    const cids = await peer.content.dagCids(root, signal)
-    const sizes = await Promise.all(cids.map(async c => await peer.content.blockSize(c) ?? 0))
-    // ask the 2k closest of each block (a holder may sit just outside the k)
-    const plan = await peer.overlay.planner().plan(cids.map(c => c.multihash.bytes), 2 * k, { signal })
-    const { holders } = await peer.placement.whoHas(cids, plan.responsible, signal)
-    return {
-      cid: root.toString(),
-      size: await peer.content.size(root, signal),
-      replicas: k,
-      blocks: cids.map((cid, i) => ({ cid: cid.toString(), size: sizes[i], holders: holders[i], closest: plan.responsible[i].slice(0, k) }))
-    }
+    // held here or not (src/peer/stat.ts); nobody answering for the CID in 30 s is a 404
+    return statContent({ content: peer.content, fetcher: peer.fetcher, overlay: peer.overlay, placement: peer.placement }, root, k, { signal: AbortSignal.timeout(60_000), timeoutMs: 30_000 })
   })
 
   app.delete<{ Params: { cid: string } }>(`${prefix}/content/:cid`, async (request) => {
-    return peer.content.remove(parseCid(request.params.cid))
+    // its blocks this peer is among the k closest of go to the next closest first (src/peer/remove.ts)
+    return removeContent({ content: peer.content, placement: peer.placement, replicas: peer.repo.config.replicas, log: peer.logger.forComponent('shoal:rm') }, parseCid(request.params.cid), AbortSignal.timeout(300_000))
   })
 
   app.post<{ Body: { cid?: unknown, path?: unknown, force?: unknown, timeoutSeconds?: unknown } }>(`${prefix}/fetch`, async (request, reply) => {
@@ -177,9 +169,8 @@ export function registerContentRoutes (app: FastifyInstance, peer: ShoalPeer, pr
 }
 
 function progressLine (event: ShareProgressEvent): ShareProgress {
-  return event.name === 'share:imported'
-    ? { phase: 'import', bytes: event.bytes }
-    : { phase: 'place', done: event.done, total: event.total }
+  const { bytes, done, total, imported } = event
+  return { phase: event.name === 'share:imported' ? 'import' : 'place', bytes, done, total, imported }
 }
 
 function shareResponse (result: PeerShareResult): ShareResponse {

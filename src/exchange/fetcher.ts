@@ -18,7 +18,9 @@ import { BufferPool } from '../content/buffer-pool.ts'
 import { HashWorker } from '../content/hash-worker.ts'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { TimeoutError } from '../errors.ts'
+import { asTimeout } from '../utils/timeouts.ts'
 import { ContentNotFoundError } from '../store/errors.ts'
+import { fetchDagLayout, type DagLayout } from './dag-layout.ts'
 import { FetchJob } from './fetch-job.ts'
 import type { FetchTimings } from './fetch-timings.ts'
 import { pieceAt } from './file-layout.ts'
@@ -134,6 +136,9 @@ export class Fetcher {
         timings: outcome.timings,
         seconds: (performance.now() - started) / 1000
       }
+    } catch (err) {
+      // a lookup or dial that gave up below is a timeout, as the stall deadline is
+      throw asTimeout(err, `fetching ${cidKey(root)}`)
     } finally {
       watch.stop()
       if (out != null && !finished) {
@@ -141,6 +146,20 @@ export class Fetcher {
         await out.abandon()
       }
       job.release(0)
+    }
+  }
+
+  /**
+   * The DAG's nodes and leaves of `root` without its leaves' bytes, from
+   * the peers that hold it (dag-layout.ts); ContentNotFoundError when
+   * nobody answers within `timeoutMs` (default DEFAULT_TIMEOUT_MS).
+   */
+  async layout (root: CID, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<DagLayout> {
+    const signal = options.signal != null ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal
+    try {
+      return await fetchDagLayout(this.components, root, { replicas: this.replicas, log: this.log, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, signal })
+    } catch (err) {
+      throw asTimeout(err, `resolving ${cidKey(root)}`)
     }
   }
 
@@ -250,16 +269,27 @@ export class Fetcher {
         ...(pieces != null ? { pieces } : {})
       })
     }
-    const timer = setInterval(() => {
+    // the stall deadline has a timer of its own, set for the moment it falls
+    // due (and set again when the download moved meanwhile), so a timeout
+    // of S seconds gives up at S seconds, not at the next progress tick
+    let stallTimer: ReturnType<typeof setTimeout> | undefined
+    const checkStall = (): void => {
       const now = performance.now()
-      const progress = job.progress()
-      if (options.onProgress != null) report(now, progress, options.onProgress)
-      if (now - job.lastProgressAt > timeoutMs) {
-        const seconds = Math.round(timeoutMs / 1000)
-        fail(progress.size === 0 && progress.totalBlocks === 0
-          ? new ContentNotFoundError(`no holder of ${cidKey(job.root)} answered within ${seconds} s`)
-          : new TimeoutError(`no holder sent a block of ${cidKey(job.root)} for ${seconds} s (${progress.totalBlocks - progress.blocks} of ${progress.totalBlocks} blocks missing)`))
+      const due = job.lastProgressAt + timeoutMs
+      if (now < due) {
+        stallTimer = setTimeout(checkStall, Math.ceil(due - now))
+        stallTimer.unref()
+        return
       }
+      const progress = job.progress()
+      const seconds = Math.round(timeoutMs / 1000)
+      fail(progress.size === 0 && progress.totalBlocks === 0
+        ? new ContentNotFoundError(`no holder of ${cidKey(job.root)} answered within ${seconds} s`)
+        : new TimeoutError(`no holder sent a block of ${cidKey(job.root)} for ${seconds} s (${progress.totalBlocks - progress.blocks} of ${progress.totalBlocks} blocks missing)`))
+    }
+    checkStall()
+    const timer = setInterval(() => {
+      if (options.onProgress != null) report(performance.now(), job.progress(), options.onProgress)
     }, PROGRESS_MS)
     timer.unref()
     const onAbort = (): void => { fail(options.signal?.reason as Error ?? new Error('aborted')) }
@@ -272,6 +302,7 @@ export class Fetcher {
       failed: failed.promise,
       stop: () => {
         clearInterval(timer)
+        clearTimeout(stallTimer)
         // the pieces that arrived since the last report
         if (options.onProgress != null) report(performance.now(), job.progress(), options.onProgress)
         options.signal?.removeEventListener('abort', onAbort)

@@ -3,15 +3,18 @@
  *
  * ```
  *  source (a path, or bytes as a stream)
- *    |  1. import: ContentStore cuts it into chunks, builds the UnixFS DAG,
- *    |     stores every block and holds the root as "shared"
- *    |  2. every block of the DAG (root, inner nodes, leaves)
- *    v  3. place: Placement pushes each block to its k responsible peers
- *  result    and announces the root as a provider record
+ *    |  import: ContentStore cuts it into chunks, builds the UnixFS DAG,
+ *    |  stores every block and holds the root as "shared"
+ *    |     |  each block, as soon as it is stored
+ *    |     v
+ *    |  place (at the same time): Placement pushes each block to its k
+ *    v  responsible peers; once the import is done, announces the root
+ *  result
  * ```
  *
- * Progress comes as typed events through `options.onProgress`: bytes
- * imported, then block copies placed.
+ * The share ends about when its last block is both imported and placed.
+ * Progress comes as typed events through `options.onProgress`, both phases
+ * in each: bytes imported, block copies placed of those planned so far.
  */
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -23,11 +26,20 @@ import { InvalidPathError } from '../store/errors.ts'
 /** What to share: a file this process can read, or its bytes. */
 export type ShareSource = { path: string } | { stream: AsyncIterable<Uint8Array> }
 
+/** Where a share is: bytes imported, and block copies acknowledged (`done`) of those planned so far (`total`). */
+export interface ShareProgress {
+  bytes: number
+  done: number
+  total: number
+  /** The import is over (its bytes are final; `total` grows no more once the last block is planned). */
+  imported: boolean
+}
+
 export type ShareProgressEvent =
-  /** Bytes of the source imported so far. */
-  | { name: 'share:imported', bytes: number }
-  /** Block copies acknowledged by the peers they were placed on, of `total`. */
-  | { name: 'share:placed', done: number, total: number }
+  /** More of the source imported. */
+  | ({ name: 'share:imported' } & ShareProgress)
+  /** One more block copy acknowledged by the peer it was placed on. */
+  | ({ name: 'share:placed' } & ShareProgress)
 
 export interface PeerShareOptions {
   /** Copies of each block to place (0: keep it here only and announce the root). */
@@ -42,14 +54,14 @@ export interface PeerShareOptions {
 export interface PeerShareResult extends ShareResult {
   /** Where the blocks went: copies per block, lookups, bytes pushed, the provider record. */
   placement: PlaceResult
-  /** Wall time of the import and of the placement (ms). */
+  /** Wall time of the import (ms), and how much longer the placement ran after it (ms: placement runs during the import). */
   importMs: number
   placeMs: number
 }
 
 export interface ShareComponents {
-  content: Pick<ContentStore, 'shareFile' | 'shareStream' | 'dagCids'>
-  placement: Pick<Placement, 'place'>
+  content: Pick<ContentStore, 'shareFile' | 'shareStream'>
+  placement: Pick<Placement, 'stream'>
   /** The peer's repo folder: nothing in it (identity key, token, stores) is ever shared. */
   repoPath?: string
 }
@@ -57,26 +69,47 @@ export interface ShareComponents {
 export async function share (components: ShareComponents, source: ShareSource, options: PeerShareOptions): Promise<PeerShareResult> {
   const { content, placement } = components
   const { signal, onProgress } = options
+  const state: ShareProgress = { bytes: 0, done: 0, total: 0, imported: false }
+  const placing = placement.stream(options.replicas, {
+    signal,
+    onProgress: onProgress == null
+      ? undefined
+      : (done, total) => {
+          state.done = done
+          state.total = total
+          onProgress({ name: 'share:placed', ...state })
+        }
+  })
   const importOptions = {
     chunkSize: options.chunkSize,
     name: options.name,
     replicas: options.replicas,
     signal,
-    onProgress: onProgress == null ? undefined : (bytes: number) => { onProgress({ name: 'share:imported', bytes }) }
+    onBlock: (cid: CID, size: number) => { placing.add(cid, size) },
+    onProgress: onProgress == null
+      ? undefined
+      : (bytes: number) => {
+          state.bytes = bytes
+          onProgress({ name: 'share:imported', ...state })
+        }
   }
-  if ('path' in source && components.repoPath != null) await refuseRepoFile(source.path, components.repoPath)
-  const importStarted = performance.now()
-  const imported = 'path' in source
-    ? await content.shareFile(source.path, importOptions)
-    : await content.shareStream(source.stream, importOptions)
-  const importMs = Math.round(performance.now() - importStarted)
-  const placeStarted = performance.now()
-  const cids: CID[] = await content.dagCids(imported.cid, signal)
-  const placed = await placement.place(imported.cid, cids, options.replicas, {
-    signal,
-    onProgress: onProgress == null ? undefined : (done, total) => { onProgress({ name: 'share:placed', done, total }) }
-  })
-  return { ...imported, placement: placed, importMs, placeMs: Math.round(performance.now() - placeStarted) }
+  const started = performance.now()
+  let imported: ShareResult
+  try {
+    if ('path' in source && components.repoPath != null) await refuseRepoFile(source.path, components.repoPath)
+    imported = 'path' in source
+      ? await content.shareFile(source.path, importOptions)
+      : await content.shareStream(source.stream, importOptions)
+  } catch (err) {
+    placing.abort(err as Error)
+    throw err
+  }
+  const importMs = Math.round(performance.now() - started)
+  state.imported = true
+  onProgress?.({ name: 'share:imported', ...state })
+  const placed = await placing.finish(imported.cid)
+  // placement ran beside the import: its time is what it added after the import ended
+  return { ...imported, placement: placed, importMs, placeMs: Math.round(performance.now() - started) - importMs }
 }
 
 /**

@@ -3,9 +3,11 @@
  * its key (on Kademlia, the k closest by XOR), and the root is announced as
  * a provider record. The receiving side (StoreServer) runs here too.
  *
- * The responsible peers are planned for all blocks at once (the overlay's
- * planner: a handful of lookups, not one per block); then one store stream
- * per target peer pushes that peer's blocks, several peers at a time.
+ * The responsible peers are planned for many blocks at once (the overlay's
+ * planner: a handful of lookups, not one per block), as the blocks come
+ * (place-stream.ts: a share places while it imports); one store stream per
+ * target peer pushes that peer's blocks, each block read once for all its
+ * targets.
  * Holders prove what they hold here too (/shoal/prove/1.0.0: repair asks
  * for proofs before it drops a copy).
  */
@@ -19,6 +21,7 @@ import type { PlacementMetrics } from './metrics.ts'
 import { challengeHolder } from './prove-client.ts'
 import { PROVE_PROTOCOL } from './prove-messages.ts'
 import { MAX_INBOUND_PROVE_STREAMS, ProveServer } from './prove-server.ts'
+import { PlaceStream, type BlockPlacement } from './place-stream.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 import { MAX_INBOUND_STORE_STREAMS, StoreServer } from './store-server.ts'
 import { anySignal } from '../utils/signals.ts'
@@ -41,12 +44,23 @@ export interface PlacementInit {
   replicas?: number
 }
 
-export interface BlockPlacement {
-  cid: string
-  /** The k closest peers (this peer included when it is one of them). */
-  closest: string[]
-  /** Of those, the ones that hold the block now. */
-  holders: string[]
+export type { BlockPlacement }
+
+/** What `handOff` did: blocks this peer was among the k closest of, copies now on the next closest, copies refused or failed. */
+export interface HandOffResult {
+  blocks: number
+  copies: number
+  failed: number
+}
+
+/** Placement fed block by block (Placement.stream). */
+export interface PlacementStream {
+  /** A block now held here, with its size when known. */
+  add: (cid: CID, size?: number) => void
+  /** The blocks will never all come: what is under way stops. */
+  abort: (reason: Error) => void
+  /** After the last block: every block's answers, and the root announced. */
+  finish: (root: CID) => Promise<PlaceResult>
 }
 
 export interface PlaceResult {
@@ -119,97 +133,97 @@ export class Placement {
    * fails: the result says how many copies each block got.
    */
   async place (root: CID, cids: CID[], k: number, options: PlaceOptions = {}): Promise<PlaceResult> {
+    const stream = this.stream(k, options)
+    for (const cid of cids) stream.add(cid)
+    return stream.finish(root)
+  }
+
+  /**
+   * Placement while the blocks are still being produced (an import): `add`
+   * each block once it is stored here, `finish(root)` after the last one;
+   * `abort` if the blocks will never all come.
+   */
+  stream (k: number, options: PlaceOptions = {}): PlacementStream {
     const { signal } = options
-    const announcing = this.announce(root, signal)
     if (k === 0) {
       // k = 0: keep it here only and announce it (seeding, BitTorrent-style)
-      return { target: 0, min: 0, complete: true, blocks: [], announced: await announcing, lookups: 0, planMs: 0, pushMs: 0, bytesPushed: 0, refused: {} }
+      return {
+        add: () => {},
+        abort: () => {},
+        finish: async root => ({ target: 0, min: 0, complete: true, blocks: [], announced: await this.announce(root, signal), lookups: 0, planMs: 0, pushMs: 0, bytesPushed: 0, refused: {} })
+      }
     }
-    const planStarted = performance.now()
-
-    const planner = this.components.overlay.planner()
-    let plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
-    const planMs = performance.now() - planStarted
-    const blocks: BlockPlacement[] = cids.map((cid, i) => ({
-      cid: cid.toString(),
-      closest: plan.responsible[i],
-      holders: plan.responsible[i].includes(this.selfId) ? [this.selfId] : []
-    }))
-    let bytesPushed = 0
-    let done = 0
-    const refused: Record<string, number> = {}
-    const pushStarted = performance.now()
-    // Peers the routing table still lists may be gone: those that cannot be
-    // reached are left out and the blocks they were to hold planned again.
-    for (let round = 0; round < 3; round++) {
-      const byPeer = new Map<string, number[]>()
-      plan.responsible.forEach((peers, i) => {
-        for (const peer of peers) {
-          if (peer === this.selfId || blocks[i].holders.includes(peer)) continue
-          let list = byPeer.get(peer)
-          if (list == null) byPeer.set(peer, list = [])
-          list.push(i)
-        }
-      })
-      const total = done + [...byPeer.values()].reduce((n, l) => n + l.length, 0)
-      const unreachable: string[] = []
-      await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
-        let session: StoreSession | undefined
-        try {
-          session = await StoreSession.open(this.components.node, peer, signal)
-        } catch (err) {
-          signal?.throwIfAborted()
-          unreachable.push(peer)
-          this.log('placing on %s: unreachable (%s)', peer, (err as Error).message)
-          return
-        }
-        try {
-          await session.putMany(indexes.map(i => ({ cid: cids[i], load: async () => this.components.content.readBlock(cids[i]) })), k, (j, status, message, size) => {
-            const i = indexes[j]
-            if (isHeld(status)) {
-              blocks[i].holders.push(peer)
-              bytesPushed += size
-              this.init.metrics?.placed(size)
-            } else {
-              const name = storeStatusName(status)
-              refused[name] = (refused[name] ?? 0) + 1
-              this.log('peer %s refused %s: %s %s', peer, cids[i], name, message)
-            }
-            options.onProgress?.(++done, total)
-          }, signal)
-          await session.close()
-        } catch (err) {
-          signal?.throwIfAborted()
-          session.abort(err as Error)
-          refused.FAILED = (refused.FAILED ?? 0) + 1
-          this.log('placing on %s failed: %s', peer, (err as Error).message)
-        }
-      })
-      if (unreachable.length === 0) break
-      planner.exclude(unreachable)
-      plan = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
-      plan.responsible.forEach((peers, i) => {
-        blocks[i].closest = peers
-        blocks[i].holders = blocks[i].holders.filter(h => peers.includes(h))
-        if (peers.includes(this.selfId) && !blocks[i].holders.includes(this.selfId)) blocks[i].holders.push(this.selfId)
-      })
-      refused.UNREACHABLE = (refused.UNREACHABLE ?? 0) + unreachable.length
-    }
-    const pushMs = performance.now() - pushStarted
-    const announced = await announcing
-    const min = blocks.reduce((m, b) => Math.min(m, b.holders.length), Infinity)
+    const pushes = new PlaceStream({
+      node: this.components.node,
+      planner: this.components.overlay.planner(),
+      readBlock: async cid => this.components.content.readBlock(cid),
+      selfId: this.selfId,
+      log: this.log,
+      metrics: this.init.metrics
+    }, k, options)
     return {
-      target: k,
-      min: Number.isFinite(min) ? min : 0,
-      complete: min >= k,
-      blocks,
-      announced,
-      lookups: plan.lookups,
-      planMs: Math.round(planMs),
-      pushMs: Math.round(pushMs),
-      bytesPushed,
-      refused
+      add: (cid, size) => { pushes.add(cid, size) },
+      abort: reason => { pushes.abort(reason) },
+      finish: async root => {
+        const announcing = this.announce(root, signal)
+        const totals = await pushes.finish()
+        const announced = await announcing
+        const min = totals.blocks.reduce((m, b) => Math.min(m, b.holders.length), Infinity)
+        return { target: k, min: Number.isFinite(min) ? min : 0, complete: min >= k, announced, ...totals }
+      }
     }
+  }
+
+  /**
+   * Before this peer lets go of blocks: each one of them for which it is
+   * among the k closest goes to the k closest without it (the next closest
+   * takes its place), to those that do not hold it yet, so the swarm does
+   * not drop to k-1 copies until a repair pass notices. Never throws for a
+   * peer that refuses or fails: the result counts the copies handed on.
+   */
+  async handOff (cids: CID[], k: number, signal?: AbortSignal): Promise<HandOffResult> {
+    const result: HandOffResult = { blocks: 0, copies: 0, failed: 0 }
+    // nobody to hand them to (a planner with no candidate left would look forever)
+    if (cids.length === 0 || k === 0 || this.components.overlay.knownPeers().length === 0) return result
+    const planner = this.components.overlay.planner()
+    const withSelf = await planner.plan(cids.map(c => c.multihash.bytes), k, { signal })
+    const mine = cids.filter((_, i) => withSelf.responsible[i].includes(this.selfId))
+    if (mine.length === 0) return result
+    result.blocks = mine.length
+    planner.exclude([this.selfId])
+    const next = await planner.plan(mine.map(c => c.multihash.bytes), k, { signal })
+    const { holders } = await this.whoHas(mine, next.responsible, signal)
+    const byPeer = new Map<string, number[]>()
+    next.responsible.forEach((peers, i) => {
+      for (const peer of peers) {
+        if (holders[i].includes(peer)) continue
+        let list = byPeer.get(peer)
+        if (list == null) byPeer.set(peer, list = [])
+        list.push(i)
+      }
+    })
+    await mapConcurrent([...byPeer], PUSH_PEERS_AT_ONCE, async ([peer, indexes]) => {
+      let session: StoreSession | undefined
+      try {
+        session = await StoreSession.open(this.components.node, peer, signal)
+        await session.putMany(indexes.map(i => ({ cid: mine[i], load: async () => this.components.content.readBlock(mine[i]) })), k, (_j, status, message, size) => {
+          if (isHeld(status)) {
+            result.copies++
+            this.init.metrics?.placed(size)
+          } else {
+            result.failed++
+            this.log('handing a block to %s: refused, %s %s', peer, storeStatusName(status), message)
+          }
+        }, signal)
+        await session.close()
+      } catch (err) {
+        signal?.throwIfAborted()
+        session?.abort(err as Error)
+        result.failed += indexes.length
+        this.log('handing blocks to %s failed: %s', peer, (err as Error).message)
+      }
+    })
+    return result
   }
 
   /**

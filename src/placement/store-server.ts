@@ -17,8 +17,8 @@
  */
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
-import { checkSupported, matchesCid } from '../content/cid.ts'
-import { DEFAULT_REPLICAS } from '../constants.ts'
+import { BlockMismatchError, checkSupported } from '../content/cid.ts'
+import { DEFAULT_REPLICAS, MAX_RANKED_REPLICAS } from '../constants.ts'
 import type { ContentStore } from '../store/content-store.ts'
 import { DiskFullError, QuotaExceededError } from '../store/errors.ts'
 import { ByteBudget } from '../wire/byte-budget.ts'
@@ -33,9 +33,12 @@ import {
   decodeStoreRequest, StoreResponseCodec, StoreStatus,
   type HasMessage, type PutMessage, type StoreRequest, type StoreResponse
 } from '../wire/store-messages.ts'
+import { ReceiveBuffers } from './receive-buffers.ts'
 import { PUT_WINDOW } from './store-client.ts'
 
 const MiB = 1024 * 1024
+/** Puts whose bytes are in a pooled shared buffer (a worker reads them in place). */
+const pooled = new WeakSet<PutMessage>()
 
 /** Store streams one connection may have open at once (libp2p's per-connection cap). */
 export const MAX_INBOUND_STORE_STREAMS = 2
@@ -54,7 +57,7 @@ export const MAX_PIPELINED_REQUESTS = 8
 export const MAX_BUFFERED_BYTES = 64 * MiB
 /** Of MAX_BUFFERED_BYTES, what one peer's streams may hold: an honest sender's whole window of puts. */
 export const MAX_BUFFERED_BYTES_PER_PEER = PUT_WINDOW * MAX_MESSAGE_BYTES
-/** The most replicas a sender may ask this peer to count itself in for. */
+/** The most replicas a holding records from a put (a larger claim is clamped). */
 export const MAX_REPLICAS = 64
 /** Replica bytes one peer may place here: on average per second, and at once. */
 export const PEER_REPLICA_BYTES: RateLimit = { perSecond: 64 * MiB, burst: 512 * MiB }
@@ -98,6 +101,8 @@ export class StoreServer {
   private readonly streams = new PeerStreams(MAX_STORE_STREAMS_PER_PEER)
   private readonly replicaBytes: PeerRateLimit
   private readonly replicaPuts: PeerRateLimit
+  /** Where received puts are joined. */
+  private readonly buffers = new ReceiveBuffers()
 
   constructor (init: StoreServerInit) {
     this.init = init
@@ -113,16 +118,22 @@ export class StoreServer {
   }
 
   /**
-   * Accepts a block when this peer ranks among its own `replicas` closest
-   * it knows plus a margin of as many again (at least 2): routing tables
-   * differ from peer to peer, and refusing a rightful replica is worse than
-   * keeping an extra one that repair later moves. The k a sender claims is
-   * not used here: with k up to 64, every key would qualify on every peer of
-   * a small network.
+   * Accepts a block when this peer ranks among the k closest it knows plus
+   * a margin: k is the sender's claim, at least this peer's own `replicas`
+   * and at most MAX_RANKED_REPLICAS (or its own k, if larger); the margin
+   * is its own k, at least 2 (routing tables differ from peer to peer, and
+   * refusing a rightful replica is worse than keeping an extra one that
+   * repair later moves).
    */
-  isCloseEnough (key: Uint8Array): boolean {
-    const k = this.replicas
-    return this.init.rankOf(key) < k + Math.max(2, k)
+  isCloseEnough (key: Uint8Array, claimed = 0): boolean {
+    const own = this.replicas
+    const k = Math.min(Math.max(own, claimed), Math.max(own, MAX_RANKED_REPLICAS))
+    return this.init.rankOf(key) < k + Math.max(2, own)
+  }
+
+  /** The k a replica holding records for a put: its claim, clamped to 1..MAX_REPLICAS. */
+  private replicasFor (claimed: number): number {
+    return Math.min(Math.max(claimed, 1), MAX_REPLICAS)
   }
 
   readonly handle = async (stream: Stream, connection: Connection): Promise<void> => {
@@ -131,10 +142,19 @@ export class StoreServer {
       log: this.init.log,
       limits: this.limits,
       streams: this.streams,
-      receiveBudget: this.received
+      receiveBudget: this.received,
+      allocate: size => this.buffers.acquire(size)
     })
     await requests.serve({
-      onRequest: (body, queue, hold) => { queue.push(decodeStoreRequest(body), hold) },
+      onRequest: (body, queue, hold) => {
+        const request = decodeStoreRequest(body)
+        const job = queue.push(request, hold)
+        // a body joined from the network's pieces lies in a pooled buffer of its own: back to the pool once answered
+        if (this.buffers.owns(body)) {
+          if (request.put != null) pooled.add(request.put)
+          job.hold({ release: () => { this.buffers.release(body) } })
+        }
+      },
       // every put waiting now, stored together (one folder sync for the lot)
       batchSize: jobs => {
         let n = 0
@@ -164,7 +184,7 @@ export class StoreServer {
       return { statuses: [status], message }
     }
     const responses: Array<StoreResponse | undefined> = []
-    const accepted: Array<{ index: number, cid: CID, bytes: Uint8Array, replicas: number }> = []
+    const accepted: Array<{ index: number, cid: CID, bytes: Uint8Array, replicas: number, transfer: boolean, size: number }> = []
     let wait = 0
     puts.forEach((put, index) => {
       let cid: CID
@@ -177,14 +197,17 @@ export class StoreServer {
       }
       if (put.data.length > MAX_BLOCK_BYTES) {
         responses[index] = refuse(StoreStatus.TOO_LARGE, `block of ${put.data.length} bytes is over the ${MAX_BLOCK_BYTES}-byte limit`)
-      } else if (!this.isCloseEnough(cid.multihash.bytes)) {
-        responses[index] = refuse(StoreStatus.NOT_CLOSEST, `this peer is not among the ${this.replicas} closest to ${cid}`)
+      } else if (!this.isCloseEnough(cid.multihash.bytes, put.replicas)) {
+        responses[index] = refuse(StoreStatus.NOT_CLOSEST, `this peer is not among the ${Math.min(Math.max(this.replicas, put.replicas), Math.max(this.replicas, MAX_RANKED_REPLICAS))} closest to ${cid}`)
       } else if ((wait = this.replicaWaitMs(remote, put.data.length)) > 0) {
         responses[index] = { ...refuse(StoreStatus.BUSY, `over this sender's rate of replicas; offer again in ${wait} ms`), retry_after_ms: wait }
-      } else if (!matchesCid(cid, put.data)) {
-        responses[index] = refuse(StoreStatus.BAD_BLOCK, `bytes do not match ${cid}`)
       } else {
-        accepted.push({ index, cid, bytes: put.data, replicas: Math.min(Math.max(put.replicas, 1), MAX_REPLICAS) })
+        // hashed and checked against the CID where it is stored, off this thread;
+        // a buffer that is this message's alone goes to the worker without a copy
+        // in a pooled buffer: a worker reads it in place; else (a message that came in one piece) a copy of its own, handed over
+        const inPool = pooled.has(put)
+        const bytes = inPool ? put.data : put.data.slice()
+        accepted.push({ index, cid, bytes, replicas: this.replicasFor(put.replicas), transfer: !inPool, size: bytes.byteLength })
       }
     })
     if (accepted.length > 0) {
@@ -194,10 +217,12 @@ export class StoreServer {
       } catch (err) {
         results = accepted.map(() => err as Error)
       }
-      accepted.forEach(({ index, bytes }, i) => {
+      accepted.forEach(({ index, size, cid }, i) => {
         const result = results[i]
         if (result instanceof Error) {
-          if (result instanceof QuotaExceededError || result instanceof DiskFullError) {
+          if (result instanceof BlockMismatchError) {
+            responses[index] = refuse(StoreStatus.BAD_BLOCK, `bytes do not match ${cid}`)
+          } else if (result instanceof QuotaExceededError || result instanceof DiskFullError) {
             responses[index] = refuse(StoreStatus.OVER_QUOTA, result.message)
           } else {
             this.init.log.error('storing a replica failed - %e', result)
@@ -205,7 +230,7 @@ export class StoreServer {
           }
           return
         }
-        if (result) this.init.onStored?.(bytes.length)
+        if (result) this.init.onStored?.(size)
         responses[index] = { statuses: [result ? StoreStatus.STORED : StoreStatus.ALREADY_HELD], message: '' }
       })
     }

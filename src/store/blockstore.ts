@@ -349,6 +349,36 @@ export class FsBlockstore {
     return leaves
   }
 
+  /**
+   * Stores a raw leaf received from another peer, outside the user's quota
+   * (the caller checks the replica quota): hashed, checked against its CID
+   * and written on a leaf worker, so this thread neither hashes nor waits
+   * on the file's calls. `transfer`: the bytes' buffer goes to the worker
+   * (the caller no longer uses them). Resolves 'written' when the block is
+   * new, 'present' when it was already here, 'mismatch' when the bytes are
+   * not the CID's (nothing written).
+   */
+  async putReceivedLeaf (cid: CID, bytes: Uint8Array, options: { transfer?: boolean } = {}): Promise<'written' | 'present' | 'mismatch'> {
+    this.workers ??= new LeafWorkers({ dir: this.dir, sync: this.syncWrites, tempSuffix: TEMP_SUFFIX, workers: this.leafWorkerCount })
+    const size = bytes.length
+    let result
+    try {
+      result = await this.workers.run({ source: { bytes }, length: size, chunkSize: Math.max(1, size), write: true, expect: cid.multihash.digest, transfer: options.transfer })
+    } catch (err) {
+      if (err instanceof LeafWorkerError && err.code === 'ENOSPC') throw new DiskFullError(`disk full while writing to ${this.dir}`)
+      throw err
+    }
+    for (const shard of result.newShards) this.knownShards.add(shard)
+    if (result.newShards.length > 0) this.dirtyShards.add('.')
+    const status = result.statuses[0]
+    if (status === LeafStatus.MISMATCH) return 'mismatch'
+    if (status !== LeafStatus.WRITTEN) return 'present'
+    this.dirtyShards.add(shardOf(cidKey(cid)))
+    this.blocks++
+    this.bytes += size
+    return 'written'
+  }
+
   /** Bytes counted against the user's quota: all but the replicas'. */
   private userBytes (): number {
     return Math.max(0, this.bytes - this.replicaBytes)

@@ -13,7 +13,7 @@ import fs from 'node:fs/promises'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { BlockMismatchError, cidKey, matchesCid, RAW_CODE, SHA256_CODE, verifyBlock } from '../content/cid.ts'
+import { BlockMismatchError, cidKey, matchesCid, RAW_CODE, SHA256_CODE } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
 import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
@@ -22,18 +22,18 @@ import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, typ
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
-import { formatBytes, parseByteSize } from '../utils/bytes.ts'
+import { parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 import type { BlockstoreUsage, FsBlockstore, LeafBatch } from './blockstore.ts'
-import { ContentNotFoundError, InvalidPathError, QuotaExceededError } from './errors.ts'
+import { ContentNotFoundError, InvalidPathError } from './errors.ts'
+import { ReplicaPuts, type ReplicaPut } from './replica-puts.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
 import { FetchSession } from './fetch-session.ts'
 import { FileLeaves, type KeptFile } from './file-leaves.ts'
 import { InFlight } from './in-flight.ts'
 import { NeedsRepair, type RepairNeed } from './needs-repair.ts'
 import { BlockIndex } from './block-index.ts'
-import { acceptedReplicaK } from './replica-k.ts'
 
 /** Blocks re-hashed at once by `hasBlocks` with `recheck` (each is read whole into memory). */
 const RECHECKS_AT_ONCE = 16
@@ -77,6 +77,8 @@ export interface ShareOptions {
   replicas?: number
   signal?: AbortSignal
   onProgress?: (bytes: number) => void
+  /** Each block of the DAG once it is stored (leaves as their batch is, nodes as they are built): placement streams from here. */
+  onBlock?: (cid: CID, size: number) => void
 }
 
 export interface ShareResult extends ImportResult {
@@ -121,8 +123,8 @@ export class ContentStore {
   private readonly holdings: Holdings
   private readonly quota: NonNullable<ContentStoreInit['quota']>
   private readonly replicaQuota: NonNullable<ContentStoreInit['replicaQuota']>
-  /** Bytes of replica puts being written, counted against the replica quota already. */
-  private replicaReserved = 0
+  /** Replica puts: their batches, and the bytes being written counted against the replica quota. */
+  private readonly replicaPuts: ReplicaPuts
   private readonly replicas: number
   private readonly log: Logger
   private readonly lock = new RwLock()
@@ -152,6 +154,7 @@ export class ContentStore {
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     if (components.hasher == null) this.ownHasher = new HashWorker()
     this.hasher = components.hasher ?? this.ownHasher!
+    this.replicaPuts = new ReplicaPuts({ blockstore: this.blockstore, holdings: this.holdings, hasher: this.hasher, replicas: this.replicas, dropIfUnwanted: async cid => this.dropIfUnwanted(cid) })
   }
 
   async open (): Promise<void> {
@@ -300,6 +303,7 @@ export class ContentStore {
             signal.throwIfAborted()
             const leaves = await this.blockstore.putLeaves(batch)
             for (const leaf of leaves) keys.add(cidKey(leaf.cid))
+            for (const leaf of leaves) options.onBlock?.(leaf.cid, leaf.size)
             return leaves
           } finally {
             release?.(batch)
@@ -309,6 +313,7 @@ export class ContentStore {
           signal.throwIfAborted()
           await this.blockstore.put(node.cid, node.bytes)
           keys.add(cidKey(node.cid))
+          options.onBlock?.(node.cid, node.bytes.length)
         })
         const result = await importBatches(batches(signal), storeLeaves, storeNode, {
           signal,
@@ -363,9 +368,11 @@ export class ContentStore {
   }
 
   /**
-   * Keeps several blocks for others at once: each verified and written,
-   * then one folder sync for all, then their replica holdings. Resolves, per
-   * block, true (stored), false (already here) or the error that refused it.
+   * Keeps several blocks for others at once (replica-puts.ts): each
+   * verified and written off this thread, then one folder sync for all,
+   * then their replica holdings in one batch. Resolves, per block, true
+   * (stored), false (already here) or the error that refused it
+   * (BlockMismatchError: the bytes are not the CID's).
    *
    * The k a replica is kept for is never lowered on anyone's word: a put
    * may raise it, never below what was recorded nor this peer's own
@@ -373,48 +380,10 @@ export class ContentStore {
    * every holder drop it on the next repair), and never past a cap
    * (replica-k.ts).
    */
-  async storeReplicas (blocks: Array<{ cid: CID, bytes: Uint8Array, replicas: number }>): Promise<Array<boolean | Error>> {
+  async storeReplicas (blocks: ReplicaPut[]): Promise<Array<boolean | Error>> {
     return this.lock.shared(async () => {
       this.closing.signal.throwIfAborted()
-      const results = await Promise.all(blocks.map(async ({ cid, bytes }) => {
-        let reserved = 0
-        try {
-          verifyBlock(cid, bytes)
-          if (!(await this.blockstore.has(cid))) {
-            // replicas have their own quota: the user's stays for the user
-            const { replicaBytes, replicaQuotaBytes } = this.blockstore
-            if (replicaBytes + this.replicaReserved + bytes.length > replicaQuotaBytes) {
-              throw new QuotaExceededError(`replica quota exceeded: ${formatBytes(replicaBytes)} kept for others, quota ${formatBytes(replicaQuotaBytes)}; a block of ${formatBytes(bytes.length)} does not fit`)
-            }
-            reserved = bytes.length
-            this.replicaReserved += reserved
-          }
-          return await this.blockstore.put(cid, bytes, { forOthers: true })
-        } catch (err) {
-          return err as Error
-        } finally {
-          this.replicaReserved -= reserved
-        }
-      }))
-      await this.blockstore.sync()
-      for (let i = 0; i < blocks.length; i++) {
-        if (results[i] instanceof Error) continue
-        const { cid, bytes, replicas } = blocks[i]
-        try {
-          const held = (await this.holdings.of(cid)).find(h => h.reason === 'replica')
-          const k = acceptedReplicaK(this.replicas, replicas, held?.replicas)
-          await this.holdings.add({ cid, reason: 'replica', size: bytes.length, blocks: 1, replicas: k }, { sync: false })
-          if (held == null) this.blockstore.replicaBytes += bytes.length
-        } catch (err) {
-          // no holding (a datastore error): a block this put wrote would be
-          // an orphan, so it goes now unless something else wants it
-          if (results[i] === true) await this.dropIfUnwanted(cid)
-          results[i] = err as Error
-        }
-      }
-      // one durable write for the whole batch of holdings, before any is reported stored
-      await this.holdings.sync()
-      return results
+      return this.replicaPuts.store(blocks)
     })
   }
 

@@ -65,6 +65,16 @@ export class Holdings {
     return record
   }
 
+  /** The holding of a CID for one reason, if there is one (a single read, no query). */
+  async get (cid: CID, reason: HoldReason): Promise<Holding | undefined> {
+    try {
+      return JSON.parse(new TextDecoder().decode(await this.datastore.get(keyOf(cidKey(cid), reason)))) as Holding
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NotFoundError') return undefined
+      throw err
+    }
+  }
+
   /** Makes every holding added so far durable. */
   async sync (): Promise<void> {
     await this.durable.sync()

@@ -37,7 +37,9 @@ export const LeafStatus = {
   /** The worker wrote it. */
   WRITTEN: 1,
   /** Not in the store and the job was not allowed to write (quota). */
-  REFUSED: 2
+  REFUSED: 2,
+  /** Its digest is not the one the job expected: nothing written. */
+  MISMATCH: 3
 } as const
 export type LeafStatus = typeof LeafStatus[keyof typeof LeafStatus]
 
@@ -51,6 +53,18 @@ export interface LeafJob {
   chunkSize: number
   /** False: only hash and look; report REFUSED for blocks not yet stored. */
   write: boolean
+  /**
+   * The sha2-256 digests the chunks must have, 32 bytes per chunk (a block
+   * received from another peer, checked against its CID): a chunk whose
+   * digest differs is reported MISMATCH and not written.
+   */
+  expect?: Uint8Array
+  /**
+   * Memory source only: hand the bytes' buffer over to the worker instead
+   * of copying it (the caller no longer uses them). Shared memory is never
+   * copied either way.
+   */
+  transfer?: boolean
 }
 
 export interface LeafJobResult {
@@ -73,6 +87,8 @@ export interface LeafWorkersInit {
 
 /** More than this many hashing threads has not been measured. */
 export const MAX_LEAF_WORKERS = 4
+/** Jobs every running worker has waiting before another worker is started. */
+const SPAWN_AT_QUEUED = 2
 
 export function defaultLeafWorkers (): number {
   return Math.max(1, Math.min(MAX_LEAF_WORKERS, os.availableParallelism()))
@@ -105,8 +121,9 @@ export class LeafWorkers {
     return new Promise((resolve, reject) => {
       if (slot.jobs.size === 0) slot.worker.ref()
       slot.jobs.set(id, { resolve, reject })
-      const { source, length, chunkSize, write } = job
-      slot.worker.postMessage({ id, length, chunkSize, write, ...('fd' in source ? { fd: source.fd, position: source.position } : { bytes: source.bytes }) })
+      const { source, length, chunkSize, write, expect } = job
+      const transfer = job.transfer === true && 'bytes' in source && source.bytes.buffer instanceof ArrayBuffer ? [source.bytes.buffer] : []
+      slot.worker.postMessage({ id, length, chunkSize, write, expect, ...('fd' in source ? { fd: source.fd, position: source.position } : { bytes: source.bytes }) }, transfer)
     })
   }
 
@@ -116,13 +133,25 @@ export class LeafWorkers {
     await Promise.all(workers.map(async w => w.terminate()))
   }
 
+  /**
+   * An idle worker if there is one; else a new one once every running
+   * worker has SPAWN_AT_QUEUED jobs waiting (a trickle of small jobs, such
+   * as replicas received one block at a time, keeps to one thread instead
+   * of paying for another's start); else the least busy.
+   */
   private leastBusy (): Slot {
     let best: Slot | undefined
+    let free = -1
     for (let i = 0; i < this.slots.length; i++) {
-      const slot = this.slots[i] ?? this.spawn(i)
+      const slot = this.slots[i]
+      if (slot == null) {
+        if (free < 0) free = i
+        continue
+      }
       if (slot.jobs.size === 0) return slot
       if (best == null || slot.jobs.size < best.jobs.size) best = slot
     }
+    if (free >= 0 && (best == null || best.jobs.size >= SPAWN_AT_QUEUED)) return this.spawn(free)
     return best!
   }
 
@@ -170,6 +199,7 @@ function leafWorkerMain (require: NodeJS.Require): void {
   const PRESENT = 0
   const WRITTEN = 1
   const REFUSED = 2
+  const MISMATCH = 3
   // CIDv1, codec raw (0x55), multihash sha2-256 (0x12) of 32 bytes
   const CID_PREFIX = [0x01, 0x55, 0x12, 0x20]
   const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
@@ -222,9 +252,10 @@ function leafWorkerMain (require: NodeJS.Require): void {
    * first await, so the caller may reuse `bytes` as soon as this returns its
    * promise.
    */
-  async function storeLeaf (bytes: Uint8Array, write: boolean, digests: Uint8Array, index: number, newShards: string[]): Promise<number> {
+  async function storeLeaf (bytes: Uint8Array, write: boolean, digests: Uint8Array, index: number, newShards: string[], expect?: Uint8Array): Promise<number> {
     const digest = createHash('sha256').update(bytes).digest()
     digests.set(digest, index * 32)
+    if (expect != null && !digest.equals(expect.subarray(index * 32, index * 32 + 32))) return MISMATCH
     const key = keyOf(digest)
     const shard = key.slice(-3, -1)
     const folder = `${dir}/${shard}`
@@ -270,7 +301,7 @@ function leafWorkerMain (require: NodeJS.Require): void {
     }
   }
 
-  async function runJob (job: { length: number, chunkSize: number, write: boolean, fd?: number, position?: number, bytes?: Uint8Array }): Promise<{ digests: Uint8Array, statuses: number[], newShards: string[] }> {
+  async function runJob (job: { length: number, chunkSize: number, write: boolean, fd?: number, position?: number, bytes?: Uint8Array, expect?: Uint8Array }): Promise<{ digests: Uint8Array, statuses: number[], newShards: string[] }> {
     let bytes: Uint8Array
     if (job.fd != null) {
       if (readBuffer.length < job.length) readBuffer = new Uint8Array(job.length)
@@ -289,7 +320,7 @@ function leafWorkerMain (require: NodeJS.Require): void {
     const newShards: string[] = []
     const leaves: Array<Promise<number>> = []
     for (let i = 0; i < count; i++) {
-      const leaf = storeLeaf(bytes.subarray(i * job.chunkSize, Math.min(job.length, (i + 1) * job.chunkSize)), job.write, digests, i, newShards)
+      const leaf = storeLeaf(bytes.subarray(i * job.chunkSize, Math.min(job.length, (i + 1) * job.chunkSize)), job.write, digests, i, newShards, job.expect)
       leaf.catch(() => {}) // awaited together below
       leaves.push(leaf)
     }

@@ -65,6 +65,17 @@ export abstract class ClientSession {
     if (!this.stream.send(message)) await this.stream.onDrain({ signal })
   }
 
+  /**
+   * One message given as buffers, sent as they are (never copied) and all
+   * at once, so that messages sent concurrently never interleave; then
+   * waits while the stream's send buffer is full.
+   */
+  protected async sendParts (parts: Uint8Array[], signal?: AbortSignal): Promise<void> {
+    let room = true
+    for (const part of parts) room = this.stream.send(part) && room
+    if (!room) await this.stream.onDrain({ signal })
+  }
+
   /** The caller's signal joined with a deadline; `clear()` it when done. */
   protected deadline (signal: AbortSignal | undefined, timeoutMs: number, what: string): ClearableSignal {
     return anySignal([signal], { timeoutMs, message: () => `${what}: no answer from ${this.peerId} in ${timeoutMs / 1000} s` })

@@ -90,8 +90,11 @@ export class FrameReader {
     throw new WireProtocolError('a message length longer than 8 bytes')
   }
 
-  /** The next `length` bytes as one buffer (a copy only when they arrived in pieces). */
-  async readBody (length: number, signal?: AbortSignal): Promise<Uint8Array> {
+  /**
+   * The next `length` bytes as one buffer (a copy only when they arrived in
+   * pieces, into `allocate`'s buffer when given: at least `length` bytes).
+   */
+  async readBody (length: number, signal?: AbortSignal, allocate?: (size: number) => Uint8Array): Promise<Uint8Array> {
     if (length === 0) return new Uint8Array(0)
     if (!await this.fill(length, signal)) throw new WireProtocolError(`the stream ended inside a message of ${length} bytes`)
     const first = this.chunks[0]
@@ -101,7 +104,7 @@ export class FrameReader {
       this.settle()
       return body
     }
-    const body = new Uint8Array(length)
+    const body = allocate != null ? allocate(length).subarray(0, length) : new Uint8Array(length)
     let at = 0
     while (at < length) {
       const chunk = this.chunks[0]

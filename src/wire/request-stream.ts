@@ -45,6 +45,11 @@ export interface RequestStreamLimits {
   reserveTimeoutMs: number
 }
 
+/** Something a job holds until it is answered: budget, a pooled buffer. */
+export interface Releasable {
+  release: () => void
+}
+
 /** One unit of queued work: answered by one message, or withdrawn. */
 export class Job<W> {
   readonly work: W
@@ -52,7 +57,7 @@ export class Job<W> {
   dropped = false
   /** Its answer was started ahead of its turn. */
   started = false
-  private readonly holds: Reservation[] = []
+  private readonly holds: Releasable[] = []
   private finished = false
 
   constructor (work: W) {
@@ -60,7 +65,7 @@ export class Job<W> {
   }
 
   /** Ties budget to this job: given back once its answer is out, or the job is dropped, or the stream ends. */
-  hold (reservation: Reservation): void {
+  hold (reservation: Releasable): void {
     if (this.finished) reservation.release()
     else this.holds.push(reservation)
   }
@@ -150,6 +155,12 @@ export interface RequestStreamInit {
   streams: PeerStreams
   /** Room each message takes before its body is read (the store's received blocks). */
   receiveBudget?: ByteBudget
+  /**
+   * Where a message that arrived in pieces is joined (default: a fresh
+   * buffer): a buffer of at least that many bytes, from a pool the
+   * protocol gives back once the message's work is done.
+   */
+  allocate?: (size: number) => Uint8Array
 }
 
 /** What a protocol's handlers may use of the stream they serve. */
@@ -254,7 +265,7 @@ export class RequestStream<W> implements StreamContext {
         if (length === undefined) return
         if (length > limits.maxMessageBytes) throw new WireProtocolError(`a message of ${length} bytes (most ${limits.maxMessageBytes})`)
         if (receiveBudget != null) hold = await this.reserve(receiveBudget, length)
-        const body = await this.reader.readBody(length, this.ended.signal)
+        const body = await this.reader.readBody(length, this.ended.signal, this.init.allocate)
         this.stats.requests++
         this.lastActivityAt = performance.now()
         const taken = hold

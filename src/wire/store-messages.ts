@@ -1,5 +1,6 @@
 /** Messages of /shoal/store/1.0.0 (src/wire/store.proto). */
 import { WireProtocolError } from './errors.ts'
+import { pushVarint } from './length-prefix.ts'
 import { MAX_CIDS_PER_QUERY, MAX_LIST_MESSAGE_BYTES } from './limits.ts'
 import { codecOf } from './proto.ts'
 import { countFields, LENGTH_DELIMITED, scanFields } from './proto-scan.ts'
@@ -72,4 +73,25 @@ export function decodeStoreRequest (body: Uint8Array): StoreRequest {
     countFields(has, [1], [MAX_CIDS_PER_QUERY], ['CIDs in a has query'])
   }
   return StoreRequestCodec.decode(body)
+}
+
+/**
+ * A put request, length prefix included, as two buffers to send in order:
+ * a small header, then the block itself, never copied into an encoder's
+ * buffer. Protobuf as store.proto says (Put's fields cid, replicas, then
+ * data, last so the block can trail the header).
+ */
+export function encodePut (cid: Uint8Array, data: Uint8Array, replicas: number): [Uint8Array, Uint8Array] {
+  const put: number[] = [0x0a]
+  pushVarint(put, cid.length)
+  for (const b of cid) put.push(b)
+  if (replicas !== 0) { put.push(0x18); pushVarint(put, replicas) }
+  put.push(0x12)
+  pushVarint(put, data.length)
+  const putLength = put.length + data.length
+  const head: number[] = [0x0a]
+  pushVarint(head, putLength)
+  const out: number[] = []
+  pushVarint(out, head.length + putLength)
+  return [Uint8Array.from([...out, ...head, ...put]), data]
 }

@@ -12,6 +12,7 @@ import { cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
 import type { ShoalPeer } from '../../src/peer/peer.ts'
 import { isHeld, PUT_WINDOW, StoreSession } from '../../src/placement/store-client.ts'
+import { MAX_RANKED_REPLICAS } from '../../src/constants.ts'
 import {
   MAX_BUFFERED_BYTES_PER_PEER, MAX_INBOUND_STORE_STREAMS, MAX_STORE_STREAMS_PER_PEER, StoreServer
 } from '../../src/placement/store-server.ts'
@@ -180,9 +181,9 @@ describe('hostile peers on the store protocol', function () {
     }
   })
 
-  it('ranks a put against the receiver\'s own replica count, not the k its sender claims', async () => {
+  it('ranks a put against the k its sender claims, never below its own replica count nor above MAX_RANKED_REPLICAS', async () => {
     const sender = swarm.peers[6]
-    // a block whose farthest peer (rank 7 of 8) is not the sender, offered to that peer with k=64
+    // a block whose farthest peer (rank 7 of 8) is not the sender: beyond k=3 + its margin of 3, within k=6 + 3
     let far: { cid: CID, data: Buffer, peer: ShoalPeer }
     while (true) {
       const data = randomBytes(4 * KiB)
@@ -192,12 +193,14 @@ describe('hostile peers on the store protocol', function () {
       if (peer !== sender) { far = { cid, data, peer }; break }
     }
     let session = await StoreSession.open(sender.libp2p, far.peer.peerId.toString())
-    const claimedMany = await session.put(far.cid, far.data, 64)
+    const claimedThree = await session.put(far.cid, far.data, 3)
+    assert.equal(claimedThree.status, StoreStatus.NOT_CLOSEST, claimedThree.message)
+    const claimedSix = await session.put(far.cid, far.data, 6)
     await session.close()
-    assert.equal(claimedMany.status, StoreStatus.NOT_CLOSEST, claimedMany.message)
-    assert.equal(await far.peer.content.hasBlock(far.cid), false)
+    assert.equal(claimedSix.status, StoreStatus.STORED, claimedSix.message)
+    assert.equal(await far.peer.content.hasBlock(far.cid), true)
 
-    // and the other way: a peer ranked 4th accepts a block offered for k=1 (it keeps k=3 + a margin)
+    // and the other way: a peer ranked 4th accepts a block offered for k=1 (it keeps its own k=3 + a margin)
     let near: { cid: CID, data: Buffer, peer: ShoalPeer }
     while (true) {
       const data = randomBytes(4 * KiB)
@@ -210,6 +213,19 @@ describe('hostile peers on the store protocol', function () {
     const claimedOne = await session.put(near.cid, near.data, 1)
     await session.close()
     assert.equal(claimedOne.status, StoreStatus.STORED, claimedOne.message)
+
+    // the cap: a claim of 64 ranks as MAX_RANKED_REPLICAS (+ the own k as margin), whatever the network's size
+    let rank = 0
+    const server = new StoreServer({ content: swarm.peers[0].content, rankOf: () => rank, log: logger('test'), replicas: 3 })
+    const key = near.cid.multihash.bytes
+    rank = MAX_RANKED_REPLICAS + 2
+    assert.equal(server.isCloseEnough(key, 64), true)
+    rank = MAX_RANKED_REPLICAS + 3
+    assert.equal(server.isCloseEnough(key, 64), false)
+    rank = 5
+    assert.equal(server.isCloseEnough(key, 1), true)
+    rank = 6
+    assert.equal(server.isCloseEnough(key, 1), false)
   })
 
   it('a 4 MiB has query resets the stream before it is decoded, with bounded memory, and the peer serves others', async () => {

@@ -5,10 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
 import type { ShoalPeer } from '../../src/peer/peer.ts'
+import type { ShareProgressEvent } from '../../src/peer/share.ts'
 import { StoreSession } from '../../src/placement/store-client.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 import { StoreStatus } from '../../src/wire/store-messages.ts'
@@ -47,6 +50,29 @@ describe('placement in a 20-peer swarm', function () {
         const holdings = await holder.content.list(cid)
         assert.deepEqual(holdings.map(h => h.reason), ['replica'])
       }
+    }
+  })
+
+  it('a share for k=10, over twice the receivers\' own replicas (3), is complete on exactly its true 10 closest', async () => {
+    const sharer = swarm.peers[5]
+    const data = randomBytes(8 * 64 * KiB)
+    const file = path.join(swarm.dir, 'k10')
+    await fs.writeFile(file, data)
+    // progress: every event carries both phases; the import's last says so
+    const events: ShareProgressEvent[] = []
+    const result = await sharer.share({ path: file }, { chunkSize: 64 * KiB, replicas: 10, onProgress: e => { events.push(e) } })
+    assert.equal(result.placement.complete, true, JSON.stringify(result.placement.refused))
+    const cids = await sharer.content.dagCids(result.cid)
+    const imported = events.filter(e => e.name === 'share:imported')
+    assert.deepEqual(imported.at(-1), { name: 'share:imported', bytes: data.length, done: imported.at(-1)!.done, total: imported.at(-1)!.total, imported: true })
+    const copies = result.placement.blocks.reduce((n, b) => n + b.holders.filter(h => h !== sharer.peerId.toString()).length, 0)
+    const last = events.filter(e => e.name === 'share:placed').at(-1)!
+    assert.deepEqual([last.done, last.total, last.bytes], [copies, copies, data.length])
+    const running = swarm.peers.filter(p => p.isStarted)
+    for (const cid of cids) {
+      const expected = trueClosest(running, cid, 10).filter(id => id !== sharer.peerId.toString())
+      const holders = (await holdersOf(running, cid)).filter(id => id !== sharer.peerId.toString())
+      assert.deepEqual(holders.sort(), expected.sort(), `holders of ${cid}`)
     }
   })
 

@@ -10,6 +10,7 @@ import path from 'node:path'
 import { defaultLogger } from '@libp2p/logger'
 import { LevelDatastore } from 'datastore-level'
 import type { CID } from 'multiformats/cid'
+import { MAX_RANKED_REPLICAS } from '../../src/constants.ts'
 import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { FsBlockstore } from '../../src/store/blockstore.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
@@ -205,7 +206,7 @@ describe('content store on disk', function () {
     await opened.close()
   })
 
-  it('never lowers a replica\'s k on anyone\'s word: keeps the larger, never below its own replicas, never above its own plus the margin it accepts puts within', async () => {
+  it('never lowers a replica\'s k on anyone\'s word: keeps the larger, never below its own replicas, never above the largest k a put is ranked against', async () => {
     const { store, close } = await openStore(dir, 'auto', 3)
     const block = randomBytes(1000)
     const cid = cidOf(RAW_CODE, block)
@@ -214,11 +215,11 @@ describe('content store on disk', function () {
     assert.deepEqual(await store.storeReplicas([{ cid, bytes: block, replicas: 5 }]), [true])
     assert.deepEqual(await store.storeReplicas([{ cid, bytes: block, replicas: 1 }]), [false])
     assert.equal(await k(), 5)
-    // a put may raise it, up to twice this peer's own 3
+    // a put may raise it, up to the largest k a put is ranked against
     await store.storeReplicas([{ cid, bytes: block, replicas: 6 }])
     assert.equal(await k(), 6)
     await store.storeReplicas([{ cid, bytes: block, replicas: 64 }])
-    assert.equal(await k(), 6)
+    assert.equal(await k(), MAX_RANKED_REPLICAS)
     // a new replica placed for fewer copies than this peer keeps is kept for its own replicas
     const other = randomBytes(1000)
     const otherCid = cidOf(RAW_CODE, other)

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { WireProtocolError } from '../../src/wire/errors.ts'
 import { MAX_CIDS_PER_QUERY } from '../../src/wire/limits.ts'
 import { scanFields } from '../../src/wire/proto-scan.ts'
-import { decodeStoreRequest, StoreRequestCodec } from '../../src/wire/store-messages.ts'
+import { decodeStoreRequest, encodePut, StoreRequestCodec } from '../../src/wire/store-messages.ts'
 import { decodeXferRequest, MAX_CANCEL_CIDS, MAX_HAVE_CIDS, MAX_PENDING_WANTS, XferRequestCodec } from '../../src/wire/xfer-messages.ts'
 
 const cids = (n: number): Uint8Array[] => Array.from({ length: n }, () => randomBytes(36))
@@ -19,6 +19,26 @@ describe('request decoding', () => {
     const decoded = decodeStoreRequest(StoreRequestCodec.encode({ put }))
     assert.ok(Buffer.from(decoded.put!.data).equals(put.data))
     assert.equal(decodeStoreRequest(StoreRequestCodec.encode({ has: { cids: cids(MAX_CIDS_PER_QUERY) } })).has!.cids.length, MAX_CIDS_PER_QUERY)
+  })
+
+  it('a put encoded around its block (header, then the block not copied) is the protobuf encoding any decoder reads', () => {
+    for (const size of [0, 1, 127, 128, 300_000, 4 * 1024 * 1024]) {
+      const put = { cid: randomBytes(36), data: randomBytes(size), replicas: 5 }
+      const [header, block] = encodePut(put.cid, put.data, put.replicas)
+      assert.equal(block, put.data, 'the block itself, not a copy')
+      const message = Buffer.concat([header, block])
+      // its length prefix, then exactly the message
+      let length = 0
+      let at = 0
+      for (let scale = 1; ; scale *= 128) {
+        const byte = message[at++]
+        length += (byte & 0x7f) * scale
+        if (byte < 0x80) break
+      }
+      assert.equal(length, message.length - at)
+      const decoded = StoreRequestCodec.decode(message.subarray(at))
+      assert.deepEqual([Buffer.from(decoded.put!.cid), Buffer.from(decoded.put!.data), decoded.put!.replicas], [put.cid, put.data, 5])
+    }
   })
 
   it('refuses a store request with both, neither, or twice one of put / has, and a has over its limit', () => {

@@ -94,7 +94,7 @@ function refusals (refused: Record<string, number>): string {
   return parts.length > 0 ? ` (${parts.join(', ')})` : ' (not enough peers)'
 }
 
-/** The import bar (bytes), then the placement bar (block copies). */
+/** One bar: bytes imported (with the copies placed so far beside), then, once the import is over, block copies placed. */
 class ShareProgressBars {
   static readonly format = ' {phase} [{bar}] {percentage}% | {amount}'
   private readonly bar: SingleBar
@@ -106,15 +106,17 @@ class ShareProgressBars {
   }
 
   update (p: ShareProgress): void {
-    if (p.phase === 'import') {
-      this.bar.update(p.bytes, { amount: formatBytes(p.bytes) })
+    const copies = `${p.done}/${p.total} copies placed`
+    if (this.phase === 'import' && !p.imported) {
+      this.bar.update(p.bytes, { amount: `${formatBytes(p.bytes)}, ${copies}` })
       return
     }
     if (this.phase === 'import') {
       this.phase = 'place'
       this.bar.setTotal(p.total)
     }
-    this.bar.update(p.done, { phase: 'placing  ', amount: `${p.done}/${p.total} copies` })
+    this.bar.setTotal(p.total)
+    this.bar.update(p.done, { phase: 'placing  ', amount: copies })
   }
 
   stop (): void {

@@ -8,7 +8,7 @@ import { cidArgument, intOption } from '../parse.ts'
 export function registerStat (program: Command): void {
   program.command('stat')
     .description('the DAG of a CID and, for each block, which peers hold it now (asked, not assumed)')
-    .argument('<cid>', 'CID of a file whose DAG this peer holds', cidArgument)
+    .argument('<cid>', 'CID of a file (held here or not: its DAG is then asked of the peers that hold it)', cidArgument)
     .option('--replicas <k>', 'the k to compare holders against (default: config "replicas")', intOption('--replicas', 1, 64))
     .action(async (cid: string, opts: { replicas?: number }, command: Command) => {
       const g = globals(command)
