@@ -13,7 +13,7 @@ import fs from 'node:fs/promises'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { BlockMismatchError, cidKey, matchesCid, RAW_CODE, SHA256_CODE } from '../content/cid.ts'
+import { BlockMismatchError, cidKey, matchesCid, SHA256_CODE } from '../content/cid.ts'
 import { BufferPool } from '../content/buffer-pool.ts'
 import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
@@ -22,7 +22,6 @@ import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, typ
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
 import { isCode } from '../utils/fs.ts'
-import { parseByteSize } from '../utils/bytes.ts'
 import { RwLock } from '../utils/rw-lock.ts'
 import { mapConcurrent } from '../utils/wait.ts'
 import type { BlockstoreUsage, FsBlockstore, LeafBatch } from './blockstore.ts'
@@ -34,6 +33,10 @@ import { FileLeaves, type KeptFile } from './file-leaves.ts'
 import { InFlight } from './in-flight.ts'
 import { NeedsRepair, type RepairNeed } from './needs-repair.ts'
 import { BlockIndex } from './block-index.ts'
+import { REPLICA_AUTO_SHARE, resolveQuota } from './quota.ts'
+import { StoreSweeper, type GcResult, type VerifyResult } from './store-sweeper.ts'
+
+export type { GcResult, VerifyResult } from './store-sweeper.ts'
 
 /** Blocks re-hashed at once by `hasBlocks` with `recheck` (each is read whole into memory). */
 const RECHECKS_AT_ONCE = 16
@@ -92,24 +95,6 @@ export interface BlockPlaces {
   files: Array<{ path: string, offset: number }>
 }
 
-export interface GcResult {
-  blocks: number
-  bytes: number
-  /** Held DAGs that could not be walked whole (a node missing or corrupt): nothing was swept, they need repair. */
-  incomplete?: string[]
-}
-
-export interface VerifyResult {
-  checked: number
-  bytes: number
-  /** CIDs of blocks whose bytes do not match. */
-  bad: string[]
-  /** True when the bad blocks were removed. */
-  removed: boolean
-  /** With `repair`: held DAGs now missing blocks, recorded as needing repair (a fetch of each brings them back). */
-  needsRepair?: string[]
-}
-
 export interface RemoveResult {
   cid: string
   removed: Holding[]
@@ -140,6 +125,7 @@ export class ContentStore {
   private readonly blockIndex: BlockIndex
   private readonly gcIntervalMs: number
   private gcTimer?: ReturnType<typeof setInterval>
+  private readonly sweeper: StoreSweeper
 
   constructor (components: ContentStoreComponents, init: ContentStoreInit = {}) {
     this.log = components.logger.forComponent('shoal:store')
@@ -155,6 +141,16 @@ export class ContentStore {
     if (components.hasher == null) this.ownHasher = new HashWorker()
     this.hasher = components.hasher ?? this.ownHasher!
     this.replicaPuts = new ReplicaPuts({ blockstore: this.blockstore, holdings: this.holdings, hasher: this.hasher, replicas: this.replicas, dropIfUnwanted: async cid => this.dropIfUnwanted(cid) })
+    this.sweeper = new StoreSweeper({
+      blockstore: this.blockstore,
+      fileLeaves: this.fileLeaves,
+      holdings: this.holdings,
+      needsRepair: this.needsRepair,
+      lock: this.lock,
+      log: this.log,
+      isInFlight: key => this.isInFlight(key),
+      hasBlocks: async cids => this.hasBlocks(cids)
+    })
   }
 
   async open (): Promise<void> {
@@ -432,7 +428,7 @@ export class ContentStore {
       if (holding.cid === key) return true
       if (!holdsWholeDag(holding.reason)) continue
       const marked = new Set<string>()
-      if (!await this.mark(CID.parse(holding.cid), marked)) return true
+      if (!await this.sweeper.mark(CID.parse(holding.cid), marked)) return true
       if (marked.has(key)) return true
     }
     return false
@@ -507,7 +503,7 @@ export class ContentStore {
       if (await this.blockIndex.isIndexed(holding.cid)) continue
       const marked = new Set<string>()
       // an incomplete DAG is left unindexed: its blocks answer "not held", and repair may bring copies
-      if (await this.mark(CID.parse(holding.cid), marked)) await this.blockIndex.addDag(holding.cid, marked)
+      if (await this.sweeper.mark(CID.parse(holding.cid), marked)) await this.blockIndex.addDag(holding.cid, marked)
     }
     for (const root of await this.blockIndex.roots()) {
       if (!held.has(root)) await this.blockIndex.removeDag(root)
@@ -556,60 +552,12 @@ export class ContentStore {
   }
 
   /**
-   * Mark and sweep: marks every block a holding reaches (a whole DAG for
-   * shared/fetched, the block alone for a replica) and deletes the rest.
-   * A held DAG whose nodes cannot all be read (missing or corrupt) stops
-   * the sweep: what lies under such a node is unknown, and would be lost.
-   * It is recorded as needing repair, and reported.
+   * Mark and sweep: deletes blocks no holding reaches (store-sweeper.ts).
+   * A held DAG whose nodes cannot all be read stops the sweep and is
+   * recorded as needing repair.
    */
   async gc (): Promise<GcResult> {
-    return this.lock.exclusive(async () => {
-      const marked = new Set<string>()
-      const incomplete: string[] = []
-      for (const holding of await this.holdings.all()) {
-        const root = CID.parse(holding.cid)
-        if (!holdsWholeDag(holding.reason) || root.code === RAW_CODE) {
-          marked.add(cidKey(root))
-          continue
-        }
-        if (!await this.mark(root, marked)) incomplete.push(holding.cid)
-      }
-      if (incomplete.length > 0) {
-        for (const root of incomplete) await this.needsRepair.add(root, 'a DAG node is missing or corrupt')
-        this.log.error('gc swept nothing: %d held DAG(s) cannot be walked whole and need repair (fetch them again): %s', incomplete.length, incomplete.join(', '))
-        return { blocks: 0, bytes: 0, incomplete }
-      }
-      let blocks = 0
-      let bytes = 0
-      for await (const block of this.blockstore.list()) {
-        const key = cidKey(block.cid)
-        if (marked.has(key) || this.isInFlight(key)) continue
-        bytes += await this.blockstore.delete(block.cid)
-        blocks++
-      }
-      if (blocks > 0) this.log('gc removed %d blocks, %d bytes', blocks, bytes)
-      // leaves kept in fetched files: forgotten with their holding (the files stay)
-      const heldDags = new Set((await this.holdings.all()).filter(h => holdsWholeDag(h.reason)).map(h => h.cid))
-      for (const root of this.fileLeaves.roots()) {
-        if (!heldDags.has(root) && !this.isInFlight(root)) await this.fileLeaves.drop(root)
-      }
-      return { blocks, bytes }
-    })
-  }
-
-  /**
-   * Marks every block of a DAG (dag-pb nodes read and verified: a rotten
-   * node would name the wrong children). False when a node is missing or
-   * corrupt: what was marked is kept, the rest of the DAG is unknown.
-   */
-  private async mark (root: CID, marked: Set<string>): Promise<boolean> {
-    try {
-      for await (const cid of walkDag(root, async c => this.blockstore.get(c))) marked.add(cidKey(cid))
-      return true
-    } catch (err) {
-      this.log('DAG %s is incomplete or corrupt: %s', root, (err as Error).message)
-      return false
-    }
+    return this.sweeper.gc()
   }
 
   /** Held DAGs recorded as incomplete here, until a fetch (or a verify) finds them whole. */
@@ -617,71 +565,9 @@ export class ContentStore {
     return this.needsRepair.all()
   }
 
-  /** Re-hashes every block; with `repair`, removes those that do not match. */
+  /** Re-hashes every block; with `repair`, removes those that do not match (store-sweeper.ts). */
   async verify (options: { repair?: boolean, signal?: AbortSignal } = {}): Promise<VerifyResult> {
-    const run = async (): Promise<VerifyResult> => {
-      const bad: string[] = []
-      let checked = 0
-      let bytes = 0
-      for await (const block of this.blockstore.list()) {
-        options.signal?.throwIfAborted()
-        checked++
-        bytes += block.size
-        try {
-          await this.blockstore.get(block.cid)
-        } catch (err) {
-          if (!(err instanceof BlockMismatchError)) throw err
-          bad.push(cidKey(block.cid))
-          if (options.repair === true) await this.blockstore.delete(block.cid)
-        }
-      }
-      // leaves kept in fetched files: the file may have changed since
-      for (const leaf of this.fileLeaves.all()) {
-        options.signal?.throwIfAborted()
-        checked++
-        bytes += leaf.size
-        if (await this.fileLeaves.holds(leaf)) continue
-        bad.push(leaf.cid)
-        if (options.repair === true) await this.fileLeaves.forgetLeaf(leaf, 'verify found the file no longer holds it')
-      }
-      if (options.repair !== true) return { checked, bytes, bad, removed: false }
-      // what was removed may belong to held DAGs: those are recorded as
-      // needing repair (a fetch brings the blocks back), and GC sweeps
-      // nothing under them meanwhile
-      const needsRepair = await this.findIncomplete(options.signal)
-      return { checked, bytes, bad, removed: bad.length > 0, needsRepair }
-    }
-    return options.repair === true ? this.lock.exclusive(run) : this.lock.shared(run)
-  }
-
-  /**
-   * Held DAGs missing a block here (a node or a leaf): recorded as needing
-   * repair, and returned; those found whole lose their record.
-   */
-  private async findIncomplete (signal?: AbortSignal): Promise<string[]> {
-    const incomplete: string[] = []
-    for (const holding of await this.holdings.all()) {
-      signal?.throwIfAborted()
-      if (!holdsWholeDag(holding.reason)) continue
-      const root = CID.parse(holding.cid)
-      const cids: CID[] = []
-      const walked = await (async () => {
-        try {
-          for await (const cid of walkDag(root, async c => this.blockstore.get(c), { signal })) cids.push(cid)
-          return true
-        } catch {
-          return false
-        }
-      })()
-      const whole = walked && (await this.hasBlocks(cids)).every(Boolean)
-      if (whole) {
-        await this.needsRepair.remove(root)
-      } else {
-        incomplete.push(holding.cid)
-        await this.needsRepair.add(root, 'blocks of it were corrupt and removed')
-      }
-    }
-    return incomplete
+    return this.sweeper.verify(options)
   }
 }
 
@@ -708,16 +594,4 @@ async function openForImport (filePath: string): Promise<fs.FileHandle> {
     throw new InvalidPathError(`${filePath} is a directory, not a file`)
   }
   return handle
-}
-
-/** Of the disk (stored + free bytes), what "auto" gives the user's quota, and the replicas'. */
-const USER_AUTO_SHARE = 1 / 2
-const REPLICA_AUTO_SHARE = 1 / 4
-
-/** A quota in bytes: explicit, or "auto" = `share` of (stored + free disk), half by default. */
-export async function resolveQuota (quota: NonNullable<ContentStoreInit['quota']>, dir: string, storedBytes: number, share = USER_AUTO_SHARE): Promise<number> {
-  if (typeof quota === 'number') return quota
-  if (quota !== 'auto') return parseByteSize(quota) ?? 0
-  const stat = await fs.statfs(dir)
-  return Math.floor((storedBytes + stat.bavail * stat.bsize) * share)
 }
