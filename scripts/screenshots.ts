@@ -9,6 +9,7 @@ import { swarmDown, swarmStopPeer, swarmUp } from '../src/swarm/process-swarm.ts
 
 const MiB = 1024 * 1024
 const PEERS = 8
+const CHORD_PEERS = 16
 const dir = path.resolve('.shoal-screenshots')
 const out = path.resolve('docs/ui')
 const say = (line: string): void => { process.stdout.write(line + '\n') }
@@ -21,8 +22,8 @@ const SOURCES = [PEERS - 3, PEERS - 2, PEERS - 1]
 const swarm = await swarmUp({ peers: PEERS, dir, peersPerProcess: 1, peer: i => SOURCES.includes(i) ? { config: { transfer: { maxUploadRate: MiB } } } : undefined })
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] })
 try {
-  const peerApi = async (index: number): Promise<{ origin: string, call: <T>(method: string, route: string, body?: unknown) => Promise<T> }> => {
-    const info = swarm.peers[index]
+  const peerApi = async (index: number, peers = swarm.peers): Promise<{ origin: string, call: <T>(method: string, route: string, body?: unknown) => Promise<T> }> => {
+    const info = peers[index]
     const token = (await fs.readFile(path.join(info.repo, 'api.token'), 'utf8')).trim()
     const origin = `http://${info.api}`
     const call = async <T>(method: string, route: string, body?: unknown): Promise<T> => {
@@ -36,8 +37,8 @@ try {
     }
     return { origin, call }
   }
-  const login = async (index: number) => {
-    const api = await peerApi(index)
+  const login = async (index: number, peers = swarm.peers) => {
+    const api = await peerApi(index, peers)
     const { url } = await api.call<{ url: string }>('POST', '/ui/login-code')
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     await page.goto(url)
@@ -92,8 +93,28 @@ try {
   await a.page.goto(`${a.api.origin}/#/swarm`)
   await a.page.locator('#swarm-peers .tag.down').waitFor({ timeout: 20_000 })
   await shot(a.page, 'swarm')
+  await swarmDown(dir)
+
+  // the network view of a Chord swarm: the ring, this peer's fingers and
+  // successor list, and a lookup drawn hop by hop
+  const chordDir = path.join(dir, 'chord')
+  say(`starting a Chord swarm of ${CHORD_PEERS} daemons in ${chordDir} ...`)
+  const ring = await swarmUp({ peers: CHORD_PEERS, dir: chordDir, overlay: 'chord' })
+  try {
+    const c = await login(0, ring.peers)
+    const { cid: chordCid } = await c.api.call<{ cid: string }>('POST', '/content', { path: shared, chunkSize: '512KiB', name: 'holiday-video.mp4' })
+    await c.page.goto(`${c.api.origin}/#/network`)
+    await c.page.waitForSelector('#routing-table [data-peer]')
+    await c.page.fill('#lookup-key', chordCid)
+    await c.page.click('#lookup-go')
+    await c.page.waitForSelector('#lookup-summary')
+    await c.page.waitForSelector('#keyspace circle.resp-mark')
+    await shot(c.page, 'network-chord')
+  } finally {
+    await swarmDown(chordDir)
+  }
 } finally {
   await browser.close()
-  await swarmDown(dir)
+  await swarmDown(dir).catch(() => {})
   await fs.rm(dir, { recursive: true, force: true })
 }
