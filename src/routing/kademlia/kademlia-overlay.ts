@@ -1,14 +1,15 @@
 /**
  * The Overlay over kad-dht: responsibility is XOR closeness, the planner is
- * the ClosestPlanner, lookups are kad-dht's closest-peers queries with their
- * path, provider records are kad-dht's. It runs as a libp2p service beside
+ * the ClosestPlanner, lookups are Shoal's iterative lookup over kad-dht's
+ * routing table and FIND_NODE RPC (closest-peers.ts), provider records are
+ * kad-dht's. It runs as a libp2p service beside
  * the `dht` service, which it reads from its components.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type {
-  AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, Startable, TypedEventTarget
+  AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, PeerInfo, PeerStore, Startable, TypedEventTarget
 } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
@@ -19,9 +20,9 @@ import type {
   KademliaRouting, LookupResult, Overlay, OverlayChange, ResponsiblePlanner
 } from '../index.ts'
 import { ClosestPlanner } from './closest-planner.ts'
-import { kadLookup } from './closest-peers.ts'
+import { kadLookup, type KadLookup } from './closest-peers.ts'
 import {
-  addOnlyConnectedContacts, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
+  addOnlyConnectedContacts, findNode, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
 } from './kad-dht-internals.ts'
 import { compareDistance, kadIdOfKey, kadIdOfPeer } from './kad-distance.ts'
 import { anySignal } from '../../utils/signals.ts'
@@ -40,6 +41,8 @@ export interface KademliaOverlayComponents {
     openConnection: (peer: Multiaddr, options?: AbortOptions & { priority?: number }) => Promise<unknown>
     getConnections: (peerId?: PeerId) => Connection[]
   }
+  /** Addresses of peers a lookup learns of go in before it dials them. */
+  peerStore: Pick<PeerStore, 'merge'>
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
 }
@@ -184,15 +187,31 @@ export class KademliaOverlay implements Overlay, Startable {
   }
 
   /**
-   * A kad-dht closest-peers lookup; this peer joins the answer when it is
-   * among the k closest. With an empty routing table kad-dht waits for a
-   * peer to ask, until `options.signal` gives up.
+   * Shoal's iterative lookup for the k closest peers (closest-peers.ts);
+   * this peer is among them when it is close enough. With an empty routing
+   * table this peer is all the network it knows.
    */
   async lookup (key: Uint8Array, k: number, options: AbortOptions = {}): Promise<LookupResult> {
-    const found = await kadLookup(this.components.dht, key, options)
-    const responsible = this.order(key, [...found.peers, this.selfId]).slice(0, k)
-    const hops = responsible.reduce((max, id) => id === this.selfId ? max : Math.max(max, found.depthOf(id)), 0)
+    const found = await this.closest(key, k, options)
+    const responsible = found.peers
+    const hops = responsible.reduce((max, id) => Math.max(max, found.depthOf(id)), 0)
     return { responsible, path: found.path, hops, messages: found.messages, ms: found.ms }
+  }
+
+  /** The `count` peers closest to `key` (this peer included when close enough), by an iterative lookup. */
+  private async closest (key: Uint8Array, count: number, options: AbortOptions): Promise<KadLookup> {
+    const { dht, connectionManager, peerStore } = this.components
+    return kadLookup({
+      selfId: this.selfId,
+      selfKadId: this.idOfPeer(this.selfId),
+      knownPeers: () => routingTableContacts(dht).map(c => c.peerId).filter(p => !p.equals(this.components.peerId) && !this.gone.has(p.toString())),
+      idOfPeer: peerId => this.idOfPeer(peerId.toString()),
+      findNode: async (to, target, opts) => findNode(dht, to, target, opts),
+      learned: async (peer: PeerInfo) => {
+        if (connectionManager.getConnections(peer.id).some(c => c.status === 'open')) return
+        await peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs })
+      }
+    }, key, kadIdOfKey(key), count, options)
   }
 
   /** kad-dht has no leave: peers find a departed one out when it fails a query. */
@@ -203,9 +222,9 @@ export class KademliaOverlay implements Overlay, Startable {
     return new ClosestPlanner({
       selfId: this.selfId,
       knownPeers: () => this.knownPeers(),
-      // kad-dht's queries wait for peers when the routing table is empty:
-      // then this peer is all the network it knows
-      lookup: async (key, options) => this.tablePeers().length === 0 ? [] : (await kadLookup(dht, key, options)).peers,
+      // the planner's coverage proof needs a lookup's answer to be exactly
+      // the closest peers up to its radius: kad-dht's k of them, not this peer
+      lookup: async (key, options) => (await this.closest(key, dht.k + 1, options ?? {})).peers.filter(id => id !== this.selfId).slice(0, dht.k),
       lookupSize: dht.k,
       idOfPeer: id => this.idOfPeer(id)
     })
