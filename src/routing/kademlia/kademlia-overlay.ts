@@ -7,6 +7,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type {
   AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, PeerInfo, PeerStore, Startable, TypedEventTarget
@@ -192,8 +193,12 @@ export class KademliaOverlay implements Overlay, Startable {
    * table this peer is all the network it knows.
    */
   async lookup (key: Uint8Array, k: number, options: AbortOptions = {}): Promise<LookupResult> {
-    const found = await this.closest(key, k, options)
-    const responsible = found.peers
+    // a lookup of this peer's own key is a join's self-lookup (the
+    // Bootstrapper): it asks for kad-dht's k closest, so that they and this
+    // peer learn of each other and fill each other's tables
+    const own = uint8ArrayEquals(key, this.components.peerId.toMultihash().bytes)
+    const found = await this.closest(key, own ? Math.max(k, this.components.dht.k + 1) : k, options)
+    const responsible = found.peers.slice(0, k)
     const hops = responsible.reduce((max, id) => Math.max(max, found.depthOf(id)), 0)
     return { responsible, path: found.path, hops, messages: found.messages, ms: found.ms }
   }
