@@ -59,10 +59,14 @@ import { peerAddress, planLab } from './lab/topology.ts'
 import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
 import type { OverlayName } from '../routing/index.ts'
 import { routableThreshold, routingShortfall, SwarmRing } from './routable.ts'
-import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmPeerInfo } from './swarm-file.ts'
+import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmJoin, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
 export const MAX_SWARM_PEERS = 500
+/** Seed peers of a `join: 'bootstrap'` swarm: the first peers started. */
+export const SWARM_SEEDS = 3
+/** Peers joining through the seeds at once (each join dials and looks itself up). */
+const BOOTSTRAP_JOIN_CONCURRENCY = 8
 /** Daemons starting at once: more only thrash a 2-core machine. */
 const START_CONCURRENCY = 8
 /** Status polls cost the daemons CPU too: once a second is plenty. */
@@ -96,6 +100,13 @@ export interface SwarmUpOptions {
   peer?: (index: number) => SwarmPeerOverrides | undefined
   /** A lab swarm: every process its own host on the lab network, with this link (per-peer `link` overrides it). */
   lab?: Partial<LinkSpec>
+  /**
+   * How peers join (recorded in swarm.json): 'plan' (default), each is handed
+   * its contacts from the launcher's global plan; 'bootstrap', each knows
+   * only the seed peers (the first SWARM_SEEDS started) and joins through
+   * the overlay, as a deployment would.
+   */
+  join?: SwarmJoin
   onProgress?: (event: SwarmUpProgress) => void
   signal?: AbortSignal
 }
@@ -125,6 +136,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   const deadline = Date.now() + (options.timeoutMs ?? 30_000 + 2000 * count)
   const replicas = options.replicas ?? 3
   const overlay = options.overlay ?? options.config?.overlay ?? 'kademlia'
+  const join = options.join ?? 'plan'
   const createdAt = new Date().toISOString()
   const repos = Array.from({ length: count }, (_, i) => path.join(dir, `peer-${i}`))
   const perProcess = Math.max(1, Math.min(count, options.peersPerProcess ?? defaultPeersPerProcess(count)))
@@ -195,7 +207,10 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const clients = await Promise.all(repos.map(async repo => ApiClient.fromRepo(repo)))
     const plan = planContacts(peers.map(p => kadIdOfPeer(peerIdFromString(p.peerId))), { minContacts: need })
     const addrs = (list: number[]): string[] => list.flatMap(j => peers[j].multiaddrs)
-    if (overlay === 'chord') {
+    const seeds = Array.from({ length: Math.min(SWARM_SEEDS, count) }, (_, i) => i)
+    if (join === 'bootstrap') {
+      await joinThroughSeeds(clients, seeds, addrs, deadline, options)
+    } else if (overlay === 'chord') {
       await joinRing(clients, peers, deadline, options)
     } else {
       await Promise.all(plan.dials.map(async (dials, i) => {
@@ -204,7 +219,9 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     }
 
     if (overlay === 'chord') {
-      await waitRing(clients, peers, deadline, options)
+      // a peer on no ring joins again: through the seeds, or the peer after it in the true ring
+      const rejoin = join === 'bootstrap' ? (i: number) => addrs(seeds.filter(j => j !== i)) : undefined
+      await waitRing(clients, peers, deadline, options, rejoin)
     } else {
       const sizes = new Array<number>(count).fill(0)
       const retries = new Array<number>(count).fill(0)
@@ -216,8 +233,9 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
           // a dial failed (or a connection dropped): this peer dials all its
           // contacts itself (libp2p reuses the connections it has), then one
           // more of its closest peers each time it is still short
+          // (a bootstrap swarm: through its seeds again, which looks it up anew)
           const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
-          const again = [...plan.contacts[i], ...extra]
+          const again = join === 'bootstrap' ? seeds.filter(j => j !== i) : [...plan.contacts[i], ...extra]
           sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
         }))
         options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
@@ -232,7 +250,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
         }
       })
     }
-    const file: SwarmFile = { createdAt, replicas, overlay, peers, ...(lab != null ? { lab } : {}) }
+    const file: SwarmFile = { createdAt, replicas, overlay, join, ...(join === 'bootstrap' ? { seeds } : {}), peers, ...(lab != null ? { lab } : {}) }
     await writeSwarmFile(dir, file)
     return { ...file, dir, routableMs: performance.now() - started }
   } catch (err) {
@@ -266,10 +284,30 @@ async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline:
 }
 
 /**
- * Waits until the Chord ring is correct at every peer (routable.ts). A peer
- * on no ring (its join failed) joins again through the peer after it.
+ * A swarm joined as a deployment would: the seeds (the first peers started)
+ * join each other one at a time, then every other peer joins through the
+ * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once, and finds the
+ * rest of the swarm through the overlay: Kademlia by looking itself up,
+ * Chord by finding its successor and stabilizing.
  */
-async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions): Promise<void> {
+async function joinThroughSeeds (clients: ApiClient[], seeds: number[], addrs: (list: number[]) => string[], deadline: number, options: SwarmUpOptions): Promise<void> {
+  const timeoutMs = (): number => Math.max(1, deadline - Date.now())
+  // each seed through the seeds before it (seed 0 starts the network)
+  for (let i = 1; i < seeds.length; i++) {
+    await clients[seeds[i]].join(addrs(seeds.slice(0, i)), { signal: options.signal, timeoutMs: timeoutMs() })
+  }
+  const rest = clients.map((_, i) => i).filter(i => !seeds.includes(i))
+  await mapConcurrent(rest, BOOTSTRAP_JOIN_CONCURRENCY, async i => {
+    await clients[i].join(addrs(seeds), { signal: options.signal, timeoutMs: timeoutMs() })
+  })
+}
+
+/**
+ * Waits until the Chord ring is correct at every peer (routable.ts). A peer
+ * on no ring (its join failed) joins again through `rejoin(i)` (default:
+ * the peer after it in the true ring).
+ */
+async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions, rejoin?: (i: number) => string[]): Promise<void> {
   const ids = peers.map(p => p.peerId)
   const ring = new SwarmRing(ids, options.config?.chord?.successorListLength)
   const routable = { overlay: 'chord' as const, kBucketSize: DHT_K_BUCKET_SIZE, successorListLength: options.config?.chord?.successorListLength }
@@ -285,7 +323,8 @@ async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline:
       short.set(i, why)
       const after = ring.successorsOf(ids[i])[0]
       if (routing.overlay === 'chord' && routing.successors.length === 0 && after != null) {
-        await clients[i].join(peers[ids.indexOf(after)].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+        const through = rejoin?.(i) ?? peers[ids.indexOf(after)].multiaddrs
+        await clients[i].join(through, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
       }
     }))
     options.onProgress?.({ name: 'swarm:routing', routable: ids.length - short.size, total: ids.length })

@@ -4,7 +4,8 @@
  * took: every query sent, its depth, and when it was answered.
  *
  * Classic Kademlia termination for `count` (Shoal's k, not kad-dht's
- * routing k): up to ALPHA queries in flight, each to the closest peer not
+ * routing k): up to ALPHA queries in flight (more when asked: a join's
+ * self-lookup), each to the closest peer not
  * yet asked among the `count` closest seen (failed peers left out); the
  * lookup ends once the `count` closest seen have all answered, so no closer
  * peer is still pending. This peer itself counts as answered (its own
@@ -59,7 +60,13 @@ interface Candidate {
   state: State
 }
 
-export async function kadLookup (components: KadLookupComponents, key: Uint8Array, target: Uint8Array, count: number, options: AbortOptions = {}): Promise<KadLookup> {
+export interface KadLookupOptions extends AbortOptions {
+  /** Queries in flight at once (default ALPHA). */
+  parallelism?: number
+}
+
+export async function kadLookup (components: KadLookupComponents, key: Uint8Array, target: Uint8Array, count: number, options: KadLookupOptions = {}): Promise<KadLookup> {
+  const parallelism = options.parallelism ?? ALPHA
   const started = performance.now()
   const { signal } = options
   const seen = new Map<string, Candidate>()
@@ -129,7 +136,7 @@ export async function kadLookup (components: KadLookupComponents, key: Uint8Arra
     }
     if (closest.every(c => c.state === 'answered')) break
     for (const c of closest) {
-      if (inFlight >= ALPHA) break
+      if (inFlight >= parallelism) break
       if (c.state === 'new' && c.peer != null) ask(c, c.peer)
     }
     if (inFlight === 0) break

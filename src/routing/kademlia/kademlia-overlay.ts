@@ -21,7 +21,7 @@ import type {
   KademliaRouting, LookupResult, Overlay, OverlayChange, ResponsiblePlanner
 } from '../index.ts'
 import { ClosestPlanner } from './closest-planner.ts'
-import { kadLookup, type KadLookup } from './closest-peers.ts'
+import { kadLookup, type KadLookup, type KadLookupOptions } from './closest-peers.ts'
 import {
   addOnlyConnectedContacts, findNode, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
 } from './kad-dht-internals.ts'
@@ -30,6 +30,8 @@ import { anySignal } from '../../utils/signals.ts'
 
 /** Dials one join runs at once (a swarm joins all its peers together). */
 export const JOIN_DIAL_CONCURRENCY = 2
+/** Queries a join's self-lookup keeps in flight (kad-dht's own walk ran k/2 paths of 3). */
+export const SELF_LOOKUP_PARALLELISM = 10
 /** How long a disconnected peer is left out of knownPeers() (unless it comes back). */
 export const GONE_MEMORY_MS = 10 * 60_000
 
@@ -190,22 +192,23 @@ export class KademliaOverlay implements Overlay, Startable {
   /**
    * Shoal's iterative lookup for the k closest peers (closest-peers.ts);
    * this peer is among them when it is close enough. With an empty routing
-   * table this peer is all the network it knows.
+   * table it waits for a peer to ask, until `options.signal` gives up.
    */
   async lookup (key: Uint8Array, k: number, options: AbortOptions = {}): Promise<LookupResult> {
     // a lookup of this peer's own key is a join's self-lookup (the
     // Bootstrapper): it asks for kad-dht's k closest, so that they and this
     // peer learn of each other and fill each other's tables
     const own = uint8ArrayEquals(key, this.components.peerId.toMultihash().bytes)
-    const found = await this.closest(key, own ? Math.max(k, this.components.dht.k + 1) : k, options)
+    const found = await this.closest(key, own ? Math.max(k, this.components.dht.k + 1) : k, own ? { ...options, parallelism: SELF_LOOKUP_PARALLELISM } : options)
     const responsible = found.peers.slice(0, k)
     const hops = responsible.reduce((max, id) => Math.max(max, found.depthOf(id)), 0)
     return { responsible, path: found.path, hops, messages: found.messages, ms: found.ms }
   }
 
   /** The `count` peers closest to `key` (this peer included when close enough), by an iterative lookup. */
-  private async closest (key: Uint8Array, count: number, options: AbortOptions): Promise<KadLookup> {
+  private async closest (key: Uint8Array, count: number, options: KadLookupOptions): Promise<KadLookup> {
     const { dht, connectionManager, peerStore } = this.components
+    await this.untilTableHasPeers(options.signal)
     return kadLookup({
       selfId: this.selfId,
       selfKadId: this.idOfPeer(this.selfId),
@@ -219,6 +222,27 @@ export class KademliaOverlay implements Overlay, Startable {
     }, key, kadIdOfKey(key), count, options)
   }
 
+  /**
+   * Resolves once the routing table holds a peer (at once when it does): a
+   * peer that has just dialled its bootstrap peers gets them in its table a
+   * moment later, after identify. Rejects when `signal` aborts.
+   */
+  private async untilTableHasPeers (signal?: AbortSignal): Promise<void> {
+    if (this.tablePeers().length > 0) return
+    signal?.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: unknown): void => {
+        unwatch()
+        signal?.removeEventListener('abort', onAbort)
+        if (err == null) resolve()
+        else reject(err)
+      }
+      const onAbort = (): void => { done(signal?.reason ?? new Error('aborted')) }
+      const unwatch = watchRoutingTable(this.components.dht, peerId => { if (!peerId.equals(this.components.peerId)) done() }, () => {})
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
   /** kad-dht has no leave: peers find a departed one out when it fails a query. */
   async leave (): Promise<void> {}
 
@@ -228,8 +252,11 @@ export class KademliaOverlay implements Overlay, Startable {
       selfId: this.selfId,
       knownPeers: () => this.knownPeers(),
       // the planner's coverage proof needs a lookup's answer to be exactly
-      // the closest peers up to its radius: kad-dht's k of them, not this peer
-      lookup: async (key, options) => (await this.closest(key, dht.k + 1, options ?? {})).peers.filter(id => id !== this.selfId).slice(0, dht.k),
+      // the closest peers up to its radius: kad-dht's k of them, not this
+      // peer; with an empty routing table this peer is all the network it knows
+      lookup: async (key, options) => this.tablePeers().length === 0
+        ? []
+        : (await this.closest(key, dht.k + 1, options ?? {})).peers.filter(id => id !== this.selfId).slice(0, dht.k),
       lookupSize: dht.k,
       idOfPeer: id => this.idOfPeer(id)
     })
