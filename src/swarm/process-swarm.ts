@@ -209,7 +209,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const addrs = (list: number[]): string[] => list.flatMap(j => peers[j].multiaddrs)
     const seeds = Array.from({ length: Math.min(SWARM_SEEDS, count) }, (_, i) => i)
     if (join === 'bootstrap') {
-      await joinThroughSeeds(clients, seeds, addrs, deadline, options)
+      await joinThroughSeeds(clients, seeds, addrs, overlay === 'kademlia', deadline, options)
     } else if (overlay === 'chord') {
       await joinRing(clients, peers, deadline, options)
     } else {
@@ -233,9 +233,15 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
           // a dial failed (or a connection dropped): this peer dials all its
           // contacts itself (libp2p reuses the connections it has), then one
           // more of its closest peers each time it is still short
-          // (a bootstrap swarm: through its seeds again, which looks it up anew)
+          // (a bootstrap swarm: it looks itself up again, through its seeds
+          // in case it lost every connection)
+          if (join === 'bootstrap') {
+            await client.join(addrs(seeds.filter(j => j !== i)), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+            sizes[i] = (await client.refreshRouting({ signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
+            return
+          }
           const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
-          const again = join === 'bootstrap' ? seeds.filter(j => j !== i) : [...plan.contacts[i], ...extra]
+          const again = [...plan.contacts[i], ...extra]
           sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
         }))
         options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
@@ -290,16 +296,17 @@ async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline:
  * rest of the swarm through the overlay: Kademlia by looking itself up,
  * Chord by finding its successor and stabilizing.
  */
-async function joinThroughSeeds (clients: ApiClient[], seeds: number[], addrs: (list: number[]) => string[], deadline: number, options: SwarmUpOptions): Promise<void> {
+async function joinThroughSeeds (clients: ApiClient[], seeds: number[], addrs: (list: number[]) => string[], lookUpSelf: boolean, deadline: number, options: SwarmUpOptions): Promise<void> {
   const timeoutMs = (): number => Math.max(1, deadline - Date.now())
-  // each seed through the seeds before it (seed 0 starts the network)
-  for (let i = 1; i < seeds.length; i++) {
-    await clients[seeds[i]].join(addrs(seeds.slice(0, i)), { signal: options.signal, timeoutMs: timeoutMs() })
+  const join = async (i: number, through: number[]): Promise<void> => {
+    await clients[i].join(addrs(through), { signal: options.signal, timeoutMs: timeoutMs() })
+    // Kademlia: the peer looks itself up through them, which fills its table
+    if (lookUpSelf) await clients[i].refreshRouting({ signal: options.signal, timeoutMs: timeoutMs() })
   }
+  // each seed through the seeds before it (seed 0 starts the network)
+  for (let i = 1; i < seeds.length; i++) await join(seeds[i], seeds.slice(0, i))
   const rest = clients.map((_, i) => i).filter(i => !seeds.includes(i))
-  await mapConcurrent(rest, BOOTSTRAP_JOIN_CONCURRENCY, async i => {
-    await clients[i].join(addrs(seeds), { signal: options.signal, timeoutMs: timeoutMs() })
-  })
+  await mapConcurrent(rest, BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
 }
 
 /**
