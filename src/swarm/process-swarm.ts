@@ -13,6 +13,9 @@
  *    farther bucket, at least min(N-1, k) contacts each, every pair once)
  *    and hands each peer its list (`POST /api/v1/dht/join`). kad-dht adds
  *    a contact to its routing table once connected and identified.
+ * With `join: 'bootstrap'` (`swarm up --join bootstrap`) step 2 uses no
+ * plan: the first SWARM_SEEDS peers are seeds, every other peer is given
+ * only their addresses and joins through the overlay (joinThroughSeeds).
  * It returns only when the swarm is routable (routable.ts). Kademlia: every
  * routing table holds min(N-1, k) peers; a peer still short (a dial failed)
  * dials its contacts again, and one more close peer each time. Chord (the
