@@ -24,18 +24,12 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { CID } from 'multiformats/cid'
-import * as raw from 'multiformats/codecs/raw'
-import { sha256 } from 'multiformats/hashes/sha2'
+import type { CID } from 'multiformats/cid'
 import { ApiClient } from '../src/api/client.ts'
-import type { RoutingResponse } from '../src/api/routing-routes.ts'
-import { clockwiseFrom, toPosition } from '../src/routing/chord/ring.ts'
 import type { OverlayName } from '../src/routing/index.ts'
-import { closestByXor } from '../src/routing/kademlia/kad-distance.ts'
-import { idOfKey, idOfPeer } from '../src/routing/key-space.ts'
 import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
-import { median, round } from './stats.ts'
+import { mean, measureLookups, peersIn, randomKeys } from './overlay-lookups.ts'
+import { round } from './stats.ts'
 import { svgPlot } from './svg-plot.ts'
 
 const K = 3
@@ -81,24 +75,13 @@ export async function benchOverlay (log: (s: string) => void): Promise<OverlayBe
   const fileMiB = Number(process.env.SHOAL_BENCH_OVERLAY_FILE_MIB ?? '64')
   for (const peers of list('SHOAL_BENCH_OVERLAY_SIZES', '50,100')) {
     // the same keys on both overlays
-    const keys = await Promise.all(Array.from({ length: lookups }, async () => CID.createV1(raw.code, await sha256.digest(randomBytes(32)))))
+    const keys = await randomKeys(lookups)
     for (const overlay of OVERLAYS) {
       log(`${overlay} swarm of ${peers}`)
       runs.push(await benchOne(overlay, peers, keys, fileMiB, log))
     }
   }
   return { runs, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
-}
-
-/** The k responsible peers of `key` among `peers`, as the overlay orders them. */
-function truth (overlay: OverlayName, key: Uint8Array, peers: string[], k: number): string[] {
-  if (overlay === 'kademlia') return closestByXor(key, peers.map(p => peerIdFromString(p)), k).map(String)
-  return clockwiseFrom(toPosition(idOfKey(key)), peers, p => toPosition(idOfPeer(peerIdFromString(p)))).slice(0, k)
-}
-
-function peersIn (routing: RoutingResponse): number {
-  if (routing.overlay === 'kademlia') return new Set(routing.buckets.flatMap(b => b.peers)).size
-  return new Set([...(routing.predecessor != null ? [routing.predecessor] : []), ...routing.successors, ...routing.fingers.map(f => f.peerId)]).size
 }
 
 async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileMiB: number, log: (s: string) => void): Promise<OverlayRun> {
@@ -120,19 +103,8 @@ async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileM
     const ids = swarm.peers.map(p => p.peerId)
     const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
     const routing = await Promise.all(clients.map(async c => c.routing()))
-    const hops: number[] = []
-    const messages: number[] = []
-    const ms: number[] = []
-    let exact = 0
-    for (let i = 0; i < keys.length; i++) {
-      const result = await clients[i % peers].lookup(keys[i].toString(), { replicas: K, timeoutMs: 60_000 })
-      hops.push(result.hops)
-      messages.push(result.messages)
-      ms.push(result.ms)
-      const want = truth(overlay, keys[i].multihash.bytes, ids, K)
-      if (want.every((id, j) => result.responsible[j] === id)) exact++
-    }
-    log(`  ${keys.length} lookups: hops mean ${round(mean(hops), 2)}, ${Math.round(exact / keys.length * 100)}% true k`)
+    const stats = await measureLookups(overlay, clients, ids, keys, K)
+    log(`  ${keys.length} lookups: hops mean ${stats.hopsMean}, ${Math.round(stats.trueK * 100)}% true k`)
     let shareSeconds: number | null = null
     let fetchSeconds: number | null = null
     if (fileMiB > 0) {
@@ -151,13 +123,13 @@ async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileM
       routableSeconds: round(swarm.routableMs / 1000, 1),
       processes: new Set(swarm.peers.map(p => p.pid)).size,
       routingStatePerPeer: round(mean(routing.map(peersIn)), 1),
-      lookups: keys.length,
-      hopsMean: round(mean(hops), 2),
-      hopsP95: quantile(hops, 0.95),
-      messagesMean: round(mean(messages), 1),
-      lookupMsP50: round(median(ms), 0),
-      lookupMsP95: round(quantile(ms, 0.95), 0),
-      trueK: round(exact / keys.length, 2),
+      lookups: stats.lookups,
+      hopsMean: stats.hopsMean,
+      hopsP95: stats.hopsP95,
+      messagesMean: stats.messagesMean,
+      lookupMsP50: stats.lookupMsP50,
+      lookupMsP95: stats.lookupMsP95,
+      trueK: stats.trueK,
       shareSeconds,
       fetchSeconds
     }
@@ -165,15 +137,6 @@ async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileM
     await swarmDown(dir).catch(() => {})
     await fs.rm(dir, { recursive: true, force: true })
   }
-}
-
-function mean (values: number[]): number {
-  return values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)
-}
-
-function quantile (values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
 }
 
 /** The markdown section for docs/benchmarks.md. */

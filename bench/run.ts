@@ -3,7 +3,7 @@
  * the generated part of docs/benchmarks.md. Not a test: figures are measured
  * here, never asserted.
  *
- *   SHOAL_BENCH=swarm,import,placement,cli,fetch,lab,overlay   suites to run (default: all; lab needs root)
+ *   SHOAL_BENCH=swarm,import,placement,cli,fetch,lab,overlay,scale   suites to run (default: all; lab needs root)
  *   SHOAL_BENCH_SIZES=10,50,100   `swarm up` sizes (its default process layout)
  *   SHOAL_BENCH_INPROC=10,50      in-process swarm sizes
  *   SHOAL_BENCH_IMPORT_MIB=1024, SHOAL_BENCH_IMPORT_RUNS=3   import file size, runs
@@ -17,6 +17,7 @@
  *   SHOAL_BENCH_CLI_RUNS=15       runs per client command (medians)
  *   SHOAL_BENCH_LAB_*             the lab suite's settings (bench/lab.ts)
  *   SHOAL_BENCH_OVERLAY_*         the overlay suite's settings (bench/overlay.ts)
+ *   SHOAL_BENCH_SCALE_*           the scale suite's settings (bench/scale.ts)
  *   SHOAL_BENCH_REPLOT=1          run nothing: redraw the sections and plots of
  *                                 the selected suites from bench/results/<suite>.json
  * Each suite writes bench/results/<suite>.json, its own section of
@@ -31,6 +32,7 @@ import { benchImport, plotImport, renderImport } from './import.ts'
 import { benchLab, plotLabAggregation, renderLab } from './lab.ts'
 import { benchOverlay, plotOverlayHops, renderOverlay } from './overlay.ts'
 import { benchPlacement, renderPlacement } from './placement.ts'
+import { benchScale, plotScaleMessages, renderScale } from './scale.ts'
 import { benchSwarm, plotLookupHops, plotLookupLatency, renderSwarm } from './swarm.ts'
 
 const log = (s: string): void => { process.stderr.write(s + '\n') }
@@ -78,7 +80,12 @@ const suites: Record<string, Suite<unknown>> = {
     run: benchOverlay,
     render: renderOverlay,
     plots: r => ({ 'overlay-hops.svg': plotOverlayHops(r) })
-  } satisfies Suite<Awaited<ReturnType<typeof benchOverlay>>>
+  } satisfies Suite<Awaited<ReturnType<typeof benchOverlay>>>,
+  scale: {
+    run: benchScale,
+    render: renderScale,
+    plots: r => ({ 'scale-messages.svg': plotScaleMessages(r) })
+  } satisfies Suite<Awaited<ReturnType<typeof benchScale>>>
 }
 
 const replot = process.env.SHOAL_BENCH_REPLOT === '1'

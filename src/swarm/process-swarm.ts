@@ -13,6 +13,9 @@
  *    farther bucket, at least min(N-1, k) contacts each, every pair once)
  *    and hands each peer its list (`POST /api/v1/dht/join`). kad-dht adds
  *    a contact to its routing table once connected and identified.
+ * With `join: 'bootstrap'` (`swarm up --join bootstrap`) step 2 uses no
+ * plan: the first SWARM_SEEDS peers are seeds, every other peer is given
+ * only their addresses and joins through the overlay (joinThroughSeeds).
  * It returns only when the swarm is routable (routable.ts). Kademlia: every
  * routing table holds min(N-1, k) peers; a peer still short (a dial failed)
  * dials its contacts again, and one more close peer each time. Chord (the
@@ -59,10 +62,14 @@ import { peerAddress, planLab } from './lab/topology.ts'
 import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
 import type { OverlayName } from '../routing/index.ts'
 import { routableThreshold, routingShortfall, SwarmRing } from './routable.ts'
-import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmPeerInfo } from './swarm-file.ts'
+import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmJoin, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
 export const MAX_SWARM_PEERS = 500
+/** Seed peers of a `join: 'bootstrap'` swarm: the first peers started. */
+export const SWARM_SEEDS = 3
+/** Peers joining through the seeds at once (each join dials and looks itself up). */
+const BOOTSTRAP_JOIN_CONCURRENCY = 8
 /** Daemons starting at once: more only thrash a 2-core machine. */
 const START_CONCURRENCY = 8
 /** Status polls cost the daemons CPU too: once a second is plenty. */
@@ -96,6 +103,13 @@ export interface SwarmUpOptions {
   peer?: (index: number) => SwarmPeerOverrides | undefined
   /** A lab swarm: every process its own host on the lab network, with this link (per-peer `link` overrides it). */
   lab?: Partial<LinkSpec>
+  /**
+   * How peers join (recorded in swarm.json): 'plan' (default), each is handed
+   * its contacts from the launcher's global plan; 'bootstrap', each knows
+   * only the seed peers (the first SWARM_SEEDS started) and joins through
+   * the overlay, as a deployment would.
+   */
+  join?: SwarmJoin
   onProgress?: (event: SwarmUpProgress) => void
   signal?: AbortSignal
 }
@@ -125,6 +139,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   const deadline = Date.now() + (options.timeoutMs ?? 30_000 + 2000 * count)
   const replicas = options.replicas ?? 3
   const overlay = options.overlay ?? options.config?.overlay ?? 'kademlia'
+  const join = options.join ?? 'plan'
   const createdAt = new Date().toISOString()
   const repos = Array.from({ length: count }, (_, i) => path.join(dir, `peer-${i}`))
   const perProcess = Math.max(1, Math.min(count, options.peersPerProcess ?? defaultPeersPerProcess(count)))
@@ -195,7 +210,10 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const clients = await Promise.all(repos.map(async repo => ApiClient.fromRepo(repo)))
     const plan = planContacts(peers.map(p => kadIdOfPeer(peerIdFromString(p.peerId))), { minContacts: need })
     const addrs = (list: number[]): string[] => list.flatMap(j => peers[j].multiaddrs)
-    if (overlay === 'chord') {
+    const seeds = Array.from({ length: Math.min(SWARM_SEEDS, count) }, (_, i) => i)
+    if (join === 'bootstrap') {
+      await joinThroughSeeds(clients, seeds, addrs, overlay === 'kademlia', deadline, options)
+    } else if (overlay === 'chord') {
       await joinRing(clients, peers, deadline, options)
     } else {
       await Promise.all(plan.dials.map(async (dials, i) => {
@@ -204,7 +222,9 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     }
 
     if (overlay === 'chord') {
-      await waitRing(clients, peers, deadline, options)
+      // a peer on no ring joins again: through the seeds, or the peer after it in the true ring
+      const rejoin = join === 'bootstrap' ? (i: number) => addrs(seeds.filter(j => j !== i)) : undefined
+      await waitRing(clients, peers, deadline, options, rejoin)
     } else {
       const sizes = new Array<number>(count).fill(0)
       const retries = new Array<number>(count).fill(0)
@@ -216,6 +236,13 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
           // a dial failed (or a connection dropped): this peer dials all its
           // contacts itself (libp2p reuses the connections it has), then one
           // more of its closest peers each time it is still short
+          // (a bootstrap swarm: it looks itself up again, through its seeds
+          // in case it lost every connection)
+          if (join === 'bootstrap') {
+            await client.join(addrs(seeds.filter(j => j !== i)), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+            sizes[i] = (await client.refreshRouting({ signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
+            return
+          }
           const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
           const again = [...plan.contacts[i], ...extra]
           sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
@@ -232,7 +259,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
         }
       })
     }
-    const file: SwarmFile = { createdAt, replicas, overlay, peers, ...(lab != null ? { lab } : {}) }
+    const file: SwarmFile = { createdAt, replicas, overlay, join, ...(join === 'bootstrap' ? { seeds } : {}), peers, ...(lab != null ? { lab } : {}) }
     await writeSwarmFile(dir, file)
     return { ...file, dir, routableMs: performance.now() - started }
   } catch (err) {
@@ -271,10 +298,31 @@ async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline:
 }
 
 /**
- * Waits until the Chord ring is correct at every peer (routable.ts). A peer
- * on no ring (its join failed) joins again through the peer after it.
+ * A swarm joined as a deployment would: the seeds (the first peers started)
+ * join each other one at a time, then every other peer joins through the
+ * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once, and finds the
+ * rest of the swarm through the overlay: Kademlia by looking itself up,
+ * Chord by finding its successor and stabilizing.
  */
-async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions): Promise<void> {
+async function joinThroughSeeds (clients: ApiClient[], seeds: number[], addrs: (list: number[]) => string[], lookUpSelf: boolean, deadline: number, options: SwarmUpOptions): Promise<void> {
+  const timeoutMs = (): number => Math.max(1, deadline - Date.now())
+  const join = async (i: number, through: number[]): Promise<void> => {
+    await clients[i].join(addrs(through), { signal: options.signal, timeoutMs: timeoutMs() })
+    // Kademlia: the peer looks itself up through them, which fills its table
+    if (lookUpSelf) await clients[i].refreshRouting({ signal: options.signal, timeoutMs: timeoutMs() })
+  }
+  // each seed through the seeds before it (seed 0 starts the network)
+  for (let i = 1; i < seeds.length; i++) await join(seeds[i], seeds.slice(0, i))
+  const rest = clients.map((_, i) => i).filter(i => !seeds.includes(i))
+  await mapConcurrent(rest, BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
+}
+
+/**
+ * Waits until the Chord ring is correct at every peer (routable.ts). A peer
+ * on no ring (its join failed) joins again through `rejoin(i)` (default:
+ * the peer after it in the true ring).
+ */
+async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions, rejoin?: (i: number) => string[]): Promise<void> {
   const ids = peers.map(p => p.peerId)
   const ring = new SwarmRing(ids, options.config?.chord?.successorListLength)
   const routable = { overlay: 'chord' as const, kBucketSize: DHT_K_BUCKET_SIZE, successorListLength: options.config?.chord?.successorListLength }
@@ -290,7 +338,8 @@ async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline:
       short.set(i, why)
       const after = ring.successorsOf(ids[i])[0]
       if (routing.overlay === 'chord' && routing.successors.length === 0 && after != null) {
-        await clients[i].join(peers[ids.indexOf(after)].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+        const through = rejoin?.(i) ?? peers[ids.indexOf(after)].multiaddrs
+        await clients[i].join(through, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
       }
     }))
     options.onProgress?.({ name: 'swarm:routing', routable: ids.length - short.size, total: ids.length })

@@ -31,11 +31,18 @@ export interface SwarmPeerInfo {
   address?: string
 }
 
+/** 'plan': contacts handed out from the launcher's global plan; 'bootstrap': through seed peers only. */
+export type SwarmJoin = 'plan' | 'bootstrap'
+
 export interface SwarmFile {
   createdAt: string
   replicas: number
   /** The overlay every peer runs (absent in files of swarms made before it was chosen: kademlia). */
   overlay?: OverlayName
+  /** How the peers joined (absent in older files: 'plan'); see SwarmUpOptions.join. */
+  join?: SwarmJoin
+  /** `join: 'bootstrap'`: the indexes of the seed peers every other peer joined through. */
+  seeds?: number[]
   /** Empty while `up` is still starting them. */
   peers: SwarmPeerInfo[]
   /** Lab swarms (`up --netns`): the namespaces, links and partition. */

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 // The swarm modules are imported in the actions: the host loads libp2p and the
 // whole peer, start-up every other command would pay for nothing.
 import type { SwarmUpProgress } from '../../swarm/process-swarm.ts'
+import type { SwarmJoin } from '../../swarm/swarm-file.ts'
 import { OWN_PROCESS_MAX_PEERS } from '../../constants.ts'
 import { globals, output, progressBar, showProgress } from '../context.ts'
 import { checkMultiaddrs, collect, intOption } from '../parse.ts'
@@ -22,6 +23,11 @@ const MAX_LATENCY_MS = 10_000
  * A link rate in bytes per second written as a size ("16MiB"); "0" or
  * "off": no cap, as 0 (commander turns a parsed null into "").
  */
+function joinOption (value: string): SwarmJoin {
+  if (value !== 'plan' && value !== 'bootstrap') throw new InvalidArgumentError('--join is plan or bootstrap')
+  return value
+}
+
 function rateOption (flag: string): (value: string) => number {
   return value => {
     if (value.trim() === '0' || value.trim().toLowerCase() === 'off') return 0
@@ -80,13 +86,14 @@ export function registerSwarm (program: Command): void {
     .option('--dir <dir>', 'folder for the peer repos and swarm.json', DEFAULT_DIR)
     .option('--replicas <k>', 'replicas per block for shares in this swarm', intOption('--replicas', 1, 64), 3)
     .option('--overlay <name>', 'the overlay every peer runs: kademlia or chord (recorded in swarm.json)', overlayOption, 'kademlia')
+    .option('--join <how>', 'plan: each peer is handed contacts from a plan of the whole swarm; bootstrap: each knows only the first peers started (the seeds) and joins through the overlay (recorded in swarm.json)', joinOption, 'plan')
     .option('--timeout <seconds>', 'give up if not routable by then (default 30 + 2 per peer)', intOption('--timeout', 1, 3600))
     .option('--peers-per-process <n>', `peers run by one process; 1 = each peer its own daemon (default: 1 up to ${OWN_PROCESS_MAX_PEERS} peers, else about one process per core)`, intOption('--peers-per-process', 1, 500))
     .option('--netns', 'the lab: every process its own host (network namespace) on a lab bridge; needs root (see docs/lab.md)')
     .option('--uplink <rate>', 'lab: what each host may send, bytes/s as a size (e.g. 16MiB); default no cap', rateOption('--uplink'))
     .option('--downlink <rate>', 'lab: what each host may receive, bytes/s as a size; default no cap', rateOption('--downlink'))
     .option('--latency <ms>', 'lab: one-way delay added to every byte a host receives', intOption('--latency', 0, MAX_LATENCY_MS))
-    .action(async (opts: { peers: number, dir: string, replicas: number, overlay: OverlayName, timeout?: number, peersPerProcess?: number, netns?: boolean } & LinkFlags, command: Command) => {
+    .action(async (opts: { peers: number, dir: string, replicas: number, overlay: OverlayName, join: SwarmJoin, timeout?: number, peersPerProcess?: number, netns?: boolean } & LinkFlags, command: Command) => {
       const g = globals(command)
       if (opts.netns !== true && (opts.uplink !== undefined || opts.downlink !== undefined || opts.latency !== undefined)) {
         throw new InvalidInputError('--uplink, --downlink and --latency shape the links of a lab swarm: add --netns')
@@ -104,6 +111,7 @@ export function registerSwarm (program: Command): void {
           dir: opts.dir,
           replicas: opts.replicas,
           overlay: opts.overlay,
+          join: opts.join,
           timeoutMs: opts.timeout != null ? opts.timeout * 1000 : undefined,
           peersPerProcess: opts.peersPerProcess,
           lab: opts.netns === true ? linkChange(opts) : undefined,
@@ -113,6 +121,7 @@ export function registerSwarm (program: Command): void {
         const link = result.lab?.hosts[0].link
         output(g, result, r => [
           `swarm of ${r.peers.length} peers routable in ${(r.routableMs / 1000).toFixed(1)} s, overlay ${r.overlay ?? 'kademlia'}` +
+            (r.join === 'bootstrap' ? `, joined through seed peers ${(r.seeds ?? []).join(', ')}` : '') +
             (r.peers[0].peersInProcess > 1 ? ` (${new Set(r.peers.map(p => p.pid)).size} processes of up to ${r.peers[0].peersInProcess} peers)` : ''),
           ...(r.lab != null && link != null
             ? [`lab ${r.lab.subnet}: ${r.lab.hosts.length} hosts, links up ${rateText(link.uplink)}, down ${rateText(link.downlink)}, latency ${link.latencyMs} ms`]

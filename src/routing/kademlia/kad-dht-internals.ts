@@ -6,8 +6,9 @@
  * or the change is not applied (kad-dht's own behaviour comes back), and
  * test/integration/kademlia-overlay.spec.ts and the swarm tests fail loudly.
  */
-import type { KadDHT } from '@libp2p/kad-dht'
-import type { AbortOptions, PeerId } from '@libp2p/interface'
+import { MessageType, type KadDHT, type QueryEvent } from '@libp2p/kad-dht'
+import type { AbortOptions, PeerId, PeerInfo } from '@libp2p/interface'
+import { ShoalError } from '../../errors.ts'
 
 export interface RoutingTableContact {
   peerId: PeerId
@@ -110,4 +111,35 @@ export function skipStartupRandomWalk (dht: KadDHT): void {
     refresh.refreshTimeoutId = setTimeout(refreshTable, refreshInterval)
     refresh.refreshTimeoutId.unref?.()
   }
+}
+
+interface NetworkInternals {
+  sendRequest?: (to: PeerId, msg: { type: MessageType, key: Uint8Array }, options?: AbortOptions) => AsyncIterable<QueryEvent>
+}
+
+/** kad-dht's FIND_NODE RPC could not be reached (kad-dht moved its network layer). */
+export class FindNodeUnavailableError extends ShoalError {
+  static name = 'FindNodeUnavailableError'
+}
+
+/** Whether this kad-dht exposes the FIND_NODE RPC findNode() uses. */
+export function hasFindNode (dht: KadDHT): boolean {
+  return typeof (internals(dht) as { network?: NetworkInternals }).network?.sendRequest === 'function'
+}
+
+/**
+ * One FIND_NODE request to one peer over kad-dht's own network layer (its
+ * protocol, timeouts and message codec): the peers the remote's routing
+ * table holds closest to `key` (at most kad-dht's k; never the remote or
+ * us). Throws when the peer does not answer.
+ */
+export async function findNode (dht: KadDHT, to: PeerId, key: Uint8Array, options: AbortOptions = {}): Promise<PeerInfo[]> {
+  const network = (internals(dht) as { network?: NetworkInternals }).network
+  if (network?.sendRequest == null) throw new FindNodeUnavailableError('kad-dht has no network.sendRequest')
+  for await (const event of network.sendRequest.call(network, to, { type: MessageType.FIND_NODE, key }, options)) {
+    if (event.name === 'PEER_RESPONSE') return event.closer
+    if (event.name === 'QUERY_ERROR') throw event.error
+  }
+  options.signal?.throwIfAborted()
+  throw new FindNodeUnavailableError('kad-dht is not running')
 }

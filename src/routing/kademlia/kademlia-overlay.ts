@@ -1,14 +1,16 @@
 /**
  * The Overlay over kad-dht: responsibility is XOR closeness, the planner is
- * the ClosestPlanner, lookups are kad-dht's closest-peers queries with their
- * path, provider records are kad-dht's. It runs as a libp2p service beside
+ * the ClosestPlanner, lookups are Shoal's iterative lookup over kad-dht's
+ * routing table and FIND_NODE RPC (closest-peers.ts), provider records are
+ * kad-dht's. It runs as a libp2p service beside
  * the `dht` service, which it reads from its components.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type {
-  AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, Startable, TypedEventTarget
+  AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, PeerInfo, PeerStore, Startable, TypedEventTarget
 } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
@@ -19,15 +21,17 @@ import type {
   KademliaRouting, LookupResult, Overlay, OverlayChange, ResponsiblePlanner
 } from '../index.ts'
 import { ClosestPlanner } from './closest-planner.ts'
-import { kadLookup } from './closest-peers.ts'
+import { kadLookup, type KadLookup, type KadLookupOptions } from './closest-peers.ts'
 import {
-  addOnlyConnectedContacts, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
+  addOnlyConnectedContacts, findNode, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
 } from './kad-dht-internals.ts'
 import { compareDistance, kadIdOfKey, kadIdOfPeer } from './kad-distance.ts'
 import { anySignal } from '../../utils/signals.ts'
 
 /** Dials one join runs at once (a swarm joins all its peers together). */
 export const JOIN_DIAL_CONCURRENCY = 2
+/** Queries a join's self-lookup keeps in flight (kad-dht's own walk ran k/2 paths of 3). */
+export const SELF_LOOKUP_PARALLELISM = 10
 /** How long a disconnected peer is left out of knownPeers() (unless it comes back). */
 export const GONE_MEMORY_MS = 10 * 60_000
 
@@ -40,6 +44,8 @@ export interface KademliaOverlayComponents {
     openConnection: (peer: Multiaddr, options?: AbortOptions & { priority?: number }) => Promise<unknown>
     getConnections: (peerId?: PeerId) => Connection[]
   }
+  /** Addresses of peers a lookup learns of go in before it dials them. */
+  peerStore: Pick<PeerStore, 'merge'>
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
 }
@@ -184,15 +190,57 @@ export class KademliaOverlay implements Overlay, Startable {
   }
 
   /**
-   * A kad-dht closest-peers lookup; this peer joins the answer when it is
-   * among the k closest. With an empty routing table kad-dht waits for a
-   * peer to ask, until `options.signal` gives up.
+   * Shoal's iterative lookup for the k closest peers (closest-peers.ts);
+   * this peer is among them when it is close enough. With an empty routing
+   * table it waits for a peer to ask, until `options.signal` gives up.
    */
   async lookup (key: Uint8Array, k: number, options: AbortOptions = {}): Promise<LookupResult> {
-    const found = await kadLookup(this.components.dht, key, options)
-    const responsible = this.order(key, [...found.peers, this.selfId]).slice(0, k)
-    const hops = responsible.reduce((max, id) => id === this.selfId ? max : Math.max(max, found.depthOf(id)), 0)
+    // a lookup of this peer's own key is a join's self-lookup (the
+    // Bootstrapper): it asks for kad-dht's k closest, so that they and this
+    // peer learn of each other and fill each other's tables
+    const own = uint8ArrayEquals(key, this.components.peerId.toMultihash().bytes)
+    const found = await this.closest(key, own ? Math.max(k, this.components.dht.k + 1) : k, own ? { ...options, parallelism: SELF_LOOKUP_PARALLELISM } : options)
+    const responsible = found.peers.slice(0, k)
+    const hops = responsible.reduce((max, id) => Math.max(max, found.depthOf(id)), 0)
     return { responsible, path: found.path, hops, messages: found.messages, ms: found.ms }
+  }
+
+  /** The `count` peers closest to `key` (this peer included when close enough), by an iterative lookup. */
+  private async closest (key: Uint8Array, count: number, options: KadLookupOptions): Promise<KadLookup> {
+    const { dht, connectionManager, peerStore } = this.components
+    await this.untilTableHasPeers(options.signal)
+    return kadLookup({
+      selfId: this.selfId,
+      selfKadId: this.idOfPeer(this.selfId),
+      knownPeers: () => routingTableContacts(dht).map(c => c.peerId).filter(p => !p.equals(this.components.peerId) && !this.gone.has(p.toString())),
+      idOfPeer: peerId => this.idOfPeer(peerId.toString()),
+      findNode: async (to, target, opts) => findNode(dht, to, target, opts),
+      learned: async (peer: PeerInfo) => {
+        if (connectionManager.getConnections(peer.id).some(c => c.status === 'open')) return
+        await peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs })
+      }
+    }, key, kadIdOfKey(key), count, options)
+  }
+
+  /**
+   * Resolves once the routing table holds a peer (at once when it does): a
+   * peer that has just dialled its bootstrap peers gets them in its table a
+   * moment later, after identify. Rejects when `signal` aborts.
+   */
+  private async untilTableHasPeers (signal?: AbortSignal): Promise<void> {
+    if (this.tablePeers().length > 0) return
+    signal?.throwIfAborted()
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: unknown): void => {
+        unwatch()
+        signal?.removeEventListener('abort', onAbort)
+        if (err == null) resolve()
+        else reject(err)
+      }
+      const onAbort = (): void => { done(signal?.reason ?? new Error('aborted')) }
+      const unwatch = watchRoutingTable(this.components.dht, peerId => { if (!peerId.equals(this.components.peerId)) done() }, () => {})
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
   }
 
   /** kad-dht has no leave: peers find a departed one out when it fails a query. */
@@ -203,9 +251,12 @@ export class KademliaOverlay implements Overlay, Startable {
     return new ClosestPlanner({
       selfId: this.selfId,
       knownPeers: () => this.knownPeers(),
-      // kad-dht's queries wait for peers when the routing table is empty:
-      // then this peer is all the network it knows
-      lookup: async (key, options) => this.tablePeers().length === 0 ? [] : (await kadLookup(dht, key, options)).peers,
+      // the planner's coverage proof needs a lookup's answer to be exactly
+      // the closest peers up to its radius: kad-dht's k of them, not this
+      // peer; with an empty routing table this peer is all the network it knows
+      lookup: async (key, options) => this.tablePeers().length === 0
+        ? []
+        : (await this.closest(key, dht.k + 1, options ?? {})).peers.filter(id => id !== this.selfId).slice(0, dht.k),
       lookupSize: dht.k,
       idOfPeer: id => this.idOfPeer(id)
     })

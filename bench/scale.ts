@@ -1,0 +1,189 @@
+/**
+ * Both overlays as the swarm grows (`SHOAL_BENCH=scale`): for each size,
+ * each overlay and each way of joining (`swarm up`'s contact plan, and
+ * `--join bootstrap`: every peer knows only the 3 seed peers), a swarm of
+ * daemons in `swarm up`'s default process layout on loopback:
+ *
+ * - routable in: `swarm up` until routable (routable.ts);
+ * - memory: RSS of the swarm's processes once routable, summed, per peer;
+ * - CPU: CPU time the processes used up to routable, per peer; and the
+ *   share of a core each peer uses while the swarm idles afterwards
+ *   (SHOAL_BENCH_SCALE_IDLE_S seconds);
+ * - lookups (`GET /api/v1/lookup`, k = 3, the same random keys on every
+ *   swarm of a size, bench/overlay-lookups.ts): hops mean/p95 against
+ *   ½ log2 N and log2 N, messages per lookup against 3 log2 N, latency
+ *   p50/p95, and the share of lookups whose k answers are the true k.
+ *
+ *   SHOAL_BENCH_SCALE_SIZES=100,300   swarm sizes (up to MAX_SWARM_PEERS)
+ *   SHOAL_BENCH_SCALE_LOOKUPS=200     lookups per swarm
+ *   SHOAL_BENCH_SCALE_JOINS=plan,bootstrap
+ *   SHOAL_BENCH_SCALE_IDLE_S=10
+ */
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import type { CID } from 'multiformats/cid'
+import { ApiClient } from '../src/api/client.ts'
+import type { OverlayName } from '../src/routing/index.ts'
+import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
+import type { SwarmJoin } from '../src/swarm/swarm-file.ts'
+import { measureLookups, randomKeys, type LookupStats } from './overlay-lookups.ts'
+import { round } from './stats.ts'
+import { svgPlot } from './svg-plot.ts'
+
+const K = 3
+const OVERLAYS: OverlayName[] = ['kademlia', 'chord']
+
+export interface ScaleRun {
+  overlay: OverlayName
+  join: SwarmJoin
+  peers: number
+  processes: number | null
+  /** null: not routable within `timeoutSeconds` (see `error`). */
+  routableSeconds: number | null
+  timeoutSeconds: number
+  error?: string
+  rssMiBPerPeer: number | null
+  cpuSecondsPerPeerToRoutable: number | null
+  /** Share of one core per peer while idle after routable, in percent. */
+  idleCpuPercentPerPeer: number | null
+  log2N: number
+  halfLog2N: number
+  threeLog2N: number
+  lookups: LookupStats | null
+}
+
+export interface ScaleBenchResult {
+  runs: ScaleRun[]
+  idleSeconds: number
+  /** 1-minute load average of the machine before and after the suite (other work may share it). */
+  loadBefore: number
+  loadAfter: number
+}
+
+const list = (name: string, fallback: string): string[] => (process.env[name] ?? fallback).split(',').map(s => s.trim()).filter(s => s !== '')
+
+export async function benchScale (log: (s: string) => void): Promise<ScaleBenchResult> {
+  const loadBefore = round(os.loadavg()[0], 1)
+  const sizes = list('SHOAL_BENCH_SCALE_SIZES', '100,300').map(Number).filter(n => n > 0)
+  const lookups = Number(process.env.SHOAL_BENCH_SCALE_LOOKUPS ?? '200')
+  const joins = list('SHOAL_BENCH_SCALE_JOINS', 'plan,bootstrap') as SwarmJoin[]
+  const idleSeconds = Number(process.env.SHOAL_BENCH_SCALE_IDLE_S ?? '10')
+  const runs: ScaleRun[] = []
+  for (const peers of sizes) {
+    const keys = await randomKeys(lookups)
+    for (const overlay of OVERLAYS) {
+      for (const join of joins) {
+        log(`${overlay} swarm of ${peers}, join ${join}`)
+        runs.push(await benchOne(overlay, join, peers, keys, idleSeconds, log))
+      }
+    }
+  }
+  return { runs, idleSeconds, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
+}
+
+const ticksPerSecond = ((): number => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/** CPU seconds (user + system) a process has used, and its RSS in bytes (Linux /proc). */
+async function processUsage (pid: number): Promise<{ cpuSeconds: number, rssBytes: number }> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8')
+  // fields after the command name, which is in parentheses and may hold spaces
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8')
+  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return { cpuSeconds, rssBytes: rssKiB * 1024 }
+}
+
+async function usageOf (pids: number[]): Promise<{ cpuSeconds: number, rssBytes: number }> {
+  const all = await Promise.all(pids.map(processUsage))
+  return { cpuSeconds: all.reduce((a, u) => a + u.cpuSeconds, 0), rssBytes: all.reduce((a, u) => a + u.rssBytes, 0) }
+}
+
+async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, keys: CID[], idleSeconds: number, log: (s: string) => void): Promise<ScaleRun> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-scale-'))
+  const timeoutMs = 60_000 + 2_000 * peers
+  const log2N = Math.log2(peers)
+  const base = {
+    overlay, join, peers, timeoutSeconds: timeoutMs / 1000, log2N: round(log2N, 2), halfLog2N: round(log2N / 2, 2), threeLog2N: round(3 * log2N, 1)
+  }
+  const failed = { processes: null, routableSeconds: null, rssMiBPerPeer: null, cpuSecondsPerPeerToRoutable: null, idleCpuPercentPerPeer: null, lookups: null }
+  try {
+    let swarm
+    try {
+      swarm = await swarmUp({ peers, dir, overlay, join, timeoutMs, replicas: K })
+    } catch (err) {
+      log(`  not routable: ${(err as Error).message}`)
+      return { ...base, ...failed, error: (err as Error).message }
+    }
+    log(`  routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
+    const pids = [...new Set(swarm.peers.map(p => p.pid))]
+    const atRoutable = await usageOf(pids)
+    const idleFrom = performance.now()
+    await new Promise(resolve => setTimeout(resolve, idleSeconds * 1000))
+    const afterIdle = await usageOf(pids)
+    const idleCpu = (afterIdle.cpuSeconds - atRoutable.cpuSeconds) / ((performance.now() - idleFrom) / 1000)
+    const ids = swarm.peers.map(p => p.peerId)
+    const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
+    const lookups = await measureLookups(overlay, clients, ids, keys, K)
+    log(`  ${keys.length} lookups: hops mean ${lookups.hopsMean}, messages mean ${lookups.messagesMean}, p50 ${lookups.lookupMsP50} ms, ${Math.round(lookups.trueK * 100)}% true k`)
+    return {
+      ...base,
+      processes: pids.length,
+      routableSeconds: round(swarm.routableMs / 1000, 1),
+      rssMiBPerPeer: round(afterIdle.rssBytes / 2 ** 20 / peers, 1),
+      cpuSecondsPerPeerToRoutable: round(atRoutable.cpuSeconds / peers, 2),
+      idleCpuPercentPerPeer: round(idleCpu / peers * 100, 2),
+      lookups
+    }
+  } finally {
+    await swarmDown(dir).catch(() => {})
+    await fs.rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** The markdown section for docs/benchmarks.md. */
+export function renderScale (r: ScaleBenchResult): string[] {
+  const dash = (v: number | null | undefined): string => v == null ? '-' : String(v)
+  return [
+    `### Both overlays as the swarm grows (\`swarm up --overlay\`, with the contact plan and with \`--join bootstrap\`; k = ${K}, the same random keys on every swarm of a size; machine load average ${r.loadBefore} before, ${r.loadAfter} after: other work shared the machine)`,
+    '',
+    '| peers | overlay | join | processes | routable in (s) | RSS per peer (MiB) | CPU to routable per peer (s) | idle CPU per peer (% of a core) | hops mean | hops p95 | ½ log2 N | log2 N | messages per lookup (mean / p95) | 3 log2 N | lookup p50 (ms) | lookup p95 (ms) | true k |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.runs.map(s => s.routableSeconds == null
+      ? `| ${s.peers} | ${s.overlay} | ${s.join} | - | not routable in ${s.timeoutSeconds} s | - | - | - | - | - | ${s.halfLog2N} | ${s.log2N} | - | ${s.threeLog2N} | - | - | - |`
+      : `| ${s.peers} | ${s.overlay} | ${s.join} | ${s.processes} | ${s.routableSeconds} | ${dash(s.rssMiBPerPeer)} | ${dash(s.cpuSecondsPerPeerToRoutable)} | ${dash(s.idleCpuPercentPerPeer)} | ${dash(s.lookups?.hopsMean)} | ${dash(s.lookups?.hopsP95)} | ${s.halfLog2N} | ${s.log2N} | ${dash(s.lookups?.messagesMean)} / ${dash(s.lookups?.messagesP95)} | ${s.threeLog2N} | ${dash(s.lookups?.lookupMsP50)} | ${dash(s.lookups?.lookupMsP95)} | ${Math.round((s.lookups?.trueK ?? 0) * 100)}% |`),
+    '',
+    `${r.runs[0]?.lookups?.lookups ?? 0} lookups per swarm, one at a time, key i from peer i mod N. RSS: the swarm's processes summed after ${r.idleSeconds} s idle, per peer; CPU to routable: CPU time (user + system) of the swarm's processes from their start until routable, per peer; idle CPU: over those ${r.idleSeconds} s. \`--join bootstrap\`: every peer is given only the first 3 peers started and joins through the overlay.`,
+    '',
+    '![Messages per lookup on both overlays against swarm size, next to 3 log2 N](plots/scale-messages.svg)'
+  ]
+}
+
+/** docs/plots/scale-messages.svg: messages per lookup (mean) by swarm size, each overlay with the contact plan, next to 3 log2 N. */
+export function plotScaleMessages (r: ScaleBenchResult): string {
+  const measured = (overlay: OverlayName): ScaleRun[] => r.runs.filter(s => s.overlay === overlay && s.join === 'plan' && s.lookups != null)
+  const sizes = [...new Map(r.runs.map(s => [s.peers, s])).values()]
+  return svgPlot({
+    title: 'Messages per lookup (mean, k = 3) on Kademlia and on Chord by swarm size',
+    xLabel: 'peers in the swarm',
+    yLabel: 'messages per lookup',
+    series: [
+      ...OVERLAYS.map(overlay => ({ name: `${overlay} messages mean`, kind: 'bar' as const, decimals: 1, points: measured(overlay).map(s => ({ x: s.peers, y: s.lookups?.messagesMean ?? 0 })) })),
+      { name: '3 log2 N', dashed: true, color: '#555', decimals: 1, points: sizes.map(s => ({ x: s.peers, y: s.threeLog2N })) }
+    ]
+  })
+}
+
+// `node bench/scale.ts` runs this benchmark alone and prints the section.
+if (import.meta.main === true) {
+  const result = await benchScale(s => { process.stderr.write(s + '\n') })
+  process.stdout.write(renderScale(result).join('\n') + '\n')
+}

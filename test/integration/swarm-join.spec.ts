@@ -1,0 +1,56 @@
+/**
+ * `shoal swarm up --join bootstrap`: 10 daemons on each overlay, every peer
+ * but the seeds knowing only the first 3 peers started, join through the
+ * overlay alone; swarm.json records it, and lookups from every peer find
+ * the true k.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ApiClient } from '../../src/api/client.ts'
+import { clockwiseFrom, toPosition } from '../../src/routing/chord/ring.ts'
+import type { OverlayName } from '../../src/routing/index.ts'
+import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
+import { idOfKey, idOfPeer } from '../../src/routing/key-space.ts'
+import type { SwarmFile } from '../../src/swarm/swarm-file.ts'
+import { assertExit, runCli, tempDir } from '../helpers/cli.ts'
+
+const PEERS = 10
+const K = 3
+
+function truth (overlay: OverlayName, key: Uint8Array, peers: string[]): string[] {
+  if (overlay === 'kademlia') return closestByXor(key, peers.map(p => peerIdFromString(p)), K).map(String)
+  return clockwiseFrom(toPosition(idOfKey(key)), peers, p => toPosition(idOfPeer(peerIdFromString(p)))).slice(0, K)
+}
+
+for (const overlay of ['kademlia', 'chord'] as OverlayName[]) {
+  describe(`swarm up --join bootstrap on ${overlay}`, function () {
+    this.timeout(180_000)
+    let dir: string
+    before(async () => { dir = await tempDir('shoal-swarm-join-') })
+    after(async () => {
+      await runCli(['swarm', 'down', '--dir', dir])
+      await fs.rm(dir, { recursive: true, force: true })
+    })
+
+    it(`joins ${PEERS} daemons through 3 seed peers, and every peer's lookups find the true ${K}`, async () => {
+      const up = await runCli(['swarm', 'up', '--peers', String(PEERS), '--overlay', overlay, '--join', 'bootstrap', '--dir', dir])
+      assertExit(up, 0, up.stderr)
+      assert.match(up.stdout, new RegExp(`^swarm of ${PEERS} peers routable in [\\d.]+ s, overlay ${overlay}, joined through seed peers 0, 1, 2\\n`))
+      const file = JSON.parse(await fs.readFile(path.join(dir, 'swarm.json'), 'utf8')) as SwarmFile
+      assert.equal(file.join, 'bootstrap')
+      assert.deepEqual(file.seeds, [0, 1, 2])
+      const ids = file.peers.map(p => p.peerId)
+      for (const [i, peer] of file.peers.entries()) {
+        const client = await ApiClient.fromRepo(peer.repo)
+        for (let j = 0; j < 3; j++) {
+          const key = randomBytes(34)
+          const result = await client.lookup(Buffer.from(key).toString('hex'), { replicas: K, timeoutMs: 20_000 })
+          assert.deepEqual(result.responsible, truth(overlay, key, ids), `peer ${i}, key ${j}`)
+        }
+      }
+    })
+  })
+}
