@@ -240,6 +240,12 @@ class PushRound {
     this.budget = budget
     this.hooks = hooks
     this.finished.promise.catch(() => {})
+    // stopped (the import failed, the share was cancelled): every session
+    // stops waiting for more copies and ends now, instead of holding its
+    // stream open until the receiver's idle timeout
+    signal.addEventListener('abort', () => {
+      for (const queue of this.peers.values()) { queue.drain(); queue.close() }
+    }, { once: true })
   }
 
   /** Resolves once every block pushed has its answers from every target (after `close`). */

@@ -202,11 +202,14 @@ export class StoreServer {
       } else if ((wait = this.replicaWaitMs(remote, put.data.length)) > 0) {
         responses[index] = { ...refuse(StoreStatus.BUSY, `over this sender's rate of replicas; offer again in ${wait} ms`), retry_after_ms: wait }
       } else {
-        // hashed and checked against the CID where it is stored, off this thread;
-        // a buffer that is this message's alone goes to the worker without a copy
-        // in a pooled buffer: a worker reads it in place; else (a message that came in one piece) a copy of its own, handed over
+        // hashed and checked against the CID where it is stored, off this
+        // thread. In a pooled buffer: a worker reads it in place. Else (a
+        // message that came in one piece) the bytes are a view into the
+        // chunk the transport decrypted, which other messages share: a copy
+        // of its own (Uint8Array's slice: a Buffer's would be another view)
+        // is what goes to the worker, handed over
         const inPool = pooled.has(put)
-        const bytes = inPool ? put.data : put.data.slice()
+        const bytes = inPool ? put.data : Uint8Array.prototype.slice.call(put.data)
         accepted.push({ index, cid, bytes, replicas: this.replicasFor(put.replicas), transfer: !inPool, size: bytes.byteLength })
       }
     })

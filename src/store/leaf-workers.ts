@@ -122,7 +122,11 @@ export class LeafWorkers {
       if (slot.jobs.size === 0) slot.worker.ref()
       slot.jobs.set(id, { resolve, reject })
       const { source, length, chunkSize, write, expect } = job
-      const transfer = job.transfer === true && 'bytes' in source && source.bytes.buffer instanceof ArrayBuffer ? [source.bytes.buffer] : []
+      // only a buffer the bytes fill alone is handed over: detaching one that
+      // other views share would break their owners
+      const owned = 'bytes' in source && source.bytes.buffer instanceof ArrayBuffer &&
+        source.bytes.byteOffset === 0 && source.bytes.byteLength === source.bytes.buffer.byteLength
+      const transfer = job.transfer === true && owned ? [source.bytes.buffer as ArrayBuffer] : []
       slot.worker.postMessage({ id, length, chunkSize, write, expect, ...('fd' in source ? { fd: source.fd, position: source.position } : { bytes: source.bytes }) }, transfer)
     })
   }
