@@ -100,6 +100,15 @@ describe('closest planner', function () {
     assert.equal(plan.responsible[0][0], SELF)
   })
 
+  it('plans nobody, after one lookup, when this peer is excluded and knows no other (a leaving or lone peer handing its blocks on)', async () => {
+    const { planner, looked } = scripted([], [])
+    planner.exclude([SELF])
+    const keys = randomKeys(5)
+    const plan = await planner.plan(keys, 3, { signal: AbortSignal.timeout(5_000) })
+    assert.deepEqual(plan.responsible, keys.map(() => []))
+    assert.equal(looked.length, 1)
+  })
+
   it('leaves excluded peers out of every later plan, even while lookups still name them, and picks the next closest', async () => {
     const others = names(60)
     const keys = randomKeys(40)

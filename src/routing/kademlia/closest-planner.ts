@@ -99,7 +99,9 @@ export class ClosestPlanner implements ResponsiblePlanner {
   }
 
   private isCovered (target: bigint, best: string[]): boolean {
-    if (best.length === 0) return false
+    // nobody to plan with (this peer excluded, no other known): once a
+    // lookup came back complete and empty, there is nobody to find either
+    if (best.length === 0) return this.lookups.some(l => l.complete)
     const kth = this.kadId(best[best.length - 1]) ^ target
     for (const l of this.lookups) {
       if (l.complete) return true
