@@ -27,6 +27,7 @@ export interface PeerRemoveResult extends RemoveResult {
   handedOff: HandOffResult
 }
 
+/** `signal` bounds the hand-off (and the DAG walk before it): past it, the rm goes on without the copies not yet handed on. */
 export async function removeContent (components: RemoveComponents, cid: CID, signal?: AbortSignal): Promise<PeerRemoveResult> {
   const { content, placement, log } = components
   const holdings = await content.list(cid)
@@ -41,7 +42,7 @@ export async function removeContent (components: RemoveComponents, cid: CID, sig
   try {
     handedOff = await placement.handOff(cids, k, signal)
   } catch (err) {
-    signal?.throwIfAborted()
+    // the rm goes on: repair passes elsewhere restore what was not handed on
     log('handing %s on before removing it failed: %s', cidKey(cid), (err as Error).message)
     handedOff = { blocks: 0, copies: 0, failed: cids.length }
   }
