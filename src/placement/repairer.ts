@@ -137,7 +137,8 @@ export class Repairer {
     const report: RepairReport = { checked: 0, pushed: 0, bytes: 0, dropped: 0, missing: 0, refetched: 0, incomplete: 0, ms: 0 }
     if (options.handOver !== true) await this.refetchIncomplete(report, signal)
     const byK = await repairTargets(content, this.init.replicas ?? DEFAULT_REPLICAS, this.log, signal)
-    let budget = this.init.maxPushesPerRun
+    // a hand-over is this peer's last pass: every copy it can push, it pushes
+    let budget = options.handOver === true ? Number.POSITIVE_INFINITY : this.init.maxPushesPerRun
     const planner = overlay.planner()
     if (options.handOver === true) planner.exclude([selfId])
     for (const [k, targets] of byK) {

@@ -15,7 +15,7 @@ import { AddressBook } from './address-book.ts'
 import {
   CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS,
   DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
-  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
+  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, GOODBYE_TIMEOUT_MS, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
   MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_RECORDS_PER_MESSAGE, MAX_REFUSED_PEERS,
   MAX_SUCCESSOR_LIST_LENGTH, REFUSAL_EXPLAIN_MS, SELF_ADDRESSES_MS
 } from './constants.ts'
@@ -173,7 +173,8 @@ export class ChordOverlayService implements ChordOverlay {
     } finally {
       this.handingOver = false
     }
-    await this.handOffProviders(successors.slice(0, this.providerReplicas), { signal })
+    const farewell = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(GOODBYE_TIMEOUT_MS)])
+    await this.handOffProviders(successors.slice(0, this.providerReplicas), { signal: farewell })
     const goodbye = {
       leave: {
         predecessor: predecessor != null ? this.peerMessage(predecessor) : null,
@@ -183,7 +184,7 @@ export class ChordOverlayService implements ChordOverlay {
     const neighbours = [...new Set([predecessor, successors[0]].filter((p): p is string => p != null))]
     await Promise.all(neighbours.map(async peer => {
       try {
-        await this.rpc.request(peer, goodbye, { signal })
+        await this.rpc.request(peer, goodbye, { signal: farewell })
       } catch (err) {
         this.log('%s did not take our leave: %s', peer, (err as Error).message)
       }

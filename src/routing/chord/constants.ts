@@ -82,6 +82,13 @@ export const REFUSAL_EXPLAIN_MS = 2_000
 /** How long a graceful leave may take (hook, hand-off, goodbyes) when stop() runs it. */
 export const LEAVE_TIMEOUT_MS = 10_000
 
+/**
+ * The provider records' hand-off and the goodbyes after the leave hook have
+ * a deadline of their own: a hook (placement's hand-over) that used up the
+ * leave's deadline must not also cost the neighbours their notice.
+ */
+export const GOODBYE_TIMEOUT_MS = 3_000
+
 /** This peer's own addresses, as sent in every request, are read again at most this often. */
 export const SELF_ADDRESSES_MS = 10_000
 /** Peers whose addresses and ring positions are remembered beyond the routing state (least recently used go first). */
