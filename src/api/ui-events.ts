@@ -63,15 +63,26 @@ export class UiEvents {
     this.init = init
   }
 
-  /** Sends every topic on a new stream, then keeps it until it closes. */
+  /**
+   * Sends every topic on a new stream, then keeps it until it closes. When
+   * a first payload fails (the peer stopping under it), the stream is
+   * ended and dropped: the page reconnects.
+   */
   async subscribe (stream: ServerResponse): Promise<void> {
     if (this.streams.size === 0) this.watch()
     this.streams.add(stream)
-    stream.on('close', () => {
-      this.streams.delete(stream)
+    const drop = (): void => {
+      if (!this.streams.delete(stream)) return
       if (this.streams.size === 0) this.unwatchAll()
-    })
-    for (const topic of TOPICS) write(stream, topic, await this.payload(topic))
+    }
+    stream.on('close', drop)
+    try {
+      for (const topic of TOPICS) write(stream, topic, await this.payload(topic))
+    } catch (err) {
+      this.init.log.error('dashboard events: the first payload failed, stream ended - %e', err)
+      drop()
+      stream.end()
+    }
   }
 
   /** Something the dashboard shows changed: send these topics soon. */

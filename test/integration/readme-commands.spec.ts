@@ -322,6 +322,7 @@ describe('the commands README.md and docs/ show, run as written', function () {
         const first = await fetch(url, { redirect: 'manual' })
         assert.equal(first.status, 303)
         assert.match(first.headers.get('set-cookie') ?? '', /^shoal_ui_\d+=[\w-]+; HttpOnly; SameSite=Strict; Path=\//)
+        assert.match(first.headers.get('location') ?? '', /^\/#s=[\w-]{43}$/, 'the session\'s secret in the fragment only')
         assert.equal((await fetch(url, { redirect: 'manual' })).status, 403)
         break
       }

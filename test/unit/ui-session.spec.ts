@@ -22,10 +22,12 @@ describe('dashboard sessions', () => {
     const ui = access()
     const { code, expiresAt } = ui.newCode()
     assert.equal(expiresAt, clock + LOGIN_CODE_TTL_MS)
-    const session = ui.redeem(code)
-    assert.equal(typeof session, 'string')
+    const made = ui.redeem(code)
+    assert.match(made?.session ?? '', /^[\w-]{43}$/)
+    assert.match(made?.secret ?? '', /^[\w-]{43}$/)
+    assert.notEqual(made?.secret, made?.session)
     assert.equal(ui.redeem(code), undefined)
-    assert.match(ui.cookie(session!), /^shoal_ui_5101=[\w-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=43200$/)
+    assert.match(ui.cookie(made!.session), /^shoal_ui_5101=[\w-]{43}; HttpOnly; SameSite=Strict; Path=\/; Max-Age=43200$/)
   })
 
   it('refuses a code past its minute, and an unknown one', () => {
@@ -38,24 +40,38 @@ describe('dashboard sessions', () => {
 
   it('lets a session in until it expires', () => {
     const ui = access()
-    const session = ui.redeem(ui.newCode().code)!
-    const get = request('GET', { host: ADDRESS, cookie: `other=1; shoal_ui_5101=${session}` })
+    const { session, secret } = ui.redeem(ui.newCode().code)!
+    const get = request('GET', { host: ADDRESS, cookie: `other=1; shoal_ui_5101=${session}`, 'x-shoal-ui': secret })
     assert.equal(ui.check(get), undefined)
     clock += SESSION_TTL_MS + 1
     assert.equal(ui.check(get)?.status, 401)
   })
 
-  it('refuses a foreign Host, another site, and a state change without Origin or header', () => {
+  it('refuses the cookie without its session\'s secret, on every method', () => {
     const ui = access()
-    const cookie = `shoal_ui_5101=${ui.redeem(ui.newCode().code)!}`
-    const refused = (method: string, headers: Record<string, string>): string | undefined => ui.check(request(method, { cookie, ...headers }))?.message
+    const first = ui.redeem(ui.newCode().code)!
+    const second = ui.redeem(ui.newCode().code)!
+    const cookie = `shoal_ui_5101=${first.session}`
+    const check = (headers: Record<string, string>): string | undefined => ui.check(request('GET', { host: ADDRESS, cookie, ...headers }))?.message
+    const needs = 'a dashboard request needs its session\'s secret in the x-shoal-ui header'
+    assert.equal(check({}), needs)
+    assert.equal(check({ 'x-shoal-ui': '1' }), needs)
+    assert.equal(check({ 'x-shoal-ui': second.secret }), needs, 'another session\'s secret')
+    assert.equal(check({ 'x-shoal-ui': first.secret }), undefined)
+    assert.equal(ui.check(request('POST', { host: ADDRESS, cookie, origin: `http://${ADDRESS}` }))?.status, 403)
+  })
+
+  it('refuses a foreign Host, another site, and a state change without Origin', () => {
+    const ui = access()
+    const { session, secret } = ui.redeem(ui.newCode().code)!
+    const cookie = `shoal_ui_5101=${session}`
+    const refused = (method: string, headers: Record<string, string>): string | undefined => ui.check(request(method, { cookie, 'x-shoal-ui': secret, ...headers }))?.message
     assert.match(refused('GET', { host: 'rebound.example:5101' }) ?? '', /^Host "rebound.example:5101" is not this API's address$/)
     assert.match(refused('GET', { host: ADDRESS, 'sec-fetch-site': 'same-site' }) ?? '', /another site \(same-site\)/)
     assert.equal(refused('GET', { host: ADDRESS, 'sec-fetch-site': 'same-origin' }), undefined)
-    assert.match(refused('POST', { host: ADDRESS, 'x-shoal-ui': '1' }) ?? '', /^Origin "" is not this API's$/)
-    assert.match(refused('DELETE', { host: ADDRESS, origin: 'http://127.0.0.1:9999', 'x-shoal-ui': '1' }) ?? '', /^Origin "http:\/\/127.0.0.1:9999"/)
-    assert.match(refused('POST', { host: ADDRESS, origin: `http://${ADDRESS}` }) ?? '', /needs the x-shoal-ui header/)
-    assert.equal(refused('POST', { host: ADDRESS, origin: `http://${ADDRESS}`, 'x-shoal-ui': '1' }), undefined)
+    assert.match(refused('POST', { host: ADDRESS }) ?? '', /^Origin "" is not this API's$/)
+    assert.match(refused('DELETE', { host: ADDRESS, origin: 'http://127.0.0.1:9999' }) ?? '', /^Origin "http:\/\/127.0.0.1:9999"/)
+    assert.equal(refused('POST', { host: ADDRESS, origin: `http://${ADDRESS}` }), undefined)
   })
 
   it('reads one cookie out of a Cookie header', () => {

@@ -2,7 +2,9 @@
  * shoal ui [--open]: a login link to the dashboard the daemon serves on its
  * API address. The daemon makes a one-time code (asked for with the API
  * token, over the unix socket); the link carries the code, never the token,
- * and works once, within a minute (docs/ui.md).
+ * and works once, within a minute (docs/ui.md). `--open` passes the link
+ * to the opener on its command line, which other local users can read
+ * (/proc) until the link is used or expires: said in --help.
  */
 import { spawn } from 'node:child_process'
 import type { Command } from 'commander'
@@ -13,7 +15,7 @@ import { globals, output } from '../context.ts'
 export function registerUi (program: Command): void {
   program.command('ui')
     .description('print a one-time login link to the web dashboard (valid for a minute, works once)')
-    .option('--open', 'also open it in the default browser')
+    .option('--open', 'also open it in the default browser (the opener gets the link on its command line, which other local users can read until it is used or expires; leave it out on a shared machine)')
     .action(async (opts: { open?: boolean }, command: Command) => {
       const g = globals(command)
       const login = await (await ApiClient.fromRepo(g.repo)).request<LoginCode & { url: string }>('POST', '/api/v1/ui/login-code')

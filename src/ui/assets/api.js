@@ -1,8 +1,32 @@
 // The page's side of the control API: same-origin requests that carry the
-// session cookie (never the API token), the X-Shoal-UI header on every
-// request (state-changing ones are refused without it), NDJSON progress
-// streams, and the server-sent events stream.
+// session cookie (never the API token) and the session's secret in the
+// X-Shoal-UI header on every request (the daemon refuses the cookie
+// without it), NDJSON progress streams, and the server-sent events stream
+// (read with fetch: an EventSource cannot send the header).
 export const API = '/api/v1'
+const SECRET_KEY = 'shoal-ui-secret'
+const TOPICS = ['status', 'peers', 'holdings', 'routing', 'swarm', 'progress']
+const RECONNECT_MS = 1000
+
+// The login's redirect lands on /#s=SECRET: kept in this tab's
+// sessionStorage (this origin only: other ports are other origins, so it
+// survives a reload), and taken out of the address bar and the history.
+const fragment = /^#s=([\w-]+)$/.exec(location.hash)
+if (fragment != null) {
+  sessionStorage.setItem(SECRET_KEY, fragment[1])
+  history.replaceState(null, '', location.pathname)
+}
+const secret = sessionStorage.getItem(SECRET_KEY)
+
+/** False when this tab never got a secret (a tab opened without the login link). */
+export function hasSecret () {
+  return secret != null
+}
+
+/** The headers every request of the page carries. */
+function uiHeaders (extra = {}) {
+  return secret == null ? extra : { ...extra, 'x-shoal-ui': secret }
+}
 
 export class ApiError extends Error {
   constructor (status, body) {
@@ -13,7 +37,7 @@ export class ApiError extends Error {
 }
 
 export async function api (method, path, body) {
-  const init = { method, headers: { 'x-shoal-ui': '1' }, credentials: 'same-origin' }
+  const init = { method, headers: uiHeaders(), credentials: 'same-origin' }
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json'
     init.body = JSON.stringify(body)
@@ -49,7 +73,7 @@ export async function shareFile (file, onProgress) {
   const res = await fetch(`${API}/content?name=${encodeURIComponent(file.name)}`, {
     method: 'POST',
     credentials: 'same-origin',
-    headers: { 'content-type': 'application/octet-stream', accept: 'application/x-ndjson', 'x-shoal-ui': '1' },
+    headers: uiHeaders({ 'content-type': 'application/octet-stream', accept: 'application/x-ndjson' }),
     body: file
   })
   return readProgress(res, onProgress)
@@ -59,7 +83,7 @@ export async function fetchCid (cid, onProgress) {
   const res = await fetch(`${API}/fetch`, {
     method: 'POST',
     credentials: 'same-origin',
-    headers: { 'content-type': 'application/json', accept: 'application/x-ndjson', 'x-shoal-ui': '1' },
+    headers: uiHeaders({ 'content-type': 'application/json', accept: 'application/x-ndjson' }),
     body: JSON.stringify({ cid })
   })
   return readProgress(res, onProgress)
@@ -67,18 +91,56 @@ export async function fetchCid (cid, onProgress) {
 
 /**
  * The events stream: calls onEvent(topic, data) for each event, and
- * onState(live, closed) as it connects and drops (EventSource reconnects
- * unless the daemon refused it: closed).
+ * onState(live, closed) as it connects and drops. It reconnects after a
+ * drop unless the daemon refused it (closed: a session gone with a restart).
  */
 export function subscribe (onEvent, onState) {
-  const source = new EventSource(`${API}/events`)
-  for (const topic of ['status', 'peers', 'holdings', 'routing', 'swarm', 'progress']) {
-    source.addEventListener(topic, e => { onEvent(topic, JSON.parse(e.data)) })
+  const abort = new AbortController()
+  let retry
+  const again = () => {
+    if (abort.signal.aborted) return
+    onState(false, false)
+    retry = setTimeout(run, RECONNECT_MS)
   }
-  source.onopen = () => { onState(true, false) }
-  // CLOSED: the daemon refused the stream (a session gone with a restart), so no reconnecting
-  source.onerror = () => { onState(false, source.readyState === EventSource.CLOSED) }
-  return () => { source.close() }
+  const run = async () => {
+    let res
+    try {
+      res = await fetch(`${API}/events`, { headers: uiHeaders({ accept: 'text/event-stream' }), credentials: 'same-origin', signal: abort.signal })
+    } catch {
+      again()
+      return
+    }
+    if (!res.ok) {
+      onState(false, true)
+      return
+    }
+    onState(true, false)
+    try {
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+      let rest = ''
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        rest += value
+        let end
+        while ((end = rest.indexOf('\n\n')) >= 0) {
+          let event = 'message'
+          let data = ''
+          for (const line of rest.slice(0, end).split('\n')) {
+            if (line.startsWith('event: ')) event = line.slice(7)
+            else if (line.startsWith('data: ')) data += line.slice(6)
+          }
+          rest = rest.slice(end + 2)
+          if (TOPICS.includes(event)) onEvent(event, JSON.parse(data))
+        }
+      }
+    } catch {
+      // the connection dropped (or this page stopped listening): again() tells which
+    }
+    again()
+  }
+  run()
+  return () => { abort.abort(); clearTimeout(retry) }
 }
 
 export function formatBytes (n) {

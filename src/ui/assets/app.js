@@ -2,7 +2,7 @@
 // (#/peer, #/file/CID, #/network, #/swarm).
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
-import { api, subscribe } from './api.js'
+import { api, hasSecret, subscribe } from './api.js'
 import { html } from './html.js'
 import { foldPieces } from './pieces.js'
 import { PeerView } from './views/peer.js'
@@ -25,17 +25,19 @@ function LoginNeeded () {
   return html`<main><section class="panel"><h2>Not logged in</h2>
     <p>This dashboard needs a session. On the machine the daemon runs on, run</p>
     <p><code>shoal ui</code></p>
-    <p>and open the login link it prints (it works once, for a minute).</p></section></main>`
+    <p>and open the login link it prints (it works once, for a minute). Each
+    browser tab needs its own link.</p></section></main>`
 }
 
 function App () {
   const route = useRoute()
-  const [auth, setAuth] = useState('checking')
+  const [auth, setAuth] = useState(hasSecret() ? 'checking' : 'login')
   const [live, setLive] = useState(false)
   const [state, setState] = useState({ status: null, peers: null, holdings: null, routing: null, swarm: null, jobs: {} })
 
   useEffect(() => {
-    api('GET', '/status').then(() => { setAuth('ok') }, err => { setAuth(err.status === 401 ? 'login' : 'ok') })
+    if (auth !== 'checking') return
+    api('GET', '/status').then(() => { setAuth('ok') }, err => { setAuth(err.status === 401 || err.status === 403 ? 'login' : 'ok') })
   }, [])
 
   useEffect(() => {
@@ -49,7 +51,7 @@ function App () {
       })
     }, (isLive, closed) => {
       setLive(isLive)
-      if (closed) api('GET', '/status').catch(err => { if (err.status === 401) setAuth('login') })
+      if (closed) api('GET', '/status').catch(err => { if (err.status === 401 || err.status === 403) setAuth('login') })
     })
   }, [auth])
 
