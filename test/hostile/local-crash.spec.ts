@@ -167,20 +167,27 @@ describe('hostile: SIGKILL during share, fetch, replica put, rm and gc', functio
 
   it('during a gc sweeping the orphans a killed share left', async () => {
     await client.gc()
-    const held = (await client.holdings()).store.blocks
-    const { file } = await newFile(32 * MiB)
+    const before = await client.holdings()
+    const held = before.store.blocks
+    // killed early in a long import: progress lines reach the client a
+    // little late, and the import must still be far from done when the
+    // kill lands (a share that finished is held, and leaves no orphans)
+    const { file } = await newFile(64 * MiB)
     let killed = false
     await assert.rejects(client.share({
       path: file,
       replicas: 0,
       chunkSize: 16 * KiB,
       onProgress: p => {
-        if (!killed && p.phase === 'import' && p.bytes >= 16 * MiB) { killed = true; daemon!.child.kill('SIGKILL') }
+        if (!killed && p.phase === 'import' && p.bytes >= 4 * MiB) { killed = true; daemon!.child.kill('SIGKILL') }
       }
     }))
     await kill()
     await start()
-    const orphaned = (await client.holdings()).store.blocks
+    const after = await client.holdings()
+    const files = (list: typeof before.holdings): string[] => list.filter(h => h.reason !== 'replica').map(h => h.cid).sort()
+    assert.deepEqual(files(after.holdings), files(before.holdings), 'the share was killed before it was held')
+    const orphaned = after.store.blocks
     assert.ok(orphaned > held, 'the killed share left orphans')
     client.gc().catch(() => {})
     await waitFor(async () => (await client.holdings()).store.blocks < orphaned, { timeoutMs: 30_000, intervalMs: 5, message: () => 'the gc swept nothing' })
