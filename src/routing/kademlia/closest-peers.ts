@@ -6,7 +6,8 @@
  * Classic Kademlia termination for `count` (Shoal's k, not kad-dht's
  * routing k): up to ALPHA queries in flight (more when asked: a join's
  * self-lookup), each to the closest peer not
- * yet asked among the `count` closest seen (failed peers left out); the
+ * yet asked among the `count` closest seen (a peer whose query fails twice
+ * is left out); the
  * lookup ends once the `count` closest seen have all answered, so no closer
  * peer is still pending. This peer itself counts as answered (its own
  * routing table started the lookup). kad-dht's getClosestPeers instead
@@ -58,6 +59,8 @@ interface Candidate {
   kadId: Uint8Array
   depth: number
   state: State
+  /** Its query failed once already: a second failure leaves it out. */
+  retried?: boolean
 }
 
 export interface KadLookupOptions extends AbortOptions {
@@ -115,7 +118,15 @@ export async function kadLookup (components: KadLookupComponents, key: Uint8Arra
         sort()
       } catch {
         if (done) return
-        candidate.state = 'failed'
+        // one failure may be a busy peer (a query timed out on a loaded
+        // host): asked once more before it is left out, since leaving out a
+        // live peer among the closest makes the answer wrong
+        if (candidate.retried === true) {
+          candidate.state = 'failed'
+        } else {
+          candidate.retried = true
+          candidate.state = 'new'
+        }
       }
       hop.ms = performance.now() - started
       path.push(hop)
