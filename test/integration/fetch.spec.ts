@@ -293,6 +293,10 @@ describe('parallel fetch in a 10-peer swarm', function () {
     await stopped
     assert.ok(bytesAtStop > 0 && bytesAtStop < data.length, `holders stopped mid-fetch (at ${bytesAtStop} bytes)`)
     assert.ok((await fs.readFile(target)).equals(data))
-    assert.ok((result.peers[holders[2].peerId.toString()] ?? 0) > data.length - bytesAtStop - 1, 'the last holder sent the rest')
+    // the stopping holders go on sending until their stop has taken hold
+    // (longer on a loaded machine): the last holder sent whatever they did not
+    const sent = (h: ShoalPeer): number => result.peers[h.peerId.toString()] ?? 0
+    assert.ok(sent(holders[2]) >= data.length - sent(holders[0]) - sent(holders[1]), `the last holder sent the rest (${sent(holders[0])}, ${sent(holders[1])}, ${sent(holders[2])} bytes)`)
+    assert.ok(sent(holders[2]) > data.length / 3, `the last holder took over the stopped holders' share (${sent(holders[2])} of ${data.length} bytes)`)
   })
 })
