@@ -18,8 +18,8 @@
  * - maintenance traffic per peer per minute: over an idle window right after
  *   routable, the bytes sent on the overlay's own protocol, and on every
  *   connection, from `GET /metrics` (libp2p's `libp2p_data_transfer_bytes_total`).
- *   That counter group is global to a process: only the first peer of each
- *   process reports it (its own streams), so the mean is over those peers.
+ *   Each peer's libp2p counts its own streams, also with several peers in
+ *   one process; the mean is over the peers whose scrape has the counters.
  * - a SHOAL_BENCH_OVERLAY_FILE_MIB file shared on peer 0 (k = 3, 1 MiB
  *   chunks: import and placement); load balance: the blocks every other peer
  *   then holds (replicas), 1st and 99th percentile, max / mean; then the file
@@ -68,7 +68,7 @@ export interface OverlayRun {
   /** RSS of the swarm's processes after the idle window, MiB per peer. */
   rssMiBPerPeer: number | null
   idleSeconds: number
-  /** Peers whose `GET /metrics` carries the transfer counters (the first of each process). */
+  /** Peers whose `GET /metrics` carries the transfer counters. */
   trafficSampled: number | null
   /** Bytes sent on the overlay's protocol while idle, KiB per peer per minute (mean over the sampled peers). */
   overlayKiBPerPeerMinute: number | null
@@ -198,7 +198,7 @@ interface SentBytes { overlay: number, total: number }
 /**
  * Bytes sent so far on the overlay's protocol (labels starting `protocol`)
  * and on every connection (`global`), from a Prometheus scrape; null when the
- * scrape has no transfer counters (not the first peer of its process).
+ * scrape has no transfer counters.
  */
 function sentBytes (scrape: string, protocol: string): SentBytes | null {
   const line = /^libp2p_data_transfer_bytes_total\{protocol="([^"]*) sent"\} (\S+)$/gm
@@ -234,7 +234,7 @@ export function renderOverlay (r: OverlayBenchResult): string[] {
     ...r.runs.filter(s => s.routableSeconds != null).map(s =>
       `| ${s.peers} | ${s.overlay} | ${dash(s.rssMiBPerPeer)} | ${dash(s.overlayKiBPerPeerMinute)} | ${dash(s.totalKiBPerPeerMinute)} | ${dash(s.trafficSampled)} | ${dash(s.blocksP1)} | ${dash(s.blocksP99)} | ${dash(s.blocksMean)} | ${dash(s.blocksMax)} | ${s.blocksMax != null && s.blocksMean != null && s.blocksMean > 0 ? round(s.blocksMax / s.blocksMean, 2) : '-'} |`),
     '',
-    `RSS: the swarm's processes summed after the idle window, divided by the peers they host. Sent: \`libp2p_data_transfer_bytes_total\` from \`GET /metrics\` over the ${r.idleSeconds} s idle window right after routable, per minute, on the overlay's own protocol (\`/shoal/kad/1.0.0\`, \`/shoal/chord/1.0.0\`) and on every connection (identify, ping and the rest included); libp2p keeps that counter per process, so it is read from the first peer of each process (peers sampled) and averaged over them. Blocks per peer: blocks in each peer's store right after the share, the sharer (which holds the whole file) left out.`,
+    `RSS: the swarm's processes summed after the idle window, divided by the peers they host. Sent: \`libp2p_data_transfer_bytes_total\` from \`GET /metrics\` over the ${r.idleSeconds} s idle window right after routable, per minute, on the overlay's own protocol (\`/shoal/kad/1.0.0\`, \`/shoal/chord/1.0.0\`) and on every connection (identify, ping and the rest included), mean over the peers whose scrape has the counters (peers sampled). Kademlia's periodic table refresh runs every 5 minutes (kad-dht's default): a shorter window can miss it. Blocks per peer: blocks in each peer's store right after the share, the sharer (which holds the whole file) left out.`,
     '',
     '![Lookup hops on Kademlia and on Chord against swarm size, next to log2 N and half of it](plots/overlay-hops.svg)'
   ]
