@@ -13,12 +13,22 @@
  *   spread over the peers: hops mean and p95 next to log2 N and ½ log2 N,
  *   messages (queries sent) per lookup, latency p50/p95, and the share whose
  *   3 responsible peers are the true 3 (the overlay's order over every ID).
+ * - memory per peer: RSS of the swarm's processes (process-usage.ts) after
+ *   the idle window, divided by the peers they host.
+ * - maintenance traffic per peer per minute: over an idle window right after
+ *   routable, the bytes sent on the overlay's own protocol, and on every
+ *   connection, from `GET /metrics` (libp2p's `libp2p_data_transfer_bytes_total`).
+ *   Each peer's libp2p counts its own streams, also with several peers in
+ *   one process; the mean is over the peers whose scrape has the counters.
  * - a SHOAL_BENCH_OVERLAY_FILE_MIB file shared on peer 0 (k = 3, 1 MiB
- *   chunks: import and placement) and fetched by the last peer (time).
+ *   chunks: import and placement); load balance: the blocks every other peer
+ *   then holds (replicas), 1st and 99th percentile, max / mean; then the file
+ *   fetched by the last peer (time).
  *
- *   SHOAL_BENCH_OVERLAY_SIZES=50,100   swarm sizes
- *   SHOAL_BENCH_OVERLAY_LOOKUPS=100    lookups per swarm
- *   SHOAL_BENCH_OVERLAY_FILE_MIB=64    file shared and fetched (0: none)
+ *   SHOAL_BENCH_OVERLAY_SIZES=16,64,256  swarm sizes
+ *   SHOAL_BENCH_OVERLAY_LOOKUPS=100      lookups per swarm
+ *   SHOAL_BENCH_OVERLAY_IDLE_S=30        idle window for maintenance traffic
+ *   SHOAL_BENCH_OVERLAY_FILE_MIB=256     file shared and fetched (0: none; 1024 for a 1 GiB share)
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -28,7 +38,8 @@ import type { CID } from 'multiformats/cid'
 import { ApiClient } from '../src/api/client.ts'
 import type { OverlayName } from '../src/routing/index.ts'
 import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
-import { mean, measureLookups, peersIn, randomKeys } from './overlay-lookups.ts'
+import { mean, measureLookups, peersIn, quantile, randomKeys } from './overlay-lookups.ts'
+import { usageOf } from './process-usage.ts'
 import { round } from './stats.ts'
 import { svgPlot } from './svg-plot.ts'
 
@@ -54,13 +65,28 @@ export interface OverlayRun {
   lookupMsP95: number | null
   /** Share of lookups whose k responsible peers were the true k, in order. */
   trueK: number | null
+  /** RSS of the swarm's processes after the idle window, MiB per peer. */
+  rssMiBPerPeer: number | null
+  idleSeconds: number
+  /** Peers whose `GET /metrics` carries the transfer counters. */
+  trafficSampled: number | null
+  /** Bytes sent on the overlay's protocol while idle, KiB per peer per minute (mean over the sampled peers). */
+  overlayKiBPerPeerMinute: number | null
+  /** Bytes sent on every connection while idle, KiB per peer per minute. */
+  totalKiBPerPeerMinute: number | null
   fileMiB: number
+  /** Blocks held by each peer but the sharer after the share: 1st and 99th percentile, mean, max. */
+  blocksP1: number | null
+  blocksP99: number | null
+  blocksMean: number | null
+  blocksMax: number | null
   shareSeconds: number | null
   fetchSeconds: number | null
 }
 
 export interface OverlayBenchResult {
   runs: OverlayRun[]
+  idleSeconds: number
   /** 1-minute load average of the machine before and after the suite (others may share it). */
   loadBefore: number
   loadAfter: number
@@ -72,22 +98,23 @@ export async function benchOverlay (log: (s: string) => void): Promise<OverlayBe
   const loadBefore = round(os.loadavg()[0], 1)
   const runs: OverlayRun[] = []
   const lookups = list('SHOAL_BENCH_OVERLAY_LOOKUPS', '100')[0] ?? 100
-  const fileMiB = Number(process.env.SHOAL_BENCH_OVERLAY_FILE_MIB ?? '64')
-  for (const peers of list('SHOAL_BENCH_OVERLAY_SIZES', '50,100')) {
+  const fileMiB = Number(process.env.SHOAL_BENCH_OVERLAY_FILE_MIB ?? '256')
+  const idleSeconds = Number(process.env.SHOAL_BENCH_OVERLAY_IDLE_S ?? '30')
+  for (const peers of list('SHOAL_BENCH_OVERLAY_SIZES', '16,64,256')) {
     // the same keys on both overlays
     const keys = await randomKeys(lookups)
     for (const overlay of OVERLAYS) {
       log(`${overlay} swarm of ${peers}`)
-      runs.push(await benchOne(overlay, peers, keys, fileMiB, log))
+      runs.push(await benchOne(overlay, peers, keys, fileMiB, idleSeconds, log))
     }
   }
-  return { runs, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
+  return { runs, idleSeconds, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
 }
 
-async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileMiB: number, log: (s: string) => void): Promise<OverlayRun> {
+async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileMiB: number, idleSeconds: number, log: (s: string) => void): Promise<OverlayRun> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-overlay-'))
   const timeoutMs = 60_000 + 5_000 * peers
-  const base = { overlay, peers, log2N: round(Math.log2(peers), 2), halfLog2N: round(Math.log2(peers) / 2, 2), fileMiB }
+  const base = { overlay, peers, log2N: round(Math.log2(peers), 2), halfLog2N: round(Math.log2(peers) / 2, 2), fileMiB, idleSeconds }
   try {
     let swarm
     try {
@@ -96,25 +123,44 @@ async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileM
       log(`  not routable: ${(err as Error).message}`)
       return {
         ...base, routableSeconds: null, timeoutSeconds: timeoutMs / 1000, error: (err as Error).message, processes: null, routingStatePerPeer: null,
-        lookups: 0, hopsMean: null, hopsP95: null, messagesMean: null, lookupMsP50: null, lookupMsP95: null, trueK: null, shareSeconds: null, fetchSeconds: null
+        lookups: 0, hopsMean: null, hopsP95: null, messagesMean: null, lookupMsP50: null, lookupMsP95: null, trueK: null, shareSeconds: null, fetchSeconds: null,
+        rssMiBPerPeer: null, trafficSampled: null, overlayKiBPerPeerMinute: null, totalKiBPerPeerMinute: null, blocksP1: null, blocksP99: null, blocksMean: null, blocksMax: null
       }
     }
     log(`  routable in ${(swarm.routableMs / 1000).toFixed(1)} s`)
     const ids = swarm.peers.map(p => p.peerId)
     const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
     const routing = await Promise.all(clients.map(async c => c.routing()))
+    const protocol = overlay === 'kademlia' ? '/shoal/kad/' : '/shoal/chord/'
+    const sentBefore = await Promise.all(clients.map(async c => sentBytes(await c.metrics(), protocol)))
+    const idleFrom = performance.now()
+    await new Promise(resolve => setTimeout(resolve, idleSeconds * 1000))
+    const sentAfter = await Promise.all(clients.map(async c => sentBytes(await c.metrics(), protocol)))
+    const idleMinutes = (performance.now() - idleFrom) / 60_000
+    const rss = await usageOf([...new Set(swarm.peers.map(p => p.pid))])
+    const sampled = sentAfter.flatMap((after, i) => after != null && sentBefore[i] != null ? [{ before: sentBefore[i], after }] : [])
+    const perMinute = (pick: (s: SentBytes) => number): number | null => sampled.length === 0
+      ? null
+      : round(mean(sampled.map(s => (pick(s.after) - pick(s.before)) / 1024 / idleMinutes)), 1)
+    const overlayKiBPerPeerMinute = perMinute(s => s.overlay)
+    const totalKiBPerPeerMinute = perMinute(s => s.total)
+    log(`  idle ${idleSeconds} s: overlay ${overlayKiBPerPeerMinute} KiB, all ${totalKiBPerPeerMinute} KiB sent per peer per minute (${sampled.length} peers sampled); RSS ${round(rss.rssBytes / 2 ** 20 / peers, 1)} MiB per peer`)
     const stats = await measureLookups(overlay, clients, ids, keys, K)
     log(`  ${keys.length} lookups: hops mean ${stats.hopsMean}, ${Math.round(stats.trueK * 100)}% true k`)
     let shareSeconds: number | null = null
     let fetchSeconds: number | null = null
+    let blocks: number[] = []
     if (fileMiB > 0) {
       const file = path.join(dir, 'file.bin')
       await fs.writeFile(file, randomBytes(fileMiB * 2 ** 20))
       let started = performance.now()
       const shared = await clients[0].share({ path: file, replicas: K })
       shareSeconds = round((performance.now() - started) / 1000, 2)
+      // the sharer holds the whole file: the spread is over the others
+      blocks = await Promise.all(clients.slice(1).map(async c => (await c.holdings()).store.blocks))
+      log(`  blocks per peer: p1 ${quantile(blocks, 0.01)}, p99 ${quantile(blocks, 0.99)}, max ${Math.max(...blocks)}, mean ${round(mean(blocks), 1)}`)
       started = performance.now()
-      await clients[peers - 1].fetch(shared.cid, { path: path.join(dir, 'fetched.bin'), timeoutSeconds: 120 })
+      await clients[peers - 1].fetch(shared.cid, { path: path.join(dir, 'fetched.bin'), timeoutSeconds: 600 })
       fetchSeconds = round((performance.now() - started) / 1000, 2)
       log(`  ${fileMiB} MiB: share ${shareSeconds} s, fetch ${fetchSeconds} s`)
     }
@@ -130,6 +176,14 @@ async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileM
       lookupMsP50: stats.lookupMsP50,
       lookupMsP95: stats.lookupMsP95,
       trueK: stats.trueK,
+      rssMiBPerPeer: round(rss.rssBytes / 2 ** 20 / peers, 1),
+      trafficSampled: sampled.length,
+      overlayKiBPerPeerMinute,
+      totalKiBPerPeerMinute,
+      blocksP1: blocks.length > 0 ? quantile(blocks, 0.01) : null,
+      blocksP99: blocks.length > 0 ? quantile(blocks, 0.99) : null,
+      blocksMean: blocks.length > 0 ? round(mean(blocks), 1) : null,
+      blocksMax: blocks.length > 0 ? Math.max(...blocks) : null,
       shareSeconds,
       fetchSeconds
     }
@@ -137,6 +191,26 @@ async function benchOne (overlay: OverlayName, peers: number, keys: CID[], fileM
     await swarmDown(dir).catch(() => {})
     await fs.rm(dir, { recursive: true, force: true })
   }
+}
+
+interface SentBytes { overlay: number, total: number }
+
+/**
+ * Bytes sent so far on the overlay's protocol (labels starting `protocol`)
+ * and on every connection (`global`), from a Prometheus scrape; null when the
+ * scrape has no transfer counters.
+ */
+function sentBytes (scrape: string, protocol: string): SentBytes | null {
+  const line = /^libp2p_data_transfer_bytes_total\{protocol="([^"]*) sent"\} (\S+)$/gm
+  let found = false
+  let overlay = 0
+  let total = 0
+  for (const [, label, value] of scrape.matchAll(line)) {
+    found = true
+    if (label.startsWith(protocol)) overlay += Number(value)
+    if (label === 'global') total += Number(value)
+  }
+  return found ? { overlay, total } : null
 }
 
 /** The markdown section for docs/benchmarks.md. */
@@ -152,6 +226,15 @@ export function renderOverlay (r: OverlayBenchResult): string[] {
       : `| ${s.peers} | ${s.overlay} | ${s.processes} | ${s.routableSeconds} | ${s.routingStatePerPeer} | ${s.hopsMean} | ${s.hopsP95} | ${s.halfLog2N} | ${s.log2N} | ${s.messagesMean} | ${s.lookupMsP50} | ${s.lookupMsP95} | ${Math.round((s.trueK ?? 0) * 100)}% | ${dash(s.shareSeconds)} | ${dash(s.fetchSeconds)} |`),
     '',
     `share: a ${r.runs[0]?.fileMiB ?? 0} MiB file shared on peer 0 (import, and placement on each block's k responsible); fetch: the same file fetched by the last peer. Routing state: distinct peers in \`GET /api/v1/routing\`, mean over the peers.`,
+    '',
+    `#### Memory, idle maintenance traffic and load balance (${r.idleSeconds} s idle; a ${r.runs[0]?.fileMiB ?? 0} MiB share with k = ${K})`,
+    '',
+    '| peers | overlay | RSS per peer (MiB) | overlay protocol sent per peer (KiB/min) | all sent per peer (KiB/min) | peers sampled | blocks per peer p1 | p99 | mean | max | max / mean |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...r.runs.filter(s => s.routableSeconds != null).map(s =>
+      `| ${s.peers} | ${s.overlay} | ${dash(s.rssMiBPerPeer)} | ${dash(s.overlayKiBPerPeerMinute)} | ${dash(s.totalKiBPerPeerMinute)} | ${dash(s.trafficSampled)} | ${dash(s.blocksP1)} | ${dash(s.blocksP99)} | ${dash(s.blocksMean)} | ${dash(s.blocksMax)} | ${s.blocksMax != null && s.blocksMean != null && s.blocksMean > 0 ? round(s.blocksMax / s.blocksMean, 2) : '-'} |`),
+    '',
+    `RSS: the swarm's processes summed after the idle window, divided by the peers they host. Sent: \`libp2p_data_transfer_bytes_total\` from \`GET /metrics\` over the ${r.idleSeconds} s idle window right after routable, per minute, on the overlay's own protocol (\`/shoal/kad/1.0.0\`, \`/shoal/chord/1.0.0\`) and on every connection (identify, ping and the rest included), mean over the peers whose scrape has the counters (peers sampled). Kademlia's periodic table refresh runs every 5 minutes (kad-dht's default): a shorter window can miss it. Blocks per peer: blocks in each peer's store right after the share, the sharer (which holds the whole file) left out.`,
     '',
     '![Lookup hops on Kademlia and on Chord against swarm size, next to log2 N and half of it](plots/overlay-hops.svg)'
   ]

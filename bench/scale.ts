@@ -19,7 +19,6 @@
  *   SHOAL_BENCH_SCALE_JOINS=plan,bootstrap
  *   SHOAL_BENCH_SCALE_IDLE_S=10
  */
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -29,6 +28,7 @@ import type { OverlayName } from '../src/routing/index.ts'
 import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
 import type { SwarmJoin } from '../src/swarm/swarm-file.ts'
 import { measureLookups, randomKeys, type LookupStats } from './overlay-lookups.ts'
+import { usageOf } from './process-usage.ts'
 import { round } from './stats.ts'
 import { svgPlot } from './svg-plot.ts'
 
@@ -81,30 +81,6 @@ export async function benchScale (log: (s: string) => void): Promise<ScaleBenchR
     }
   }
   return { runs, idleSeconds, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
-}
-
-const ticksPerSecond = ((): number => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-  } catch {
-    return 100
-  }
-})()
-
-/** CPU seconds (user + system) a process has used, and its RSS in bytes (Linux /proc). */
-async function processUsage (pid: number): Promise<{ cpuSeconds: number, rssBytes: number }> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8')
-  // fields after the command name, which is in parentheses and may hold spaces
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
-  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8')
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
-  return { cpuSeconds, rssBytes: rssKiB * 1024 }
-}
-
-async function usageOf (pids: number[]): Promise<{ cpuSeconds: number, rssBytes: number }> {
-  const all = await Promise.all(pids.map(processUsage))
-  return { cpuSeconds: all.reduce((a, u) => a + u.cpuSeconds, 0), rssBytes: all.reduce((a, u) => a + u.rssBytes, 0) }
 }
 
 async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, keys: CID[], idleSeconds: number, log: (s: string) => void): Promise<ScaleRun> {
