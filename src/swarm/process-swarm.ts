@@ -15,7 +15,7 @@
  *    a contact to its routing table once connected and identified.
  * With `join: 'bootstrap'` (`swarm up --join bootstrap`) step 2 uses no
  * plan: the first SWARM_SEEDS peers are seeds, every other peer is given
- * only their addresses and joins through the overlay (joinThroughSeeds).
+ * only their addresses and joins through the overlay (joinThroughSeeds, swarm-join.ts).
  * It returns only when the swarm is routable (routable.ts). Kademlia: every
  * routing table holds min(N-1, k) peers; a peer still short (a dial failed)
  * dials its contacts again, and one more close peer each time. Chord (the
@@ -61,19 +61,16 @@ import { checkLabPrivileges } from './lab/privileges.ts'
 import { peerAddress, planLab } from './lab/topology.ts'
 import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
 import type { OverlayName } from '../routing/index.ts'
-import { routableThreshold, routingShortfall, SwarmRing } from './routable.ts'
+import { routableThreshold } from './routable.ts'
+import { joinRing, joinThroughSeeds, SWARM_POLL_INTERVAL_MS, waitRing, type SwarmJoinOptions } from './swarm-join.ts'
 import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmJoin, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
 export const MAX_SWARM_PEERS = 500
 /** Seed peers of a `join: 'bootstrap'` swarm: the first peers started. */
 export const SWARM_SEEDS = 3
-/** Peers joining through the seeds at once (each join dials and looks itself up). */
-const BOOTSTRAP_JOIN_CONCURRENCY = 8
 /** Daemons starting at once: more only thrash a 2-core machine. */
 const START_CONCURRENCY = 8
-/** Status polls cost the daemons CPU too: once a second is plenty. */
-const SWARM_POLL_INTERVAL_MS = 1_000
 
 /** Default layout: one process per peer for small swarms, else about one host per core. */
 export function defaultPeersPerProcess (peers: number): number {
@@ -137,6 +134,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
 
   const started = performance.now()
   const deadline = Date.now() + (options.timeoutMs ?? 30_000 + 2000 * count)
+  const joinOptions: SwarmJoinOptions = { signal: options.signal, successorListLength: options.config?.chord?.successorListLength, onProgress: options.onProgress }
   const replicas = options.replicas ?? 3
   const overlay = options.overlay ?? options.config?.overlay ?? 'kademlia'
   const join = options.join ?? 'plan'
@@ -212,9 +210,9 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const addrs = (list: number[]): string[] => list.flatMap(j => peers[j].multiaddrs)
     const seeds = Array.from({ length: Math.min(SWARM_SEEDS, count) }, (_, i) => i)
     if (join === 'bootstrap') {
-      await joinThroughSeeds(clients, seeds, addrs, overlay === 'kademlia', deadline, options)
+      await joinThroughSeeds(clients, seeds, addrs, overlay === 'kademlia', deadline, joinOptions)
     } else if (overlay === 'chord') {
-      await joinRing(clients, peers, deadline, options)
+      await joinRing(clients, peers, deadline, joinOptions)
     } else {
       await Promise.all(plan.dials.map(async (dials, i) => {
         await clients[i].join(addrs(dials), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
@@ -224,7 +222,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     if (overlay === 'chord') {
       // a peer on no ring joins again: through the seeds, or the peer after it in the true ring
       const rejoin = join === 'bootstrap' ? (i: number) => addrs(seeds.filter(j => j !== i)) : undefined
-      await waitRing(clients, peers, deadline, options, rejoin)
+      await waitRing(clients, peers, deadline, joinOptions, rejoin)
     } else {
       const sizes = new Array<number>(count).fill(0)
       const retries = new Array<number>(count).fill(0)
@@ -276,80 +274,6 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     }
     throw err
   }
-}
-
-/**
- * Puts a swarm's peers on one Chord ring. Peers that all join at once while
- * each is still a ring of its own can form several rings, or one that
- * loops around twice, and no stabilization undoes that (Chord's correctness
- * needs one ring that newcomers join). So the launcher, which knows the true
- * ring, lets them join one at a time against ring order, each through the
- * peer after it: that peer is on the ring and is the newcomer's true
- * successor, whose successor list (of peers that joined before) is already
- * right, so the newcomer's list is right from the start. Stabilization then
- * fixes predecessors and the lists that wrap around past the last joiner.
- */
-async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions): Promise<void> {
-  const order = new SwarmRing(peers.map(p => p.peerId)).order.map(id => peers.findIndex(p => p.peerId === id))
-  for (let j = order.length - 2; j >= 0; j--) {
-    const [after, index] = [order[j + 1], order[j]]
-    await clients[index].join(peers[after].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-  }
-}
-
-/**
- * A swarm joined as a deployment would: the seeds (the first peers started)
- * join each other one at a time, then every other peer joins through the
- * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once, and finds the
- * rest of the swarm through the overlay: Kademlia by looking itself up,
- * Chord by finding its successor and stabilizing.
- */
-async function joinThroughSeeds (clients: ApiClient[], seeds: number[], addrs: (list: number[]) => string[], lookUpSelf: boolean, deadline: number, options: SwarmUpOptions): Promise<void> {
-  const timeoutMs = (): number => Math.max(1, deadline - Date.now())
-  const join = async (i: number, through: number[]): Promise<void> => {
-    await clients[i].join(addrs(through), { signal: options.signal, timeoutMs: timeoutMs() })
-    // Kademlia: the peer looks itself up through them, which fills its table
-    if (lookUpSelf) await clients[i].refreshRouting({ signal: options.signal, timeoutMs: timeoutMs() })
-  }
-  // each seed through the seeds before it (seed 0 starts the network)
-  for (let i = 1; i < seeds.length; i++) await join(seeds[i], seeds.slice(0, i))
-  const rest = clients.map((_, i) => i).filter(i => !seeds.includes(i))
-  await mapConcurrent(rest, BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
-}
-
-/**
- * Waits until the Chord ring is correct at every peer (routable.ts). A peer
- * on no ring (its join failed) joins again through `rejoin(i)` (default:
- * the peer after it in the true ring).
- */
-async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmUpOptions, rejoin?: (i: number) => string[]): Promise<void> {
-  const ids = peers.map(p => p.peerId)
-  const ring = new SwarmRing(ids, options.config?.chord?.successorListLength)
-  const routable = { overlay: 'chord' as const, kBucketSize: DHT_K_BUCKET_SIZE, successorListLength: options.config?.chord?.successorListLength }
-  const short = new Map<number, string>(ids.map((_, i) => [i, 'not asked yet']))
-  await waitFor(async () => {
-    await Promise.all([...short.keys()].map(async i => {
-      const routing = await clients[i].routing({ signal: options.signal })
-      const why = routingShortfall(routing, ids, routable, ring)
-      if (why == null) {
-        short.delete(i)
-        return
-      }
-      short.set(i, why)
-      const after = ring.successorsOf(ids[i])[0]
-      if (routing.overlay === 'chord' && routing.successors.length === 0 && after != null) {
-        const through = rejoin?.(i) ?? peers[ids.indexOf(after)].multiaddrs
-        await clients[i].join(through, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-      }
-    }))
-    options.onProgress?.({ name: 'swarm:routing', routable: ids.length - short.size, total: ids.length })
-    return short.size === 0
-  }, {
-    timeoutMs: Math.max(0, deadline - Date.now()),
-    intervalMs: SWARM_POLL_INTERVAL_MS,
-    signal: options.signal,
-    message: () => `Chord ring not correct in time at ${short.size} of ${ids.length} peers (${[...short].slice(0, 5).map(([i, why]) => `peer-${i}: ${why}`).join(', ')})`
-  })
 }
 
 /** Rewrites these fields of a repo's config.json (validated as the daemon will). */

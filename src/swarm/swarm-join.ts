@@ -1,0 +1,97 @@
+/**
+ * How `swarm up` joins its peers once they are all running, besides the
+ * contact plan (contact-plan.ts): a Chord ring one peer at a time in ring
+ * order, a deployment-like join through seed peers, and the wait until the
+ * Chord ring is correct at every peer.
+ */
+import type { ApiClient } from '../api/client.ts'
+import { DHT_K_BUCKET_SIZE } from '../constants.ts'
+import { mapConcurrent, waitFor } from '../utils/wait.ts'
+import { routingShortfall, SwarmRing } from './routable.ts'
+import type { SwarmPeerInfo } from './swarm-file.ts'
+
+/** Peers joining through the seeds at once (each join dials and looks itself up). */
+const BOOTSTRAP_JOIN_CONCURRENCY = 8
+/** Status polls cost the daemons CPU too: once a second is plenty. */
+export const SWARM_POLL_INTERVAL_MS = 1_000
+
+export interface SwarmJoinOptions {
+  signal?: AbortSignal
+  /** Chord's successor list length the swarm runs with (config `chord.successorListLength`). */
+  successorListLength?: number
+  onProgress?: (event: { name: 'swarm:routing', routable: number, total: number }) => void
+}
+
+/**
+ * Puts a swarm's peers on one Chord ring. Peers that all join at once while
+ * each is still a ring of its own can form several rings, or one that
+ * loops around twice, and no stabilization undoes that (Chord's correctness
+ * needs one ring that newcomers join). So the launcher, which knows the true
+ * ring, lets them join one at a time against ring order, each through the
+ * peer after it: that peer is on the ring and is the newcomer's true
+ * successor, whose successor list (of peers that joined before) is already
+ * right, so the newcomer's list is right from the start. Stabilization then
+ * fixes predecessors and the lists that wrap around past the last joiner.
+ */
+export async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmJoinOptions): Promise<void> {
+  const order = new SwarmRing(peers.map(p => p.peerId)).order.map(id => peers.findIndex(p => p.peerId === id))
+  for (let j = order.length - 2; j >= 0; j--) {
+    const [after, index] = [order[j + 1], order[j]]
+    await clients[index].join(peers[after].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+  }
+}
+
+/**
+ * A swarm joined as a deployment would: the seeds (the first peers started)
+ * join each other one at a time, then every other peer joins through the
+ * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once, and finds the
+ * rest of the swarm through the overlay: Kademlia by looking itself up,
+ * Chord by finding its successor and stabilizing.
+ */
+export async function joinThroughSeeds (clients: ApiClient[], seeds: number[], addrs: (list: number[]) => string[], lookUpSelf: boolean, deadline: number, options: SwarmJoinOptions): Promise<void> {
+  const timeoutMs = (): number => Math.max(1, deadline - Date.now())
+  const join = async (i: number, through: number[]): Promise<void> => {
+    await clients[i].join(addrs(through), { signal: options.signal, timeoutMs: timeoutMs() })
+    // Kademlia: the peer looks itself up through them, which fills its table
+    if (lookUpSelf) await clients[i].refreshRouting({ signal: options.signal, timeoutMs: timeoutMs() })
+  }
+  // each seed through the seeds before it (seed 0 starts the network)
+  for (let i = 1; i < seeds.length; i++) await join(seeds[i], seeds.slice(0, i))
+  const rest = clients.map((_, i) => i).filter(i => !seeds.includes(i))
+  await mapConcurrent(rest, BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
+}
+
+/**
+ * Waits until the Chord ring is correct at every peer (routable.ts). A peer
+ * on no ring (its join failed) joins again through `rejoin(i)` (default:
+ * the peer after it in the true ring).
+ */
+export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmJoinOptions, rejoin?: (i: number) => string[]): Promise<void> {
+  const ids = peers.map(p => p.peerId)
+  const ring = new SwarmRing(ids, options.successorListLength)
+  const routable = { overlay: 'chord' as const, kBucketSize: DHT_K_BUCKET_SIZE, successorListLength: options.successorListLength }
+  const short = new Map<number, string>(ids.map((_, i) => [i, 'not asked yet']))
+  await waitFor(async () => {
+    await Promise.all([...short.keys()].map(async i => {
+      const routing = await clients[i].routing({ signal: options.signal })
+      const why = routingShortfall(routing, ids, routable, ring)
+      if (why == null) {
+        short.delete(i)
+        return
+      }
+      short.set(i, why)
+      const after = ring.successorsOf(ids[i])[0]
+      if (routing.overlay === 'chord' && routing.successors.length === 0 && after != null) {
+        const through = rejoin?.(i) ?? peers[ids.indexOf(after)].multiaddrs
+        await clients[i].join(through, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+      }
+    }))
+    options.onProgress?.({ name: 'swarm:routing', routable: ids.length - short.size, total: ids.length })
+    return short.size === 0
+  }, {
+    timeoutMs: Math.max(0, deadline - Date.now()),
+    intervalMs: SWARM_POLL_INTERVAL_MS,
+    signal: options.signal,
+    message: () => `Chord ring not correct in time at ${short.size} of ${ids.length} peers (${[...short].slice(0, 5).map(([i, why]) => `peer-${i}: ${why}`).join(', ')})`
+  })
+}
