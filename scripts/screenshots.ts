@@ -50,6 +50,17 @@ try {
     say(`wrote docs/ui/${name}.png`)
   }
 
+  /** The network view with a lookup of `cid` drawn to its end (the responsible peers ringed). */
+  const networkShot = async (view: { page: import('playwright-core').Page, api: { origin: string } }, cid: string, name: string): Promise<void> => {
+    await view.page.goto(`${view.api.origin}/#/network`)
+    await view.page.waitForSelector('#routing-table [data-peer]')
+    await view.page.fill('#lookup-key', cid)
+    await view.page.click('#lookup-go')
+    await view.page.waitForSelector('#lookup-summary')
+    await view.page.waitForSelector('#keyspace circle.resp-mark')
+    await shot(view.page, name)
+  }
+
   const files = path.join(dir, 'files')
   await fs.mkdir(files, { recursive: true })
   const shared = path.join(files, 'holiday-video.mp4')
@@ -72,13 +83,7 @@ try {
   await a.page.waitForSelector('#blocks .block')
   await shot(a.page, 'file')
 
-  await a.page.goto(`${a.api.origin}/#/network`)
-  await a.page.waitForSelector('#routing-table [data-peer]')
-  await a.page.fill('#lookup-key', cid)
-  await a.page.click('#lookup-go')
-  await a.page.waitForSelector('#lookup-summary')
-  await a.page.waitForSelector('#keyspace circle.peer.resp')
-  await shot(a.page, 'network')
+  await networkShot(a, cid, 'network')
 
   const b = await login(1)
   await b.page.fill('#fetch-cid', slowCid)
@@ -103,13 +108,7 @@ try {
   try {
     const c = await login(0, ring.peers)
     const { cid: chordCid } = await c.api.call<{ cid: string }>('POST', '/content', { path: shared, chunkSize: '512KiB', name: 'holiday-video.mp4' })
-    await c.page.goto(`${c.api.origin}/#/network`)
-    await c.page.waitForSelector('#routing-table [data-peer]')
-    await c.page.fill('#lookup-key', chordCid)
-    await c.page.click('#lookup-go')
-    await c.page.waitForSelector('#lookup-summary')
-    await c.page.waitForSelector('#keyspace circle.resp-mark')
-    await shot(c.page, 'network-chord')
+    await networkShot(c, chordCid, 'network-chord')
   } finally {
     await swarmDown(chordDir)
   }
