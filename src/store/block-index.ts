@@ -68,6 +68,27 @@ export class BlockIndex {
   }
 
   /** True when the DAG under `root` has all its entries. */
+  /**
+   * Brings the index in line with the held DAGs when the store opens: a
+   * held DAG not indexed (a crash after its holding, a repo from before the
+   * index) is indexed from `walk` (its every block, or undefined when it
+   * cannot be walked whole: then it stays unindexed); a DAG indexed and no
+   * longer held (a crash while it was removed) is removed from the index.
+   */
+  async reconcile (heldRoots: Iterable<string>, walk: (root: string) => Promise<Iterable<string> | undefined>): Promise<void> {
+    const held = new Set<string>()
+    for (const root of heldRoots) {
+      if (held.has(root)) continue
+      held.add(root)
+      if (await this.isIndexed(root)) continue
+      const blocks = await walk(root)
+      if (blocks != null) await this.addDag(root, blocks)
+    }
+    for (const root of await this.roots()) {
+      if (!held.has(root)) await this.removeDag(root)
+    }
+  }
+
   async isIndexed (root: CID | string): Promise<boolean> {
     return this.datastore.has(new Key(`${INDEXED}/${keyOf(root)}`))
   }

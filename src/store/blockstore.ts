@@ -33,14 +33,13 @@ import { cidKey, matchesCid, rawCid, BlockMismatchError } from '../content/cid.t
 import { isCode, syncFolder } from '../utils/fs.ts'
 import { formatBytes } from '../utils/bytes.ts'
 import { BlockNotFoundError, DiskFullError, LeafWorkerError, QuotaExceededError } from './errors.ts'
-import { LeafStatus, LeafWorkers, type LeafSource } from './leaf-workers.ts'
+import { LeafStatus, LeafWorkers, type LeafJob, type LeafJobResult, type LeafSource } from './leaf-workers.ts'
 import { Budget } from '../utils/budget.ts'
+import { commitTemp, ShardFolders, shardOf } from './shard-folders.ts'
 
 const TEMP_SUFFIX = '.tmp'
 /** Blocks `hasMany` looks up before it lets the event loop turn. */
 const HAS_SLICE = 128
-/** Folder fsyncs in flight at once in `sync()`. */
-const SYNC_CONCURRENCY = 32
 /**
  * Block fsyncs in flight at once: each holds a libuv thread for the whole
  * disk write, and a few at once reach the disk's speed (docs/benchmarks.md);
@@ -49,8 +48,6 @@ const SYNC_CONCURRENCY = 32
 const FSYNCS_AT_ONCE = 6
 /** Bytes of staged blocks written and not yet fsynced, at most; `stage` waits beyond. */
 const STAGED_MAX_BYTES = 32 * 1024 * 1024
-/** Filesystems without hard links (FAT) answer link() with one of these. */
-const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
 
 /**
  * The fsyncs a blockstore makes on this thread: a block file once written,
@@ -130,11 +127,7 @@ export class FsBlockstore {
   /** Bytes of writes in progress, counted against the quota already. */
   private reserved = 0
   private readonly writing = new Map<string, Promise<boolean>>()
-  private readonly knownShards = new Set<string>()
-  private readonly dirtyShards = new Set<string>()
-  /** The last folder-sync round (maybe running), and the next one if it has not started. */
-  private syncLast?: Promise<void>
-  private syncNext?: Promise<void>
+  private readonly shards: ShardFolders
   private readonly leafWorkerCount?: number
   private workers?: LeafWorkers
   private readonly fsyncs = new Budget(FSYNCS_AT_ONCE)
@@ -144,6 +137,7 @@ export class FsBlockstore {
   constructor (components: BlockstoreComponents, init: BlockstoreInit) {
     this.fsync = components.fsync ?? { file: async handle => { await handle.sync() }, folder: syncFolder }
     this.dir = init.dir
+    this.shards = new ShardFolders(this.dir, this.fsync.folder)
     this.quotaBytes = init.quotaBytes ?? Infinity
     this.syncWrites = init.sync ?? true
     this.leafWorkerCount = init.leafWorkers
@@ -157,7 +151,7 @@ export class FsBlockstore {
     for (const shard of await fs.readdir(this.dir)) {
       const shardDir = path.join(this.dir, shard)
       const names = await fs.readdir(shardDir).catch(() => [])
-      this.knownShards.add(shard)
+      this.shards.exists(shard)
       for (const name of names) {
         const file = path.join(shardDir, name)
         if (name.endsWith(TEMP_SUFFIX)) {
@@ -280,7 +274,7 @@ export class FsBlockstore {
     if (!forOthers) this.reserved += bytes.length
     const tmp = `${file}.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`
     try {
-      await this.ensureShard(shard)
+      await this.shards.ensure(shard)
       const handle = await fs.open(tmp, 'wx', 0o644)
       try {
         // write(), not writeFile(): writeFile cuts a block into 512 KiB calls
@@ -300,7 +294,7 @@ export class FsBlockstore {
       await fs.unlink(tmp).catch(() => {})
       if (!forOthers) this.reserved -= bytes.length
     }
-    this.dirtyShards.add(shard)
+    this.shards.wrote(shard)
     this.blocks++
     this.bytes += bytes.length
     return true
@@ -316,18 +310,13 @@ export class FsBlockstore {
   async putLeaves (batch: LeafBatch): Promise<StoredLeaf[]> {
     const write = this.userBytes() + this.reserved + batch.length <= this.quotaBytes
     if (write) this.reserved += batch.length
-    this.workers ??= new LeafWorkers({ dir: this.dir, sync: this.syncWrites, tempSuffix: TEMP_SUFFIX, workers: this.leafWorkerCount })
     let result
     try {
-      result = await this.workers.run({ ...batch, write })
-    } catch (err) {
-      if (err instanceof LeafWorkerError && err.code === 'ENOSPC') throw new DiskFullError(`disk full while writing to ${this.dir}`)
-      throw err
+      result = await this.onWorkers({ ...batch, write })
     } finally {
       if (write) this.reserved -= batch.length
     }
-    for (const shard of result.newShards) this.knownShards.add(shard)
-    if (result.newShards.length > 0) this.dirtyShards.add('.')
+    this.shards.made(result.newShards)
     const leaves: StoredLeaf[] = []
     let refused = 0
     for (let i = 0; i < result.statuses.length; i++) {
@@ -335,7 +324,7 @@ export class FsBlockstore {
       const size = Math.max(0, Math.min(batch.chunkSize, batch.length - i * batch.chunkSize))
       const status = result.statuses[i]
       if (status === LeafStatus.WRITTEN) {
-        this.dirtyShards.add(shardOf(cidKey(cid)))
+        this.shards.wrote(shardOf(cidKey(cid)))
         this.blocks++
         this.bytes += size
       } else if (status === LeafStatus.REFUSED) {
@@ -359,24 +348,27 @@ export class FsBlockstore {
    * not the CID's (nothing written).
    */
   async putReceivedLeaf (cid: CID, bytes: Uint8Array, options: { transfer?: boolean } = {}): Promise<'written' | 'present' | 'mismatch'> {
-    this.workers ??= new LeafWorkers({ dir: this.dir, sync: this.syncWrites, tempSuffix: TEMP_SUFFIX, workers: this.leafWorkerCount })
     const size = bytes.length
-    let result
+    const result = await this.onWorkers({ source: { bytes }, length: size, chunkSize: Math.max(1, size), write: true, expect: cid.multihash.digest, transfer: options.transfer })
+    this.shards.made(result.newShards)
+    const status = result.statuses[0]
+    if (status === LeafStatus.MISMATCH) return 'mismatch'
+    if (status !== LeafStatus.WRITTEN) return 'present'
+    this.shards.wrote(shardOf(cidKey(cid)))
+    this.blocks++
+    this.bytes += size
+    return 'written'
+  }
+
+  /** One job on the leaf workers (started on first use), a full disk as DiskFullError. */
+  private async onWorkers (job: LeafJob): Promise<LeafJobResult> {
+    this.workers ??= new LeafWorkers({ dir: this.dir, sync: this.syncWrites, tempSuffix: TEMP_SUFFIX, workers: this.leafWorkerCount })
     try {
-      result = await this.workers.run({ source: { bytes }, length: size, chunkSize: Math.max(1, size), write: true, expect: cid.multihash.digest, transfer: options.transfer })
+      return await this.workers.run(job)
     } catch (err) {
       if (err instanceof LeafWorkerError && err.code === 'ENOSPC') throw new DiskFullError(`disk full while writing to ${this.dir}`)
       throw err
     }
-    for (const shard of result.newShards) this.knownShards.add(shard)
-    if (result.newShards.length > 0) this.dirtyShards.add('.')
-    const status = result.statuses[0]
-    if (status === LeafStatus.MISMATCH) return 'mismatch'
-    if (status !== LeafStatus.WRITTEN) return 'present'
-    this.dirtyShards.add(shardOf(cidKey(cid)))
-    this.blocks++
-    this.bytes += size
-    return 'written'
   }
 
   /** Bytes counted against the user's quota: all but the replicas'. */
@@ -391,56 +383,16 @@ export class FsBlockstore {
     await workers?.close()
   }
 
-  private async ensureShard (shard: string): Promise<void> {
-    if (this.knownShards.has(shard)) return
-    await fs.mkdir(path.join(this.dir, shard), { recursive: true })
-    this.knownShards.add(shard)
-    this.dirtyShards.add('.')
-  }
-
   /**
-   * Makes the names of every write finished before this call durable (fsync
-   * of the folders they went into). Rounds of folder fsyncs run one at a
-   * time, and a call waits for a round that starts after it: a round already
-   * running may have taken the folders before this caller's writes reached
-   * them. Callers arriving before the next round starts share it.
+   * Makes the names of every write finished before this call durable
+   * (shard-folders.ts); nothing to do when writes are not synced.
    */
   async sync (): Promise<void> {
     if (!this.syncWrites) {
-      this.dirtyShards.clear()
+      this.shards.forget()
       return
     }
-    if (this.syncNext != null) return this.syncNext
-    const round = (this.syncLast ?? Promise.resolve()).catch(() => {}).then(async () => {
-      this.syncNext = undefined
-      const shards = [...this.dirtyShards]
-      this.dirtyShards.clear()
-      await this.syncFolders(shards)
-    })
-    this.syncNext = round
-    this.syncLast = round
-    round.catch(() => {}).finally(() => { if (this.syncLast === round) this.syncLast = undefined })
-    return round
-  }
-
-  /** fsyncs folders, many at once (each is its own small disk write). */
-  private async syncFolders (shards: string[]): Promise<void> {
-    let next = 0
-    let error: unknown
-    const worker = async (): Promise<void> => {
-      while (next < shards.length) {
-        const shard = shards[next++]
-        try {
-          await this.fsync.folder(path.join(this.dir, shard))
-        } catch (err) {
-          // not durable: dirty again, so the next sync retries it
-          this.dirtyShards.add(shard)
-          error ??= err
-        }
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(SYNC_CONCURRENCY, shards.length) }, worker))
-    if (error != null) throw error
+    await this.shards.sync()
   }
 
   /** Removes a block; resolves the bytes freed (0 when it was not there). */
@@ -476,28 +428,5 @@ export class FsBlockstore {
         if (stat?.isFile() === true) yield { cid, size: stat.size }
       }
     }
-  }
-}
-
-/** flatfs's next-to-last/2 sharding, on the CID's base32 text (leaf-workers.ts does the same). */
-function shardOf (key: string): string {
-  return key.slice(-3, -1)
-}
-
-/**
- * Gives the written temp file its block name: a hard link, which fails when
- * the block is already there (false), or a rename where links are not
- * supported. The caller removes the temp name.
- */
-async function commitTemp (tmp: string, file: string): Promise<boolean> {
-  try {
-    await fs.link(tmp, file)
-    return true
-  } catch (err) {
-    if (isCode(err, 'EEXIST')) return false
-    if (!NO_LINKS.has((err as { code?: string }).code ?? '')) throw err
-    if (await fs.access(file).then(() => true, () => false)) return false
-    await fs.rename(tmp, file)
-    return true
   }
 }

@@ -9,23 +9,17 @@
  * block, not for a whole import) while GC and repair's drops take it
  * exclusively, so a GC runs between two batches of a long import.
  */
-import fs from 'node:fs/promises'
 import type { ComponentLogger, Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
-import { BlockMismatchError, cidKey, matchesCid, SHA256_CODE } from '../content/cid.ts'
-import { BufferPool } from '../content/buffer-pool.ts'
-import { batchBytes, checkChunkSize, DEFAULT_CHUNK_SIZE, fileBatches, streamChunks } from '../content/chunker.ts'
+import { cidKey } from '../content/cid.ts'
 import { fileSize, readFile, walkDag, type BlockGetter } from '../content/dag-reader.ts'
 import { HashWorker } from '../content/hash-worker.ts'
-import { DEFAULT_WRITE_CONCURRENCY, importBatches, SYNCED_WRITE_CONCURRENCY, type ImportResult, type Leaf } from '../content/importer.ts'
 import { DEFAULT_REPLICAS } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
-import { isCode } from '../utils/fs.ts'
 import { RwLock } from '../utils/rw-lock.ts'
-import { mapConcurrent } from '../utils/wait.ts'
-import type { BlockstoreUsage, FsBlockstore, LeafBatch } from './blockstore.ts'
-import { ContentNotFoundError, InvalidPathError } from './errors.ts'
+import type { BlockstoreUsage, FsBlockstore } from './blockstore.ts'
+import { ContentNotFoundError } from './errors.ts'
 import { ReplicaPuts, type ReplicaPut } from './replica-puts.ts'
 import { Holdings, holdsWholeDag, type Holding } from './holdings.ts'
 import { FetchSession } from './fetch-session.ts'
@@ -33,13 +27,13 @@ import { FileLeaves, type KeptFile } from './file-leaves.ts'
 import { InFlight } from './in-flight.ts'
 import { NeedsRepair, type RepairNeed } from './needs-repair.ts'
 import { BlockIndex } from './block-index.ts'
-import { REPLICA_AUTO_SHARE, resolveQuota } from './quota.ts'
+import { REPLICA_AUTO_SHARE, replicasGone, resolveQuota } from './quota.ts'
+import { VerifiedBlocks } from './verified-blocks.ts'
 import { StoreSweeper, type GcResult, type VerifyResult } from './store-sweeper.ts'
+import { shareFile, shareStream, type ShareImportComponents, type ShareOptions, type ShareResult } from './share-import.ts'
 
 export type { GcResult, VerifyResult } from './store-sweeper.ts'
-
-/** Blocks re-hashed at once by `hasBlocks` with `recheck` (each is read whole into memory). */
-const RECHECKS_AT_ONCE = 16
+export type { ShareOptions, ShareResult } from './share-import.ts'
 
 export interface ContentStoreComponents {
   /** Holdings and the records of leaves kept in fetched files. */
@@ -69,24 +63,6 @@ export interface ContentStoreInit {
 
 /** How often the store sweeps what nothing holds on its own (orphans of crashes and failed writes). */
 export const GC_INTERVAL_MS = 60 * 60 * 1000
-
-export interface ShareOptions {
-  chunkSize?: number
-  /** Batches of chunks being hashed and written at once (default: the importer's). */
-  writeConcurrency?: number
-  /** File name recorded with the holding. */
-  name?: string
-  /** The k its blocks are placed with, recorded with the holding (repair keeps that many copies). */
-  replicas?: number
-  signal?: AbortSignal
-  onProgress?: (bytes: number) => void
-  /** Each block of the DAG once it is stored (leaves as their batch is, nodes as they are built): placement streams from here. */
-  onBlock?: (cid: CID, size: number) => void
-}
-
-export interface ShareResult extends ImportResult {
-  name?: string
-}
 
 export interface BlockPlaces {
   /** A block file in the blockstore. */
@@ -126,6 +102,8 @@ export class ContentStore {
   private readonly gcIntervalMs: number
   private gcTimer?: ReturnType<typeof setInterval>
   private readonly sweeper: StoreSweeper
+  /** Reads and presence checks that re-hash what they read. */
+  private readonly verified: VerifiedBlocks
 
   constructor (components: ContentStoreComponents, init: ContentStoreInit = {}) {
     this.log = components.logger.forComponent('shoal:store')
@@ -140,6 +118,7 @@ export class ContentStore {
     this.replicas = init.replicas ?? DEFAULT_REPLICAS
     if (components.hasher == null) this.ownHasher = new HashWorker()
     this.hasher = components.hasher ?? this.ownHasher!
+    this.verified = new VerifiedBlocks({ blockstore: this.blockstore, fileLeaves: this.fileLeaves, holdings: this.holdings, hasher: this.hasher, log: this.log })
     this.replicaPuts = new ReplicaPuts({ blockstore: this.blockstore, holdings: this.holdings, hasher: this.hasher, replicas: this.replicas, dropIfUnwanted: async cid => this.dropIfUnwanted(cid) })
     this.sweeper = new StoreSweeper({
       blockstore: this.blockstore,
@@ -161,7 +140,12 @@ export class ContentStore {
     let replicaBytes = 0
     for (const h of await this.holdings.all()) if (h.reason === 'replica') replicaBytes += h.size
     this.blockstore.replicaBytes = replicaBytes
-    await this.checkBlockIndex()
+    // a held DAG found incomplete is left unindexed: its blocks answer "not held", and repair may bring copies
+    const wholeDags = (await this.holdings.all()).filter(h => holdsWholeDag(h.reason)).map(h => h.cid)
+    await this.blockIndex.reconcile(wholeDags, async root => {
+      const marked = new Set<string>()
+      return await this.sweeper.mark(CID.parse(root), marked) ? marked : undefined
+    })
     const usage = this.blockstore.usage()
     this.log('blockstore: %d blocks, %d bytes, quota %d', usage.blocks, usage.bytes, usage.quotaBytes)
     if (this.gcIntervalMs > 0 && this.gcTimer == null) {
@@ -202,37 +186,12 @@ export class ContentStore {
    */
   async readBlock (cid: CID, options: { verify?: boolean } = {}): Promise<Uint8Array> {
     void options
-    if (this.fileLeaves.has(cid)) {
-      const bytes = await this.fileLeaves.read(cid)
-      if (bytes != null) return bytes
-    }
-    const bytes = await this.blockstore.get(cid, { verify: false })
-    if (!(await this.matches(cid, bytes))) {
-      await this.evictCorrupt(cid)
-      throw new BlockMismatchError(`block ${cid} in the store is corrupt (its bytes do not match the CID); it was removed, to be fetched again`)
-    }
-    return bytes
+    return this.verified.read(cid)
   }
 
-  private async matches (cid: CID, bytes: Uint8Array): Promise<boolean> {
-    if (cid.multihash.code !== SHA256_CODE) return false
-    return Buffer.from(await this.hasher.digest(bytes)).equals(cid.multihash.digest)
-  }
-
-  /**
-   * Removes a blockstore block found corrupt (checked again first: a good
-   * copy may have replaced it meanwhile). A replica holding of it goes too:
-   * this peer no longer has it, so repair by the other holders puts a good
-   * copy back here or elsewhere. A DAG holding stays; the next fetch of it
-   * fetches the block again.
-   */
+  /** Removes a blockstore block found corrupt, and its replica holding (verified-blocks.ts). */
   async evictCorrupt (cid: CID): Promise<void> {
-    const bytes = await this.blockstore.get(cid, { verify: false }).catch(() => undefined)
-    if (bytes == null || matchesCid(cid, bytes)) return
-    await this.blockstore.delete(cid)
-    const dropped = await this.holdings.remove(cid, ['replica'])
-    this.replicasGone(dropped)
-    this.log.error('block %s was corrupt: removed%s', cidKey(cid), dropped.length > 0 ? ', with its replica holding' : '')
+    await this.verified.evictCorrupt(cid)
   }
 
   /** Size of a block held here (in the blockstore or a fetched file), or undefined. */
@@ -254,94 +213,26 @@ export class ContentStore {
     return this.fileLeaves.filesOf(root)
   }
 
-  /** Imports a file the daemon can read, and records it as shared. */
+  /** Imports a file the daemon can read, and records it as shared (share-import.ts). */
   async shareFile (filePath: string, options: ShareOptions = {}): Promise<ShareResult> {
-    const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
-    const handle = await openForImport(filePath)
-    try {
-      const { size } = await handle.stat()
-      // leaf workers read the file themselves, by position
-      return await this.share(function * () {
-        for (const { position, length } of fileBatches(size, chunkSize)) yield { source: { fd: handle.fd, position }, length, chunkSize }
-      }, { ...options, chunkSize })
-    } finally {
-      // every batch has settled by now (importBatches waits), so no worker reads the fd
-      await handle.close()
-    }
+    return shareFile(this.importComponents, filePath, options)
   }
 
-  /** Imports bytes streamed to the daemon (e.g. an HTTP request body). */
+  /** Imports bytes streamed to the daemon (e.g. an HTTP request body), and records them as shared. */
   async shareStream (source: AsyncIterable<Uint8Array>, options: ShareOptions = {}): Promise<ShareResult> {
-    const chunkSize = checkChunkSize(options.chunkSize ?? DEFAULT_CHUNK_SIZE)
-    // batches in shared memory: the leaf workers read them in place
-    const pool = new BufferPool(batchBytes(chunkSize), SYNCED_WRITE_CONCURRENCY + 4)
-    return this.share(async function * (signal) {
-      for await (const bytes of streamChunks(source, pool.size, signal, pool)) yield { source: { bytes }, length: bytes.length, chunkSize }
-    }, { ...options, chunkSize }, batch => { if ('bytes' in batch.source) pool.release(batch.source.bytes) })
+    return shareStream(this.importComponents, source, options)
   }
 
-  /**
-   * Stores a file's leaves batch by batch on the blockstore's leaf workers
-   * (`release` gets each batch back once stored), builds the DAG, and
-   * records the holding once it is durable.
-   */
-  private async share (batches: (signal: AbortSignal) => Iterable<LeafBatch> | AsyncIterable<LeafBatch>, options: ShareOptions, release?: (batch: LeafBatch) => void): Promise<ShareResult> {
-    const signal = AbortSignal.any([this.closing.signal, ...(options.signal != null ? [options.signal] : [])])
-    try {
-      return await this.importing(async keys => {
-        // the shared lock per batch, not for the whole import: a GC (or a
-        // dropReplica) asked for meanwhile runs between two batches instead of
-        // waiting for the end of a long (streamed) import, and stores and
-        // fetches queued behind it go on; the import's blocks are in flight,
-        // so GC leaves them alone
-        const storeLeaves = async (batch: LeafBatch): Promise<Leaf[]> => this.lock.shared(async () => {
-          try {
-            signal.throwIfAborted()
-            const leaves = await this.blockstore.putLeaves(batch)
-            for (const leaf of leaves) keys.add(cidKey(leaf.cid))
-            for (const leaf of leaves) options.onBlock?.(leaf.cid, leaf.size)
-            return leaves
-          } finally {
-            release?.(batch)
-          }
-        })
-        const storeNode = async (node: { cid: CID, bytes: Uint8Array }): Promise<void> => this.lock.shared(async () => {
-          signal.throwIfAborted()
-          await this.blockstore.put(node.cid, node.bytes)
-          keys.add(cidKey(node.cid))
-          options.onBlock?.(node.cid, node.bytes.length)
-        })
-        const result = await importBatches(batches(signal), storeLeaves, storeNode, {
-          signal,
-          onProgress: options.onProgress,
-          writeConcurrency: options.writeConcurrency ?? (this.blockstore.syncWrites ? SYNCED_WRITE_CONCURRENCY : DEFAULT_WRITE_CONCURRENCY)
-        })
-        // The holding is the commit point: only once every block is durable.
-        return this.lock.shared(async () => {
-          signal.throwIfAborted()
-          await this.blockstore.sync()
-          await this.holdings.add({ cid: result.cid, reason: 'shared', size: result.size, blocks: result.blocks, name: options.name, replicas: options.replicas })
-          await this.blockIndex.addDag(result.cid, keys)
-          return { ...result, ...(options.name != null ? { name: options.name } : {}) }
-        })
-      })
-    } catch (err) {
-      // Blocks of a failed import are held by nothing (and no longer in
-      // flight): sweep them now so a refused or aborted import leaves nothing behind.
-      if (!this.closing.signal.aborted) {
-        await this.gc().catch(gcErr => { this.log.error('cleanup after failed import - %e', gcErr) })
-      }
-      throw signal.aborted && !(err instanceof ShoalError) ? (signal.reason as Error) : err
-    }
-  }
-
-  /** Runs an import with a set of its blocks that GC must not sweep until it ends. */
-  private async importing<T> (fn: (keys: Set<string>) => Promise<T>): Promise<T> {
-    const keys = this.inFlight.open()
-    try {
-      return await fn(keys)
-    } finally {
-      this.inFlight.close(keys)
+  private get importComponents (): ShareImportComponents {
+    return {
+      blockstore: this.blockstore,
+      holdings: this.holdings,
+      blockIndex: this.blockIndex,
+      lock: this.lock,
+      inFlight: this.inFlight,
+      closing: this.closing.signal,
+      log: this.log,
+      gc: async () => this.gc()
     }
   }
 
@@ -398,7 +289,7 @@ export class ContentStore {
     const key = cidKey(cid)
     const removed = await this.holdings.remove(cid, ['replica'])
     if (removed.length === 0) return
-    this.replicasGone(removed)
+    replicasGone(this.blockstore, removed)
     const stillWanted = async (): Promise<boolean> => (await this.holdings.of(cid)).length > 0 || this.isInFlight(key)
     if (await stillWanted()) return
     // decided again under the exclusive lock, like gc: a store or a fetch may
@@ -407,11 +298,6 @@ export class ContentStore {
       if (await stillWanted()) return
       if (!(await this.isReachable(cid))) await this.blockstore.delete(cid)
     })
-  }
-
-  /** Replica holdings removed: their bytes no longer count against the replica quota. */
-  private replicasGone (removed: Holding[]): void {
-    for (const h of removed) if (h.reason === 'replica') this.blockstore.replicaBytes = Math.max(0, this.blockstore.replicaBytes - h.size)
   }
 
   private isInFlight (key: string): boolean {
@@ -445,30 +331,9 @@ export class ContentStore {
     return (await this.hasBlocks([cid], options))[0]
   }
 
-  /**
-   * `hasBlock` for a list of blocks: the blockstore looked up in one pass
-   * (FsBlockstore.hasMany), then, with `recheck`, the blocks found and the
-   * leaves kept in files re-hashed RECHECKS_AT_ONCE at a time (each is read
-   * whole), `onRecheck` called after each.
-   */
+  /** `hasBlock` for a list of blocks (verified-blocks.ts), `onRecheck` called after each block rechecked. */
   async hasBlocks (cids: CID[], options: { recheck?: boolean, onRecheck?: () => void } = {}): Promise<boolean[]> {
-    const found = await this.blockstore.hasMany(cids)
-    if (options.recheck !== true) {
-      for (let i = 0; i < cids.length; i++) if (!found[i] && this.fileLeaves.has(cids[i])) found[i] = true
-      return found
-    }
-    // blockstore blocks re-hashed too (a corrupt one is removed, and counts
-    // as missing: the fetch brings a good copy), then leaves kept in files
-    await mapConcurrent(cids.map((_, i) => i), RECHECKS_AT_ONCE, async i => {
-      if (found[i]) {
-        const bytes = await this.blockstore.get(cids[i], { verify: false }).catch(() => undefined)
-        found[i] = bytes != null && await this.matches(cids[i], bytes)
-        if (bytes != null && !found[i]) await this.evictCorrupt(cids[i])
-      }
-      if (!found[i] && this.fileLeaves.has(cids[i])) found[i] = await this.fileLeaves.confirm(cids[i])
-      options.onRecheck?.()
-    })
-    return found
+    return this.verified.has(cids, options)
   }
 
   /**
@@ -487,27 +352,6 @@ export class ContentStore {
       out.push(here[i] && ((await this.holdings.of(cids[i])).length > 0 || await this.blockIndex.inSomeDag(cids[i])))
     }
     return out
-  }
-
-  /**
-   * Brings the block index in line with the holdings when the store opens:
-   * a held DAG not indexed (a crash after its holding, a repo from before
-   * the index) is walked and indexed; a DAG indexed and no longer held (a
-   * crash while it was removed) is removed from it.
-   */
-  private async checkBlockIndex (): Promise<void> {
-    const held = new Set<string>()
-    for (const holding of await this.holdings.all()) {
-      if (!holdsWholeDag(holding.reason) || held.has(holding.cid)) continue
-      held.add(holding.cid)
-      if (await this.blockIndex.isIndexed(holding.cid)) continue
-      const marked = new Set<string>()
-      // an incomplete DAG is left unindexed: its blocks answer "not held", and repair may bring copies
-      if (await this.sweeper.mark(CID.parse(holding.cid), marked)) await this.blockIndex.addDag(holding.cid, marked)
-    }
-    for (const root of await this.blockIndex.roots()) {
-      if (!held.has(root)) await this.blockIndex.removeDag(root)
-    }
   }
 
   /** Every CID of a DAG held here, parents first. */
@@ -545,7 +389,7 @@ export class ContentStore {
   async remove (cid: CID): Promise<RemoveResult> {
     const removed = await this.holdings.remove(cid)
     if (removed.length === 0) throw new ContentNotFoundError(`${cidKey(cid)} is not held by this peer`)
-    this.replicasGone(removed)
+    replicasGone(this.blockstore, removed)
     if (removed.some(h => holdsWholeDag(h.reason))) await this.blockIndex.removeDag(cid)
     const freed = await this.gc()
     return { cid: cidKey(cid), removed, freed }
@@ -569,29 +413,4 @@ export class ContentStore {
   async verify (options: { repair?: boolean, signal?: AbortSignal } = {}): Promise<VerifyResult> {
     return this.sweeper.verify(options)
   }
-}
-
-/** Opens a path for import with one clear error for each way it can be wrong. */
-
-async function openForImport (filePath: string): Promise<fs.FileHandle> {
-  let handle: fs.FileHandle
-  try {
-    // a pipe or device given by path would block or be read in someone else's
-    // place: the client streams those (shoal share does)
-    const stat = await fs.stat(filePath)
-    if (!stat.isFile() && !stat.isDirectory()) throw new InvalidPathError(`${filePath} is not a regular file: send its bytes as a stream instead`)
-    handle = await fs.open(filePath, 'r')
-  } catch (err) {
-    if (err instanceof InvalidPathError) throw err
-    if (isCode(err, 'ENOENT')) throw new InvalidPathError(`no such file: ${filePath}`)
-    if (isCode(err, 'EACCES') || isCode(err, 'EPERM')) throw new InvalidPathError(`cannot read ${filePath}: permission denied`)
-    if (isCode(err, 'EISDIR')) throw new InvalidPathError(`${filePath} is a directory, not a file`)
-    throw new InvalidPathError(`cannot open ${filePath}: ${(err as Error).message}`)
-  }
-  const stat = await handle.stat()
-  if (stat.isDirectory()) {
-    await handle.close()
-    throw new InvalidPathError(`${filePath} is a directory, not a file`)
-  }
-  return handle
 }

@@ -20,3 +20,8 @@ export async function resolveQuota (quota: QuotaSetting, dir: string, storedByte
   const stat = await fs.statfs(dir)
   return Math.floor((storedBytes + stat.bavail * stat.bsize) * share)
 }
+
+/** Replica holdings removed: their bytes no longer count against the replica quota. */
+export function replicasGone (blockstore: { replicaBytes: number }, removed: Array<{ reason: string, size: number }>): void {
+  for (const h of removed) if (h.reason === 'replica') blockstore.replicaBytes = Math.max(0, blockstore.replicaBytes - h.size)
+}
