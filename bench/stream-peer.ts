@@ -2,7 +2,7 @@
  * One end of the raw-stream ceiling in bench/fetch.ts: two libp2p nodes in
  * two processes, one connection, bytes from memory. The transports,
  * encrypter and muxer are the ones src/routing/libp2p.ts gives a Shoal peer
- * (tcp(), noise(), yamux(), their defaults); nothing else runs on either
+ * (tcp(), noise(), shoalYamux(): yamux with window updates per half window); nothing else runs on either
  * node, so this is what any protocol over one Shoal connection can at best
  * move.
  *
@@ -29,12 +29,12 @@ import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { DAEMON_V8_FLAGS, useBulkTransferV8Flags } from '../src/utils/v8-flags.ts'
 import { cpuSecondsOf } from './stats.ts'
+import { shoalYamux } from '../src/transport/yamux-window.ts'
 
 export const STREAM_PROTOCOL = '/shoal-bench/stream/1.0.0'
 const MiB = 1024 * 1024
@@ -50,7 +50,7 @@ async function node (listen: string[]): Promise<Libp2p> {
     addresses: { listen },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()]
+    streamMuxers: [shoalYamux()]
   })
 }
 

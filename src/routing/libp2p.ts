@@ -4,7 +4,6 @@
  * Overlay is `node.services.overlay`.
  */
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { ping, type Ping } from '@libp2p/ping'
@@ -28,6 +27,7 @@ import { guardOverlay } from './overlay-guard.ts'
 import { PeerStoreCache } from './peer-store-cache.ts'
 import { labTransport } from '../transport/link-delay.ts'
 import { isPrivateAddress, privateAddressesAllowed, type PrivateAddressesSetting } from './private-addresses.ts'
+import { shoalYamux } from '../transport/yamux-window.ts'
 
 export type ShoalServices = {
   identify: Identify
@@ -111,7 +111,7 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
     // a lab peer's link delay (docs/lab.md); plain TCP everywhere else
     transports: [labTransport(tcp())],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [shoalYamux()],
     connectionManager: {
       maxConnections: init.maxConnections,
       // exempt from all of the limits below: only what the config lists
