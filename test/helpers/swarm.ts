@@ -1,6 +1,7 @@
 /**
  * What the swarm tests share: files shared through a peer (`peer.share`,
- * import -> DAG -> place), who holds a block, and who should.
+ * import -> DAG -> place), who holds a block, and who should (on either
+ * overlay: `trueResponsible`).
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -57,6 +58,16 @@ export async function holdersOf (peers: ShoalPeer[], cid: CID): Promise<string[]
   const out: string[] = []
   for (const peer of peers) if (await peer.content.hasBlock(cid)) out.push(peer.peerId.toString())
   return out.sort()
+}
+
+/**
+ * The `k` of `peers` responsible for `cid` as their overlay defines it
+ * (`Overlay.order`: on Kademlia the k closest by XOR, on Chord the key's
+ * successor and the k-1 after it on the ring), in responsibility order.
+ */
+export function trueResponsible (peers: ShoalPeer[], cid: CID, k: number): string[] {
+  if (peers.length === 0) return []
+  return peers[0].overlay.order(cid.multihash.bytes, peers.map(p => p.peerId.toString())).slice(0, k)
 }
 
 /** The `k` of `peers` closest to `cid` by XOR, as kad-dht measures it, closest first. */
