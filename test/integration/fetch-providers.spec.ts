@@ -24,11 +24,11 @@ import { shareOn } from '../helpers/swarm.ts'
 
 const KiB = 1024
 
-for (const overlay of OVERLAY_NAMES) {
-  describe(`fetch from a holder found only through provider records, on ${overlay}`, function () {
+for (const overlayName of OVERLAY_NAMES) {
+  describe(`fetch from a holder found only through provider records, on ${overlayName}`, function () {
     this.timeout(120_000)
     let swarm: TestSwarm
-    before(async () => { swarm = await createTestSwarm(6, { overlay }) })
+    before(async () => { swarm = await createTestSwarm(6, { overlay: overlayName }) })
     after(async () => { await swarm?.destroy() })
 
     /**
@@ -74,7 +74,7 @@ for (const overlay of OVERLAY_NAMES) {
     })
 
     // no overlay in it at all: once is enough
-    if (overlay === 'kademlia') it('without the provider lookup, the same kind of fetch finds nobody', async () => {
+    if (overlayName === 'kademlia') it('without the provider lookup, the same kind of fetch finds nobody', async () => {
       const [, , seeder, , fetcherPeer] = swarm.peers
       const { root } = await shareOn([seeder], { dir: swarm.dir, size: 700 * KiB, chunkSize: 256 * KiB })
       const { fetcher } = fetcherWith(fetcherPeer, seeder, 'none')
