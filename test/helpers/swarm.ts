@@ -1,14 +1,19 @@
 /**
  * What the swarm tests share: files shared through a peer (`peer.share`,
- * import -> DAG -> place), who holds a block, and who should.
+ * import -> DAG -> place), who holds a block, and who should (on either
+ * overlay: `trueResponsible`).
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
 import type { ShoalPeer } from '../../src/peer/peer.ts'
 import type { PeerShareResult } from '../../src/peer/share.ts'
+import { clockwiseFrom, toPosition } from '../../src/routing/chord/ring.ts'
+import type { OverlayName } from '../../src/routing/index.ts'
 import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
+import { idOfKey, idOfPeer } from '../../src/routing/key-space.ts'
 
 export interface SharedFile {
   root: CID
@@ -57,6 +62,25 @@ export async function holdersOf (peers: ShoalPeer[], cid: CID): Promise<string[]
   const out: string[] = []
   for (const peer of peers) if (await peer.content.hasBlock(cid)) out.push(peer.peerId.toString())
   return out.sort()
+}
+
+/**
+ * The `k` of `peers` responsible for `cid` as their overlay defines it
+ * (`Overlay.order`: on Kademlia the k closest by XOR, on Chord the key's
+ * successor and the k-1 after it on the ring), in responsibility order.
+ */
+export function trueResponsible (peers: ShoalPeer[], cid: CID, k: number): string[] {
+  if (peers.length === 0) return []
+  return peers[0].overlay.order(cid.multihash.bytes, peers.map(p => p.peerId.toString())).slice(0, k)
+}
+
+/**
+ * The same truth for peers known only by ID (daemons in other processes),
+ * worked out from the identifier space itself, not through an overlay.
+ */
+export function trueResponsibleOf (overlay: OverlayName, key: Uint8Array, peerIds: string[], k: number): string[] {
+  if (overlay === 'kademlia') return closestByXor(key, peerIds.map(p => peerIdFromString(p)), k).map(String)
+  return clockwiseFrom(toPosition(idOfKey(key)), peerIds, p => toPosition(idOfPeer(peerIdFromString(p)))).slice(0, k)
 }
 
 /** The `k` of `peers` closest to `cid` by XOR, as kad-dht measures it, closest first. */

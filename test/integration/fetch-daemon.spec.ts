@@ -2,6 +2,8 @@
  * Fetch by a daemon process from in-process holders (real TCP): killed with
  * SIGKILL halfway it resumes without downloading the verified blocks again;
  * the API streams a byte range of a file it does not hold, that range first.
+ * On Kademlia only: resume and ranges are the exchange's and the store's;
+ * finding the holders through each overlay is fetch.spec.ts's.
  */
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'

@@ -5,6 +5,8 @@
  * forgets the file without deleting it, and the records survive a restart
  * (also a crash between the rename and its record) but not the file's
  * removal.
+ * On Kademlia only: where fetched leaves are kept does not depend on the
+ * overlay (fetch.spec.ts fetches through both).
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'

@@ -4,6 +4,8 @@
  * route renders) on a 5-peer swarm: a share counts exactly the blocks and
  * bytes pushed on the sharer and stored on each receiver, a refused block
  * counts under its status, and every repair pass counts once.
+ * On Kademlia only: what is counted does not depend on the overlay
+ * (placement.spec.ts and repair.spec.ts place and repair through both).
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'

@@ -4,6 +4,8 @@
  * open until the receivers' idle timeout, since each peer accepts only a
  * few store streams from one sender and the next share or repair pass
  * would be refused meanwhile.
+ * On Kademlia only: closing store sessions does not depend on how their
+ * targets were found (placement.spec.ts places through both overlays).
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'

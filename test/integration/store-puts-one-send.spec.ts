@@ -3,6 +3,8 @@
  * messages in one send, as a client that writes each put as one buffer
  * makes them): the transport hands them over as views into one decrypted
  * chunk, and each must be stored on its own, none spoiling the others.
+ * On Kademlia only: the store protocol's framing does not depend on the
+ * overlay.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'

@@ -1,6 +1,7 @@
 /**
  * `transfer.maxUploadRate` from the repo's config.json (docs/cli.md): a
  * peer whose config says "2MiB" sends a fetcher no faster than 2 MiB/s.
+ * On Kademlia only: the rate limit does not depend on the overlay.
  */
 import assert from 'node:assert/strict'
 import fs from 'node:fs/promises'
