@@ -1,12 +1,13 @@
 /**
- * Share, placement, repair and fetch on both overlays, the same spec run
- * on a Kademlia swarm and on a Chord swarm of 8 in-process peers (repair
- * passes run when the spec says, never on a timer): every block lands on its true k (the overlay's own truth,
- * `Overlay.order` over every live peer: the k closest by XOR, or the key's
- * successor and the k-1 after it on the ring); a holder that crashes is
- * replaced by repair; a holder that stops gracefully hands its copies on
- * as it leaves (Chord; Kademlia has no leave, repair does it); another
- * peer fetches the exact bytes.
+ * A holder's graceful stop on both overlays, the same spec run on a
+ * Kademlia swarm and on a Chord swarm of 8 in-process peers (repair passes
+ * run when the spec says, never on a timer): every block stays on its
+ * true k (the overlay's own truth, `Overlay.order` over every live peer:
+ * the k closest by XOR, or the key's successor and the k-1 after it on the
+ * ring). On Chord the leaver hands its copies on as it leaves; Kademlia has
+ * no leave, and its next repair pass does it. Placement, repair of crashed
+ * holders and fetches on both overlays are in placement.spec.ts,
+ * repair.spec.ts, repair-shared.spec.ts and fetch.spec.ts.
  */
 import assert from 'node:assert/strict'
 import type { CID } from 'multiformats/cid'
@@ -47,24 +48,6 @@ for (const overlay of ['kademlia', 'chord'] as OverlayName[]) {
 
     it('runs the overlay it was configured with', () => {
       for (const peer of swarm.peers) assert.equal(peer.overlay.name, overlay)
-    })
-
-    it('places every block on its true k, repairs a crashed holder, and another peer fetches the exact bytes', async () => {
-      const sharer = swarm.peers[1]
-      const sharerId = sharer.peerId.toString()
-      const { root, cids, data, result } = await shareRandom(sharer, { dir: swarm.dir, size: 6 * 64 * KiB + 11, chunkSize: 64 * KiB, replicas: K })
-      assert.equal(result.placement.complete, true)
-      assert.equal(await onTrueK(cids, sharerId), undefined)
-
-      // a holder of the root (not the sharer) crashes: no leave, nothing handed on
-      const victim = live().find(p => p !== sharer && trueK(root).includes(p.peerId.toString()))!
-      await victim.stop({ leave: false })
-      await swarm.waitRoutable()
-      await afterRepair(cids, sharerId)
-
-      const fetcher = live().find(p => p !== sharer && !trueK(root).includes(p.peerId.toString()))!
-      const fetched = await fetcher.fetcher.fetch(root, { output: { path: `${swarm.dir}/fetched-${overlay}` }, timeoutMs: 30_000 })
-      assert.equal(fetched.size, data.length)
     })
 
     it('a holder that stops gracefully leaves every block on its true k', async () => {
