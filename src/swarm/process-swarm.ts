@@ -66,11 +66,21 @@ import { joinRing, joinThroughSeeds, SWARM_POLL_INTERVAL_MS, waitRing, type Swar
 import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmJoin, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
-export const MAX_SWARM_PEERS = 500
+export const MAX_SWARM_PEERS = 1000
 /** Seed peers of a `join: 'bootstrap'` swarm: the first peers started. */
 export const SWARM_SEEDS = 3
 /** Daemons starting at once: more only thrash a 2-core machine. */
 const START_CONCURRENCY = 8
+/**
+ * Peers handed their planned contacts at once, and peers polled at once
+ * while the swarm gets routable. Every join dials its contacts (each dial a
+ * handshake on both ends, in the same few processes): a thousand joins at
+ * once put thousands of handshakes in flight, past their dial timeout, and
+ * the retries then cost more than the joins (a 1,000-peer swarm did not get
+ * routable at all).
+ */
+const PLAN_JOIN_CONCURRENCY = 32
+const POLL_CONCURRENCY = 64
 
 /** Default layout: one process per peer for small swarms, else about one host per core. */
 export function defaultPeersPerProcess (peers: number): number {
@@ -214,9 +224,9 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     } else if (overlay === 'chord') {
       await joinRing(clients, peers, deadline, joinOptions)
     } else {
-      await Promise.all(plan.dials.map(async (dials, i) => {
+      await mapConcurrent(plan.dials, PLAN_JOIN_CONCURRENCY, async (dials, i) => {
         await clients[i].join(addrs(dials), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-      }))
+      })
     }
 
     if (overlay === 'chord') {
@@ -227,7 +237,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       const sizes = new Array<number>(count).fill(0)
       const retries = new Array<number>(count).fill(0)
       await waitFor(async () => {
-        await Promise.all(clients.map(async (client, i) => {
+        await mapConcurrent(clients, POLL_CONCURRENCY, async (client, i) => {
           if (sizes[i] >= need) return
           sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
           if (sizes[i] >= need) return
@@ -244,7 +254,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
           const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
           const again = [...plan.contacts[i], ...extra]
           sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
-        }))
+        })
         options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
         return sizes.every(s => s >= need)
       }, {
