@@ -17,8 +17,9 @@
  * plan: the first SWARM_SEEDS peers are seeds, every other peer is given
  * only their addresses and joins through the overlay (joinThroughSeeds, swarm-join.ts).
  * It returns only when the swarm is routable (routable.ts). Kademlia: every
- * routing table holds min(N-1, k) peers; a peer still short (a dial failed)
- * dials its contacts again, and one more close peer each time. Chord (the
+ * routing table holds min(N-1, k) peers; a peer still short whose table
+ * stopped growing (a dial failed) dials its contacts again, and one more
+ * close peer each time. Chord (the
  * contacts are the peers it joins the ring through): the ring is correct at
  * every peer; a peer on no ring yet joins through its contacts again. Swarm peers run with `plannedJoin` (see libp2p.ts): no
  * start-up random walk and no dialling of every peer a reply names, so they
@@ -79,7 +80,7 @@ const START_CONCURRENCY = 8
  * the retries then cost more than the joins (a 1,000-peer swarm did not get
  * routable at all).
  */
-const PLAN_JOIN_CONCURRENCY = 32
+const PLAN_JOIN_CONCURRENCY = 64
 const POLL_CONCURRENCY = 64
 
 /** Default layout: one process per peer for small swarms, else about one host per core. */
@@ -239,9 +240,11 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       await waitFor(async () => {
         await mapConcurrent(clients, POLL_CONCURRENCY, async (client, i) => {
           if (sizes[i] >= need) return
+          const before = sizes[i]
           sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
-          if (sizes[i] >= need) return
-          // a dial failed (or a connection dropped): this peer dials all its
+          // still growing (contacts that dialled it are being identified): no new dials yet
+          if (sizes[i] >= need || sizes[i] > before) return
+          // stalled: a dial failed (or a connection dropped): this peer dials all its
           // contacts itself (libp2p reuses the connections it has), then one
           // more of its closest peers each time it is still short
           // (a bootstrap swarm: it looks itself up again, through its seeds
