@@ -225,8 +225,10 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     } else if (overlay === 'chord') {
       await joinRing(clients, peers, deadline, joinOptions)
     } else {
-      await mapConcurrent(plan.dials, PLAN_JOIN_CONCURRENCY, async (dials, i) => {
-        await clients[i].join(addrs(dials), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+      // round the hosts (each holds a block of indexes), so that every host has joins under way
+      const order = Array.from({ length: perProcess }, (_, j) => groups.flatMap(group => j < group.length ? [group[j]] : [])).flat()
+      await mapConcurrent(order, PLAN_JOIN_CONCURRENCY, async i => {
+        await clients[i].join(addrs(plan.dials[i]), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
       })
     }
 
