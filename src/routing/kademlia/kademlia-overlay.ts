@@ -245,8 +245,9 @@ export class KademliaOverlay implements Overlay, Startable {
 
   /**
    * Stops or restarts kad-dht's periodic routing-table refresh, the only
-   * maintenance the table has (contacts that fail a lookup's query still
-   * drop out of it, and disconnected peers out of knownPeers).
+   * periodic maintenance the table has (lookups still route around peers
+   * that fail to answer, and peers whose connection closed stay out of
+   * knownPeers and of lookups).
    */
   pauseMaintenance (paused: boolean): void {
     if (!pauseTableRefresh(this.components.dht, paused)) this.log('kad-dht has no routing-table refresh to pause')
