@@ -11,9 +11,9 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { ApiClient } from '../src/api/client.ts'
 import type { RoutingResponse } from '../src/api/routing-routes.ts'
-import { clockwiseFrom, toPosition } from '../src/routing/chord/ring.ts'
+import { toPosition } from '../src/routing/chord/ring.ts'
 import type { OverlayName } from '../src/routing/index.ts'
-import { closestByXor } from '../src/routing/kademlia/kad-distance.ts'
+import { compareDistance } from '../src/routing/kademlia/kad-distance.ts'
 import { idOfKey, idOfPeer } from '../src/routing/key-space.ts'
 import { median, round } from './stats.ts'
 
@@ -34,10 +34,41 @@ export async function randomKeys (count: number): Promise<CID[]> {
   return Promise.all(Array.from({ length: count }, async () => CID.createV1(raw.code, await sha256.digest(randomBytes(32)))))
 }
 
-/** The k responsible peers of `key` among `peers`, as the overlay orders them. */
-export function truth (overlay: OverlayName, key: Uint8Array, peers: string[], k: number): string[] {
-  if (overlay === 'kademlia') return closestByXor(key, peers.map(p => peerIdFromString(p)), k).map(String)
-  return clockwiseFrom(toPosition(idOfKey(key)), peers, p => toPosition(idOfPeer(peerIdFromString(p)))).slice(0, k)
+/**
+ * The k responsible peers of keys among a set of peers, as the overlay
+ * orders them (the truth a lookup must find): every peer's position is
+ * computed once, and each key's k come from one pass over the peers.
+ */
+export class TruthTable {
+  private readonly overlay: OverlayName
+  private readonly peers: Array<{ id: string, kadId: Uint8Array, position: bigint }>
+
+  constructor (overlay: OverlayName, peers: string[]) {
+    this.overlay = overlay
+    this.peers = peers.map(id => {
+      const kadId = idOfPeer(peerIdFromString(id))
+      return { id, kadId, position: toPosition(kadId) }
+    })
+  }
+
+  /** The k responsible peers of `key`, in the overlay's order. */
+  responsible (key: Uint8Array, k: number): string[] {
+    const target = idOfKey(key)
+    const origin = toPosition(target)
+    const size = 1n << 256n
+    const before = this.overlay === 'kademlia'
+      ? (a: { kadId: Uint8Array }, b: { kadId: Uint8Array }) => compareDistance(target, a.kadId, b.kadId) < 0
+      : (a: { position: bigint }, b: { position: bigint }) => (a.position - origin + size) % size < (b.position - origin + size) % size
+    const best: Array<(typeof this.peers)[number]> = []
+    for (const peer of this.peers) {
+      if (best.length === k && !before(peer, best[k - 1])) continue
+      let at = best.length
+      while (at > 0 && before(peer, best[at - 1])) at--
+      best.splice(at, 0, peer)
+      if (best.length > k) best.pop()
+    }
+    return best.map(p => p.id)
+  }
 }
 
 /** Distinct peers in a peer's routing state. */
@@ -52,12 +83,13 @@ export async function measureLookups (overlay: OverlayName, clients: ApiClient[]
   const messages: number[] = []
   const ms: number[] = []
   let exact = 0
+  const table = new TruthTable(overlay, ids)
   for (let i = 0; i < keys.length; i++) {
     const result = await clients[i % clients.length].lookup(keys[i].toString(), { replicas: k, timeoutMs: 60_000 })
     hops.push(result.hops)
     messages.push(result.messages)
     ms.push(result.ms)
-    const want = truth(overlay, keys[i].multihash.bytes, ids, k)
+    const want = table.responsible(keys[i].multihash.bytes, k)
     if (want.every((id, j) => result.responsible[j] === id)) exact++
   }
   return {

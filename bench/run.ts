@@ -3,7 +3,7 @@
  * the generated part of docs/benchmarks.md. Not a test: figures are measured
  * here, never asserted.
  *
- *   SHOAL_BENCH=swarm,import,placement,cli,fetch,lab,overlay,scale   suites to run (default: all; lab needs root)
+ *   SHOAL_BENCH=swarm,import,placement,cli,fetch,lab,overlay,scale,failure   suites to run (default: all; lab needs root)
  *   SHOAL_BENCH_SIZES=10,50,100   `swarm up` sizes (its default process layout)
  *   SHOAL_BENCH_INPROC=10,50      in-process swarm sizes
  *   SHOAL_BENCH_IMPORT_MIB=1024, SHOAL_BENCH_IMPORT_RUNS=3   import file size, runs
@@ -18,6 +18,7 @@
  *   SHOAL_BENCH_LAB_*             the lab suite's settings (bench/lab.ts)
  *   SHOAL_BENCH_OVERLAY_*         the overlay suite's settings (bench/overlay.ts)
  *   SHOAL_BENCH_SCALE_*           the scale suite's settings (bench/scale.ts)
+ *   SHOAL_BENCH_FAILURE_*         the failure suite's settings (bench/failure.ts)
  *   SHOAL_BENCH_REPLOT=1          run nothing: redraw the sections and plots of
  *                                 the selected suites from bench/results/<suite>.json
  * Each suite writes bench/results/<suite>.json, its own section of
@@ -27,6 +28,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import { benchCli, renderCli } from './cli.ts'
+import { benchFailure, plotFailure, renderFailure } from './failure.ts'
 import { benchFetch, plotFetch, renderFetch } from './fetch.ts'
 import { benchImport, plotImport, renderImport } from './import.ts'
 import { benchLab, plotLabAggregation, renderLab } from './lab.ts'
@@ -85,7 +87,12 @@ const suites: Record<string, Suite<unknown>> = {
     run: benchScale,
     render: renderScale,
     plots: r => ({ 'scale-messages.svg': plotScaleMessages(r) })
-  } satisfies Suite<Awaited<ReturnType<typeof benchScale>>>
+  } satisfies Suite<Awaited<ReturnType<typeof benchScale>>>,
+  failure: {
+    run: benchFailure,
+    render: renderFailure,
+    plots: r => ({ 'failure-lookups.svg': plotFailure(r) })
+  } satisfies Suite<Awaited<ReturnType<typeof benchFailure>>>
 }
 
 const replot = process.env.SHOAL_BENCH_REPLOT === '1'

@@ -14,7 +14,7 @@
  *   ½ log2 N and log2 N, messages per lookup against 3 log2 N, latency
  *   p50/p95, and the share of lookups whose k answers are the true k.
  *
- *   SHOAL_BENCH_SCALE_SIZES=100,300   swarm sizes (up to MAX_SWARM_PEERS)
+ *   SHOAL_BENCH_SCALE_SIZES=100,300,1000   swarm sizes (up to MAX_SWARM_PEERS, 1,000)
  *   SHOAL_BENCH_SCALE_LOOKUPS=200     lookups per swarm
  *   SHOAL_BENCH_SCALE_JOINS=plan,bootstrap
  *   SHOAL_BENCH_SCALE_IDLE_S=10
@@ -66,7 +66,7 @@ const list = (name: string, fallback: string): string[] => (process.env[name] ??
 
 export async function benchScale (log: (s: string) => void): Promise<ScaleBenchResult> {
   const loadBefore = round(os.loadavg()[0], 1)
-  const sizes = list('SHOAL_BENCH_SCALE_SIZES', '100,300').map(Number).filter(n => n > 0)
+  const sizes = list('SHOAL_BENCH_SCALE_SIZES', '100,300,1000').map(Number).filter(n => n > 0)
   const lookups = Number(process.env.SHOAL_BENCH_SCALE_LOOKUPS ?? '200')
   const joins = list('SHOAL_BENCH_SCALE_JOINS', 'plan,bootstrap') as SwarmJoin[]
   const idleSeconds = Number(process.env.SHOAL_BENCH_SCALE_IDLE_S ?? '10')

@@ -20,7 +20,7 @@ import type { Holding } from '../store/holdings.ts'
 import type { FetchProgress, FetchResult } from '../exchange/fetcher.ts'
 import type { RepairReport } from '../placement/repairer.ts'
 import type { ShareProgress, ShareResponse, StatResponse } from './content-routes.ts'
-import type { LookupResponse, RoutingResponse } from './routing-routes.ts'
+import type { LookupResponse, MaintenanceResponse, RoutingResponse } from './routing-routes.ts'
 import type { ClosestPeersResult, StatusResponse } from './server.ts'
 import { connectSocket } from './api-socket.ts'
 
@@ -174,6 +174,11 @@ export class ApiClient {
   async lookup (key: string, options: RequestOptions & { replicas?: number } = {}): Promise<LookupResponse> {
     const query = new URLSearchParams({ key, ...(options.replicas != null ? { replicas: String(options.replicas) } : {}) })
     return this.request('GET', `${API_PREFIX}/lookup?${query}`, options)
+  }
+
+  /** Pauses (true) or restarts the overlay's periodic maintenance: an experiment control (`POST /api/v1/routing/maintenance`). */
+  async pauseMaintenance (paused: boolean, options?: RequestOptions): Promise<MaintenanceResponse> {
+    return this.request('POST', `${API_PREFIX}/routing/maintenance`, { ...options, body: JSON.stringify({ paused }), headers: { 'content-type': 'application/json' } })
   }
 
   async refreshRouting (options?: RequestOptions): Promise<{ routingTableSize: number, refreshing: boolean }> {

@@ -3,6 +3,8 @@
  * peer's routing state (`GET /api/v1/routing`, a RoutingSnapshot) and one
  * lookup through the overlay with its path (`GET /api/v1/lookup`). Listed
  * in docs/api.md; `shoal routing`, `shoal lookup` and the dashboard read them.
+ * And one experiment control: pausing the overlay's periodic maintenance
+ * (`POST /api/v1/routing/maintenance`, bench/failure.ts).
  */
 import type { FastifyInstance } from 'fastify'
 import { parseCid } from '../content/cid.ts'
@@ -34,6 +36,12 @@ export interface LookupResponse {
 }
 
 export type RoutingResponse = RoutingSnapshot
+
+/** `POST /api/v1/routing/maintenance`: whether the overlay's periodic maintenance is now paused. */
+export interface MaintenanceResponse {
+  overlay: OverlayName
+  paused: boolean
+}
 
 /**
  * The bytes a lookup key stands for. An even-length string of hex digits
@@ -73,6 +81,13 @@ export function parseLookupReplicas (text: string | undefined, fallback: number)
 
 export function registerRoutingRoutes (app: FastifyInstance, peer: ShoalPeer, prefix: string): void {
   app.get(`${prefix}/routing`, async (): Promise<RoutingResponse> => peer.overlay.routing())
+
+  app.post<{ Body: { paused?: unknown } }>(`${prefix}/routing/maintenance`, async (request): Promise<MaintenanceResponse> => {
+    const paused = request.body?.paused
+    if (typeof paused !== 'boolean') throw new InvalidInputError('body field "paused" (true or false) is required')
+    peer.overlay.pauseMaintenance(paused)
+    return { overlay: peer.overlay.name, paused }
+  })
 
   app.get<{ Querystring: { key?: string, replicas?: string } }>(`${prefix}/lookup`, async (request): Promise<LookupResponse> => {
     const { key, bytes } = parseLookupKey(request.query.key)

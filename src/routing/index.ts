@@ -154,6 +154,15 @@ export interface Overlay {
    */
   leave: (options?: AbortOptions) => Promise<void>
 
+  /**
+   * Stops (true) or restarts (false) the overlay's periodic maintenance, an
+   * experiment control (the Chord paper's failures without stabilization):
+   * Chord's stabilize, fix-fingers, check-predecessor and reprovide;
+   * kad-dht's routing-table refresh. Lookups still route around peers that
+   * fail to answer.
+   */
+  pauseMaintenance: (paused: boolean) => void
+
   /** Calls `listener` on every change of the routing state; returns the unsubscribe. */
   onChange: (listener: (change: OverlayChange) => void) => () => void
 }

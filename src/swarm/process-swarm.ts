@@ -17,8 +17,9 @@
  * plan: the first SWARM_SEEDS peers are seeds, every other peer is given
  * only their addresses and joins through the overlay (joinThroughSeeds, swarm-join.ts).
  * It returns only when the swarm is routable (routable.ts). Kademlia: every
- * routing table holds min(N-1, k) peers; a peer still short (a dial failed)
- * dials its contacts again, and one more close peer each time. Chord (the
+ * routing table holds min(N-1, k) peers; a peer still short whose table
+ * stopped growing (a dial failed) dials its contacts again, and one more
+ * close peer each time. Chord (the
  * contacts are the peers it joins the ring through): the ring is correct at
  * every peer; a peer on no ring yet joins through its contacts again. Swarm peers run with `plannedJoin` (see libp2p.ts): no
  * start-up random walk and no dialling of every peer a reply names, so they
@@ -66,11 +67,21 @@ import { joinRing, joinThroughSeeds, SWARM_POLL_INTERVAL_MS, waitRing, type Swar
 import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmJoin, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
-export const MAX_SWARM_PEERS = 500
+export const MAX_SWARM_PEERS = 1000
 /** Seed peers of a `join: 'bootstrap'` swarm: the first peers started. */
 export const SWARM_SEEDS = 3
 /** Daemons starting at once: more only thrash a 2-core machine. */
 const START_CONCURRENCY = 8
+/**
+ * Peers handed their planned contacts at once, and peers polled at once
+ * while the swarm gets routable. Every join dials its contacts (each dial a
+ * handshake on both ends, in the same few processes): a thousand joins at
+ * once put thousands of handshakes in flight, past their dial timeout, and
+ * the retries then cost more than the joins (a 1,000-peer swarm was not
+ * routable after 10 minutes).
+ */
+const PLAN_JOIN_CONCURRENCY = 64
+const POLL_CONCURRENCY = 64
 
 /** Default layout: one process per peer for small swarms, else about one host per core. */
 export function defaultPeersPerProcess (peers: number): number {
@@ -214,9 +225,11 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     } else if (overlay === 'chord') {
       await joinRing(clients, peers, deadline, joinOptions)
     } else {
-      await Promise.all(plan.dials.map(async (dials, i) => {
-        await clients[i].join(addrs(dials), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-      }))
+      // round the hosts (each holds a block of indexes), so that every host has joins under way
+      const order = Array.from({ length: perProcess }, (_, j) => groups.flatMap(group => j < group.length ? [group[j]] : [])).flat()
+      await mapConcurrent(order, PLAN_JOIN_CONCURRENCY, async i => {
+        await clients[i].join(addrs(plan.dials[i]), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+      })
     }
 
     if (overlay === 'chord') {
@@ -227,11 +240,13 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       const sizes = new Array<number>(count).fill(0)
       const retries = new Array<number>(count).fill(0)
       await waitFor(async () => {
-        await Promise.all(clients.map(async (client, i) => {
+        await mapConcurrent(clients, POLL_CONCURRENCY, async (client, i) => {
           if (sizes[i] >= need) return
+          const before = sizes[i]
           sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
-          if (sizes[i] >= need) return
-          // a dial failed (or a connection dropped): this peer dials all its
+          // still growing (contacts that dialled it are being identified): no new dials yet
+          if (sizes[i] >= need || sizes[i] > before) return
+          // stalled: a dial failed (or a connection dropped): this peer dials all its
           // contacts itself (libp2p reuses the connections it has), then one
           // more of its closest peers each time it is still short
           // (a bootstrap swarm: it looks itself up again, through its seeds
@@ -244,7 +259,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
           const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
           const again = [...plan.contacts[i], ...extra]
           sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
-        }))
+        })
         options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
         return sizes.every(s => s >= need)
       }, {

@@ -2,7 +2,7 @@
  * The routing routes of the control API (`GET /api/v1/routing`,
  * `GET /api/v1/lookup`) on a small in-process swarm: the snapshot is the
  * overlay's, a lookup's `responsible` is the true k, bad input is 400; on
- * both overlays.
+ * both overlays. And the experiment control `POST /api/v1/routing/maintenance`.
  */
 import assert from 'node:assert/strict'
 import { CID } from 'multiformats/cid'
@@ -81,4 +81,30 @@ for (const overlay of ['kademlia', 'chord'] as OverlayName[]) describe(`the rout
       assert.equal(body.error.name, 'InvalidInputError')
     })
   }
+
+  it('pauses and restarts the overlay\'s maintenance (POST /api/v1/routing/maintenance); lookups still answer while paused', async () => {
+    const overlayOf = swarm.peers[0].overlay
+    const calls: boolean[] = []
+    const original = overlayOf.pauseMaintenance.bind(overlayOf)
+    overlayOf.pauseMaintenance = (paused: boolean) => { calls.push(paused); original(paused) }
+    const post = async (body: unknown): Promise<{ status: number, body: any }> => {
+      const res = await fetch(`http://${api.address}/api/v1/routing/maintenance`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body)
+      })
+      return { status: res.status, body: await res.json() }
+    }
+    try {
+      assert.deepEqual(await post({ paused: true }), { status: 200, body: { overlay, paused: true } })
+      const { status, body } = await get('/api/v1/lookup?key=00ff10')
+      assert.equal(status, 200)
+      assert.deepEqual((body as LookupResponse).responsible, overlayOf.order(Uint8Array.from([0, 255, 16]), swarm.peers.map(p => p.peerId.toString())).slice(0, 3))
+      assert.deepEqual(await post({ paused: false }), { status: 200, body: { overlay, paused: false } })
+      const bad = await post({ paused: 'yes' })
+      assert.equal(bad.status, 400)
+      assert.equal(bad.body.error.name, 'InvalidInputError')
+      assert.deepEqual(calls, [true, false])
+    } finally {
+      overlayOf.pauseMaintenance = original
+    }
+  })
 })

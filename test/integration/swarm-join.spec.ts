@@ -2,7 +2,9 @@
  * `shoal swarm up --join bootstrap`: 10 daemons on each overlay, every peer
  * but the seeds knowing only the first 3 peers started, join through the
  * overlay alone; swarm.json records it, and lookups from every peer find
- * the true k.
+ * the true k. Then a bigger swarm on each overlay, its peers in swarm hosts
+ * (HOSTED_PEERS, as big as CI affords), joined the same way: a lookup from
+ * every peer finds the true k.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -15,9 +17,12 @@ import type { OverlayName } from '../../src/routing/index.ts'
 import { closestByXor } from '../../src/routing/kademlia/kad-distance.ts'
 import { idOfKey, idOfPeer } from '../../src/routing/key-space.ts'
 import type { SwarmFile } from '../../src/swarm/swarm-file.ts'
+import { mapConcurrent } from '../../src/utils/wait.ts'
 import { assertExit, runCli, tempDir } from '../helpers/cli.ts'
 
 const PEERS = 10
+/** The swarm in hosts: 2 processes of HOSTED_PEERS / 2 peers. */
+const HOSTED_PEERS = 100
 const K = 3
 
 function truth (overlay: OverlayName, key: Uint8Array, peers: string[]): string[] {
@@ -51,6 +56,36 @@ for (const overlay of ['kademlia', 'chord'] as OverlayName[]) {
           assert.deepEqual(result.responsible, truth(overlay, key, ids), `peer ${i}, key ${j}`)
         }
       }
+    })
+  })
+}
+
+for (const overlay of ['kademlia', 'chord'] as OverlayName[]) {
+  describe(`swarm up --join bootstrap of ${HOSTED_PEERS} peers in hosts on ${overlay}`, function () {
+    this.timeout(240_000)
+    let dir: string
+    before(async () => { dir = await tempDir('shoal-swarm-join-hosts-') })
+    after(async () => {
+      await runCli(['swarm', 'down', '--dir', dir])
+      await fs.rm(dir, { recursive: true, force: true })
+    })
+
+    it(`joins ${HOSTED_PEERS} peers in 2 hosts through 3 seed peers, and a lookup from every peer finds the true ${K}`, async () => {
+      const perProcess = HOSTED_PEERS / 2
+      // swarm up's own timeout ends it (stopping its hosts) before the test's kills it
+      const up = await runCli(['swarm', 'up', '--peers', String(HOSTED_PEERS), '--peers-per-process', String(perProcess), '--overlay', overlay, '--join', 'bootstrap', '--timeout', '150', '--dir', dir], { timeoutMs: 200_000 })
+      assertExit(up, 0, up.stderr)
+      assert.match(up.stdout, new RegExp(`^swarm of ${HOSTED_PEERS} peers routable in [\\d.]+ s, overlay ${overlay}, joined through seed peers 0, 1, 2 \\(2 processes of up to ${perProcess} peers\\)\\n`))
+      const file = JSON.parse(await fs.readFile(path.join(dir, 'swarm.json'), 'utf8')) as SwarmFile
+      const ids = file.peers.map(p => p.peerId)
+      const wrong: string[] = []
+      await mapConcurrent(file.peers, 8, async (peer, i) => {
+        const key = randomBytes(34)
+        const result = await (await ApiClient.fromRepo(peer.repo)).lookup(Buffer.from(key).toString('hex'), { replicas: K, timeoutMs: 20_000 })
+        const want = truth(overlay, key, ids)
+        if (result.responsible.join() !== want.join()) wrong.push(`peer ${i}: ${result.responsible.join()} instead of ${want.join()}`)
+      })
+      assert.deepEqual(wrong, [])
     })
   })
 }

@@ -13,6 +13,9 @@ import { InvalidInputError } from '../../errors.ts'
 import type { OverlayName } from '../../routing/index.ts'
 import { overlayOption } from './init.ts'
 
+/** MAX_SWARM_PEERS of process-swarm.ts (not imported here: the CLI loads the swarm code only when a swarm command runs). */
+const MAX_PEERS = 1000
+
 const DEFAULT_DIR = '.shoal-swarm'
 /** Link rates: 1 KiB/s (a few frames per tbf burst) to 1 TiB/s. */
 const MIN_LINK_RATE = 1024
@@ -82,13 +85,13 @@ export function registerSwarm (program: Command): void {
 
   swarm.command('up')
     .description('start N peer daemons and connect them to each other; return when the swarm is routable')
-    .requiredOption('--peers <n>', 'number of peers', intOption('--peers', 1, 500))
+    .requiredOption('--peers <n>', 'number of peers', intOption('--peers', 1, MAX_PEERS))
     .option('--dir <dir>', 'folder for the peer repos and swarm.json', DEFAULT_DIR)
     .option('--replicas <k>', 'replicas per block for shares in this swarm', intOption('--replicas', 1, 64), 3)
     .option('--overlay <name>', 'the overlay every peer runs: kademlia or chord (recorded in swarm.json)', overlayOption, 'kademlia')
     .option('--join <how>', 'plan: each peer is handed contacts from a plan of the whole swarm; bootstrap: each knows only the first peers started (the seeds) and joins through the overlay (recorded in swarm.json)', joinOption, 'plan')
     .option('--timeout <seconds>', 'give up if not routable by then (default 30 + 2 per peer)', intOption('--timeout', 1, 3600))
-    .option('--peers-per-process <n>', `peers run by one process; 1 = each peer its own daemon (default: 1 up to ${OWN_PROCESS_MAX_PEERS} peers, else about one process per core)`, intOption('--peers-per-process', 1, 500))
+    .option('--peers-per-process <n>', `peers run by one process; 1 = each peer its own daemon (default: 1 up to ${OWN_PROCESS_MAX_PEERS} peers, else about one process per core)`, intOption('--peers-per-process', 1, MAX_PEERS))
     .option('--netns', 'the lab: every process its own host (network namespace) on a lab bridge; needs root (see docs/lab.md)')
     .option('--uplink <rate>', 'lab: what each host may send, bytes/s as a size (e.g. 16MiB); default no cap', rateOption('--uplink'))
     .option('--downlink <rate>', 'lab: what each host may receive, bytes/s as a size; default no cap', rateOption('--downlink'))

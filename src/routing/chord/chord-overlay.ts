@@ -152,6 +152,14 @@ export class ChordOverlayService implements ChordOverlay {
     this.providers.clear()
   }
 
+  /** Stops (an experiment control) or restarts stabilize, fix-fingers, check-predecessor and reprovide. */
+  pauseMaintenance (paused: boolean): void {
+    for (const task of this.tasks) {
+      task.stop()
+      if (!paused && this.started) task.start(this.lifetime.signal)
+    }
+  }
+
   async leave (options: AbortOptions = {}): Promise<void> {
     if (!this.started) return
     this.leaving ??= this.leaveRing(options)

@@ -143,3 +143,35 @@ export async function findNode (dht: KadDHT, to: PeerId, key: Uint8Array, option
   options.signal?.throwIfAborted()
   throw new FindNodeUnavailableError('kad-dht is not running')
 }
+
+const refreshPaused = new WeakMap<object, { paused: boolean }>()
+
+/**
+ * Stops (`paused` true) or restarts kad-dht's periodic routing-table
+ * refresh, its one maintenance timer (an experiment control: a swarm whose
+ * tables must not repair themselves after failures). A refresh already
+ * under way finishes but does not arm the next. Returns false when this
+ * kad-dht has no refresh where expected.
+ */
+export function pauseTableRefresh (dht: KadDHT, paused: boolean): boolean {
+  const refresh = internals(dht).routingTableRefresh
+  const { refreshTable, refreshInterval } = refresh ?? {}
+  if (refresh == null || refreshTable == null || refreshInterval == null) return false
+  let state = refreshPaused.get(refresh)
+  if (state == null) {
+    const s = state = { paused: false }
+    refreshPaused.set(refresh, s)
+    // kad-dht re-arms its timer with whatever refreshTable is then
+    refresh.refreshTable = () => { if (!s.paused) refreshTable() }
+  }
+  const wrapped = refresh.refreshTable ?? refreshTable
+  if (state.paused === paused) return true
+  state.paused = paused
+  clearTimeout(refresh.refreshTimeoutId)
+  refresh.refreshTimeoutId = undefined
+  if (!paused) {
+    refresh.refreshTimeoutId = setTimeout(wrapped, refreshInterval)
+    refresh.refreshTimeoutId.unref?.()
+  }
+  return true
+}

@@ -23,7 +23,7 @@ import type {
 import { ClosestPlanner } from './closest-planner.ts'
 import { kadLookup, type KadLookup, type KadLookupOptions } from './closest-peers.ts'
 import {
-  addOnlyConnectedContacts, findNode, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
+  addOnlyConnectedContacts, findNode, pauseTableRefresh, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
 } from './kad-dht-internals.ts'
 import { compareDistance, kadIdOfKey, kadIdOfPeer } from './kad-distance.ts'
 import { anySignal } from '../../utils/signals.ts'
@@ -241,6 +241,16 @@ export class KademliaOverlay implements Overlay, Startable {
       const unwatch = watchRoutingTable(this.components.dht, peerId => { if (!peerId.equals(this.components.peerId)) done() }, () => {})
       signal?.addEventListener('abort', onAbort, { once: true })
     })
+  }
+
+  /**
+   * Stops or restarts kad-dht's periodic routing-table refresh, the only
+   * periodic maintenance the table has (lookups still route around peers
+   * that fail to answer, and peers whose connection closed stay out of
+   * knownPeers and of lookups).
+   */
+  pauseMaintenance (paused: boolean): void {
+    if (!pauseTableRefresh(this.components.dht, paused)) this.log('kad-dht has no routing-table refresh to pause')
   }
 
   /** kad-dht has no leave: peers find a departed one out when it fails a query. */
