@@ -1,10 +1,8 @@
 /**
- * `shoal swarm up --join bootstrap`: 10 daemons on each overlay, every peer
- * but the seeds knowing only the first 3 peers started, join through the
- * overlay alone; swarm.json records it, and lookups from every peer find
- * the true k. Then a bigger swarm on each overlay, its peers in swarm hosts
- * (HOSTED_PEERS, as big as CI affords), joined the same way: a lookup from
- * every peer finds the true k.
+ * `shoal swarm up --join bootstrap` on each overlay: HOSTED_PEERS peers
+ * (as many as CI affords) in 2 swarm hosts, every peer but the seeds
+ * knowing only the first 3 peers started, join through the overlay alone;
+ * swarm.json records it, and a lookup from every peer finds the true k.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -20,7 +18,6 @@ import type { SwarmFile } from '../../src/swarm/swarm-file.ts'
 import { mapConcurrent } from '../../src/utils/wait.ts'
 import { assertExit, runCli, tempDir } from '../helpers/cli.ts'
 
-const PEERS = 10
 /** The swarm in hosts: 2 processes of HOSTED_PEERS / 2 peers. */
 const HOSTED_PEERS = 100
 const K = 3
@@ -28,36 +25,6 @@ const K = 3
 function truth (overlay: OverlayName, key: Uint8Array, peers: string[]): string[] {
   if (overlay === 'kademlia') return closestByXor(key, peers.map(p => peerIdFromString(p)), K).map(String)
   return clockwiseFrom(toPosition(idOfKey(key)), peers, p => toPosition(idOfPeer(peerIdFromString(p)))).slice(0, K)
-}
-
-for (const overlay of ['kademlia', 'chord'] as OverlayName[]) {
-  describe(`swarm up --join bootstrap on ${overlay}`, function () {
-    this.timeout(180_000)
-    let dir: string
-    before(async () => { dir = await tempDir('shoal-swarm-join-') })
-    after(async () => {
-      await runCli(['swarm', 'down', '--dir', dir])
-      await fs.rm(dir, { recursive: true, force: true })
-    })
-
-    it(`joins ${PEERS} daemons through 3 seed peers, and every peer's lookups find the true ${K}`, async () => {
-      const up = await runCli(['swarm', 'up', '--peers', String(PEERS), '--overlay', overlay, '--join', 'bootstrap', '--dir', dir])
-      assertExit(up, 0, up.stderr)
-      assert.match(up.stdout, new RegExp(`^swarm of ${PEERS} peers routable in [\\d.]+ s, overlay ${overlay}, joined through seed peers 0, 1, 2\\n`))
-      const file = JSON.parse(await fs.readFile(path.join(dir, 'swarm.json'), 'utf8')) as SwarmFile
-      assert.equal(file.join, 'bootstrap')
-      assert.deepEqual(file.seeds, [0, 1, 2])
-      const ids = file.peers.map(p => p.peerId)
-      for (const [i, peer] of file.peers.entries()) {
-        const client = await ApiClient.fromRepo(peer.repo)
-        for (let j = 0; j < 3; j++) {
-          const key = randomBytes(34)
-          const result = await client.lookup(Buffer.from(key).toString('hex'), { replicas: K, timeoutMs: 20_000 })
-          assert.deepEqual(result.responsible, truth(overlay, key, ids), `peer ${i}, key ${j}`)
-        }
-      }
-    })
-  })
 }
 
 for (const overlay of ['kademlia', 'chord'] as OverlayName[]) {
@@ -77,7 +44,10 @@ for (const overlay of ['kademlia', 'chord'] as OverlayName[]) {
       assertExit(up, 0, up.stderr)
       assert.match(up.stdout, new RegExp(`^swarm of ${HOSTED_PEERS} peers routable in [\\d.]+ s, overlay ${overlay}, joined through seed peers 0, 1, 2 \\(2 processes of up to ${perProcess} peers\\)\\n`))
       const file = JSON.parse(await fs.readFile(path.join(dir, 'swarm.json'), 'utf8')) as SwarmFile
+      assert.equal(file.join, 'bootstrap')
+      assert.deepEqual(file.seeds, [0, 1, 2])
       const ids = file.peers.map(p => p.peerId)
+      assert.equal(new Set(ids).size, HOSTED_PEERS)
       const wrong: string[] = []
       await mapConcurrent(file.peers, 8, async (peer, i) => {
         const key = randomBytes(34)
