@@ -136,7 +136,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   if (options.lab != null) await checkLabPrivileges()
   const dir = path.resolve(options.dir)
   const existing = await readSwarmFile(dir).catch(() => undefined)
-  if (existing?.peers.some(p => isSwarmProcess(p.pid, p.repo)) === true) {
+  if ([...existing?.peers ?? [], ...existing?.starting ?? []].some(p => isSwarmProcess(p.pid, p.repo))) {
     throw new SwarmError(`a swarm is already running in ${dir} (stop it with "shoal swarm down --dir ${dir}")`)
   }
   const stat = await fs.stat(dir).catch(() => undefined)
@@ -169,6 +169,14 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
 
   const peers: SwarmPeerInfo[] = []
   const pids: number[] = []
+  // every process recorded as it is spawned, one write at a time, so a
+  // `down` finds them even if this `up` dies before the swarm is routable
+  const starting: Array<{ pid: number, repo: string }> = []
+  let recorded = Promise.resolve()
+  const record = async (): Promise<void> => {
+    recorded = recorded.catch(() => {}).then(async () => { await writeSwarmFile(dir, { createdAt, replicas, overlay, join, peers: [], starting: [...starting], ...(lab != null ? { lab } : {}) }) })
+    await recorded
+  }
   try {
     if (lab != null) await buildLab(lab, options.signal)
     await mapConcurrent(repos, 8, async (repo, i) => {
@@ -209,6 +217,8 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
         ? spawnDaemon(entry, repos[group[0]], place(g), options.peer?.(group[0]))
         : spawnHost(entry, dir, g, group.map(i => repos[i]), place(g))
       group.forEach(i => { pids[i] = pid })
+      starting.push({ pid, repo: repos[group[0]] })
+      await record()
       await Promise.all(group.map(async i => waitPeer(i, pid, log, g)))
     }
     // every peer up first, none connected to any other yet
@@ -277,7 +287,11 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     return { ...file, dir, routableMs: performance.now() - started }
   } catch (err) {
     await stopProcesses(pids.map((pid, i) => ({ pid, repo: repos[i] })).filter(p => p.pid != null))
-    if (lab != null) {
+    if (lab == null) {
+      // every process it started is stopped: nothing left for a down to find
+      await recorded.catch(() => {})
+      await fs.rm(path.join(dir, SWARM_FILE), { force: true })
+    } else {
       // swarm.json stays (it lists the lab) unless the lab is gone for sure
       const removed = await teardownLab(dir, lab).then(() => true, () => false)
       if (removed) await fs.rm(path.join(dir, SWARM_FILE), { force: true })
@@ -350,7 +364,7 @@ export async function swarmDown (dir: string): Promise<SwarmDownResult> {
   }
   // peers say goodbye faster to peers they can reach: a partition ends first
   if (swarm.lab?.partition != null) await healPartition(swarm.lab).catch(() => {})
-  const result = await stopProcesses(swarm.peers)
+  const result = await stopProcesses([...swarm.peers, ...swarm.starting ?? []])
   const lab = swarm.lab != null ? await teardownLab(dir, swarm.lab) : undefined
   await fs.rm(path.join(resolved, SWARM_FILE), { force: true })
   return { dir: resolved, ...result, ...(lab != null ? { lab } : {}) }

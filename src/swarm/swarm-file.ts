@@ -45,6 +45,12 @@ export interface SwarmFile {
   seeds?: number[]
   /** Empty while `up` is still starting them. */
   peers: SwarmPeerInfo[]
+  /**
+   * The processes `up` has spawned while the swarm is not routable yet
+   * (gone once it is): if that `up` dies mid-way, `down` still finds and
+   * stops them.
+   */
+  starting?: Array<{ pid: number, repo: string }>
   /** Lab swarms (`up --netns`): the namespaces, links and partition. */
   lab?: LabRecord
 }
