@@ -7,7 +7,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { AbortOptions, IdentifyResult, Logger } from '@libp2p/interface'
+import type { AbortOptions, Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { ChordRouting, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
 import type { ChordComponents, ChordInit, ChordLeave, ChordOverlay, ChordStats } from './index.ts'
@@ -16,22 +16,22 @@ import {
   CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS,
   DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
   DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, GOODBYE_TIMEOUT_MS, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
-  MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_RECORDS_PER_MESSAGE, MAX_REFUSED_PEERS,
-  MAX_SUCCESSOR_LIST_LENGTH, REFUSAL_EXPLAIN_MS, SELF_ADDRESSES_MS
+  MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_REFUSED_PEERS, MAX_SUCCESSOR_LIST_LENGTH, SELF_ADDRESSES_MS
 } from './constants.ts'
-import { ChordNotRunningError, InvalidReplicasError, ProvideFailedError } from './errors.ts'
+import { ChordNotRunningError, InvalidReplicasError } from './errors.ts'
 import { findSuccessors, type LookupContext, type LookupOptions, type LookupOutcome } from './lookup.ts'
 import { Maintenance } from './maintenance.ts'
-import { decodePeers, peerIdBytes, withPeerId, type PeerInfo, type PeerMessage } from './messages.ts'
+import { peerIdBytes, withPeerId, type PeerInfo, type PeerMessage } from './messages.ts'
 import { PeriodicTask } from './periodic.ts'
 import { ChordPlanner } from './planner.ts'
 import { Positions } from './positions.ts'
+import { ProviderRecords } from './provider-records.ts'
 import { ProviderStore } from './provider-store.ts'
+import { Refusals } from './refusals.ts'
 import { clockwise, clockwiseFrom } from './ring.ts'
 import { RingState } from './ring-state.ts'
 import { ChordRpc } from './rpc.ts'
 import { ChordServer } from './server.ts'
-import { DHT_PROTOCOL } from '../../constants.ts'
 import { InvalidInputError } from '../../errors.ts'
 
 export class ChordOverlayService implements ChordOverlay {
@@ -47,13 +47,10 @@ export class ChordOverlayService implements ChordOverlay {
   private readonly state: RingState
   private readonly addresses: AddressBook
   private readonly providers: ProviderStore
-  private readonly refused = new Set<string>()
-  /** Peers refused for a failed request, not reported yet: identify will say what they run. */
-  private readonly unexplained = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly records: ProviderRecords
+  private readonly refused: Refusals
   /** Peers given to join(): the way back when every successor is lost. */
   private readonly bootstrap = new Set<string>()
-  /** Roots this peer announced, announced again every reprovide interval. */
-  private readonly provided = new Map<string, CID>()
   /** Addresses already written to the peer store, per peer. */
   private readonly published = new Map<string, string>()
   private readonly listeners = new Set<(change: OverlayChange) => void>()
@@ -82,11 +79,21 @@ export class ChordOverlayService implements ChordOverlay {
     this.lookupTimeoutMs = init.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS
     this.providerReplicas = checkCount('providerReplicas', init.providerReplicas ?? DEFAULT_PROVIDER_REPLICAS, MAX_PEERS_PER_MESSAGE)
     this.providers = new ProviderStore(init.providerTtlMs ?? DEFAULT_PROVIDER_TTL_MS)
+    this.refused = new Refusals({
+      self: components.peerId.toString(),
+      drop: peer => {
+        this.state.dropSuccessor(peer)
+        this.state.forgetPeer(peer)
+      },
+      onPeerRefused: init.onPeerRefused,
+      log: this.log
+    })
     this.state = new RingState(components.peerId.toString(), this.positions, this.successorListLength, change => { this.changed(change) }, peer => !this.refused.has(peer))
     this.addresses = new AddressBook(peer => this.bootstrap.has(peer) || this.state.knownPeers().includes(peer))
     this.rpc = this.createRpc()
     this.maintenance = this.createMaintenance()
     this.server = this.createServer()
+    this.records = this.createRecords()
     this.stabilizeTask = new PeriodicTask('stabilize', init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS, async options => {
       const version = this.state.neighbourVersion
       const list = this.state.successors.join()
@@ -105,7 +112,7 @@ export class ChordOverlayService implements ChordOverlay {
         await this.maintenance.checkPredecessor(options)
         this.providers.prune()
       }, this.log),
-      new PeriodicTask('reprovide', init.reprovideIntervalMs ?? DEFAULT_REPROVIDE_INTERVAL_MS, async options => { await this.reprovide(options) }, this.log)
+      new PeriodicTask('reprovide', init.reprovideIntervalMs ?? DEFAULT_REPROVIDE_INTERVAL_MS, async options => { await this.records.reprovide(options) }, this.log)
     ]
   }
 
@@ -124,7 +131,7 @@ export class ChordOverlayService implements ChordOverlay {
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
-    this.components.events.addEventListener('peer:identify', this.onIdentify)
+    this.components.events.addEventListener('peer:identify', this.refused.onIdentify)
     for (const task of this.tasks) task.start(this.lifetime.signal)
     this.started = true
   }
@@ -143,9 +150,8 @@ export class ChordOverlayService implements ChordOverlay {
     this.started = false
     for (const task of this.tasks) task.stop()
     this.lifetime.abort(new ChordNotRunningError('the Chord overlay stopped'))
-    this.components.events.removeEventListener('peer:identify', this.onIdentify)
-    for (const timer of this.unexplained.values()) clearTimeout(timer)
-    this.unexplained.clear()
+    this.components.events.removeEventListener('peer:identify', this.refused.onIdentify)
+    this.refused.clearPending()
     await this.components.registrar.unhandle(CHORD_PROTOCOL)
     this.rpc.closeAll()
     this.state.reset()
@@ -174,7 +180,7 @@ export class ChordOverlayService implements ChordOverlay {
       this.handingOver = false
     }
     const farewell = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(GOODBYE_TIMEOUT_MS)])
-    await this.handOffProviders(successors.slice(0, this.providerReplicas), { signal: farewell })
+    await this.records.handOff(successors, { signal: farewell })
     const goodbye = {
       leave: {
         predecessor: predecessor != null ? this.peerMessage(predecessor) : null,
@@ -192,30 +198,6 @@ export class ChordOverlayService implements ChordOverlay {
     this.log('left the ring (successor %s, predecessor %s)', successors[0], predecessor)
     this.rpc.closeAll()
     this.state.reset()
-  }
-
-  /** Provider records kept here go to the peers that take over: among a leaver's first k successors is each root's new k-th. */
-  private async handOffProviders (to: string[], options: AbortOptions): Promise<void> {
-    const records = this.providers.all()
-    if (records.length === 0 || to.length === 0) return
-    const batches: Array<typeof records> = []
-    for (let i = 0; i < records.length; i += MAX_RECORDS_PER_MESSAGE) batches.push(records.slice(i, i + MAX_RECORDS_PER_MESSAGE))
-    await Promise.all(to.map(async peer => {
-      for (const batch of batches) {
-        try {
-          await this.rpc.request(peer, {
-            add_providers: {
-              replicas: this.providerReplicas,
-              records: batch.map(r => ({ key: r.key, providers: r.providers.slice(-MAX_PEERS_PER_MESSAGE).map(p => this.infoMessage(p)) }))
-            }
-          }, options)
-        } catch (err) {
-          if (options.signal?.aborted === true) return
-          this.log('handing provider records to %s failed: %s', peer, (err as Error).message)
-          return
-        }
-      }
-    }))
   }
 
   // ---- Overlay: identifiers and order ----
@@ -357,143 +339,19 @@ export class ChordOverlayService implements ChordOverlay {
     return AbortSignal.any([this.lifetime.signal, options.signal ?? AbortSignal.timeout(this.lookupTimeoutMs)])
   }
 
-  // ---- Overlay: provider records ----
+  // ---- Overlay: provider records (provider-records.ts) ----
 
   async provide (root: CID, options: AbortOptions = {}): Promise<void> {
     this.checkRunning()
-    const key = root.multihash.bytes
-    this.provided.set(root.toString(), root)
-    const { responsible } = await this.lookup(key, this.providerReplicas, options)
-    const self: PeerInfo = { id: this.state.self, addrs: this.ownAddrs() }
-    let kept = 0
-    await Promise.all(responsible.map(async peer => {
-      if (peer === this.state.self) {
-        if (this.providers.add(key, self)) kept++
-        return
-      }
-      try {
-        const response = await this.rpc.request(peer, {
-          add_providers: { replicas: this.providerReplicas, records: [{ key, providers: [this.peerMessage(this.state.self)] }] }
-        }, options)
-        if ((response.add_providers?.accepted ?? 0) > 0) kept++
-      } catch (err) {
-        if (options.signal?.aborted === true) throw err
-        this.log('%s did not take a provider record: %s', peer, (err as Error).message)
-      }
-    }))
-    if (kept === 0) throw new ProvideFailedError(`none of the ${responsible.length} peers responsible for ${root} kept its provider record`)
+    await this.records.provide(root, options)
   }
 
-  async * findProviders (root: CID, options: AbortOptions = {}): AsyncIterable<string> {
+  findProviders (root: CID, options: AbortOptions = {}): AsyncIterable<string> {
     this.checkRunning()
-    const key = root.multihash.bytes
-    const { responsible } = await this.lookup(key, this.providerReplicas, options)
-    const seen = new Set<string>([this.state.self])
-    const found = (providers: PeerInfo[]): string[] => {
-      const fresh: string[] = []
-      for (const provider of providers) {
-        if (seen.has(provider.id)) continue
-        seen.add(provider.id)
-        this.learn(provider)
-        this.publish(provider.id)
-        fresh.push(provider.id)
-      }
-      return fresh
-    }
-    if (responsible.includes(this.state.self)) yield * found(this.providers.get(key))
-    // every responsible peer asked at once; providers yielded as each answers
-    const pending = new Map<string, Promise<{ peer: string, providers: PeerInfo[] }>>()
-    for (const peer of responsible) {
-      if (peer === this.state.self) continue
-      pending.set(peer, this.rpc.request(peer, { get_providers: { key } }, options)
-        .then(response => ({ peer, providers: decodePeers(response.get_providers!.providers) }))
-        .catch(err => {
-          this.log('%s did not answer get-providers: %s', peer, (err as Error).message)
-          return { peer, providers: [] }
-        }))
-    }
-    while (pending.size > 0) {
-      options.signal?.throwIfAborted()
-      const { peer, providers } = await Promise.race(pending.values())
-      pending.delete(peer)
-      yield * found(providers)
-    }
-  }
-
-  private async reprovide (options: AbortOptions): Promise<void> {
-    for (const root of [...this.provided.values()]) {
-      try {
-        await this.provide(root, options)
-      } catch (err) {
-        if (options.signal?.aborted === true) throw err
-        this.log('announcing %s again failed: %s', root, (err as Error).message)
-      }
-    }
-  }
-
-  /** Keeps a record for `key` when this peer ranks among its `replicas` responsible peers it knows, with a margin (as /shoal/store does). */
-  private acceptsRecord (key: Uint8Array, replicas: number): boolean {
-    const k = Math.min(Math.max(replicas, 1), MAX_PEERS_PER_MESSAGE)
-    return this.rank(key, this.state.self, this.state.knownPeers()) < k + Math.max(2, k)
+    return this.records.findProviders(root, options)
   }
 
   // ---- peers ----
-
-  private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => {
-    const { peerId, protocols } = event.detail
-    const peer = peerId.toString()
-    if (protocols.includes(CHORD_PROTOCOL)) {
-      this.refused.delete(peer)
-      clearTimeout(this.unexplained.get(peer))
-      this.unexplained.delete(peer)
-      return
-    }
-    const reason = protocols.includes(DHT_PROTOCOL)
-      ? `it runs the kademlia overlay (${DHT_PROTOCOL}), this peer runs chord (config "overlay")`
-      : `identify shows it does not speak ${CHORD_PROTOCOL}`
-    const pending = this.unexplained.get(peer)
-    if (pending != null) {
-      // refused already by a failed request: identify says why
-      clearTimeout(pending)
-      this.unexplained.delete(peer)
-      this.reportRefusal(peer, reason)
-      return
-    }
-    this.refuse(peer, reason)
-  }
-
-  /**
-   * A peer that does not speak Chord: never on the ring, reported once (a
-   * log line and onPeerRefused). Refused for a request it did not take
-   * (`explained` false), it is reported once identify shows what it runs,
-   * or after REFUSAL_EXPLAIN_MS without it.
-   */
-  private refuse (peer: string, reason: string, explained = true): void {
-    if (this.refused.has(peer) || peer === this.state.self) return
-    if (this.refused.size >= MAX_REFUSED_PEERS) this.refused.delete(this.refused.values().next().value as string)
-    this.refused.add(peer)
-    this.state.dropSuccessor(peer)
-    this.state.forgetPeer(peer)
-    if (explained) {
-      this.reportRefusal(peer, reason)
-      return
-    }
-    const timer = setTimeout(() => {
-      this.unexplained.delete(peer)
-      this.reportRefusal(peer, reason)
-    }, REFUSAL_EXPLAIN_MS)
-    timer.unref?.()
-    this.unexplained.set(peer, timer)
-  }
-
-  private reportRefusal (peer: string, reason: string): void {
-    this.log.error('refusing peer %s: %s; not added to the ring, disconnected', peer, reason)
-    try {
-      this.init.onPeerRefused?.(peer, reason)
-    } catch (err) {
-      this.log.error('onPeerRefused failed - %e', err)
-    }
-  }
 
   /** Remembers where a peer named in a message can be reached. */
   private learn (peer: PeerInfo): void {
@@ -567,7 +425,7 @@ export class ChordOverlayService implements ChordOverlay {
       self: () => this.peerMessage(this.state.self),
       queryTimeoutMs: this.queryTimeoutMs,
       lifetime: () => this.lifetime.signal,
-      onRefused: (peer, reason) => { this.refuse(peer, reason, false) },
+      onRefused: (peer, reason) => { this.refused.refuse(peer, reason, false) },
       log: this.log
     })
   }
@@ -584,6 +442,26 @@ export class ChordOverlayService implements ChordOverlay {
     })
   }
 
+  private createRecords (): ProviderRecords {
+    return new ProviderRecords({
+      store: this.providers,
+      rpc: this.rpc,
+      replicas: this.providerReplicas,
+      self: this.state.self,
+      lookup: async (key, k, options) => this.lookup(key, k, options),
+      ownAddrs: () => this.ownAddrs(),
+      peerMessage: peer => this.peerMessage(peer),
+      infoMessage: peer => this.infoMessage(peer),
+      found: provider => {
+        this.learn(provider)
+        this.publish(provider.id)
+      },
+      rank: (key, peer, among) => this.rank(key, peer, among),
+      knownPeers: () => this.state.knownPeers(),
+      log: this.log
+    })
+  }
+
   private createServer (): ChordServer {
     return new ChordServer({
       state: this.state,
@@ -591,7 +469,7 @@ export class ChordOverlayService implements ChordOverlay {
       providers: this.providers,
       peerMessage: peer => this.peerMessage(peer),
       learn: peer => { this.learn(peer) },
-      acceptsRecord: (key, replicas) => this.acceptsRecord(key, replicas),
+      acceptsRecord: (key, replicas) => this.records.accepts(key, replicas),
       closed: () => this.leaving != null,
       log: this.log,
       onRequest: () => { this.answered++ }
