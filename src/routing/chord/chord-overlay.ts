@@ -7,13 +7,13 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { AbortOptions, Logger } from '@libp2p/interface'
+import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { ChordRouting, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
 import type { ChordComponents, ChordInit, ChordLeave, ChordOverlay, ChordStats } from './index.ts'
 import { AddressBook } from './address-book.ts'
 import {
-  CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS,
+  CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_MAINTENANCE_BACKOFF,
   DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
   DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, GOODBYE_TIMEOUT_MS, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
   MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_REFUSED_PEERS, MAX_SUCCESSOR_LIST_LENGTH, SELF_ADDRESSES_MS
@@ -63,6 +63,7 @@ export class ChordOverlayService implements ChordOverlay {
   private server: ChordServer
   private readonly tasks: PeriodicTask[]
   private readonly stabilizeTask: PeriodicTask
+  private maintenancePaused = false
   private started = false
   private leaving: Promise<void> | undefined
   private joining: Promise<void> | undefined
@@ -88,12 +89,17 @@ export class ChordOverlayService implements ChordOverlay {
       onPeerRefused: init.onPeerRefused,
       log: this.log
     })
-    this.state = new RingState(components.peerId.toString(), this.positions, this.successorListLength, change => { this.changed(change) }, peer => !this.refused.has(peer))
+    this.state = new RingState(components.peerId.toString(), this.positions, this.successorListLength, change => {
+      this.changed(change)
+      this.wake()
+    }, peer => !this.refused.has(peer))
     this.addresses = new AddressBook(peer => this.bootstrap.has(peer) || this.state.knownPeers().includes(peer))
     this.rpc = this.createRpc()
     this.maintenance = this.createMaintenance()
     this.server = this.createServer()
     this.records = this.createRecords()
+    const backoff = init.maintenanceBackoff ?? DEFAULT_MAINTENANCE_BACKOFF
+    if (!Number.isFinite(backoff) || backoff < 1) throw new InvalidInputError(`chord maintenanceBackoff must be a number >= 1, got ${backoff}`)
     this.stabilizeTask = new PeriodicTask('stabilize', init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS, async options => {
       const version = this.state.neighbourVersion
       const list = this.state.successors.join()
@@ -102,16 +108,23 @@ export class ChordOverlayService implements ChordOverlay {
         await this.joinThrough([...this.bootstrap], options)
       }
       await this.maintenance.stabilize(options)
+      const listChanged = this.state.successors.join() !== list
+      if (listChanged) this.tellPredecessor()
       // a changed list too: lists fill by one peer per round down the ring
-      return this.state.neighbourVersion !== version || this.state.successors.join() !== list
-    }, this.log)
+      return this.state.neighbourVersion !== version || listChanged
+    }, this.log, backoff)
     this.tasks = [
       this.stabilizeTask,
-      new PeriodicTask('fix-fingers', init.fixFingersIntervalMs ?? DEFAULT_FIX_FINGERS_INTERVAL_MS, async options => { await this.maintenance.fixFinger(options) }, this.log),
+      new PeriodicTask('fix-fingers', init.fixFingersIntervalMs ?? DEFAULT_FIX_FINGERS_INTERVAL_MS, async options => {
+        const fingers = JSON.stringify(this.state.fingers.distinct())
+        await this.maintenance.fixFinger(options)
+        return JSON.stringify(this.state.fingers.distinct()) !== fingers
+      }, this.log, backoff),
       new PeriodicTask('check-predecessor', init.checkPredecessorIntervalMs ?? DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, async options => {
-        await this.maintenance.checkPredecessor(options)
+        const changed = await this.maintenance.checkPredecessor(options)
         this.providers.prune()
-      }, this.log),
+        return changed
+      }, this.log, backoff),
       new PeriodicTask('reprovide', init.reprovideIntervalMs ?? DEFAULT_REPROVIDE_INTERVAL_MS, async options => { await this.records.reprovide(options) }, this.log)
     ]
   }
@@ -132,7 +145,11 @@ export class ChordOverlayService implements ChordOverlay {
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
     this.components.events.addEventListener('peer:identify', this.refused.onIdentify)
-    for (const task of this.tasks) task.start(this.lifetime.signal)
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    for (const task of this.tasks) {
+      task.start(this.lifetime.signal)
+      task.setPaused(this.maintenancePaused)
+    }
     this.started = true
   }
 
@@ -151,6 +168,7 @@ export class ChordOverlayService implements ChordOverlay {
     for (const task of this.tasks) task.stop()
     this.lifetime.abort(new ChordNotRunningError('the Chord overlay stopped'))
     this.components.events.removeEventListener('peer:identify', this.refused.onIdentify)
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     this.refused.clearPending()
     await this.components.registrar.unhandle(CHORD_PROTOCOL)
     this.rpc.closeAll()
@@ -198,6 +216,43 @@ export class ChordOverlayService implements ChordOverlay {
     this.log('left the ring (successor %s, predecessor %s)', successors[0], predecessor)
     this.rpc.closeAll()
     this.state.reset()
+  }
+
+  // ---- maintenance pace ----
+
+  pauseMaintenance (paused: boolean): void {
+    this.maintenancePaused = paused
+    for (const task of this.tasks) task.setPaused(paused)
+    this.log('maintenance %s', paused ? 'paused' : 'resumed')
+  }
+
+  /** Something changed or failed: every maintenance timer back to its base interval. */
+  private wake (): void {
+    for (const task of this.tasks) task.wake()
+  }
+
+  /** A peer this one routes through dropped its connection: it may be gone (stabilize finds out). */
+  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    const peer = event.detail.toString()
+    if (this.state.predecessor === peer || this.state.successors.includes(peer) || this.state.fingers.peers().has(peer)) this.wake()
+  }
+
+  /**
+   * This peer's successor list changed: a ping tells its predecessor, whose
+   * list follows this one, to stabilize soon (it may have backed off).
+   */
+  private tellPredecessor (): void {
+    const predecessor = this.state.predecessor
+    if (predecessor == null || this.maintenancePaused) return
+    this.rpc.request(predecessor, { ping: {} }, { signal: this.lifetime.signal }).catch(err => {
+      this.log('%s did not take the news of a changed list: %s', predecessor, (err as Error).message)
+    })
+  }
+
+  /** A peer did not answer a query: it leaves the fingers (stabilize owns the successor list), and maintenance speeds up. */
+  private failed (peer: string): void {
+    this.state.forgetPeer(peer)
+    this.wake()
   }
 
   // ---- Overlay: identifiers and order ----
@@ -330,7 +385,7 @@ export class ChordOverlayService implements ChordOverlay {
       state: this.state,
       rpc: this.rpc,
       learn: peer => { this.learn(peer) },
-      failed: peer => { this.state.forgetPeer(peer) },
+      failed: peer => { this.failed(peer) },
       skip: peer => this.refused.has(peer)
     }
   }
@@ -436,7 +491,7 @@ export class ChordOverlayService implements ChordOverlay {
       rpc: this.rpc,
       lookup: async (key, count, options) => this.findSuccessors(key, count, options ?? {}),
       learn: peer => { this.learn(peer) },
-      failed: peer => { this.state.forgetPeer(peer) },
+      failed: peer => { this.failed(peer) },
       fallbackSeeds: () => [...this.bootstrap],
       log: this.log
     })
@@ -472,7 +527,11 @@ export class ChordOverlayService implements ChordOverlay {
       acceptsRecord: (key, replicas) => this.records.accepts(key, replicas),
       closed: () => this.leaving != null,
       log: this.log,
-      onRequest: () => { this.answered++ }
+      onRequest: (operation, from) => {
+        this.answered++
+        // the successor's list changed (tellPredecessor): this one follows it
+        if (operation === 'ping' && from === this.state.successors[0]) this.stabilizeTask.wake()
+      }
     })
   }
 }

@@ -58,6 +58,12 @@ export interface ChordInit {
   fixFingersIntervalMs?: number
   /** Predecessor pinged once per round (ms, jittered; default 6,000). */
   checkPredecessorIntervalMs?: number
+  /**
+   * How far an idle ring stretches those intervals: each doubles after a
+   * round that changed nothing, up to this many times its base (default 8;
+   * 1 keeps them fixed). Any change, failure or lost neighbour brings them back.
+   */
+  maintenanceBackoff?: number
   /** One query to one peer, dial included (ms; default 5,000); past it the peer counts as dead. */
   queryTimeoutMs?: number
   /** A whole lookup when the caller gives no signal (ms; default 30,000). */
@@ -112,6 +118,14 @@ export interface ChordOverlay extends Overlay, Startable {
    */
   leave: (options?: AbortOptions) => Promise<void>
   stats: () => ChordStats
+  /**
+   * Paused, no periodic maintenance runs (stabilize, notify, fix-fingers,
+   * check-predecessor, reprovide): the routing state stays as it is, dead
+   * peers included, while lookups and answers go on (the Chord paper's
+   * failure experiment). Unpaused, the timers start again at their base
+   * intervals.
+   */
+  pauseMaintenance: (paused: boolean) => void
 }
 
 export function chord (init: ChordInit = {}): (components: ChordComponents) => ChordOverlay {

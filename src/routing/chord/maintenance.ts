@@ -51,6 +51,8 @@ export class Maintenance {
   /** Zave's rectify: the best notifier since the predecessor was last checked. */
   private rectifyWith: string | undefined
   private rectifying = false
+  /** The last peer that notified this one since check-predecessor last ran. */
+  private heardFrom: string | undefined
   /**
    * Peers that said goodbye, and when: a stabilize round that got its
    * answer before a goodbye arrived must not put the leaver back.
@@ -180,22 +182,31 @@ export class Maintenance {
     return at < fromSelf(start) || at >= fromSelf(state.positionOf(finger)) ? finger : undefined
   }
 
-  /** Flush: a predecessor that no longer answers is dropped. */
-  async checkPredecessor (options: AbortOptions = {}): Promise<void> {
+  /**
+   * Flush: a predecessor that no longer answers is dropped. One that
+   * notified this peer since the last check has just shown it lives: no
+   * ping. Resolves whether the predecessor was dropped.
+   */
+  async checkPredecessor (options: AbortOptions = {}): Promise<boolean> {
     const predecessor = this.state.predecessor
-    if (predecessor == null) return
-    if (await this.ping(predecessor, options)) return
+    const heard = this.heardFrom
+    this.heardFrom = undefined
+    if (predecessor == null || heard === predecessor) return false
+    if (await this.ping(predecessor, options)) return false
     if (this.state.predecessor === predecessor) {
       this.init.log('predecessor %s is gone', predecessor)
       this.state.setPredecessor(undefined)
       this.init.failed(predecessor)
+      return true
     }
+    return false
   }
 
   /** Rectify: `notifier` (which just spoke to this peer) says it may be the predecessor. */
   notified (notifier: string): void {
     const { state } = this
     if (notifier === state.self) return
+    this.heardFrom = notifier
     if (state.alone) {
       // a peer alone just heard from another (it joined): a ring of two,
       // each the other's successor and predecessor; the notifier is alive,
