@@ -104,7 +104,7 @@ export class ChordOverlayService implements ChordOverlay {
       const version = this.state.neighbourVersion
       const list = this.state.successors.join()
       // a peer whose join found nobody yet tries again through its bootstrap peers
-      if (this.state.alone && this.state.predecessor == null && this.bootstrap.size > 0) {
+      if (this.state.alone && this.bootstrap.size > 0) {
         await this.joinThrough([...this.bootstrap], options)
       }
       await this.maintenance.stabilize(options)
@@ -331,16 +331,16 @@ export class ChordOverlayService implements ChordOverlay {
         failed++
       }
     }))
-    if (reached.length > 0 && (this.state.stranded || (this.state.alone && this.state.predecessor == null))) {
-      await this.joinThrough(reached, options)
+    if (reached.length > 0 && (this.state.stranded || this.state.alone)) {
+      await this.joinThrough(reached, options, reached)
     }
     return { connected: reached.length, failed }
   }
 
   /** One join at a time: a second caller (the stabilize timer retrying) waits for the one under way. */
-  private async joinThrough (seeds: string[], options: AbortOptions): Promise<void> {
+  private async joinThrough (seeds: string[], options: AbortOptions, live: string[] = []): Promise<void> {
     if (this.joining == null) {
-      this.joining = this.maintenance.join(seeds, options)
+      this.joining = this.maintenance.join(seeds, options, live)
         .then(joined => { if (joined) this.stabilizeTask.runNow() })
         .catch(err => {
           if (options.signal?.aborted === true) throw err

@@ -28,7 +28,7 @@ import type { AbortOptions, Logger } from '@libp2p/interface'
 import { MAX_DEPARTED_PEERS, RING_BITS } from './constants.ts'
 import type { LookupOptions, LookupOutcome } from './lookup.ts'
 import { decodePeer, decodePeers, type PeerInfo } from './messages.ts'
-import { clockwise, inHalfOpen, inOpen } from './ring.ts'
+import { clockwise, clockwiseFrom, inHalfOpen, inOpen } from './ring.ts'
 import type { RingState } from './ring-state.ts'
 import type { ChordRpc } from './rpc.ts'
 
@@ -66,23 +66,38 @@ export class Maintenance {
 
   /**
    * Joins the ring through `seeds`: looks up this peer's own position,
-   * then takes the successor found, once it answers, with its list.
+   * then takes the first peer clockwise among those found and the `live`
+   * seeds (peers that have just answered), once it answers, with its list
+   * merged with the live seeds in ring order. On a formed ring the lookup
+   * finds the true successor and no live peer lies before it; a launcher
+   * that knows the true ring hands each peer its next successors as seeds,
+   * and then every pointer a peer takes is true even while the ring is
+   * still forming (peers still alone answer lookups wrongly).
    * Resolves whether a live successor was found.
    */
-  async join (seeds: string[], options: AbortOptions = {}): Promise<boolean> {
+  async join (seeds: string[], options: AbortOptions = {}, live: string[] = []): Promise<boolean> {
     const { state } = this
     const started = performance.now()
-    const outcome = await this.init.lookup(state.selfPosition, state.r, { ...options, seeds, confirmedOnly: true })
-    // the answer may already hold this peer (others still had it): what follows it are its successors
-    const found = [...outcome.window.peers, outcome.window.left]
-    const start = found.indexOf(state.self)
-    const candidates = [...new Set(start >= 0 ? [...found.slice(start + 1), ...found.slice(0, start)] : found)]
-      .filter(p => p !== state.self)
-    for (const successor of candidates) {
+    let found: string[] = []
+    try {
+      const outcome = await this.init.lookup(state.selfPosition, state.r, { ...options, seeds, confirmedOnly: true })
+      found = [...outcome.window.peers, outcome.window.left]
+    } catch (err) {
+      if (options.signal?.aborted === true || live.length === 0) throw err
+      this.init.log('looking up our own position failed: %s', (err as Error).message)
+    }
+    const inOrder = (peers: Iterable<string>): string[] =>
+      clockwiseFrom(state.selfPosition, new Set([...peers].filter(p => p !== state.self)), p => state.positionOf(p))
+    for (const successor of inOrder([...found, ...live])) {
       options.signal?.throwIfAborted()
       const answer = await this.askState(successor, true, options)
       if (answer == null) continue
-      this.adopt([successor, ...answer.successors.map(p => p.id)], started)
+      const list = [successor, ...answer.successors.map(p => p.id)]
+      // a list that comes back round to this peer closes the ring, unless live seeds lie outside it
+      const back = list.indexOf(state.self)
+      const known = back >= 0 ? list.slice(0, back) : list
+      const extra = live.filter(p => !known.includes(p) && p !== state.self)
+      this.adopt(extra.length === 0 ? list : inOrder([...known, ...extra]), started)
       this.init.log('joined the ring: successor %s', successor)
       return true
     }
@@ -97,8 +112,12 @@ export class Maintenance {
       // a ring of one that someone notified: that peer is the successor too
       const predecessor = state.predecessor
       if (predecessor == null) return
+      // its list continues past this peer with this peer's successors, and comes back to it
       const answer = await this.askState(predecessor, true, options)
-      if (answer != null) this.adopt([predecessor, ...answer.successors.map(p => p.id)], started)
+      if (answer == null) return
+      const list = answer.successors.map(p => p.id)
+      const at = list.indexOf(state.self)
+      this.adopt([...(at >= 0 ? list.slice(at + 1) : []), predecessor], started)
       return
     }
     let successor: string | undefined
@@ -208,11 +227,11 @@ export class Maintenance {
     if (notifier === state.self) return
     this.heardFrom = notifier
     if (state.alone) {
-      // a peer alone just heard from another (it joined): a ring of two,
-      // each the other's successor and predecessor; the notifier is alive,
-      // it has just spoken
+      // a peer alone just heard from another (it joined): the notifier, alive
+      // (it has just spoken), is its predecessor; the next stabilize (soon:
+      // a change wakes it) takes the successors from the notifier's list,
+      // unless this peer joins through peers of its own first
       state.setPredecessor(notifier)
-      state.adoptSuccessors([notifier, state.self])
       return
     }
     const predecessor = state.predecessor
