@@ -5,30 +5,30 @@
  * maintenance.ts (Zave's operations), lookup.ts (iterative lookups),
  * planner.ts (many keys), server.ts (answers), rpc.ts (questions).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { ChordRouting, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
 import type { ChordComponents, ChordInit, ChordLeave, ChordOverlay, ChordStats } from './index.ts'
 import { AddressBook } from './address-book.ts'
+import { ContactStore, contactsOf } from './contacts.ts'
 import {
   CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_MAINTENANCE_BACKOFF,
   DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
-  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, GOODBYE_TIMEOUT_MS, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
-  MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_REFUSED_PEERS, MAX_SUCCESSOR_LIST_LENGTH, SELF_ADDRESSES_MS
+  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, GOODBYE_TIMEOUT_MS, LEAVE_TIMEOUT_MS,
+  MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_SUCCESSOR_LIST_LENGTH
 } from './constants.ts'
 import { ChordNotRunningError, InvalidReplicasError } from './errors.ts'
 import { findSuccessors, type LookupContext, type LookupOptions, type LookupOutcome } from './lookup.ts'
 import { Maintenance } from './maintenance.ts'
-import { peerIdBytes, withPeerId, type PeerInfo, type PeerMessage } from './messages.ts'
-import { PeriodicTask } from './periodic.ts'
+import { MaintenanceTimers } from './maintenance-timers.ts'
+import { withPeerId } from './messages.ts'
 import { ChordPlanner } from './planner.ts'
+import { PeerDirectory } from './peer-directory.ts'
 import { Positions } from './positions.ts'
 import { ProviderRecords } from './provider-records.ts'
 import { ProviderStore } from './provider-store.ts'
 import { Refusals } from './refusals.ts'
-import { clockwise, clockwiseFrom } from './ring.ts'
 import { RingState } from './ring-state.ts'
 import { ChordRpc } from './rpc.ts'
 import { ChordServer } from './server.ts'
@@ -46,13 +46,12 @@ export class ChordOverlayService implements ChordOverlay {
   private readonly positions = new Positions()
   private readonly state: RingState
   private readonly addresses: AddressBook
+  private readonly directory: PeerDirectory
   private readonly providers: ProviderStore
   private readonly records: ProviderRecords
   private readonly refused: Refusals
   /** Peers given to join(): the way back when every successor is lost. */
   private readonly bootstrap = new Set<string>()
-  /** Addresses already written to the peer store, per peer. */
-  private readonly published = new Map<string, string>()
   private readonly listeners = new Set<(change: OverlayChange) => void>()
   private readonly queryTimeoutMs: number
   private readonly lookupTimeoutMs: number
@@ -61,9 +60,10 @@ export class ChordOverlayService implements ChordOverlay {
   private rpc: ChordRpc
   private maintenance: Maintenance
   private server: ChordServer
-  private readonly tasks: PeriodicTask[]
-  private readonly stabilizeTask: PeriodicTask
-  private maintenancePaused = false
+  private readonly timers: MaintenanceTimers
+  private readonly contacts: ContactStore
+  /** Successors saved by the last run, tried once at the first stabilize. */
+  private restoring: string[] | undefined
   private started = false
   private leaving: Promise<void> | undefined
   private joining: Promise<void> | undefined
@@ -91,42 +91,47 @@ export class ChordOverlayService implements ChordOverlay {
     })
     this.state = new RingState(components.peerId.toString(), this.positions, this.successorListLength, change => {
       this.changed(change)
-      this.wake()
+      // a ring that changes is watched at the base pace again
+      this.timers.changed()
     }, peer => !this.refused.has(peer))
     this.addresses = new AddressBook(peer => this.bootstrap.has(peer) || this.state.knownPeers().includes(peer))
+    this.directory = new PeerDirectory({
+      self: this.state.self,
+      addresses: this.addresses,
+      refused: peer => this.refused.has(peer),
+      addressManager: components.addressManager,
+      peerStore: components.peerStore,
+      log: this.log
+    })
+    this.contacts = new ContactStore(components.datastore, () => contactsOf(this.state, peer => this.directory.info(peer)), this.log)
     this.rpc = this.createRpc()
     this.maintenance = this.createMaintenance()
     this.server = this.createServer()
     this.records = this.createRecords()
     const backoff = init.maintenanceBackoff ?? DEFAULT_MAINTENANCE_BACKOFF
     if (!Number.isFinite(backoff) || backoff < 1) throw new InvalidInputError(`chord maintenanceBackoff must be a number >= 1, got ${backoff}`)
-    this.stabilizeTask = new PeriodicTask('stabilize', init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS, async options => {
-      const version = this.state.neighbourVersion
-      const list = this.state.successors.join()
-      // a peer whose join found nobody yet tries again through its bootstrap peers
-      if (this.state.alone && this.bootstrap.size > 0) {
-        await this.joinThrough([...this.bootstrap], options)
-      }
-      await this.maintenance.stabilize(options)
-      const listChanged = this.state.successors.join() !== list
-      if (listChanged) this.tellPredecessor()
-      // a changed list too: lists fill by one peer per round down the ring
-      return this.state.neighbourVersion !== version || listChanged
-    }, this.log, backoff)
-    this.tasks = [
-      this.stabilizeTask,
-      new PeriodicTask('fix-fingers', init.fixFingersIntervalMs ?? DEFAULT_FIX_FINGERS_INTERVAL_MS, async options => {
-        const fingers = JSON.stringify(this.state.fingers.distinct())
-        await this.maintenance.fixFinger(options)
-        return JSON.stringify(this.state.fingers.distinct()) !== fingers
-      }, this.log, backoff),
-      new PeriodicTask('check-predecessor', init.checkPredecessorIntervalMs ?? DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, async options => {
-        const changed = await this.maintenance.checkPredecessor(options)
-        this.providers.prune()
-        return changed
-      }, this.log, backoff),
-      new PeriodicTask('reprovide', init.reprovideIntervalMs ?? DEFAULT_REPROVIDE_INTERVAL_MS, async options => { await this.records.reprovide(options) }, this.log)
-    ]
+    this.timers = new MaintenanceTimers({
+      stabilizeIntervalMs: init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS,
+      fixFingersIntervalMs: init.fixFingersIntervalMs ?? DEFAULT_FIX_FINGERS_INTERVAL_MS,
+      checkPredecessorIntervalMs: init.checkPredecessorIntervalMs ?? DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS,
+      reprovideIntervalMs: init.reprovideIntervalMs ?? DEFAULT_REPROVIDE_INTERVAL_MS,
+      backoff,
+      state: this.state,
+      maintenance: this.maintenance,
+      rpc: this.rpc,
+      beforeStabilize: async options => { await this.findTheRing(options) },
+      reprovide: async options => { await this.records.reprovide(options) },
+      housekeeping: () => { this.providers.prune() },
+      log: this.log
+    })
+  }
+
+  /** A restarted peer first tries the successors it saved; a peer whose join found nobody yet tries again through its bootstrap peers. */
+  private async findTheRing (options: AbortOptions): Promise<void> {
+    const saved = this.restoring
+    this.restoring = undefined
+    if (saved != null && this.state.alone) await this.maintenance.restore(saved, options)
+    if (this.state.alone && this.bootstrap.size > 0) await this.joinThrough([...this.bootstrap], options)
   }
 
   // ---- lifecycle ----
@@ -140,17 +145,20 @@ export class ChordOverlayService implements ChordOverlay {
     this.lifetime = new AbortController()
     this.leaving = undefined
     this.state.reset()
+    await this.restoreContacts()
     await this.components.registrar.handle(CHORD_PROTOCOL, this.server.handle, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
     this.components.events.addEventListener('peer:identify', this.refused.onIdentify)
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
-    for (const task of this.tasks) {
-      task.start(this.lifetime.signal)
-      task.setPaused(this.maintenancePaused)
-    }
+    this.timers.start(this.lifetime.signal)
     this.started = true
+  }
+
+  /** A restarted peer goes back to its saved successors at once. */
+  afterStart (): void {
+    if (this.restoring != null) this.timers.stabilizeNow()
   }
 
   async beforeStop (): Promise<void> {
@@ -165,13 +173,14 @@ export class ChordOverlayService implements ChordOverlay {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    for (const task of this.tasks) task.stop()
+    this.timers.stop()
     this.lifetime.abort(new ChordNotRunningError('the Chord overlay stopped'))
     this.components.events.removeEventListener('peer:identify', this.refused.onIdentify)
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     this.refused.clearPending()
     await this.components.registrar.unhandle(CHORD_PROTOCOL)
     this.rpc.closeAll()
+    await this.contacts.flush()
     this.state.reset()
     this.providers.clear()
   }
@@ -183,7 +192,7 @@ export class ChordOverlayService implements ChordOverlay {
   }
 
   private async leaveRing (options: AbortOptions): Promise<void> {
-    for (const task of this.tasks) task.stop()
+    this.timers.stop()
     const signal = AbortSignal.any([this.lifetime.signal, ...(options.signal != null ? [options.signal] : [])])
     const successors = [...this.state.successors]
     const predecessor = this.state.predecessor
@@ -199,60 +208,46 @@ export class ChordOverlayService implements ChordOverlay {
     }
     const farewell = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(GOODBYE_TIMEOUT_MS)])
     await this.records.handOff(successors, { signal: farewell })
-    const goodbye = {
-      leave: {
-        predecessor: predecessor != null ? this.peerMessage(predecessor) : null,
-        successors: [...successors, ...(this.state.wrapped ? [this.state.self] : [])].map(p => this.peerMessage(p))
-      }
-    }
-    const neighbours = [...new Set([predecessor, successors[0]].filter((p): p is string => p != null))]
-    await Promise.all(neighbours.map(async peer => {
-      try {
-        await this.rpc.request(peer, goodbye, { signal: farewell })
-      } catch (err) {
-        this.log('%s did not take our leave: %s', peer, (err as Error).message)
-      }
-    }))
+    await this.maintenance.goodbye(successors, predecessor, { signal: farewell })
     this.log('left the ring (successor %s, predecessor %s)', successors[0], predecessor)
     this.rpc.closeAll()
+    await this.contacts.flush()
     this.state.reset()
+  }
+
+  // ---- contacts kept across restarts (contacts.ts) ----
+
+  /** Learns the contacts an earlier run saved: its successors to try first, every one a way back. */
+  private async restoreContacts (): Promise<void> {
+    const saved = await this.contacts.load().catch(err => {
+      this.log('could not read the saved Chord contacts: %s', (err as Error).message)
+      return undefined
+    })
+    if (saved == null) return
+    const all = [...saved.successors, ...(saved.predecessor != null ? [saved.predecessor] : []), ...saved.fingers]
+    for (const peer of all) {
+      this.directory.learn(peer)
+      this.bootstrap.add(peer.id)
+    }
+    this.restoring = saved.successors.map(p => p.id)
+    this.log('%d saved contacts, %d of them successors', this.bootstrap.size, this.restoring.length)
   }
 
   // ---- maintenance pace ----
 
   pauseMaintenance (paused: boolean): void {
-    this.maintenancePaused = paused
-    for (const task of this.tasks) task.setPaused(paused)
+    this.timers.setPaused(paused)
     this.log('maintenance %s', paused ? 'paused' : 'resumed')
   }
 
-  /** Something changed or failed: every maintenance timer back to its base interval. */
-  private wake (): void {
-    for (const task of this.tasks) task.wake()
-  }
-
-  /** A peer this one routes through dropped its connection: it may be gone (stabilize finds out). */
   private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
-    const peer = event.detail.toString()
-    if (this.state.predecessor === peer || this.state.successors.includes(peer) || this.state.fingers.peers().has(peer)) this.wake()
-  }
-
-  /**
-   * This peer's successor list changed: a ping tells its predecessor, whose
-   * list follows this one, to stabilize soon (it may have backed off).
-   */
-  private tellPredecessor (): void {
-    const predecessor = this.state.predecessor
-    if (predecessor == null || this.maintenancePaused) return
-    this.rpc.request(predecessor, { ping: {} }, { signal: this.lifetime.signal }).catch(err => {
-      this.log('%s did not take the news of a changed list: %s', predecessor, (err as Error).message)
-    })
+    this.timers.disconnected(event.detail.toString())
   }
 
   /** A peer did not answer a query: it leaves the fingers (stabilize owns the successor list), and maintenance speeds up. */
   private failed (peer: string): void {
     this.state.forgetPeer(peer)
-    this.wake()
+    this.timers.wake()
   }
 
   // ---- Overlay: identifiers and order ----
@@ -266,17 +261,11 @@ export class ChordOverlayService implements ChordOverlay {
   }
 
   order (key: Uint8Array, peers: Iterable<string>): string[] {
-    return clockwiseFrom(this.positions.ofKey(key), new Set(peers), peer => this.positions.ofPeer(peer))
+    return this.positions.order(key, peers)
   }
 
   rank (key: Uint8Array, peerId: string, among: Iterable<string>): number {
-    const origin = this.positions.ofKey(key)
-    const own = clockwise(origin, this.positions.ofPeer(peerId))
-    let before = 0
-    for (const peer of new Set(among)) {
-      if (peer !== peerId && clockwise(origin, this.positions.ofPeer(peer)) < own) before++
-    }
-    return before
+    return this.positions.rank(key, peerId, among)
   }
 
   knownPeers (): string[] {
@@ -341,7 +330,7 @@ export class ChordOverlayService implements ChordOverlay {
   private async joinThrough (seeds: string[], options: AbortOptions, live: string[] = []): Promise<void> {
     if (this.joining == null) {
       this.joining = this.maintenance.join(seeds, options, live)
-        .then(joined => { if (joined) this.stabilizeTask.runNow() })
+        .then(joined => { if (joined) this.timers.stabilizeNow() })
         .catch(err => {
           if (options.signal?.aborted === true) throw err
           this.log('joining through %d peers failed: %s', seeds.length, (err as Error).message)
@@ -358,7 +347,7 @@ export class ChordOverlayService implements ChordOverlay {
     if (!Number.isInteger(k) || k < 1 || k > MAX_PEERS_PER_MESSAGE) throw new InvalidReplicasError(`k must be 1..${MAX_PEERS_PER_MESSAGE}, got ${k}`)
     const outcome = await this.findSuccessors(this.positions.ofKey(key), k, { signal: this.lookupSignal(options) })
     const responsible = [...new Set(outcome.window.peers)].slice(0, k)
-    for (const peer of responsible) this.publish(peer)
+    for (const peer of responsible) this.directory.publish(peer)
     return { responsible, path: outcome.path, hops: outcome.hops, messages: outcome.messages, ms: outcome.ms }
   }
 
@@ -368,7 +357,7 @@ export class ChordOverlayService implements ChordOverlay {
       ownWindow: () => this.state.ownWindow(),
       findWindow: async (key, count, options) => {
         const outcome = await this.findSuccessors(key, count, { signal: this.lookupSignal(options ?? {}) })
-        for (const peer of outcome.window.peers) this.publish(peer)
+        for (const peer of outcome.window.peers) this.directory.publish(peer)
         return outcome.window
       },
       positionOfKey: key => this.positions.ofKey(key),
@@ -384,7 +373,7 @@ export class ChordOverlayService implements ChordOverlay {
     return {
       state: this.state,
       rpc: this.rpc,
-      learn: peer => { this.learn(peer) },
+      learn: peer => { this.directory.learn(peer) },
       failed: peer => { this.failed(peer) },
       skip: peer => this.refused.has(peer)
     }
@@ -408,55 +397,9 @@ export class ChordOverlayService implements ChordOverlay {
 
   // ---- peers ----
 
-  /** Remembers where a peer named in a message can be reached. */
-  private learn (peer: PeerInfo): void {
-    if (peer.id === this.state.self || this.refused.has(peer.id)) return
-    this.addresses.add(peer.id, peer.addrs)
-  }
-
-  /** Writes a peer's addresses to the peer store (once per address set), for Shoal's other protocols. */
-  private publish (peer: string): void {
-    if (peer === this.state.self) return
-    const addrs = this.addresses.get(peer)
-    if (addrs.length === 0) return
-    const text = addrs.map(a => a.toString()).join(' ')
-    if (this.published.get(peer) === text) return
-    this.published.set(peer, text)
-    if (this.published.size > 4 * MAX_REFUSED_PEERS) this.published.delete(this.published.keys().next().value as string)
-    this.components.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs }).catch(err => {
-      this.log('could not record the addresses of %s: %s', peer, (err as Error).message)
-    })
-  }
-
-  /** This peer's addresses, read again at most every SELF_ADDRESSES_MS (reading them asks every listener). */
-  private ownAddrs (): Multiaddr[] {
-    const now = performance.now()
-    if (this.own == null || now - this.own.at > SELF_ADDRESSES_MS) {
-      const addrs = this.components.addressManager.getAddresses()
-        .map(addr => { try { return withPeerId(addr, this.state.self) } catch { return undefined } })
-        .filter((addr): addr is Multiaddr => addr != null)
-        .slice(0, MAX_ADDRS_PER_PEER)
-      this.own = { at: now, addrs, message: this.infoMessage({ id: this.state.self, addrs }) }
-    }
-    return this.own.addrs
-  }
-
-  private own: { at: number, addrs: Multiaddr[], message: PeerMessage } | undefined
-
-  private peerMessage (peer: string): PeerMessage {
-    if (peer === this.state.self) {
-      this.ownAddrs()
-      return this.own!.message
-    }
-    return this.infoMessage({ id: peer, addrs: this.addresses.get(peer) })
-  }
-
-  private infoMessage (peer: PeerInfo): PeerMessage {
-    return { id: peerIdBytes(peer.id), addrs: peer.addrs.slice(0, MAX_ADDRS_PER_PEER).map(a => a.bytes) }
-  }
-
   private changed (change: OverlayChange): void {
-    for (const peer of change.added) this.publish(peer)
+    this.contacts.changed()
+    for (const peer of change.added) this.directory.publish(peer)
     for (const listener of this.listeners) {
       try {
         listener(change)
@@ -477,7 +420,7 @@ export class ChordOverlayService implements ChordOverlay {
     return new ChordRpc({
       connectionManager: this.components.connectionManager,
       addresses: this.addresses,
-      self: () => this.peerMessage(this.state.self),
+      self: () => this.directory.peerMessage(this.state.self),
       queryTimeoutMs: this.queryTimeoutMs,
       lifetime: () => this.lifetime.signal,
       onRefused: (peer, reason) => { this.refused.refuse(peer, reason, false) },
@@ -490,9 +433,10 @@ export class ChordOverlayService implements ChordOverlay {
       state: this.state,
       rpc: this.rpc,
       lookup: async (key, count, options) => this.findSuccessors(key, count, options ?? {}),
-      learn: peer => { this.learn(peer) },
+      learn: peer => { this.directory.learn(peer) },
       failed: peer => { this.failed(peer) },
       fallbackSeeds: () => [...this.bootstrap],
+      peerMessage: peer => this.directory.peerMessage(peer),
       log: this.log
     })
   }
@@ -504,12 +448,12 @@ export class ChordOverlayService implements ChordOverlay {
       replicas: this.providerReplicas,
       self: this.state.self,
       lookup: async (key, k, options) => this.lookup(key, k, options),
-      ownAddrs: () => this.ownAddrs(),
-      peerMessage: peer => this.peerMessage(peer),
-      infoMessage: peer => this.infoMessage(peer),
+      ownAddrs: () => this.directory.ownAddrs(),
+      peerMessage: peer => this.directory.peerMessage(peer),
+      infoMessage: peer => this.directory.infoMessage(peer),
       found: provider => {
-        this.learn(provider)
-        this.publish(provider.id)
+        this.directory.learn(provider)
+        this.directory.publish(provider.id)
       },
       rank: (key, peer, among) => this.rank(key, peer, among),
       knownPeers: () => this.state.knownPeers(),
@@ -522,15 +466,14 @@ export class ChordOverlayService implements ChordOverlay {
       state: this.state,
       maintenance: this.maintenance,
       providers: this.providers,
-      peerMessage: peer => this.peerMessage(peer),
-      learn: peer => { this.learn(peer) },
+      peerMessage: peer => this.directory.peerMessage(peer),
+      learn: peer => { this.directory.learn(peer) },
       acceptsRecord: (key, replicas) => this.records.accepts(key, replicas),
       closed: () => this.leaving != null,
       log: this.log,
       onRequest: (operation, from) => {
         this.answered++
-        // the successor's list changed (tellPredecessor): this one follows it
-        if (operation === 'ping' && from === this.state.successors[0]) this.stabilizeTask.wake()
+        if (operation === 'ping') this.timers.pinged(from)
       }
     })
   }

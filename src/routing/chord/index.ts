@@ -37,6 +37,7 @@
  */
 import type { AbortOptions, ComponentLogger, Libp2p, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Datastore } from 'interface-datastore'
 import type { Overlay } from '../index.ts'
 import { ChordOverlayService } from './chord-overlay.ts'
 
@@ -97,6 +98,8 @@ export interface ChordComponents {
   peerStore: Pick<PeerStore, 'merge'>
   events: Pick<Libp2p, 'addEventListener' | 'removeEventListener'>
   logger: ComponentLogger
+  /** Where the routing contacts are kept across restarts (contacts.ts); none: not kept. */
+  datastore?: Pick<Datastore, 'get' | 'put' | 'has'>
 }
 
 export interface ChordStats {

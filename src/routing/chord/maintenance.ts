@@ -27,7 +27,7 @@
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import { MAX_DEPARTED_PEERS, RING_BITS } from './constants.ts'
 import type { LookupOptions, LookupOutcome } from './lookup.ts'
-import { decodePeer, decodePeers, type PeerInfo } from './messages.ts'
+import { decodePeer, decodePeers, type PeerInfo, type PeerMessage } from './messages.ts'
 import { clockwise, clockwiseFrom, inHalfOpen, inOpen } from './ring.ts'
 import type { RingState } from './ring-state.ts'
 import type { ChordRpc } from './rpc.ts'
@@ -41,6 +41,8 @@ export interface MaintenanceInit {
   failed: (peer: string) => void
   /** Peers to rejoin through when every successor is lost (bootstrap peers). */
   fallbackSeeds: () => string[]
+  /** A peer as it goes on the wire. */
+  peerMessage: (peer: string) => PeerMessage
   log: Logger
 }
 
@@ -102,6 +104,21 @@ export class Maintenance {
       return true
     }
     return false
+  }
+
+  /**
+   * Back on the ring after a restart: the saved successors that answer a
+   * ping, in their saved order, become the successor list (stabilize then
+   * checks it as it checks any). Resolves whether any answered.
+   */
+  async restore (successors: string[], options: AbortOptions = {}): Promise<boolean> {
+    const started = performance.now()
+    const alive = await Promise.all(successors.map(async peer => this.ping(peer, options)))
+    const live = successors.filter((_, i) => alive[i])
+    if (live.length === 0) return false
+    this.adopt(live, started)
+    this.init.log('back on the ring through %d of %d saved successors', live.length, successors.length)
+    return true
   }
 
   /** One stabilize round. */
@@ -274,6 +291,23 @@ export class Maintenance {
       state.adoptSuccessors([...state.successors.slice(0, at), ...successors.map(p => p.id).filter(p => p !== peer)])
     }
     state.forgetPeer(peer)
+  }
+
+  /** This peer leaves: its predecessor and first successor are told who closes the gap. */
+  async goodbye (successors: string[], predecessor: string | undefined, options: AbortOptions): Promise<void> {
+    const { state, init } = this
+    const leave = {
+      predecessor: predecessor != null ? init.peerMessage(predecessor) : null,
+      successors: [...successors, ...(state.wrapped ? [state.self] : [])].map(p => init.peerMessage(p))
+    }
+    const neighbours = [...new Set([predecessor, successors[0]].filter((p): p is string => p != null))]
+    await Promise.all(neighbours.map(async peer => {
+      try {
+        await init.rpc.request(peer, { leave }, options)
+      } catch (err) {
+        init.log('%s did not take our leave: %s', peer, (err as Error).message)
+      }
+    }))
   }
 
   /** The leaver's predecessor, adopted as predecessor once it answers a ping. */

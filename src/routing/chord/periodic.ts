@@ -6,8 +6,8 @@
  * `maxBackoff` times the base: a settled ring costs little. A run that
  * changed something brings it back to the base and the next run comes at a
  * quarter of that (a ring in motion settles in fewer intervals); so does
- * `wake` (the owner saw a change, a failure or a peer go), without running
- * at once. Runs never overlap; `runNow` brings the next run forward (or
+ * `wake` (the owner saw a failure or a peer go), without running at once,
+ * or `wake(false)` back to the base interval only (the owner saw a change). Runs never overlap; `runNow` brings the next run forward (or
  * queues one right after the run in progress). A paused task runs nothing
  * until it is resumed.
  */
@@ -77,13 +77,16 @@ export class PeriodicTask {
     void this.run()
   }
 
-  /** Back to the base interval: the next run within a quarter of it, unless one is due sooner. */
-  wake (): void {
+  /**
+   * Back to the base interval. `soon`: the next run within a quarter of it;
+   * else within the base interval (jittered), unless one is due sooner.
+   */
+  wake (soon = true): void {
     if (this.signal == null || this.paused) return
     this.currentMs = this.intervalMs
     if (this.running) return
-    const soonMs = this.intervalMs * (0.5 + Math.random()) / 4
-    if (this.due - performance.now() > soonMs) this.arm(soonMs)
+    const delayMs = this.intervalMs * (0.5 + Math.random()) / (soon ? 4 : 1)
+    if (this.due - performance.now() > delayMs) this.arm(delayMs)
   }
 
   private arm (delayMs = this.currentMs * (0.5 + Math.random())): void {
