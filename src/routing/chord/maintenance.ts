@@ -162,7 +162,10 @@ export class Maintenance {
       successor = between
       answer = closer
     }
-    this.adopt([successor, ...answer.successors.map(p => p.id)], started)
+    // a successor alone (it has not joined yet) knows nothing of what follows it: the rest of the list stays
+    const said = answer.successors.map(p => p.id)
+    const alone = said.length === 1 && said[0] === successor
+    this.adopt(alone ? [successor, ...state.successors.slice(state.successors.indexOf(successor) + 1)] : [successor, ...said], started)
     state.successorSaid(successor, answer.predecessor?.id)
   }
 
