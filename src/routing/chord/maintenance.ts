@@ -129,12 +129,15 @@ export class Maintenance {
       // a ring of one that someone notified: that peer is the successor too
       const predecessor = state.predecessor
       if (predecessor == null) return
-      // its list continues past this peer with this peer's successors, and comes back to it
+      // its list continues past this peer with this peer's successors; only
+      // a list with nothing past this peer makes a ring of two with it
+      // (taking the predecessor as the last successor would close a ring
+      // around a part of the peers)
       const answer = await this.askState(predecessor, true, options)
       if (answer == null) return
       const list = answer.successors.map(p => p.id)
-      const at = list.indexOf(state.self)
-      this.adopt([...(at >= 0 ? list.slice(at + 1) : []), predecessor], started)
+      const past = list.indexOf(state.self) >= 0 ? list.slice(list.indexOf(state.self) + 1).filter(p => p !== predecessor) : []
+      this.adopt(past.length > 0 ? past : [predecessor, state.self], started)
       return
     }
     let successor: string | undefined
