@@ -94,7 +94,9 @@ export class Maintenance {
       options.signal?.throwIfAborted()
       const answer = await this.askState(successor, true, options)
       if (answer == null) continue
-      const list = [successor, ...answer.successors.map(p => p.id)]
+      // a successor alone (not joined yet) closes no ring: it knows nothing past itself
+      const said = answer.successors.map(p => p.id)
+      const list = said.length === 1 && said[0] === successor ? [successor] : [successor, ...said]
       // a list that comes back round to this peer closes the ring, unless live seeds lie outside it
       const back = list.indexOf(state.self)
       const known = back >= 0 ? list.slice(0, back) : list
