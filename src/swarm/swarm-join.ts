@@ -12,14 +12,6 @@ import type { SwarmPeerInfo } from './swarm-file.ts'
 
 /** Peers joining through the seeds at once (each join dials and looks itself up). */
 const BOOTSTRAP_JOIN_CONCURRENCY = 8
-/** Chord peers joining their planned successors at once (each dials and pings its seeds). */
-const RING_JOIN_CONCURRENCY = 32
-/**
- * True successors each Chord peer joins through: enough that a slow or
- * failed one does not leave it without, few enough that the dials stay
- * cheap (stabilization fills the rest of the list, one peer per round).
- */
-const RING_JOIN_SEEDS = 4
 /** Status polls cost the daemons CPU too: once a second is plenty. */
 export const SWARM_POLL_INTERVAL_MS = 1_000
 
@@ -31,24 +23,22 @@ export interface SwarmJoinOptions {
 }
 
 /**
- * Puts a swarm's peers on one Chord ring, all at once. Peers that join
- * while each is still a ring of its own can form several rings, or one that
+ * Puts a swarm's peers on one Chord ring. Peers that all join at once while
+ * each is still a ring of its own can form several rings, or one that
  * loops around twice, and no stabilization undoes that (Chord's correctness
  * needs one ring that newcomers join). So the launcher, which knows the true
- * ring, hands every peer its next RING_JOIN_SEEDS true successors to join
- * through: a peer takes the first clockwise that answers, with that peer's
- * list merged with the others in ring order (ChordOverlay.join), so every
- * pointer it takes is true, whatever its seeds know yet. Stabilization then
- * fills each successor list from the next peer's and sets the predecessors.
+ * ring, lets them join one at a time against ring order, each through the
+ * peer after it: that peer is on the ring and is the newcomer's true
+ * successor, whose successor list (of peers that joined before) is already
+ * right, so the newcomer's list is right from the start. Stabilization then
+ * fixes predecessors and the lists that wrap around past the last joiner.
  */
 export async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmJoinOptions): Promise<void> {
-  const ring = new SwarmRing(peers.map(p => p.peerId), options.successorListLength)
-  const index = new Map(peers.map((p, i) => [p.peerId, i]))
-  await mapConcurrent(peers.map((_, i) => i), RING_JOIN_CONCURRENCY, async i => {
-    const seeds = ring.successorsOf(peers[i].peerId).slice(0, RING_JOIN_SEEDS)
-    if (seeds.length === 0) return
-    await clients[i].join(seeds.flatMap(id => peers[index.get(id)!].multiaddrs), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-  })
+  const order = new SwarmRing(peers.map(p => p.peerId)).order.map(id => peers.findIndex(p => p.peerId === id))
+  for (let j = order.length - 2; j >= 0; j--) {
+    const [after, index] = [order[j + 1], order[j]]
+    await clients[index].join(peers[after].multiaddrs, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+  }
 }
 
 /**
