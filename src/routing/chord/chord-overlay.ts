@@ -5,7 +5,6 @@
  * maintenance.ts (Zave's operations), lookup.ts (iterative lookups),
  * planner.ts (many keys), server.ts (answers), rpc.ts (questions).
  */
-import { multiaddr } from '@multiformats/multiaddr'
 import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { ChordRouting, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
@@ -22,7 +21,6 @@ import { ChordNotRunningError, InvalidReplicasError } from './errors.ts'
 import { findSuccessors, type LookupContext, type LookupOptions, type LookupOutcome } from './lookup.ts'
 import { Maintenance } from './maintenance.ts'
 import { MaintenanceTimers } from './maintenance-timers.ts'
-import { withPeerId } from './messages.ts'
 import { ChordPlanner } from './planner.ts'
 import { PeerDirectory } from './peer-directory.ts'
 import { Positions } from './positions.ts'
@@ -305,13 +303,7 @@ export class ChordOverlayService implements ChordOverlay {
     let failed = 0
     await Promise.all(multiaddrs.map(async text => {
       try {
-        const addr = multiaddr(text)
-        const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(this.queryTimeoutMs), ...(options.signal != null ? [options.signal] : [])])
-        const connection = await this.components.connectionManager.openConnection(addr, { signal })
-        const peer = connection.remotePeer.toString()
-        if (peer === this.state.self) { failed++; return }
-        this.addresses.add(peer, [withPeerId(addr, peer)])
-        await this.rpc.request(peer, { ping: {} }, options)
+        const peer = await this.rpc.reach(text, this.state.self, options)
         this.bootstrap.add(peer)
         reached.push(peer)
       } catch (err) {
