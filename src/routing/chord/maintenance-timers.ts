@@ -10,7 +10,9 @@
  *  - stabilize alone, when the first successor says its list changed (a
  *    ping: each peer's list is its successor's, so a change travels back
  *    along the ring at once, not one backed-off round per peer). A round
- *    that changes this peer's list sends that ping to its predecessor.
+ *    that changes this peer's list sends that ping to its predecessor, and
+ *    a peer whose predecessor is replaced by a closer one (a join) sends it
+ *    to the old predecessor, whose successor that newcomer now is.
  *
  * Paused, none runs (the failure experiment).
  */
@@ -43,6 +45,8 @@ export class MaintenanceTimers {
   private readonly fixFingers: PeriodicTask
   private readonly tasks: PeriodicTask[]
   private pausedNow = false
+  /** The predecessor at the last change. */
+  private predecessor: string | undefined
   private signal: AbortSignal | undefined
 
   constructor (init: MaintenanceTimersInit) {
@@ -85,6 +89,7 @@ export class MaintenanceTimers {
 
   stop (): void {
     this.signal = undefined
+    this.predecessor = undefined
     for (const task of this.tasks) task.stop()
   }
 
@@ -93,9 +98,17 @@ export class MaintenanceTimers {
     for (const task of this.tasks) task.setPaused(paused)
   }
 
-  /** The routing state changed: every timer at its base pace. */
+  /**
+   * The routing state changed: every timer at its base pace. A predecessor
+   * replaced by a closer peer is told (a ping): its successor is now that
+   * peer, which its next stabilize, brought forward, finds.
+   */
   changed (): void {
     for (const task of this.tasks) task.wake(false)
+    const predecessor = this.init.state.predecessor
+    const before = this.predecessor
+    this.predecessor = predecessor
+    if (before != null && predecessor != null && before !== predecessor) this.tell(before)
   }
 
   /** A neighbour may be gone: stabilize and check-predecessor soon, fix-fingers at its base pace. */
@@ -122,10 +135,15 @@ export class MaintenanceTimers {
   /** This peer's list changed: its predecessor, whose list follows it, stabilizes soon. */
   private tellPredecessor (): void {
     const predecessor = this.init.state.predecessor
+    if (predecessor != null) this.tell(predecessor)
+  }
+
+  /** A ping to a peer that has this one as first successor: it stabilizes soon (pinged). */
+  private tell (peer: string): void {
     const signal = this.signal
-    if (predecessor == null || this.pausedNow || signal == null) return
-    this.init.rpc.request(predecessor, { ping: {} }, { signal }).catch(err => {
-      this.init.log('%s did not take the news of a changed list: %s', predecessor, (err as Error).message)
+    if (this.pausedNow || signal == null) return
+    this.init.rpc.request(peer, { ping: {} }, { signal }).catch(err => {
+      this.init.log('%s did not take the news of a change: %s', peer, (err as Error).message)
     })
   }
 }
