@@ -12,6 +12,12 @@ import type { SwarmPeerInfo } from './swarm-file.ts'
 
 /** Peers joining through the seeds at once (each join dials and looks itself up). */
 const BOOTSTRAP_JOIN_CONCURRENCY = 8
+/**
+ * On Chord: a join is one lookup and one state query, and joiners that land
+ * in the same gap are sorted out by stabilize; more at once fill the ring
+ * sooner.
+ */
+const CHORD_BOOTSTRAP_JOIN_CONCURRENCY = 32
 /** Status polls cost the daemons CPU too: once a second is plenty. */
 export const SWARM_POLL_INTERVAL_MS = 1_000
 
@@ -44,7 +50,8 @@ export async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
 /**
  * A swarm joined as a deployment would: the seeds (the first peers started)
  * join each other one at a time, then every other peer joins through the
- * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once, and finds the
+ * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once
+ * (CHORD_BOOTSTRAP_JOIN_CONCURRENCY on Chord), and finds the
  * rest of the swarm through the overlay: Kademlia by looking itself up,
  * Chord by finding its successor and stabilizing.
  */
@@ -58,7 +65,7 @@ export async function joinThroughSeeds (clients: ApiClient[], seeds: number[], a
   // each seed through the seeds before it (seed 0 starts the network)
   for (let i = 1; i < seeds.length; i++) await join(seeds[i], seeds.slice(0, i))
   const rest = clients.map((_, i) => i).filter(i => !seeds.includes(i))
-  await mapConcurrent(rest, BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
+  await mapConcurrent(rest, lookUpSelf ? BOOTSTRAP_JOIN_CONCURRENCY : CHORD_BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
 }
 
 /**

@@ -8,6 +8,8 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { LOCAL_SWARM_ALLOW } from '../../src/constants.ts'
 import { chord, type ChordInit, type ChordOverlay } from '../../src/routing/chord/index.ts'
@@ -31,8 +33,15 @@ export const FAST_TIMERS: ChordInit = {
   queryTimeoutMs: 10_000
 }
 
-export async function createChordNode (init: ChordInit = {}): Promise<ChordNode> {
+/** What a peer keeps across a restart: its key and its datastore (a fresh in-memory one each by default). */
+export interface ChordNodeIdentity {
+  privateKey?: PrivateKey
+  datastore?: Datastore
+}
+
+export async function createChordNode (init: ChordInit = {}, identity: ChordNodeIdentity = {}): Promise<ChordNode> {
   return createLibp2p({
+    ...identity,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],

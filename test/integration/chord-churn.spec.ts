@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { toPosition } from '../../src/routing/chord/ring.ts'
-import { ChordTestRing } from '../helpers/chord-nodes.ts'
+import { sleep, waitFor } from '../../src/utils/wait.ts'
+import { ChordTestRing, FAST_TIMERS } from '../helpers/chord-nodes.ts'
 
 describe('a Chord ring of 64 peers losing half of them at once', function () {
   const r = 8
@@ -33,5 +34,31 @@ describe('a Chord ring of 64 peers losing half of them at once', function () {
     }
     // not asserted (fix-fingers may have replaced every dead finger by now), shown for the record
     console.log(`      ${routedAround} queries to dead peers routed around in 128 lookups`)
+  })
+})
+
+describe('a Chord ring with its maintenance paused', function () {
+  const r = 4
+  let ring: ChordTestRing
+  after(async () => { await ring?.destroy() })
+
+  it('keeps a killed successor in its list while paused, and repairs the ring once resumed', async function () {
+    ring = await ChordTestRing.create(8, { successorListLength: r, leaveOnStop: false })
+    await ring.waitStable(r)
+    for (const node of ring.live()) node.services.chord.pauseMaintenance(true)
+    const sorted = ring.sorted()
+    const [before, victim] = [sorted[2], sorted[3]]
+    await ring.kill([victim])
+    // its predecessor has seen the connection go (unpaused, that wakes stabilize at once)
+    await waitFor(() => before.getConnections(victim.peerId).length === 0, { timeoutMs: 10_000, message: () => 'the killed peer\'s connection did not close' })
+    // several stabilize intervals later the dead peer is still its successor
+    const until = Date.now() + 4 * FAST_TIMERS.stabilizeIntervalMs!
+    while (Date.now() < until) {
+      const routing = before.services.chord.routing()
+      assert.equal(routing.overlay === 'chord' ? routing.successors[0] : undefined, victim.peerId.toString())
+      await sleep(100)
+    }
+    for (const node of ring.live()) node.services.chord.pauseMaintenance(false)
+    await ring.waitStable(r, 30_000)
   })
 })

@@ -5,33 +5,31 @@
  * maintenance.ts (Zave's operations), lookup.ts (iterative lookups),
  * planner.ts (many keys), server.ts (answers), rpc.ts (questions).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { AbortOptions, IdentifyResult, Logger } from '@libp2p/interface'
+import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { ChordRouting, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
 import type { ChordComponents, ChordInit, ChordLeave, ChordOverlay, ChordStats } from './index.ts'
 import { AddressBook } from './address-book.ts'
+import { ContactStore, contactsOf } from './contacts.ts'
 import {
-  CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS,
+  CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_MAINTENANCE_BACKOFF,
   DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
-  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, GOODBYE_TIMEOUT_MS, LEAVE_TIMEOUT_MS, MAX_ADDRS_PER_PEER,
-  MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_RECORDS_PER_MESSAGE, MAX_REFUSED_PEERS,
-  MAX_SUCCESSOR_LIST_LENGTH, REFUSAL_EXPLAIN_MS, SELF_ADDRESSES_MS
+  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, GOODBYE_TIMEOUT_MS, LEAVE_TIMEOUT_MS,
+  MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_SUCCESSOR_LIST_LENGTH
 } from './constants.ts'
-import { ChordNotRunningError, InvalidReplicasError, ProvideFailedError } from './errors.ts'
+import { ChordNotRunningError, InvalidReplicasError } from './errors.ts'
 import { findSuccessors, type LookupContext, type LookupOptions, type LookupOutcome } from './lookup.ts'
 import { Maintenance } from './maintenance.ts'
-import { decodePeers, peerIdBytes, withPeerId, type PeerInfo, type PeerMessage } from './messages.ts'
-import { PeriodicTask } from './periodic.ts'
+import { MaintenanceTimers } from './maintenance-timers.ts'
 import { ChordPlanner } from './planner.ts'
+import { PeerDirectory } from './peer-directory.ts'
 import { Positions } from './positions.ts'
+import { ProviderRecords } from './provider-records.ts'
 import { ProviderStore } from './provider-store.ts'
-import { clockwise, clockwiseFrom } from './ring.ts'
+import { Refusals } from './refusals.ts'
 import { RingState } from './ring-state.ts'
 import { ChordRpc } from './rpc.ts'
 import { ChordServer } from './server.ts'
-import { DHT_PROTOCOL } from '../../constants.ts'
 import { InvalidInputError } from '../../errors.ts'
 
 export class ChordOverlayService implements ChordOverlay {
@@ -46,16 +44,12 @@ export class ChordOverlayService implements ChordOverlay {
   private readonly positions = new Positions()
   private readonly state: RingState
   private readonly addresses: AddressBook
+  private readonly directory: PeerDirectory
   private readonly providers: ProviderStore
-  private readonly refused = new Set<string>()
-  /** Peers refused for a failed request, not reported yet: identify will say what they run. */
-  private readonly unexplained = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly records: ProviderRecords
+  private readonly refused: Refusals
   /** Peers given to join(): the way back when every successor is lost. */
   private readonly bootstrap = new Set<string>()
-  /** Roots this peer announced, announced again every reprovide interval. */
-  private readonly provided = new Map<string, CID>()
-  /** Addresses already written to the peer store, per peer. */
-  private readonly published = new Map<string, string>()
   private readonly listeners = new Set<(change: OverlayChange) => void>()
   private readonly queryTimeoutMs: number
   private readonly lookupTimeoutMs: number
@@ -64,8 +58,10 @@ export class ChordOverlayService implements ChordOverlay {
   private rpc: ChordRpc
   private maintenance: Maintenance
   private server: ChordServer
-  private readonly tasks: PeriodicTask[]
-  private readonly stabilizeTask: PeriodicTask
+  private readonly timers: MaintenanceTimers
+  private readonly contacts: ContactStore
+  /** Successors saved by the last run, tried once at the first stabilize. */
+  private restoring: string[] | undefined
   private started = false
   private leaving: Promise<void> | undefined
   private joining: Promise<void> | undefined
@@ -82,31 +78,58 @@ export class ChordOverlayService implements ChordOverlay {
     this.lookupTimeoutMs = init.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS
     this.providerReplicas = checkCount('providerReplicas', init.providerReplicas ?? DEFAULT_PROVIDER_REPLICAS, MAX_PEERS_PER_MESSAGE)
     this.providers = new ProviderStore(init.providerTtlMs ?? DEFAULT_PROVIDER_TTL_MS)
-    this.state = new RingState(components.peerId.toString(), this.positions, this.successorListLength, change => { this.changed(change) }, peer => !this.refused.has(peer))
+    this.refused = new Refusals({
+      self: components.peerId.toString(),
+      drop: peer => {
+        this.state.dropSuccessor(peer)
+        this.state.forgetPeer(peer)
+      },
+      onPeerRefused: init.onPeerRefused,
+      log: this.log
+    })
+    this.state = new RingState(components.peerId.toString(), this.positions, this.successorListLength, change => {
+      this.changed(change)
+      // a ring that changes is watched at the base pace again
+      this.timers.changed()
+    }, peer => !this.refused.has(peer))
     this.addresses = new AddressBook(peer => this.bootstrap.has(peer) || this.state.knownPeers().includes(peer))
+    this.directory = new PeerDirectory({
+      self: this.state.self,
+      addresses: this.addresses,
+      refused: peer => this.refused.has(peer),
+      addressManager: components.addressManager,
+      peerStore: components.peerStore,
+      log: this.log
+    })
+    this.contacts = new ContactStore(components.datastore, () => contactsOf(this.state, peer => this.directory.info(peer)), this.log)
     this.rpc = this.createRpc()
     this.maintenance = this.createMaintenance()
     this.server = this.createServer()
-    this.stabilizeTask = new PeriodicTask('stabilize', init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS, async options => {
-      const version = this.state.neighbourVersion
-      const list = this.state.successors.join()
-      // a peer whose join found nobody yet tries again through its bootstrap peers
-      if (this.state.alone && this.state.predecessor == null && this.bootstrap.size > 0) {
-        await this.joinThrough([...this.bootstrap], options)
-      }
-      await this.maintenance.stabilize(options)
-      // a changed list too: lists fill by one peer per round down the ring
-      return this.state.neighbourVersion !== version || this.state.successors.join() !== list
-    }, this.log)
-    this.tasks = [
-      this.stabilizeTask,
-      new PeriodicTask('fix-fingers', init.fixFingersIntervalMs ?? DEFAULT_FIX_FINGERS_INTERVAL_MS, async options => { await this.maintenance.fixFinger(options) }, this.log),
-      new PeriodicTask('check-predecessor', init.checkPredecessorIntervalMs ?? DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, async options => {
-        await this.maintenance.checkPredecessor(options)
-        this.providers.prune()
-      }, this.log),
-      new PeriodicTask('reprovide', init.reprovideIntervalMs ?? DEFAULT_REPROVIDE_INTERVAL_MS, async options => { await this.reprovide(options) }, this.log)
-    ]
+    this.records = this.createRecords()
+    const backoff = init.maintenanceBackoff ?? DEFAULT_MAINTENANCE_BACKOFF
+    if (!Number.isFinite(backoff) || backoff < 1) throw new InvalidInputError(`chord maintenanceBackoff must be a number >= 1, got ${backoff}`)
+    this.timers = new MaintenanceTimers({
+      stabilizeIntervalMs: init.stabilizeIntervalMs ?? DEFAULT_STABILIZE_INTERVAL_MS,
+      fixFingersIntervalMs: init.fixFingersIntervalMs ?? DEFAULT_FIX_FINGERS_INTERVAL_MS,
+      checkPredecessorIntervalMs: init.checkPredecessorIntervalMs ?? DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS,
+      reprovideIntervalMs: init.reprovideIntervalMs ?? DEFAULT_REPROVIDE_INTERVAL_MS,
+      backoff,
+      state: this.state,
+      maintenance: this.maintenance,
+      rpc: this.rpc,
+      beforeStabilize: async options => { await this.findTheRing(options) },
+      reprovide: async options => { await this.records.reprovide(options) },
+      housekeeping: () => { this.providers.prune() },
+      log: this.log
+    })
+  }
+
+  /** A restarted peer first tries the successors it saved; a peer whose join found nobody yet tries again through its bootstrap peers. */
+  private async findTheRing (options: AbortOptions): Promise<void> {
+    const saved = this.restoring
+    this.restoring = undefined
+    if (saved != null && this.state.alone) await this.maintenance.restore(saved, options)
+    if (this.state.alone && this.bootstrap.size > 0) await this.joinThrough([...this.bootstrap], options)
   }
 
   // ---- lifecycle ----
@@ -120,13 +143,20 @@ export class ChordOverlayService implements ChordOverlay {
     this.lifetime = new AbortController()
     this.leaving = undefined
     this.state.reset()
+    await this.restoreContacts()
     await this.components.registrar.handle(CHORD_PROTOCOL, this.server.handle, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
-    this.components.events.addEventListener('peer:identify', this.onIdentify)
-    for (const task of this.tasks) task.start(this.lifetime.signal)
+    this.components.events.addEventListener('peer:identify', this.refused.onIdentify)
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.timers.start(this.lifetime.signal)
     this.started = true
+  }
+
+  /** A restarted peer goes back to its saved successors at once. */
+  afterStart (): void {
+    if (this.restoring != null) this.timers.stabilizeNow()
   }
 
   async beforeStop (): Promise<void> {
@@ -141,13 +171,14 @@ export class ChordOverlayService implements ChordOverlay {
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    for (const task of this.tasks) task.stop()
+    this.timers.stop()
     this.lifetime.abort(new ChordNotRunningError('the Chord overlay stopped'))
-    this.components.events.removeEventListener('peer:identify', this.onIdentify)
-    for (const timer of this.unexplained.values()) clearTimeout(timer)
-    this.unexplained.clear()
+    this.components.events.removeEventListener('peer:identify', this.refused.onIdentify)
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.refused.clearPending()
     await this.components.registrar.unhandle(CHORD_PROTOCOL)
     this.rpc.closeAll()
+    await this.contacts.flush()
     this.state.reset()
     this.providers.clear()
   }
@@ -167,7 +198,7 @@ export class ChordOverlayService implements ChordOverlay {
   }
 
   private async leaveRing (options: AbortOptions): Promise<void> {
-    for (const task of this.tasks) task.stop()
+    this.timers.stop()
     const signal = AbortSignal.any([this.lifetime.signal, ...(options.signal != null ? [options.signal] : [])])
     const successors = [...this.state.successors]
     const predecessor = this.state.predecessor
@@ -182,48 +213,47 @@ export class ChordOverlayService implements ChordOverlay {
       this.handingOver = false
     }
     const farewell = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(GOODBYE_TIMEOUT_MS)])
-    await this.handOffProviders(successors.slice(0, this.providerReplicas), { signal: farewell })
-    const goodbye = {
-      leave: {
-        predecessor: predecessor != null ? this.peerMessage(predecessor) : null,
-        successors: [...successors, ...(this.state.wrapped ? [this.state.self] : [])].map(p => this.peerMessage(p))
-      }
-    }
-    const neighbours = [...new Set([predecessor, successors[0]].filter((p): p is string => p != null))]
-    await Promise.all(neighbours.map(async peer => {
-      try {
-        await this.rpc.request(peer, goodbye, { signal: farewell })
-      } catch (err) {
-        this.log('%s did not take our leave: %s', peer, (err as Error).message)
-      }
-    }))
+    await this.records.handOff(successors, { signal: farewell })
+    await this.maintenance.goodbye(successors, predecessor, { signal: farewell })
     this.log('left the ring (successor %s, predecessor %s)', successors[0], predecessor)
     this.rpc.closeAll()
+    await this.contacts.flush()
     this.state.reset()
   }
 
-  /** Provider records kept here go to the peers that take over: among a leaver's first k successors is each root's new k-th. */
-  private async handOffProviders (to: string[], options: AbortOptions): Promise<void> {
-    const records = this.providers.all()
-    if (records.length === 0 || to.length === 0) return
-    const batches: Array<typeof records> = []
-    for (let i = 0; i < records.length; i += MAX_RECORDS_PER_MESSAGE) batches.push(records.slice(i, i + MAX_RECORDS_PER_MESSAGE))
-    await Promise.all(to.map(async peer => {
-      for (const batch of batches) {
-        try {
-          await this.rpc.request(peer, {
-            add_providers: {
-              replicas: this.providerReplicas,
-              records: batch.map(r => ({ key: r.key, providers: r.providers.slice(-MAX_PEERS_PER_MESSAGE).map(p => this.infoMessage(p)) }))
-            }
-          }, options)
-        } catch (err) {
-          if (options.signal?.aborted === true) return
-          this.log('handing provider records to %s failed: %s', peer, (err as Error).message)
-          return
-        }
-      }
-    }))
+  // ---- contacts kept across restarts (contacts.ts) ----
+
+  /** Learns the contacts an earlier run saved: its successors to try first, every one a way back. */
+  private async restoreContacts (): Promise<void> {
+    const saved = await this.contacts.load().catch(err => {
+      this.log('could not read the saved Chord contacts: %s', (err as Error).message)
+      return undefined
+    })
+    if (saved == null) return
+    const all = [...saved.successors, ...(saved.predecessor != null ? [saved.predecessor] : []), ...saved.fingers]
+    for (const peer of all) {
+      this.directory.learn(peer)
+      this.bootstrap.add(peer.id)
+    }
+    this.restoring = saved.successors.map(p => p.id)
+    this.log('%d saved contacts, %d of them successors', this.bootstrap.size, this.restoring.length)
+  }
+
+  // ---- maintenance pace ----
+
+  pauseMaintenance (paused: boolean): void {
+    this.timers.setPaused(paused)
+    this.log('maintenance %s', paused ? 'paused' : 'resumed')
+  }
+
+  private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
+    this.timers.disconnected(event.detail.toString())
+  }
+
+  /** A peer did not answer a query: it leaves the fingers (stabilize owns the successor list), and maintenance speeds up. */
+  private failed (peer: string): void {
+    this.state.forgetPeer(peer)
+    this.timers.wake()
   }
 
   // ---- Overlay: identifiers and order ----
@@ -237,17 +267,11 @@ export class ChordOverlayService implements ChordOverlay {
   }
 
   order (key: Uint8Array, peers: Iterable<string>): string[] {
-    return clockwiseFrom(this.positions.ofKey(key), new Set(peers), peer => this.positions.ofPeer(peer))
+    return this.positions.order(key, peers)
   }
 
   rank (key: Uint8Array, peerId: string, among: Iterable<string>): number {
-    const origin = this.positions.ofKey(key)
-    const own = clockwise(origin, this.positions.ofPeer(peerId))
-    let before = 0
-    for (const peer of new Set(among)) {
-      if (peer !== peerId && clockwise(origin, this.positions.ofPeer(peer)) < own) before++
-    }
-    return before
+    return this.positions.rank(key, peerId, among)
   }
 
   knownPeers (): string[] {
@@ -287,13 +311,7 @@ export class ChordOverlayService implements ChordOverlay {
     let failed = 0
     await Promise.all(multiaddrs.map(async text => {
       try {
-        const addr = multiaddr(text)
-        const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(this.queryTimeoutMs), ...(options.signal != null ? [options.signal] : [])])
-        const connection = await this.components.connectionManager.openConnection(addr, { signal })
-        const peer = connection.remotePeer.toString()
-        if (peer === this.state.self) { failed++; return }
-        this.addresses.add(peer, [withPeerId(addr, peer)])
-        await this.rpc.request(peer, { ping: {} }, options)
+        const peer = await this.rpc.reach(text, this.state.self, options)
         this.bootstrap.add(peer)
         reached.push(peer)
       } catch (err) {
@@ -302,17 +320,17 @@ export class ChordOverlayService implements ChordOverlay {
         failed++
       }
     }))
-    if (reached.length > 0 && (this.state.stranded || (this.state.alone && this.state.predecessor == null))) {
-      await this.joinThrough(reached, options)
+    if (reached.length > 0 && (this.state.stranded || this.state.alone)) {
+      await this.joinThrough(reached, options, reached)
     }
     return { connected: reached.length, failed }
   }
 
   /** One join at a time: a second caller (the stabilize timer retrying) waits for the one under way. */
-  private async joinThrough (seeds: string[], options: AbortOptions): Promise<void> {
+  private async joinThrough (seeds: string[], options: AbortOptions, live: string[] = []): Promise<void> {
     if (this.joining == null) {
-      this.joining = this.maintenance.join(seeds, options)
-        .then(joined => { if (joined) this.stabilizeTask.runNow() })
+      this.joining = this.maintenance.join(seeds, options, live)
+        .then(joined => { if (joined) this.timers.stabilizeNow() })
         .catch(err => {
           if (options.signal?.aborted === true) throw err
           this.log('joining through %d peers failed: %s', seeds.length, (err as Error).message)
@@ -329,7 +347,7 @@ export class ChordOverlayService implements ChordOverlay {
     if (!Number.isInteger(k) || k < 1 || k > MAX_PEERS_PER_MESSAGE) throw new InvalidReplicasError(`k must be 1..${MAX_PEERS_PER_MESSAGE}, got ${k}`)
     const outcome = await this.findSuccessors(this.positions.ofKey(key), k, { signal: this.lookupSignal(options) })
     const responsible = [...new Set(outcome.window.peers)].slice(0, k)
-    for (const peer of responsible) this.publish(peer)
+    for (const peer of responsible) this.directory.publish(peer)
     return { responsible, path: outcome.path, hops: outcome.hops, messages: outcome.messages, ms: outcome.ms }
   }
 
@@ -339,7 +357,7 @@ export class ChordOverlayService implements ChordOverlay {
       ownWindow: () => this.state.ownWindow(),
       findWindow: async (key, count, options) => {
         const outcome = await this.findSuccessors(key, count, { signal: this.lookupSignal(options ?? {}) })
-        for (const peer of outcome.window.peers) this.publish(peer)
+        for (const peer of outcome.window.peers) this.directory.publish(peer)
         return outcome.window
       },
       positionOfKey: key => this.positions.ofKey(key),
@@ -355,8 +373,8 @@ export class ChordOverlayService implements ChordOverlay {
     return {
       state: this.state,
       rpc: this.rpc,
-      learn: peer => { this.learn(peer) },
-      failed: peer => { this.state.forgetPeer(peer) },
+      learn: peer => { this.directory.learn(peer) },
+      failed: peer => { this.failed(peer) },
       skip: peer => this.refused.has(peer)
     }
   }
@@ -365,193 +383,23 @@ export class ChordOverlayService implements ChordOverlay {
     return AbortSignal.any([this.lifetime.signal, options.signal ?? AbortSignal.timeout(this.lookupTimeoutMs)])
   }
 
-  // ---- Overlay: provider records ----
+  // ---- Overlay: provider records (provider-records.ts) ----
 
   async provide (root: CID, options: AbortOptions = {}): Promise<void> {
     this.checkRunning()
-    const key = root.multihash.bytes
-    this.provided.set(root.toString(), root)
-    const { responsible } = await this.lookup(key, this.providerReplicas, options)
-    const self: PeerInfo = { id: this.state.self, addrs: this.ownAddrs() }
-    let kept = 0
-    await Promise.all(responsible.map(async peer => {
-      if (peer === this.state.self) {
-        if (this.providers.add(key, self)) kept++
-        return
-      }
-      try {
-        const response = await this.rpc.request(peer, {
-          add_providers: { replicas: this.providerReplicas, records: [{ key, providers: [this.peerMessage(this.state.self)] }] }
-        }, options)
-        if ((response.add_providers?.accepted ?? 0) > 0) kept++
-      } catch (err) {
-        if (options.signal?.aborted === true) throw err
-        this.log('%s did not take a provider record: %s', peer, (err as Error).message)
-      }
-    }))
-    if (kept === 0) throw new ProvideFailedError(`none of the ${responsible.length} peers responsible for ${root} kept its provider record`)
+    await this.records.provide(root, options)
   }
 
-  async * findProviders (root: CID, options: AbortOptions = {}): AsyncIterable<string> {
+  findProviders (root: CID, options: AbortOptions = {}): AsyncIterable<string> {
     this.checkRunning()
-    const key = root.multihash.bytes
-    const { responsible } = await this.lookup(key, this.providerReplicas, options)
-    const seen = new Set<string>([this.state.self])
-    const found = (providers: PeerInfo[]): string[] => {
-      const fresh: string[] = []
-      for (const provider of providers) {
-        if (seen.has(provider.id)) continue
-        seen.add(provider.id)
-        this.learn(provider)
-        this.publish(provider.id)
-        fresh.push(provider.id)
-      }
-      return fresh
-    }
-    if (responsible.includes(this.state.self)) yield * found(this.providers.get(key))
-    // every responsible peer asked at once; providers yielded as each answers
-    const pending = new Map<string, Promise<{ peer: string, providers: PeerInfo[] }>>()
-    for (const peer of responsible) {
-      if (peer === this.state.self) continue
-      pending.set(peer, this.rpc.request(peer, { get_providers: { key } }, options)
-        .then(response => ({ peer, providers: decodePeers(response.get_providers!.providers) }))
-        .catch(err => {
-          this.log('%s did not answer get-providers: %s', peer, (err as Error).message)
-          return { peer, providers: [] }
-        }))
-    }
-    while (pending.size > 0) {
-      options.signal?.throwIfAborted()
-      const { peer, providers } = await Promise.race(pending.values())
-      pending.delete(peer)
-      yield * found(providers)
-    }
-  }
-
-  private async reprovide (options: AbortOptions): Promise<void> {
-    for (const root of [...this.provided.values()]) {
-      try {
-        await this.provide(root, options)
-      } catch (err) {
-        if (options.signal?.aborted === true) throw err
-        this.log('announcing %s again failed: %s', root, (err as Error).message)
-      }
-    }
-  }
-
-  /** Keeps a record for `key` when this peer ranks among its `replicas` responsible peers it knows, with a margin (as /shoal/store does). */
-  private acceptsRecord (key: Uint8Array, replicas: number): boolean {
-    const k = Math.min(Math.max(replicas, 1), MAX_PEERS_PER_MESSAGE)
-    return this.rank(key, this.state.self, this.state.knownPeers()) < k + Math.max(2, k)
+    return this.records.findProviders(root, options)
   }
 
   // ---- peers ----
 
-  private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => {
-    const { peerId, protocols } = event.detail
-    const peer = peerId.toString()
-    if (protocols.includes(CHORD_PROTOCOL)) {
-      this.refused.delete(peer)
-      clearTimeout(this.unexplained.get(peer))
-      this.unexplained.delete(peer)
-      return
-    }
-    const reason = protocols.includes(DHT_PROTOCOL)
-      ? `it runs the kademlia overlay (${DHT_PROTOCOL}), this peer runs chord (config "overlay")`
-      : `identify shows it does not speak ${CHORD_PROTOCOL}`
-    const pending = this.unexplained.get(peer)
-    if (pending != null) {
-      // refused already by a failed request: identify says why
-      clearTimeout(pending)
-      this.unexplained.delete(peer)
-      this.reportRefusal(peer, reason)
-      return
-    }
-    this.refuse(peer, reason)
-  }
-
-  /**
-   * A peer that does not speak Chord: never on the ring, reported once (a
-   * log line and onPeerRefused). Refused for a request it did not take
-   * (`explained` false), it is reported once identify shows what it runs,
-   * or after REFUSAL_EXPLAIN_MS without it.
-   */
-  private refuse (peer: string, reason: string, explained = true): void {
-    if (this.refused.has(peer) || peer === this.state.self) return
-    if (this.refused.size >= MAX_REFUSED_PEERS) this.refused.delete(this.refused.values().next().value as string)
-    this.refused.add(peer)
-    this.state.dropSuccessor(peer)
-    this.state.forgetPeer(peer)
-    if (explained) {
-      this.reportRefusal(peer, reason)
-      return
-    }
-    const timer = setTimeout(() => {
-      this.unexplained.delete(peer)
-      this.reportRefusal(peer, reason)
-    }, REFUSAL_EXPLAIN_MS)
-    timer.unref?.()
-    this.unexplained.set(peer, timer)
-  }
-
-  private reportRefusal (peer: string, reason: string): void {
-    this.log.error('refusing peer %s: %s; not added to the ring, disconnected', peer, reason)
-    try {
-      this.init.onPeerRefused?.(peer, reason)
-    } catch (err) {
-      this.log.error('onPeerRefused failed - %e', err)
-    }
-  }
-
-  /** Remembers where a peer named in a message can be reached. */
-  private learn (peer: PeerInfo): void {
-    if (peer.id === this.state.self || this.refused.has(peer.id)) return
-    this.addresses.add(peer.id, peer.addrs)
-  }
-
-  /** Writes a peer's addresses to the peer store (once per address set), for Shoal's other protocols. */
-  private publish (peer: string): void {
-    if (peer === this.state.self) return
-    const addrs = this.addresses.get(peer)
-    if (addrs.length === 0) return
-    const text = addrs.map(a => a.toString()).join(' ')
-    if (this.published.get(peer) === text) return
-    this.published.set(peer, text)
-    if (this.published.size > 4 * MAX_REFUSED_PEERS) this.published.delete(this.published.keys().next().value as string)
-    this.components.peerStore.merge(peerIdFromString(peer), { multiaddrs: addrs }).catch(err => {
-      this.log('could not record the addresses of %s: %s', peer, (err as Error).message)
-    })
-  }
-
-  /** This peer's addresses, read again at most every SELF_ADDRESSES_MS (reading them asks every listener). */
-  private ownAddrs (): Multiaddr[] {
-    const now = performance.now()
-    if (this.own == null || now - this.own.at > SELF_ADDRESSES_MS) {
-      const addrs = this.components.addressManager.getAddresses()
-        .map(addr => { try { return withPeerId(addr, this.state.self) } catch { return undefined } })
-        .filter((addr): addr is Multiaddr => addr != null)
-        .slice(0, MAX_ADDRS_PER_PEER)
-      this.own = { at: now, addrs, message: this.infoMessage({ id: this.state.self, addrs }) }
-    }
-    return this.own.addrs
-  }
-
-  private own: { at: number, addrs: Multiaddr[], message: PeerMessage } | undefined
-
-  private peerMessage (peer: string): PeerMessage {
-    if (peer === this.state.self) {
-      this.ownAddrs()
-      return this.own!.message
-    }
-    return this.infoMessage({ id: peer, addrs: this.addresses.get(peer) })
-  }
-
-  private infoMessage (peer: PeerInfo): PeerMessage {
-    return { id: peerIdBytes(peer.id), addrs: peer.addrs.slice(0, MAX_ADDRS_PER_PEER).map(a => a.bytes) }
-  }
-
   private changed (change: OverlayChange): void {
-    for (const peer of change.added) this.publish(peer)
+    this.contacts.changed()
+    for (const peer of change.added) this.directory.publish(peer)
     for (const listener of this.listeners) {
       try {
         listener(change)
@@ -572,10 +420,10 @@ export class ChordOverlayService implements ChordOverlay {
     return new ChordRpc({
       connectionManager: this.components.connectionManager,
       addresses: this.addresses,
-      self: () => this.peerMessage(this.state.self),
+      self: () => this.directory.peerMessage(this.state.self),
       queryTimeoutMs: this.queryTimeoutMs,
       lifetime: () => this.lifetime.signal,
-      onRefused: (peer, reason) => { this.refuse(peer, reason, false) },
+      onRefused: (peer, reason) => { this.refused.refuse(peer, reason, false) },
       log: this.log
     })
   }
@@ -585,9 +433,30 @@ export class ChordOverlayService implements ChordOverlay {
       state: this.state,
       rpc: this.rpc,
       lookup: async (key, count, options) => this.findSuccessors(key, count, options ?? {}),
-      learn: peer => { this.learn(peer) },
-      failed: peer => { this.state.forgetPeer(peer) },
+      learn: peer => { this.directory.learn(peer) },
+      failed: peer => { this.failed(peer) },
       fallbackSeeds: () => [...this.bootstrap],
+      peerMessage: peer => this.directory.peerMessage(peer),
+      log: this.log
+    })
+  }
+
+  private createRecords (): ProviderRecords {
+    return new ProviderRecords({
+      store: this.providers,
+      rpc: this.rpc,
+      replicas: this.providerReplicas,
+      self: this.state.self,
+      lookup: async (key, k, options) => this.lookup(key, k, options),
+      ownAddrs: () => this.directory.ownAddrs(),
+      peerMessage: peer => this.directory.peerMessage(peer),
+      infoMessage: peer => this.directory.infoMessage(peer),
+      found: provider => {
+        this.directory.learn(provider)
+        this.directory.publish(provider.id)
+      },
+      rank: (key, peer, among) => this.rank(key, peer, among),
+      knownPeers: () => this.state.knownPeers(),
       log: this.log
     })
   }
@@ -597,12 +466,15 @@ export class ChordOverlayService implements ChordOverlay {
       state: this.state,
       maintenance: this.maintenance,
       providers: this.providers,
-      peerMessage: peer => this.peerMessage(peer),
-      learn: peer => { this.learn(peer) },
-      acceptsRecord: (key, replicas) => this.acceptsRecord(key, replicas),
+      peerMessage: peer => this.directory.peerMessage(peer),
+      learn: peer => { this.directory.learn(peer) },
+      acceptsRecord: (key, replicas) => this.records.accepts(key, replicas),
       closed: () => this.leaving != null,
       log: this.log,
-      onRequest: () => { this.answered++ }
+      onRequest: (operation, from) => {
+        this.answered++
+        if (operation === 'ping') this.timers.pinged(from)
+      }
     })
   }
 }

@@ -23,6 +23,13 @@ export const MAX_SUCCESSOR_LIST_LENGTH = 64
 export const DEFAULT_STABILIZE_INTERVAL_MS = 2_000
 export const DEFAULT_FIX_FINGERS_INTERVAL_MS = 4_000
 export const DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS = 6_000
+/**
+ * Each of those intervals doubles after every round that changed nothing,
+ * up to this many times itself (a settled ring idles cheaply), and is back
+ * at its base on any change, join, leave, failed query or lost connection
+ * to a peer in the routing state.
+ */
+export const DEFAULT_MAINTENANCE_BACKOFF = 8
 
 /** One query to one peer (dial + request + answer); past it the peer counts as failed. */
 export const DEFAULT_QUERY_TIMEOUT_MS = 5_000

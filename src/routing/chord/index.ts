@@ -37,6 +37,7 @@
  */
 import type { AbortOptions, ComponentLogger, Libp2p, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Datastore } from 'interface-datastore'
 import type { Overlay } from '../index.ts'
 import { ChordOverlayService } from './chord-overlay.ts'
 
@@ -58,6 +59,12 @@ export interface ChordInit {
   fixFingersIntervalMs?: number
   /** Predecessor pinged once per round (ms, jittered; default 6,000). */
   checkPredecessorIntervalMs?: number
+  /**
+   * How far an idle ring stretches those intervals: each doubles after a
+   * round that changed nothing, up to this many times its base (default 8;
+   * 1 keeps them fixed). Any change, failure or lost neighbour brings them back.
+   */
+  maintenanceBackoff?: number
   /** One query to one peer, dial included (ms; default 5,000); past it the peer counts as dead. */
   queryTimeoutMs?: number
   /** A whole lookup when the caller gives no signal (ms; default 30,000). */
@@ -91,6 +98,8 @@ export interface ChordComponents {
   peerStore: Pick<PeerStore, 'merge'>
   events: Pick<Libp2p, 'addEventListener' | 'removeEventListener'>
   logger: ComponentLogger
+  /** Where the routing contacts are kept across restarts (contacts.ts); none: not kept. */
+  datastore?: Pick<Datastore, 'get' | 'put' | 'has'>
 }
 
 export interface ChordStats {
@@ -112,6 +121,14 @@ export interface ChordOverlay extends Overlay, Startable {
    */
   leave: (options?: AbortOptions) => Promise<void>
   stats: () => ChordStats
+  /**
+   * Paused, no periodic maintenance runs (stabilize, notify, fix-fingers,
+   * check-predecessor, reprovide): the routing state stays as it is, dead
+   * peers included, while lookups and answers go on (the Chord paper's
+   * failure experiment). Unpaused, the timers start again at their base
+   * intervals.
+   */
+  pauseMaintenance: (paused: boolean) => void
 }
 
 export function chord (init: ChordInit = {}): (components: ChordComponents) => ChordOverlay {

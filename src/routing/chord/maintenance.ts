@@ -27,8 +27,8 @@
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import { MAX_DEPARTED_PEERS, RING_BITS } from './constants.ts'
 import type { LookupOptions, LookupOutcome } from './lookup.ts'
-import { decodePeer, decodePeers, type PeerInfo } from './messages.ts'
-import { clockwise, inHalfOpen, inOpen } from './ring.ts'
+import { decodePeer, decodePeers, type PeerInfo, type PeerMessage } from './messages.ts'
+import { clockwise, clockwiseFrom, inHalfOpen, inOpen } from './ring.ts'
 import type { RingState } from './ring-state.ts'
 import type { ChordRpc } from './rpc.ts'
 
@@ -41,6 +41,8 @@ export interface MaintenanceInit {
   failed: (peer: string) => void
   /** Peers to rejoin through when every successor is lost (bootstrap peers). */
   fallbackSeeds: () => string[]
+  /** A peer as it goes on the wire. */
+  peerMessage: (peer: string) => PeerMessage
   log: Logger
 }
 
@@ -51,6 +53,8 @@ export class Maintenance {
   /** Zave's rectify: the best notifier since the predecessor was last checked. */
   private rectifyWith: string | undefined
   private rectifying = false
+  /** The last peer that notified this one since check-predecessor last ran. */
+  private heardFrom: string | undefined
   /**
    * Peers that said goodbye, and when: a stabilize round that got its
    * answer before a goodbye arrived must not put the leaver back.
@@ -64,27 +68,59 @@ export class Maintenance {
 
   /**
    * Joins the ring through `seeds`: looks up this peer's own position,
-   * then takes the successor found, once it answers, with its list.
+   * then takes the first peer clockwise among those found and the `live`
+   * seeds (peers that have just answered), once it answers, with its list
+   * merged with the live seeds in ring order. On a formed ring the lookup
+   * finds the true successor and no live peer lies before it; a launcher
+   * that knows the true ring hands each peer its next successors as seeds,
+   * and then every pointer a peer takes is true even while the ring is
+   * still forming (peers still alone answer lookups wrongly).
    * Resolves whether a live successor was found.
    */
-  async join (seeds: string[], options: AbortOptions = {}): Promise<boolean> {
+  async join (seeds: string[], options: AbortOptions = {}, live: string[] = []): Promise<boolean> {
     const { state } = this
     const started = performance.now()
-    const outcome = await this.init.lookup(state.selfPosition, state.r, { ...options, seeds, confirmedOnly: true })
-    // the answer may already hold this peer (others still had it): what follows it are its successors
-    const found = [...outcome.window.peers, outcome.window.left]
-    const start = found.indexOf(state.self)
-    const candidates = [...new Set(start >= 0 ? [...found.slice(start + 1), ...found.slice(0, start)] : found)]
-      .filter(p => p !== state.self)
-    for (const successor of candidates) {
+    let found: string[] = []
+    try {
+      const outcome = await this.init.lookup(state.selfPosition, state.r, { ...options, seeds, confirmedOnly: true })
+      found = [...outcome.window.peers, outcome.window.left]
+    } catch (err) {
+      if (options.signal?.aborted === true || live.length === 0) throw err
+      this.init.log('looking up our own position failed: %s', (err as Error).message)
+    }
+    const inOrder = (peers: Iterable<string>): string[] =>
+      clockwiseFrom(state.selfPosition, new Set([...peers].filter(p => p !== state.self)), p => state.positionOf(p))
+    for (const successor of inOrder([...found, ...live])) {
       options.signal?.throwIfAborted()
       const answer = await this.askState(successor, true, options)
       if (answer == null) continue
-      this.adopt([successor, ...answer.successors.map(p => p.id)], started)
+      // a successor alone (not joined yet) closes no ring: it knows nothing past itself
+      const said = answer.successors.map(p => p.id)
+      const list = said.length === 1 && said[0] === successor ? [successor] : [successor, ...said]
+      // a list that comes back round to this peer closes the ring, unless live seeds lie outside it
+      const back = list.indexOf(state.self)
+      const known = back >= 0 ? list.slice(0, back) : list
+      const extra = live.filter(p => !known.includes(p) && p !== state.self)
+      this.adopt(extra.length === 0 ? list : inOrder([...known, ...extra]), started)
       this.init.log('joined the ring: successor %s', successor)
       return true
     }
     return false
+  }
+
+  /**
+   * Back on the ring after a restart: the saved successors that answer a
+   * ping, in their saved order, become the successor list (stabilize then
+   * checks it as it checks any). Resolves whether any answered.
+   */
+  async restore (successors: string[], options: AbortOptions = {}): Promise<boolean> {
+    const started = performance.now()
+    const alive = await Promise.all(successors.map(async peer => this.ping(peer, options)))
+    const live = successors.filter((_, i) => alive[i])
+    if (live.length === 0) return false
+    this.adopt(live, started)
+    this.init.log('back on the ring through %d of %d saved successors', live.length, successors.length)
+    return true
   }
 
   /** One stabilize round. */
@@ -95,8 +131,15 @@ export class Maintenance {
       // a ring of one that someone notified: that peer is the successor too
       const predecessor = state.predecessor
       if (predecessor == null) return
+      // its list continues past this peer with this peer's successors; only
+      // a list with nothing past this peer makes a ring of two with it
+      // (taking the predecessor as the last successor would close a ring
+      // around a part of the peers)
       const answer = await this.askState(predecessor, true, options)
-      if (answer != null) this.adopt([predecessor, ...answer.successors.map(p => p.id)], started)
+      if (answer == null) return
+      const list = answer.successors.map(p => p.id)
+      const past = list.indexOf(state.self) >= 0 ? list.slice(list.indexOf(state.self) + 1).filter(p => p !== predecessor) : []
+      this.adopt(past.length > 0 ? past : [predecessor, state.self], started)
       return
     }
     let successor: string | undefined
@@ -124,7 +167,10 @@ export class Maintenance {
       successor = between
       answer = closer
     }
-    this.adopt([successor, ...answer.successors.map(p => p.id)], started)
+    // a successor alone (it has not joined yet) knows nothing of what follows it: the rest of the list stays
+    const said = answer.successors.map(p => p.id)
+    const alone = said.length === 1 && said[0] === successor
+    this.adopt(alone ? [successor, ...state.successors.slice(state.successors.indexOf(successor) + 1)] : [successor, ...said], started)
     state.successorSaid(successor, answer.predecessor?.id)
   }
 
@@ -180,28 +226,37 @@ export class Maintenance {
     return at < fromSelf(start) || at >= fromSelf(state.positionOf(finger)) ? finger : undefined
   }
 
-  /** Flush: a predecessor that no longer answers is dropped. */
-  async checkPredecessor (options: AbortOptions = {}): Promise<void> {
+  /**
+   * Flush: a predecessor that no longer answers is dropped. One that
+   * notified this peer since the last check has just shown it lives: no
+   * ping. Resolves whether the predecessor was dropped.
+   */
+  async checkPredecessor (options: AbortOptions = {}): Promise<boolean> {
     const predecessor = this.state.predecessor
-    if (predecessor == null) return
-    if (await this.ping(predecessor, options)) return
+    const heard = this.heardFrom
+    this.heardFrom = undefined
+    if (predecessor == null || heard === predecessor) return false
+    if (await this.ping(predecessor, options)) return false
     if (this.state.predecessor === predecessor) {
       this.init.log('predecessor %s is gone', predecessor)
       this.state.setPredecessor(undefined)
       this.init.failed(predecessor)
+      return true
     }
+    return false
   }
 
   /** Rectify: `notifier` (which just spoke to this peer) says it may be the predecessor. */
   notified (notifier: string): void {
     const { state } = this
     if (notifier === state.self) return
+    this.heardFrom = notifier
     if (state.alone) {
-      // a peer alone just heard from another (it joined): a ring of two,
-      // each the other's successor and predecessor; the notifier is alive,
-      // it has just spoken
+      // a peer alone just heard from another (it joined): the notifier, alive
+      // (it has just spoken), is its predecessor; the next stabilize (soon:
+      // a change wakes it) takes the successors from the notifier's list,
+      // unless this peer joins through peers of its own first
       state.setPredecessor(notifier)
-      state.adoptSuccessors([notifier, state.self])
       return
     }
     const predecessor = state.predecessor
@@ -244,6 +299,23 @@ export class Maintenance {
       state.adoptSuccessors([...state.successors.slice(0, at), ...successors.map(p => p.id).filter(p => p !== peer)])
     }
     state.forgetPeer(peer)
+  }
+
+  /** This peer leaves: its predecessor and first successor are told who closes the gap. */
+  async goodbye (successors: string[], predecessor: string | undefined, options: AbortOptions): Promise<void> {
+    const { state, init } = this
+    const leave = {
+      predecessor: predecessor != null ? init.peerMessage(predecessor) : null,
+      successors: [...successors, ...(state.wrapped ? [state.self] : [])].map(p => init.peerMessage(p))
+    }
+    const neighbours = [...new Set([predecessor, successors[0]].filter((p): p is string => p != null))]
+    await Promise.all(neighbours.map(async peer => {
+      try {
+        await init.rpc.request(peer, { leave }, options)
+      } catch (err) {
+        init.log('%s did not take our leave: %s', peer, (err as Error).message)
+      }
+    }))
   }
 
   /** The leaver's predecessor, adopted as predecessor once it answers a ping. */

@@ -7,7 +7,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { idOfKey, idOfPeer } from '../key-space.ts'
 import { MAX_REMEMBERED_PEERS } from './constants.ts'
-import { toPosition } from './ring.ts'
+import { clockwise, clockwiseFrom, toPosition } from './ring.ts'
 
 export class Positions {
   private readonly cache = new Map<string, bigint>()
@@ -35,5 +35,21 @@ export class Positions {
 
   ofKey (key: Uint8Array): bigint {
     return toPosition(this.idOfKey(key))
+  }
+
+  /** `peers` clockwise from the key: its successor first. */
+  order (key: Uint8Array, peers: Iterable<string>): string[] {
+    return clockwiseFrom(this.ofKey(key), new Set(peers), peer => this.ofPeer(peer))
+  }
+
+  /** How many of `among` lie clockwise from the key before `peerId`. */
+  rank (key: Uint8Array, peerId: string, among: Iterable<string>): number {
+    const origin = this.ofKey(key)
+    const own = clockwise(origin, this.ofPeer(peerId))
+    let before = 0
+    for (const peer of new Set(among)) {
+      if (peer !== peerId && clockwise(origin, this.ofPeer(peer)) < own) before++
+    }
+    return before
   }
 }

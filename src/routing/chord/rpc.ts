@@ -13,6 +13,7 @@
  * reported to `onRefused`.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { pbStream } from '@libp2p/utils'
 import type { AbortOptions, Logger, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
@@ -21,8 +22,9 @@ import { CHORD_PROTOCOL, CLIENT_IDLE_MS, MAX_IDLE_STREAMS_PER_PEER, MAX_MESSAGE_
 import { MalformedMessageError } from './errors.ts'
 import {
   ChordRequestCodec, ChordResponseCodec, operationOf,
-  type ChordRequest, type ChordResponse, type Operation, type PeerMessage
+  withPeerId, type ChordRequest, type ChordResponse, type Operation, type PeerMessage
 } from './messages.ts'
+import { InvalidInputError } from '../../errors.ts'
 
 /** Which response field answers which request operation. */
 const ANSWER: Record<Operation, keyof ChordResponse> = {
@@ -37,7 +39,7 @@ const ANSWER: Record<Operation, keyof ChordResponse> = {
 export const STREAM_OPTIONS = { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: MAX_MESSAGE_BYTES + 16 }
 
 export interface ChordRpcInit {
-  connectionManager: Pick<ConnectionManager, 'openStream'>
+  connectionManager: Pick<ConnectionManager, 'openStream' | 'openConnection'>
   addresses: AddressBook
   /** This peer as it introduces itself in every request. */
   self: () => PeerMessage
@@ -83,6 +85,23 @@ export class ChordRpc {
       }
     }
     return this.exchange(peer, await this.open(peer, signal), message, operation, signal)
+  }
+
+  /**
+   * Dials an address (`/p2p/<id>`) and pings the peer there: resolves its
+   * peer ID once it has answered (its address kept), throws when the dial
+   * or the ping fails or the address is this peer's own.
+   */
+  async reach (address: string, self: string, options: AbortOptions = {}): Promise<string> {
+    const addr = multiaddr(address)
+    const signals = [this.init.lifetime(), AbortSignal.timeout(this.init.queryTimeoutMs)]
+    if (options.signal != null) signals.push(options.signal)
+    const connection = await this.init.connectionManager.openConnection(addr, { signal: AbortSignal.any(signals) })
+    const peer = connection.remotePeer.toString()
+    if (peer === self) throw new InvalidInputError(`${address} is this peer's own address`)
+    this.init.addresses.add(peer, [withPeerId(addr, peer)])
+    await this.request(peer, { ping: {} }, options)
+    return peer
   }
 
   /** Closes every kept stream (the overlay stops). */

@@ -35,7 +35,7 @@ export interface ChordServerInit {
   closed: () => boolean
   log: Logger
   /** Counted for metrics and the benchmarks. */
-  onRequest?: (operation: string) => void
+  onRequest?: (operation: string, from: string) => void
 }
 
 export class ChordServer {
@@ -74,7 +74,7 @@ export class ChordServer {
 
   private answer (request: ChordRequest, from: string): ChordResponse {
     const operation = operationOf(request)
-    this.init.onRequest?.(operation)
+    this.init.onRequest?.(operation, from)
     switch (operation) {
       case 'find_successor': return { find_successor: this.findSuccessor(checkRingKey(request.find_successor!.key)) }
       case 'get_state': return { state: this.getState(from, request.get_state!.notify) }
