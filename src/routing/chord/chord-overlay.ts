@@ -183,14 +183,6 @@ export class ChordOverlayService implements ChordOverlay {
     this.providers.clear()
   }
 
-  /** Stops (an experiment control) or restarts stabilize, fix-fingers, check-predecessor and reprovide. */
-  pauseMaintenance (paused: boolean): void {
-    for (const task of this.tasks) {
-      task.stop()
-      if (!paused && this.started) task.start(this.lifetime.signal)
-    }
-  }
-
   async leave (options: AbortOptions = {}): Promise<void> {
     if (!this.started) return
     this.leaving ??= this.leaveRing(options)
@@ -241,6 +233,7 @@ export class ChordOverlayService implements ChordOverlay {
 
   // ---- maintenance pace ----
 
+  /** Stops (an experiment control: no stabilization after failures) or restarts stabilize, fix-fingers, check-predecessor and reprovide. */
   pauseMaintenance (paused: boolean): void {
     this.timers.setPaused(paused)
     this.log('maintenance %s', paused ? 'paused' : 'resumed')
