@@ -185,9 +185,14 @@ export class ApiClient {
     return this.request('POST', `${API_PREFIX}/dht/refresh`, options)
   }
 
-  /** Connects the peer to these peers (multiaddrs with /p2p/<id>); answers when every dial has finished. */
-  async join (multiaddrs: string[], options?: RequestOptions): Promise<{ connected: number, failed: number, routingTableSize: number }> {
-    return this.request('POST', `${API_PREFIX}/dht/join`, { ...options, body: JSON.stringify({ multiaddrs }), headers: { 'content-type': 'application/json' } })
+  /**
+   * Connects the peer to these peers (multiaddrs with /p2p/<id>); answers
+   * when every dial has finished. `successors`: they are its successors in
+   * ring order (see JoinOptions in src/routing/index.ts).
+   */
+  async join (multiaddrs: string[], options?: RequestOptions & { successors?: boolean }): Promise<{ connected: number, failed: number, routingTableSize: number }> {
+    const body = { multiaddrs, ...(options?.successors === true ? { successors: true } : {}) }
+    return this.request('POST', `${API_PREFIX}/dht/join`, { ...options, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
   }
 
   /** Asks the peer to stop (a daemon exits; a swarm host stops only this peer). */

@@ -217,14 +217,16 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer, context: RouteCo
     return { routingTableSize: peer.routingTableSize(), refreshing: peer.isBootstrapping }
   })
 
-  app.post<{ Body: { multiaddrs?: unknown } }>(`${API_PREFIX}/dht/join`, async (request) => {
+  app.post<{ Body: { multiaddrs?: unknown, successors?: unknown } }>(`${API_PREFIX}/dht/join`, async (request) => {
     const list = request.body?.multiaddrs
+    const successors = request.body?.successors
+    if (successors !== undefined && typeof successors !== 'boolean') throw new InvalidInputError('body field "successors" must be true or false')
     if (!Array.isArray(list)) throw new InvalidInputError('body field "multiaddrs" (an array of multiaddrs with /p2p/<peer id>) is required')
     list.forEach((ma, i) => {
       const problem = typeof ma === 'string' ? multiaddrProblem(ma, true) : 'must be a multiaddr string'
       if (problem != null) throw new InvalidInputError(`multiaddrs[${i}] ${problem}`)
     })
-    const result = await peer.join(list as string[])
+    const result = await peer.join(list as string[], { successors: successors === true })
     return { ...result, routingTableSize: peer.routingTableSize() }
   })
 

@@ -73,6 +73,17 @@ export interface PlanResult {
   ms: number
 }
 
+export interface JoinOptions extends AbortOptions {
+  /**
+   * The peers are this peer's successors, in ring order, as a launcher that
+   * knows the whole swarm hands them out (`swarm up`'s plan): Chord adopts
+   * them as its successor list at once, with no lookup, and stabilization
+   * then checks them as it checks any list; Kademlia connects to them as to
+   * any contacts.
+   */
+  successors?: boolean
+}
+
 /** Who this peer knows, as its overlay arranges them (`shoal routing`, the dashboard). */
 export type RoutingSnapshot = KademliaRouting | ChordRouting
 
@@ -131,7 +142,7 @@ export interface Overlay {
   routing: () => RoutingSnapshot
 
   /** Connects to these peers (`/p2p/<id>` multiaddrs) and joins the overlay through them. */
-  join: (multiaddrs: string[], options?: AbortOptions) => Promise<{ connected: number, failed: number }>
+  join: (multiaddrs: string[], options?: JoinOptions) => Promise<{ connected: number, failed: number }>
   /** A lookup through the overlay, with its path. */
   lookup: (key: Uint8Array, k: number, options?: AbortOptions) => Promise<LookupResult>
   /** A planner for many keys (one per placement or repair pass: it caches what it learns). */

@@ -51,6 +51,7 @@ import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW, OWN_PROCESS_MAX_PEERS, REPO_FILES
 import { ApiError, InvalidInputError, SwarmError, SwarmNotFoundError, TimeoutError } from '../errors.ts'
 import { defaultConfig, validateConfig, type ShoalConfig } from '../peer/config.ts'
 import { kadIdOfPeer } from '../routing/kademlia/kad-distance.ts'
+import { DEFAULT_SUCCESSOR_LIST_LENGTH } from '../routing/chord/constants.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
 import { daemonEntry } from './daemon-bundle.ts'
@@ -63,7 +64,7 @@ import { peerAddress, planLab } from './lab/topology.ts'
 import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
 import type { OverlayName } from '../routing/index.ts'
 import { routableThreshold } from './routable.ts'
-import { joinRing, joinThroughSeeds, SWARM_POLL_INTERVAL_MS, waitRing, type SwarmJoinOptions } from './swarm-join.ts'
+import { joinRing, joinThroughSeeds, seedRing, SWARM_POLL_INTERVAL_MS, waitRing, type SwarmJoinOptions } from './swarm-join.ts'
 import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmJoin, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
@@ -230,14 +231,17 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const plan = planContacts(peers.map(p => kadIdOfPeer(peerIdFromString(p.peerId))), { minContacts: need })
     const addrs = (list: number[]): string[] => list.flatMap(j => peers[j].multiaddrs)
     const seeds = Array.from({ length: Math.min(SWARM_SEEDS, count) }, (_, i) => i)
+    // the planned joins round the hosts (each holds a block of indexes), so that every host has joins under way
+    const hostRound = Array.from({ length: perProcess }, (_, j) => groups.flatMap(group => j < group.length ? [group[j]] : [])).flat()
     if (join === 'bootstrap') {
       await joinThroughSeeds(clients, seeds, addrs, overlay === 'kademlia', deadline, joinOptions)
-    } else if (overlay === 'chord') {
+    } else if (overlay === 'chord' && count <= (joinOptions.successorListLength ?? DEFAULT_SUCCESSOR_LIST_LENGTH) + 1) {
+      // every peer's list closes the ring: joined one at a time (swarm-join.ts)
       await joinRing(clients, peers, deadline, joinOptions)
+    } else if (overlay === 'chord') {
+      await seedRing(clients, peers, hostRound, PLAN_JOIN_CONCURRENCY, deadline, joinOptions)
     } else {
-      // round the hosts (each holds a block of indexes), so that every host has joins under way
-      const order = Array.from({ length: perProcess }, (_, j) => groups.flatMap(group => j < group.length ? [group[j]] : [])).flat()
-      await mapConcurrent(order, PLAN_JOIN_CONCURRENCY, async i => {
+      await mapConcurrent(hostRound, PLAN_JOIN_CONCURRENCY, async i => {
         await clients[i].join(addrs(plan.dials[i]), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
       })
     }

@@ -48,6 +48,25 @@ export async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
 }
 
 /**
+ * Puts a swarm's peers on one Chord ring at once, when every successor
+ * list is shorter than the ring: the launcher knows the true ring, so it
+ * hands each peer its successor list (JoinOptions.successors), `concurrency`
+ * peers at a time in `order`; each adopts it, reaches its successor and
+ * notifies it, and stabilization checks every list as it checks any. No
+ * peer looks anything up through peers that have not joined yet, so no
+ * side ring can form; joining them one at a time (joinRing) took a
+ * sequential API round trip per peer.
+ */
+export async function seedRing (clients: ApiClient[], peers: SwarmPeerInfo[], order: number[], concurrency: number, deadline: number, options: SwarmJoinOptions): Promise<void> {
+  const ring = new SwarmRing(peers.map(p => p.peerId), options.successorListLength)
+  const index = new Map(peers.map((p, i) => [p.peerId, i]))
+  await mapConcurrent(order, concurrency, async i => {
+    const successors = ring.successorsOf(peers[i].peerId).flatMap(id => peers[index.get(id)!].multiaddrs)
+    await clients[i].join(successors, { successors: true, signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+  })
+}
+
+/**
  * A swarm joined as a deployment would: the seeds (the first peers started)
  * join each other one at a time, then every other peer joins through the
  * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once

@@ -77,6 +77,33 @@ export class ChordTestRing {
     return ring
   }
 
+  /**
+   * `count` peers started alone, then each handed its next `r` peers as its
+   * successor list (JoinOptions.successors, as `swarm up`'s plan does),
+   * all at once.
+   */
+  static async seeded (count: number, r: number, init: ChordInit = {}): Promise<ChordTestRing> {
+    const ring = new ChordTestRing({ ...init, successorListLength: r })
+    try {
+      const nodes = await mapConcurrent(Array.from({ length: count }), 8, async () => {
+        const node = await createChordNode(ring.init)
+        ring.nodes.push(node)
+        return node
+      })
+      const sorted = ring.sorted()
+      await Promise.all(nodes.map(async node => {
+        const at = sorted.indexOf(node)
+        const successors = Array.from({ length: r }, (_, j) => sorted[(at + 1 + j) % sorted.length].getMultiaddrs()[0].toString())
+        const result = await node.services.chord.join(successors, { successors: true, signal: AbortSignal.timeout(60_000) })
+        if (result.connected !== 1) throw new Error(`a peer could not reach its successor: ${JSON.stringify(result)}`)
+      }))
+    } catch (err) {
+      await ring.destroy()
+      throw err
+    }
+    return ring
+  }
+
   /** Starts `count` more peers, each joining through the first live peer. */
   async add (count: number, concurrency = 8): Promise<ChordNode[]> {
     const bootstrap = this.live()[0]

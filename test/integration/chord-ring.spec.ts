@@ -16,7 +16,7 @@ import { CHORD_PROTOCOL } from '../../src/routing/chord/index.ts'
 import { ChordRequestCodec, ChordResponseCodec } from '../../src/routing/chord/messages.ts'
 import { clockwise, fingerStart, toPosition } from '../../src/routing/chord/ring.ts'
 import { waitFor } from '../../src/utils/wait.ts'
-import { ChordTestRing, createChordNode, positionOf, type ChordNode } from '../helpers/chord-nodes.ts'
+import { ChordTestRing, createChordNode, FAST_TIMERS, positionOf, type ChordNode } from '../helpers/chord-nodes.ts'
 
 const chordRouting = (node: ChordNode): ChordRouting => {
   const routing = node.services.chord.routing()
@@ -103,6 +103,24 @@ describe('a Chord ring of 32 peers over TCP', function () {
     const none: string[] = []
     for await (const peer of ring.live()[9].services.chord.findProviders(unknown)) none.push(peer)
     assert.deepEqual(none, [])
+  })
+})
+
+describe('a Chord ring of 24 peers each handed its successor list at once', function () {
+  const r = 6
+  let ring: ChordTestRing
+  after(async () => { await ring?.destroy() })
+
+  it('is correct at every peer after stabilization, and every lookup finds the true successor and k', async function () {
+    this.timeout(120_000)
+    ring = await ChordTestRing.seeded(24, r, FAST_TIMERS)
+    await ring.waitStable(r)
+    for (let i = 0; i < 24; i++) {
+      const key = randomBytes(34)
+      const asker = ring.nodes[i]
+      const result = await asker.services.chord.lookup(key, 3, { signal: AbortSignal.timeout(30_000) })
+      assert.deepEqual(result.responsible, ring.responsible(toPosition(asker.services.chord.idOfKey(key)), 3), `key ${i} from ${asker.peerId}`)
+    }
   })
 })
 

@@ -7,7 +7,8 @@
  */
 import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import type { ChordRouting, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { ChordRouting, JoinOptions, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
 import type { ChordComponents, ChordInit, ChordLeave, ChordOverlay, ChordStats } from './index.ts'
 import { AddressBook } from './address-book.ts'
 import { ContactStore, contactsOf } from './contacts.ts'
@@ -298,8 +299,9 @@ export class ChordOverlayService implements ChordOverlay {
    * refused). A peer not on a ring yet (alone, or stranded) then joins
    * through them; one already on a ring keeps them as a way back.
    */
-  async join (multiaddrs: string[], options: AbortOptions = {}): Promise<{ connected: number, failed: number }> {
+  async join (multiaddrs: string[], options: JoinOptions = {}): Promise<{ connected: number, failed: number }> {
     this.checkRunning()
+    if (options.successors === true) return this.adoptSuccessors(multiaddrs, options)
     const reached: string[] = []
     let failed = 0
     await Promise.all(multiaddrs.map(async text => {
@@ -317,6 +319,37 @@ export class ChordOverlayService implements ChordOverlay {
       await this.joinThrough(reached, options, reached)
     }
     return { connected: reached.length, failed }
+  }
+
+  /**
+   * The launcher's successor list for this peer (JoinOptions.successors):
+   * every peer's addresses remembered, the first one reached (stabilize
+   * talks to it, and this peer's notify makes it our successor's
+   * predecessor), the list adopted as it is; the stabilize brought forward
+   * checks it as it checks any.
+   */
+  private async adoptSuccessors (multiaddrs: string[], options: AbortOptions): Promise<{ connected: number, failed: number }> {
+    const ids: string[] = []
+    const first = new Map<string, string>()
+    for (const text of multiaddrs) {
+      const addr = multiaddr(text)
+      const id = addr.getComponents().findLast(c => c.name === 'p2p')?.value
+      if (id == null || id === this.state.self) continue
+      this.addresses.add(id, [addr])
+      if (!first.has(id)) { first.set(id, text); ids.push(id) }
+    }
+    if (ids.length === 0) return { connected: 0, failed: multiaddrs.length }
+    try {
+      await this.rpc.reach(first.get(ids[0])!, this.state.self, options)
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      this.log('successor %s did not answer: %s', ids[0], (err as Error).message)
+      return { connected: 0, failed: 1 }
+    }
+    this.bootstrap.add(ids[0])
+    this.maintenance.seed(ids)
+    this.timers.stabilizeNow()
+    return { connected: 1, failed: 0 }
   }
 
   /** One join at a time: a second caller (the stabilize timer retrying) waits for the one under way. */

@@ -123,6 +123,15 @@ export class Maintenance {
     return true
   }
 
+  /**
+   * A successor list handed out by a launcher that knows the swarm, adopted
+   * as it is (no lookup, no pings); the next stabilize checks it.
+   */
+  seed (successors: string[]): void {
+    this.adopt(successors, performance.now())
+    this.init.log('successor list of %d handed out, successor %s', successors.length, successors[0])
+  }
+
   /** One stabilize round. */
   async stabilize (options: AbortOptions = {}): Promise<void> {
     const { state } = this
