@@ -1,7 +1,7 @@
 /**
  * Shoal's own iterative Kademlia lookup for the `count` peers closest to a
- * key, over kad-dht's routing table and its FIND_NODE RPC, with the path it
- * took: every query sent, its depth, and when it was answered.
+ * key, over kad-dht's routing table and a FIND query (the overlay's
+ * /shoal/kad/find/1.0.0, find-client.ts), with the path it took: every query sent, its depth, and when it was answered.
  *
  * Classic Kademlia termination for `count` (Shoal's k, not kad-dht's
  * routing k): up to ALPHA queries in flight (more when asked: a join's
@@ -32,10 +32,13 @@ export interface KadLookupComponents {
   knownPeers: () => PeerId[]
   /** Keyspace ID of a peer. */
   idOfPeer: (peerId: PeerId) => Uint8Array
-  /** One FIND_NODE: the closer peers the remote knows; throws when it does not answer. */
-  findNode: (to: PeerId, key: Uint8Array, options?: AbortOptions) => Promise<PeerInfo[]>
-  /** Called with a peer named in a reply before it is first queried (its addresses, for the dial). */
-  learned?: (peer: PeerInfo) => Promise<void>
+  /**
+   * One query: the peers `to` knows closest to the key (`target` is its
+   * keyspace ID), at least `count` when it knows them; throws when it does
+   * not answer. `to` carries the addresses the reply that named it gave
+   * (none for routing-table peers).
+   */
+  findNode: (to: PeerInfo, key: Uint8Array, target: Uint8Array, count: number, options?: AbortOptions) => Promise<PeerInfo[]>
 }
 
 export interface KadLookup {
@@ -109,8 +112,7 @@ export async function kadLookup (components: KadLookupComponents, key: Uint8Arra
     inFlight++
     void (async () => {
       try {
-        if (peer.multiaddrs.length > 0) await components.learned?.(peer)
-        const closer = await components.findNode(peer.id, key, { signal: querySignal })
+        const closer = await components.findNode(peer, key, target, count, { signal: querySignal })
         if (done) return
         candidate.state = 'answered'
         hop.ok = true

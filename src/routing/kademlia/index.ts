@@ -71,6 +71,6 @@ export function kademlia (init: KademliaInit): {
       datastorePrefix: '/shoal/dht',
       metricsPrefix: 'shoal_kad_dht'
     }),
-    overlay: components => new KademliaOverlay(components, { plannedJoin: init.plannedJoin })
+    overlay: components => new KademliaOverlay(components, { plannedJoin: init.plannedJoin, privateAddresses: init.privateAddresses })
   }
 }

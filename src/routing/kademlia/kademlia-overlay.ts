@@ -1,17 +1,21 @@
 /**
  * The Overlay over kad-dht: responsibility is XOR closeness, the planner is
  * the ClosestPlanner, lookups are Shoal's iterative lookup over kad-dht's
- * routing table and FIND_NODE RPC (closest-peers.ts), provider records are
- * kad-dht's. It runs as a libp2p service beside
- * the `dht` service, which it reads from its components.
+ * routing table (closest-peers.ts) with its own query protocol,
+ * /shoal/kad/find/1.0.0 (find-client.ts, find-server.ts: kept streams,
+ * answers straight from the routing table and the KadAddressBook); a peer
+ * that does not speak it is asked over kad-dht's FIND_NODE. Provider
+ * records are kad-dht's. It runs as a libp2p service beside the `dht`
+ * service, which it reads from its components.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type {
-  AbortOptions, ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, PeerInfo, PeerStore, Startable, TypedEventTarget
+  AbortOptions, ComponentLogger, Connection, IdentifyResult, Libp2pEvents, Logger, PeerId, PeerInfo, PeerStore, Startable, TypedEventTarget
 } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { BOOTSTRAP_DIAL_TIMEOUT_MS, DHT_PROTOCOL } from '../../constants.ts'
@@ -23,10 +27,16 @@ import type {
 import { ClosestPlanner } from './closest-planner.ts'
 import { kadLookup, type KadLookup, type KadLookupOptions } from './closest-peers.ts'
 import {
-  addOnlyConnectedContacts, findNode, pauseTableRefresh, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
+  addOnlyConnectedContacts, findNode, inRoutingTable, offerPeer, pauseTableRefresh, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
 } from './kad-dht-internals.ts'
 import { compareDistance, kadIdOfKey, kadIdOfPeer } from './kad-distance.ts'
 import { anySignal } from '../../utils/signals.ts'
+import { isPrivateAddress } from '../private-addresses.ts'
+import { KadAddressBook } from './address-book.ts'
+import { KAD_FIND_PROTOCOL, MAX_CLOSER_PEERS, MAX_INBOUND_FIND_STREAMS, MAX_OUTBOUND_FIND_STREAMS, MIN_CLOSER_PEERS } from './constants.ts'
+import { FindUnsupportedError } from './errors.ts'
+import { FindClient } from './find-client.ts'
+import { FindServer } from './find-server.ts'
 
 /** Dials one join runs at once (a swarm joins all its peers together). */
 export const JOIN_DIAL_CONCURRENCY = 2
@@ -43,9 +53,15 @@ export interface KademliaOverlayComponents {
   connectionManager: {
     openConnection: (peer: Multiaddr, options?: AbortOptions & { priority?: number }) => Promise<unknown>
     getConnections: (peerId?: PeerId) => Connection[]
-  }
-  /** Addresses of peers a lookup learns of go in before it dials them. */
-  peerStore: Pick<PeerStore, 'merge'>
+  } & Pick<ConnectionManager, 'openStream'>
+  /** Registers /shoal/kad/find/1.0.0. */
+  registrar: Pick<Registrar, 'handle' | 'unhandle'>
+  /**
+   * Addresses of peers a lookup learns of go in before kad-dht's FIND_NODE
+   * dials them; answers read a peer's addresses from it once when identify
+   * has not told them.
+   */
+  peerStore: Pick<PeerStore, 'merge' | 'get'>
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
 }
@@ -53,6 +69,8 @@ export interface KademliaOverlayComponents {
 export interface KademliaOverlayInit {
   /** See KademliaInit.plannedJoin. */
   plannedJoin?: boolean
+  /** See KademliaInit.privateAddresses (default true). */
+  privateAddresses?: boolean
   joinDialTimeoutMs?: number
 }
 
@@ -71,6 +89,11 @@ export class KademliaOverlay implements Overlay, Startable {
    * needs to move to it, and plans would target it.
    */
   private readonly gone = new Map<string, number>()
+  private readonly addresses: KadAddressBook
+  private readonly server: FindServer
+  private readonly client: FindClient
+  private lifetime = new AbortController()
+  private started = false
 
   constructor (components: KademliaOverlayComponents, init: KademliaOverlayInit = {}) {
     this.components = components
@@ -84,17 +107,49 @@ export class KademliaOverlay implements Overlay, Startable {
       addOnlyConnectedContacts(components.dht, isConnected)
       skipStartupRandomWalk(components.dht)
     }
+    this.addresses = new KadAddressBook(components.peerStore)
+    this.server = new FindServer({
+      closestPeers: (kadId, count, asker) => this.closestInTable(kadId, count, asker),
+      addresses: this.addresses,
+      shareable: init.privateAddresses === false ? addrs => addrs.filter(ma => !isPrivateAddress(ma)) : addrs => addrs,
+      log: this.log
+    })
+    this.client = new FindClient({ connectionManager: components.connectionManager, lifetime: () => this.lifetime.signal, log: this.log })
   }
 
-  start (): void {
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.lifetime = new AbortController()
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     this.components.events.addEventListener('peer:connect', this.onConnect)
+    this.components.events.addEventListener('peer:identify', this.onIdentify)
+    await this.components.registrar.handle(KAD_FIND_PROTOCOL, this.server.handle, {
+      maxInboundStreams: MAX_INBOUND_FIND_STREAMS,
+      maxOutboundStreams: MAX_OUTBOUND_FIND_STREAMS
+    })
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    this.lifetime.abort(new Error('the Kademlia overlay stopped'))
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
     this.components.events.removeEventListener('peer:connect', this.onConnect)
+    this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    await this.components.registrar.unhandle(KAD_FIND_PROTOCOL)
+    this.client.closeAll()
     this.gone.clear()
+    this.addresses.clear()
+  }
+
+  /** Queries this peer sent and answered over /shoal/kad/find/1.0.0 since it started. */
+  findQueries (): { sent: number, answered: number } {
+    return { sent: this.client.sent, answered: this.server.answered }
+  }
+
+  private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+    this.addresses.announced(evt.detail.peerId.toString(), evt.detail.listenAddrs)
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
@@ -214,12 +269,38 @@ export class KademliaOverlay implements Overlay, Startable {
       selfKadId: this.idOfPeer(this.selfId),
       knownPeers: () => routingTableContacts(dht).map(c => c.peerId).filter(p => !p.equals(this.components.peerId) && !this.gone.has(p.toString())),
       idOfPeer: peerId => this.idOfPeer(peerId.toString()),
-      findNode: async (to, target, opts) => findNode(dht, to, target, opts),
-      learned: async (peer: PeerInfo) => {
-        if (connectionManager.getConnections(peer.id).some(c => c.status === 'open')) return
-        await peerStore.merge(peer.id, { multiaddrs: peer.multiaddrs })
+      findNode: async (to, rawKey, target, wanted, opts) => {
+        const connected = connectionManager.getConnections(to.id).some(c => c.status === 'open')
+        if (!this.client.isLegacy(to.id.toString())) {
+          try {
+            const closer = await this.client.find(connected ? { id: to.id, multiaddrs: [] } : to, target, Math.min(MAX_CLOSER_PEERS, Math.max(wanted, MIN_CLOSER_PEERS)), opts)
+            for (const peer of closer) {
+              this.addresses.heard(peer.id.toString(), peer.multiaddrs)
+              // a peer not in a planned swarm fills its table as kad-dht
+              // does, from the peers replies name (a planned one takes
+              // only peers it connects to)
+              if (this.init.plannedJoin !== true && peer.multiaddrs.length > 0 && !inRoutingTable(dht, this.idOfPeer(peer.id.toString()))) offerPeer(dht, peer)
+            }
+            return closer
+          } catch (err) {
+            if (!(err instanceof FindUnsupportedError)) throw err
+          }
+        }
+        // an older peer: kad-dht's FIND_NODE, which dials through the peer store
+        if (!connected && to.multiaddrs.length > 0) await peerStore.merge(to.id, { multiaddrs: to.multiaddrs })
+        return findNode(dht, to.id, rawKey, opts)
       }
     }, key, kadIdOfKey(key), count, options)
+  }
+
+  /** Routing-table peers closest to `kadId` believed alive, closest first: neither this peer nor `asker`. */
+  private closestInTable (kadId: Uint8Array, count: number, asker: PeerId): PeerId[] {
+    const askerId = asker.toString()
+    return routingTableContacts(this.components.dht)
+      .filter(c => { const id = c.peerId.toString(); return id !== this.selfId && id !== askerId && !this.gone.has(id) })
+      .sort((a, b) => compareDistance(kadId, a.kadId, b.kadId))
+      .slice(0, count)
+      .map(c => c.peerId)
   }
 
   /**
