@@ -94,7 +94,7 @@ export async function findSuccessors (ctx: LookupContext, key: bigint, count: nu
   const alive = new Set<string>([state.self])
   const dead = new Set<string>()
   const resolve = async (span: Span, hop: number): Promise<LookupOutcome | undefined> => {
-    const window = await confirmHead(ctx, key, span, hop, progress, alive, dead, options)
+    const window = await confirmHead(ctx, key, span, hop, progress, alive, dead, options.seeds == null, options)
     return window != null ? extend(ctx, window, count, progress, options) : undefined
   }
 
@@ -180,8 +180,10 @@ function spans (state: RingState, left: string, list: string[], key: bigint): bo
  * The window whose head is the key's successor, alive: the span's entries
  * at or after the key asked in turn (a dead one skipped), the first that
  * answers giving its own successor list. Undefined when none answers.
+ * This peer, as a head, gives its own list (`ownState`) unless it is
+ * joining (its list is not on the ring yet): then the span as sent.
  */
-async function confirmHead (ctx: LookupContext, key: bigint, span: Span, hop: number, progress: Progress, alive: Set<string>, dead: Set<string>, options: AbortOptions): Promise<RingWindow | undefined> {
+async function confirmHead (ctx: LookupContext, key: bigint, span: Span, hop: number, progress: Progress, alive: Set<string>, dead: Set<string>, ownState: boolean, options: AbortOptions): Promise<RingWindow | undefined> {
   const { state } = ctx
   const leftPosition = state.positionOf(span.left)
   let first = span.peers.findIndex(p => inHalfOpen(leftPosition, key, state.positionOf(p)))
@@ -200,7 +202,7 @@ async function confirmHead (ctx: LookupContext, key: bigint, span: Span, hop: nu
     if (known != null) return { left, ...known }
     if (tried.has(head)) continue
     tried.add(head)
-    if (head === state.self) {
+    if (head === state.self && ownState) {
       return { left, peers: [state.self, ...state.successors], complete: state.wrapped }
     }
     if (alive.has(head) && span.peers.includes(head)) {
