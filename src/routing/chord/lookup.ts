@@ -23,12 +23,23 @@
  * Every candidate named by an answer must lie strictly between the peer
  * that named it and the key, so each step gets closer and a lookup ends;
  * MAX_LOOKUP_QUERIES bounds it against answers that name endless peers.
+ *
+ * A successor list that spans the key (this peer's own, a `done` answer's,
+ * or the one a peer sends along with closer peers when its list reaches
+ * past the key) names the key's successor: its first entry at or after
+ * the key that is alive. That entry is asked for its state before the
+ * lookup returns it (the paper's lookup reaches the successor): a dead one
+ * is a timeout in the path and the next entry is asked, so a lookup routes
+ * around dead successors as it does around dead fingers, with no
+ * stabilization. The state it sends gives the window its own successor
+ * list, and its predecessor, when that lies between the key and it, is a
+ * closer successor the list missed (a peer that joined since), asked next.
  */
 import type { AbortOptions } from '@libp2p/interface'
 import type { LookupHop } from '../index.ts'
 import { MAX_LOOKUP_QUERIES } from './constants.ts'
 import { LookupFailedError } from './errors.ts'
-import { decodePeers, type PeerInfo } from './messages.ts'
+import { decodePeer, decodePeers, type FindSuccessorResult, type PeerInfo } from './messages.ts'
 import { RING_SIZE, clockwise, fromPosition, inHalfOpen, inOpen } from './ring.ts'
 import type { RingState, RingWindow } from './ring-state.ts'
 import type { ChordRpc } from './rpc.ts'
@@ -77,65 +88,160 @@ export async function findSuccessors (ctx: LookupContext, key: bigint, count: nu
   const started = performance.now()
   const { state } = ctx
   const skip = (peer: string): boolean => peer === state.self || ctx.skip?.(peer) === true
-  if (options.seeds == null && state.precedesKey(key)) {
-    const window: RingWindow = {
-      left: state.self,
-      peers: [...state.successors, ...(state.wrapped ? [state.self] : [])],
-      complete: state.wrapped
+  const path: LookupHop[] = []
+  const progress: Progress = { path, hops: 0, messages: 0, started }
+  /** Peers that answered in this lookup (alive), and those that failed. */
+  const alive = new Set<string>([state.self])
+  const dead = new Set<string>()
+  const resolve = async (span: Span, hop: number): Promise<LookupOutcome | undefined> => {
+    const window = await confirmHead(ctx, key, span, hop, progress, alive, dead, options.seeds == null, options)
+    return window != null ? extend(ctx, window, count, progress, options) : undefined
+  }
+
+  if (options.seeds == null) {
+    const own = [...state.successors, ...(state.wrapped ? [state.self] : [])]
+    if (spans(state, state.self, own, key)) {
+      const found = await resolve({ left: state.self, peers: own, complete: state.wrapped }, 0)
+      if (found != null) return found
     }
-    return extend(ctx, window, count, { path: [], hops: 0, messages: 0, started }, options)
   }
 
   const depth = new Map<string, number>()
   const queried = new Set<string>()
   let fallback: { window: RingWindow, hop: number } | undefined
-  const path: LookupHop[] = []
-  let messages = 0
   const seeds = options.seeds ?? state.closestPreceding(key, Number.MAX_SAFE_INTEGER, skip)
   for (const peer of seeds) if (!skip(peer)) depth.set(peer, 1)
   // seeds of a join may lie anywhere; afterwards only peers before the key are asked
   const seeded = new Set(options.seeds ?? [])
 
-  while (messages < MAX_LOOKUP_QUERIES) {
+  while (progress.messages < MAX_LOOKUP_QUERIES) {
     options.signal?.throwIfAborted()
     const peer = nextCandidate(state, key, depth, queried, seeded)
     if (peer == null) break
     queried.add(peer)
     const hop = depth.get(peer) ?? 1
-    messages++
-    let answered = false
+    progress.messages++
+    let answer: FindSuccessorResult
+    let successors: PeerInfo[]
+    let closer: PeerInfo[]
     try {
-      const response = await ctx.rpc.request(peer, { find_successor: { key: fromPosition(key) } }, options)
-      const answer = response.find_successor!
-      const successors = decodePeers(answer.successors)
-      const closer = decodePeers(answer.closer)
-      answered = true
-      path.push({ peerId: peer, hop, ms: performance.now() - started, ok: true })
-      for (const p of [...successors, ...closer]) ctx.learn(p)
-      if (answer.done && successors.length > 0 && inHalfOpen(state.positionOf(peer), key, state.positionOf(successors[0].id))) {
-        const window: RingWindow = { left: peer, peers: successors.map(p => p.id), complete: answer.complete }
-        if (answer.confirmed || options.confirmedOnly !== true) {
-          return await extend(ctx, window, count, { path, hops: hop, messages, started }, options)
-        }
-        fallback ??= { window, hop }
-      }
-      for (const p of closer) {
-        if (skip(p.id) || queried.has(p.id)) continue
-        // only peers that get closer to the key than the one naming them
-        if (!inOpen(state.positionOf(peer), state.positionOf(p.id), key)) continue
-        depth.set(p.id, Math.min(depth.get(p.id) ?? Infinity, hop + 1))
-      }
+      answer = (await ctx.rpc.request(peer, { find_successor: { key: fromPosition(key) } }, options)).find_successor!
+      successors = decodePeers(answer.successors)
+      closer = decodePeers(answer.closer)
     } catch (err) {
       if (options.signal?.aborted === true) throw err
-      if (!answered) {
-        // dead, unreachable, too slow or broken: route around it
-        path.push({ peerId: peer, hop, ms: performance.now() - started, ok: false })
-        ctx.failed(peer)
+      // dead, unreachable, too slow or broken: route around it
+      path.push({ peerId: peer, hop, ms: performance.now() - started, ok: false })
+      ctx.failed(peer)
+      dead.add(peer)
+      continue
+    }
+    alive.add(peer)
+    path.push({ peerId: peer, hop, ms: performance.now() - started, ok: true })
+    progress.hops = hop
+    for (const p of [...successors, ...closer]) ctx.learn(p)
+    const list = successors.map(p => p.id)
+    if (answer.done && list.length > 0 && inHalfOpen(state.positionOf(peer), key, state.positionOf(list[0]))) {
+      const window: RingWindow = { left: peer, peers: list, complete: answer.complete }
+      if (answer.confirmed || options.confirmedOnly !== true) {
+        const found = await resolve(window, hop)
+        if (found != null) return found
+      } else {
+        fallback ??= { window, hop }
       }
+    } else if (!answer.done && options.confirmedOnly !== true && spans(state, peer, list, key)) {
+      // the peer's list reaches past the key: its successor is in it
+      const found = await resolve({ left: peer, peers: list, complete: answer.complete }, hop)
+      if (found != null) return found
+    }
+    for (const p of closer) {
+      if (skip(p.id) || queried.has(p.id)) continue
+      // only peers that get closer to the key than the one naming them
+      if (!inOpen(state.positionOf(peer), state.positionOf(p.id), key)) continue
+      depth.set(p.id, Math.min(depth.get(p.id) ?? Infinity, hop + 1))
     }
   }
-  if (fallback != null) return extend(ctx, fallback.window, count, { path, hops: fallback.hop, messages, started }, options)
-  throw new LookupFailedError(`no live peer on the way to ${key.toString(16).padStart(64, '0').slice(0, 16)}… answered (${messages} queries)`)
+  if (fallback != null) {
+    progress.hops = fallback.hop
+    return extend(ctx, fallback.window, count, progress, options)
+  }
+  throw new LookupFailedError(`no live peer on the way to ${key.toString(16).padStart(64, '0').slice(0, 16)}… answered (${progress.messages} queries)`)
+}
+
+/** A successor list as its owner (`left`) sent it: peers in ring order from `left`. */
+type Span = RingWindow
+
+/** The list (of `left`'s successors) reaches the key: the key lies in (left, last entry]. */
+function spans (state: RingState, left: string, list: string[], key: bigint): boolean {
+  return list.length > 0 && inHalfOpen(state.positionOf(left), key, state.positionOf(list[list.length - 1]))
+}
+
+/**
+ * The window whose head is the key's successor, alive: the span's entries
+ * at or after the key asked in turn (a dead one skipped), the first that
+ * answers giving its own successor list. Undefined when none answers.
+ * This peer, as a head, gives its own list (`ownState`) unless it is
+ * joining (its list is not on the ring yet): then the span as sent.
+ */
+async function confirmHead (ctx: LookupContext, key: bigint, span: Span, hop: number, progress: Progress, alive: Set<string>, dead: Set<string>, ownState: boolean, options: AbortOptions): Promise<RingWindow | undefined> {
+  const { state } = ctx
+  const leftPosition = state.positionOf(span.left)
+  let first = span.peers.findIndex(p => inHalfOpen(leftPosition, key, state.positionOf(p)))
+  if (first < 0) return undefined
+  // the window starts after the last entry before the key
+  const left = first > 0 ? span.peers[first - 1] : span.left
+  const heads = span.peers.slice(first)
+  const tried = new Set<string>()
+  /** What each head that answered a get_state sent: its successor list. */
+  const states = new Map<string, { peers: string[], complete: boolean }>()
+  while (heads.length > 0 && progress.messages < MAX_LOOKUP_QUERIES) {
+    options.signal?.throwIfAborted()
+    const head = heads.shift()!
+    if (dead.has(head) || ctx.skip?.(head) === true) continue
+    const known = states.get(head)
+    if (known != null) return { left, ...known }
+    if (tried.has(head)) continue
+    tried.add(head)
+    if (head === state.self && ownState) {
+      return { left, peers: [state.self, ...state.successors], complete: state.wrapped }
+    }
+    if (alive.has(head) && span.peers.includes(head)) {
+      // answered in this lookup: the span as sent, from it on
+      return { left, peers: span.peers.slice(span.peers.indexOf(head)), complete: span.complete }
+    }
+    progress.messages++
+    let predecessor: string | undefined
+    let successors: PeerInfo[]
+    let complete: boolean
+    try {
+      const response = await ctx.rpc.request(head, { get_state: { notify: false } }, options)
+      const answer = response.state!
+      predecessor = answer.predecessor != null ? decodePeer(answer.predecessor).id : undefined
+      successors = decodePeers(answer.successors)
+      complete = answer.complete
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      progress.path.push({ peerId: head, hop: hop + 1, ms: performance.now() - progress.started, ok: false })
+      ctx.failed(head)
+      dead.add(head)
+      continue
+    }
+    alive.add(head)
+    progress.hops = hop + 1
+    progress.path.push({ peerId: head, hop: hop + 1, ms: performance.now() - progress.started, ok: true })
+    for (const p of successors) if (p.addrs.length > 0) ctx.learn(p)
+    const list = successors.map(p => p.id)
+    // a list that closes the ring ends with its owner: the head is first already
+    states.set(head, { peers: [head, ...(complete && list[list.length - 1] === head ? list.slice(0, -1) : list)], complete })
+    if (predecessor != null && !tried.has(predecessor) && !dead.has(predecessor) && predecessor !== head &&
+      clockwise(key, state.positionOf(predecessor)) < clockwise(key, state.positionOf(head))) {
+      // its predecessor lies at or after the key: a closer successor the span missed, asked first
+      heads.unshift(predecessor, head)
+      continue
+    }
+    return { left, ...states.get(head)! }
+  }
+  return undefined
 }
 
 /** The candidate not asked yet that lies closest before the key. */

@@ -18,7 +18,7 @@ import {
   type ChordRequest, type ChordResponse, type PeerInfo, type PeerMessage
 } from './messages.ts'
 import type { ProviderStore } from './provider-store.ts'
-import { inOpen, toPosition } from './ring.ts'
+import { inHalfOpen, inOpen, toPosition } from './ring.ts'
 import type { RingState } from './ring-state.ts'
 import { STREAM_OPTIONS } from './rpc.ts'
 
@@ -104,7 +104,11 @@ export class ChordServer {
       return { done: true, successors: this.successorList(), complete: state.wrapped, closer: closer.map(this.init.peerMessage), confirmed: false }
     }
     const closer = state.closestPreceding(key, CLOSER_PEERS_PER_ANSWER)
-    return { done: false, successors: [], complete: false, closer: closer.map(this.init.peerMessage), confirmed: false }
+    // a list that reaches past the key names the key's successor: sent along,
+    // the asker goes to it at once, or past it when it is dead
+    const last = state.successors[state.successors.length - 1]
+    const spans = state.confirmed && last != null && inHalfOpen(state.selfPosition, key, state.positionOf(last))
+    return { done: false, successors: spans ? this.successorList() : [], complete: spans && state.wrapped, closer: closer.map(this.init.peerMessage), confirmed: false }
   }
 
   private getState (from: string, notify: boolean): NonNullable<ChordResponse['state']> {
