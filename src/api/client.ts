@@ -190,8 +190,8 @@ export class ApiClient {
    * when every dial has finished. `successors`: they are its successors in
    * ring order (see JoinOptions in src/routing/index.ts).
    */
-  async join (multiaddrs: string[], options?: RequestOptions & { successors?: boolean }): Promise<{ connected: number, failed: number, routingTableSize: number }> {
-    const body = { multiaddrs, ...(options?.successors === true ? { successors: true } : {}) }
+  async join (multiaddrs: string[], options?: RequestOptions & { successors?: boolean, fingers?: string[] }): Promise<{ connected: number, failed: number, routingTableSize: number }> {
+    const body = { multiaddrs, ...(options?.successors === true ? { successors: true } : {}), ...(options?.fingers != null ? { fingers: options.fingers } : {}) }
     return this.request('POST', `${API_PREFIX}/dht/join`, { ...options, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
   }
 

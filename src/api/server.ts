@@ -217,7 +217,7 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer, context: RouteCo
     return { routingTableSize: peer.routingTableSize(), refreshing: peer.isBootstrapping }
   })
 
-  app.post<{ Body: { multiaddrs?: unknown, successors?: unknown } }>(`${API_PREFIX}/dht/join`, async (request) => {
+  app.post<{ Body: { multiaddrs?: unknown, successors?: unknown, fingers?: unknown } }>(`${API_PREFIX}/dht/join`, async (request) => {
     const list = request.body?.multiaddrs
     const successors = request.body?.successors
     if (successors !== undefined && typeof successors !== 'boolean') throw new InvalidInputError('body field "successors" must be true or false')
@@ -226,7 +226,13 @@ function registerRoutes (app: FastifyInstance, peer: ShoalPeer, context: RouteCo
       const problem = typeof ma === 'string' ? multiaddrProblem(ma, true) : 'must be a multiaddr string'
       if (problem != null) throw new InvalidInputError(`multiaddrs[${i}] ${problem}`)
     })
-    const result = await peer.join(list as string[], { successors: successors === true })
+    const fingers = request.body?.fingers
+    if (fingers !== undefined && (!Array.isArray(fingers) || successors !== true)) throw new InvalidInputError('body field "fingers" must be an array of multiaddrs, and comes only with "successors": true')
+    ;(fingers ?? []).forEach((ma: unknown, i: number) => {
+      const problem = typeof ma === 'string' ? multiaddrProblem(ma, true) : 'must be a multiaddr string'
+      if (problem != null) throw new InvalidInputError(`fingers[${i}] ${problem}`)
+    })
+    const result = await peer.join(list as string[], { successors: successors === true, fingers: fingers as string[] | undefined })
     return { ...result, routingTableSize: peer.routingTableSize() }
   })
 

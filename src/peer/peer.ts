@@ -347,10 +347,10 @@ export class ShoalPeer {
    * Connects to these peers and keeps them as bootstrap peers (local swarms
    * hand every peer its contacts this way, see src/swarm/contact-plan.ts).
    */
-  async join (multiaddrs: string[], options: AbortOptions & { successors?: boolean } = {}): Promise<{ connected: number, failed: number }> {
+  async join (multiaddrs: string[], options: AbortOptions & { successors?: boolean, fingers?: string[] } = {}): Promise<{ connected: number, failed: number }> {
     if (this.bootstrapper == null) throw new ShoalError('peer is not started')
     const self = this.peerId.toString()
-    return this.bootstrapper.join(multiaddrs.filter(ma => !ma.endsWith(`/p2p/${self}`)), { signal: options.signal, successors: options.successors })
+    return this.bootstrapper.join(multiaddrs.filter(ma => !ma.endsWith(`/p2p/${self}`)), { signal: options.signal, successors: options.successors, fingers: options.fingers?.filter(ma => !ma.endsWith(`/p2p/${self}`)) })
   }
 
   /** Every peer in the overlay's routing state (without this peer), departed ones too. */

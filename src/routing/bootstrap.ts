@@ -81,12 +81,12 @@ export class Bootstrapper {
    * Joins the overlay through these peers (`/p2p/<id>` multiaddrs) and keeps
    * them as bootstrap peers. Resolves once every dial has finished.
    */
-  async join (list: string[], options: { signal?: AbortSignal, successors?: boolean } = {}): Promise<{ connected: number, failed: number }> {
+  async join (list: string[], options: { signal?: AbortSignal, successors?: boolean, fingers?: string[] } = {}): Promise<{ connected: number, failed: number }> {
     const shutdown = this.controller?.signal
     if (shutdown == null) return { connected: 0, failed: list.length }
     this.init.list = [...new Set([...this.init.list, ...list])]
     const signal = options.signal == null ? shutdown : AbortSignal.any([shutdown, options.signal])
-    return this.overlay.join(list, { signal, successors: options.successors })
+    return this.overlay.join(list, { signal, successors: options.successors, fingers: options.fingers })
   }
 
   stop (): void {

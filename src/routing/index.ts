@@ -82,6 +82,14 @@ export interface JoinOptions extends AbortOptions {
    * any contacts.
    */
   successors?: boolean
+  /**
+   * With `successors`: peers (`/p2p/<id>` multiaddrs) the launcher knows to
+   * be this peer's fingers (the successor of self + 2^i, for every i past
+   * the successor list): Chord takes them as its finger table, so neither
+   * its first lookups nor fix-fingers walk the ring one successor list at a
+   * time; fix-fingers then checks them as it checks any.
+   */
+  fingers?: string[]
 }
 
 /** Who this peer knows, as its overlay arranges them (`shoal routing`, the dashboard). */

@@ -11,8 +11,8 @@
  *   then exact from any peer, whatever the fingers hold yet.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { DEFAULT_SUCCESSOR_LIST_LENGTH } from '../routing/chord/constants.ts'
-import { clockwiseFrom, toPosition } from '../routing/chord/ring.ts'
+import { DEFAULT_SUCCESSOR_LIST_LENGTH, RING_BITS } from '../routing/chord/constants.ts'
+import { clockwiseFrom, RING_SIZE, toPosition } from '../routing/chord/ring.ts'
 import type { OverlayName, RoutingSnapshot } from '../routing/index.ts'
 import { idOfPeer } from '../routing/key-space.ts'
 
@@ -35,9 +35,14 @@ export class SwarmRing {
   private readonly next = new Map<string, string[]>()
   private readonly previous = new Map<string, string>()
 
+  /** Each peer's ring position, in `order`. */
+  private readonly positions: bigint[]
+
   constructor (peers: string[], successorListLength = DEFAULT_SUCCESSOR_LIST_LENGTH) {
-    const ring = clockwiseFrom(0n, new Set(peers), peer => toPosition(idOfPeer(peerIdFromString(peer))))
+    const position = new Map(peers.map(peer => [peer, toPosition(idOfPeer(peerIdFromString(peer)))]))
+    const ring = clockwiseFrom(0n, new Set(peers), peer => position.get(peer)!)
     this.order = ring
+    this.positions = ring.map(peer => position.get(peer)!)
     const length = Math.min(ring.length - 1, successorListLength)
     ring.forEach((peer, i) => {
       this.next.set(peer, Array.from({ length }, (_, j) => ring[(i + 1 + j) % ring.length]))
@@ -52,6 +57,27 @@ export class SwarmRing {
 
   predecessorOf (peer: string): string | undefined {
     return this.previous.get(peer)
+  }
+
+  /** A peer's distinct fingers: the successor of its position + 2^i, for every i (itself left out). */
+  fingersOf (peer: string): string[] {
+    const at = this.order.indexOf(peer)
+    if (at < 0) return []
+    const out = new Set<string>()
+    for (let i = 0; i < RING_BITS; i++) out.add(this.successorOf((this.positions[at] + (1n << BigInt(i))) % RING_SIZE))
+    out.delete(peer)
+    return [...out]
+  }
+
+  /** The first peer at or clockwise after a position. */
+  private successorOf (position: bigint): string {
+    let [lo, hi] = [0, this.positions.length]
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (this.positions[mid] < position) lo = mid + 1
+      else hi = mid
+    }
+    return this.order[lo % this.order.length]
   }
 }
 

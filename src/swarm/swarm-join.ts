@@ -50,7 +50,7 @@ export async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
 /**
  * Puts a swarm's peers on one Chord ring at once, when every successor
  * list is shorter than the ring: the launcher knows the true ring, so it
- * hands each peer its successor list (JoinOptions.successors), `concurrency`
+ * hands each peer its successor list and its fingers (JoinOptions), `concurrency`
  * peers at a time in `order`; each adopts it, reaches its successor and
  * notifies it, and stabilization checks every list as it checks any. No
  * peer looks anything up through peers that have not joined yet, so no
@@ -61,8 +61,10 @@ export async function seedRing (clients: ApiClient[], peers: SwarmPeerInfo[], or
   const ring = new SwarmRing(peers.map(p => p.peerId), options.successorListLength)
   const index = new Map(peers.map((p, i) => [p.peerId, i]))
   await mapConcurrent(order, concurrency, async i => {
-    const successors = ring.successorsOf(peers[i].peerId).flatMap(id => peers[index.get(id)!].multiaddrs)
-    await clients[i].join(successors, { successors: true, signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+    const addrs = (ids: string[]): string[] => ids.flatMap(id => peers[index.get(id)!].multiaddrs)
+    const successors = ring.successorsOf(peers[i].peerId)
+    const fingers = ring.fingersOf(peers[i].peerId).filter(id => !successors.includes(id))
+    await clients[i].join(addrs(successors), { successors: true, fingers: addrs(fingers), signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
   })
 }
 

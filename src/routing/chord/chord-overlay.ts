@@ -328,16 +328,22 @@ export class ChordOverlayService implements ChordOverlay {
    * predecessor), the list adopted as it is; the stabilize brought forward
    * checks it as it checks any.
    */
-  private async adoptSuccessors (multiaddrs: string[], options: AbortOptions): Promise<{ connected: number, failed: number }> {
-    const ids: string[] = []
+  private async adoptSuccessors (multiaddrs: string[], options: JoinOptions): Promise<{ connected: number, failed: number }> {
     const first = new Map<string, string>()
-    for (const text of multiaddrs) {
-      const addr = multiaddr(text)
-      const id = addr.getComponents().findLast(c => c.name === 'p2p')?.value
-      if (id == null || id === this.state.self) continue
-      this.addresses.add(id, [addr])
-      if (!first.has(id)) { first.set(id, text); ids.push(id) }
+    const learn = (list: string[]): string[] => {
+      const ids: string[] = []
+      for (const text of list) {
+        const addr = multiaddr(text)
+        const id = addr.getComponents().findLast(c => c.name === 'p2p')?.value
+        if (id == null || id === this.state.self) continue
+        this.addresses.add(id, [addr])
+        if (!first.has(id)) first.set(id, text)
+        if (!ids.includes(id)) ids.push(id)
+      }
+      return ids
     }
+    const ids = learn(multiaddrs)
+    const fingers = learn(options.fingers ?? [])
     if (ids.length === 0) return { connected: 0, failed: multiaddrs.length }
     try {
       await this.rpc.reach(first.get(ids[0])!, this.state.self, options)
@@ -347,7 +353,7 @@ export class ChordOverlayService implements ChordOverlay {
       return { connected: 0, failed: 1 }
     }
     this.bootstrap.add(ids[0])
-    this.maintenance.seed(ids)
+    this.maintenance.seed(ids, fingers)
     this.timers.stabilizeNow()
     return { connected: 1, failed: 0 }
   }

@@ -127,9 +127,24 @@ export class Maintenance {
    * A successor list handed out by a launcher that knows the swarm, adopted
    * as it is (no lookup, no pings); the next stabilize checks it.
    */
-  seed (successors: string[]): void {
+  seed (successors: string[], fingers: string[] = []): void {
     this.adopt(successors, performance.now())
-    this.init.log('successor list of %d handed out, successor %s', successors.length, successors[0])
+    // each finger past the list: the first handed-out peer at or after its start
+    const { state } = this
+    const fromSelf = (position: bigint): bigint => clockwise(state.selfPosition, position)
+    const sorted = fingers.filter(p => p !== state.self).sort((a, b) => { const d = fromSelf(state.positionOf(a)) - fromSelf(state.positionOf(b)); return d < 0n ? -1 : d > 0n ? 1 : 0 })
+    let from = state.firstFingerBeyondSuccessors()
+    let at = 0
+    while (from < RING_BITS && at < sorted.length) {
+      const peer = sorted[at]
+      if (fromSelf(state.positionOf(peer)) < fromSelf(state.fingerStarts[from])) { at++; continue }
+      let to = from
+      while (to + 1 < RING_BITS && fromSelf(state.fingerStarts[to + 1]) <= fromSelf(state.positionOf(peer))) to++
+      state.setFingers(from, to, peer)
+      from = to + 1
+      at++
+    }
+    this.init.log('successor list of %d and %d fingers handed out, successor %s', successors.length, sorted.length, successors[0])
   }
 
   /** One stabilize round. */
