@@ -188,6 +188,8 @@ export class RequestStream<W> implements StreamContext {
   private wake?: () => void
   private lastActivityAt = performance.now()
   private idleTimer?: ReturnType<typeof setTimeout>
+  /** Whether this stream holds one of its peer's places in `streams` (given back once, when it closes or its work ends). */
+  private counted = false
   /** For the log line at the end. */
   private readonly stats = { requests: 0, answers: 0 }
 
@@ -201,7 +203,11 @@ export class RequestStream<W> implements StreamContext {
     // a paused stream keeps what the sender still had window for: up to yamux's largest window
     stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, MUXER_MAX_WINDOW_BYTES)
     // whatever waits on the stream's behalf (a rate limit, a budget) stops when it closes
-    stream.addEventListener('close', () => { this.stop(new StreamLimitError(`${init.name} stream closed`)) }, { once: true })
+    stream.addEventListener('close', () => {
+      // a closed stream is no longer one of its peer's open streams, even while its handler still winds down (a block being read)
+      this.uncount()
+      this.stop(new StreamLimitError(`${init.name} stream closed`))
+    }, { once: true })
   }
 
   get signal (): AbortSignal {
@@ -229,6 +235,7 @@ export class RequestStream<W> implements StreamContext {
       this.stream.abort(new StreamLimitError(`more than ${streams.maxPerPeer} ${name} streams from one peer`))
       return
     }
+    this.counted = true
     this.protocol = protocol
     this.armIdleTimer()
     const reading = this.readRequests()
@@ -247,7 +254,7 @@ export class RequestStream<W> implements StreamContext {
       log('%s stream from %s reset: %s', name, this.remote, (err as Error).message)
       this.stream.abort(err as Error)
     } finally {
-      streams.remove(this.remote)
+      this.uncount()
       clearTimeout(this.idleTimer)
       this.stop(new StreamLimitError(`${name} stream ended`))
       for (const job of this.queue.jobs.splice(0)) this.finish(job)
@@ -370,6 +377,12 @@ export class RequestStream<W> implements StreamContext {
     this.failure ??= err
     this.ended.abort(err)
     this.wake?.()
+  }
+
+  private uncount (): void {
+    if (!this.counted) return
+    this.counted = false
+    this.init.streams.remove(this.remote)
   }
 
   private finish (job: Job<W>): void {
