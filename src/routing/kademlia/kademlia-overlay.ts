@@ -297,7 +297,11 @@ export class KademliaOverlay implements Overlay, Startable {
   private closestInTable (kadId: Uint8Array, count: number, asker: PeerId): PeerId[] {
     const askerId = asker.toString()
     return routingTableContacts(this.components.dht)
-      .filter(c => { const id = c.peerId.toString(); return id !== this.selfId && id !== askerId && !this.gone.has(id) })
+      // a disconnected contact is not a dead one (connections close for many
+      // reasons): the answer names it, as kad-dht's FIND_NODE does, and the
+      // asker finds out; leaving it out hid whole regions of the keyspace
+      // from lookups through peers with many closed connections
+      .filter(c => { const id = c.peerId.toString(); return id !== this.selfId && id !== askerId })
       .sort((a, b) => compareDistance(kadId, a.kadId, b.kadId))
       .slice(0, count)
       .map(c => c.peerId)
