@@ -159,7 +159,13 @@ export class KeptStreams {
   }
 }
 
-/** Open, writable and readable (or only paused): the other side has not closed or reset it. */
+/**
+ * Open, writable and readable (or only paused), and the other side has
+ * neither reset it nor closed its end: a stream whose answerer closed its
+ * end still reads as readable here until its end is read, and would only
+ * fail the request sent on it.
+ */
 function isReusable (stream: Stream): boolean {
-  return stream.status === 'open' && stream.writeStatus === 'writable' && (stream.readStatus === 'readable' || stream.readStatus === 'paused')
+  return stream.status === 'open' && stream.writeStatus === 'writable' && (stream.readStatus === 'readable' || stream.readStatus === 'paused') &&
+    stream.remoteWriteStatus === 'writable'
 }

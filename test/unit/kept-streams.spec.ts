@@ -110,6 +110,18 @@ describe('kept streams', function () {
     assert.equal(pool.count(), 0)
   })
 
+  it('does not hand out a stream whose other side closed its end, and aborts it', async () => {
+    const before = served.length
+    pool.giveBack(peer(), await open())
+    await waitFor(() => served.length > before, { timeoutMs: 10_000, intervalMs: 20, message: () => 'the answerer saw no stream' })
+    await served.at(-1)!.close()
+    await waitFor(() => opened[0].remoteWriteStatus === 'closed', { timeoutMs: 10_000, intervalMs: 20, message: () => `the answerer's end is ${opened[0].remoteWriteStatus}` })
+    assert.equal(opened[0].readStatus, 'readable', 'nothing read: the end is not seen on this side yet')
+    assert.equal(pool.take(peer()), undefined)
+    assert.equal(opened[0].status, 'aborted')
+    assert.equal(pool.count(), 0)
+  })
+
   it('replaces a kept stream whose exchange fails once by a fresh one, and aborts the failed one', async () => {
     pool.giveBack(peer(), await open())
     let calls = 0
