@@ -12,7 +12,7 @@ import { LevelDatastore } from 'datastore-level'
 import { Registry } from 'prom-client'
 import type { AbortOptions, ComponentLogger, Logger, PeerId } from '@libp2p/interface'
 import { BOOTSTRAP_RETRY_INTERVAL_MS, OVERLAY_LEAVE_TIMEOUT_MS, SHOAL_VERSION } from '../constants.ts'
-import { AddressInUseError, ShoalError } from '../errors.ts'
+import { ShoalError } from '../errors.ts'
 import { FsBlockstore, type BlockstoreUsage } from '../store/blockstore.ts'
 import { ContentStore } from '../store/content-store.ts'
 import { placementMetrics } from '../placement/metrics.ts'
@@ -23,10 +23,11 @@ import { UploadLimiter } from '../exchange/upload-limiter.ts'
 import { MAX_INBOUND_XFER_STREAMS, XferServer } from '../exchange/xfer-server.ts'
 import { Bootstrapper } from '../routing/bootstrap.ts'
 import type { Overlay, RoutingSnapshot } from '../routing/index.ts'
-import { createShoalNode, type ShoalNode } from '../routing/libp2p.ts'
+import type { ShoalNode } from '../routing/libp2p.ts'
 import { privateAddressesAllowed } from '../routing/private-addresses.ts'
 import { XFER_PROTOCOL } from '../wire/xfer-messages.ts'
 import { shoalLogger } from './logger.ts'
+import { startPeerNode } from './peer-node.ts'
 import { Repo } from './repo.ts'
 import { share, type PeerShareOptions, type PeerShareResult, type ShareSource } from './share.ts'
 import { parseByteSize } from '../utils/bytes.ts'
@@ -182,34 +183,16 @@ export class ShoalPeer {
       await this.contentStore.open()
       this.registry = this.init.metrics === false ? undefined : new Registry()
       const listen = this.init.listen ?? config.listen
-      const node = await createShoalNode({
-        overlay: config.overlay,
-        successorListLength: config.chord.successorListLength,
-        // a Chord peer leaving the ring hands the replicas it holds to the peers that take over
-        onLeave: async (_leave, options) => { await this.handOver(options) },
-        privateKey: this.repo.privateKey,
-        datastore: this.datastore,
+      const node = await startPeerNode(this.repo, {
         listen,
-        announce: config.announce,
-        kBucketSize: config.dht.kBucketSize,
-        maxConnections: config.connections.maxConnections,
-        allow: config.connections.allow,
-        privateAddresses: config.connections.privateAddresses,
+        datastore: this.datastore,
         metricsRegistry: this.registry,
         processMetrics: this.init.processMetrics,
         plannedJoin: this.init.plannedJoin,
+        // a Chord peer leaving the ring hands the replicas it holds to the peers that take over
+        onLeave: async (_leave, options) => { await this.handOver(options) },
         logger: this.logger
       })
-      try {
-        await node.start()
-      } catch (err) {
-        // the start error is the one to report; stopping only releases what did start
-        await Promise.resolve(node.stop()).catch(() => {})
-        if (isAddressInUse(err)) {
-          throw new AddressInUseError(`listen address ${listen.join(', ')} is already in use`)
-        }
-        throw err
-      }
       this.node = node
       this.startedAt = Date.now()
       const overlay = node.services.overlay
@@ -405,12 +388,6 @@ function peersIn (routing: RoutingSnapshot): string[] {
   if (routing.overlay === 'kademlia') return routing.buckets.flatMap(b => b.peers)
   return [...new Set([...(routing.predecessor == null ? [] : [routing.predecessor]), ...routing.successors, ...routing.fingers.map(f => f.peerId)])]
     .filter(id => id !== routing.self)
-}
-
-function isAddressInUse (err: unknown): boolean {
-  const e = err as { code?: string, message?: string, errors?: unknown[] } | undefined
-  if (e?.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(e?.message ?? '')) return true
-  return Array.isArray(e?.errors) && e.errors.some(isAddressInUse)
 }
 
 /** A validated rate setting (bytes/s or "10MiB") as bytes per second. */

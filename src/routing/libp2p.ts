@@ -12,7 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
-import type { AbortOptions, ComponentLogger, PeerId, PrivateKey } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, PrivateKey } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Registry } from 'prom-client'
 import {

@@ -64,7 +64,7 @@ import { peerAddress, planLab } from './lab/topology.ts'
 import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
 import type { OverlayName } from '../routing/index.ts'
 import { routableThreshold } from './routable.ts'
-import { joinRing, joinThroughSeeds, seedRing, SWARM_POLL_INTERVAL_MS, waitRing, type SwarmJoinOptions } from './swarm-join.ts'
+import { joinRing, joinThroughSeeds, seedRing, waitRing, waitTables, type SwarmJoinOptions } from './swarm-join.ts'
 import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmJoin, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
@@ -82,7 +82,6 @@ const START_CONCURRENCY = 8
  * routable after 10 minutes).
  */
 const PLAN_JOIN_CONCURRENCY = 64
-const POLL_CONCURRENCY = 64
 
 /** Default layout: one process per peer for small swarms, else about one host per core. */
 export function defaultPeersPerProcess (peers: number): number {
@@ -251,40 +250,10 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       const rejoin = join === 'bootstrap' ? (i: number) => addrs(seeds.filter(j => j !== i)) : undefined
       await waitRing(clients, peers, deadline, joinOptions, rejoin)
     } else {
-      const sizes = new Array<number>(count).fill(0)
-      const retries = new Array<number>(count).fill(0)
-      await waitFor(async () => {
-        await mapConcurrent(clients, POLL_CONCURRENCY, async (client, i) => {
-          if (sizes[i] >= need) return
-          const before = sizes[i]
-          sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
-          // still growing (contacts that dialled it are being identified): no new dials yet
-          if (sizes[i] >= need || sizes[i] > before) return
-          // stalled: a dial failed (or a connection dropped): this peer dials all its
-          // contacts itself (libp2p reuses the connections it has), then one
-          // more of its closest peers each time it is still short
-          // (a bootstrap swarm: it looks itself up again, through its seeds
-          // in case it lost every connection)
-          if (join === 'bootstrap') {
-            await client.join(addrs(seeds.filter(j => j !== i)), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-            sizes[i] = (await client.refreshRouting({ signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
-            return
-          }
-          const extra = plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, retries[i]++)
-          const again = [...plan.contacts[i], ...extra]
-          sizes[i] = (await client.join(addrs(again), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
-        })
-        options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
-        return sizes.every(s => s >= need)
-      }, {
-        timeoutMs: Math.max(0, deadline - Date.now()),
-        intervalMs: SWARM_POLL_INTERVAL_MS,
-        signal: options.signal,
-        message: () => {
-          const short = sizes.map((s, i) => [i, s]).filter(([, s]) => s < need)
-          return `swarm not routable in time: ${short.length} of ${count} peers know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
-        }
-      })
+      const retry = join === 'bootstrap'
+        ? { seeds: (i: number) => addrs(seeds.filter(j => j !== i)) }
+        : { contacts: (i: number, extra: number) => addrs([...plan.contacts[i], ...plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, extra)]) }
+      await waitTables(clients, need, retry, deadline, joinOptions)
     }
     const file: SwarmFile = { createdAt, replicas, overlay, join, ...(join === 'bootstrap' ? { seeds } : {}), peers, ...(lab != null ? { lab } : {}) }
     await writeSwarmFile(dir, file)

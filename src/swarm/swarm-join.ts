@@ -1,8 +1,9 @@
 /**
  * How `swarm up` joins its peers once they are all running, besides the
  * contact plan (contact-plan.ts): a Chord ring one peer at a time in ring
- * order, a deployment-like join through seed peers, and the wait until the
- * Chord ring is correct at every peer.
+ * order, a deployment-like join through seed peers, and the waits until
+ * the Chord ring is correct at every peer and every Kademlia routing
+ * table is full.
  */
 import type { ApiClient } from '../api/client.ts'
 import { DHT_K_BUCKET_SIZE } from '../constants.ts'
@@ -121,5 +122,55 @@ export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
     intervalMs: SWARM_POLL_INTERVAL_MS,
     signal: options.signal,
     message: () => `Chord ring not correct in time at ${short.size} of ${ids.length} peers (${[...short].slice(0, 5).map(([i, why]) => `peer-${i}: ${why}`).join(', ')})`
+  })
+}
+
+/** Peers polled at once while a Kademlia swarm's tables fill. */
+const POLL_CONCURRENCY = 64
+
+/**
+ * What a Kademlia peer whose table stopped growing does: a planned swarm's
+ * peer dials its contacts again, with `extra` more of its closest peers
+ * (one more each time it is still short); a bootstrap swarm's joins
+ * through the seeds again and looks itself up.
+ */
+export type TableRetry =
+  | { contacts: (i: number, extra: number) => string[] }
+  | { seeds: (i: number) => string[] }
+
+/** Waits until every Kademlia routing table holds `need` peers (routable.ts's threshold). */
+export async function waitTables (clients: ApiClient[], need: number, retry: TableRetry, deadline: number, options: SwarmJoinOptions): Promise<void> {
+  const count = clients.length
+  const sizes = new Array<number>(count).fill(0)
+  const retries = new Array<number>(count).fill(0)
+  await waitFor(async () => {
+    await mapConcurrent(clients, POLL_CONCURRENCY, async (client, i) => {
+      if (sizes[i] >= need) return
+      const before = sizes[i]
+      sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
+      // still growing (contacts that dialled it are being identified): no new dials yet
+      if (sizes[i] >= need || sizes[i] > before) return
+      // stalled: a dial failed (or a connection dropped): this peer dials all its
+      // contacts itself (libp2p reuses the connections it has), then one
+      // more of its closest peers each time it is still short
+      // (a bootstrap swarm: it looks itself up again, through its seeds
+      // in case it lost every connection)
+      if ('seeds' in retry) {
+        await client.join(retry.seeds(i), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+        sizes[i] = (await client.refreshRouting({ signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
+        return
+      }
+      sizes[i] = (await client.join(retry.contacts(i, retries[i]++), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
+    })
+    options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
+    return sizes.every(s => s >= need)
+  }, {
+    timeoutMs: Math.max(0, deadline - Date.now()),
+    intervalMs: SWARM_POLL_INTERVAL_MS,
+    signal: options.signal,
+    message: () => {
+      const short = sizes.map((s, i) => [i, s]).filter(([, s]) => s < need)
+      return `swarm not routable in time: ${short.length} of ${count} peers know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
+    }
   })
 }

@@ -56,5 +56,17 @@ export const STREAM_OPEN_TIMEOUT_MS = 10_000
 /** A stream that waits this long for room in a shared budget is reset. */
 export const RESERVE_TIMEOUT_MS = 30_000
 
+/**
+ * Request/answer protocols (Chord, Kademlia's find) carry one request after
+ * another on a stream (kept-streams.ts). The asking side closes one unused
+ * for KEPT_STREAM_IDLE_MS; the answering side resets one that brings no
+ * whole request for twice as long (the deadline of each inbound read), so
+ * it is normally the asker who closes, and a silent asker is cut off.
+ */
+export const KEPT_STREAM_IDLE_MS = 30_000
+export const SERVED_STREAM_IDLE_MS = 2 * KEPT_STREAM_IDLE_MS
+/** Unused streams the asking side keeps per peer for its next requests. */
+export const MAX_KEPT_STREAMS_PER_PEER = 2
+
 /** pbStream options for speaking a Shoal protocol by hand (tests, scripts): the message limit, and room to buffer one whole message. */
 export const STREAM_LIMITS = { maxDataLength: MAX_MESSAGE_BYTES, maxBufferSize: MAX_MESSAGE_BYTES + 16 }

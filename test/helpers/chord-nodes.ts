@@ -13,7 +13,8 @@ import type { Datastore } from 'interface-datastore'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { LOCAL_SWARM_ALLOW } from '../../src/constants.ts'
 import { chord, type ChordInit, type ChordOverlay } from '../../src/routing/chord/index.ts'
-import { clockwise } from '../../src/routing/chord/ring.ts'
+import { RING_BITS } from '../../src/routing/chord/constants.ts'
+import { clockwise, fingerStart } from '../../src/routing/chord/ring.ts'
 import { toPosition } from '../../src/routing/chord/ring.ts'
 import { mapConcurrent, waitFor } from '../../src/utils/wait.ts'
 import { idOfPeer } from '../../src/routing/key-space.ts'
@@ -80,9 +81,10 @@ export class ChordTestRing {
   /**
    * `count` peers started alone, then each handed its next `r` peers as its
    * successor list (JoinOptions.successors, as `swarm up`'s plan does),
-   * all at once.
+   * all at once; with `fingers`, its true fingers past that list too
+   * (JoinOptions.fingers).
    */
-  static async seeded (count: number, r: number, init: ChordInit = {}): Promise<ChordTestRing> {
+  static async seeded (count: number, r: number, init: ChordInit = {}, seed: { fingers?: boolean } = {}): Promise<ChordTestRing> {
     const ring = new ChordTestRing({ ...init, successorListLength: r })
     try {
       const nodes = await mapConcurrent(Array.from({ length: count }), 8, async () => {
@@ -93,8 +95,10 @@ export class ChordTestRing {
       const sorted = ring.sorted()
       await Promise.all(nodes.map(async node => {
         const at = sorted.indexOf(node)
-        const successors = Array.from({ length: r }, (_, j) => sorted[(at + 1 + j) % sorted.length].getMultiaddrs()[0].toString())
-        const result = await node.services.chord.join(successors, { successors: true, signal: AbortSignal.timeout(60_000) })
+        const next = Array.from({ length: r }, (_, j) => sorted[(at + 1 + j) % sorted.length])
+        const fingers = seed.fingers === true ? ring.handedFingers(node, next.map(n => n.peerId.toString())) : undefined
+        const addr = (peer: ChordNode): string => peer.getMultiaddrs()[0].toString()
+        const result = await node.services.chord.join(next.map(addr), { successors: true, fingers: fingers?.map(addr), signal: AbortSignal.timeout(60_000) })
         if (result.connected !== 1) throw new Error(`a peer could not reach its successor: ${JSON.stringify(result)}`)
       }))
     } catch (err) {
@@ -171,6 +175,18 @@ export class ChordTestRing {
       if (routing.successors.join() !== want.join() || routing.predecessor !== this.expectedPredecessor(node, order)) wrong.push(node.peerId.toString())
     }
     return wrong
+  }
+
+  /** Finger i of `node` as the live ring says: the successor of self + 2^i, for i = 0..255. */
+  trueFingers (node: ChordNode): string[] {
+    return Array.from({ length: RING_BITS }, (_, i) => this.responsible(fingerStart(positionOf(node), i), 1)[0])
+  }
+
+  /** What a launcher hands `node` as its fingers: its distinct true fingers, less itself and its successor list. */
+  handedFingers (node: ChordNode, successors: string[]): ChordNode[] {
+    const skip = new Set([node.peerId.toString(), ...successors])
+    const ids = [...new Set(this.trueFingers(node))].filter(id => !skip.has(id))
+    return ids.map(id => this.live().find(n => n.peerId.toString() === id)!)
   }
 
   /** Waits until every live peer's successor list is the next r live peers and its predecessor the previous one. */

@@ -124,6 +124,47 @@ describe('a Chord ring of 24 peers each handed its successor list at once', func
   })
 })
 
+describe('a Chord ring of 16 peers each handed its successor list and its fingers', function () {
+  // a short list, so that most keys lie past it and only fingers reach them in one step
+  const r = 2
+  const PEERS = 16
+  let ring: ChordTestRing
+  after(async () => { await ring?.destroy() })
+
+  it('holds the handed fingers at their true indices, and its lookups go to the finger closest before the key first', async function () {
+    this.timeout(120_000)
+    // fix-fingers never runs here: every finger a peer holds is one it was handed
+    ring = await ChordTestRing.seeded(PEERS, r, { ...FAST_TIMERS, fixFingersIntervalMs: 600_000 }, { fingers: true })
+    await ring.waitStable(r)
+    let handed = 0
+    for (const node of ring.live()) {
+      // the fingers whose start falls within the successor list are read off it; the others are the handed ones
+      const truth = ring.trueFingers(node)
+      const expected: Array<{ index: number, peerId: string }> = []
+      for (const [i, peerId] of truth.entries()) if (peerId !== expected.at(-1)?.peerId) expected.push({ index: i, peerId })
+      handed += ring.handedFingers(node, ring.expectedSuccessors(node, r)).length
+      assert.deepEqual(chordRouting(node).fingers, expected, `the fingers of ${node.peerId}`)
+    }
+    assert.ok(handed >= PEERS, `${handed} fingers handed out in all: the test needs a ring where fingers matter`)
+
+    // from one peer, a key just past each finger it was handed: the first peer asked is that finger
+    const asker = ring.live()[0]
+    const handedToAsker = chordRouting(asker).fingers.filter(f => !ring.expectedSuccessors(asker, r).includes(f.peerId))
+    assert.ok(handedToAsker.length > 0)
+    for (const finger of handedToAsker) {
+      const at = positionOf(ring.live().find(n => n.peerId.toString() === finger.peerId)!)
+      const after = positionOf(ring.live().find(n => n.peerId.toString() === ring.expectedSuccessors(ring.live().find(n => n.peerId.toString() === finger.peerId)!, 1)[0])!)
+      let key: Uint8Array
+      do key = randomBytes(34)
+      while (!(clockwise(at, keyPosition(asker, key)) > 0n && clockwise(at, keyPosition(asker, key)) < clockwise(at, after)))
+      const result = await asker.services.chord.lookup(key, 1, { signal: AbortSignal.timeout(30_000) })
+      assert.deepEqual(result.responsible, ring.responsible(keyPosition(asker, key), 1))
+      const { peerId, hop, ok } = result.path[0]
+      assert.deepEqual({ peerId, hop, ok }, { peerId: finger.peerId, hop: 1, ok: true }, `a key past finger ${finger.index}`)
+    }
+  })
+})
+
 describe('a Chord ring through joins and graceful leaves', function () {
   const r = 4
   let ring: ChordTestRing

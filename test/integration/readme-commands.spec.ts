@@ -40,7 +40,7 @@ import { buildProgram } from '../../src/cli/index.ts'
 import { readSwarmFile, swarmDown, type SwarmPeerInfo } from '../../src/swarm/process-swarm.ts'
 import { isProcessAlive } from '../../src/utils/process.ts'
 import { waitFor } from '../../src/utils/wait.ts'
-import { assertExit, BIN, runCli, tempDir, type Exit } from '../helpers/cli.ts'
+import { assertExit, runCli, tempDir, type Exit } from '../helpers/cli.ts'
 import { docCommands } from '../helpers/doc-commands.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))

@@ -2,13 +2,15 @@
  * The routing routes of the control API (`GET /api/v1/routing`,
  * `GET /api/v1/lookup`) on a small in-process swarm: the snapshot is the
  * overlay's, a lookup's `responsible` is the true k, bad input is 400; on
- * both overlays. And the experiment control `POST /api/v1/routing/maintenance`.
+ * both overlays. And the experiment control `POST /api/v1/routing/maintenance`,
+ * and `POST /api/v1/dht/join`'s checks of a launcher's `fingers`.
  */
 import assert from 'node:assert/strict'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { startApiServer, type ApiServer } from '../../src/api/server.ts'
 import type { LookupResponse } from '../../src/api/routing-routes.ts'
+import type { ShoalPeer } from '../../src/peer/peer.ts'
 import type { OverlayName, RoutingSnapshot } from '../../src/routing/index.ts'
 import { createTestSwarm, type TestSwarm } from '../../src/swarm/test-swarm.ts'
 
@@ -81,6 +83,55 @@ for (const overlay of ['kademlia', 'chord'] as OverlayName[]) describe(`the rout
       assert.equal(body.error.name, 'InvalidInputError')
     })
   }
+
+  describe('POST /api/v1/dht/join with bad fingers', () => {
+    const post = async (body: unknown): Promise<{ status: number, body: any }> => {
+      const res = await fetch(`http://${api.address}/api/v1/dht/join`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body)
+      })
+      return { status: res.status, body: await res.json() }
+    }
+    /** Every join the route hands the peer. */
+    const joins: unknown[][] = []
+    let original: ShoalPeer['join']
+    before(() => {
+      const peer = swarm.peers[0]
+      original = peer.join.bind(peer)
+      peer.join = async (...args) => { joins.push(args); return original(...args) }
+    })
+    after(() => { swarm.peers[0].join = original })
+
+    /** The routing state a join could change (Chord's fingers move as fix-fingers runs, whatever the test does). */
+    const neighbours = (): unknown => {
+      const routing = swarm.peers[0].overlay.routing()
+      return routing.overlay === 'chord' ? { successors: routing.successors, predecessor: routing.predecessor } : routing
+    }
+    const NOT_AN_ARRAY = 'body field "fingers" must be an array of multiaddrs, and comes only with "successors": true'
+    // a real successor: with the checks gone, each body would change this peer's routing state
+    const next = (): string => swarm.peers[1].libp2p.getMultiaddrs()[0].toString()
+    const cases: Array<[string, () => unknown, string]> = [
+      ['fingers that are no array', () => ({ multiaddrs: [next()], successors: true, fingers: next() }), NOT_AN_ARRAY],
+      ['fingers without "successors"', () => ({ multiaddrs: [next()], fingers: [next()] }), NOT_AN_ARRAY],
+      ['fingers with "successors": false', () => ({ multiaddrs: [next()], successors: false, fingers: [next()] }), NOT_AN_ARRAY],
+      ['a finger that is no string', () => ({ multiaddrs: [next()], successors: true, fingers: [42] }), 'fingers[0] must be a multiaddr string'],
+      ['a finger that is no multiaddr', () => ({ multiaddrs: [next()], successors: true, fingers: ['nonsense'] }), 'fingers[0] is not a valid multiaddr: "nonsense"'],
+      ['a finger without /p2p/<peer id>', () => ({ multiaddrs: [next()], successors: true, fingers: [next(), '/ip4/127.0.0.1/tcp/4001'] }), 'fingers[1] must end in /p2p/<peer id>, got "/ip4/127.0.0.1/tcp/4001"']
+    ]
+    for (const [what, body, message] of cases) {
+      it(`answers 400 for ${what}, with one error naming it, and joins nothing`, async () => {
+        const before = neighbours()
+        assert.deepEqual(await post(body()), { status: 400, body: { error: { name: 'InvalidInputError', message, exitCode: 2 } } })
+        assert.deepEqual(joins, [])
+        assert.deepEqual(neighbours(), before)
+      })
+    }
+
+    it('hands a body without fingers on (the checks above are what stopped the others)', async () => {
+      const { status } = await post({ multiaddrs: [] })
+      assert.equal(status, 200)
+      assert.deepEqual(joins, [[[], { successors: false, fingers: undefined }]])
+    })
+  })
 
   it('pauses and restarts the overlay\'s maintenance (POST /api/v1/routing/maintenance); lookups still answer while paused', async () => {
     const overlayOf = swarm.peers[0].overlay

@@ -156,7 +156,7 @@ describe('content store on disk', function () {
     const data = randomBytes(50 * KiB)
     await fs.writeFile(path.join(dir, 'f'), data)
     const { store, blockstore, close } = await openStore(dir)
-    const r = await store.shareFile(path.join(dir, 'f'), { chunkSize: 16 * KiB })
+    await store.shareFile(path.join(dir, 'f'), { chunkSize: 16 * KiB })
     assert.deepEqual((await store.verify()).bad, [])
     // flip a byte of one leaf on disk
     let victim: string | undefined

@@ -2,27 +2,30 @@
  * The Chord overlay service: owns the ring state, the maintenance timers,
  * the protocol handler and the provider records, and implements `Overlay`
  * on top of them. The pieces: ring-state.ts (what this peer knows),
- * maintenance.ts (Zave's operations), lookup.ts (iterative lookups),
- * planner.ts (many keys), server.ts (answers), rpc.ts (questions).
+ * maintenance.ts (Zave's operations), join.ts (onto the ring, and back),
+ * leave.ts (off it),
+ * lookup.ts (iterative lookups), key-lookups.ts and planner.ts (the
+ * Overlay's lookups of one key and of many), server.ts (answers), rpc.ts
+ * (questions).
  */
 import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { ChordRouting, JoinOptions, LookupResult, OverlayChange, ResponsiblePlanner } from '../index.ts'
-import type { ChordComponents, ChordInit, ChordLeave, ChordOverlay, ChordStats } from './index.ts'
+import type { ChordComponents, ChordInit, ChordOverlay, ChordStats } from './index.ts'
 import { AddressBook } from './address-book.ts'
 import { ContactStore, contactsOf } from './contacts.ts'
 import {
   CHORD_PROTOCOL, DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS, DEFAULT_FIX_FINGERS_INTERVAL_MS, DEFAULT_LOOKUP_TIMEOUT_MS, DEFAULT_MAINTENANCE_BACKOFF,
   DEFAULT_PROVIDER_REPLICAS, DEFAULT_PROVIDER_TTL_MS, DEFAULT_QUERY_TIMEOUT_MS, DEFAULT_REPROVIDE_INTERVAL_MS,
-  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, GOODBYE_TIMEOUT_MS, LEAVE_TIMEOUT_MS,
+  DEFAULT_STABILIZE_INTERVAL_MS, DEFAULT_SUCCESSOR_LIST_LENGTH, LEAVE_TIMEOUT_MS,
   MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_PEERS_PER_MESSAGE, MAX_SUCCESSOR_LIST_LENGTH
 } from './constants.ts'
-import { ChordNotRunningError, InvalidReplicasError } from './errors.ts'
-import { findSuccessors, type LookupContext, type LookupOptions, type LookupOutcome } from './lookup.ts'
+import { ChordNotRunningError } from './errors.ts'
+import { RingJoin, type JoinResult } from './join.ts'
+import { KeyLookups } from './key-lookups.ts'
+import { leaveRing } from './leave.ts'
 import { Maintenance } from './maintenance.ts'
 import { MaintenanceTimers } from './maintenance-timers.ts'
-import { ChordPlanner } from './planner.ts'
 import { PeerDirectory } from './peer-directory.ts'
 import { Positions } from './positions.ts'
 import { ProviderRecords } from './provider-records.ts'
@@ -49,11 +52,7 @@ export class ChordOverlayService implements ChordOverlay {
   private readonly providers: ProviderStore
   private readonly records: ProviderRecords
   private readonly refused: Refusals
-  /** Peers given to join(): the way back when every successor is lost. */
-  private readonly bootstrap = new Set<string>()
   private readonly listeners = new Set<(change: OverlayChange) => void>()
-  private readonly queryTimeoutMs: number
-  private readonly lookupTimeoutMs: number
   private readonly providerReplicas: number
   private lifetime = new AbortController()
   private rpc: ChordRpc
@@ -61,11 +60,10 @@ export class ChordOverlayService implements ChordOverlay {
   private server: ChordServer
   private readonly timers: MaintenanceTimers
   private readonly contacts: ContactStore
-  /** Successors saved by the last run, tried once at the first stabilize. */
-  private restoring: string[] | undefined
+  private readonly joins: RingJoin
+  private readonly lookups: KeyLookups
   private started = false
   private leaving: Promise<void> | undefined
-  private joining: Promise<void> | undefined
   /** The leave hook runs: planners still work (lookups go out; this peer answers none). */
   private handingOver = false
   private answered = 0
@@ -75,8 +73,6 @@ export class ChordOverlayService implements ChordOverlay {
     this.init = init
     this.log = components.logger.forComponent(init.logPrefix ?? 'shoal:chord')
     this.successorListLength = checkCount('successorListLength', init.successorListLength ?? DEFAULT_SUCCESSOR_LIST_LENGTH, MAX_SUCCESSOR_LIST_LENGTH)
-    this.queryTimeoutMs = init.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS
-    this.lookupTimeoutMs = init.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS
     this.providerReplicas = checkCount('providerReplicas', init.providerReplicas ?? DEFAULT_PROVIDER_REPLICAS, MAX_PEERS_PER_MESSAGE)
     this.providers = new ProviderStore(init.providerTtlMs ?? DEFAULT_PROVIDER_TTL_MS)
     this.refused = new Refusals({
@@ -93,7 +89,7 @@ export class ChordOverlayService implements ChordOverlay {
       // a ring that changes is watched at the base pace again
       this.timers.changed()
     }, peer => !this.refused.has(peer))
-    this.addresses = new AddressBook(peer => this.bootstrap.has(peer) || this.state.knownPeers().includes(peer))
+    this.addresses = new AddressBook(peer => this.joins.isWayBack(peer) || this.state.knownPeers().includes(peer))
     this.directory = new PeerDirectory({
       self: this.state.self,
       addresses: this.addresses,
@@ -104,7 +100,27 @@ export class ChordOverlayService implements ChordOverlay {
     })
     this.contacts = new ContactStore(components.datastore, () => contactsOf(this.state, peer => this.directory.info(peer)), this.log)
     this.rpc = this.createRpc()
+    this.lookups = new KeyLookups({
+      state: this.state,
+      rpc: this.rpc,
+      positions: this.positions,
+      directory: this.directory,
+      failed: peer => { this.failed(peer) },
+      skip: peer => this.refused.has(peer),
+      lifetime: () => this.lifetime.signal,
+      lookupTimeoutMs: init.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS
+    })
     this.maintenance = this.createMaintenance()
+    this.joins = new RingJoin({
+      state: this.state,
+      rpc: this.rpc,
+      addresses: this.addresses,
+      maintenance: this.maintenance,
+      contacts: this.contacts,
+      learn: peer => { this.directory.learn(peer) },
+      stabilizeNow: () => { this.timers.stabilizeNow() },
+      log: this.log
+    })
     this.server = this.createServer()
     this.records = this.createRecords()
     const backoff = init.maintenanceBackoff ?? DEFAULT_MAINTENANCE_BACKOFF
@@ -118,19 +134,11 @@ export class ChordOverlayService implements ChordOverlay {
       state: this.state,
       maintenance: this.maintenance,
       rpc: this.rpc,
-      beforeStabilize: async options => { await this.findTheRing(options) },
+      beforeStabilize: async options => { await this.joins.findTheRing(options) },
       reprovide: async options => { await this.records.reprovide(options) },
       housekeeping: () => { this.providers.prune() },
       log: this.log
     })
-  }
-
-  /** A restarted peer first tries the successors it saved; a peer whose join found nobody yet tries again through its bootstrap peers. */
-  private async findTheRing (options: AbortOptions): Promise<void> {
-    const saved = this.restoring
-    this.restoring = undefined
-    if (saved != null && this.state.alone) await this.maintenance.restore(saved, options)
-    if (this.state.alone && this.bootstrap.size > 0) await this.joinThrough([...this.bootstrap], options)
   }
 
   // ---- lifecycle ----
@@ -144,7 +152,7 @@ export class ChordOverlayService implements ChordOverlay {
     this.lifetime = new AbortController()
     this.leaving = undefined
     this.state.reset()
-    await this.restoreContacts()
+    await this.joins.restoreContacts()
     await this.components.registrar.handle(CHORD_PROTOCOL, this.server.handle, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
@@ -157,7 +165,7 @@ export class ChordOverlayService implements ChordOverlay {
 
   /** A restarted peer goes back to its saved successors at once. */
   afterStart (): void {
-    if (this.restoring != null) this.timers.stabilizeNow()
+    if (this.joins.restorePending) this.timers.stabilizeNow()
   }
 
   async beforeStop (): Promise<void> {
@@ -190,46 +198,21 @@ export class ChordOverlayService implements ChordOverlay {
     await this.leaving
   }
 
+  /** The steps of leave.ts, then this peer forgets the ring. */
   private async leaveRing (options: AbortOptions): Promise<void> {
     this.timers.stop()
-    const signal = AbortSignal.any([this.lifetime.signal, ...(options.signal != null ? [options.signal] : [])])
-    const successors = [...this.state.successors]
-    const predecessor = this.state.predecessor
-    const info: ChordLeave = { successors, predecessor }
-    // the hook may plan with this overlay (placement hands replicas on)
-    this.handingOver = true
-    try {
-      await this.init.onLeave?.(info, { signal })
-    } catch (err) {
-      this.log.error('the leave hook failed - %e', err)
-    } finally {
-      this.handingOver = false
-    }
-    const farewell = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(GOODBYE_TIMEOUT_MS)])
-    await this.records.handOff(successors, { signal: farewell })
-    await this.maintenance.goodbye(successors, predecessor, { signal: farewell })
-    this.log('left the ring (successor %s, predecessor %s)', successors[0], predecessor)
+    await leaveRing({
+      state: this.state,
+      onLeave: this.init.onLeave,
+      handingOver: running => { this.handingOver = running },
+      records: this.records,
+      maintenance: this.maintenance,
+      lifetime: this.lifetime.signal,
+      log: this.log
+    }, options)
     this.rpc.closeAll()
     await this.contacts.flush()
     this.state.reset()
-  }
-
-  // ---- contacts kept across restarts (contacts.ts) ----
-
-  /** Learns the contacts an earlier run saved: its successors to try first, every one a way back. */
-  private async restoreContacts (): Promise<void> {
-    const saved = await this.contacts.load().catch(err => {
-      this.log('could not read the saved Chord contacts: %s', (err as Error).message)
-      return undefined
-    })
-    if (saved == null) return
-    const all = [...saved.successors, ...(saved.predecessor != null ? [saved.predecessor] : []), ...saved.fingers]
-    for (const peer of all) {
-      this.directory.learn(peer)
-      this.bootstrap.add(peer.id)
-    }
-    this.restoring = saved.successors.map(p => p.id)
-    this.log('%d saved contacts, %d of them successors', this.bootstrap.size, this.restoring.length)
   }
 
   // ---- maintenance pace ----
@@ -291,128 +274,23 @@ export class ChordOverlayService implements ChordOverlay {
     return { sent: this.rpc.sent, answered: this.answered }
   }
 
-  // ---- Overlay: joining ----
+  // ---- Overlay: joining (join.ts) ----
 
-  /**
-   * Dials each address and checks with a ping that the peer speaks Chord
-   * (`connected` counts those; `failed` the dials that failed and the peers
-   * refused). A peer not on a ring yet (alone, or stranded) then joins
-   * through them; one already on a ring keeps them as a way back.
-   */
-  async join (multiaddrs: string[], options: JoinOptions = {}): Promise<{ connected: number, failed: number }> {
+  async join (multiaddrs: string[], options: JoinOptions = {}): Promise<JoinResult> {
     this.checkRunning()
-    if (options.successors === true) return this.adoptSuccessors(multiaddrs, options)
-    const reached: string[] = []
-    let failed = 0
-    await Promise.all(multiaddrs.map(async text => {
-      try {
-        const peer = await this.rpc.reach(text, this.state.self, options)
-        this.bootstrap.add(peer)
-        reached.push(peer)
-      } catch (err) {
-        if (options.signal?.aborted === true) throw err
-        this.log('bootstrap peer %s: %s', text, (err as Error).message)
-        failed++
-      }
-    }))
-    if (reached.length > 0 && (this.state.stranded || this.state.alone)) {
-      await this.joinThrough(reached, options, reached)
-    }
-    return { connected: reached.length, failed }
+    return this.joins.join(multiaddrs, options)
   }
 
-  /**
-   * The launcher's successor list for this peer (JoinOptions.successors):
-   * every peer's addresses remembered, the first one reached (stabilize
-   * talks to it, and this peer's notify makes it our successor's
-   * predecessor), the list adopted as it is; the stabilize brought forward
-   * checks it as it checks any.
-   */
-  private async adoptSuccessors (multiaddrs: string[], options: JoinOptions): Promise<{ connected: number, failed: number }> {
-    const first = new Map<string, string>()
-    const learn = (list: string[]): string[] => {
-      const ids: string[] = []
-      for (const text of list) {
-        const addr = multiaddr(text)
-        const id = addr.getComponents().findLast(c => c.name === 'p2p')?.value
-        if (id == null || id === this.state.self) continue
-        this.addresses.add(id, [addr])
-        if (!first.has(id)) first.set(id, text)
-        if (!ids.includes(id)) ids.push(id)
-      }
-      return ids
-    }
-    const ids = learn(multiaddrs)
-    const fingers = learn(options.fingers ?? [])
-    if (ids.length === 0) return { connected: 0, failed: multiaddrs.length }
-    try {
-      await this.rpc.reach(first.get(ids[0])!, this.state.self, options)
-    } catch (err) {
-      if (options.signal?.aborted === true) throw err
-      this.log('successor %s did not answer: %s', ids[0], (err as Error).message)
-      return { connected: 0, failed: 1 }
-    }
-    this.bootstrap.add(ids[0])
-    this.maintenance.seed(ids, fingers)
-    this.timers.stabilizeNow()
-    return { connected: 1, failed: 0 }
-  }
-
-  /** One join at a time: a second caller (the stabilize timer retrying) waits for the one under way. */
-  private async joinThrough (seeds: string[], options: AbortOptions, live: string[] = []): Promise<void> {
-    if (this.joining == null) {
-      this.joining = this.maintenance.join(seeds, options, live)
-        .then(joined => { if (joined) this.timers.stabilizeNow() })
-        .catch(err => {
-          if (options.signal?.aborted === true) throw err
-          this.log('joining through %d peers failed: %s', seeds.length, (err as Error).message)
-        })
-        .finally(() => { this.joining = undefined })
-    }
-    await this.joining
-  }
-
-  // ---- Overlay: lookups ----
+  // ---- Overlay: lookups (key-lookups.ts) ----
 
   async lookup (key: Uint8Array, k: number, options: AbortOptions = {}): Promise<LookupResult> {
     this.checkRunning()
-    if (!Number.isInteger(k) || k < 1 || k > MAX_PEERS_PER_MESSAGE) throw new InvalidReplicasError(`k must be 1..${MAX_PEERS_PER_MESSAGE}, got ${k}`)
-    const outcome = await this.findSuccessors(this.positions.ofKey(key), k, { signal: this.lookupSignal(options) })
-    const responsible = [...new Set(outcome.window.peers)].slice(0, k)
-    for (const peer of responsible) this.directory.publish(peer)
-    return { responsible, path: outcome.path, hops: outcome.hops, messages: outcome.messages, ms: outcome.ms }
+    return this.lookups.lookup(key, k, options)
   }
 
   planner (): ResponsiblePlanner {
     if (!this.handingOver) this.checkRunning()
-    return new ChordPlanner({
-      ownWindow: () => this.state.ownWindow(),
-      findWindow: async (key, count, options) => {
-        const outcome = await this.findSuccessors(key, count, { signal: this.lookupSignal(options ?? {}) })
-        for (const peer of outcome.window.peers) this.directory.publish(peer)
-        return outcome.window
-      },
-      positionOfKey: key => this.positions.ofKey(key),
-      positionOfPeer: peer => this.state.positionOf(peer)
-    })
-  }
-
-  private async findSuccessors (key: bigint, count: number, options: LookupOptions): Promise<LookupOutcome> {
-    return findSuccessors(this.lookupContext(), key, count, options)
-  }
-
-  private lookupContext (): LookupContext {
-    return {
-      state: this.state,
-      rpc: this.rpc,
-      learn: peer => { this.directory.learn(peer) },
-      failed: peer => { this.failed(peer) },
-      skip: peer => this.refused.has(peer)
-    }
-  }
-
-  private lookupSignal (options: AbortOptions): AbortSignal {
-    return AbortSignal.any([this.lifetime.signal, options.signal ?? AbortSignal.timeout(this.lookupTimeoutMs)])
+    return this.lookups.planner()
   }
 
   // ---- Overlay: provider records (provider-records.ts) ----
@@ -453,7 +331,7 @@ export class ChordOverlayService implements ChordOverlay {
       connectionManager: this.components.connectionManager,
       addresses: this.addresses,
       self: () => this.directory.peerMessage(this.state.self),
-      queryTimeoutMs: this.queryTimeoutMs,
+      queryTimeoutMs: this.init.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS,
       lifetime: () => this.lifetime.signal,
       onRefused: (peer, reason) => { this.refused.refuse(peer, reason, false) },
       log: this.log
@@ -464,10 +342,10 @@ export class ChordOverlayService implements ChordOverlay {
     return new Maintenance({
       state: this.state,
       rpc: this.rpc,
-      lookup: async (key, count, options) => this.findSuccessors(key, count, options ?? {}),
+      lookup: async (key, count, options) => this.lookups.findSuccessors(key, count, options ?? {}),
       learn: peer => { this.directory.learn(peer) },
       failed: peer => { this.failed(peer) },
-      fallbackSeeds: () => [...this.bootstrap],
+      fallbackSeeds: () => this.joins.waysBack(),
       peerMessage: peer => this.directory.peerMessage(peer),
       log: this.log
     })

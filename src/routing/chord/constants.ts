@@ -42,16 +42,7 @@ export const CLOSER_PEERS_PER_ANSWER = 6
 
 /** Deadline for writing an answer (and for closing a stream). */
 export const INBOUND_TIMEOUT_MS = 10_000
-/**
- * A stream carries one request after another. The asking side closes one
- * unused this long; the answering side resets one that brings no whole
- * request for twice as long (the deadline of each inbound read, so it is
- * normally the asker who closes, and a slow sender is cut off).
- */
-export const CLIENT_IDLE_MS = 30_000
-export const SERVER_IDLE_MS = 2 * CLIENT_IDLE_MS
-/** Unused streams kept per peer for its next requests. */
-export const MAX_IDLE_STREAMS_PER_PEER = 2
+/* How long streams are kept between requests, on both sides: src/wire/limits.ts (KEPT_STREAM_IDLE_MS). */
 /** Chord streams per connection at once. */
 export const MAX_INBOUND_STREAMS = 32
 export const MAX_OUTBOUND_STREAMS = 64

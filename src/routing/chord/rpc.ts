@@ -1,9 +1,7 @@
 /**
  * The asking side of /shoal/chord/1.0.0: a request and its answer on a
  * stream, under the query timeout. A stream carries one request at a time
- * and is kept for the next one to the same peer (a few per peer, closed
- * after CLIENT_IDLE_MS unused): a new stream per request costs its opening,
- * protocol negotiation and closing, several times the request itself, and
+ * and is kept for the next one to the same peer (src/wire/kept-streams.ts):
  * stabilize asks the same neighbours every round. A kept stream that turns
  * out closed by the other side is replaced once by a fresh one.
  *
@@ -15,16 +13,17 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { pbStream } from '@libp2p/utils'
-import type { AbortOptions, Logger, Stream } from '@libp2p/interface'
+import type { AbortOptions, Logger } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 import type { AddressBook } from './address-book.ts'
-import { CHORD_PROTOCOL, CLIENT_IDLE_MS, MAX_IDLE_STREAMS_PER_PEER, MAX_MESSAGE_BYTES } from './constants.ts'
+import { CHORD_PROTOCOL, MAX_MESSAGE_BYTES } from './constants.ts'
 import { MalformedMessageError } from './errors.ts'
 import {
   ChordRequestCodec, ChordResponseCodec, operationOf,
   withPeerId, type ChordRequest, type ChordResponse, type Operation, type PeerMessage
 } from './messages.ts'
 import { InvalidInputError } from '../../errors.ts'
+import { KeptStreams, type KeptStream } from '../../wire/kept-streams.ts'
 
 /** Which response field answers which request operation. */
 const ANSWER: Record<Operation, keyof ChordResponse> = {
@@ -51,20 +50,15 @@ export interface ChordRpcInit {
   log: Logger
 }
 
-interface KeptStream {
-  stream: Stream
-  pb: ReturnType<typeof pbStream>
-  idle?: ReturnType<typeof setTimeout>
-}
-
 export class ChordRpc {
   private readonly init: ChordRpcInit
-  private readonly kept = new Map<string, KeptStream[]>()
+  private readonly streams: KeptStreams
   /** Requests sent since start (each has one answer, or failed). */
   sent = 0
 
   constructor (init: ChordRpcInit) {
     this.init = init
+    this.streams = new KeptStreams({ owner: 'the Chord overlay', lifetime: init.lifetime })
   }
 
   /** Sends one request to `peer` and returns its answer (the field matching the operation is set). */
@@ -75,16 +69,11 @@ export class ChordRpc {
     const signal = AbortSignal.any(signals)
     const message = { ...request, from: this.init.self() }
     this.sent++
-    const reused = this.take(peer)
-    if (reused != null) {
-      try {
-        return await this.exchange(peer, reused, message, operation, signal)
-      } catch (err) {
-        // the other side may have closed it while it sat here: one fresh try
-        if (signal.aborted || err instanceof MalformedMessageError) throw err
-      }
-    }
-    return this.exchange(peer, await this.open(peer, signal), message, operation, signal)
+    return this.streams.use(peer, async () => this.open(peer, signal), async kept => this.exchange(peer, kept, message, operation, signal), {
+      signal,
+      // an answer out of protocol would come again on a fresh stream
+      fatal: err => err instanceof MalformedMessageError
+    })
   }
 
   /**
@@ -106,26 +95,14 @@ export class ChordRpc {
 
   /** Closes every kept stream (the overlay stops). */
   closeAll (): void {
-    for (const streams of this.kept.values()) {
-      for (const kept of streams) {
-        clearTimeout(kept.idle)
-        kept.stream.abort(new Error('the Chord overlay stopped'))
-      }
-    }
-    this.kept.clear()
+    this.streams.closeAll()
   }
 
   private async exchange (peer: string, kept: KeptStream, message: ChordRequest, operation: Operation, signal: AbortSignal): Promise<ChordResponse> {
-    try {
-      await kept.pb.write(message, ChordRequestCodec, { signal })
-      const response = await kept.pb.read(ChordResponseCodec, { signal })
-      if (response[ANSWER[operation]] == null) throw new MalformedMessageError(`${peer} answered ${operation} without its result`)
-      this.keep(peer, kept)
-      return response
-    } catch (err) {
-      kept.stream.abort(err as Error)
-      throw err
-    }
+    await kept.pb.write(message, ChordRequestCodec, { signal })
+    const response = await kept.pb.read(ChordResponseCodec, { signal })
+    if (response[ANSWER[operation]] == null) throw new MalformedMessageError(`${peer} answered ${operation} without its result`)
+    return response
   }
 
   private async open (peer: string, signal: AbortSignal): Promise<KeptStream> {
@@ -137,45 +114,5 @@ export class ChordRpc {
       if ((err as Error).name === 'UnsupportedProtocolError') this.init.onRefused(peer, `it does not speak ${CHORD_PROTOCOL}`)
       throw err
     }
-  }
-
-  /** An idle kept stream to `peer` that is still open. */
-  private take (peer: string): KeptStream | undefined {
-    const streams = this.kept.get(peer)
-    while (streams != null && streams.length > 0) {
-      const kept = streams.pop() as KeptStream
-      clearTimeout(kept.idle)
-      if (kept.stream.status === 'open' && kept.stream.writeStatus === 'writable' && (kept.stream.readStatus === 'readable' || kept.stream.readStatus === 'paused')) {
-        if (streams.length === 0) this.kept.delete(peer)
-        return kept
-      }
-      kept.stream.abort(new Error('stale'))
-    }
-    this.kept.delete(peer)
-    return undefined
-  }
-
-  private keep (peer: string, kept: KeptStream): void {
-    if (this.init.lifetime().aborted) {
-      kept.stream.abort(new Error('the Chord overlay stopped'))
-      return
-    }
-    const streams = this.kept.get(peer) ?? []
-    if (streams.length >= MAX_IDLE_STREAMS_PER_PEER) {
-      void kept.stream.close().catch(() => {})
-      return
-    }
-    kept.idle = setTimeout(() => {
-      const list = this.kept.get(peer)
-      const at = list?.indexOf(kept) ?? -1
-      if (list != null && at >= 0) {
-        list.splice(at, 1)
-        if (list.length === 0) this.kept.delete(peer)
-      }
-      void kept.stream.close().catch(() => { kept.stream.abort(new Error('closing an idle stream failed')) })
-    }, CLIENT_IDLE_MS)
-    kept.idle.unref?.()
-    streams.push(kept)
-    this.kept.set(peer, streams)
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The answering side of /shoal/chord/1.0.0: reads requests one after
  * another on a stream and answers each from the ring state; the stream
- * closes when the asker closes it or after SERVER_IDLE_MS of silence.
+ * closes when the asker closes it or after SERVED_STREAM_IDLE_MS of silence.
  * Answers are computed at once (no waiting), and writing one has its own
  * deadline. A malformed or oversized request, or one whose `from` is not
  * the peer at the other end of the connection, resets the stream; the peer
@@ -9,7 +9,8 @@
  */
 import { pbStream } from '@libp2p/utils'
 import type { Connection, Logger, Stream } from '@libp2p/interface'
-import { CLOSER_PEERS_PER_ANSWER, INBOUND_TIMEOUT_MS, MAX_PROVIDERS_PER_KEY, SERVER_IDLE_MS } from './constants.ts'
+import { CLOSER_PEERS_PER_ANSWER, INBOUND_TIMEOUT_MS, MAX_PROVIDERS_PER_KEY } from './constants.ts'
+import { SERVED_STREAM_IDLE_MS } from '../../wire/limits.ts'
 import { isEndOfStream } from '../../wire/streams.ts'
 import { MalformedMessageError } from './errors.ts'
 import type { Maintenance } from './maintenance.ts'
@@ -53,7 +54,7 @@ export class ChordServer {
       while (true) {
         let request: ChordRequest
         try {
-          request = await pb.read(ChordRequestCodec, { signal: AbortSignal.timeout(SERVER_IDLE_MS) })
+          request = await pb.read(ChordRequestCodec, { signal: AbortSignal.timeout(SERVED_STREAM_IDLE_MS) })
         } catch (err) {
           if (isEndOfStream(err)) break
           throw err

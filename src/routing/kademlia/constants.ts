@@ -24,15 +24,7 @@ export const MAX_FIND_MESSAGE_BYTES = 96 * 1024
 export const FIND_QUERY_TIMEOUT_MS = 5_000
 /** Deadline for writing an answer (and for closing a stream). */
 export const FIND_INBOUND_TIMEOUT_MS = 10_000
-/**
- * A stream carries one request after another. The asking side closes one
- * unused this long; the answering side resets one that brings no whole
- * request for twice as long.
- */
-export const FIND_CLIENT_IDLE_MS = 30_000
-export const FIND_SERVER_IDLE_MS = 2 * FIND_CLIENT_IDLE_MS
-/** Unused streams kept per peer for its next queries. */
-export const MAX_IDLE_FIND_STREAMS_PER_PEER = 2
+/* How long streams are kept between requests, on both sides: src/wire/limits.ts (KEPT_STREAM_IDLE_MS). */
 /** find streams per connection at once. */
 export const MAX_INBOUND_FIND_STREAMS = 32
 export const MAX_OUTBOUND_FIND_STREAMS = 64

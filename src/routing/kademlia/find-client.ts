@@ -1,11 +1,9 @@
 /**
  * The asking side of /shoal/kad/find/1.0.0: one request and its answer on
  * a stream, under FIND_QUERY_TIMEOUT_MS. A stream carries one request at a
- * time and is kept for the next one to the same peer (a few per peer,
- * closed after FIND_CLIENT_IDLE_MS unused): a new stream per query costs
- * its opening, protocol negotiation and closing, several times the query
- * itself. A kept stream that turns out closed by the other side is
- * replaced once by a fresh one.
+ * time and is kept for the next one to the same peer
+ * (src/wire/kept-streams.ts). A kept stream that turns out closed by the
+ * other side is replaced once by a fresh one.
  *
  * A peer is dialled at the addresses the answer that named it gave (each
  * ending in /p2p/<id>, so an open connection is reused), else by peer ID.
@@ -14,14 +12,13 @@
  * kad-dht's FIND_NODE instead.
  */
 import { pbStream } from '@libp2p/utils'
-import type { AbortOptions, Logger, PeerId, PeerInfo, Stream } from '@libp2p/interface'
+import type { AbortOptions, Logger, PeerId, PeerInfo } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
-import {
-  FIND_CLIENT_IDLE_MS, FIND_QUERY_TIMEOUT_MS, KAD_FIND_PROTOCOL, MAX_IDLE_FIND_STREAMS_PER_PEER, MAX_LEGACY_PEERS
-} from './constants.ts'
+import { FIND_QUERY_TIMEOUT_MS, KAD_FIND_PROTOCOL, MAX_LEGACY_PEERS } from './constants.ts'
 import { FindUnsupportedError, MalformedFindMessageError } from './errors.ts'
 import { decodeResponse, FindRequestCodec, FindResponseCodec } from './find-messages.ts'
 import { FIND_STREAM_OPTIONS } from './find-server.ts'
+import { KeptStreams, type KeptStream } from '../../wire/kept-streams.ts'
 
 export interface FindClientInit {
   connectionManager: Pick<ConnectionManager, 'openStream'>
@@ -31,15 +28,9 @@ export interface FindClientInit {
   log: Logger
 }
 
-interface KeptStream {
-  stream: Stream
-  pb: ReturnType<typeof pbStream>
-  idle?: ReturnType<typeof setTimeout>
-}
-
 export class FindClient {
   private readonly init: FindClientInit
-  private readonly kept = new Map<string, KeptStream[]>()
+  private readonly streams: KeptStreams
   /** Peers that refused the protocol, least recently refused first. */
   private readonly legacy = new Set<string>()
   /** Queries sent since start. */
@@ -47,6 +38,7 @@ export class FindClient {
 
   constructor (init: FindClientInit) {
     this.init = init
+    this.streams = new KeptStreams({ owner: 'the Kademlia overlay', lifetime: init.lifetime })
   }
 
   /** Whether `peer` was found not to speak the protocol. */
@@ -65,39 +57,21 @@ export class FindClient {
     if (options.signal != null) signals.push(options.signal)
     const signal = AbortSignal.any(signals)
     this.sent++
-    const reused = this.take(peer)
-    if (reused != null) {
-      try {
-        return await this.exchange(peer, reused, kadId, count, signal)
-      } catch (err) {
-        // the other side may have closed it while it sat here: one fresh try
-        if (signal.aborted || err instanceof MalformedFindMessageError) throw err
-      }
-    }
-    return this.exchange(peer, await this.open(to, signal), kadId, count, signal)
+    return this.streams.use(peer, async () => this.open(to, signal), async kept => this.exchange(peer, kept, kadId, count, signal), {
+      signal,
+      // an answer out of protocol would come again on a fresh stream
+      fatal: err => err instanceof MalformedFindMessageError
+    })
   }
 
   /** Closes every kept stream (the overlay stops). */
   closeAll (): void {
-    for (const streams of this.kept.values()) {
-      for (const kept of streams) {
-        clearTimeout(kept.idle)
-        kept.stream.abort(new Error('the Kademlia overlay stopped'))
-      }
-    }
-    this.kept.clear()
+    this.streams.closeAll()
   }
 
   private async exchange (peer: string, kept: KeptStream, key: Uint8Array, count: number, signal: AbortSignal): Promise<PeerInfo[]> {
-    try {
-      await kept.pb.write({ key, count }, FindRequestCodec, { signal })
-      const closer = decodeResponse(await kept.pb.read(FindResponseCodec, { signal }), count, peer)
-      this.keep(peer, kept)
-      return closer
-    } catch (err) {
-      kept.stream.abort(err as Error)
-      throw err
-    }
+    await kept.pb.write({ key, count }, FindRequestCodec, { signal })
+    return decodeResponse(await kept.pb.read(FindResponseCodec, { signal }), count, peer)
   }
 
   private async open (to: PeerInfo, signal: AbortSignal): Promise<KeptStream> {
@@ -119,45 +93,5 @@ export class FindClient {
       }
       throw err
     }
-  }
-
-  /** An idle kept stream to `peer` that is still open. */
-  private take (peer: string): KeptStream | undefined {
-    const streams = this.kept.get(peer)
-    while (streams != null && streams.length > 0) {
-      const kept = streams.pop() as KeptStream
-      clearTimeout(kept.idle)
-      if (kept.stream.status === 'open' && kept.stream.writeStatus === 'writable' && (kept.stream.readStatus === 'readable' || kept.stream.readStatus === 'paused')) {
-        if (streams.length === 0) this.kept.delete(peer)
-        return kept
-      }
-      kept.stream.abort(new Error('stale'))
-    }
-    this.kept.delete(peer)
-    return undefined
-  }
-
-  private keep (peer: string, kept: KeptStream): void {
-    if (this.init.lifetime().aborted) {
-      kept.stream.abort(new Error('the Kademlia overlay stopped'))
-      return
-    }
-    const streams = this.kept.get(peer) ?? []
-    if (streams.length >= MAX_IDLE_FIND_STREAMS_PER_PEER) {
-      void kept.stream.close().catch(() => {})
-      return
-    }
-    kept.idle = setTimeout(() => {
-      const list = this.kept.get(peer)
-      const at = list?.indexOf(kept) ?? -1
-      if (list != null && at >= 0) {
-        list.splice(at, 1)
-        if (list.length === 0) this.kept.delete(peer)
-      }
-      void kept.stream.close().catch(() => { kept.stream.abort(new Error('closing an idle stream failed')) })
-    }, FIND_CLIENT_IDLE_MS)
-    kept.idle.unref?.()
-    streams.push(kept)
-    this.kept.set(peer, streams)
   }
 }

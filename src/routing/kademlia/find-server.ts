@@ -3,15 +3,16 @@
  * another on a stream and answers each with the routing-table peers
  * closest to its key (kad-dht keeps the table; this only reads it) and
  * their addresses from the KadAddressBook. The stream closes when the
- * asker closes it or after FIND_SERVER_IDLE_MS of silence. A malformed or
+ * asker closes it or after SERVED_STREAM_IDLE_MS of silence. A malformed or
  * oversized request resets the stream; the peer goes on serving others.
  */
 import { pbStream } from '@libp2p/utils'
 import type { AbortOptions, Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { SERVED_STREAM_IDLE_MS } from '../../wire/limits.ts'
 import { isEndOfStream } from '../../wire/streams.ts'
 import type { KadAddressBook } from './address-book.ts'
-import { FIND_INBOUND_TIMEOUT_MS, FIND_SERVER_IDLE_MS, MAX_FIND_MESSAGE_BYTES } from './constants.ts'
+import { FIND_INBOUND_TIMEOUT_MS, MAX_FIND_MESSAGE_BYTES } from './constants.ts'
 import { checkRequest, encodePeer, FindRequestCodec, FindResponseCodec, type FindRequest, type FindResponse } from './find-messages.ts'
 
 export const FIND_STREAM_OPTIONS = { maxDataLength: MAX_FIND_MESSAGE_BYTES, maxBufferSize: MAX_FIND_MESSAGE_BYTES + 16 }
@@ -42,7 +43,7 @@ export class FindServer {
       while (true) {
         let request: FindRequest
         try {
-          request = await pb.read(FindRequestCodec, { signal: AbortSignal.timeout(FIND_SERVER_IDLE_MS) })
+          request = await pb.read(FindRequestCodec, { signal: AbortSignal.timeout(SERVED_STREAM_IDLE_MS) })
         } catch (err) {
           if (isEndOfStream(err)) break
           throw err
