@@ -29,6 +29,8 @@ interface ScriptedNetwork {
   planner: ClosestPlanner
   /** Keys looked up, in order. */
   looked: Uint8Array[]
+  /** How many peers each lookup asked for, in order. */
+  widths: number[]
   /** Most lookups that were in flight at once. */
   maxInFlight: () => number
 }
@@ -39,22 +41,24 @@ interface ScriptedNetwork {
  */
 function scripted (others: string[], known: string[]): ScriptedNetwork {
   const looked: Uint8Array[] = []
+  const widths: number[] = []
   let inFlight = 0
   let most = 0
   const planner = new ClosestPlanner({
     selfId: SELF,
     knownPeers: () => known,
-    lookup: async (key) => {
+    lookup: async (key, count) => {
       looked.push(key)
+      widths.push(count)
       most = Math.max(most, ++inFlight)
       await new Promise(resolve => setImmediate(resolve))
       inFlight--
-      return byDistance(key, others).slice(0, LOOKUP_SIZE)
+      return byDistance(key, others).slice(0, count)
     },
     lookupSize: LOOKUP_SIZE,
     idOfPeer: idOf
   })
-  return { planner, looked, maxInFlight: () => most }
+  return { planner, looked, widths, maxInFlight: () => most }
 }
 
 const names = (n: number, prefix = 'peer'): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
@@ -131,6 +135,49 @@ describe('closest planner', function () {
     const [key] = randomKeys(1)
     const plan = await scripted(others, []).planner.plan([key], 50)
     assert.deepEqual(plan.responsible[0], byDistance(key, [...others, SELF]).slice(0, LOOKUP_SIZE))
+  })
+
+  it('looks a few keys up each for its own k in a large network whose table knows this peer\'s neighbours, and is exact', async () => {
+    const others = names(1000)
+    // a Kademlia table: this peer's nearest neighbours (a name's ID is the sha2-256 a key of its bytes gets) and a few far peers
+    const known = [...byDistance(Buffer.from(SELF), others).slice(0, 20), ...others.slice(0, 10)]
+    const keys = randomKeys(5)
+    const { planner, widths } = scripted(others, known)
+    const plan = await planner.plan(keys, 3)
+    keys.forEach((key, i) => { assert.deepEqual(plan.responsible[i], byDistance(key, [...others, SELF]).slice(0, 3), `key ${i}`) })
+    assert.equal(widths.length, keys.length)
+    assert.ok(widths.every(w => w === 3), `lookup widths ${widths.join(',')}`)
+  })
+
+  it('looks many keys up at full width in the same network: each lookup proves a region', async () => {
+    const others = names(1000)
+    const known = [...byDistance(Buffer.from(SELF), others).slice(0, 20), ...others.slice(0, 10)]
+    const keys = randomKeys(200)
+    const { planner, widths } = scripted(others, known)
+    const plan = await planner.plan(keys, 3)
+    keys.forEach((key, i) => { assert.deepEqual(plan.responsible[i], byDistance(key, [...others, SELF]).slice(0, 3), `key ${i}`) })
+    assert.ok(widths.every(w => w === LOOKUP_SIZE), `lookup widths ${widths.join(',')}`)
+  })
+
+  it('widens a key\'s lookup when its narrow one named excluded peers, and ends even when every peer a lookup could name is excluded', async () => {
+    const others = names(1000)
+    const known = [...byDistance(Buffer.from(SELF), others).slice(0, 20), ...others.slice(0, 10)]
+    const [key] = randomKeys(1)
+    const { planner, widths } = scripted(others, known)
+    const truth = byDistance(key, others)
+    // the key's 3 closest gone, but not yet excluded when the plan starts: excluded before it
+    planner.exclude(truth.slice(0, 3))
+    const plan = await planner.plan([key], 3)
+    assert.deepEqual(plan.responsible[0], byDistance(key, [...truth.slice(3), SELF]).slice(0, 3))
+    // a narrow lookup wide enough for k past the 3 excluded
+    assert.deepEqual(widths, [6])
+
+    // more excluded than a full-width lookup returns: the planner gives the best it knows, after a bounded number of lookups
+    const crowded = scripted(others, known)
+    crowded.planner.exclude(truth.slice(0, LOOKUP_SIZE + 5))
+    const best = await crowded.planner.plan([key], 3, { signal: AbortSignal.timeout(5_000) })
+    assert.ok(crowded.widths.length <= 2, `${crowded.widths.length} lookups`)
+    assert.ok(!best.responsible[0].some(p => truth.slice(0, LOOKUP_SIZE + 5).includes(p)))
   })
 
   it('stops when its signal is aborted', async () => {

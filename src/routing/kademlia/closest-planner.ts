@@ -15,6 +15,16 @@
  * whole file; in a large one, one lookup per region of the keyspace.
  * Candidates are every peer seen: the routing table, all lookup results,
  * and this peer itself.
+ *
+ * How wide each lookup is: a lookup for the DHT's k (20) must hear from
+ * about 20 peers, one for the k asked here (3) from a handful. The wide one
+ * pays off only when many keys share each region it proves: with fewer keys
+ * than the network has regions of 20 peers (a repair pass over a peer's few
+ * replicas, a stat of a small file in a large swarm), each key is looked up
+ * for its own k instead, which is what the proof needs at the key itself.
+ * The network's size is estimated from the routing table (how close this
+ * peer's nearest known neighbours are); a table that underestimates it
+ * only makes the planner choose the wide lookups.
  */
 import type { AbortOptions } from '@libp2p/interface'
 import type { PlanResult, ResponsiblePlanner } from '../index.ts'
@@ -25,8 +35,8 @@ export interface ClosestPlannerComponents {
   selfId: string
   /** Peer IDs in the routing table that are believed alive. */
   knownPeers: () => string[]
-  /** A DHT lookup: peer IDs closest to the key, closest first (not self). */
-  lookup: (key: Uint8Array, options?: AbortOptions) => Promise<string[]>
+  /** A DHT lookup: the `count` peer IDs closest to the key, closest first (not self). */
+  lookup: (key: Uint8Array, count: number, options?: AbortOptions) => Promise<string[]>
   /** kad-dht's k: the most peers a lookup returns. */
   lookupSize: number
   /** Keyspace ID of a peer (sha2-256 of its multihash). */
@@ -41,6 +51,8 @@ interface Lookup {
 }
 
 const LOOKUPS_AT_ONCE = 4
+/** Nearest known peers the network's size is estimated from. */
+const NEIGHBOURS = 8
 
 export class ClosestPlanner implements ResponsiblePlanner {
   private readonly components: ClosestPlannerComponents
@@ -67,12 +79,20 @@ export class ClosestPlanner implements ResponsiblePlanner {
     const responsible: string[][] = new Array(keys.length)
     // keyspace order, so one lookup's neighbourhood serves the keys next to it
     let pending = targets.map((_, i) => i).sort((a, b) => (targets[a] < targets[b] ? -1 : targets[a] > targets[b] ? 1 : 0))
+    const { lookupSize } = this.components
+    // each key its own lookup for its k (and the excluded peers it may name), unless keys share regions
+    const width = keys.length < this.estimatedRegions() ? Math.min(lookupSize, k + this.excluded.size) : lookupSize
+    /** Keys looked up themselves, and how wide. */
+    const lookedWith = new Map<number, number>()
     while (pending.length > 0) {
       signal?.throwIfAborted()
       const uncovered: number[] = []
       for (const i of pending) {
         const best = this.closestKnown(targets[i], k)
-        if (this.isCovered(targets[i], best)) responsible[i] = best
+        // a key looked up at full width and still unproven (more of its
+        // closest excluded than the lookup could return past them): the
+        // best known is all a lookup can give
+        if (this.isCovered(targets[i], best) || lookedWith.get(i) === lookupSize) responsible[i] = best
         else uncovered.push(i)
       }
       if (uncovered.length === 0) break
@@ -82,17 +102,22 @@ export class ClosestPlanner implements ResponsiblePlanner {
       const picks = new Set<number>()
       const step = uncovered.length / perRound
       for (let j = 0; j < perRound; j++) picks.add(uncovered[Math.floor(j * step)])
-      await Promise.all([...picks].map(async i => { await this.lookup(keys[i], targets[i], signal) }))
+      await Promise.all([...picks].map(async i => {
+        // a key its own narrow lookup did not prove is looked up at full width
+        const count = lookedWith.has(i) ? lookupSize : width
+        lookedWith.set(i, count)
+        await this.lookup(keys[i], targets[i], count, signal)
+      }))
       pending = uncovered
     }
     return { responsible, lookups: this.lookupCount, ms: performance.now() - started }
   }
 
-  private async lookup (key: Uint8Array, target: bigint, signal?: AbortSignal): Promise<void> {
-    const found = await this.components.lookup(key, { signal })
+  private async lookup (key: Uint8Array, target: bigint, count: number, signal?: AbortSignal): Promise<void> {
+    const found = await this.components.lookup(key, count, { signal })
     this.lookupCount++
     for (const id of found) this.addCandidate(id)
-    const complete = found.length < this.components.lookupSize
+    const complete = found.length < count
     const radius = found.length === 0 ? 0n : this.kadId(found[found.length - 1]) ^ target
     this.lookups.push({ target, radius, complete })
     if (found.length === 0 && !complete) this.lookups.pop()
@@ -109,6 +134,26 @@ export class ClosestPlanner implements ResponsiblePlanner {
       if (l.radius >= offset && kth <= l.radius - offset) return true
     }
     return false
+  }
+
+  /**
+   * About how many regions of lookupSize peers the network has: its size
+   * estimated from how close the NEIGHBOURS known peers nearest this one are
+   * (m peers within distance d of a point: about m x 2^256 / d peers in
+   * all). A table smaller than lookupSize says the network may be no bigger:
+   * one region.
+   */
+  private estimatedRegions (): number {
+    const self = this.kadId(this.components.selfId)
+    const distances = [...this.candidates]
+      .filter(id => id !== this.components.selfId)
+      .map(id => this.kadId(id) ^ self)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    if (distances.length < this.components.lookupSize) return 1
+    const nearest = distances[NEIGHBOURS - 1]
+    if (nearest === 0n) return 1
+    const peers = Number((BigInt(NEIGHBOURS) << 256n) / nearest)
+    return peers / this.components.lookupSize
   }
 
   private closestKnown (target: bigint, k: number): string[] {

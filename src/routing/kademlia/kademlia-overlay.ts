@@ -347,11 +347,11 @@ export class KademliaOverlay implements Overlay, Startable {
       selfId: this.selfId,
       knownPeers: () => this.knownPeers(),
       // the planner's coverage proof needs a lookup's answer to be exactly
-      // the closest peers up to its radius: kad-dht's k of them, not this
-      // peer; with an empty routing table this peer is all the network it knows
-      lookup: async (key, options) => this.tablePeers().length === 0
+      // the closest peers up to its radius: the count asked, not this peer;
+      // with an empty routing table this peer is all the network it knows
+      lookup: async (key, count, options) => this.tablePeers().length === 0
         ? []
-        : (await this.closest(key, dht.k + 1, options ?? {})).peers.filter(id => id !== this.selfId).slice(0, dht.k),
+        : (await this.closest(key, count + 1, options ?? {})).peers.filter(id => id !== this.selfId).slice(0, count),
       lookupSize: dht.k,
       idOfPeer: id => this.idOfPeer(id)
     })
