@@ -70,8 +70,6 @@ export const BOOTSTRAP_RETRY_INTERVAL_MS = 5_000
  */
 export const OVERLAY_LEAVE_TIMEOUT_MS = 8_000
 
-/** libp2p's connection monitor: one ping per connection this often. */
-export const CONNECTION_PING_INTERVAL_MS = 60_000
 
 /** Every control API route but /metrics lives under this. */
 export const API_PREFIX = '/api/v1'

@@ -16,7 +16,7 @@ import type { AbortOptions, ComponentLogger, PrivateKey } from '@libp2p/interfac
 import type { Datastore } from 'interface-datastore'
 import type { Registry } from 'prom-client'
 import {
-  AGENT_VERSION, CONNECTION_PING_INTERVAL_MS, INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+  AGENT_VERSION, INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
   INBOUND_UPGRADE_TIMEOUT_MS, MAX_INCOMING_PENDING_CONNECTIONS, SHOAL_VERSION
 } from '../constants.ts'
 import { ShoalError } from '../errors.ts'
@@ -123,13 +123,14 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
       maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS
     },
-    connectionMonitor: {
-      // libp2p pings every connection every 10 s by default: with 20-100
-      // connections per peer that was most of an idle daemon's CPU, and on a
-      // loaded machine a slow pong aborted healthy connections
-      pingInterval: CONNECTION_PING_INTERVAL_MS,
-      abortConnectionOnPingFailure: false
-    },
+    // libp2p's connection monitor opens a ping stream on every connection
+    // of a peer at once, every interval, only to record a round-trip time
+    // nothing here reads (Shoal never let it abort a connection: on a loaded
+    // machine late pongs tore down healthy ones). At 1,000 peers on one
+    // machine its synchronised waves were most of the swarm's CPU. Dead
+    // connections show as failed requests; yamux's keepalive keeps idle
+    // ones alive through NATs.
+    connectionMonitor: { enabled: false },
     metrics: init.metricsRegistry == null
       ? undefined
       : prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: init.processMetrics ?? true }),
