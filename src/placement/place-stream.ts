@@ -21,7 +21,9 @@
  *    slow receivers only through this budget;
  *  - a peer that cannot be reached is remembered; once the stream is
  *    finished, the blocks it was to hold are planned again without it
- *    (up to PLACE_ROUNDS rounds), as `place` always did.
+ *    (up to PLACE_ROUNDS rounds), as `place` always did; a peer whose
+ *    session broke off midway is offered the copies it never took again
+ *    in the next round (it is still among the closest).
  */
 import type { Libp2p, Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -123,11 +125,17 @@ export class PlaceStream {
     if (this.failure != null) throw this.failure
     this.round.close()
     await this.round.done
-    for (let r = 1; r < PLACE_ROUNDS && this.round.unreachable.size > 0; r++) {
+    for (let r = 1; r < PLACE_ROUNDS && (this.round.unreachable.size > 0 || this.round.failed.size > 0); r++) {
       const unreachable = [...this.round.unreachable]
+      const failed = this.round.failed
       this.totals.refused.UNREACHABLE = (this.totals.refused.UNREACHABLE ?? 0) + unreachable.length
       this.components.planner.exclude(unreachable)
-      const affected = this.totals.blocks.map((b, i) => b.closest.some(p => unreachable.includes(p)) ? i : -1).filter(i => i >= 0)
+      // planned again without the unreachable; offered again to a peer whose
+      // session broke off (it is still one of the closest: a busy receiver
+      // that missed a deadline, a reset stream), for the copies it never took
+      const affected = this.totals.blocks
+        .map((b, i) => b.closest.some(p => unreachable.includes(p) || (failed.has(p) && !b.holders.includes(p))) ? i : -1)
+        .filter(i => i >= 0)
       this.round = this.newRound()
       await this.planAndPush(affected)
       this.round.close()
@@ -221,6 +229,8 @@ function settle (copy: Copy): void {
  */
 class PushRound {
   readonly unreachable = new Set<string>()
+  /** Peers whose session broke off before every copy was answered. */
+  readonly failed = new Set<string>()
   private readonly components: PlaceStreamComponents
   private readonly k: number
   private readonly signal: AbortSignal
@@ -325,6 +335,7 @@ class PushRound {
       await session.close()
     } catch (err) {
       session.abort(err as Error)
+      this.failed.add(peer)
       this.hooks.onFailed(peer)
       log('placing on %s failed: %s', peer, (err as Error).message)
     } finally {
