@@ -32,6 +32,7 @@ import { Budget } from '../utils/budget.ts'
 import { storeStatusName } from '../wire/store-messages.ts'
 import type { PlacementMetrics } from './metrics.ts'
 import { isHeld, StoreSession, type PutItem } from './store-client.ts'
+import { STORE_IDLE_TIMEOUT_MS } from './store-server.ts'
 
 const MiB = 1024 * 1024
 /** Block bytes read for pushing and not yet answered by every target, at most. */
@@ -40,6 +41,14 @@ export const LOADED_BYTES = 64 * MiB
 const LOADS_AT_ONCE = 4
 /** Rounds of planning and pushing: the first, then again without the peers found unreachable. */
 export const PLACE_ROUNDS = 3
+/**
+ * A session with nothing to offer for this long ends (a new one opens if
+ * copies for its peer come later): well inside the receiver's idle
+ * timeout, which resets a stream that sends nothing for
+ * STORE_IDLE_TIMEOUT_MS (in a large swarm most of a long import's targets
+ * get their few copies early and would wait out the whole import).
+ */
+export const SESSION_IDLE_MS = STORE_IDLE_TIMEOUT_MS / 3
 
 export interface BlockPlacement {
   cid: string
@@ -61,6 +70,8 @@ export interface PlaceStreamComponents {
 
 export interface PlaceStreamOptions {
   signal?: AbortSignal
+  /** How long a session with nothing to offer stays open (default SESSION_IDLE_MS). */
+  sessionIdleMs?: number
   /** Block copies acknowledged so far, of `total` planned so far (block x peer). */
   onProgress?: (done: number, total: number) => void
 }
@@ -148,7 +159,7 @@ export class PlaceStream {
   }
 
   private newRound (): PushRound {
-    return new PushRound(this.components, this.k, this.signal, this.budget, {
+    return new PushRound(this.components, this.k, this.signal, this.budget, this.options.sessionIdleMs ?? SESSION_IDLE_MS, {
       load: async i => this.components.readBlock(this.cids[i]),
       sizeOf: i => this.sizes[i],
       cidOf: i => this.cids[i],
@@ -236,6 +247,7 @@ class PushRound {
   private readonly signal: AbortSignal
   private readonly budget: Budget
   private readonly hooks: RoundHooks
+  private readonly sessionIdleMs: number
   private readonly toLoad: Array<{ index: number, targets: string[] }> = []
   private readonly peers = new Map<string, PeerQueue>()
   private readonly running: Array<Promise<void>> = []
@@ -243,8 +255,9 @@ class PushRound {
   private closed = false
   private readonly finished = Promise.withResolvers<void>()
 
-  constructor (components: PlaceStreamComponents, k: number, signal: AbortSignal, budget: Budget, hooks: RoundHooks) {
+  constructor (components: PlaceStreamComponents, k: number, signal: AbortSignal, budget: Budget, sessionIdleMs: number, hooks: RoundHooks) {
     this.components = components
+    this.sessionIdleMs = sessionIdleMs
     this.k = k
     this.signal = signal
     this.budget = budget
@@ -305,8 +318,9 @@ class PushRound {
 
   private queueOf (peer: string): PeerQueue {
     let queue = this.peers.get(peer)
-    if (queue == null) {
-      queue = new PeerQueue()
+    // none yet, or its session ended idle: a new session for the new copies
+    if (queue == null || queue.endedIdle) {
+      queue = new PeerQueue(this.sessionIdleMs)
       this.peers.set(peer, queue)
       const run = this.runPeer(peer, queue)
       this.running.push(run)
@@ -351,8 +365,15 @@ class PushRound {
   }
 }
 
-/** A peer's copies waiting to be offered: a PutSource that waits for more until closed. */
+/**
+ * A peer's copies waiting to be offered: a PutSource that waits for more
+ * until closed, or until nothing came for `idleMs` (its session then ends,
+ * and copies for the peer after that go on a new one).
+ */
 class PeerQueue {
+  /** Nothing came for idleMs: the source ended and takes no more copies. */
+  endedIdle = false
+  private readonly idleMs: number
   private readonly items: Copy[] = []
   /** Copies handed to the session and not yet settled: given back by `drain` if the session fails. */
   private readonly taken = new Set<Copy>()
@@ -360,6 +381,10 @@ class PeerQueue {
   /** Its session ended: copies pushed now are given up at once. */
   private dead = false
   private wake?: () => void
+
+  constructor (idleMs: number) {
+    this.idleMs = idleMs
+  }
 
   push (copy: Copy): void {
     if (this.dead) {
@@ -377,8 +402,15 @@ class PeerQueue {
 
   async next (): Promise<Copy | undefined> {
     while (this.items.length === 0 && !this.closed) {
-      await new Promise<void>(resolve => { this.wake = resolve })
+      const woken = await new Promise<boolean>(resolve => {
+        const idle = setTimeout(() => { resolve(false) }, this.idleMs)
+        this.wake = () => { clearTimeout(idle); resolve(true) }
+      })
       this.wake = undefined
+      if (!woken && this.items.length === 0 && !this.closed) {
+        this.endedIdle = true
+        return undefined
+      }
     }
     const copy = this.items.shift()
     if (copy != null) this.taken.add(copy)
