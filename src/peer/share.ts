@@ -19,6 +19,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { CID } from 'multiformats/cid'
+import type { PlacedCopy } from '../placement/place-stream.ts'
 import type { Placement, PlaceResult } from '../placement/placement.ts'
 import type { ContentStore, ShareResult } from '../store/content-store.ts'
 import { InvalidPathError } from '../store/errors.ts'
@@ -38,8 +39,8 @@ export interface ShareProgress {
 export type ShareProgressEvent =
   /** More of the source imported. */
   | ({ name: 'share:imported' } & ShareProgress)
-  /** One more block copy acknowledged by the peer it was placed on. */
-  | ({ name: 'share:placed' } & ShareProgress)
+  /** One more block copy answered by the peer it was offered to (`copy`: which block, which peer, held there now or refused). */
+  | ({ name: 'share:placed', copy: PlacedCopy } & ShareProgress)
 
 export interface PeerShareOptions {
   /** Copies of each block to place (0: keep it here only and announce the root). */
@@ -74,10 +75,10 @@ export async function share (components: ShareComponents, source: ShareSource, o
     signal,
     onProgress: onProgress == null
       ? undefined
-      : (done, total) => {
+      : (done, total, copy) => {
           state.done = done
           state.total = total
-          onProgress({ name: 'share:placed', ...state })
+          onProgress({ name: 'share:placed', copy, ...state })
         }
   })
   const importOptions = {

@@ -73,7 +73,14 @@ export interface PlaceStreamOptions {
   /** How long a session with nothing to offer stays open (default SESSION_IDLE_MS). */
   sessionIdleMs?: number
   /** Block copies acknowledged so far, of `total` planned so far (block x peer). */
-  onProgress?: (done: number, total: number) => void
+  onProgress?: (done: number, total: number, copy: PlacedCopy) => void
+}
+
+/** The answer that moved placement on: a block's copy, the peer asked, and whether it holds it now (STORED or ALREADY_HELD). */
+export interface PlacedCopy {
+  cid: string
+  peer: string
+  held: boolean
 }
 
 export interface PushTotals {
@@ -173,7 +180,7 @@ export class PlaceStream {
           this.totals.refused[name] = (this.totals.refused[name] ?? 0) + 1
           this.components.log('peer %s refused %s: %s %s', peer, this.cids[i], name, message)
         }
-        this.options.onProgress?.(++this.progress.done, this.progress.total)
+        this.options.onProgress?.(++this.progress.done, this.progress.total, { cid: this.totals.blocks[i].cid, peer, held: isHeld(status) })
       },
       onFailed: peer => { this.totals.refused.FAILED = (this.totals.refused.FAILED ?? 0) + 1; void peer }
     })

@@ -21,7 +21,7 @@ import type { PlacementMetrics } from './metrics.ts'
 import { challengeHolder } from './prove-client.ts'
 import { PROVE_PROTOCOL } from './prove-messages.ts'
 import { MAX_INBOUND_PROVE_STREAMS, ProveServer } from './prove-server.ts'
-import { PlaceStream, type BlockPlacement } from './place-stream.ts'
+import { PlaceStream, type BlockPlacement, type PlacedCopy } from './place-stream.ts'
 import { isHeld, StoreSession } from './store-client.ts'
 import { MAX_INBOUND_STORE_STREAMS, StoreServer } from './store-server.ts'
 import { anySignal } from '../utils/signals.ts'
@@ -82,8 +82,8 @@ export interface PlaceResult {
 
 export interface PlaceOptions {
   signal?: AbortSignal
-  /** Blocks acknowledged so far, of `total` (block x peer) pushes. */
-  onProgress?: (done: number, total: number) => void
+  /** Blocks acknowledged so far, of `total` (block x peer) pushes, and the copy just answered. */
+  onProgress?: (done: number, total: number, copy: PlacedCopy) => void
 }
 
 export class Placement {

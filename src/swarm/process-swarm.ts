@@ -255,6 +255,11 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
         : { contacts: (i: number, extra: number) => addrs([...plan.contacts[i], ...plan.byDistance[i].filter(j => !plan.contacts[i].includes(j)).slice(0, extra)]) }
       await waitTables(clients, need, retry, deadline, joinOptions)
     }
+    // the last check may have come back after --timeout ran out (a slow
+    // answer on a loaded machine): routable, but not in the time asked
+    if (Date.now() > deadline) {
+      throw new TimeoutError(`swarm not routable in time: routable after ${((performance.now() - started) / 1000).toFixed(1)} s, past the timeout`)
+    }
     const file: SwarmFile = { createdAt, replicas, overlay, join, ...(join === 'bootstrap' ? { seeds } : {}), peers, ...(lab != null ? { lab } : {}) }
     await writeSwarmFile(dir, file)
     return { ...file, dir, routableMs: performance.now() - started }
