@@ -12,7 +12,11 @@
  * - lookups (`GET /api/v1/lookup`, k = 3, the same random keys on every
  *   swarm of a size, bench/overlay-lookups.ts): hops mean/p95 against
  *   ½ log2 N and log2 N, messages per lookup against 3 log2 N, latency
- *   p50/p95, and the share of lookups whose k answers are the true k.
+ *   p50/p95, and the share of lookups whose k answers are the true k;
+ *   then a second pass of as many lookups of other keys, from the same
+ *   peers: a fresh swarm's first lookups open most of their connections
+ *   (TCP, Noise, yamux, identify), the second pass shows a swarm whose
+ *   peers have looked something up before.
  *
  *   SHOAL_BENCH_SCALE_SIZES=100,300,1000   swarm sizes (up to MAX_SWARM_PEERS, 1,000)
  *   SHOAL_BENCH_SCALE_LOOKUPS=200     lookups per swarm
@@ -52,6 +56,8 @@ export interface ScaleRun {
   halfLog2N: number
   threeLog2N: number
   lookups: LookupStats | null
+  /** The second pass: other keys, from peers that have made a lookup before. */
+  secondPass: LookupStats | null
 }
 
 export interface ScaleBenchResult {
@@ -73,24 +79,25 @@ export async function benchScale (log: (s: string) => void): Promise<ScaleBenchR
   const runs: ScaleRun[] = []
   for (const peers of sizes) {
     const keys = await randomKeys(lookups)
+    const secondKeys = await randomKeys(lookups)
     for (const overlay of OVERLAYS) {
       for (const join of joins) {
         log(`${overlay} swarm of ${peers}, join ${join}`)
-        runs.push(await benchOne(overlay, join, peers, keys, idleSeconds, log))
+        runs.push(await benchOne(overlay, join, peers, keys, secondKeys, idleSeconds, log))
       }
     }
   }
   return { runs, idleSeconds, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
 }
 
-async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, keys: CID[], idleSeconds: number, log: (s: string) => void): Promise<ScaleRun> {
+async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, keys: CID[], secondKeys: CID[], idleSeconds: number, log: (s: string) => void): Promise<ScaleRun> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-scale-'))
   const timeoutMs = 60_000 + 2_000 * peers
   const log2N = Math.log2(peers)
   const base = {
     overlay, join, peers, timeoutSeconds: timeoutMs / 1000, log2N: round(log2N, 2), halfLog2N: round(log2N / 2, 2), threeLog2N: round(3 * log2N, 1)
   }
-  const failed = { processes: null, routableSeconds: null, rssMiBPerPeer: null, cpuSecondsPerPeerToRoutable: null, idleCpuPercentPerPeer: null, lookups: null }
+  const failed = { processes: null, routableSeconds: null, rssMiBPerPeer: null, cpuSecondsPerPeerToRoutable: null, idleCpuPercentPerPeer: null, lookups: null, secondPass: null }
   try {
     let swarm
     try {
@@ -110,6 +117,8 @@ async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, k
     const clients = await Promise.all(swarm.peers.map(async p => ApiClient.fromRepo(p.repo)))
     const lookups = await measureLookups(overlay, clients, ids, keys, K)
     log(`  ${keys.length} lookups: hops mean ${lookups.hopsMean}, messages mean ${lookups.messagesMean}, p50 ${lookups.lookupMsP50} ms, ${Math.round(lookups.trueK * 100)}% true k`)
+    const secondPass = await measureLookups(overlay, clients, ids, secondKeys, K)
+    log(`  second pass: p50 ${secondPass.lookupMsP50} ms, p95 ${secondPass.lookupMsP95} ms, messages mean ${secondPass.messagesMean}, ${Math.round(secondPass.trueK * 100)}% true k`)
     return {
       ...base,
       processes: pids.length,
@@ -117,7 +126,8 @@ async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, k
       rssMiBPerPeer: round(afterIdle.rssBytes / 2 ** 20 / peers, 1),
       cpuSecondsPerPeerToRoutable: round(atRoutable.cpuSeconds / peers, 2),
       idleCpuPercentPerPeer: round(idleCpu / peers * 100, 2),
-      lookups
+      lookups,
+      secondPass
     }
   } finally {
     await swarmDown(dir).catch(() => {})
@@ -131,13 +141,13 @@ export function renderScale (r: ScaleBenchResult): string[] {
   return [
     `### Both overlays as the swarm grows (\`swarm up --overlay\`, with the contact plan and with \`--join bootstrap\`; k = ${K}, the same random keys on every swarm of a size; machine load average ${r.loadBefore} before, ${r.loadAfter} after: other work shared the machine)`,
     '',
-    '| peers | overlay | join | processes | routable in (s) | RSS per peer (MiB) | CPU to routable per peer (s) | idle CPU per peer (% of a core) | hops mean | hops p95 | ½ log2 N | log2 N | messages per lookup (mean / p95) | 3 log2 N | lookup p50 (ms) | lookup p95 (ms) | true k |',
-    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| peers | overlay | join | processes | routable in (s) | RSS per peer (MiB) | CPU to routable per peer (s) | idle CPU per peer (% of a core) | hops mean | hops p95 | ½ log2 N | log2 N | messages per lookup (mean / p95) | 3 log2 N | lookup p50 (ms) | lookup p95 (ms) | true k | second pass p50 / p95 (ms) | second pass true k |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...r.runs.map(s => s.routableSeconds == null
-      ? `| ${s.peers} | ${s.overlay} | ${s.join} | - | not routable in ${s.timeoutSeconds} s | - | - | - | - | - | ${s.halfLog2N} | ${s.log2N} | - | ${s.threeLog2N} | - | - | - |`
-      : `| ${s.peers} | ${s.overlay} | ${s.join} | ${s.processes} | ${s.routableSeconds} | ${dash(s.rssMiBPerPeer)} | ${dash(s.cpuSecondsPerPeerToRoutable)} | ${dash(s.idleCpuPercentPerPeer)} | ${dash(s.lookups?.hopsMean)} | ${dash(s.lookups?.hopsP95)} | ${s.halfLog2N} | ${s.log2N} | ${dash(s.lookups?.messagesMean)} / ${dash(s.lookups?.messagesP95)} | ${s.threeLog2N} | ${dash(s.lookups?.lookupMsP50)} | ${dash(s.lookups?.lookupMsP95)} | ${Math.round((s.lookups?.trueK ?? 0) * 100)}% |`),
+      ? `| ${s.peers} | ${s.overlay} | ${s.join} | - | not routable in ${s.timeoutSeconds} s | - | - | - | - | - | ${s.halfLog2N} | ${s.log2N} | - | ${s.threeLog2N} | - | - | - | - | - |`
+      : `| ${s.peers} | ${s.overlay} | ${s.join} | ${s.processes} | ${s.routableSeconds} | ${dash(s.rssMiBPerPeer)} | ${dash(s.cpuSecondsPerPeerToRoutable)} | ${dash(s.idleCpuPercentPerPeer)} | ${dash(s.lookups?.hopsMean)} | ${dash(s.lookups?.hopsP95)} | ${s.halfLog2N} | ${s.log2N} | ${dash(s.lookups?.messagesMean)} / ${dash(s.lookups?.messagesP95)} | ${s.threeLog2N} | ${dash(s.lookups?.lookupMsP50)} | ${dash(s.lookups?.lookupMsP95)} | ${Math.round((s.lookups?.trueK ?? 0) * 100)}% | ${dash(s.secondPass?.lookupMsP50)} / ${dash(s.secondPass?.lookupMsP95)} | ${s.secondPass == null ? '-' : `${Math.round(s.secondPass.trueK * 100)}%`} |`),
     '',
-    `${r.runs[0]?.lookups?.lookups ?? 0} lookups per swarm, one at a time, key i from peer i mod N. RSS: the swarm's processes summed after ${r.idleSeconds} s idle, per peer; CPU to routable: CPU time (user + system) of the swarm's processes from their start until routable, per peer; idle CPU: over those ${r.idleSeconds} s. \`--join bootstrap\`: every peer is given only the first 3 peers started and joins through the overlay.`,
+    `${r.runs[0]?.lookups?.lookups ?? 0} lookups per swarm, one at a time, key i from peer i mod N; then the second pass, as many lookups of other keys from the same peers (a fresh swarm's first lookups open most of their connections; in the second, the peers have looked something up before). RSS: the swarm's processes summed after ${r.idleSeconds} s idle, per peer; CPU to routable: CPU time (user + system) of the swarm's processes from their start until routable, per peer; idle CPU: over those ${r.idleSeconds} s. \`--join bootstrap\`: every peer is given only the first 3 peers started and joins through the overlay.`,
     '',
     '![Messages per lookup on both overlays against swarm size, next to 3 log2 N](plots/scale-messages.svg)'
   ]
