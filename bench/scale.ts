@@ -22,6 +22,7 @@
  *   SHOAL_BENCH_SCALE_LOOKUPS=200     lookups per swarm
  *   SHOAL_BENCH_SCALE_JOINS=plan,bootstrap
  *   SHOAL_BENCH_SCALE_IDLE_S=10
+ *   SHOAL_BENCH_SCALE_TIMEOUT_S=      give up on a swarm not routable by then (default 60 + 2 per peer)
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -92,7 +93,7 @@ export async function benchScale (log: (s: string) => void): Promise<ScaleBenchR
 
 async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, keys: CID[], secondKeys: CID[], idleSeconds: number, log: (s: string) => void): Promise<ScaleRun> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-scale-'))
-  const timeoutMs = 60_000 + 2_000 * peers
+  const timeoutMs = process.env.SHOAL_BENCH_SCALE_TIMEOUT_S != null ? Number(process.env.SHOAL_BENCH_SCALE_TIMEOUT_S) * 1000 : 60_000 + 2_000 * peers
   const log2N = Math.log2(peers)
   const base = {
     overlay, join, peers, timeoutSeconds: timeoutMs / 1000, log2N: round(log2N, 2), halfLog2N: round(log2N / 2, 2), threeLog2N: round(3 * log2N, 1)
