@@ -92,3 +92,12 @@ export const REPO_FILES = {
 
 /** `swarm up`: swarms up to this size run one daemon process per peer by default. */
 export const OWN_PROCESS_MAX_PEERS = 20
+/**
+ * Open files one peer of a swarm host is allowed for, when the default
+ * layout sizes its hosts: its stores, its API sockets and one per
+ * connection (a peer that joins a 1,000-peer swarm through seeds holds
+ * 40-60). Hosts of 500 peers under a 20,000-file limit ran out while
+ * joining: the kernel refused their sockets and the API connections they
+ * accepted were reset.
+ */
+export const OPEN_FILES_PER_HOSTED_PEER = 100

@@ -135,6 +135,9 @@ export class ApiClient {
       if (options.signal?.aborted === true) throw err
       if (signal.aborted) throw new ApiError(`the daemon did not answer ${method} ${route} in time`, 0)
       if ((err as { code?: string }).code === 'EACCES') throw new ShoalError(`cannot connect to the daemon's API socket ${this.socketPath}: permission denied (it belongs to another user)`)
+      const code = (err as { code?: string }).code
+      // a daemon that is there but dropped the request (out of open files, it accepts and closes at once)
+      if (code != null && !NOBODY_LISTENS.has(code)) throw new ApiError(`the daemon${this.repoPath != null ? ` on repo ${this.repoPath}` : ''} dropped the connection before answering ${method} ${route} (${code})`, 0)
       // a socket (or a <repo>/api address) a daemon that died left behind: nobody listens there
       throw this.repoPath != null ? notRunning(this.repoPath) : new DaemonNotRunningError(`no Shoal daemon answers at ${this.socketPath ?? this.baseUrl}`)
     }
@@ -361,6 +364,9 @@ export function errorFromResponse (status: number, text: string): ShoalError {
   if (status === 400) return new InvalidInputError(message)
   return new ApiError(`daemon: ${message} (HTTP ${status})`, status)
 }
+
+/** Connection errors that mean no daemon listens on the socket or address. */
+const NOBODY_LISTENS = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK'])
 
 function notRunning (repoPath: string): DaemonNotRunningError {
   return new DaemonNotRunningError(`no Shoal daemon is running on repo ${repoPath} (start one with "shoal daemon")`)

@@ -47,13 +47,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ApiClient } from '../api/client.ts'
-import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
+import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW, OPEN_FILES_PER_HOSTED_PEER, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { ApiError, InvalidInputError, SwarmError, SwarmNotFoundError, TimeoutError } from '../errors.ts'
 import { defaultConfig, validateConfig, type ShoalConfig } from '../peer/config.ts'
 import { kadIdOfPeer } from '../routing/kademlia/kad-distance.ts'
 import { DEFAULT_SUCCESSOR_LIST_LENGTH } from '../routing/chord/constants.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
+import { openFileLimit } from '../utils/process.ts'
 import { daemonEntry } from './daemon-bundle.ts'
 import { planContacts } from './contact-plan.ts'
 import { LAB_PEER_PORT, LAB_SUBNET_MULTIADDR, UNLIMITED_LINK, type LabRecord, type LinkSpec } from './lab/index.ts'
@@ -83,10 +84,16 @@ const START_CONCURRENCY = 8
  */
 const PLAN_JOIN_CONCURRENCY = 64
 
-/** Default layout: one process per peer for small swarms, else about one host per core. */
-export function defaultPeersPerProcess (peers: number): number {
+/**
+ * Default layout: one process per peer for small swarms, else about one
+ * host per core, with no more peers in one host than its open-file limit
+ * leaves room for (OPEN_FILES_PER_HOSTED_PEER each).
+ */
+export function defaultPeersPerProcess (peers: number, fileLimit = openFileLimit()): number {
   if (peers <= OWN_PROCESS_MAX_PEERS) return 1
-  return Math.ceil(peers / Math.max(2, os.availableParallelism()))
+  const perCore = Math.ceil(peers / Math.max(2, os.availableParallelism()))
+  const room = fileLimit == null ? perCore : Math.max(1, Math.floor(fileLimit / OPEN_FILES_PER_HOSTED_PEER))
+  return Math.min(perCore, room)
 }
 
 export type SwarmUpProgress =

@@ -17,3 +17,18 @@ export function isProcessAlive (pid: number): boolean {
     return true
   }
 }
+
+/**
+ * This process's limit on open files (the soft limit, which the processes
+ * it spawns inherit), or undefined where /proc does not say.
+ */
+export function openFileLimit (): number | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find(l => l.startsWith('Max open files'))
+    const soft = line?.split(/\s{2,}/)[1]
+    const n = Number(soft)
+    return Number.isInteger(n) && n > 0 ? n : undefined
+  } catch {
+    return undefined
+  }
+}
