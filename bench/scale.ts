@@ -23,6 +23,7 @@
  *   SHOAL_BENCH_SCALE_JOINS=plan,bootstrap
  *   SHOAL_BENCH_SCALE_IDLE_S=10
  *   SHOAL_BENCH_SCALE_TIMEOUT_S=      give up on a swarm not routable by then (default 60 + 2 per peer)
+ *   SHOAL_BENCH_SCALE_KEEP=1          keep the last run's rows of the sizes not run now (bench/results/scale.json)
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -59,6 +60,8 @@ export interface ScaleRun {
   lookups: LookupStats | null
   /** The second pass: other keys, from peers that have made a lookup before. */
   secondPass: LookupStats | null
+  /** When this row was measured (rows kept from an earlier run keep theirs). */
+  measuredAt?: string
 }
 
 export interface ScaleBenchResult {
@@ -78,16 +81,22 @@ export async function benchScale (log: (s: string) => void): Promise<ScaleBenchR
   const joins = list('SHOAL_BENCH_SCALE_JOINS', 'plan,bootstrap') as SwarmJoin[]
   const idleSeconds = Number(process.env.SHOAL_BENCH_SCALE_IDLE_S ?? '10')
   const runs: ScaleRun[] = []
+  if (process.env.SHOAL_BENCH_SCALE_KEEP === '1') {
+    const last = JSON.parse(await fs.readFile(new URL('./results/scale.json', import.meta.url), 'utf8')) as { runs: ScaleRun[], machine?: { date?: string } }
+    for (const run of last.runs) if (!sizes.includes(run.peers)) runs.push({ ...run, measuredAt: run.measuredAt ?? last.machine?.date })
+  }
+  const now = new Date().toISOString()
   for (const peers of sizes) {
     const keys = await randomKeys(lookups)
     const secondKeys = await randomKeys(lookups)
     for (const overlay of OVERLAYS) {
       for (const join of joins) {
         log(`${overlay} swarm of ${peers}, join ${join}`)
-        runs.push(await benchOne(overlay, join, peers, keys, secondKeys, idleSeconds, log))
+        runs.push({ ...await benchOne(overlay, join, peers, keys, secondKeys, idleSeconds, log), measuredAt: now })
       }
     }
   }
+  runs.sort((a, b) => a.peers - b.peers)
   return { runs, idleSeconds, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
 }
 
@@ -149,9 +158,18 @@ export function renderScale (r: ScaleBenchResult): string[] {
       : `| ${s.peers} | ${s.overlay} | ${s.join} | ${s.processes} | ${s.routableSeconds} | ${dash(s.rssMiBPerPeer)} | ${dash(s.cpuSecondsPerPeerToRoutable)} | ${dash(s.idleCpuPercentPerPeer)} | ${dash(s.lookups?.hopsMean)} | ${dash(s.lookups?.hopsP95)} | ${s.halfLog2N} | ${s.log2N} | ${dash(s.lookups?.messagesMean)} / ${dash(s.lookups?.messagesP95)} | ${s.threeLog2N} | ${dash(s.lookups?.lookupMsP50)} | ${dash(s.lookups?.lookupMsP95)} | ${Math.round((s.lookups?.trueK ?? 0) * 100)}% | ${dash(s.secondPass?.lookupMsP50)} / ${dash(s.secondPass?.lookupMsP95)} | ${s.secondPass == null ? '-' : `${Math.round(s.secondPass.trueK * 100)}%`} |`),
     '',
     `${r.runs[0]?.lookups?.lookups ?? 0} lookups per swarm, one at a time, key i from peer i mod N; then the second pass, as many lookups of other keys from the same peers (a fresh swarm's first lookups open most of their connections; in the second, the peers have looked something up before). RSS: the swarm's processes summed after ${r.idleSeconds} s idle, per peer; CPU to routable: CPU time (user + system) of the swarm's processes from their start until routable, per peer; idle CPU: over those ${r.idleSeconds} s. \`--join bootstrap\`: every peer is given only the first 3 peers started and joins through the overlay.`,
+    ...measuredTimes(r),
     '',
     '![Messages per lookup on both overlays against swarm size, next to 3 log2 N](plots/scale-messages.svg)'
   ]
+}
+
+/** A line saying when each size was measured, when the rows come from more than one run (SHOAL_BENCH_SCALE_KEEP). */
+function measuredTimes (r: ScaleBenchResult): string[] {
+  const bySize = new Map<number, string>()
+  for (const run of r.runs) if (run.measuredAt != null) bySize.set(run.peers, run.measuredAt.slice(0, 16).replace('T', ' '))
+  if (new Set(bySize.values()).size < 2) return []
+  return ['', `Rows measured in separate runs (UTC): ${[...bySize].map(([peers, at]) => `${peers} peers ${at}`).join('; ')}.`]
 }
 
 /** docs/plots/scale-messages.svg: messages per lookup (mean) by swarm size, each overlay with the contact plan, next to 3 log2 N. */
