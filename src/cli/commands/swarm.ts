@@ -91,7 +91,7 @@ export function registerSwarm (program: Command): void {
     .option('--overlay <name>', 'the overlay every peer runs: kademlia or chord (recorded in swarm.json)', overlayOption, 'kademlia')
     .option('--join <how>', 'plan: each peer is handed contacts from a plan of the whole swarm; bootstrap: each knows only the first peers started (the seeds) and joins through the overlay (recorded in swarm.json)', joinOption, 'plan')
     .option('--timeout <seconds>', 'give up if not routable by then (default 30 + 2 per peer)', intOption('--timeout', 1, 3600))
-    .option('--peers-per-process <n>', `peers run by one process; 1 = each peer its own daemon (default: 1 up to ${OWN_PROCESS_MAX_PEERS} peers, else about one process per core)`, intOption('--peers-per-process', 1, MAX_PEERS))
+    .option('--peers-per-process <n>', `peers run by one process; 1 = each peer its own daemon (default: 1 up to ${OWN_PROCESS_MAX_PEERS} peers, else about one process per core, at most one peer per 100 open files the limit allows)`, intOption('--peers-per-process', 1, MAX_PEERS))
     .option('--netns', 'the lab: every process its own host (network namespace) on a lab bridge; needs root (see docs/lab.md)')
     .option('--uplink <rate>', 'lab: what each host may send, bytes/s as a size (e.g. 16MiB); default no cap', rateOption('--uplink'))
     .option('--downlink <rate>', 'lab: what each host may receive, bytes/s as a size; default no cap', rateOption('--downlink'))
