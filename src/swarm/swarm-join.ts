@@ -90,6 +90,9 @@ export async function joinThroughSeeds (clients: ApiClient[], seeds: number[], a
   await mapConcurrent(rest, lookUpSelf ? BOOTSTRAP_JOIN_CONCURRENCY : CHORD_BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
 }
 
+/** Peers polled at once while a swarm's routing state settles (each poll holds a file in its peer's host). */
+const POLL_CONCURRENCY = 64
+
 /**
  * Waits until the Chord ring is correct at every peer (routable.ts). A peer
  * on no ring (its join failed) joins again through `rejoin(i)` (default:
@@ -101,7 +104,8 @@ export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
   const routable = { overlay: 'chord' as const, kBucketSize: DHT_K_BUCKET_SIZE, successorListLength: options.successorListLength }
   const short = new Map<number, string>(ids.map((_, i) => [i, 'not asked yet']))
   await waitFor(async () => {
-    await Promise.all([...short.keys()].map(async i => {
+    // a bounded number of API requests at once: each holds a file in its peer's host
+    await mapConcurrent([...short.keys()], POLL_CONCURRENCY, async i => {
       const routing = await clients[i].routing({ signal: options.signal })
       const why = routingShortfall(routing, ids, routable, ring)
       if (why == null) {
@@ -114,7 +118,7 @@ export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
         const through = rejoin?.(i) ?? peers[ids.indexOf(after)].multiaddrs
         await clients[i].join(through, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
       }
-    }))
+    })
     options.onProgress?.({ name: 'swarm:routing', routable: ids.length - short.size, total: ids.length })
     return short.size === 0
   }, {
@@ -125,8 +129,6 @@ export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
   })
 }
 
-/** Peers polled at once while a Kademlia swarm's tables fill. */
-const POLL_CONCURRENCY = 64
 
 /**
  * What a Kademlia peer whose table stopped growing does: a planned swarm's
