@@ -61,6 +61,8 @@ function scripted (others: string[], known: string[]): ScriptedNetwork {
   return { planner, looked, widths, maxInFlight: () => most }
 }
 
+/** A Kademlia routing table of this peer: its 20 nearest neighbours (a name's ID is the sha2-256 a key of its bytes gets) and 10 far peers. */
+const kademliaTable = (others: string[]): string[] => [...byDistance(Buffer.from(SELF), others).slice(0, 20), ...others.slice(0, 10)]
 const names = (n: number, prefix = 'peer'): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
 const randomKeys = (n: number): Uint8Array[] => Array.from({ length: n }, () => randomBytes(34))
 
@@ -139,8 +141,7 @@ describe('closest planner', function () {
 
   it('looks a few keys up each for its own k in a large network whose table knows this peer\'s neighbours, and is exact', async () => {
     const others = names(1000)
-    // a Kademlia table: this peer's nearest neighbours (a name's ID is the sha2-256 a key of its bytes gets) and a few far peers
-    const known = [...byDistance(Buffer.from(SELF), others).slice(0, 20), ...others.slice(0, 10)]
+    const known = kademliaTable(others)
     const keys = randomKeys(5)
     const { planner, widths } = scripted(others, known)
     const plan = await planner.plan(keys, 3)
@@ -151,7 +152,7 @@ describe('closest planner', function () {
 
   it('looks many keys up at full width in the same network: each lookup proves a region', async () => {
     const others = names(1000)
-    const known = [...byDistance(Buffer.from(SELF), others).slice(0, 20), ...others.slice(0, 10)]
+    const known = kademliaTable(others)
     const keys = randomKeys(200)
     const { planner, widths } = scripted(others, known)
     const plan = await planner.plan(keys, 3)
@@ -161,7 +162,7 @@ describe('closest planner', function () {
 
   it('widens a key\'s lookup when its narrow one named excluded peers, and ends even when every peer a lookup could name is excluded', async () => {
     const others = names(1000)
-    const known = [...byDistance(Buffer.from(SELF), others).slice(0, 20), ...others.slice(0, 10)]
+    const known = kademliaTable(others)
     const [key] = randomKeys(1)
     const { planner, widths } = scripted(others, known)
     const truth = byDistance(key, others)
