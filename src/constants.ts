@@ -24,6 +24,17 @@ export const MAX_RANKED_REPLICAS = 20
 export const MAX_CONNECTIONS = 400
 
 /**
+ * Connection watermarks (connection-trimmer.ts): past the high one, idle
+ * connections older than the grace period are closed down to the low one.
+ * kubo's are 32 / 96 / 20 s; a Shoal peer that shares a file talks to
+ * every holder of its blocks at once, so both are higher. All stay well
+ * under MAX_CONNECTIONS, where libp2p starts refusing inbound connections.
+ */
+export const CONNECTIONS_LOW_WATER = 64
+export const CONNECTIONS_HIGH_WATER = 128
+export const CONNECTIONS_GRACE_PERIOD_SECONDS = 20
+
+/**
  * Addresses exempt from libp2p's inbound limits (the per-host rate, the
  * pending-connection cap, maxConnections) and from pruning: none by default.
  * NAT, container proxies and tunnels make remote peers look private, so a
@@ -101,3 +112,10 @@ export const OWN_PROCESS_MAX_PEERS = 20
  * accepted were reset.
  */
 export const OPEN_FILES_PER_HOSTED_PEER = 100
+/**
+ * The connection watermarks of a peer in a swarm host: its connections are
+ * most of its OPEN_FILES_PER_HOSTED_PEER, with room for its stores, the
+ * host's API sockets and the connections still in their grace period.
+ */
+export const HOSTED_PEER_CONNECTIONS_HIGH_WATER = 64
+export const HOSTED_PEER_CONNECTIONS_LOW_WATER = 48

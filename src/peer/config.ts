@@ -4,6 +4,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import {
+  CONNECTIONS_GRACE_PERIOD_SECONDS, CONNECTIONS_HIGH_WATER, CONNECTIONS_LOW_WATER,
   DEFAULT_ALLOW_LIST, DEFAULT_API_PORT, DEFAULT_LISTEN_PORT, DEFAULT_REPLICAS,
   DHT_K_BUCKET_SIZE, MAX_CONNECTIONS
 } from '../constants.ts'
@@ -43,6 +44,12 @@ export interface ShoalConfig {
   }
   connections: {
     maxConnections: number
+    /** Past this many open connections, idle ones are closed... */
+    highWater: number
+    /** ...down to this many (src/routing/connection-trimmer.ts). */
+    lowWater: number
+    /** A connection younger than this is never closed for being idle. */
+    gracePeriodSeconds: number
     /**
      * Address ranges (`/ip4/A.B.C.D/ipcidr/N`, or one address) exempt from
      * every inbound connection limit and from pruning. Default none; a local
@@ -105,7 +112,7 @@ export function defaultConfig (): ShoalConfig {
     overlay: 'kademlia',
     chord: { successorListLength: CHORD_SUCCESSOR_LIST_LENGTH },
     dht: { kBucketSize: DHT_K_BUCKET_SIZE },
-    connections: { maxConnections: MAX_CONNECTIONS, allow: [...DEFAULT_ALLOW_LIST], privateAddresses: 'auto' },
+    connections: { maxConnections: MAX_CONNECTIONS, highWater: CONNECTIONS_HIGH_WATER, lowWater: CONNECTIONS_LOW_WATER, gracePeriodSeconds: CONNECTIONS_GRACE_PERIOD_SECONDS, allow: [...DEFAULT_ALLOW_LIST], privateAddresses: 'auto' },
     replicas: DEFAULT_REPLICAS,
     repair: { intervalSeconds: 300, maxPushesPerRun: 1024 },
     storage: { quota: 'auto', replicaQuota: 'auto', sync: true },
@@ -179,6 +186,9 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
     dht: section({ kBucketSize: int(2, 200) }),
     connections: section({
       maxConnections: int(1, 100_000),
+      highWater: int(1, 100_000),
+      lowWater: int(0, 100_000),
+      gracePeriodSeconds: int(0, 86_400),
       allow: ipRangeList,
       privateAddresses: (v, f) => { if (v !== 'auto' && typeof v !== 'boolean') fail(f, `must be true, false or "auto", got ${JSON.stringify(v)}`) }
     }),
@@ -197,6 +207,8 @@ export function validateConfig (raw: unknown, file: string): ShoalConfig {
       }
     })
   }, '')
+  const connections = merged.connections as ShoalConfig['connections']
+  if (connections.lowWater > connections.highWater) fail('connections.lowWater', `must not be above connections.highWater (${connections.highWater}), got ${connections.lowWater}`)
   return merged as unknown as ShoalConfig
 }
 

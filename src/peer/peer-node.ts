@@ -37,6 +37,7 @@ export async function startPeerNode (repo: Repo, init: PeerNodeInit): Promise<Sh
     kBucketSize: config.dht.kBucketSize,
     maxConnections: config.connections.maxConnections,
     allow: config.connections.allow,
+    trim: { highWater: config.connections.highWater, lowWater: config.connections.lowWater, gracePeriodMs: config.connections.gracePeriodSeconds * 1000 },
     privateAddresses: config.connections.privateAddresses,
     metricsRegistry: init.metricsRegistry,
     processMetrics: init.processMetrics,

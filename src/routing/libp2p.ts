@@ -23,6 +23,7 @@ import { ShoalError } from '../errors.ts'
 import type { Overlay, OverlayName } from './index.ts'
 import { chord, type ChordLeave } from './chord/index.ts'
 import { kademlia } from './kademlia/index.ts'
+import { connectionTrimmer, type ConnectionTrimmer } from './connection-trimmer.ts'
 import { guardOverlay } from './overlay-guard.ts'
 import { PeerStoreCache } from './peer-store-cache.ts'
 import { labTransport } from '../transport/link-delay.ts'
@@ -31,6 +32,8 @@ import { shoalYamux } from '../transport/yamux-window.ts'
 
 export type ShoalServices = {
   identify: Identify
+  /** Closes idle connections once too many are open (connection-trimmer.ts). */
+  connectionTrimmer: ConnectionTrimmer
   ping: Ping
   /** The overlay placement, repair and fetch route through. */
   overlay: Overlay
@@ -51,6 +54,8 @@ export interface ShoalNodeInit {
   maxConnections: number
   /** Address ranges exempt from the inbound connection limits (config `connections.allow`). */
   allow: string[]
+  /** Idle connections are closed once more than `highWater` are open, down to `lowWater`, none younger than the grace period (config `connections`). */
+  trim: { lowWater: number, highWater: number, gracePeriodMs: number }
   /**
    * Keep and dial other peers' private addresses (config
    * `connections.privateAddresses`, see private-addresses.ts); default 'auto'.
@@ -92,7 +97,7 @@ export function peerStoreCacheOf (node: ShoalNode): PeerStoreCache | undefined {
 export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> {
   const privateAddresses = privateAddressesAllowed(init.privateAddresses ?? 'auto', init.listen, init.announce)
   const peerStoreCache = new PeerStoreCache(init.datastore)
-  const node = await createLibp2p({
+  const node: ShoalNode = await createLibp2p({
     privateKey: init.privateKey,
     logger: init.logger,
     // peer records in memory, written back to LevelDB in batches (see peer-store-cache.ts)
@@ -136,6 +141,10 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
       : prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: init.processMetrics ?? true }),
     services: {
       identify: identify(),
+      // libp2p prunes only past maxConnections and never an allow-listed
+      // address: without this a swarm's lookups pile connections up until
+      // its hosts run out of open files
+      connectionTrimmer: connectionTrimmer({ ...init.trim, protect: (): string[] => neighbours(node.services.overlay) }),
       // kad-dht pings contacts from its routing table, new-contact and
       // query paths at once; the default of 1 outbound ping stream per
       // connection fails lookups with "too many outbound protocol streams"
@@ -149,6 +158,17 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
   guardOverlay(node, init.overlay ?? 'kademlia', hangUp)
   peerStoreCaches.set(node, peerStoreCache)
   return node
+}
+
+/**
+ * Peers whose connections the trimmer keeps: Chord's successors and
+ * predecessor (stabilize and check-predecessor talk to them all the time).
+ * Kademlia's closest peers carry kad-dht's keep-alive tag instead.
+ */
+function neighbours (overlay: Overlay): string[] {
+  const routing = overlay.routing()
+  if (routing.overlay !== 'chord') return []
+  return routing.predecessor != null ? [...routing.successors, routing.predecessor] : routing.successors
 }
 
 /** libp2p service factories: the overlay, and kad-dht under a Kademlia one. */

@@ -47,7 +47,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ApiClient } from '../api/client.ts'
-import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW, OPEN_FILES_PER_HOSTED_PEER, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
+import { DHT_K_BUCKET_SIZE, HOSTED_PEER_CONNECTIONS_HIGH_WATER, HOSTED_PEER_CONNECTIONS_LOW_WATER, LOCAL_SWARM_ALLOW, OPEN_FILES_PER_HOSTED_PEER, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { ApiError, InvalidInputError, SwarmError, SwarmNotFoundError, TimeoutError } from '../errors.ts'
 import { defaultConfig, validateConfig, type ShoalConfig } from '../peer/config.ts'
 import { kadIdOfPeer } from '../routing/kademlia/kad-distance.ts'
@@ -190,7 +190,9 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       const peerConfig = { ...options.config, ...options.peer?.(i)?.config }
       // the swarm's own addresses are exempt from the per-host inbound limits (a swarm
       // joins many peers at once from one host); no other address is by default
-      const connections = { ...defaultConfig().connections, ...peerConfig.connections }
+      // a hosted peer keeps fewer connections: the host's open files are shared by all its peers
+      const hosted = perProcess > 1 ? { highWater: HOSTED_PEER_CONNECTIONS_HIGH_WATER, lowWater: HOSTED_PEER_CONNECTIONS_LOW_WATER } : {}
+      const connections = { ...defaultConfig().connections, ...hosted, ...peerConfig.connections }
       const network: Partial<ShoalConfig> = lab != null
         ? {
             listen: [`/ip4/${peerAddress(i)}/tcp/${LAB_PEER_PORT}`],

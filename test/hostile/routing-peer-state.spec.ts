@@ -25,7 +25,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { DHT_PROTOCOL } from '../../src/constants.ts'
 import { ShoalPeer } from '../../src/peer/peer.ts'
 import { Repo } from '../../src/peer/repo.ts'
-import type { ShoalConfig } from '../../src/peer/config.ts'
+import { defaultConfig, type ShoalConfig } from '../../src/peer/config.ts'
 import { peerStoreCacheOf } from '../../src/routing/libp2p.ts'
 import { PEER_STORE_CACHE_MAX_ENTRIES } from '../../src/routing/peer-store-cache.ts'
 import { waitFor } from '../../src/utils/wait.ts'
@@ -139,7 +139,7 @@ describe('hostile: DHT replies naming peers of the replier\'s making', function 
     stops.push(async () => { await new Promise(resolve => trap.close(resolve)) })
     const port = (trap.address() as net.AddressInfo).port
 
-    const victim = await victimPeer({ connections: { maxConnections: 400, allow: [], privateAddresses: false } })
+    const victim = await victimPeer({ connections: { ...defaultConfig().connections, allow: [], privateAddresses: false } })
     const trapAddr = multiaddr(`/ip4/127.0.0.1/tcp/${port}`).bytes
     // the hostile peer announces a public address, so a public peer takes it into its routing table
     const hostile = await hostileDht(findNodeResponse(Array.from({ length: 5 }, () => ({ id: fakePeerId(), addr: trapAddr }))), ['/ip4/203.0.113.7/tcp/4001'])

@@ -32,6 +32,8 @@ describe('config validation', () => {
     ['a negative quota', { storage: { quota: -1 } }, /field "storage.quota" must be "auto"/],
     ['an allow entry that is not an IP range', { connections: { allow: ['/ip4/127.0.0.1/tcp/4101'] } }, /field "connections.allow\[0\]" must be an address or range/],
     ['a privateAddresses setting that is neither a boolean nor "auto"', { connections: { privateAddresses: 'yes' } }, /field "connections.privateAddresses" must be true, false or "auto"/],
+    ['a low connection watermark above the high one', { connections: { highWater: 10, lowWater: 20 } }, /field "connections.lowWater" must not be above connections.highWater \(10\), got 20/],
+    ['a negative grace period', { connections: { gracePeriodSeconds: -1 } }, /field "connections.gracePeriodSeconds" must be an integer from 0/],
     ['a sync flag that is not a boolean', { storage: { sync: 'yes' } }, /field "storage.sync" must be true or false/]
   ]
   for (const [what, raw, message] of bad) {
