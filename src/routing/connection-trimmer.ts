@@ -19,8 +19,8 @@
  *     carry the request it was dialled for;
  *   - not to a protected peer: one libp2p keeps alive (kad-dht's closest
  *     peers carry the keep-alive tag, and libp2p would only dial them
- *     again) or one the overlay names (`protect`: Chord's successors and
- *     predecessor).
+ *     again) or one the overlay names (`protect`: Chord's successors,
+ *     predecessor and fingers).
  * Newest first among those: the oldest connections are the contacts a peer
  * joined with and keeps talking to; the newest past their grace are the
  * ones one lookup needed.

@@ -161,14 +161,15 @@ export async function createShoalNode (init: ShoalNodeInit): Promise<ShoalNode> 
 }
 
 /**
- * Peers whose connections the trimmer keeps: Chord's successors and
- * predecessor (stabilize and check-predecessor talk to them all the time).
+ * Peers whose connections the trimmer keeps: Chord's successors,
+ * predecessor and fingers (stabilize, check-predecessor and fix-fingers
+ * talk to them in turn; closing them made each round dial again).
  * Kademlia's closest peers carry kad-dht's keep-alive tag instead.
  */
 function neighbours (overlay: Overlay): string[] {
   const routing = overlay.routing()
   if (routing.overlay !== 'chord') return []
-  return routing.predecessor != null ? [...routing.successors, routing.predecessor] : routing.successors
+  return [...routing.successors, ...(routing.predecessor != null ? [routing.predecessor] : []), ...routing.fingers.map(f => f.peerId)]
 }
 
 /** libp2p service factories: the overlay, and kad-dht under a Kademlia one. */

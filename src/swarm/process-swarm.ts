@@ -65,7 +65,7 @@ import { peerAddress, planLab } from './lab/topology.ts'
 import { isSwarmProcess, spawnDaemon, spawnHost, stopProcesses, waitForDaemon, type ProcessPlace, type SwarmPeerOverrides } from './peer-process.ts'
 import type { OverlayName } from '../routing/index.ts'
 import { routableThreshold } from './routable.ts'
-import { joinRing, joinThroughSeeds, seedRing, waitRing, waitTables, type SwarmJoinOptions } from './swarm-join.ts'
+import { joinRing, joinThroughSeeds, type RingSeeder, seedRing, waitRing, waitTables, type SwarmJoinOptions } from './swarm-join.ts'
 import { SWARM_FILE, readSwarmFile, swarmPeer, writeSwarmFile, type SwarmFile, type SwarmJoin, type SwarmPeerInfo } from './swarm-file.ts'
 
 export { SWARM_FILE, readSwarmFile, type SwarmFile, type SwarmPeerInfo, type SwarmPeerOverrides }
@@ -241,13 +241,14 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     const seeds = Array.from({ length: Math.min(SWARM_SEEDS, count) }, (_, i) => i)
     // the planned joins round the hosts (each holds a block of indexes), so that every host has joins under way
     const hostRound = Array.from({ length: perProcess }, (_, j) => groups.flatMap(group => j < group.length ? [group[j]] : [])).flat()
+    let seeder: RingSeeder | undefined
     if (join === 'bootstrap') {
       await joinThroughSeeds(clients, seeds, addrs, overlay === 'kademlia', deadline, joinOptions)
     } else if (overlay === 'chord' && count <= (joinOptions.successorListLength ?? DEFAULT_SUCCESSOR_LIST_LENGTH) + 1) {
       // every peer's list closes the ring: joined one at a time (swarm-join.ts)
       await joinRing(clients, peers, deadline, joinOptions)
     } else if (overlay === 'chord') {
-      await seedRing(clients, peers, hostRound, PLAN_JOIN_CONCURRENCY, deadline, joinOptions)
+      seeder = await seedRing(clients, peers, hostRound, PLAN_JOIN_CONCURRENCY, deadline, joinOptions)
     } else {
       await mapConcurrent(hostRound, PLAN_JOIN_CONCURRENCY, async i => {
         await clients[i].join(addrs(plan.dials[i]), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
@@ -257,7 +258,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     if (overlay === 'chord') {
       // a peer on no ring joins again: through the seeds, or the peer after it in the true ring
       const rejoin = join === 'bootstrap' ? (i: number) => addrs(seeds.filter(j => j !== i)) : undefined
-      await waitRing(clients, peers, deadline, joinOptions, rejoin)
+      await waitRing(clients, peers, deadline, joinOptions, rejoin, seeder)
     } else {
       const retry = join === 'bootstrap'
         ? { seeds: (i: number) => addrs(seeds.filter(j => j !== i)) }

@@ -81,6 +81,9 @@ export class SwarmRing {
   }
 }
 
+/** A Chord peer whose successor list is right but whose predecessor is not (the next notify sets it). */
+export const PREDECESSOR_SHORTFALL = 'its predecessor is not the peer before it'
+
 /**
  * Why this peer is not routable yet in a swarm of `peers` (every running
  * peer, itself included), or undefined when it is. `ring`: the swarm's
@@ -100,6 +103,6 @@ export function routingShortfall (routing: RoutingSnapshot, peers: string[], opt
     return `${right === -1 ? have.length : right} of its ${want.length} successors right`
   }
   const predecessor = truth.predecessorOf(routing.self)
-  if (predecessor != null && routing.predecessor !== predecessor) return 'its predecessor is not the peer before it'
+  if (predecessor != null && routing.predecessor !== predecessor) return PREDECESSOR_SHORTFALL
   return undefined
 }

@@ -8,7 +8,7 @@
 import type { ApiClient } from '../api/client.ts'
 import { DHT_K_BUCKET_SIZE } from '../constants.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
-import { routingShortfall, SwarmRing } from './routable.ts'
+import { PREDECESSOR_SHORTFALL, routingShortfall, SwarmRing } from './routable.ts'
 import type { SwarmPeerInfo } from './swarm-file.ts'
 
 /** Peers joining through the seeds at once (each join dials and looks itself up). */
@@ -57,16 +57,53 @@ export async function joinRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
  * peer looks anything up through peers that have not joined yet, so no
  * side ring can form; joining them one at a time (joinRing) took a
  * sequential API round trip per peer.
+ *
+ * A seed fails when the successor does not answer in time (at 1,000
+ * peers on 2 cores, the start's connection storm delays some answers
+ * past Chord's query timeout): such a peer would stay alone until
+ * waitRing found it, while the peers around it dropped it from their
+ * lists. Failed seeds are handed out again at once, up to SEED_ATTEMPTS.
  */
-export async function seedRing (clients: ApiClient[], peers: SwarmPeerInfo[], order: number[], concurrency: number, deadline: number, options: SwarmJoinOptions): Promise<void> {
-  const ring = new SwarmRing(peers.map(p => p.peerId), options.successorListLength)
-  const index = new Map(peers.map((p, i) => [p.peerId, i]))
-  await mapConcurrent(order, concurrency, async i => {
-    const addrs = (ids: string[]): string[] => ids.flatMap(id => peers[index.get(id)!].multiaddrs)
-    const successors = ring.successorsOf(peers[i].peerId)
-    const fingers = ring.fingersOf(peers[i].peerId).filter(id => !successors.includes(id))
-    await clients[i].join(addrs(successors), { successors: true, fingers: addrs(fingers), signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-  })
+export async function seedRing (clients: ApiClient[], peers: SwarmPeerInfo[], order: number[], concurrency: number, deadline: number, options: SwarmJoinOptions): Promise<RingSeeder> {
+  const seeder = new RingSeeder(clients, peers, deadline, options)
+  let left = order
+  for (let attempt = 0; attempt < SEED_ATTEMPTS && left.length > 0; attempt++) {
+    const failed: number[] = []
+    await mapConcurrent(left, concurrency, async i => { if (!await seeder.seed(i)) failed.push(i) })
+    left = failed
+  }
+  return seeder
+}
+
+/** Times a peer's seed is handed out before waitRing takes over. */
+const SEED_ATTEMPTS = 3
+
+/** Hands one peer its place on the true ring (seedRing). */
+export class RingSeeder {
+  private readonly clients: ApiClient[]
+  private readonly peers: SwarmPeerInfo[]
+  private readonly ring: SwarmRing
+  private readonly index: Map<string, number>
+  private readonly deadline: number
+  private readonly options: SwarmJoinOptions
+
+  constructor (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmJoinOptions) {
+    this.clients = clients
+    this.peers = peers
+    this.ring = new SwarmRing(peers.map(p => p.peerId), options.successorListLength)
+    this.index = new Map(peers.map((p, i) => [p.peerId, i]))
+    this.deadline = deadline
+    this.options = options
+  }
+
+  /** Hands peer `i` its successor list and fingers; resolves whether it reached its successor. */
+  async seed (i: number): Promise<boolean> {
+    const addrs = (ids: string[]): string[] => ids.flatMap(id => this.peers[this.index.get(id)!].multiaddrs)
+    const successors = this.ring.successorsOf(this.peers[i].peerId)
+    const fingers = this.ring.fingersOf(this.peers[i].peerId).filter(id => !successors.includes(id))
+    const { connected } = await this.clients[i].join(addrs(successors), { successors: true, fingers: addrs(fingers), signal: this.options.signal, timeoutMs: Math.max(1, this.deadline - Date.now()) })
+    return connected > 0
+  }
 }
 
 /**
@@ -90,20 +127,35 @@ export async function joinThroughSeeds (clients: ApiClient[], seeds: number[], a
   await mapConcurrent(rest, lookUpSelf ? BOOTSTRAP_JOIN_CONCURRENCY : CHORD_BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
 }
 
+/** Polls a planned Chord peer handed its list again is left to stabilize before it is handed it once more. */
+const RESEED_POLLS = 10
+
 /** Peers polled at once while a swarm's routing state settles (each poll holds a file in its peer's host). */
 const POLL_CONCURRENCY = 64
 
 /**
  * Waits until the Chord ring is correct at every peer (routable.ts). A peer
  * on no ring (its join failed) joins again through `rejoin(i)` (default:
- * the peer after it in the true ring).
+ * the peer after it in the true ring). A planned swarm passes its seeder:
+ * a peer whose successor list is still wrong at its next poll is handed
+ * its place again. Under a start's load a successor that answers late is
+ * dropped as dead; stabilize finds a dropped peer again only by walking
+ * back from a successor's predecessor, one step per round, and at 1,000
+ * peers that tail took minutes.
  */
-export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmJoinOptions, rejoin?: (i: number) => string[]): Promise<void> {
+export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmJoinOptions, rejoin?: (i: number) => string[], seeder?: Pick<RingSeeder, 'seed'>): Promise<void> {
   const ids = peers.map(p => p.peerId)
   const ring = new SwarmRing(ids, options.successorListLength)
   const routable = { overlay: 'chord' as const, kBucketSize: DHT_K_BUCKET_SIZE, successorListLength: options.successorListLength }
   const short = new Map<number, string>(ids.map((_, i) => [i, 'not asked yet']))
+  /** Peers whose list was wrong at the last poll. */
+  let wrongList = new Set<number>()
+  /** The poll at which a peer was last handed its list again. */
+  const reseeded = new Map<number, number>()
+  let polls = 0
   await waitFor(async () => {
+    polls++
+    const wrongNow = new Set<number>()
     // a bounded number of API requests at once: each holds a file in its peer's host
     await mapConcurrent([...short.keys()], POLL_CONCURRENCY, async i => {
       const routing = await clients[i].routing({ signal: options.signal })
@@ -114,11 +166,23 @@ export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], de
       }
       short.set(i, why)
       const after = ring.successorsOf(ids[i])[0]
+      if (seeder != null && why !== PREDECESSOR_SHORTFALL) {
+        // wrong twice in a row: stabilize is not getting there; a peer
+        // handed its list is left to stabilize for RESEED_POLLS polls
+        // (every seed is a dial and a stabilize more on a loaded machine)
+        const seededAt = reseeded.get(i)
+        if (wrongList.has(i) && (seededAt == null || polls - seededAt >= RESEED_POLLS)) {
+          reseeded.set(i, polls)
+          await seeder.seed(i)
+        } else wrongNow.add(i)
+        return
+      }
       if (routing.overlay === 'chord' && routing.successors.length === 0 && after != null) {
         const through = rejoin?.(i) ?? peers[ids.indexOf(after)].multiaddrs
         await clients[i].join(through, { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
       }
     })
+    wrongList = wrongNow
     options.onProgress?.({ name: 'swarm:routing', routable: ids.length - short.size, total: ids.length })
     return short.size === 0
   }, {

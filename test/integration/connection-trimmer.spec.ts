@@ -76,7 +76,7 @@ describe('connection trimmer', function () {
     await h.peerStore.merge(peers[1].peerId, { tags: { [`${KEEP_ALIVE}-test`]: { value: 1 } } })
     // a stream the hub's side still has open
     const busy = await peers[2].dialProtocol(h.getMultiaddrs(), ECHO)
-    await waitFor(() => busy.status === 'open' && h.getConnections(peers[2].peerId)[0]?.streams.length > 0, { timeoutMs: 10_000, intervalMs: 20 })
+    await waitFor(() => busy.status === 'open' && h.getConnections(peers[2].peerId)[0]?.streams.length > 0, { timeoutMs: 10_000, intervalMs: 20, message: () => 'the stream never opened on the hub' })
     assert.equal(h.getConnections().length, 10, 'nothing closed within the grace period')
     await waitFor(() => h.getConnections().length <= 3, { timeoutMs: 20_000, intervalMs: 100, message: () => `hub still has ${h.getConnections().length} connections` })
     const left = new Set(h.getConnections().map(c => c.remotePeer.toString()))
