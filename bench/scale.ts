@@ -16,12 +16,15 @@
  *   then a second pass of as many lookups of other keys, from the same
  *   peers: a fresh swarm's first lookups open most of their connections
  *   (TCP, Noise, yamux, identify), the second pass shows a swarm whose
- *   peers have looked something up before.
+ *   peers have looked something up before;
+ * - sustained: many more lookups from the peers of one host, with every
+ *   process's open files counted (SustainedStats).
  *
  *   SHOAL_BENCH_SCALE_SIZES=100,300,1000   swarm sizes (up to MAX_SWARM_PEERS, 1,000)
  *   SHOAL_BENCH_SCALE_LOOKUPS=200     lookups per swarm
  *   SHOAL_BENCH_SCALE_JOINS=plan,bootstrap
  *   SHOAL_BENCH_SCALE_IDLE_S=10
+ *   SHOAL_BENCH_SCALE_SUSTAINED=2000  lookups of the sustained pass (0: none)
  *   SHOAL_BENCH_SCALE_TIMEOUT_S=      give up on a swarm not routable by then (default 60 + 2 per peer)
  *   SHOAL_BENCH_SCALE_KEEP=1          keep the last run's rows of the sizes not run now (bench/results/scale.json)
  */
@@ -32,6 +35,7 @@ import type { CID } from 'multiformats/cid'
 import { ApiClient } from '../src/api/client.ts'
 import type { OverlayName } from '../src/routing/index.ts'
 import { swarmDown, swarmUp } from '../src/swarm/process-swarm.ts'
+import { openFileLimit } from '../src/utils/process.ts'
 import type { SwarmJoin } from '../src/swarm/swarm-file.ts'
 import { measureLookups, randomKeys, type LookupStats } from './overlay-lookups.ts'
 import { usageOf } from './process-usage.ts'
@@ -60,9 +64,30 @@ export interface ScaleRun {
   lookups: LookupStats | null
   /** The second pass: other keys, from peers that have made a lookup before. */
   secondPass: LookupStats | null
+  /** Sustained lookups from the first host's peers after the two passes (absent in rows from before it was measured). */
+  sustained?: SustainedStats | null
   /** When this row was measured (rows kept from an earlier run keep theirs). */
   measuredAt?: string
 }
+
+/**
+ * Many lookups from the peers of one host (the swarm's first process):
+ * every lookup dials the peers it asks, so a host whose connections are
+ * never closed runs out of open files and its lookups fail from then on.
+ */
+export interface SustainedStats {
+  lookups: number
+  /** Share of all of them that found the true k. */
+  trueK: number
+  /** The worst round of SUSTAINED_ROUND lookups. */
+  worstRoundTrueK: number
+  /** Most open files any of the swarm's processes held after a round, and the limit. */
+  maxOpenFiles: number
+  openFileLimit: number | null
+}
+
+/** Lookups per round of the sustained pass (open files are counted after each). */
+const SUSTAINED_ROUND = 100
 
 export interface ScaleBenchResult {
   runs: ScaleRun[]
@@ -80,6 +105,7 @@ export async function benchScale (log: (s: string) => void): Promise<ScaleBenchR
   const lookups = Number(process.env.SHOAL_BENCH_SCALE_LOOKUPS ?? '200')
   const joins = list('SHOAL_BENCH_SCALE_JOINS', 'plan,bootstrap') as SwarmJoin[]
   const idleSeconds = Number(process.env.SHOAL_BENCH_SCALE_IDLE_S ?? '10')
+  const sustainedLookups = Number(process.env.SHOAL_BENCH_SCALE_SUSTAINED ?? '2000')
   const runs: ScaleRun[] = []
   if (process.env.SHOAL_BENCH_SCALE_KEEP === '1') {
     const last = JSON.parse(await fs.readFile(new URL('./results/scale.json', import.meta.url), 'utf8')) as { runs: ScaleRun[], machine?: { date?: string } }
@@ -92,7 +118,7 @@ export async function benchScale (log: (s: string) => void): Promise<ScaleBenchR
     for (const overlay of OVERLAYS) {
       for (const join of joins) {
         log(`${overlay} swarm of ${peers}, join ${join}`)
-        runs.push({ ...await benchOne(overlay, join, peers, keys, secondKeys, idleSeconds, log), measuredAt: now })
+        runs.push({ ...await benchOne(overlay, join, peers, keys, secondKeys, idleSeconds, sustainedLookups, log), measuredAt: now })
       }
     }
   }
@@ -100,14 +126,14 @@ export async function benchScale (log: (s: string) => void): Promise<ScaleBenchR
   return { runs, idleSeconds, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
 }
 
-async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, keys: CID[], secondKeys: CID[], idleSeconds: number, log: (s: string) => void): Promise<ScaleRun> {
+async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, keys: CID[], secondKeys: CID[], idleSeconds: number, sustainedLookups: number, log: (s: string) => void): Promise<ScaleRun> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'shoal-bench-scale-'))
   const timeoutMs = process.env.SHOAL_BENCH_SCALE_TIMEOUT_S != null ? Number(process.env.SHOAL_BENCH_SCALE_TIMEOUT_S) * 1000 : 60_000 + 2_000 * peers
   const log2N = Math.log2(peers)
   const base = {
     overlay, join, peers, timeoutSeconds: timeoutMs / 1000, log2N: round(log2N, 2), halfLog2N: round(log2N / 2, 2), threeLog2N: round(3 * log2N, 1)
   }
-  const failed = { processes: null, routableSeconds: null, rssMiBPerPeer: null, cpuSecondsPerPeerToRoutable: null, idleCpuPercentPerPeer: null, lookups: null, secondPass: null }
+  const failed = { processes: null, routableSeconds: null, rssMiBPerPeer: null, cpuSecondsPerPeerToRoutable: null, idleCpuPercentPerPeer: null, lookups: null, secondPass: null, sustained: null }
   try {
     let swarm
     try {
@@ -129,6 +155,9 @@ async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, k
     log(`  ${keys.length} lookups: hops mean ${lookups.hopsMean}, messages mean ${lookups.messagesMean}, p50 ${lookups.lookupMsP50} ms, ${Math.round(lookups.trueK * 100)}% true k`)
     const secondPass = await measureLookups(overlay, clients, ids, secondKeys, K)
     log(`  second pass: p50 ${secondPass.lookupMsP50} ms, p95 ${secondPass.lookupMsP95} ms, messages mean ${secondPass.messagesMean}, ${Math.round(secondPass.trueK * 100)}% true k`)
+    const firstHost = clients.filter((_, i) => swarm.peers[i].pid === pids[0])
+    const sustained = sustainedLookups > 0 ? await sustainedPass(overlay, firstHost, ids, pids, sustainedLookups) : null
+    if (sustained != null) log(`  ${sustained.lookups} sustained lookups from ${firstHost.length} peers of one host: ${Math.round(sustained.trueK * 100)}% true k (worst round ${Math.round(sustained.worstRoundTrueK * 100)}%), at most ${sustained.maxOpenFiles} of ${sustained.openFileLimit} open files in a process`)
     return {
       ...base,
       processes: pids.length,
@@ -137,12 +166,28 @@ async function benchOne (overlay: OverlayName, join: SwarmJoin, peers: number, k
       cpuSecondsPerPeerToRoutable: round(atRoutable.cpuSeconds / peers, 2),
       idleCpuPercentPerPeer: round(idleCpu / peers * 100, 2),
       lookups,
-      secondPass
+      secondPass,
+      sustained
     }
   } finally {
     await swarmDown(dir).catch(() => {})
     await fs.rm(dir, { recursive: true, force: true })
   }
+}
+
+/** `count` lookups of random keys from `clients` (one host's peers), in rounds, counting every process's open files after each. */
+async function sustainedPass (overlay: OverlayName, clients: ApiClient[], ids: string[], pids: number[], count: number): Promise<SustainedStats> {
+  let exact = 0
+  let worst = 1
+  let maxOpenFiles = 0
+  for (let done = 0; done < count; done += SUSTAINED_ROUND) {
+    const keys = await randomKeys(Math.min(SUSTAINED_ROUND, count - done))
+    const pass = await measureLookups(overlay, clients, ids, keys, K)
+    exact += pass.trueK * keys.length
+    worst = Math.min(worst, pass.trueK)
+    for (const pid of pids) maxOpenFiles = Math.max(maxOpenFiles, (await fs.readdir(`/proc/${pid}/fd`).catch(() => [])).length)
+  }
+  return { lookups: count, trueK: round(exact / Math.max(1, count), 2), worstRoundTrueK: worst, maxOpenFiles, openFileLimit: openFileLimit() ?? null }
 }
 
 /** The markdown section for docs/benchmarks.md. */
@@ -151,13 +196,13 @@ export function renderScale (r: ScaleBenchResult): string[] {
   return [
     `### Both overlays as the swarm grows (\`swarm up --overlay\`, with the contact plan and with \`--join bootstrap\`; k = ${K}, the same random keys on every swarm of a size; machine load average ${r.loadBefore} before, ${r.loadAfter} after: other work shared the machine)`,
     '',
-    '| peers | overlay | join | processes | routable in (s) | RSS per peer (MiB) | CPU to routable per peer (s) | idle CPU per peer (% of a core) | hops mean | hops p95 | ½ log2 N | log2 N | messages per lookup (mean / p95) | 3 log2 N | lookup p50 (ms) | lookup p95 (ms) | true k | second pass p50 / p95 (ms) | second pass true k |',
-    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| peers | overlay | join | processes | routable in (s) | RSS per peer (MiB) | CPU to routable per peer (s) | idle CPU per peer (% of a core) | hops mean | hops p95 | ½ log2 N | log2 N | messages per lookup (mean / p95) | 3 log2 N | lookup p50 (ms) | lookup p95 (ms) | true k | second pass p50 / p95 (ms) | second pass true k | sustained: true k (worst round) | sustained: most open files in a process |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...r.runs.map(s => s.routableSeconds == null
-      ? `| ${s.peers} | ${s.overlay} | ${s.join} | - | not routable in ${s.timeoutSeconds} s | - | - | - | - | - | ${s.halfLog2N} | ${s.log2N} | - | ${s.threeLog2N} | - | - | - | - | - |`
-      : `| ${s.peers} | ${s.overlay} | ${s.join} | ${s.processes} | ${s.routableSeconds} | ${dash(s.rssMiBPerPeer)} | ${dash(s.cpuSecondsPerPeerToRoutable)} | ${dash(s.idleCpuPercentPerPeer)} | ${dash(s.lookups?.hopsMean)} | ${dash(s.lookups?.hopsP95)} | ${s.halfLog2N} | ${s.log2N} | ${dash(s.lookups?.messagesMean)} / ${dash(s.lookups?.messagesP95)} | ${s.threeLog2N} | ${dash(s.lookups?.lookupMsP50)} | ${dash(s.lookups?.lookupMsP95)} | ${Math.round((s.lookups?.trueK ?? 0) * 100)}% | ${dash(s.secondPass?.lookupMsP50)} / ${dash(s.secondPass?.lookupMsP95)} | ${s.secondPass == null ? '-' : `${Math.round(s.secondPass.trueK * 100)}%`} |`),
+      ? `| ${s.peers} | ${s.overlay} | ${s.join} | - | not routable in ${s.timeoutSeconds} s | - | - | - | - | - | ${s.halfLog2N} | ${s.log2N} | - | ${s.threeLog2N} | - | - | - | - | - | - | - |`
+      : `| ${s.peers} | ${s.overlay} | ${s.join} | ${s.processes} | ${s.routableSeconds} | ${dash(s.rssMiBPerPeer)} | ${dash(s.cpuSecondsPerPeerToRoutable)} | ${dash(s.idleCpuPercentPerPeer)} | ${dash(s.lookups?.hopsMean)} | ${dash(s.lookups?.hopsP95)} | ${s.halfLog2N} | ${s.log2N} | ${dash(s.lookups?.messagesMean)} / ${dash(s.lookups?.messagesP95)} | ${s.threeLog2N} | ${dash(s.lookups?.lookupMsP50)} | ${dash(s.lookups?.lookupMsP95)} | ${Math.round((s.lookups?.trueK ?? 0) * 100)}% | ${dash(s.secondPass?.lookupMsP50)} / ${dash(s.secondPass?.lookupMsP95)} | ${s.secondPass == null ? '-' : `${Math.round(s.secondPass.trueK * 100)}%`} | ${s.sustained == null ? '-' : `${Math.round(s.sustained.trueK * 100)}% (${Math.round(s.sustained.worstRoundTrueK * 100)}%)`} | ${s.sustained == null ? '-' : `${s.sustained.maxOpenFiles} of ${s.sustained.openFileLimit ?? '?'}`} |`),
     '',
-    `${r.runs[0]?.lookups?.lookups ?? 0} lookups per swarm, one at a time, key i from peer i mod N; then the second pass, as many lookups of other keys from the same peers (a fresh swarm's first lookups open most of their connections; in the second, the peers have looked something up before). RSS: the swarm's processes summed after ${r.idleSeconds} s idle, per peer; CPU to routable: CPU time (user + system) of the swarm's processes from their start until routable, per peer; idle CPU: over those ${r.idleSeconds} s. \`--join bootstrap\`: every peer is given only the first 3 peers started and joins through the overlay.`,
+    `${r.runs[0]?.lookups?.lookups ?? 0} lookups per swarm, one at a time, key i from peer i mod N; then the second pass, as many lookups of other keys from the same peers (a fresh swarm's first lookups open most of their connections; in the second, the peers have looked something up before). Sustained: then ${r.runs.find(x => x.sustained != null)?.sustained?.lookups ?? 0} more lookups, one at a time, all from the peers of the swarm's first process, in rounds of ${SUSTAINED_ROUND}, counting every process's open files after each round (every lookup dials the peers it asks; idle connections are closed past a high watermark, docs/architecture.md). RSS: the swarm's processes summed after ${r.idleSeconds} s idle, per peer; CPU to routable: CPU time (user + system) of the swarm's processes from their start until routable, per peer; idle CPU: over those ${r.idleSeconds} s. \`--join bootstrap\`: every peer is given only the first 3 peers started and joins through the overlay.`,
     ...measuredTimes(r),
     '',
     '![Messages per lookup on both overlays against swarm size, next to 3 log2 N](plots/scale-messages.svg)'
