@@ -28,6 +28,7 @@
  *   SHOAL_BENCH_FAILURE_INFLIGHT=24       lookups in flight
  *   SHOAL_BENCH_FAILURE_FILE_MIB=256      file shared and fetched first (0: none)
  *   SHOAL_BENCH_FAILURE_SUCCESSORS=20     Chord's successor list length r
+ *   SHOAL_BENCH_FAILURE_KEEP=1            keep the last result's runs of the overlays not run now (bench/results/failure.json)
  */
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs/promises'
@@ -88,6 +89,8 @@ export interface FailureRun {
   error?: string
   share: FailureShare | null
   steps: FailureStep[]
+  /** When this run was measured (runs kept from an earlier run keep theirs). */
+  measuredAt?: string
 }
 
 export interface FailureBenchResult {
@@ -117,11 +120,20 @@ export async function benchFailure (log: (s: string) => void): Promise<FailureBe
   }
   const steps = list('STEPS', '10,20,30,40,50').map(Number)
   const fileMiB = Number(env('FILE_MIB', '256'))
+  const overlays = list('OVERLAYS', 'kademlia,chord') as OverlayName[]
   const runs: FailureRun[] = []
-  for (const overlay of list('OVERLAYS', 'kademlia,chord') as OverlayName[]) {
-    log(`${overlay} swarm of ${peers} in hosts of ${settings.peersPerProcess}`)
-    runs.push(await benchOne(overlay, settings, steps, fileMiB, log))
+  if (env('KEEP', '0') === '1') {
+    // the other overlays' runs of the last result, with their own settings and time
+    const last = JSON.parse(await fs.readFile(new URL('./results/failure.json', import.meta.url), 'utf8')) as { runs: FailureRun[], machine?: { date?: string } }
+    for (const run of last.runs) if (!overlays.includes(run.overlay)) runs.push({ ...run, measuredAt: run.measuredAt ?? last.machine?.date })
   }
+  const now = new Date().toISOString()
+  for (const overlay of overlays) {
+    log(`${overlay} swarm of ${peers} in hosts of ${settings.peersPerProcess}`)
+    runs.push({ ...await benchOne(overlay, settings, steps, fileMiB, log), measuredAt: now })
+  }
+  const order: OverlayName[] = ['kademlia', 'chord']
+  runs.sort((a, b) => order.indexOf(a.overlay) - order.indexOf(b.overlay))
   return { ...settings, runs, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
 }
 
@@ -250,7 +262,7 @@ export function renderFailure (r: FailureBenchResult): string[] {
   return [
     `### Simultaneous failures without stabilization (the Chord paper's experiment: ${r.peers} peers in hosts of ${r.peersPerProcess}, Chord successor list r = ${r.successorListLength}, Kademlia k = 20; machine load average ${r.loadBefore} before, ${r.loadAfter} after)`,
     '',
-    `Every peer's periodic maintenance paused (\`POST /api/v1/routing/maintenance\`), then whole hosts killed with SIGKILL (each host's peers are a random sample of the ring) until the share shown is dead, then ${r.lookupsPerStep} lookups (k = ${K}) of random keys from random live peers, ${r.inflight} in flight. The kills add up from step to step: with maintenance paused, killing 20 % in two steps leaves the state killing 20 % at once does (lookups drop the peers they find dead from the asking peer's routing state, as the paper's lookups do). A lookup failed, as the paper counts it, when it gave an error or a first responsible peer (Chord: the key's successor; Kademlia: the closest peer) other than the true one among the live peers; without the true k: an error, or responsible peers other than the true ${K} live ones, in order (a dead peer still named counts); timeouts: queries of a lookup that failed (a dead peer asked).`,
+    `Every peer's periodic maintenance paused (\`POST /api/v1/routing/maintenance\`), then whole hosts killed with SIGKILL (each host's peers are a random sample of the ring) until the share shown is dead, then the lookups shown (k = ${K}) of random keys from random live peers, ${r.inflight} in flight. The kills add up from step to step: with maintenance paused, killing 20 % in two steps leaves the state killing 20 % at once does (lookups drop the peers they find dead from the asking peer's routing state, as the paper's lookups do). A lookup failed, as the paper counts it, when it gave an error or a first responsible peer (Chord: the key's successor; Kademlia: the closest peer) other than the true one among the live peers; without the true k: an error, or responsible peers other than the true ${K} live ones, in order (a dead peer still named counts); timeouts: queries of a lookup that failed (a dead peer asked).`,
     '',
     '| overlay | killed | lookups | failed lookups | of them errors | without the true k | timeouts per lookup (mean) | timeouts p95 | hops mean | messages mean | lookup p50 / p95 (ms) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -266,15 +278,23 @@ export function renderFailure (r: FailureBenchResult): string[] {
           ''
         ]
       : []),
+    ...measuredTimes(r),
     '![Failed lookups and timeouts per lookup against the share of peers killed, both overlays](plots/failure-lookups.svg)'
   ]
+}
+
+/** When each overlay's run was measured, when they come from separate runs (SHOAL_BENCH_FAILURE_KEEP). */
+function measuredTimes (r: FailureBenchResult): string[] {
+  const times = r.runs.filter(run => run.measuredAt != null).map(run => `${run.overlay} ${run.measuredAt!.slice(0, 16).replace('T', ' ')}`)
+  if (new Set(r.runs.map(run => run.measuredAt?.slice(0, 16))).size < 2) return []
+  return [`Runs measured separately (UTC): ${times.join('; ')}.`, '']
 }
 
 /** docs/plots/failure-lookups.svg: failed lookups (percent) and timeouts per lookup by share killed, both overlays. */
 export function plotFailure (r: FailureBenchResult): string {
   const measured = r.runs.filter(run => run.steps.length > 0)
   return svgPlot({
-    title: `Failed lookups (% of ${r.lookupsPerStep}) and timeouts per lookup, ${r.peers} peers, maintenance paused`,
+    title: `Failed lookups (% of each step's) and timeouts per lookup, ${r.peers} peers, maintenance paused`,
     xLabel: 'peers killed (%)',
     yLabel: 'failed lookups (%) / timeouts per lookup',
     xScale: 'category',
