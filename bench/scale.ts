@@ -23,10 +23,11 @@
  *   SHOAL_BENCH_SCALE_SIZES=100,300,1000   swarm sizes (up to MAX_SWARM_PEERS, 1,000)
  *   SHOAL_BENCH_SCALE_LOOKUPS=200     lookups per swarm
  *   SHOAL_BENCH_SCALE_JOINS=plan,bootstrap
+ *   SHOAL_BENCH_SCALE_OVERLAYS=kademlia,chord
  *   SHOAL_BENCH_SCALE_IDLE_S=10
  *   SHOAL_BENCH_SCALE_SUSTAINED=2000  lookups of the sustained pass (0: none)
  *   SHOAL_BENCH_SCALE_TIMEOUT_S=      give up on a swarm not routable by then (default 60 + 2 per peer)
- *   SHOAL_BENCH_SCALE_KEEP=1          keep the last run's rows of the sizes not run now (bench/results/scale.json)
+ *   SHOAL_BENCH_SCALE_KEEP=1          keep the last run's rows of the sizes, overlays and joins not run now (bench/results/scale.json)
  */
 import fs from 'node:fs/promises'
 import os from 'node:os'
@@ -104,25 +105,29 @@ export async function benchScale (log: (s: string) => void): Promise<ScaleBenchR
   const sizes = list('SHOAL_BENCH_SCALE_SIZES', '100,300,1000').map(Number).filter(n => n > 0)
   const lookups = Number(process.env.SHOAL_BENCH_SCALE_LOOKUPS ?? '200')
   const joins = list('SHOAL_BENCH_SCALE_JOINS', 'plan,bootstrap') as SwarmJoin[]
+  const overlays = list('SHOAL_BENCH_SCALE_OVERLAYS', OVERLAYS.join(',')) as OverlayName[]
   const idleSeconds = Number(process.env.SHOAL_BENCH_SCALE_IDLE_S ?? '10')
   const sustainedLookups = Number(process.env.SHOAL_BENCH_SCALE_SUSTAINED ?? '2000')
   const runs: ScaleRun[] = []
   if (process.env.SHOAL_BENCH_SCALE_KEEP === '1') {
     const last = JSON.parse(await fs.readFile(new URL('./results/scale.json', import.meta.url), 'utf8')) as { runs: ScaleRun[], machine?: { date?: string } }
-    for (const run of last.runs) if (!sizes.includes(run.peers)) runs.push({ ...run, measuredAt: run.measuredAt ?? last.machine?.date })
+    const runNow = (run: ScaleRun): boolean => sizes.includes(run.peers) && overlays.includes(run.overlay) && joins.includes(run.join)
+    for (const run of last.runs) if (!runNow(run)) runs.push({ ...run, measuredAt: run.measuredAt ?? last.machine?.date })
   }
   const now = new Date().toISOString()
   for (const peers of sizes) {
     const keys = await randomKeys(lookups)
     const secondKeys = await randomKeys(lookups)
-    for (const overlay of OVERLAYS) {
+    for (const overlay of overlays) {
       for (const join of joins) {
         log(`${overlay} swarm of ${peers}, join ${join}`)
         runs.push({ ...await benchOne(overlay, join, peers, keys, secondKeys, idleSeconds, sustainedLookups, log), measuredAt: now })
       }
     }
   }
-  runs.sort((a, b) => a.peers - b.peers)
+  // by size, then overlay and join as they are run
+  const order = (run: ScaleRun): number => run.peers * 4 + OVERLAYS.indexOf(run.overlay) * 2 + (run.join === 'plan' ? 0 : 1)
+  runs.sort((a, b) => order(a) - order(b))
   return { runs, idleSeconds, loadBefore, loadAfter: round(os.loadavg()[0], 1) }
 }
 
@@ -209,12 +214,16 @@ export function renderScale (r: ScaleBenchResult): string[] {
   ]
 }
 
-/** A line saying when each size was measured, when the rows come from more than one run (SHOAL_BENCH_SCALE_KEEP). */
+/** A line saying when each row was measured, when the rows come from more than one run (SHOAL_BENCH_SCALE_KEEP). */
 function measuredTimes (r: ScaleBenchResult): string[] {
-  const bySize = new Map<number, string>()
-  for (const run of r.runs) if (run.measuredAt != null) bySize.set(run.peers, run.measuredAt.slice(0, 16).replace('T', ' '))
-  if (new Set(bySize.values()).size < 2) return []
-  return ['', `Rows measured in separate runs (UTC): ${[...bySize].map(([peers, at]) => `${peers} peers ${at}`).join('; ')}.`]
+  const byTime = new Map<string, string[]>()
+  for (const run of r.runs) {
+    if (run.measuredAt == null) continue
+    const at = run.measuredAt.slice(0, 16).replace('T', ' ')
+    byTime.set(at, [...(byTime.get(at) ?? []), `${run.peers} ${run.overlay} ${run.join}`])
+  }
+  if (byTime.size < 2) return []
+  return ['', `Rows measured in separate runs (UTC): ${[...byTime].map(([at, rows]) => `${at}: ${rows.join(', ')}`).join('; ')}.`]
 }
 
 /** docs/plots/scale-messages.svg: messages per lookup (mean) by swarm size, each overlay with the contact plan, next to 3 log2 N. */

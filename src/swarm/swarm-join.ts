@@ -11,8 +11,15 @@ import { mapConcurrent, waitFor } from '../utils/wait.ts'
 import { PREDECESSOR_SHORTFALL, routingShortfall, SwarmRing } from './routable.ts'
 import type { SwarmPeerInfo } from './swarm-file.ts'
 
-/** Peers joining through the seeds at once (each join dials and looks itself up). */
+/**
+ * Kademlia peers joining through the seeds at once (each join dials the
+ * seeds and looks itself up), at least; a self-lookup asks the peers that
+ * joined before, so a larger swarm takes more joins at once: one per
+ * BOOTSTRAP_PEERS_PER_JOIN peers. Eight at a time, a 1,000-peer swarm took
+ * over 5 minutes to join.
+ */
 const BOOTSTRAP_JOIN_CONCURRENCY = 8
+const BOOTSTRAP_PEERS_PER_JOIN = 32
 /**
  * On Chord: a join is one lookup and one state query, and joiners that land
  * in the same gap are sorted out by stabilize; more at once fill the ring
@@ -109,8 +116,9 @@ export class RingSeeder {
 /**
  * A swarm joined as a deployment would: the seeds (the first peers started)
  * join each other one at a time, then every other peer joins through the
- * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once
- * (CHORD_BOOTSTRAP_JOIN_CONCURRENCY on Chord), and finds the
+ * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY or one per
+ * BOOTSTRAP_PEERS_PER_JOIN peers at once (CHORD_BOOTSTRAP_JOIN_CONCURRENCY
+ * on Chord), and finds the
  * rest of the swarm through the overlay: Kademlia by looking itself up,
  * Chord by finding its successor and stabilizing.
  */
@@ -124,7 +132,8 @@ export async function joinThroughSeeds (clients: ApiClient[], seeds: number[], a
   // each seed through the seeds before it (seed 0 starts the network)
   for (let i = 1; i < seeds.length; i++) await join(seeds[i], seeds.slice(0, i))
   const rest = clients.map((_, i) => i).filter(i => !seeds.includes(i))
-  await mapConcurrent(rest, lookUpSelf ? BOOTSTRAP_JOIN_CONCURRENCY : CHORD_BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
+  const concurrency = lookUpSelf ? Math.max(BOOTSTRAP_JOIN_CONCURRENCY, Math.ceil(clients.length / BOOTSTRAP_PEERS_PER_JOIN)) : CHORD_BOOTSTRAP_JOIN_CONCURRENCY
+  await mapConcurrent(rest, concurrency, async i => { await join(i, seeds) })
 }
 
 /** Polls a planned Chord peer handed its list again is left to stabilize before it is handed it once more. */

@@ -206,7 +206,8 @@ export class ChordOverlayService implements ChordOverlay {
       onLeave: this.init.onLeave,
       handingOver: running => { this.handingOver = running },
       records: this.records,
-      maintenance: this.maintenance,
+      rpc: this.rpc,
+      peerMessage: peer => this.directory.peerMessage(peer),
       lifetime: this.lifetime.signal,
       log: this.log
     }, options)

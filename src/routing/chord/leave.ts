@@ -14,17 +14,20 @@
 import type { AbortOptions, Logger } from '@libp2p/interface'
 import { GOODBYE_TIMEOUT_MS } from './constants.ts'
 import type { ChordInit } from './index.ts'
-import type { Maintenance } from './maintenance.ts'
+import type { PeerMessage } from './messages.ts'
 import type { ProviderRecords } from './provider-records.ts'
 import type { RingState } from './ring-state.ts'
+import type { ChordRpc } from './rpc.ts'
 
 export interface LeaveInit {
-  state: Pick<RingState, 'successors' | 'predecessor'>
+  state: Pick<RingState, 'self' | 'successors' | 'predecessor' | 'wrapped'>
   onLeave: ChordInit['onLeave']
   /** True while the hook runs: the overlay's planners still work. */
   handingOver: (running: boolean) => void
   records: Pick<ProviderRecords, 'handOff'>
-  maintenance: Pick<Maintenance, 'goodbye'>
+  rpc: Pick<ChordRpc, 'request'>
+  /** A peer as it goes on the wire. */
+  peerMessage: (peer: string) => PeerMessage
   /** The overlay's lifetime: aborted when it stops. */
   lifetime: AbortSignal
   log: Logger
@@ -44,6 +47,23 @@ export async function leaveRing (init: LeaveInit, options: AbortOptions): Promis
   }
   const farewell = AbortSignal.any([init.lifetime, AbortSignal.timeout(GOODBYE_TIMEOUT_MS)])
   await init.records.handOff(successors, { signal: farewell })
-  await init.maintenance.goodbye(successors, predecessor, { signal: farewell })
+  await goodbye(init, successors, predecessor, { signal: farewell })
   init.log('left the ring (successor %s, predecessor %s)', successors[0], predecessor)
+}
+
+/** The predecessor and the first successor are told who closes the gap. */
+async function goodbye (init: LeaveInit, successors: string[], predecessor: string | undefined, options: AbortOptions): Promise<void> {
+  const { state } = init
+  const leave = {
+    predecessor: predecessor != null ? init.peerMessage(predecessor) : null,
+    successors: [...successors, ...(state.wrapped ? [state.self] : [])].map(p => init.peerMessage(p))
+  }
+  const neighbours = [...new Set([predecessor, successors[0]].filter((p): p is string => p != null))]
+  await Promise.all(neighbours.map(async peer => {
+    try {
+      await init.rpc.request(peer, { leave }, options)
+    } catch (err) {
+      init.log('%s did not take our leave: %s', peer, (err as Error).message)
+    }
+  }))
 }

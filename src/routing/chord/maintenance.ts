@@ -19,6 +19,8 @@
  *  - fix-fingers: one finger per round, by a lookup of its start; the
  *    fingers the successor list answers need none.
  *  - a peer left: its neighbours close the gap at once from what it sent.
+ *  - seed: a launcher's list, adopted as it is; a stabilize round asked
+ *    before it came does not replace it.
  *
  * A peer only ever takes a successor or predecessor that has just answered
  * it (or just spoke to it): Zave's rule that no pointer is adopted before
@@ -60,6 +62,13 @@ export class Maintenance {
    * answer before a goodbye arrived must not put the leaver back.
    */
   private readonly departed = new Map<string, number>()
+  /**
+   * When a launcher last handed this peer its successor list (seed): a
+   * stabilize round under way then, slow on a loaded machine, would put
+   * back the list its answers showed before, and the next round would
+   * only confirm it.
+   */
+  private handedAt = -Infinity
 
   constructor (init: MaintenanceInit) {
     this.init = init
@@ -128,7 +137,8 @@ export class Maintenance {
    * as it is (no lookup, no pings); the next stabilize checks it.
    */
   seed (successors: string[], fingers: string[] = []): void {
-    this.adopt(successors, performance.now())
+    this.handedAt = performance.now()
+    this.adopt(successors, this.handedAt)
     // each finger past the list: the first handed-out peer at or after its start
     const { state } = this
     const fromSelf = (position: bigint): bigint => clockwise(state.selfPosition, position)
@@ -191,6 +201,8 @@ export class Maintenance {
       successor = between
       answer = closer
     }
+    // a list handed out meanwhile stands (adopt), and so does what its successor says
+    if (started < this.handedAt) return
     // a successor alone (it has not joined yet) knows nothing of what follows it: the rest of the list stays
     const said = answer.successors.map(p => p.id)
     const alone = said.length === 1 && said[0] === successor
@@ -198,8 +210,13 @@ export class Maintenance {
     state.successorSaid(successor, answer.predecessor?.id)
   }
 
-  /** Adopts a successor list built from answers got since `since`, without any peer that left meanwhile. */
+  /**
+   * Adopts a successor list built from answers got since `since`, without
+   * any peer that left meanwhile; none at all when a list was handed out
+   * after those answers were asked for.
+   */
   private adopt (sequence: string[], since: number): void {
+    if (since < this.handedAt) return
     this.state.adoptSuccessors(sequence.filter(peer => (this.departed.get(peer) ?? -Infinity) < since))
   }
 
@@ -323,23 +340,6 @@ export class Maintenance {
       state.adoptSuccessors([...state.successors.slice(0, at), ...successors.map(p => p.id).filter(p => p !== peer)])
     }
     state.forgetPeer(peer)
-  }
-
-  /** This peer leaves: its predecessor and first successor are told who closes the gap. */
-  async goodbye (successors: string[], predecessor: string | undefined, options: AbortOptions): Promise<void> {
-    const { state, init } = this
-    const leave = {
-      predecessor: predecessor != null ? init.peerMessage(predecessor) : null,
-      successors: [...successors, ...(state.wrapped ? [state.self] : [])].map(p => init.peerMessage(p))
-    }
-    const neighbours = [...new Set([predecessor, successors[0]].filter((p): p is string => p != null))]
-    await Promise.all(neighbours.map(async peer => {
-      try {
-        await init.rpc.request(peer, { leave }, options)
-      } catch (err) {
-        init.log('%s did not take our leave: %s', peer, (err as Error).message)
-      }
-    }))
   }
 
   /** The leaver's predecessor, adopted as predecessor once it answers a ping. */
