@@ -11,15 +11,8 @@ import { mapConcurrent, waitFor } from '../utils/wait.ts'
 import { PREDECESSOR_SHORTFALL, routingShortfall, SwarmRing } from './routable.ts'
 import type { SwarmPeerInfo } from './swarm-file.ts'
 
-/**
- * Kademlia peers joining through the seeds at once (each join dials the
- * seeds and looks itself up), at least; a self-lookup asks the peers that
- * joined before, so a larger swarm takes more joins at once: one per
- * BOOTSTRAP_PEERS_PER_JOIN peers. Eight at a time, a 1,000-peer swarm took
- * over 5 minutes to join.
- */
+/** Peers joining through the seeds at once (each join dials and looks itself up). */
 const BOOTSTRAP_JOIN_CONCURRENCY = 8
-const BOOTSTRAP_PEERS_PER_JOIN = 32
 /**
  * On Chord: a join is one lookup and one state query, and joiners that land
  * in the same gap are sorted out by stabilize; more at once fill the ring
@@ -116,9 +109,8 @@ export class RingSeeder {
 /**
  * A swarm joined as a deployment would: the seeds (the first peers started)
  * join each other one at a time, then every other peer joins through the
- * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY or one per
- * BOOTSTRAP_PEERS_PER_JOIN peers at once (CHORD_BOOTSTRAP_JOIN_CONCURRENCY
- * on Chord), and finds the
+ * seeds alone (`seedsOf`), BOOTSTRAP_JOIN_CONCURRENCY at once
+ * (CHORD_BOOTSTRAP_JOIN_CONCURRENCY on Chord), and finds the
  * rest of the swarm through the overlay: Kademlia by looking itself up,
  * Chord by finding its successor and stabilizing.
  */
@@ -132,8 +124,7 @@ export async function joinThroughSeeds (clients: ApiClient[], seeds: number[], a
   // each seed through the seeds before it (seed 0 starts the network)
   for (let i = 1; i < seeds.length; i++) await join(seeds[i], seeds.slice(0, i))
   const rest = clients.map((_, i) => i).filter(i => !seeds.includes(i))
-  const concurrency = lookUpSelf ? Math.max(BOOTSTRAP_JOIN_CONCURRENCY, Math.ceil(clients.length / BOOTSTRAP_PEERS_PER_JOIN)) : CHORD_BOOTSTRAP_JOIN_CONCURRENCY
-  await mapConcurrent(rest, concurrency, async i => { await join(i, seeds) })
+  await mapConcurrent(rest, lookUpSelf ? BOOTSTRAP_JOIN_CONCURRENCY : CHORD_BOOTSTRAP_JOIN_CONCURRENCY, async i => { await join(i, seeds) })
 }
 
 /** Polls a planned Chord peer handed its list again is left to stabilize before it is handed it once more. */
@@ -148,9 +139,9 @@ const POLL_CONCURRENCY = 64
  * the peer after it in the true ring). A planned swarm passes its seeder:
  * a peer whose successor list is still wrong at its next poll is handed
  * its place again. Under a start's load a successor that answers late is
- * dropped as dead; stabilize finds a dropped peer again only by walking
- * back from a successor's predecessor, one step per round, and at 1,000
- * peers that tail took minutes.
+ * dropped as dead, and at 1,000 peers some peers ended up holding each
+ * other's lists (a crossed pair, a cycle of five): each list agrees with
+ * the predecessor its first successor names, so no stabilize repairs it.
  */
 export async function waitRing (clients: ApiClient[], peers: SwarmPeerInfo[], deadline: number, options: SwarmJoinOptions, rejoin?: (i: number) => string[], seeder?: Pick<RingSeeder, 'seed'>): Promise<void> {
   const ids = peers.map(p => p.peerId)
