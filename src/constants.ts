@@ -113,9 +113,10 @@ export const OWN_PROCESS_MAX_PEERS = 20
  */
 export const OPEN_FILES_PER_HOSTED_PEER = 100
 /**
- * The connection watermarks of a peer in a swarm host: its connections are
- * most of its OPEN_FILES_PER_HOSTED_PEER, with room for its stores, the
- * host's API sockets and the connections still in their grace period.
+ * A peer in a swarm host keeps at most this share of the open files its
+ * host has per peer as connections (its high watermark; the low one is
+ * three quarters of it): the rest is for its stores, the host's API
+ * sockets and the connections still in their grace period. A host of 200
+ * peers under a 20,000-file limit gives 64 / 48.
  */
-export const HOSTED_PEER_CONNECTIONS_HIGH_WATER = 64
-export const HOSTED_PEER_CONNECTIONS_LOW_WATER = 48
+export const HOSTED_PEER_CONNECTIONS_SHARE = 0.64

@@ -43,19 +43,18 @@
  * their own lab address at a fixed port. Everything else is the same.
  */
 import fs from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ApiClient } from '../api/client.ts'
-import { DHT_K_BUCKET_SIZE, HOSTED_PEER_CONNECTIONS_HIGH_WATER, HOSTED_PEER_CONNECTIONS_LOW_WATER, LOCAL_SWARM_ALLOW, OPEN_FILES_PER_HOSTED_PEER, OWN_PROCESS_MAX_PEERS, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
+import { DHT_K_BUCKET_SIZE, LOCAL_SWARM_ALLOW, REPO_FILES, SHUTDOWN_TIMEOUT_MS } from '../constants.ts'
 import { ApiError, InvalidInputError, SwarmError, SwarmNotFoundError, TimeoutError } from '../errors.ts'
 import { defaultConfig, validateConfig, type ShoalConfig } from '../peer/config.ts'
 import { kadIdOfPeer } from '../routing/kademlia/kad-distance.ts'
 import { DEFAULT_SUCCESSOR_LIST_LENGTH } from '../routing/chord/constants.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
-import { openFileLimit } from '../utils/process.ts'
 import { daemonEntry } from './daemon-bundle.ts'
+import { defaultPeersPerProcess, hostedWatermarks } from './host-layout.ts'
 import { planContacts } from './contact-plan.ts'
 import { LAB_PEER_PORT, LAB_SUBNET_MULTIADDR, UNLIMITED_LINK, type LabRecord, type LinkSpec } from './lab/index.ts'
 import { buildLab, labLeftovers, teardownLab, type LabTeardown } from './lab/lab-swarm.ts'
@@ -83,18 +82,6 @@ const START_CONCURRENCY = 8
  * routable after 10 minutes).
  */
 const PLAN_JOIN_CONCURRENCY = 64
-
-/**
- * Default layout: one process per peer for small swarms, else about one
- * host per core, with no more peers in one host than its open-file limit
- * leaves room for (OPEN_FILES_PER_HOSTED_PEER each).
- */
-export function defaultPeersPerProcess (peers: number, fileLimit = openFileLimit()): number {
-  if (peers <= OWN_PROCESS_MAX_PEERS) return 1
-  const perCore = Math.ceil(peers / Math.max(2, os.availableParallelism()))
-  const room = fileLimit == null ? perCore : Math.max(1, Math.floor(fileLimit / OPEN_FILES_PER_HOSTED_PEER))
-  return Math.min(perCore, room)
-}
 
 export type SwarmUpProgress =
   | { name: 'swarm:peer-started', started: number, total: number }
@@ -190,8 +177,8 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       const peerConfig = { ...options.config, ...options.peer?.(i)?.config }
       // the swarm's own addresses are exempt from the per-host inbound limits (a swarm
       // joins many peers at once from one host); no other address is by default
-      // a hosted peer keeps fewer connections: the host's open files are shared by all its peers
-      const hosted = perProcess > 1 ? { highWater: HOSTED_PEER_CONNECTIONS_HIGH_WATER, lowWater: HOSTED_PEER_CONNECTIONS_LOW_WATER } : {}
+      // a hosted peer may keep fewer connections: the host's open files are shared by all its peers
+      const hosted = perProcess > 1 ? hostedWatermarks(perProcess) : {}
       const connections = { ...defaultConfig().connections, ...hosted, ...peerConfig.connections }
       const network: Partial<ShoalConfig> = lab != null
         ? {
