@@ -22,9 +22,9 @@ export function defaultPeersPerProcess (peers: number, fileLimit = openFileLimit
 /**
  * The connection watermarks of a peer in a host of `perProcess` peers: its
  * share of the host's open files (HOSTED_PEER_CONNECTIONS_SHARE), never
- * above a lone daemon's. At 64 / 48 (hosts of 200) a 1,000-peer Chord ring
- * of r = 20 sat at its high watermark and kept dialling what it had just
- * closed; hosts of 100 have room for the defaults.
+ * above a lone daemon's. A fixed 64 / 48 held a 1,000-peer Chord ring of
+ * r = 20 in hosts of 100 at its high watermark, closing connections it
+ * then dialled again, where those hosts have room for the defaults.
  */
 export function hostedWatermarks (perProcess: number, fileLimit = openFileLimit()): { highWater: number, lowWater: number } {
   const perPeer = (fileLimit ?? perProcess * OPEN_FILES_PER_HOSTED_PEER) / perProcess
