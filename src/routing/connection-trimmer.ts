@@ -96,7 +96,7 @@ export class ConnectionTrimmer implements Startable {
       .finally(() => { this.trimming = undefined })
   }
 
-  /** Closes idle, unprotected connections past their grace, newest first, down to lowWater. */
+  /** Closes idle, unprotected connections past their grace, newest first, down to lowWater; resolves how many it closed. */
   async trim (): Promise<number> {
     const open = this.components.connectionManager.getConnections().filter(c => c.status === 'open')
     const excess = open.length - this.init.lowWater
@@ -112,6 +112,7 @@ export class ConnectionTrimmer implements Startable {
       if (await this.keptAlive(connection)) continue
       toClose.push(connection)
     }
+    let closed = 0
     await Promise.all(toClose.map(async connection => {
       // a stream opened since the check above: not idle after all
       if (connection.streams.length > 0) return
@@ -120,10 +121,11 @@ export class ConnectionTrimmer implements Startable {
       } catch (err) {
         connection.abort(err as Error)
       }
-      this.closed++
+      closed++
     }))
-    this.log('%d of %d connections open: closed %d idle ones', open.length, this.init.highWater, toClose.length)
-    return toClose.length
+    this.closed += closed
+    this.log('%d of %d connections open: closed %d idle ones', open.length, this.init.highWater, closed)
+    return closed
   }
 
   private async keptAlive (connection: Connection): Promise<boolean> {

@@ -175,11 +175,11 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     if (lab != null) await buildLab(lab, options.signal)
     await mapConcurrent(repos, 8, async (repo, i) => {
       const peerConfig = { ...options.config, ...options.peer?.(i)?.config }
-      // the swarm's own addresses are exempt from the per-host inbound limits (a swarm
-      // joins many peers at once from one host); no other address is by default
       // a hosted peer may keep fewer connections: the host's open files are shared by all its peers
       const hosted = perProcess > 1 ? hostedWatermarks(perProcess) : {}
       const connections = { ...defaultConfig().connections, ...hosted, ...peerConfig.connections }
+      // the swarm's own addresses are exempt from the per-host inbound limits (a swarm
+      // joins many peers at once from one host); no other address is by default
       const network: Partial<ShoalConfig> = lab != null
         ? {
             listen: [`/ip4/${peerAddress(i)}/tcp/${LAB_PEER_PORT}`],

@@ -27,27 +27,27 @@ describe('connection trimmer', function () {
     await Promise.all(nodes.splice(0).map(async n => n.stop()))
   })
 
-  async function node (): Promise<Libp2p> {
-    const n = await createLibp2p({
+  /** What every node of these tests runs: TCP on loopback, Noise, yamux. */
+  async function base (): Promise<Parameters<typeof createLibp2p>[0]> {
+    return {
       privateKey: await generateKeyPair('Ed25519'),
       addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionMonitor: { enabled: false }
-    })
+    }
+  }
+
+  async function node (): Promise<Libp2p> {
+    const n = await createLibp2p(await base())
     nodes.push(n)
     return n
   }
 
   async function hub (init: ConnectionTrimmerInit): Promise<Hub> {
     const n = await createLibp2p({
-      privateKey: await generateKeyPair('Ed25519'),
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionMonitor: { enabled: false },
+      ...await base(),
       // allow-listed as a local swarm's address is: libp2p never prunes these
       connectionManager: { allow: ['/ip4/127.0.0.1/ipcidr/32'], maxConnections: 1_000 },
       services: { trimmer: connectionTrimmer(init) }
