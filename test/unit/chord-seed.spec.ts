@@ -37,7 +37,7 @@ describe('a handed-out Chord successor list', () => {
       rpc: rpc as unknown as MaintenanceInit['rpc'],
       lookup: async () => { throw new Error('no lookups here') },
       learn: () => {},
-      failed: () => {},
+      failed: () => true,
       fallbackSeeds: () => [],
       peerMessage: message,
       log: logger('test')

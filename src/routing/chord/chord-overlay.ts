@@ -105,7 +105,7 @@ export class ChordOverlayService implements ChordOverlay {
       rpc: this.rpc,
       positions: this.positions,
       directory: this.directory,
-      failed: peer => { this.failed(peer) },
+      failed: (peer, err) => this.failed(peer, err),
       skip: peer => this.refused.has(peer),
       lifetime: () => this.lifetime.signal,
       lookupTimeoutMs: init.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS
@@ -228,10 +228,14 @@ export class ChordOverlayService implements ChordOverlay {
     this.timers.disconnected(event.detail.toString())
   }
 
-  /** A peer did not answer a query: it leaves the fingers (stabilize owns the successor list), and maintenance speeds up. */
-  private failed (peer: string): void {
-    this.state.forgetPeer(peer)
-    this.timers.wake()
+  /** A query to a peer failed: a dead one (suspects.ts) leaves the fingers and the predecessor, and maintenance speeds up. */
+  private failed (peer: string, err: unknown): boolean {
+    const dead = this.rpc.suspects.failed(peer, err)
+    if (dead) {
+      this.state.forgetPeer(peer)
+      this.timers.wake()
+    } else this.log('%s is a suspect: %s', peer, (err as Error)?.message)
+    return dead
   }
 
   // ---- Overlay: identifiers and order ----
@@ -345,7 +349,7 @@ export class ChordOverlayService implements ChordOverlay {
       rpc: this.rpc,
       lookup: async (key, count, options) => this.lookups.findSuccessors(key, count, options ?? {}),
       learn: peer => { this.directory.learn(peer) },
-      failed: peer => { this.failed(peer) },
+      failed: (peer, err) => this.failed(peer, err),
       fallbackSeeds: () => this.joins.waysBack(),
       peerMessage: peer => this.directory.peerMessage(peer),
       log: this.log

@@ -31,8 +31,12 @@ export const DEFAULT_CHECK_PREDECESSOR_INTERVAL_MS = 6_000
  */
 export const DEFAULT_MAINTENANCE_BACKOFF = 8
 
-/** One query to one peer (dial + request + answer); past it the peer counts as failed. */
+/** One query to one peer (dial + request + answer); past it the query failed (suspects.ts). */
 export const DEFAULT_QUERY_TIMEOUT_MS = 5_000
+/** Queries in a row a peer may fail (unless its dial is refused) before it counts as dead (suspects.ts). */
+export const SUSPECT_LIMIT = 3
+/** Suspects remembered at once (the oldest go first). */
+export const MAX_SUSPECTS = 4_096
 /** A whole lookup, when the caller gives no signal of its own. */
 export const DEFAULT_LOOKUP_TIMEOUT_MS = 30_000
 /** Queries one lookup may send before it gives up (hostile answers cannot make it walk forever). */

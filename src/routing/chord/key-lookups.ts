@@ -22,8 +22,8 @@ export interface KeyLookupsInit {
   rpc: ChordRpc
   positions: Pick<Positions, 'ofKey'>
   directory: Pick<PeerDirectory, 'learn' | 'publish'>
-  /** A query to this peer failed. */
-  failed: (peer: string) => void
+  /** A query to this peer failed: resolves whether the peer now counts as dead (suspects.ts). */
+  failed: (peer: string, err: unknown) => boolean
   /** Peers never to ask nor return (refused for not speaking Chord). */
   skip: (peer: string) => boolean
   /** The overlay's lifetime: aborted when it stops. */

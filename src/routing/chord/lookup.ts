@@ -49,8 +49,8 @@ export interface LookupContext {
   rpc: ChordRpc
   /** A peer named in an answer: remember where to reach it. */
   learn: (peer: PeerInfo) => void
-  /** A query to this peer failed: it is dropped from the fingers. */
-  failed: (peer: string) => void
+  /** A query to this peer failed: a dead one is dropped from the fingers (suspects.ts); resolves whether it is dead. */
+  failed: (peer: string, err: unknown) => boolean
   /** Peers never to ask nor return (a planner's exclusions). */
   skip?: (peer: string) => boolean
 }
@@ -132,7 +132,7 @@ export async function findSuccessors (ctx: LookupContext, key: bigint, count: nu
       if (options.signal?.aborted === true) throw err
       // dead, unreachable, too slow or broken: route around it
       path.push({ peerId: peer, hop, ms: performance.now() - started, ok: false })
-      ctx.failed(peer)
+      ctx.failed(peer, err)
       dead.add(peer)
       continue
     }
@@ -222,7 +222,7 @@ async function confirmHead (ctx: LookupContext, key: bigint, span: Span, hop: nu
     } catch (err) {
       if (options.signal?.aborted === true) throw err
       progress.path.push({ peerId: head, hop: hop + 1, ms: performance.now() - progress.started, ok: false })
-      ctx.failed(head)
+      ctx.failed(head, err)
       dead.add(head)
       continue
     }
@@ -293,7 +293,7 @@ async function extend (ctx: LookupContext, window: RingWindow, count: number, pr
       } catch (err) {
         if (options.signal?.aborted === true) throw err
         progress.path.push({ peerId: last, hop: hops, ms: performance.now() - progress.started, ok: false })
-        ctx.failed(last)
+        ctx.failed(last, err)
         break
       }
     }

@@ -6,15 +6,17 @@
  *  - join: find this peer's successor through bootstrap peers, ask that
  *    successor (live: it answers) for its list and take it; no predecessor.
  *  - stabilize: ask the first successor s for its predecessor p and list;
- *    a dead s is dropped (update) and the next one asked. If p lies between
+ *    a dead s is dropped (update) and the next one asked; one that is only
+ *    a suspect (it failed, but not yet enough: suspects.ts) stays first
+ *    and ends the round. If p lies between
  *    this peer and s, p is asked for its list and becomes the successor, only
  *    once it has answered (and again from p, up to r steps a round); the
  *    list becomes the successor + its list (reconcile). The same question
  *    notifies the successor (notify).
  *  - notified (rectify): a notifier between the predecessor and this peer
  *    becomes the predecessor; one that is not replaces it only once the
- *    predecessor fails to answer a ping.
- *  - check-predecessor (flush): a predecessor that does not answer a ping
+ *    predecessor is found dead by a ping.
+ *  - check-predecessor (flush): a predecessor found dead by a ping
  *    is dropped.
  *  - fix-fingers: one finger per round, by a lookup of its start; the
  *    fingers the successor list answers need none.
@@ -39,8 +41,11 @@ export interface MaintenanceInit {
   rpc: ChordRpc
   lookup: (key: bigint, count: number, options?: LookupOptions) => Promise<LookupOutcome>
   learn: (peer: PeerInfo) => void
-  /** A peer did not answer: forget it wherever it is a hint (fingers). */
-  failed: (peer: string) => void
+  /**
+   * A query to a peer failed: resolves whether that makes it dead
+   * (suspects.ts); a dead one is forgotten wherever it is a hint (fingers).
+   */
+  failed: (peer: string, err: unknown) => boolean
   /** Peers to rejoin through when every successor is lost (bootstrap peers). */
   fallbackSeeds: () => string[]
   /** A peer as it goes on the wire. */
@@ -102,7 +107,7 @@ export class Maintenance {
     for (const successor of inOrder([...found, ...live])) {
       options.signal?.throwIfAborted()
       const answer = await this.askState(successor, true, options)
-      if (answer == null) continue
+      if (isNoAnswer(answer)) continue
       // a successor alone (not joined yet) closes no ring: it knows nothing past itself
       const said = answer.successors.map(p => p.id)
       const list = said.length === 1 && said[0] === successor ? [successor] : [successor, ...said]
@@ -125,7 +130,7 @@ export class Maintenance {
   async restore (successors: string[], options: AbortOptions = {}): Promise<boolean> {
     const started = performance.now()
     const alive = await Promise.all(successors.map(async peer => this.ping(peer, options)))
-    const live = successors.filter((_, i) => alive[i])
+    const live = successors.filter((_, i) => alive[i] === 'alive')
     if (live.length === 0) return false
     this.adopt(live, started)
     this.init.log('back on the ring through %d of %d saved successors', live.length, successors.length)
@@ -139,22 +144,8 @@ export class Maintenance {
   seed (successors: string[], fingers: string[] = []): void {
     this.handedAt = performance.now()
     this.adopt(successors, this.handedAt)
-    // each finger past the list: the first handed-out peer at or after its start
-    const { state } = this
-    const fromSelf = (position: bigint): bigint => clockwise(state.selfPosition, position)
-    const sorted = fingers.filter(p => p !== state.self).sort((a, b) => { const d = fromSelf(state.positionOf(a)) - fromSelf(state.positionOf(b)); return d < 0n ? -1 : d > 0n ? 1 : 0 })
-    let from = state.firstFingerBeyondSuccessors()
-    let at = 0
-    while (from < RING_BITS && at < sorted.length) {
-      const peer = sorted[at]
-      if (fromSelf(state.positionOf(peer)) < fromSelf(state.fingerStarts[from])) { at++; continue }
-      let to = from
-      while (to + 1 < RING_BITS && fromSelf(state.fingerStarts[to + 1]) <= fromSelf(state.positionOf(peer))) to++
-      state.setFingers(from, to, peer)
-      from = to + 1
-      at++
-    }
-    this.init.log('successor list of %d and %d fingers handed out, successor %s', successors.length, sorted.length, successors[0])
+    this.state.placeFingers(fingers)
+    this.init.log('successor list of %d and %d fingers handed out, successor %s', successors.length, fingers.length, successors[0])
   }
 
   /** One stabilize round. */
@@ -170,22 +161,25 @@ export class Maintenance {
       // (taking the predecessor as the last successor would close a ring
       // around a part of the peers)
       const answer = await this.askState(predecessor, true, options)
-      if (answer == null) return
+      if (isNoAnswer(answer)) return
       const list = answer.successors.map(p => p.id)
       const past = list.indexOf(state.self) >= 0 ? list.slice(list.indexOf(state.self) + 1).filter(p => p !== predecessor) : []
       this.adopt(past.length > 0 ? past : [predecessor, state.self], started)
       return
     }
     let successor: string | undefined
-    let answer: StateAnswer | undefined
+    let answer: StateAnswer | NoAnswer = 'dead'
     while ((successor = state.successors[0]) != null) {
       options.signal?.throwIfAborted()
       answer = await this.askState(successor, true, options)
-      if (answer != null) break
+      if (!isNoAnswer(answer)) break
+      // a suspect (slow, or dead: suspects.ts tells once it has failed
+      // enough) stays first; the next round asks it again
+      if (answer === 'suspect') return
       // update: the first successor is dead, the next one takes its place
       state.dropSuccessor(successor)
     }
-    if (successor == null || answer == null) {
+    if (successor == null || isNoAnswer(answer)) {
       await this.rejoin(options)
       return
     }
@@ -197,7 +191,7 @@ export class Maintenance {
       if (between == null || between === state.self ||
           !inOpen(state.selfPosition, state.positionOf(between), state.positionOf(successor))) break
       const closer = await this.askState(between, true, options)
-      if (closer == null) break
+      if (isNoAnswer(closer)) break
       successor = between
       answer = closer
     }
@@ -248,9 +242,10 @@ export class Maintenance {
   /**
    * The known finger for `start`, if its peer confirms it: a finger f is
    * right when its predecessor lies before the start (start in (pred f, f]).
-   * Undefined when no finger is known, its peer did not answer, or a peer
-   * joined between (a lookup then finds the new finger: walking back from f
-   * would open a connection to every peer on the way).
+   * Undefined when no finger is known, its peer is dead, or a peer joined
+   * between (a lookup then finds the new finger: walking back from f would
+   * open a connection to every peer on the way). A finger only suspected
+   * stays: a lookup in its place is more work for a machine already slow.
    */
   private async checkFinger (index: number, start: bigint, options: AbortOptions): Promise<string | undefined> {
     const { state } = this
@@ -260,7 +255,8 @@ export class Maintenance {
     // a stand-in left by a dead finger may lie far past the start: look it up
     if (fromSelf(state.positionOf(finger)) < fromSelf(start)) return undefined
     const answer = await this.askState(finger, false, options)
-    if (answer == null) return undefined
+    if (answer === 'suspect') return finger
+    if (answer === 'dead') return undefined
     const before = answer.predecessor?.id
     if (before == null || before === state.self) return finger
     const at = fromSelf(state.positionOf(before))
@@ -268,7 +264,7 @@ export class Maintenance {
   }
 
   /**
-   * Flush: a predecessor that no longer answers is dropped. One that
+   * Flush: a predecessor that is dead (suspects.ts) is dropped. One that
    * notified this peer since the last check has just shown it lives: no
    * ping. Resolves whether the predecessor was dropped.
    */
@@ -277,14 +273,10 @@ export class Maintenance {
     const heard = this.heardFrom
     this.heardFrom = undefined
     if (predecessor == null || heard === predecessor) return false
-    if (await this.ping(predecessor, options)) return false
-    if (this.state.predecessor === predecessor) {
-      this.init.log('predecessor %s is gone', predecessor)
-      this.state.setPredecessor(undefined)
-      this.init.failed(predecessor)
-      return true
-    }
-    return false
+    if (await this.ping(predecessor, options) !== 'dead') return false
+    // ping's failure forgot it as predecessor and finger (init.failed)
+    this.init.log('predecessor %s is gone', predecessor)
+    return true
   }
 
   /** Rectify: `notifier` (which just spoke to this peer) says it may be the predecessor. */
@@ -315,7 +307,7 @@ export class Maintenance {
     void this.ping(predecessor).then(alive => {
       const candidate = this.rectifyWith
       this.rectifyWith = undefined
-      if (!alive && state.predecessor === predecessor && candidate != null) state.setPredecessor(candidate)
+      if (alive === 'dead' && state.predecessor === predecessor && candidate != null) state.setPredecessor(candidate)
     }).finally(() => { this.rectifying = false })
   }
 
@@ -345,7 +337,7 @@ export class Maintenance {
   /** The leaver's predecessor, adopted as predecessor once it answers a ping. */
   private notifiedLater (candidate: string): void {
     void this.ping(candidate).then(alive => {
-      if (alive && this.state.predecessor == null) this.state.setPredecessor(candidate)
+      if (alive === 'alive' && this.state.predecessor == null) this.state.setPredecessor(candidate)
     })
   }
 
@@ -362,7 +354,8 @@ export class Maintenance {
     }
   }
 
-  private async askState (peer: string, notify: boolean, options: AbortOptions = {}): Promise<StateAnswer | undefined> {
+  /** `peer`'s predecessor and successors, or why there is no answer. */
+  private async askState (peer: string, notify: boolean, options: AbortOptions = {}): Promise<StateAnswer | NoAnswer> {
     try {
       const response = await this.init.rpc.request(peer, { get_state: { notify } }, options)
       const state = response.state!
@@ -376,20 +369,26 @@ export class Maintenance {
     } catch (err) {
       if (options.signal?.aborted === true) throw err
       this.init.log('%s did not answer get-state: %s', peer, (err as Error).message)
-      this.init.failed(peer)
-      return undefined
+      return this.init.failed(peer, err) ? 'dead' : 'suspect'
     }
   }
 
-  private async ping (peer: string, options: AbortOptions = {}): Promise<boolean> {
+  private async ping (peer: string, options: AbortOptions = {}): Promise<'alive' | NoAnswer> {
     try {
       await this.init.rpc.request(peer, { ping: {} }, options)
-      return true
+      return 'alive'
     } catch (err) {
       if (options.signal?.aborted === true) throw err
-      return false
+      return this.init.failed(peer, err) ? 'dead' : 'suspect'
     }
   }
+}
+
+/** A peer that did not answer: dead, or only a suspect so far (suspects.ts). */
+type NoAnswer = 'dead' | 'suspect'
+
+function isNoAnswer (answer: StateAnswer | NoAnswer): answer is NoAnswer {
+  return typeof answer === 'string'
 }
 
 interface StateAnswer {

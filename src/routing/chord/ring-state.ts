@@ -160,6 +160,27 @@ export class RingState {
     this.update(() => { this.fingers.setRange(from, to, peer) })
   }
 
+  /**
+   * Fingers from peers a launcher knows to be this peer's fingers: each
+   * finger past the successor list is the first of them at or after its
+   * start.
+   */
+  placeFingers (peers: string[]): void {
+    const fromSelf = (position: bigint): bigint => clockwise(this.selfPosition, position)
+    const sorted = peers.filter(p => p !== this.self).sort((a, b) => { const d = fromSelf(this.positionOf(a)) - fromSelf(this.positionOf(b)); return d < 0n ? -1 : d > 0n ? 1 : 0 })
+    let from = this.firstFingerBeyondSuccessors()
+    let at = 0
+    while (from < RING_BITS && at < sorted.length) {
+      const peer = sorted[at]
+      if (fromSelf(this.positionOf(peer)) < fromSelf(this.fingerStarts[from])) { at++; continue }
+      let to = from
+      while (to + 1 < RING_BITS && fromSelf(this.fingerStarts[to + 1]) <= fromSelf(this.positionOf(peer))) to++
+      this.setFingers(from, to, peer)
+      from = to + 1
+      at++
+    }
+  }
+
   /** Forgets a peer found dead everywhere but in the successor list, which stabilize owns. */
   forgetPeer (peer: string): void {
     this.update(() => {

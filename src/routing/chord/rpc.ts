@@ -18,6 +18,7 @@ import type { ConnectionManager } from '@libp2p/interface-internal'
 import type { AddressBook } from './address-book.ts'
 import { CHORD_PROTOCOL, MAX_MESSAGE_BYTES } from './constants.ts'
 import { MalformedMessageError } from './errors.ts'
+import { Suspects } from './suspects.ts'
 import {
   ChordRequestCodec, ChordResponseCodec, operationOf,
   withPeerId, type ChordRequest, type ChordResponse, type Operation, type PeerMessage
@@ -55,6 +56,8 @@ export class ChordRpc {
   private readonly streams: KeptStreams
   /** Requests sent since start (each has one answer, or failed). */
   sent = 0
+  /** Peers whose requests failed, not yet dead; an answer clears one. */
+  readonly suspects = new Suspects()
 
   constructor (init: ChordRpcInit) {
     this.init = init
@@ -69,11 +72,13 @@ export class ChordRpc {
     const signal = AbortSignal.any(signals)
     const message = { ...request, from: this.init.self() }
     this.sent++
-    return this.streams.use(peer, async () => this.open(peer, signal), async kept => this.exchange(peer, kept, message, operation, signal), {
+    const response = await this.streams.use(peer, async () => this.open(peer, signal), async kept => this.exchange(peer, kept, message, operation, signal), {
       signal,
       // an answer out of protocol would come again on a fresh stream
       fatal: err => err instanceof MalformedMessageError
     })
+    this.suspects.answered(peer)
+    return response
   }
 
   /**
