@@ -1,10 +1,10 @@
 /**
  * How `swarm up` lays a swarm out over processes when nobody says: how many
  * peers share one host process, and how many connections each of them may
- * keep, both from the open files a process may hold.
+ * keep, both from the open files a process may hold; and the cap on them.
  */
 import os from 'node:os'
-import { CONNECTIONS_HIGH_WATER, CONNECTIONS_LOW_WATER, HOSTED_PEER_CONNECTIONS_SHARE, OPEN_FILES_PER_HOSTED_PEER, OWN_PROCESS_MAX_PEERS } from '../constants.ts'
+import { CONNECTIONS_HIGH_WATER, CONNECTIONS_LOW_WATER, HOSTED_PEER_CONNECTIONS_SHARE, MAX_CONNECTIONS, OPEN_FILES_PER_HOSTED_PEER, OWN_PROCESS_MAX_PEERS } from '../constants.ts'
 import { openFileLimit } from '../utils/process.ts'
 
 /**
@@ -30,4 +30,19 @@ export function hostedWatermarks (perProcess: number, fileLimit = openFileLimit(
   const perPeer = (fileLimit ?? perProcess * OPEN_FILES_PER_HOSTED_PEER) / perProcess
   const highWater = Math.max(16, Math.min(CONNECTIONS_HIGH_WATER, Math.floor(perPeer * HOSTED_PEER_CONNECTIONS_SHARE)))
   return { highWater, lowWater: Math.min(CONNECTIONS_LOW_WATER, Math.floor(highWater * 3 / 4)) }
+}
+
+/**
+ * The connection cap (`connections.maxConnections`) of a peer in a local
+ * swarm of `peers`: past every peer of the swarm, twice over (two peers
+ * dialling each other at once may hold two connections). Every connection
+ * inside the swarm is allow-listed, so libp2p's cap can close none of
+ * them; past it, libp2p's pruner still reads every connected peer's
+ * peer-store record at each new connection. One peer of 1,000 asking
+ * every block's holders of a 256 MiB file held 530 connections, and that
+ * reading was a fifth of its host's CPU. The trimmer
+ * (connection-trimmer.ts) is what closes idle ones.
+ */
+export function swarmMaxConnections (peers: number): number {
+  return Math.max(MAX_CONNECTIONS, 2 * peers)
 }

@@ -54,7 +54,7 @@ import { DEFAULT_SUCCESSOR_LIST_LENGTH } from '../routing/chord/constants.ts'
 import { Repo, writeFileAtomic } from '../peer/repo.ts'
 import { mapConcurrent, waitFor } from '../utils/wait.ts'
 import { daemonEntry } from './daemon-bundle.ts'
-import { defaultPeersPerProcess, hostedWatermarks } from './host-layout.ts'
+import { defaultPeersPerProcess, hostedWatermarks, swarmMaxConnections } from './host-layout.ts'
 import { planContacts } from './contact-plan.ts'
 import { LAB_PEER_PORT, LAB_SUBNET_MULTIADDR, UNLIMITED_LINK, type LabRecord, type LinkSpec } from './lab/index.ts'
 import { buildLab, labLeftovers, teardownLab, type LabTeardown } from './lab/lab-swarm.ts'
@@ -177,7 +177,7 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
       const peerConfig = { ...options.config, ...options.peer?.(i)?.config }
       // a hosted peer may keep fewer connections: the host's open files are shared by all its peers
       const hosted = perProcess > 1 ? hostedWatermarks(perProcess) : {}
-      const connections = { ...defaultConfig().connections, ...hosted, ...peerConfig.connections }
+      const connections = { ...defaultConfig().connections, ...hosted, maxConnections: swarmMaxConnections(count), ...peerConfig.connections }
       // the swarm's own addresses are exempt from the per-host inbound limits (a swarm
       // joins many peers at once from one host); no other address is by default
       const network: Partial<ShoalConfig> = lab != null
