@@ -98,9 +98,10 @@ export class ChordRpc {
     return peer
   }
 
-  /** Closes every kept stream (the overlay stops). */
+  /** Closes every kept stream and forgets the suspects (the overlay stops). */
   closeAll (): void {
     this.streams.closeAll()
+    this.suspects.clear()
   }
 
   private async exchange (peer: string, kept: KeptStream, message: ChordRequest, operation: Operation, signal: AbortSignal): Promise<ChordResponse> {

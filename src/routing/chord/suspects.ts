@@ -38,6 +38,11 @@ export class Suspects {
     return false
   }
 
+  /** Forgets every suspect (the overlay stops). */
+  clear (): void {
+    this.failures.clear()
+  }
+
   /** Suspects now (tests and stats). */
   get size (): number {
     return this.failures.size
