@@ -59,6 +59,8 @@ export interface FailureStep {
   failedErrors: number
   /** The first few distinct error messages. */
   errorSamples: string[]
+  /** Up to 3 lookups that named a wrong first responsible peer without an error. */
+  wrongSamples?: string[]
   /** Failed queries per lookup (the paper's timeouts): mean and p95. */
   timeoutsMean: number
   timeoutsP95: number
@@ -178,6 +180,7 @@ async function benchOne (overlay: OverlayName, s: Omit<FailureBenchResult, 'runs
       const result = { killedPercent: round((s.peers - live.length) / s.peers * 100, 1), killedPeers: s.peers - live.length, livePeers: live.length, ...step }
       results.push(result)
       if (result.errorSamples.length > 0) log(`    errors: ${result.errorSamples.join(' | ')}`)
+      if ((result.wrongSamples ?? []).length > 0) log(`    wrong: ${result.wrongSamples!.join(' | ')}`)
       log(`  ${result.killedPercent}% killed (${dead.size} of ${hosts.length} hosts): ${result.failed} of ${result.lookups} lookups failed (${result.failedErrors} errors; ${result.failedK} without the true ${K}), timeouts per lookup ${result.timeoutsMean} (p95 ${result.timeoutsP95}), hops ${result.hopsMean}, p50 ${result.lookupMsP50} ms, ${result.seconds} s`)
     }
     return { ...base, processes: hosts.length, routableSeconds: round(swarm.routableMs / 1000, 1), share, steps: results }
@@ -217,6 +220,7 @@ async function lookupStep (overlay: OverlayName, clients: ApiClient[], ids: stri
   let failedK = 0
   let errors = 0
   const samples = new Set<string>()
+  const wrong: string[] = []
   const started = performance.now()
   await mapConcurrent(Array.from({ length: count }, (_, i) => i), inflight, async () => {
     const key = randomBytes(32)
@@ -228,7 +232,11 @@ async function lookupStep (overlay: OverlayName, clients: ApiClient[], ids: stri
       messages.push(r.messages)
       ms.push(r.ms)
       const want = truth.responsible(key, K)
-      if (r.responsible[0] !== want[0]) failed++
+      if (r.responsible[0] !== want[0]) {
+        failed++
+        // what went wrong, for the log and the results (the table only counts)
+        if (wrong.length < 3) wrong.push(`key ${key.toString('hex').slice(0, 12)} from peer ${from}: ${r.responsible[0] ?? 'none'}${live.some(i => ids[i] === r.responsible[0]) ? '' : ' (dead or unknown)'} instead of ${want[0]}, ${r.hops} hops`)
+      }
       if (r.responsible.length !== want.length || want.some((id, j) => r.responsible[j] !== id)) failedK++
     } catch (err) {
       failed++
@@ -243,6 +251,7 @@ async function lookupStep (overlay: OverlayName, clients: ApiClient[], ids: stri
     failedK,
     failedErrors: errors,
     errorSamples: [...samples],
+    wrongSamples: wrong,
     timeoutsMean: round(mean(timeouts), 2),
     timeoutsP95: timeouts.length > 0 ? quantile(timeouts, 0.95) : 0,
     hopsMean: round(mean(hops), 2),
