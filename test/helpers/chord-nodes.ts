@@ -1,6 +1,7 @@
 /**
  * Minimal libp2p nodes running the Chord overlay alone (TCP on 127.0.0.1 +
- * Noise + Yamux + identify + chord), in this process, and a ring of them
+ * Noise + Yamux + identify + chord), in this process, plain ones that do
+ * not speak Chord (a test plays the other side by hand), and a ring of them
  * with its truth: every live peer's position, sorted, so tests can say what
  * each peer's successor list and each key's responsible peers must be.
  */
@@ -53,6 +54,19 @@ export async function createChordNode (init: ChordInit = {}, identity: ChordNode
       identify: identify(),
       chord: chord({ ...FAST_TIMERS, ...init })
     }
+  })
+}
+
+/** The same node without Chord: for a peer of another overlay, or a test that answers Chord by hand. */
+export async function createPlainNode (): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { allow: [LOCAL_SWARM_ALLOW] },
+    connectionMonitor: { enabled: false },
+    services: { identify: identify() }
   })
 }
 

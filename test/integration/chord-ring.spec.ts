@@ -1,22 +1,17 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { identify } from '@libp2p/identify'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { tcp } from '@libp2p/tcp'
 import { pbStream } from '@libp2p/utils'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { Libp2p } from 'libp2p'
 import type { Stream } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { LOCAL_SWARM_ALLOW } from '../../src/constants.ts'
 import type { ChordRouting } from '../../src/routing/index.ts'
 import { CHORD_PROTOCOL } from '../../src/routing/chord/index.ts'
 import { ChordRequestCodec, ChordResponseCodec } from '../../src/routing/chord/messages.ts'
 import { clockwise, fingerStart, toPosition } from '../../src/routing/chord/ring.ts'
 import { waitFor } from '../../src/utils/wait.ts'
-import { ChordTestRing, createChordNode, FAST_TIMERS, positionOf, type ChordNode } from '../helpers/chord-nodes.ts'
+import { ChordTestRing, createChordNode, createPlainNode, FAST_TIMERS, positionOf, type ChordNode } from '../helpers/chord-nodes.ts'
 
 const chordRouting = (node: ChordNode): ChordRouting => {
   const routing = node.services.chord.routing()
@@ -223,14 +218,7 @@ describe('Chord and peers that do not speak it', function () {
   })
 
   const plainNode = async (): Promise<Libp2p> => {
-    const node = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionManager: { allow: [LOCAL_SWARM_ALLOW] },
-      services: { identify: identify() }
-    })
+    const node = await createPlainNode()
     plain.push(node)
     return node
   }

@@ -8,21 +8,16 @@
  */
 import assert from 'node:assert/strict'
 import net from 'node:net'
-import { identify } from '@libp2p/identify'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { tcp } from '@libp2p/tcp'
 import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { LOCAL_SWARM_ALLOW } from '../../src/constants.ts'
+import type { Libp2p } from 'libp2p'
 import { CHORD_PROTOCOL, SUSPECT_LIMIT } from '../../src/routing/chord/constants.ts'
 import { ChordRequestCodec, ChordResponseCodec, peerIdBytes } from '../../src/routing/chord/messages.ts'
 import { isUnreachable } from '../../src/routing/chord/suspects.ts'
 import { waitFor } from '../../src/utils/wait.ts'
-import { createChordNode, type ChordNode } from '../helpers/chord-nodes.ts'
+import { createChordNode, createPlainNode, type ChordNode } from '../helpers/chord-nodes.ts'
 
 describe('Chord suspects over TCP', function () {
   this.timeout(60_000)
@@ -36,15 +31,7 @@ describe('Chord suspects over TCP', function () {
   })
 
   const plainNode = async (): Promise<Libp2p> => {
-    const node = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionManager: { allow: [LOCAL_SWARM_ALLOW] },
-      connectionMonitor: { enabled: false },
-      services: { identify: identify() }
-    })
+    const node = await createPlainNode()
     nodes.push(node)
     return node
   }
