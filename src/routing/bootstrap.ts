@@ -4,8 +4,10 @@
  * - Joins the overlay through the bootstrap peers on start (`Overlay.join`),
  *   and again every few seconds while the peer has no connection at all (a
  *   bootstrap peer may start after us).
- * - Looks itself up through the overlay while its routing table is below `targetSize`
- *   and still growing, backing off between lookups (x1.5, up to 5 s). It
+ * - Looks itself up through the overlay (Kademlia: then refreshes its far
+ *   buckets) once a join has connected it, and again while its routing
+ *   table is below `targetSize` and still growing, backing off between
+ *   lookups (x1.5, up to 5 s). It
  *   stops after `maxIdleLookups` lookups in a row that added nobody: in a
  *   network smaller than k the table never reaches k, and each lookup costs
  *   every peer it asks. kad-dht's own self-query runs once at start and then
@@ -18,6 +20,13 @@
  */
 import type { Libp2p, Logger } from '@libp2p/interface'
 import type { Overlay } from './index.ts'
+
+/**
+ * Bounds one self-lookup, with the bucket refresh that follows it in
+ * Kademlia (every query has its own timeout; this bounds the whole on a
+ * loaded machine, where a refresh of a dozen buckets takes a while).
+ */
+export const SELF_LOOKUP_TIMEOUT_MS = 60_000
 
 export interface BootstrapperComponents {
   node: Pick<Libp2p, 'getConnections' | 'peerId'>
@@ -103,8 +112,11 @@ export class Bootstrapper {
     if (shutdown == null) return
     try {
       // each overlay bounds every dial of a join itself
-      const { failed } = await this.overlay.join(this.init.list, { signal: shutdown })
+      const { connected, failed } = await this.overlay.join(this.init.list, { signal: shutdown })
       if (failed > 0 && !shutdown.aborted) this.init.log('bootstrap: %d of %d peers could not be reached', failed, this.init.list.length)
+      // the self-lookups that fill the table need a connection to start
+      // from: ones that ran before this join connected found none and stopped
+      if (connected > 0) this.refresh()
     } catch (err) {
       if (!shutdown.aborted) this.init.log('bootstrap join failed - %e', err)
     }
@@ -133,7 +145,7 @@ export class Bootstrapper {
   private async selfLookup (shutdown: AbortSignal): Promise<void> {
     if (this.node.getConnections().length === 0) return
     try {
-      const signal = AbortSignal.any([shutdown, AbortSignal.timeout(10_000)])
+      const signal = AbortSignal.any([shutdown, AbortSignal.timeout(SELF_LOOKUP_TIMEOUT_MS)])
       // the lookup is what fills the table: every peer it contacts is added
       await this.overlay.lookup(this.node.peerId.toMultihash().bytes, 1, { signal })
     } catch (err) {

@@ -18,7 +18,7 @@
  * kad-dht itself adds a peer to its routing table once the connection is up
  * and identify has shown that the other side speaks the DHT protocol.
  */
-import { compareDistance } from '../routing/kademlia/kad-distance.ts'
+import { commonPrefixLength, compareDistance } from '../routing/kademlia/kad-distance.ts'
 
 export interface ContactPlanInit {
   /** XOR-closest peers each peer is connected to (default 8). */
@@ -31,15 +31,6 @@ export interface ContactPlanInit {
 
 export const CONTACT_PLAN_NEAR = 8
 export const CONTACT_PLAN_PER_BUCKET = 1
-
-/** Leading bits a and b have in common. */
-export function commonPrefixLength (a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ^ b[i]
-    if (x !== 0) return i * 8 + Math.clz32(x) - 24
-  }
-  return a.length * 8
-}
 
 export interface ContactPlan {
   /** Indexes of the peers each peer dials. */

@@ -55,17 +55,31 @@ function spawnProcess (entry: DaemonEntry, args: string[], log: string, place: P
   }
 }
 
-export function spawnDaemon (entry: DaemonEntry, repo: string, place: ProcessPlace, extra?: SwarmPeerOverrides, listen: string[] = []): { pid: number, log: string } {
+export interface SpawnDaemonOptions {
+  extra?: SwarmPeerOverrides
+  /** Addresses to listen on (default: the repo's config). */
+  listen?: string[]
+  /** See spawnHost (default true). */
+  plannedJoin?: boolean
+}
+
+export function spawnDaemon (entry: DaemonEntry, repo: string, place: ProcessPlace, options: SpawnDaemonOptions = {}): { pid: number, log: string } {
+  const { extra, listen = [], plannedJoin = true } = options
   const log = path.join(repo, 'daemon.log')
-  const args = ['daemon', '--repo', repo, '--planned-join', ...listen.flatMap(ma => ['--listen', ma])]
+  const args = ['daemon', '--repo', repo, ...(plannedJoin ? ['--planned-join'] : []), ...listen.flatMap(ma => ['--listen', ma])]
   const script = extra?.source === true ? { script: TS_ENTRY, env: DAEMON_ENV } : entry
   return { pid: spawnProcess(script, args, log, place, { SHOAL_REPO: repo }, extra?.nodeArgs), log }
 }
 
-/** A swarm host for several peers; every repo is its own argument (`down` checks /proc/PID/cmdline). */
-export function spawnHost (entry: DaemonEntry, dir: string, host: number, hostRepos: string[], place: ProcessPlace): { pid: number, log: string } {
+/**
+ * A swarm host for several peers; every repo is its own argument (`down`
+ * checks /proc/PID/cmdline). `plannedJoin`: its peers are handed their
+ * contacts (a contact plan), not left to join through seeds as any daemon
+ * would (see KademliaInit.plannedJoin).
+ */
+export function spawnHost (entry: DaemonEntry, dir: string, host: number, hostRepos: string[], place: ProcessPlace, plannedJoin: boolean): { pid: number, log: string } {
   const log = path.join(dir, `host-${host}.log`)
-  const args = ['swarm', 'host', ...hostRepos]
+  const args = ['swarm', 'host', ...(plannedJoin ? ['--planned-join'] : []), ...hostRepos]
   return { pid: spawnProcess(entry, args, log, place), log }
 }
 

@@ -84,7 +84,7 @@ export async function swarmStartPeer (dir: string, index: number, options: Start
   const listen = host != null ? [] : peer.multiaddrs.map(ma => multiaddr(ma).decapsulateCode(421).toString())
   await fs.rm(path.join(peer.repo, REPO_FILES.apiAddress), { force: true })
   const entry = await daemonEntry()
-  const { pid, log } = spawnDaemon(entry, peer.repo, host != null ? { netns: host.namespace, linkFile: host.linkFile } : {}, undefined, listen)
+  const { pid, log } = spawnDaemon(entry, peer.repo, host != null ? { netns: host.namespace, linkFile: host.linkFile } : {}, { listen })
   const info = await waitForDaemon(index, peer.repo, pid, log, deadline, options.signal)
   await updateSwarmFile(dir, (s) => {
     const entryOf = s.peers.find(p => p.index === index)

@@ -143,6 +143,8 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
   const replicas = options.replicas ?? 3
   const overlay = options.overlay ?? options.config?.overlay ?? 'kademlia'
   const join = options.join ?? 'plan'
+  // a bootstrap swarm's peers join as any daemon does: no contact plan
+  const plannedJoin = join !== 'bootstrap'
   const createdAt = new Date().toISOString()
   const repos = Array.from({ length: count }, (_, i) => path.join(dir, `peer-${i}`))
   const perProcess = Math.max(1, Math.min(count, options.peersPerProcess ?? defaultPeersPerProcess(count)))
@@ -210,8 +212,8 @@ export async function swarmUp (options: SwarmUpOptions): Promise<SwarmUpResult> 
     /** Spawns a group's process; resolves when all of its peers are up. */
     const startGroup = async (group: number[], g: number): Promise<void> => {
       const { pid, log } = group.length === 1
-        ? spawnDaemon(entry, repos[group[0]], place(g), options.peer?.(group[0]))
-        : spawnHost(entry, dir, g, group.map(i => repos[i]), place(g))
+        ? spawnDaemon(entry, repos[group[0]], place(g), { extra: options.peer?.(group[0]), plannedJoin })
+        : spawnHost(entry, dir, g, group.map(i => repos[i]), place(g), plannedJoin)
       group.forEach(i => { pids[i] = pid })
       starting.push({ pid, repo: repos[group[0]] })
       await record()

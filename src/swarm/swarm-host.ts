@@ -22,6 +22,8 @@ import { mapConcurrent } from '../utils/wait.ts'
 export interface SwarmHostOptions {
   repos: string[]
   bootstrap: string[]
+  /** The swarm hands its peers their contacts (see KademliaInit.plannedJoin); false: they join through seeds as any daemon does. */
+  plannedJoin: boolean
   startConcurrency?: number
   log?: (line: string) => void
 }
@@ -64,7 +66,7 @@ export async function runSwarmHost (options: SwarmHostOptions): Promise<void> {
       if (stopping) return
       const daemon = await ShoalDaemon.open(repo, {
         bootstrap: options.bootstrap,
-        plannedJoin: true,
+        plannedJoin: options.plannedJoin,
         // the process's own metrics once per host, not once per peer (see libp2p.ts)
         processMetrics: i === 0,
         onShutdownRequested: () => { void stopOne(daemon) }

@@ -204,18 +204,29 @@ export type TableRetry =
   | { contacts: (i: number, extra: number) => string[] }
   | { seeds: (i: number) => string[] }
 
-/** Waits until every Kademlia routing table holds `need` peers (routable.ts's threshold). */
+/**
+ * Waits until every Kademlia routing table holds `need` peers (routable.ts's
+ * threshold); in a bootstrap swarm, also until each peer's join is over
+ * (its self-lookups and bucket refresh, which fill the far buckets lookups
+ * need, have finished).
+ */
 export async function waitTables (clients: ApiClient[], need: number, retry: TableRetry, deadline: number, options: SwarmJoinOptions): Promise<void> {
   const count = clients.length
   const sizes = new Array<number>(count).fill(0)
+  const joining = new Array<boolean>(count).fill(true)
   const retries = new Array<number>(count).fill(0)
+  const waitsForJoin = 'seeds' in retry
+  const routable = (i: number): boolean => sizes[i] >= need && !(waitsForJoin && joining[i])
   await waitFor(async () => {
     await mapConcurrent(clients, POLL_CONCURRENCY, async (client, i) => {
-      if (sizes[i] >= need) return
+      if (routable(i)) return
       const before = sizes[i]
-      sizes[i] = (await client.status({ signal: options.signal })).dht.routingTableSize
-      // still growing (contacts that dialled it are being identified): no new dials yet
-      if (sizes[i] >= need || sizes[i] > before) return
+      const { dht } = await client.status({ signal: options.signal })
+      sizes[i] = dht.routingTableSize
+      joining[i] = dht.refreshing
+      // still growing (contacts that dialled it are being identified), or
+      // still joining: no new dials yet
+      if (sizes[i] >= need || sizes[i] > before || (waitsForJoin && joining[i])) return
       // stalled: a dial failed (or a connection dropped): this peer dials all its
       // contacts itself (libp2p reuses the connections it has), then one
       // more of its closest peers each time it is still short
@@ -223,20 +234,22 @@ export async function waitTables (clients: ApiClient[], need: number, retry: Tab
       // in case it lost every connection)
       if ('seeds' in retry) {
         await client.join(retry.seeds(i), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
-        sizes[i] = (await client.refreshRouting({ signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
+        const refreshed = await client.refreshRouting({ signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+        sizes[i] = refreshed.routingTableSize
+        joining[i] = refreshed.refreshing
         return
       }
       sizes[i] = (await client.join(retry.contacts(i, retries[i]++), { signal: options.signal, timeoutMs: Math.max(1, deadline - Date.now()) })).routingTableSize
     })
-    options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter(s => s >= need).length, total: count })
-    return sizes.every(s => s >= need)
+    options.onProgress?.({ name: 'swarm:routing', routable: sizes.filter((_, i) => routable(i)).length, total: count })
+    return sizes.every((_, i) => routable(i))
   }, {
     timeoutMs: Math.max(0, deadline - Date.now()),
     intervalMs: SWARM_POLL_INTERVAL_MS,
     signal: options.signal,
     message: () => {
-      const short = sizes.map((s, i) => [i, s]).filter(([, s]) => s < need)
-      return `swarm not routable in time: ${short.length} of ${count} peers know fewer than ${need} peers (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}`).join(', ')})`
+      const short = sizes.map((s, i) => [i, s]).filter(([i]) => !routable(i))
+      return `swarm not routable in time: ${short.length} of ${count} peers know fewer than ${need} peers or are still joining (${short.slice(0, 5).map(([i, s]) => `peer-${i}: ${s}${joining[i] ? ', joining' : ''}`).join(', ')})`
     }
   })
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { commonPrefixLength, planContacts } from '../../src/swarm/contact-plan.ts'
-import { compareDistance } from '../../src/routing/kademlia/kad-distance.ts'
+import { planContacts } from '../../src/swarm/contact-plan.ts'
+import { commonPrefixLength, compareDistance } from '../../src/routing/kademlia/kad-distance.ts'
 
 const ids = (n: number): Uint8Array[] => Array.from({ length: n }, () => randomBytes(32))
 

@@ -260,11 +260,12 @@ export function registerSwarm (program: Command): void {
     .description('run several peers of a swarm in this process (used by swarm up)')
     .argument('<repos...>', 'the peers\' repo folders')
     .option('--bootstrap <multiaddr>', 'peer to bootstrap from (repeatable)', collect(String), [])
-    .action(async (repos: string[], opts: { bootstrap: string[] }) => {
+    .option('--planned-join', 'the swarm hands each peer its contacts (a contact plan)')
+    .action(async (repos: string[], opts: { bootstrap: string[], plannedJoin?: boolean }) => {
       await checkMultiaddrs('--bootstrap', opts.bootstrap, true)
       useBulkTransferV8Flags()
       const { runSwarmHost } = await import('../../swarm/swarm-host.ts')
-      await runSwarmHost({ repos: repos.map(r => path.resolve(r)), bootstrap: opts.bootstrap })
+      await runSwarmHost({ repos: repos.map(r => path.resolve(r)), bootstrap: opts.bootstrap, plannedJoin: opts.plannedJoin === true })
     })
 
   swarm.command('down')

@@ -35,8 +35,9 @@ export interface KademliaInit {
   /**
    * The peer is one of a local swarm whose launcher tells it whom to connect
    * to (src/swarm/contact-plan.ts). Its routing table then takes only peers
-   * it holds a connection to, and kad-dht's start-up random walk is skipped
-   * (the plan already gave it contacts in every bucket). Default false.
+   * it holds a connection to, and kad-dht's start-up random walk and the
+   * join's bucket refresh (bucket-refresh.ts) are skipped (the plan already
+   * gave it contacts in every bucket). Default false.
    */
   plannedJoin?: boolean
   /**

@@ -176,19 +176,3 @@ export function pauseTableRefresh (dht: KadDHT, paused: boolean): boolean {
   }
   return true
 }
-
-/** Whether the peer at keyspace position `kadId` is in kad-dht's routing table. */
-export function inRoutingTable (dht: KadDHT, kadId: Uint8Array): boolean {
-  return internals(dht).routingTable?.kb?.get?.(kadId) != null
-}
-
-/**
- * Hands a peer named in a reply to one of Shoal's own queries to kad-dht
- * as its network layer hands every peer a FIND_NODE reply names: kad-dht
- * may add it to the routing table (pinging it first) and announces it as a
- * discovered peer (libp2p keeps its addresses).
- */
-export function offerPeer (dht: KadDHT, peer: PeerInfo): void {
-  const network = (internals(dht) as { network?: NetworkInternals }).network
-  network?.dispatchEvent?.(new CustomEvent('peer', { detail: peer }))
-}

@@ -32,3 +32,12 @@ export function closestByXor (key: Uint8Array, peers: PeerId[], count: number): 
     .slice(0, count)
     .map(entry => entry.peer)
 }
+
+/** Leading bits two keyspace IDs share (all of them when equal): the k-bucket a peer falls in, seen from the other. */
+export function commonPrefixLength (a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ^ b[i]
+    if (x !== 0) return i * 8 + Math.clz32(x) - 24
+  }
+  return a.length * 8
+}

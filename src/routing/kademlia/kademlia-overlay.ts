@@ -24,12 +24,13 @@ import { mapConcurrent } from '../../utils/wait.ts'
 import type {
   KademliaRouting, LookupResult, Overlay, OverlayChange, ResponsiblePlanner
 } from '../index.ts'
+import { BucketRefresh } from './bucket-refresh.ts'
 import { ClosestPlanner } from './closest-planner.ts'
 import { kadLookup, type KadLookup, type KadLookupOptions } from './closest-peers.ts'
 import {
-  addOnlyConnectedContacts, findNode, inRoutingTable, offerPeer, pauseTableRefresh, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
+  addOnlyConnectedContacts, findNode, pauseTableRefresh, routingTableContacts, skipPingOfConnectedContacts, skipStartupRandomWalk, watchRoutingTable
 } from './kad-dht-internals.ts'
-import { compareDistance, kadIdOfKey, kadIdOfPeer } from './kad-distance.ts'
+import { commonPrefixLength, compareDistance, kadIdOfKey, kadIdOfPeer } from './kad-distance.ts'
 import { anySignal } from '../../utils/signals.ts'
 import { isPrivateAddress } from '../private-addresses.ts'
 import { KadAddressBook } from './address-book.ts'
@@ -92,6 +93,8 @@ export class KademliaOverlay implements Overlay, Startable {
   private readonly addresses: KadAddressBook
   private readonly server: FindServer
   private readonly client: FindClient
+  /** The far buckets a bootstrap join refreshes after its self-lookup (a planned join's contacts fill them). */
+  private readonly buckets: BucketRefresh
   private lifetime = new AbortController()
   private started = false
 
@@ -100,13 +103,17 @@ export class KademliaOverlay implements Overlay, Startable {
     this.init = init
     this.log = components.logger.forComponent('shoal:kademlia')
     this.selfId = components.peerId.toString()
-    // before kad-dht starts: these replace what its start would set in motion
+    // before kad-dht starts: these replace what its start would set in
+    // motion. The table takes the peers this one connects to (as
+    // go-libp2p-kad-dht's does), not every peer a reply names: a join's
+    // self-lookup and bucket refresh (bucket-refresh.ts) connect to the
+    // peers that fill it, which also puts this peer in their tables
+    // (kad-dht dialling and pinging every named peer instead made a swarm
+    // joining through seeds much slower to become routable: docs/overlays.md)
     const isConnected = (peerId: PeerId): boolean => components.connectionManager.getConnections(peerId).some(c => c.status === 'open')
     skipPingOfConnectedContacts(components.dht, isConnected)
-    if (init.plannedJoin === true) {
-      addOnlyConnectedContacts(components.dht, isConnected)
-      skipStartupRandomWalk(components.dht)
-    }
+    addOnlyConnectedContacts(components.dht, isConnected)
+    skipStartupRandomWalk(components.dht)
     this.addresses = new KadAddressBook(components.peerStore)
     this.server = new FindServer({
       closestPeers: (kadId, count, asker) => this.closestInTable(kadId, count, asker),
@@ -115,6 +122,11 @@ export class KademliaOverlay implements Overlay, Startable {
       log: this.log
     })
     this.client = new FindClient({ connectionManager: components.connectionManager, lifetime: () => this.lifetime.signal, log: this.log })
+    this.buckets = new BucketRefresh({
+      selfKadId: this.idOfPeer(this.selfId),
+      knownKadIds: () => this.knownPeers().map(id => this.idOfPeer(id)),
+      lookup: async (key, count, options) => this.closest(key, count, options)
+    })
   }
 
   async start (): Promise<void> {
@@ -141,6 +153,7 @@ export class KademliaOverlay implements Overlay, Startable {
     this.client.closeAll()
     this.gone.clear()
     this.addresses.clear()
+    this.buckets.clear()
   }
 
   /** Queries this peer sent and answered over /shoal/kad/find/1.0.0 since it started. */
@@ -252,9 +265,14 @@ export class KademliaOverlay implements Overlay, Startable {
   async lookup (key: Uint8Array, k: number, options: AbortOptions = {}): Promise<LookupResult> {
     // a lookup of this peer's own key is a join's self-lookup (the
     // Bootstrapper): it asks for kad-dht's k closest, so that they and this
-    // peer learn of each other and fill each other's tables
+    // peer learn of each other and fill each other's tables; then the
+    // buckets farther out are refreshed (bucket-refresh.ts)
     const own = uint8ArrayEquals(key, this.components.peerId.toMultihash().bytes)
     const found = await this.closest(key, own ? Math.max(k, this.components.dht.k + 1) : k, own ? { ...options, parallelism: SELF_LOOKUP_PARALLELISM } : options)
+    if (own && this.init.plannedJoin !== true) {
+      const refreshed = await this.buckets.run(options)
+      this.log('self-lookup: %d peers in the table, buckets %o refreshed', this.tablePeers().length, refreshed)
+    }
     const responsible = found.peers.slice(0, k)
     const hops = responsible.reduce((max, id) => Math.max(max, found.depthOf(id)), 0)
     return { responsible, path: found.path, hops, messages: found.messages, ms: found.ms }
@@ -274,13 +292,7 @@ export class KademliaOverlay implements Overlay, Startable {
         if (!this.client.isLegacy(to.id.toString())) {
           try {
             const closer = await this.client.find(connected ? { id: to.id, multiaddrs: [] } : to, target, Math.min(MAX_CLOSER_PEERS, Math.max(wanted, MIN_CLOSER_PEERS)), opts)
-            for (const peer of closer) {
-              this.addresses.heard(peer.id.toString(), peer.multiaddrs)
-              // a peer not in a planned swarm fills its table as kad-dht
-              // does, from the peers replies name (a planned one takes
-              // only peers it connects to)
-              if (this.init.plannedJoin !== true && peer.multiaddrs.length > 0 && !inRoutingTable(dht, this.idOfPeer(peer.id.toString()))) offerPeer(dht, peer)
-            }
+            for (const peer of closer) this.addresses.heard(peer.id.toString(), peer.multiaddrs)
             return closer
           } catch (err) {
             if (!(err instanceof FindUnsupportedError)) throw err
@@ -383,13 +395,4 @@ export class KademliaOverlay implements Overlay, Startable {
       peerId => { if (!peerId.equals(this.components.peerId)) listener({ added: [peerId.toString()], removed: [] }) },
       peerId => { if (!peerId.equals(this.components.peerId)) listener({ added: [], removed: [peerId.toString()] }) })
   }
-}
-
-/** Leading bits two 32-byte keyspace IDs share (256 when equal). */
-export function commonPrefixLength (a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ^ b[i]
-    if (x !== 0) return i * 8 + Math.clz32(x) - 24
-  }
-  return a.length * 8
 }
