@@ -28,9 +28,12 @@ export class HashWorker {
   private online = false
   private nextId = 0
   private readonly pending = new Map<number, { resolve: (d: Uint8Array) => void, reject: (e: Error) => void }>()
+  /** Closed: digests are computed here (a block verified while the peer stops must not start a worker nobody stops). */
+  private closed = false
 
   /** The sha2-256 digest of `bytes` (shared memory is not copied). */
   async digest (bytes: Uint8Array): Promise<Uint8Array> {
+    if (this.closed) return createHash('sha256').update(bytes).digest()
     const worker = this.worker ?? this.spawn()
     if (!this.online) return createHash('sha256').update(bytes).digest()
     const id = this.nextId++
@@ -64,6 +67,7 @@ export class HashWorker {
   }
 
   async close (): Promise<void> {
+    this.closed = true
     const worker = this.worker
     this.worker = undefined
     this.online = false

@@ -32,7 +32,7 @@ import { CID } from 'multiformats/cid'
 import { cidKey, matchesCid, rawCid, BlockMismatchError } from '../content/cid.ts'
 import { isCode, syncFolder } from '../utils/fs.ts'
 import { formatBytes } from '../utils/bytes.ts'
-import { BlockNotFoundError, DiskFullError, LeafWorkerError, QuotaExceededError } from './errors.ts'
+import { BlockNotFoundError, DiskFullError, LeafWorkerError, QuotaExceededError, StoreClosedError } from './errors.ts'
 import { LeafStatus, LeafWorkers, type LeafJob, type LeafJobResult, type LeafSource } from './leaf-workers.ts'
 import { Budget } from '../utils/budget.ts'
 import { commitTemp, ShardFolders, shardOf } from './shard-folders.ts'
@@ -130,6 +130,7 @@ export class FsBlockstore {
   private readonly shards: ShardFolders
   private readonly leafWorkerCount?: number
   private workers?: LeafWorkers
+  private closed = false
   private readonly fsyncs = new Budget(FSYNCS_AT_ONCE)
   private readonly staging = new Budget(STAGED_MAX_BYTES)
   private readonly fsync: BlockstoreSync
@@ -362,6 +363,8 @@ export class FsBlockstore {
 
   /** One job on the leaf workers (started on first use), a full disk as DiskFullError. */
   private async onWorkers (job: LeafJob): Promise<LeafJobResult> {
+    // a block arriving while the peer stops would start workers nobody stops
+    if (this.closed) throw new StoreClosedError(`the block store in ${this.dir} is closed`)
     this.workers ??= new LeafWorkers({ dir: this.dir, sync: this.syncWrites, tempSuffix: TEMP_SUFFIX, workers: this.leafWorkerCount })
     try {
       return await this.workers.run(job)
@@ -376,8 +379,9 @@ export class FsBlockstore {
     return Math.max(0, this.bytes - this.replicaBytes)
   }
 
-  /** Stops the leaf workers (they start again on the next `putLeaves`). */
+  /** Stops the leaf workers; later leaf writes fail with StoreClosedError. */
   async close (): Promise<void> {
+    this.closed = true
     const workers = this.workers
     this.workers = undefined
     await workers?.close()

@@ -16,6 +16,11 @@ export class QuotaExceededError extends ShoalError {
   static name = 'QuotaExceededError'
 }
 
+/** The store was closed (the peer is stopping): nothing more is written. */
+export class StoreClosedError extends ShoalError {
+  static name = 'StoreClosedError'
+}
+
 /** The disk itself is full (ENOSPC). */
 export class DiskFullError extends ShoalError {
   static name = 'DiskFullError'

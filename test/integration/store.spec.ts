@@ -13,6 +13,7 @@ import type { CID } from 'multiformats/cid'
 import { MAX_RANKED_REPLICAS } from '../../src/constants.ts'
 import { cidKey, cidOf, RAW_CODE } from '../../src/content/cid.ts'
 import { FsBlockstore } from '../../src/store/blockstore.ts'
+import { StoreClosedError } from '../../src/store/errors.ts'
 import { ContentStore } from '../../src/store/content-store.ts'
 import { raceSignal } from '../../src/utils/wait.ts'
 import { tempDir } from '../helpers/cli.ts'
@@ -181,6 +182,15 @@ describe('content store on disk', function () {
     await assert.rejects(store.readBlock(other!), { name: 'BlockMismatchError' })
     await assert.rejects(fs.access(blockstore.pathOf(other!)), { code: 'ENOENT' })
     await close()
+  })
+
+  it('a closed store writes no block that arrives late and starts no leaf worker for it', async () => {
+    const opened = await openStore(dir)
+    await opened.close()
+    const bytes = randomBytes(KiB)
+    await assert.rejects(opened.blockstore.putReceivedLeaf(cidOf(RAW_CODE, bytes), bytes), StoreClosedError)
+    assert.equal(opened.blockstore['workers'], undefined, 'no leaf worker started')
+    assert.equal(await opened.blockstore.has(cidOf(RAW_CODE, bytes)), false)
   })
 
   it('keeps holdings and blocks across reopening, and sweeps temp files a crash left', async () => {

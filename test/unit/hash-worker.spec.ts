@@ -1,7 +1,7 @@
 /**
  * The hash worker: the same sha2-256 digests before its thread is running
  * (computed on the caller's thread) and after (on the worker), for shared
- * and ordinary memory, and again after it was closed.
+ * and ordinary memory, and after it was closed (on the caller's thread).
  */
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
@@ -30,7 +30,8 @@ describe('hash worker', () => {
       const late = await Promise.all(blocks.map(async b => hasher.digest(b)))
       assert.deepEqual(late.map(hex), blocks.map(sha256))
       await hasher.close()
-      assert.equal(hex(await hasher.digest(blocks[1])), sha256(blocks[1]), 'a closed hasher starts a new thread')
+      assert.equal(hex(await hasher.digest(blocks[1])), sha256(blocks[1]), 'a closed hasher still digests')
+      assert.equal(hasher['worker'], undefined, 'on the caller\'s thread: a closed hasher starts no thread nobody would stop')
     } finally {
       await hasher.close()
     }

@@ -21,17 +21,19 @@
 import { randomBytes } from 'node:crypto'
 import type { AbortOptions } from '@libp2p/interface'
 import { mapConcurrent } from '../../utils/wait.ts'
-import { ALPHA } from './closest-peers.ts'
 import { commonPrefixLength, kadIdOfKey } from './kad-distance.ts'
 
 /** Refresh lookups in flight at once (each keeps its own ALPHA queries out). */
 export const REFRESH_CONCURRENCY = 3
 /**
- * A bucket with at least this many peers is not refreshed: a lookup's first
- * round asks ALPHA peers at once, and a bucket that can give it that many
- * in the key's region starts it there.
+ * A bucket with at least this many peers is not refreshed: only empty ones
+ * are. A lookup into a region it knows one peer of still starts there, and
+ * its other first queries go to peers that know the region too. Refreshing
+ * every bucket with fewer than ALPHA peers left none thin, but each
+ * refresh lookup opens connections, and a 1,000-peer join through seeds
+ * took much longer for no lookup more found right (docs/overlays.md).
  */
-export const REFRESH_BELOW = ALPHA
+export const REFRESH_BELOW = 1
 /** A bucket refreshed this recently is not refreshed again. */
 export const BUCKET_REFRESH_INTERVAL_MS = 10 * 60_000
 /**

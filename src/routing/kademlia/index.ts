@@ -57,6 +57,19 @@ export interface KademliaServices {
   overlay: KademliaOverlay
 }
 
+/**
+ * How deep kad-dht's routing-table trie may split (its `prefixLength`,
+ * default 6). A leaf at the deepest level takes no more than k peers: past
+ * that a newcomer gets in only if an old contact fails a ping. At depth 6
+ * (64 leaves) the leaf holding this peer's own prefix held more than k
+ * peers in a 1,000-peer swarm often enough that peers were refused by
+ * their own nearest neighbours, and lookups for keys beside them missed
+ * them (docs/overlays.md). At 16, the leaf around this peer keeps
+ * splitting as Kademlia's bucket around its own ID does, in networks of up
+ * to about k x 2^16 peers; a table still holds only peers it connected to.
+ */
+export const ROUTING_TRIE_DEPTH = 16
+
 /** The libp2p services of a Kademlia node, in the order libp2p must create them (`dht` first). */
 export function kademlia (init: KademliaInit): {
   dht: (components: KadDHTComponents) => KadDHT
@@ -68,6 +81,7 @@ export function kademlia (init: KademliaInit): {
       clientMode: false,
       peerInfoMapper: init.privateAddresses === false ? withoutPrivateAddresses : passthroughMapper,
       kBucketSize: init.kBucketSize,
+      prefixLength: ROUTING_TRIE_DEPTH,
       logPrefix: 'shoal:kad-dht',
       datastorePrefix: '/shoal/dht',
       metricsPrefix: 'shoal_kad_dht'
