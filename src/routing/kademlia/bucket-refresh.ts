@@ -66,8 +66,9 @@ export class BucketRefresh {
 
   /**
    * Refreshes every bucket farther than this peer's nearest known neighbour
-   * that holds fewer than REFRESH_BELOW peers and was not refreshed lately. Resolves with the buckets
-   * refreshed; a lookup that fails leaves its bucket for the next run.
+   * that holds fewer than REFRESH_BELOW peers and was not refreshed lately.
+   * Resolves with the buckets refreshed; a lookup that fails leaves its
+   * bucket for the next run.
    */
   async run (options: AbortOptions = {}): Promise<number[]> {
     const now = this.components.now ?? Date.now

@@ -34,10 +34,9 @@ export interface KademliaInit {
   kBucketSize: number
   /**
    * The peer is one of a local swarm whose launcher tells it whom to connect
-   * to (src/swarm/contact-plan.ts). Its routing table then takes only peers
-   * it holds a connection to, and kad-dht's start-up random walk and the
-   * join's bucket refresh (bucket-refresh.ts) are skipped (the plan already
-   * gave it contacts in every bucket). Default false.
+   * to (src/swarm/contact-plan.ts): its join skips the far-bucket refresh
+   * (bucket-refresh.ts), since the plan already gave it contacts in every
+   * bucket. Default false.
    */
   plannedJoin?: boolean
   /**
